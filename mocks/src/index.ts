@@ -1,0 +1,21 @@
+import { createMockCrm } from './crm.js';
+import { createMockJiraConfluence } from './jira-confluence.js';
+import { listen, type RunningServer } from './listen.js';
+
+export type { CrmLead } from './crm.js';
+export type { ReceivedEntry } from './jira-confluence.js';
+export type { RunningServer } from './listen.js';
+export { alertFileName, alertTimestamp } from './alert-files.js';
+export { createMockCrm, createMockJiraConfluence };
+
+export function startMockCrm(options: { port?: number; host?: string; token: string }): Promise<RunningServer> {
+	return listen(createMockCrm(options.token), options.port ?? 0, options.host);
+}
+
+export function startMockJiraConfluence(options: {
+	port?: number;
+	host?: string;
+	alertsDir: string;
+}): Promise<RunningServer> {
+	return listen(createMockJiraConfluence(options.alertsDir), options.port ?? 0, options.host);
+}

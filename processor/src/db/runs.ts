@@ -1,0 +1,169 @@
+import type postgres from 'postgres';
+import type { JsonObject } from '../intake/lead-schema.js';
+import { insertEvents, type AuditEvent } from './audit-events.js';
+import type { Sql } from './connection.js';
+import { insertDlqEntry, type NewDlqEntry } from './dlq.js';
+
+/*
+ * A run changes together with its satellites (audit events, delivery attempts, the encrypted
+ * lead), so each transition below is atomic. The two on every lead's path (open, processed)
+ * are single statements: one round trip, measurably faster under load than BEGIN..COMMIT.
+ */
+
+export type RunStatus = 'accepted' | 'processed' | 'failed' | 'rejected';
+export type AttemptTrigger = 'intake' | 'retry' | 'operator';
+
+export interface NewRun {
+	runId: string;
+	idempotencyKey: string;
+	fingerprint: string;
+	source: string;
+	correlationId: string;
+	emailHash: string | null;
+	emailMasked: string | null;
+	/** Set when the rules refused the lead: the run is born `rejected` and never sent on. */
+	rejection: { reasons: string[]; message: string; event: JsonObject } | null;
+	/** The encrypted raw lead, kept until delivery; absent for rejected leads. */
+	sealedLead: Buffer | null;
+	receivedEvent: JsonObject;
+}
+
+export interface ExistingRun {
+	runId: string;
+	status: RunStatus;
+	fingerprint: string;
+}
+
+export interface AttemptRecord {
+	durationMs: number;
+	statusCode: number | null;
+	success: boolean;
+	error: string | null;
+}
+
+/**
+ * Creates the run unless its idempotency key is taken. The unique index decides, so
+ * concurrent requests with one key create exactly one run. Returns false when the key exists.
+ */
+export async function openRun(sql: Sql, run: NewRun): Promise<boolean> {
+	const status: RunStatus = run.rejection ? 'rejected' : 'accepted';
+	const followUp = run.rejection
+		? sql`, rejected AS (
+				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+				SELECT run_id, 'lead_rejected', 'processor', ${json(sql, run.rejection.event)}, ${run.correlationId}
+				FROM new_run)`
+		: sql`, vault AS (
+				INSERT INTO lead_vault (run_id, ciphertext) SELECT run_id, ${run.sealedLead} FROM new_run)`;
+	const rows = await sql`
+		WITH new_run AS (
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
+				rejection_reasons, error_code, error_message, email_hash, email_masked)
+			VALUES (${run.runId}, ${run.idempotencyKey}, ${run.fingerprint}, ${run.source}, ${run.correlationId},
+				${status}, ${run.rejection?.reasons ?? null}, ${run.rejection?.reasons[0] ?? null},
+				${run.rejection?.message ?? null}, ${run.emailHash}, ${run.emailMasked})
+			ON CONFLICT (idempotency_key) DO NOTHING
+			RETURNING run_id
+		), received AS (
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT run_id, 'lead_received', 'webhook', ${json(sql, run.receivedEvent)}, ${run.correlationId}
+			FROM new_run
+		)${followUp}
+		SELECT run_id FROM new_run`;
+	return rows.length === 1;
+}
+
+/**
+ * The run holding this key. When the fingerprint matches, the repeat is audited as
+ * `lead_duplicate` (KPI counts them); a different body is the caller's 422 and not audited.
+ */
+export async function findDuplicate(
+	sql: Sql,
+	idempotencyKey: string,
+	fingerprint: string,
+	correlationId: string,
+): Promise<ExistingRun> {
+	const [row] = await sql<{ run_id: string; status: RunStatus; fingerprint: string }[]>`
+		WITH existing AS (
+			SELECT run_id, status, fingerprint FROM runs WHERE idempotency_key = ${idempotencyKey}
+		), repeat AS (
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT run_id, 'lead_duplicate', 'webhook', ${json(sql, { idempotency_key: idempotencyKey })}, ${correlationId}
+			FROM existing WHERE fingerprint = ${fingerprint}
+		)
+		SELECT run_id, status, fingerprint FROM existing`;
+	if (!row) throw new Error(`run for idempotency key vanished`);
+	return { runId: row.run_id, status: row.status, fingerprint: row.fingerprint };
+}
+
+export interface Delivery {
+	runId: string;
+	correlationId: string | null;
+	trigger: AttemptTrigger;
+	attempt: AttemptRecord;
+	crmId: string | null;
+	events: AuditEvent[];
+}
+
+/** The CRM has the lead: run `processed`, attempt recorded, events written, raw lead purged. */
+export async function markProcessed(sql: Sql, delivery: Delivery): Promise<void> {
+	await sql`
+		WITH run AS (
+			UPDATE runs SET status = 'processed', crm_id = ${delivery.crmId}, processed_at = now(),
+				updated_at = now(), error_code = NULL, error_message = NULL
+			WHERE run_id = ${delivery.runId}
+			RETURNING run_id
+		), attempt AS (${insertAttempt(sql, delivery.runId, delivery.trigger, delivery.attempt)}
+		), events AS (
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT ${delivery.runId}, e.type, e.actor, e.payload, ${delivery.correlationId}
+			FROM jsonb_to_recordset(${json(sql, delivery.events)}) AS e(type text, actor text, payload jsonb)
+		), purge AS (
+			DELETE FROM lead_vault WHERE run_id = ${delivery.runId}
+		)
+		SELECT run_id FROM run`;
+}
+
+export interface IntakeFailure {
+	runId: string;
+	correlationId: string;
+	errorCode: string;
+	errorMessage: string;
+	/** Absent when nothing was sent (forced failure). */
+	attempt: AttemptRecord | null;
+	dlq: Omit<NewDlqEntry, 'runId'>;
+	/** Written after the DLQ row; each payload gains the `dlq_id`. */
+	events: AuditEvent[];
+}
+
+/** After accept, delivery failed: run `failed`, DLQ entry and its events, one transaction. */
+export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<number> {
+	return sql.begin(async (tx) => {
+		await tx`
+			UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
+				error_message = ${failure.errorMessage}, updated_at = now()
+			WHERE run_id = ${failure.runId}`;
+		if (failure.attempt) await insertAttempt(tx, failure.runId, 'intake', failure.attempt);
+		const dlqId = await insertDlqEntry(tx, { runId: failure.runId, ...failure.dlq });
+		const events = failure.events.map((event) => ({ ...event, payload: { ...event.payload, dlq_id: dlqId } }));
+		await insertEvents(tx, failure.runId, failure.correlationId, events);
+		return dlqId;
+	});
+}
+
+/** The attempt number is the run's next one, so intake and retries share one sequence. */
+function insertAttempt(
+	sql: Sql | postgres.TransactionSql,
+	runId: string,
+	trigger: AttemptTrigger,
+	attempt: AttemptRecord,
+) {
+	return sql`
+		INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
+		SELECT ${runId}, COALESCE(MAX(attempt_no), 0) + 1, ${trigger}, ${attempt.durationMs},
+			${attempt.statusCode}, ${attempt.success}, ${attempt.error}
+		FROM delivery_attempts WHERE run_id = ${runId}`;
+}
+
+function json(sql: Sql | postgres.TransactionSql, value: unknown) {
+	return sql.json(value as postgres.JSONValue);
+}

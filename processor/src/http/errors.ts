@@ -1,0 +1,37 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { isConnectionError } from '../db/connection.js';
+import { HttpError } from '../errors.js';
+
+/**
+ * The one place where errors become HTTP answers: always JSON `{detail, code, correlation_id}`,
+ * never a stack trace. Unexpected errors are attached to the response so the request log line
+ * records them (once, with the correlation id).
+ */
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+	const answer = toHttpError(error);
+	if (answer.status >= 500) res.err = error as Error;
+	res.set(answer.headers);
+	res.status(answer.status).json({
+		detail: answer.message,
+		code: answer.code,
+		...answer.details,
+		correlation_id: req.id,
+	});
+};
+
+export const notFound: RequestHandler = (req, _res, next) => {
+	next(new HttpError(404, 'not_found', `No route for ${req.method} ${req.path}`));
+};
+
+function toHttpError(error: unknown): HttpError {
+	if (error instanceof HttpError) return error;
+	const type = (error as { type?: string } | null)?.type;
+	if (type === 'entity.too.large') {
+		const limit = (error as { limit?: number }).limit;
+		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
+	}
+	if (isConnectionError(error)) {
+		return new HttpError(503, 'database_unavailable', 'The database is unavailable; try again shortly', {}, { 'Retry-After': '5' });
+	}
+	return new HttpError(500, 'internal_error', 'Internal error; quote the correlation id when reporting it');
+}

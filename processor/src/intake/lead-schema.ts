@@ -1,0 +1,25 @@
+import { z } from 'zod';
+
+const text = z.string().nullish();
+const textOrNumber = z.union([z.string(), z.number()]).nullish();
+
+/**
+ * The lead shapes of all source documents (SPEC 3.3): known fields must have the right type,
+ * anything else is kept as a free attribute. `idempotency_key` in the body is accepted and
+ * ignored; the X-Idempotency-Key header decides.
+ */
+export const LeadSchema = z.looseObject({
+	email: text,
+	name: text,
+	phone: textOrNumber,
+	note: text,
+	zipcode: textOrNumber,
+	address: z.looseObject({ zip: textOrNumber, street: text }).nullish(),
+	house: z.looseObject({ is_owner: z.union([z.boolean(), z.string()]).nullish() }).nullish(),
+	idempotency_key: text,
+});
+
+export type Lead = z.infer<typeof LeadSchema>;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };

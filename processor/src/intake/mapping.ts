@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { readPath } from './field-path.js';
+import type { JsonObject, JsonValue } from './lead-schema.js';
+
+const FieldPathSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+const AttributeSchema = z.discriminatedUnion('type', [
+	z.object({ type: z.literal('text'), numeric: z.boolean().default(false) }),
+	z.object({ type: z.literal('dropdown'), values: z.array(z.string()).min(1) }),
+	z.object({ type: z.literal('range'), min: z.number().optional(), max: z.number().optional() }),
+]);
+
+/**
+ * The CRM mapping file (CRM_MAPPING_FILE): target field -> dot path(s) into the normalised
+ * lead, constants merged into every payload, and seed 003's typed optional attributes.
+ */
+export const MappingSchema = z.object({
+	fields: z.record(z.string().min(1), FieldPathSchema),
+	constants: z.record(z.string(), z.json()).default({}),
+	attributes: z.record(z.string().min(1), AttributeSchema).default({}),
+});
+
+export type MappingConfig = z.infer<typeof MappingSchema>;
+type AttributeSpec = z.infer<typeof AttributeSchema>;
+
+export interface CrmPayload {
+	fields: JsonObject;
+	attributes: { name: string; value: JsonValue }[];
+	/** Optional attributes whose values did not fit their type: left out, never fatal. */
+	droppedAttributes: string[];
+}
+
+export function mapLead(lead: JsonObject, mapping: MappingConfig): CrmPayload {
+	const fields: JsonObject = { ...(mapping.constants as JsonObject) };
+	for (const [target, path] of Object.entries(mapping.fields)) {
+		const value = readPath(lead, path);
+		if (value !== undefined) fields[target] = value;
+	}
+
+	const attributes: CrmPayload['attributes'] = [];
+	const droppedAttributes: string[] = [];
+	for (const [name, spec] of Object.entries(mapping.attributes)) {
+		const raw = readPath(lead, [name, `attributes.${name}`]);
+		if (raw === undefined) continue;
+		const value = coerceAttribute(raw, spec);
+		if (value === undefined) droppedAttributes.push(name);
+		else attributes.push({ name, value });
+	}
+	return { fields, attributes, droppedAttributes };
+}
+
+function coerceAttribute(raw: JsonValue, spec: AttributeSpec): JsonValue | undefined {
+	switch (spec.type) {
+		case 'text': {
+			if (typeof raw !== 'string' && typeof raw !== 'number') return undefined;
+			const text = String(raw);
+			return spec.numeric && !isNumeric(text) ? undefined : text;
+		}
+		case 'dropdown':
+			return typeof raw === 'string' && spec.values.includes(raw) ? raw : undefined;
+		case 'range': {
+			const number = typeof raw === 'number' ? raw : isNumeric(String(raw)) ? Number(raw) : NaN;
+			if (Number.isNaN(number)) return undefined;
+			if (spec.min !== undefined && number < spec.min) return undefined;
+			if (spec.max !== undefined && number > spec.max) return undefined;
+			return number;
+		}
+	}
+}
+
+function isNumeric(text: string): boolean {
+	return /^-?\d+(\.\d+)?$/.test(text.trim());
+}

@@ -1,0 +1,49 @@
+import type { JsonObject, JsonValue } from './lead-schema.js';
+
+/**
+ * Normalisation before rules (seed 002): strings trimmed, email lower-cased, "true"/"false"
+ * strings turned into booleans, numeric zip codes and phone numbers turned into strings.
+ * Null values are dropped so that "missing" has one meaning.
+ */
+export function normalizeLead(lead: JsonObject): JsonObject {
+	const normalized = normalizeObject(lead);
+	if (typeof normalized.email === 'string') normalized.email = normalized.email.toLowerCase();
+	for (const path of NUMBERS_AS_TEXT) stringifyAt(normalized, path);
+	return normalized;
+}
+
+const NUMBERS_AS_TEXT: readonly (readonly string[])[] = [['phone'], ['zipcode'], ['address', 'zip']];
+
+function normalizeValue(value: JsonValue): JsonValue {
+	if (typeof value === 'string') return normalizeString(value);
+	if (Array.isArray(value)) return value.map(normalizeValue);
+	if (value !== null && typeof value === 'object') return normalizeObject(value);
+	return value;
+}
+
+function normalizeObject(value: JsonObject): JsonObject {
+	const result: JsonObject = {};
+	for (const [key, item] of Object.entries(value)) {
+		if (item !== null) result[key] = normalizeValue(item);
+	}
+	return result;
+}
+
+function normalizeString(value: string): string | boolean {
+	const trimmed = value.trim();
+	const lower = trimmed.toLowerCase();
+	if (lower === 'true') return true;
+	if (lower === 'false') return false;
+	return trimmed;
+}
+
+function stringifyAt(target: JsonObject, path: readonly string[]): void {
+	const [head, ...rest] = path;
+	if (head === undefined) return;
+	const value = target[head];
+	if (rest.length === 0) {
+		if (typeof value === 'number') target[head] = String(value);
+		return;
+	}
+	if (value !== null && typeof value === 'object' && !Array.isArray(value)) stringifyAt(value, rest);
+}

@@ -1,0 +1,5 @@
+import type { PostgresServer } from '@lead-intake-hub/stack';
+
+export default async function globalTeardown(): Promise<void> {
+	await (globalThis as { lihPostgres?: PostgresServer }).lihPostgres?.stop();
+}

@@ -1,0 +1,149 @@
+import { randomBytes } from 'node:crypto';
+import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
+import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
+import { loadConfig } from '../../src/config.js';
+import { connect, type Sql } from '../../src/db/connection.js';
+import { computeSignature } from '../../src/intake/signature.js';
+import { createLogger } from '../../src/logger.js';
+import { startProcessor, type RunningProcessor } from '../../src/processor.js';
+
+export const TEST_SECRET = 'test-hmac-secret-0123456789';
+export const TEST_SERVICE_TOKEN = 'test-service-token-0123456789';
+const CRM_TOKEN = 'test-crm-token';
+
+/** A fresh, empty database on the test server: each test file owns one. */
+export async function testDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+	const server = process.env.LIH_TEST_SERVER_URL!;
+	const name = `lih_test_${randomBytes(5).toString('hex')}`;
+	const url = await createDatabase(server, name);
+	return { url, drop: () => dropDatabase(server, name) };
+}
+
+export interface Stack {
+	url: string;
+	/** A separate connection for assertions. */
+	sql: Sql;
+	crm: RunningServer & {
+		leads(): Promise<CrmLead[]>;
+		fail(next: number, status?: number, latencyMs?: number): Promise<void>;
+		reset(): Promise<void>;
+	};
+	/** Every log line the processor wrote. */
+	logs: string[];
+	/** The processor's clock; tests move it instead of waiting. */
+	clock: { now: Date; advance(seconds: number): void };
+	processor: RunningProcessor;
+	close(): Promise<void>;
+}
+
+export interface StackOptions {
+	env?: Record<string, string>;
+	databaseUrl?: string;
+}
+
+/** Processor + mock CRM on free ports, against a real Postgres database. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+	const ownDatabase = options.databaseUrl ? null : await testDatabase();
+	const databaseUrl = options.databaseUrl ?? ownDatabase!.url;
+	const crm = await startMockCrm({ token: CRM_TOKEN });
+	const logs: string[] = [];
+	const clock = {
+		now: new Date(),
+		advance(seconds: number) {
+			this.now = new Date(this.now.getTime() + seconds * 1000);
+		},
+	};
+	const config = loadConfig({
+		DATABASE_URL: databaseUrl,
+		PORT: '0',
+		HOST: '127.0.0.1',
+		WEBHOOK_HMAC_SECRET: TEST_SECRET,
+		EMAIL_HASH_SALT: 'test-salt-0123',
+		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
+		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+		MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+		CRM_TOKEN,
+		CRM_TIMEOUT_MS: '1000',
+		FAULT_INJECTION: 'on',
+		DB_POOL_SIZE: '8',
+		LOG_LEVEL: 'info',
+		...options.env,
+	});
+	const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) });
+	const processor = await startProcessor(config, { logger, now: () => clock.now });
+	const sql = connect(databaseUrl, { maxConnections: 4 });
+
+	return {
+		url: processor.url,
+		sql,
+		logs,
+		clock,
+		processor,
+		crm: {
+			...crm,
+			async leads() {
+				const response = await fetch(`${crm.url}/leads`);
+				return ((await response.json()) as { leads: CrmLead[] }).leads;
+			},
+			async fail(next, status = 503, latencyMs = 0) {
+				await fetch(`${crm.url}/admin/faults`, {
+					method: 'POST',
+					headers: { 'content-type': 'application/json' },
+					body: JSON.stringify({ fail_next: next, status, latency_ms: latencyMs }),
+				});
+			},
+			async reset() {
+				await fetch(`${crm.url}/admin/reset`, { method: 'POST' });
+			},
+		},
+		async close() {
+			await processor.close();
+			await crm.close();
+			await sql.end();
+			await ownDatabase?.drop();
+		},
+	};
+}
+
+export interface SignedPostOptions {
+	key?: string | null;
+	secret?: string;
+	timestamp?: string;
+	headers?: Record<string, string>;
+	/** Sign and send these bytes instead of JSON.stringify(body). */
+	rawBody?: string;
+}
+
+export interface Answer {
+	status: number;
+	headers: Headers;
+	body: Record<string, unknown>;
+}
+
+/** POSTs to /webhook/lead the way the n8n node does: signed, with an idempotency key. */
+export async function postLead(stackUrl: string, body: unknown, options: SignedPostOptions = {}): Promise<Answer> {
+	const raw = options.rawBody ?? JSON.stringify(body);
+	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+	const headers: Record<string, string> = {
+		'content-type': 'application/json',
+		'x-timestamp': timestamp,
+		'x-signature': computeSignature(options.secret ?? TEST_SECRET, timestamp, Buffer.from(raw)),
+		...options.headers,
+	};
+	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;
+	if (key !== null) headers['x-idempotency-key'] = key;
+	const response = await fetch(`${stackUrl}/webhook/lead`, { method: 'POST', headers, body: raw });
+	return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+}
+
+/** A lead that passes the default rules (seed 002's example, with a phone and a name). */
+export function validLead(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+	return {
+		email: 'Jane.Doe@Example.com ',
+		name: 'Jane Doe',
+		phone: '+49 170 1234567',
+		address: { zip: '66123', street: 'Hauptstrasse 1' },
+		house: { is_owner: true },
+		...overrides,
+	};
+}
