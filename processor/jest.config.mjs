@@ -8,5 +8,4 @@ export default {
 	transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: '<rootDir>/tsconfig.json' }] },
 	globalSetup: '<rootDir>/test/support/global-setup.ts',
 	globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-	testTimeout: 30_000,
 };

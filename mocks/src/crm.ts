@@ -38,7 +38,7 @@ export function createMockCrm(token: string): Express {
 		}
 		if (faults.remaining > 0) {
 			faults.remaining -= 1;
-			if (faults.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, faults.latencyMs));
+			if (faults.latencyMs > 0) await delay(faults.latencyMs, res);
 			res.status(faults.status).json({ error: `injected fault (HTTP ${faults.status})` });
 			return;
 		}
@@ -98,6 +98,17 @@ export function createMockCrm(token: string): Express {
 		res.json({ status: 'ok', leads: leads.size, pending_faults: faults.remaining });
 	});
 	return app;
+}
+
+/** Waits, but stops waiting when the caller hangs up (a timed-out client, a closing server). */
+function delay(ms: number, res: express.Response): Promise<void> {
+	return new Promise((resolve) => {
+		const timer = setTimeout(resolve, ms);
+		res.once('close', () => {
+			clearTimeout(timer);
+			resolve();
+		});
+	});
 }
 
 function isCount(value: unknown): value is number {

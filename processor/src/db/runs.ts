@@ -46,28 +46,21 @@ export interface AttemptRecord {
  * concurrent requests with one key create exactly one run. Returns false when the key exists.
  */
 export async function openRun(sql: Sql, run: NewRun): Promise<boolean> {
-	const status: RunStatus = run.rejection ? 'rejected' : 'accepted';
-	const followUp = run.rejection
-		? sql`, rejected AS (
-				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-				SELECT run_id, 'lead_rejected', 'processor', ${json(sql, run.rejection.event)}, ${run.correlationId}
-				FROM new_run)`
-		: sql`, vault AS (
-				INSERT INTO lead_vault (run_id, ciphertext) SELECT run_id, ${run.sealedLead} FROM new_run)`;
+	const events: AuditEvent[] = [{ type: 'lead_received', actor: 'webhook', payload: run.receivedEvent }];
+	if (run.rejection) events.push({ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event });
+	const keepLead = run.sealedLead
+		? sql`, vault AS (INSERT INTO lead_vault (run_id, ciphertext) SELECT run_id, ${run.sealedLead} FROM new_run)`
+		: sql``;
 	const rows = await sql`
 		WITH new_run AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
 				rejection_reasons, error_code, error_message, email_hash, email_masked)
 			VALUES (${run.runId}, ${run.idempotencyKey}, ${run.fingerprint}, ${run.source}, ${run.correlationId},
-				${status}, ${run.rejection?.reasons ?? null}, ${run.rejection?.reasons[0] ?? null},
-				${run.rejection?.message ?? null}, ${run.emailHash}, ${run.emailMasked})
+				${run.rejection ? 'rejected' : 'accepted'}, ${run.rejection?.reasons ?? null},
+				${run.rejection?.reasons[0] ?? null}, ${run.rejection?.message ?? null}, ${run.emailHash}, ${run.emailMasked})
 			ON CONFLICT (idempotency_key) DO NOTHING
 			RETURNING run_id
-		), received AS (
-			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-			SELECT run_id, 'lead_received', 'webhook', ${json(sql, run.receivedEvent)}, ${run.correlationId}
-			FROM new_run
-		)${followUp}
+		), events AS (${insertEventsOf(sql, sql`SELECT run_id FROM new_run`, run.correlationId, events)})${keepLead}
 		SELECT run_id FROM new_run`;
 	return rows.length === 1;
 }
@@ -87,7 +80,7 @@ export async function findDuplicate(
 			SELECT run_id, status, fingerprint FROM runs WHERE idempotency_key = ${idempotencyKey}
 		), repeat AS (
 			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-			SELECT run_id, 'lead_duplicate', 'webhook', ${json(sql, { idempotency_key: idempotencyKey })}, ${correlationId}
+			SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json({ idempotency_key: idempotencyKey })}, ${correlationId}
 			FROM existing WHERE fingerprint = ${fingerprint}
 		)
 		SELECT run_id, status, fingerprint FROM existing`;
@@ -113,10 +106,7 @@ export async function markProcessed(sql: Sql, delivery: Delivery): Promise<void>
 			WHERE run_id = ${delivery.runId}
 			RETURNING run_id
 		), attempt AS (${insertAttempt(sql, delivery.runId, delivery.trigger, delivery.attempt)}
-		), events AS (
-			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-			SELECT ${delivery.runId}, e.type, e.actor, e.payload, ${delivery.correlationId}
-			FROM jsonb_to_recordset(${json(sql, delivery.events)}) AS e(type text, actor text, payload jsonb)
+		), events AS (${insertEventsOf(sql, sql`SELECT run_id FROM run`, delivery.correlationId, delivery.events)}
 		), purge AS (
 			DELETE FROM lead_vault WHERE run_id = ${delivery.runId}
 		)
@@ -164,6 +154,20 @@ function insertAttempt(
 		FROM delivery_attempts WHERE run_id = ${runId}`;
 }
 
-function json(sql: Sql | postgres.TransactionSql, value: unknown) {
-	return sql.json(value as postgres.JSONValue);
+/**
+ * Events for the run(s) a subquery yields, in list order (one INSERT, so event_id order is the
+ * timeline order; sibling CTEs would run in no guaranteed order).
+ */
+function insertEventsOf(
+	sql: Sql,
+	runs: postgres.PendingQuery<postgres.Row[]>,
+	correlationId: string | null,
+	events: readonly AuditEvent[],
+) {
+	return sql`
+		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+		SELECT target.run_id, e.type, e.actor, e.payload, ${correlationId}
+		FROM (${runs}) AS target
+		CROSS JOIN jsonb_to_recordset(${sql.json(events as unknown as postgres.JSONValue)})
+			AS e(type text, actor text, payload jsonb)`;
 }

@@ -1,0 +1,52 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type Sql } from '../src/db/connection.js';
+import { migrate } from '../src/db/migrate.js';
+import { defaultMigrationsDir } from '../src/paths.js';
+import { testDatabase } from './support/harness.js';
+
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let sql: Sql;
+beforeAll(async () => {
+	database = await testDatabase();
+	sql = connect(database.url, { maxConnections: 4 });
+});
+afterAll(async () => {
+	await sql.end();
+	await database.drop();
+});
+
+test('applies every migration once; running again (even concurrently) changes nothing', async () => {
+	const [first, second, third] = await Promise.all([
+		migrate(sql, defaultMigrationsDir),
+		migrate(sql, defaultMigrationsDir),
+		migrate(sql, defaultMigrationsDir),
+	]);
+	expect([...first, ...second, ...third]).toEqual(['0001_initial_schema']);
+	expect(await migrate(sql, defaultMigrationsDir)).toEqual([]);
+	const tables = await sql`
+		SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`;
+	expect(tables.map((row) => row.table_name)).toEqual([
+		'audit_events',
+		'delivery_attempts',
+		'dlq',
+		'kpi_daily',
+		'lead_vault',
+		'runs',
+		'schema_migrations',
+	]);
+	const [index] = await sql`SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_idempotency_key_uq'`;
+	expect(index!.indexdef).toContain('UNIQUE');
+});
+
+test('an applied migration that was edited afterwards is refused', async () => {
+	const dir = await mkdtemp(join(tmpdir(), 'lih-migrations-'));
+	try {
+		const original = await readFile(join(defaultMigrationsDir, '0001_initial_schema.sql'), 'utf8');
+		await writeFile(join(dir, '0001_initial_schema.sql'), `${original}\n-- edited\n`);
+		await expect(migrate(sql, dir)).rejects.toThrow(/was changed after it was applied/);
+	} finally {
+		await rm(dir, { recursive: true });
+	}
+});

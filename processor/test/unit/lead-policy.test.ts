@@ -1,0 +1,157 @@
+import { readFileSync } from 'node:fs';
+import { fingerprintLead } from '../../src/intake/fingerprint.js';
+import type { JsonObject } from '../../src/intake/lead-schema.js';
+import { mapLead, MappingSchema } from '../../src/intake/mapping.js';
+import { normalizeLead } from '../../src/intake/normalize.js';
+import { parseLeadBody } from '../../src/intake/prepare-lead.js';
+import { compileRules, RulesSchema } from '../../src/intake/rules.js';
+import { defaultMappingFile, defaultRulesFile } from '../../src/paths.js';
+
+const rules = compileRules(RulesSchema.parse(JSON.parse(readFileSync(defaultRulesFile, 'utf8'))));
+const mapping = MappingSchema.parse(JSON.parse(readFileSync(defaultMappingFile, 'utf8')));
+const evaluate = (lead: JsonObject) => rules.evaluate(normalizeLead(lead));
+
+describe('normalizeLead', () => {
+	test('trims, lower-cases the email, turns boolean strings and numeric zips into proper types', () => {
+		expect(
+			normalizeLead({
+				email: '  Jane.Doe@Example.COM ',
+				phone: 491701234567,
+				zipcode: 66123,
+				address: { zip: ' 66123 ', street: ' Main St ' },
+				house: { is_owner: 'TRUE' },
+				newsletter: 'false',
+				note: null,
+			}),
+		).toEqual({
+			email: 'jane.doe@example.com',
+			phone: '491701234567',
+			zipcode: '66123',
+			address: { zip: '66123', street: 'Main St' },
+			house: { is_owner: true },
+			newsletter: false,
+		});
+	});
+});
+
+describe('default rules (seed 002)', () => {
+	const owner = { house: { is_owner: true } };
+
+	test('a lead in 66xxx owned by the applicant passes, with either zip shape', () => {
+		expect(evaluate({ address: { zip: '66123' }, ...owner }).reasons).toEqual([]);
+		expect(evaluate({ zipcode: 66999, ...owner }).reasons).toEqual([]);
+	});
+
+	test.each(['12345', '65999', '67000', '6612', '661234'])('zip %s -> ZIP_NOT_66XXX', (zip) => {
+		expect(evaluate({ address: { zip }, ...owner }).reasons).toEqual(['ZIP_NOT_66XXX']);
+	});
+
+	test.each([false, 'false', 'yes'])('is_owner %p -> NOT_HOMEOWNER', (isOwner) => {
+		expect(evaluate({ address: { zip: '66123' }, house: { is_owner: isOwner } }).reasons).toEqual(['NOT_HOMEOWNER']);
+	});
+
+	test('missing zip or ownership -> MISSING_REQUIRED_FIELD, naming the fields', () => {
+		expect(evaluate({ email: 'a@b.de' })).toEqual({
+			reasons: ['MISSING_REQUIRED_FIELD'],
+			missingFields: ['zip', 'house.is_owner'],
+		});
+		expect(evaluate({ address: { zip: '  ' }, house: { is_owner: false } })).toEqual({
+			reasons: ['MISSING_REQUIRED_FIELD', 'NOT_HOMEOWNER'],
+			missingFields: ['zip'],
+		});
+	});
+
+	test('every failing rule is reported', () => {
+		expect(evaluate({ address: { zip: '10115' }, house: { is_owner: false } }).reasons).toEqual([
+			'ZIP_NOT_66XXX',
+			'NOT_HOMEOWNER',
+		]);
+	});
+
+	test('a rules file with a bad code is refused', () => {
+		expect(() => RulesSchema.parse({ required: [], checks: [{ code: 'lower', path: 'x', equals: 1 }] })).toThrow();
+	});
+});
+
+describe('CRM mapping', () => {
+	test('maps dot paths (with fallbacks), adds constants and typed attributes', () => {
+		const lead = normalizeLead({
+			email: 'A@B.de',
+			phone: '+49 1',
+			zipcode: '66123',
+			house: { is_owner: 'true' },
+			solar_energy_consumption: '5000',
+			solar_offer_type: 'Kaufen',
+			attributes: { solar_area: '42' },
+		});
+		expect(mapLead(lead, mapping)).toEqual({
+			fields: {
+				product: { name: 'Solaranlage' },
+				customer_email: 'a@b.de',
+				phone: '+49 1',
+				customer_zip: '66123',
+				is_homeowner: true,
+			},
+			attributes: [
+				{ name: 'solar_energy_consumption', value: '5000' },
+				{ name: 'solar_offer_type', value: 'Kaufen' },
+				{ name: 'solar_area', value: 42 },
+			],
+			droppedAttributes: [],
+		});
+	});
+
+	test('invalid optional attributes are dropped, not fatal (seed 003)', () => {
+		const lead = normalizeLead({
+			solar_energy_consumption: 'a lot',
+			solar_offer_type: 'Leasing',
+			solar_area: 0,
+		});
+		const mapped = mapLead(lead, mapping);
+		expect(mapped.attributes).toEqual([]);
+		expect(mapped.droppedAttributes).toEqual(['solar_energy_consumption', 'solar_offer_type', 'solar_area']);
+	});
+});
+
+describe('parseLeadBody', () => {
+	const parse = (text: string) => () => parseLeadBody(Buffer.from(text));
+
+	test('invalid JSON -> 400 invalid_json', () => {
+		expect(parse('{"email": ')).toThrow(expect.objectContaining({ status: 400, code: 'invalid_json' }));
+	});
+
+	test.each(['[1,2]', '"lead"', 'null', '{"email": 5}', '{"house": "yes"}', '{"address": {"zip": true}}'])(
+		'%s -> 422 invalid_lead',
+		(text) => {
+			expect(parse(text)).toThrow(expect.objectContaining({ status: 422, code: 'invalid_lead' }));
+		},
+	);
+
+	test('the 422 names the offending field, not its value', () => {
+		try {
+			parseLeadBody(Buffer.from('{"email": 12345}'));
+			throw new Error('expected a 422');
+		} catch (error) {
+			const issues = (error as { details: { issues: { path: string }[] } }).details.issues;
+			expect(issues.map((issue) => issue.path)).toEqual(['email']);
+			expect(JSON.stringify(issues)).not.toContain('12345');
+		}
+	});
+
+	test('free attributes and a body idempotency_key are accepted', () => {
+		expect(parseLeadBody(Buffer.from('{"roof":{"angle":30},"idempotency_key":"abc"}'))).toEqual({
+			roof: { angle: 30 },
+			idempotency_key: 'abc',
+		});
+	});
+});
+
+describe('fingerprintLead', () => {
+	test('ignores key order, whitespace and the body idempotency_key; sees any value change', () => {
+		const a = fingerprintLead({ email: 'a@b.de', house: { is_owner: true }, idempotency_key: '1' });
+		const b = fingerprintLead({ house: { is_owner: true }, email: 'a@b.de' });
+		const c = fingerprintLead({ house: { is_owner: false }, email: 'a@b.de' });
+		expect(a).toBe(b);
+		expect(a).not.toBe(c);
+	});
+});
