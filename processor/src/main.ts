@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
+import { isConnectionError } from './db/connection.js';
 import { createLogger } from './logger.js';
 import { startProcessor } from './processor.js';
 
@@ -22,7 +23,14 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-	if (error instanceof ConfigError) console.error(error.message);
-	else console.error('Processor failed to start:', error);
+	console.error(`Processor failed to start: ${explain(error)}`);
 	process.exit(1);
 });
+
+function explain(error: unknown): string {
+	const { code, port } = error as { code?: string; port?: number };
+	if (error instanceof ConfigError) return error.message;
+	if (code === 'EADDRINUSE') return `port ${port} is already in use (set PORT to use another one)`;
+	if (isConnectionError(error)) return `cannot reach the database at DATABASE_URL (${code})`;
+	return String((error as Error)?.stack ?? error);
+}

@@ -1,0 +1,36 @@
+/**
+ * The local stack's settings (SPEC 6): development values unless the environment sets them.
+ * They are printed at start so anyone can sign a request by hand. Never use them in production.
+ */
+export interface StackSettings {
+	WEBHOOK_HMAC_SECRET: string;
+	WEBHOOK_MAX_SKEW_SECONDS: string;
+	EMAIL_HASH_SALT: string;
+	LEAD_ENCRYPTION_KEY: string;
+	SERVICE_TOKEN: string;
+	CRM_TOKEN: string;
+	FAULT_INJECTION: string;
+}
+
+const DEVELOPMENT_VALUES: StackSettings = {
+	WEBHOOK_HMAC_SECRET: 'dev-hmac-secret-change-me',
+	WEBHOOK_MAX_SKEW_SECONDS: '300',
+	EMAIL_HASH_SALT: 'dev-email-salt-change-me',
+	LEAD_ENCRYPTION_KEY: 'dev-lead-encryption-key-change-me',
+	SERVICE_TOKEN: 'dev-service-token-change-me',
+	CRM_TOKEN: 'dev-crm-token-change-me',
+	FAULT_INJECTION: 'on',
+};
+
+export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {
+	const settings = { ...DEVELOPMENT_VALUES };
+	for (const name of Object.keys(settings) as (keyof StackSettings)[]) {
+		settings[name] = env[name] || settings[name];
+	}
+	return settings;
+}
+
+/** The first secret signs; the others are still accepted during a rotation. */
+export function signingSecret(settings: StackSettings): string {
+	return settings.WEBHOOK_HMAC_SECRET.split(',')[0]!.trim();
+}

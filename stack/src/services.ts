@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface ServiceSpec {
+	name: string;
+	command: string;
+	args: string[];
+	env: NodeJS.ProcessEnv;
+	cwd?: string;
+	/** Ready once a line of its output matches (e.g. "listening"). */
+	readyWhen: (line: string) => boolean;
+	readyTimeoutMs?: number;
+	/** Every line the service prints. */
+	onLine: (line: string) => void;
+}
+
+export interface Service {
+	name: string;
+	process: ChildProcess;
+	/** Resolves with the exit code when the process ends, for whatever reason. */
+	exited: Promise<number | null>;
+	stop(): Promise<void>;
+}
+
+export class ServiceError extends Error {}
+
+/**
+ * Starts a child process and waits until it says it is ready. A service that exits or stays
+ * silent first is an error that quotes its last output lines, so the person starting the stack
+ * sees why (a port in use, a bad setting).
+ */
+export function startService(spec: ServiceSpec): Promise<Service> {
+	const child = spawn(spec.command, spec.args, {
+		cwd: spec.cwd,
+		env: spec.env,
+		stdio: ['ignore', 'pipe', 'pipe'],
+		// its own process group: Ctrl-C reaches the supervisor, which stops services in order
+		detached: true,
+	});
+	const recent: string[] = [];
+	const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+	const service: Service = {
+		name: spec.name,
+		process: child,
+		exited,
+		async stop() {
+			if (child.exitCode !== null || child.signalCode !== null) return;
+			child.kill('SIGTERM');
+			const forced = setTimeout(() => child.kill('SIGKILL'), 15_000);
+			await exited;
+			clearTimeout(forced);
+		},
+	};
+
+	return new Promise((resolve, reject) => {
+		let ready = false;
+		const timeoutMs = spec.readyTimeoutMs ?? 30_000;
+		const timer = setTimeout(() => {
+			void service.stop();
+			reject(new ServiceError(`${spec.name} was not ready after ${timeoutMs / 1000} s${tail(recent)}`));
+		}, timeoutMs);
+		for (const stream of [child.stdout!, child.stderr!]) {
+			createInterface({ input: stream }).on('line', (line) => {
+				spec.onLine(line);
+				recent.push(line);
+				if (recent.length > 15) recent.shift();
+				if (!ready && spec.readyWhen(line)) {
+					ready = true;
+					clearTimeout(timer);
+					resolve(service);
+				}
+			});
+		}
+		child.once('error', (error) => {
+			clearTimeout(timer);
+			reject(new ServiceError(`${spec.name} could not be started: ${error.message}`));
+		});
+		void exited.then((code) => {
+			if (ready) return;
+			clearTimeout(timer);
+			reject(new ServiceError(`${spec.name} exited with code ${code} before it was ready${tail(recent)}`));
+		});
+	});
+}
+
+function tail(lines: string[]): string {
+	return lines.length ? `; its last output:\n  ${lines.join('\n  ')}` : '';
+}

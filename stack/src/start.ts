@@ -1,0 +1,92 @@
+import { relative } from 'node:path';
+import { signingSecret } from './dev-settings.js';
+import { startLocalStack, type LocalStack } from './local-stack.js';
+import { repoRoot } from './repo.js';
+import { ServiceError } from './services.js';
+
+/**
+ * `npm start [-- --no-n8n]`: the whole local stack in the foreground; Ctrl-C stops it.
+ */
+const withN8n = !process.argv.includes('--no-n8n');
+const verbose = process.argv.includes('--verbose');
+
+function printLine(service: string, line: string): void {
+	if (service === 'processor' && !verbose) {
+		const entry = parseJson(line);
+		if (entry && entry.level < 40 && entry.msg === 'request completed') {
+			const req = entry.req as { method?: string; path?: string } | undefined;
+			const res = entry.res as { status?: number } | undefined;
+			console.log(`[processor] ${req?.method} ${req?.path} -> ${res?.status} (${entry.responseTime} ms)`);
+			return;
+		}
+	}
+	console.log(`[${service}] ${line}`);
+}
+
+function parseJson(line: string): Record<string, unknown> & { level: number } | null {
+	try {
+		return JSON.parse(line) as Record<string, unknown> & { level: number };
+	} catch {
+		return null;
+	}
+}
+
+function summary(stack: LocalStack): string {
+	const { urls, settings } = stack;
+	const secret = signingSecret(settings);
+	const database = stack.postgresDataDir
+		? `embedded Postgres 17 on port ${stack.ports.postgres}, data in ${relative(repoRoot, stack.postgresDataDir)}/`
+		: 'DATABASE_URL';
+	return `
+Lead Intake Hub is running.
+
+  Processor              ${urls.processor}        (GET /health)
+  Mock CRM               ${urls.crm}        (GET /leads shows what the CRM holds)
+  Mock Jira/Confluence   ${urls.jiraConfluence}        (alert files go to ${relative(repoRoot, stack.alertsDir) || '.'}/)
+  Database               ${database}
+
+Development settings (set these variables to override):
+  WEBHOOK_HMAC_SECRET=${settings.WEBHOOK_HMAC_SECRET}
+  SERVICE_TOKEN=${settings.SERVICE_TOKEN}
+  CRM_TOKEN=${settings.CRM_TOKEN}
+  FAULT_INJECTION=${settings.FAULT_INJECTION}
+
+Send a signed lead straight to the processor (paste into a shell):
+
+  BODY='{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
+  TS=$(date +%s)
+  SIG=$(node -e 'process.stdout.write(require("crypto").createHmac("sha256",process.argv[1]).update(process.argv[2]+"."+process.argv[3]).digest("hex"))' '${secret}' "$TS" "$BODY")
+  curl -sS -X POST ${urls.processor}/webhook/lead -H 'Content-Type: application/json' \\
+    -H "X-Timestamp: $TS" -H "X-Signature: sha256=$SIG" -H "X-Idempotency-Key: demo-$TS" -d "$BODY"
+
+Add -H 'X-Fail-After-Accept: 1' to watch a lead land in the DLQ.
+Press Ctrl-C to stop everything.
+`;
+}
+
+async function main(): Promise<void> {
+	if (withN8n) {
+		console.log('Note: n8n is not part of the stack yet; starting without it (same as --no-n8n).');
+	}
+	console.log('Starting Postgres, the processor and the mocks ...');
+	const stack = await startLocalStack({ onLine: printLine });
+	console.log(summary(stack));
+
+	let stopping = false;
+	const shutdown = async (reason: string, code: number) => {
+		if (stopping) return;
+		stopping = true;
+		console.log(`\n${reason}; stopping ...`);
+		await stack.stop();
+		console.log('Stopped.');
+		process.exit(code);
+	};
+	process.on('SIGINT', () => void shutdown('Ctrl-C', 0));
+	process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+	void stack.failure.then((reason) => shutdown(reason, 1));
+}
+
+main().catch((error: unknown) => {
+	console.error(error instanceof ServiceError ? `\n${error.message}` : error);
+	process.exit(1);
+});
