@@ -1,5 +1,5 @@
 -- Lead Intake Hub: the processor's record of every lead (seed 001's four tables, plus delivery
--- attempts and the encrypted raw lead kept until delivery).
+-- attempts and, on runs, the encrypted raw lead kept until delivery).
 
 CREATE TABLE runs (
 	run_id            uuid PRIMARY KEY,
@@ -18,9 +18,13 @@ CREATE TABLE runs (
 	crm_id            text,
 	processed_at      timestamptz,
 	updated_at        timestamptz NOT NULL DEFAULT now(),
+	-- the raw lead, AES-256-GCM encrypted, kept only until the CRM has it (retries need it; PII
+	-- never rests in plain text); on the run itself so keeping and purging it cost no extra write
+	sealed_lead       bytea,
 	CONSTRAINT runs_status_check CHECK (status IN ('accepted', 'processed', 'failed', 'rejected')),
 	CONSTRAINT runs_idempotency_key_length CHECK (char_length(idempotency_key) BETWEEN 1 AND 200),
-	CONSTRAINT runs_rejected_has_reasons CHECK (status <> 'rejected' OR cardinality(rejection_reasons) > 0)
+	CONSTRAINT runs_rejected_has_reasons CHECK (status <> 'rejected' OR cardinality(rejection_reasons) > 0),
+	CONSTRAINT runs_processed_purged CHECK (status <> 'processed' OR sealed_lead IS NULL)
 );
 CREATE UNIQUE INDEX runs_idempotency_key_uq ON runs (idempotency_key);
 CREATE INDEX runs_received_at_idx ON runs (received_at);
@@ -58,14 +62,6 @@ CREATE TABLE delivery_attempts (
 	CONSTRAINT delivery_attempts_duration_check CHECK (duration_ms >= 0),
 	CONSTRAINT delivery_attempts_status_code_check CHECK (status_code IS NULL OR status_code BETWEEN 100 AND 599),
 	CONSTRAINT delivery_attempts_run_attempt_uq UNIQUE (run_id, attempt_no)
-);
-
--- The raw lead, AES-256-GCM encrypted, kept only until the CRM has it (retries need it; PII never
--- rests in plain text). Deleted when the run is processed.
-CREATE TABLE lead_vault (
-	run_id     uuid PRIMARY KEY REFERENCES runs (run_id),
-	ciphertext bytea       NOT NULL,
-	created_at timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE TABLE dlq (

@@ -1,4 +1,4 @@
-import express, { type Express } from 'express';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 
 export interface CrmLead {
 	key: string;
@@ -20,32 +20,27 @@ interface Faults {
 /**
  * Mock CRM (SPEC 6): `POST /leads/upsert` upserts by `key` behind a bearer token.
  * Test controls: `POST /admin/faults {"fail_next", "status", "latency_ms"}`, `GET /leads`,
- * `POST /admin/reset`.
+ * `POST /admin/reset`. Plain node:http: it stands in for a fast CRM in the benchmarks, so it
+ * must cost as little as possible per request.
  */
-export function createMockCrm(token: string): Express {
+export function createMockCrm(token: string): RequestListener {
 	const leads = new Map<string, CrmLead>();
 	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0 };
 	let nextId = 1;
+	const expectedAuthorization = `Bearer ${token}`;
 
-	const app = express();
-	app.disable('x-powered-by');
-	app.use(express.json({ limit: '1mb' }));
-
-	app.post('/leads/upsert', async (req, res) => {
-		if (req.get('authorization') !== `Bearer ${token}`) {
-			res.status(401).json({ error: 'invalid or missing bearer token' });
-			return;
+	const upsert = async (req: IncomingMessage, res: ServerResponse) => {
+		if (req.headers.authorization !== expectedAuthorization) {
+			return send(res, 401, { error: 'invalid or missing bearer token' });
 		}
+		const body = await readJson(req);
 		if (faults.remaining > 0) {
 			faults.remaining -= 1;
 			if (faults.latencyMs > 0) await delay(faults.latencyMs, res);
-			res.status(faults.status).json({ error: `injected fault (HTTP ${faults.status})` });
-			return;
+			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` });
 		}
-		const body = req.body as Record<string, unknown> | undefined;
 		if (!body || typeof body.key !== 'string' || body.key === '') {
-			res.status(400).json({ error: 'body must be a JSON object with a string "key"' });
-			return;
+			return send(res, 400, { error: 'body must be a JSON object with a string "key"' });
 		}
 		const now = new Date().toISOString();
 		const existing = leads.get(body.key);
@@ -53,8 +48,7 @@ export function createMockCrm(token: string): Express {
 			existing.upserts += 1;
 			existing.last_upserted_at = now;
 			existing.payload = body;
-			res.json({ crm_id: existing.crm_id, action: 'updated' });
-			return;
+			return send(res, 200, { crm_id: existing.crm_id, action: 'updated' });
 		}
 		const lead: CrmLead = {
 			key: body.key,
@@ -66,42 +60,55 @@ export function createMockCrm(token: string): Express {
 			payload: body,
 		};
 		leads.set(lead.key, lead);
-		res.json({ crm_id: lead.crm_id, action: 'created' });
-	});
+		send(res, 200, { crm_id: lead.crm_id, action: 'created' });
+	};
 
-	app.post('/admin/faults', (req, res) => {
-		const body = (req.body ?? {}) as Record<string, unknown>;
+	const setFaults = async (req: IncomingMessage, res: ServerResponse) => {
+		const body = (await readJson(req)) ?? {};
 		const remaining = body.fail_next ?? 1;
 		const status = body.status ?? 503;
 		const latencyMs = body.latency_ms ?? 0;
 		if (!isCount(remaining) || !isHttpStatus(status) || !isCount(latencyMs)) {
-			res.status(400).json({
-				error: 'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0}',
-			});
-			return;
+			return send(res, 400, { error: 'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0}' });
 		}
 		faults = { remaining, status, latencyMs };
-		res.json({ fail_next: remaining, status, latency_ms: latencyMs });
-	});
+		send(res, 200, { fail_next: remaining, status, latency_ms: latencyMs });
+	};
 
-	app.get('/leads', (_req, res) => {
-		res.json({ leads: [...leads.values()] });
-	});
+	const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => unknown> = {
+		'POST /leads/upsert': upsert,
+		'POST /admin/faults': setFaults,
+		'GET /leads': (_req, res) => send(res, 200, { leads: [...leads.values()] }),
+		'POST /admin/reset': (_req, res) => {
+			leads.clear();
+			faults = { remaining: 0, status: 503, latencyMs: 0 };
+			send(res, 200, { reset: true });
+		},
+		'GET /health': (_req, res) => send(res, 200, { status: 'ok', leads: leads.size, pending_faults: faults.remaining }),
+	};
 
-	app.post('/admin/reset', (_req, res) => {
-		leads.clear();
-		faults = { remaining: 0, status: 503, latencyMs: 0 };
-		res.json({ reset: true });
-	});
+	return (req, res) => {
+		const route = routes[`${req.method} ${req.url?.split('?')[0]}`];
+		if (!route) return send(res, 404, { error: 'not found' });
+		Promise.resolve(route(req, res)).catch(() => send(res, 400, { error: 'body must be JSON' }));
+	};
+}
 
-	app.get('/health', (_req, res) => {
-		res.json({ status: 'ok', leads: leads.size, pending_faults: faults.remaining });
-	});
-	return app;
+async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | null> {
+	const chunks: Buffer[] = [];
+	for await (const chunk of req) chunks.push(chunk as Buffer);
+	if (chunks.length === 0) return null;
+	const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+	return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+}
+
+function send(res: ServerResponse, status: number, body: object): void {
+	if (res.headersSent) return;
+	res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
 /** Waits, but stops waiting when the caller hangs up (a timed-out client, a closing server). */
-function delay(ms: number, res: express.Response): Promise<void> {
+function delay(ms: number, res: ServerResponse): Promise<void> {
 	return new Promise((resolve) => {
 		const timer = setTimeout(resolve, ms);
 		res.once('close', () => {

@@ -1,6 +1,5 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Express } from 'express';
 
 export interface RunningServer {
 	url: string;
@@ -8,10 +7,11 @@ export interface RunningServer {
 	close(): Promise<void>;
 }
 
-export function listen(app: Express, port: number, host = '127.0.0.1'): Promise<RunningServer> {
+export function listen(handler: RequestListener, port: number, host = '127.0.0.1'): Promise<RunningServer> {
 	return new Promise((resolve, reject) => {
-		const server: Server = app.listen(port, host, (error?: Error) => {
-			if (error) return reject(error);
+		const server = createServer(handler);
+		server.once('error', reject);
+		server.listen(port, host, () => {
 			const actualPort = (server.address() as AddressInfo).port;
 			resolve({
 				url: `http://${host}:${actualPort}`,

@@ -32,6 +32,12 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 	try {
 		const applied = await migrate(sql, config.MIGRATIONS_DIR);
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
+		const crm = createCrmClient({
+			url: config.MOCK_CRM_URL,
+			token: config.CRM_TOKEN,
+			timeoutMs: config.CRM_TIMEOUT_MS,
+			connections: config.DB_POOL_SIZE * 2,
+		});
 		const rules = compileRules(await readJsonConfig(config.RULES_FILE, RulesSchema));
 		const mapping = await readJsonConfig(config.CRM_MAPPING_FILE, MappingSchema);
 
@@ -41,7 +47,7 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 			intake: {
 				intake: {
 					sql,
-					crm: createCrmClient({ url: config.MOCK_CRM_URL, token: config.CRM_TOKEN, timeoutMs: config.CRM_TIMEOUT_MS }),
+					crm,
 					cipher: createLeadCipher(config.LEAD_ENCRYPTION_KEY),
 					policy: { rules, emailHashSalt: config.EMAIL_HASH_SALT },
 					mapping,
@@ -67,6 +73,7 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 			sql,
 			async close() {
 				await new Promise<void>((resolve) => server.close(() => resolve()));
+				await crm.close();
 				await sql.end({ timeout: 5 });
 			},
 		};

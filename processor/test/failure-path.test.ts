@@ -45,7 +45,7 @@ test('X-Fail-After-Accept: DLQ entry (open, scheduled per backoff), run failed, 
 	expect(run).toEqual({ status: 'failed', error_code: 'forced_failure_after_accept' });
 	expect(await timeline(runId)).toEqual(['lead_received', 'dlq_created']);
 	expect(await stack.sql`SELECT 1 FROM delivery_attempts WHERE run_id = ${runId}`).toHaveLength(0);
-	expect(await stack.sql`SELECT 1 FROM lead_vault WHERE run_id = ${runId}`).toHaveLength(1);
+	expect(await stack.sql`SELECT 1 FROM runs WHERE run_id = ${runId} AND sealed_lead IS NOT NULL`).toHaveLength(1);
 	expect(await stack.crm.leads()).toEqual([]);
 });
 

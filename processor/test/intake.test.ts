@@ -38,7 +38,7 @@ describe('a valid lead (seed smoke: valid)', () => {
 		expect(await eventsOf(runId)).toEqual(['lead_received/webhook', 'crm_upserted/processor']);
 		const attempts = await stack.sql`SELECT attempt_no, trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId}`;
 		expect(attempts).toEqual([{ attempt_no: 1, trigger: 'intake', status_code: 200, success: true }]);
-		expect(await stack.sql`SELECT 1 FROM lead_vault WHERE run_id = ${runId}`).toHaveLength(0);
+		expect(await stack.sql`SELECT 1 FROM runs WHERE run_id = ${runId} AND sealed_lead IS NOT NULL`).toHaveLength(0);
 
 		const [crmLead] = (await stack.crm.leads()).filter((lead) => lead.key === 'smoke-valid-1');
 		expect(crmLead).toMatchObject({ run_id: runId, upserts: 1 });
@@ -210,7 +210,7 @@ describe('rules', () => {
 		expect(run).toEqual({ status: 'rejected', rejection_reasons: [code], error_code: code });
 		expect(await eventsOf(answer.body.run_id as string)).toEqual(['lead_received/webhook', 'lead_rejected/processor']);
 		expect((await stack.crm.leads()).some((lead) => lead.key === key)).toBe(false);
-		expect(await stack.sql`SELECT 1 FROM lead_vault WHERE run_id = ${answer.body.run_id as string}`).toHaveLength(0);
+		expect(await stack.sql`SELECT 1 FROM runs WHERE run_id = ${answer.body.run_id as string} AND sealed_lead IS NOT NULL`).toHaveLength(0);
 	});
 
 	test('a missing field is named in the answer', async () => {

@@ -32,7 +32,6 @@ test('applies every migration once; running again (even concurrently) changes no
 		'delivery_attempts',
 		'dlq',
 		'kpi_daily',
-		'lead_vault',
 		'runs',
 		'schema_migrations',
 	]);

@@ -1,4 +1,4 @@
-import got, { RequestError } from 'got';
+import { errors, Pool } from 'undici';
 
 export type DeliveryResult =
 	| { ok: true; statusCode: number; crmId: string | null; durationMs: number }
@@ -15,43 +15,52 @@ export type DeliveryResult =
 
 export interface CrmClient {
 	upsert(payload: Record<string, unknown>): Promise<DeliveryResult>;
+	close(): Promise<void>;
 }
 
 export interface CrmClientOptions {
 	url: string;
 	token: string;
 	timeoutMs: number;
+	connections: number;
 }
 
+/**
+ * The CRM upsert over a keep-alive undici pool (chosen over got: a fifth of the CPU per call,
+ * which the intake benchmark shows). One attempt per call; retries are the DLQ's job.
+ */
 export function createCrmClient(options: CrmClientOptions): CrmClient {
-	const client = got.extend({
-		method: 'POST',
-		headers: { authorization: `Bearer ${options.token}` },
-		timeout: { request: options.timeoutMs },
-		retry: { limit: 0 },
-		throwHttpErrors: false,
-		responseType: 'text',
-	});
+	const target = new URL(options.url);
+	const pool = new Pool(target.origin, { connections: options.connections });
+	const headers = { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' };
 
 	return {
 		async upsert(payload) {
 			const started = performance.now();
 			const elapsed = () => Math.round(performance.now() - started);
 			try {
-				const response = await client(options.url, { json: payload });
-				if (response.statusCode >= 200 && response.statusCode < 300) {
-					return { ok: true, statusCode: response.statusCode, crmId: readCrmId(response.body), durationMs: elapsed() };
+				const response = await pool.request({
+					method: 'POST',
+					path: target.pathname + target.search,
+					headers,
+					body: JSON.stringify(payload),
+					signal: AbortSignal.timeout(options.timeoutMs),
+				});
+				const text = await response.body.text();
+				const { statusCode } = response;
+				if (statusCode >= 200 && statusCode < 300) {
+					return { ok: true, statusCode, crmId: readCrmId(text), durationMs: elapsed() };
 				}
 				return {
 					ok: false,
-					statusCode: response.statusCode,
-					reason: `crm_http_${response.statusCode}`,
-					error: `CRM answered HTTP ${response.statusCode}`,
-					retryable: isRetryableStatus(response.statusCode),
+					statusCode,
+					reason: `crm_http_${statusCode}`,
+					error: `CRM answered HTTP ${statusCode}`,
+					retryable: isRetryableStatus(statusCode),
 					durationMs: elapsed(),
 				};
 			} catch (error) {
-				const timedOut = error instanceof RequestError && error.code === 'ETIMEDOUT';
+				const timedOut = isTimeout(error);
 				return {
 					ok: false,
 					statusCode: null,
@@ -64,11 +73,17 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 				};
 			}
 		},
+		close: () => pool.close(),
 	};
 }
 
 export function isRetryableStatus(statusCode: number): boolean {
 	return statusCode >= 500 || statusCode === 429;
+}
+
+function isTimeout(error: unknown): boolean {
+	const name = (error as Error | null)?.name;
+	return name === 'TimeoutError' || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
 }
 
 function readCrmId(body: string): string | null {

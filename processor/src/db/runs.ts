@@ -48,19 +48,16 @@ export interface AttemptRecord {
 export async function openRun(sql: Sql, run: NewRun): Promise<boolean> {
 	const events: AuditEvent[] = [{ type: 'lead_received', actor: 'webhook', payload: run.receivedEvent }];
 	if (run.rejection) events.push({ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event });
-	const keepLead = run.sealedLead
-		? sql`, vault AS (INSERT INTO lead_vault (run_id, ciphertext) SELECT run_id, ${run.sealedLead} FROM new_run)`
-		: sql``;
 	const rows = await sql`
 		WITH new_run AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
-				rejection_reasons, error_code, error_message, email_hash, email_masked)
+				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead)
 			VALUES (${run.runId}, ${run.idempotencyKey}, ${run.fingerprint}, ${run.source}, ${run.correlationId},
 				${run.rejection ? 'rejected' : 'accepted'}, ${run.rejection?.reasons ?? null},
-				${run.rejection?.reasons[0] ?? null}, ${run.rejection?.message ?? null}, ${run.emailHash}, ${run.emailMasked})
+				${run.rejection?.reasons[0] ?? null}, ${run.rejection?.message ?? null}, ${run.emailHash}, ${run.emailMasked}, ${run.sealedLead})
 			ON CONFLICT (idempotency_key) DO NOTHING
 			RETURNING run_id
-		), events AS (${insertEventsOf(sql, sql`SELECT run_id FROM new_run`, run.correlationId, events)})${keepLead}
+		), events AS (${insertEventsOf(sql, sql`SELECT run_id FROM new_run`, run.correlationId, events)})
 		SELECT run_id FROM new_run`;
 	return rows.length === 1;
 }
@@ -102,13 +99,11 @@ export async function markProcessed(sql: Sql, delivery: Delivery): Promise<void>
 	await sql`
 		WITH run AS (
 			UPDATE runs SET status = 'processed', crm_id = ${delivery.crmId}, processed_at = now(),
-				updated_at = now(), error_code = NULL, error_message = NULL
+				updated_at = now(), error_code = NULL, error_message = NULL, sealed_lead = NULL
 			WHERE run_id = ${delivery.runId}
 			RETURNING run_id
 		), attempt AS (${insertAttempt(sql, delivery.runId, delivery.trigger, delivery.attempt)}
 		), events AS (${insertEventsOf(sql, sql`SELECT run_id FROM run`, delivery.correlationId, delivery.events)}
-		), purge AS (
-			DELETE FROM lead_vault WHERE run_id = ${delivery.runId}
 		)
 		SELECT run_id FROM run`;
 }
