@@ -135,7 +135,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 					ALERTS_DIR: alertsDir,
 					...options.processorEnv,
 				},
-				readyWhen: (line) => line.includes('"processor listening"'),
+				readyUrl: `${urls.processor}/health`,
 			},
 		]);
 		const failure = Promise.race(

@@ -7,8 +7,10 @@ export interface ServiceSpec {
 	args: string[];
 	env: NodeJS.ProcessEnv;
 	cwd?: string;
-	/** Ready once a line of its output matches (e.g. "listening"). */
-	readyWhen: (line: string) => boolean;
+	/** Ready once a line of its output matches (e.g. "listening") ... */
+	readyWhen?: (line: string) => boolean;
+	/** ... or once this URL answers 2xx (for services whose log level may hide that line). */
+	readyUrl?: string;
 	readyTimeoutMs?: number;
 	/** Every line the service prints. */
 	onLine: (line: string) => void;
@@ -64,13 +66,15 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 				spec.onLine(line);
 				recent.push(line);
 				if (recent.length > 15) recent.shift();
-				if (!ready && spec.readyWhen(line)) {
-					ready = true;
-					clearTimeout(timer);
-					resolve(service);
-				}
+				if (!ready && spec.readyWhen?.(line)) markReady();
 			});
 		}
+		const markReady = () => {
+			ready = true;
+			clearTimeout(timer);
+			resolve(service);
+		};
+		if (spec.readyUrl) void pollUntilAnswered(spec.readyUrl, () => ready || child.exitCode !== null).then(markReady);
 		child.once('error', (error) => {
 			clearTimeout(timer);
 			reject(new ServiceError(`${spec.name} could not be started: ${error.message}`));
@@ -81,6 +85,15 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 			reject(new ServiceError(`${spec.name} exited with code ${code} before it was ready${tail(recent)}`));
 		});
 	});
+}
+
+async function pollUntilAnswered(url: string, giveUp: () => boolean): Promise<void> {
+	while (!giveUp()) {
+		const answered = await fetch(url).then((response) => response.ok, () => false);
+		if (answered) return;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+	return new Promise(() => undefined);
 }
 
 function tail(lines: string[]): string {
