@@ -76,6 +76,8 @@ CREATE TABLE dlq (
 	next_retry_at timestamptz,
 	-- a lease: a claimed item whose lease ran out (crashed processor) is due again
 	locked_until  timestamptz,
+	-- the claim that holds the lease: only its holder may settle the item (a fencing token)
+	lease_token   uuid,
 	last_error    text,
 	alert         boolean     NOT NULL DEFAULT false,
 	-- signature failures are aggregated per reason and minute, so an attacker cannot fill the table

@@ -32,7 +32,11 @@ const EnvSchema = z.object({
 		.pipe(z.array(z.number().int().positive()).min(1))
 		.default([30, 60, 120, 240, 480]),
 	DLQ_JITTER_RATIO: z.coerce.number().min(0).max(1).default(0.1),
-	DLQ_MAX_RETRIES: z.coerce.number().int().min(0).default(5),
+	DLQ_MAX_RETRIES: z.coerce.number().int().min(1).default(5),
+	DLQ_LEASE_SECONDS: seconds.default(120),
+	DLQ_RETRY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+	DLQ_RETRY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+	ALERTS_DIR: z.string().default('./alerts'),
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
 	MIGRATIONS_DIR: z.string().default(defaultMigrationsDir),

@@ -10,6 +10,7 @@ import { signatureFailureRecorder } from './intake/signature-failures.js';
 import { MappingSchema } from './intake/mapping.js';
 import { compileRules, RulesSchema } from './intake/rules.js';
 import type { Logger } from './logger.js';
+import { createMetrics } from './metrics/metrics.js';
 import { createLeadCipher } from './pii/lead-cipher.js';
 
 export interface ProcessorOptions {
@@ -32,38 +33,55 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 	try {
 		const applied = await migrate(sql, config.MIGRATIONS_DIR);
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
-		const crm = createCrmClient({
+		const metrics = createMetrics(sql);
+		const crmClient = createCrmClient({
 			url: config.MOCK_CRM_URL,
 			token: config.CRM_TOKEN,
 			timeoutMs: config.CRM_TIMEOUT_MS,
 			connections: config.DB_POOL_SIZE * 2,
 		});
+		const crm = metrics.instrument(crmClient);
 		const rules = compileRules(await readJsonConfig(config.RULES_FILE, RulesSchema));
 		const mapping = await readJsonConfig(config.CRM_MAPPING_FILE, MappingSchema);
 
+		const cipher = createLeadCipher(config.LEAD_ENCRYPTION_KEY);
+		const policy = { rules, emailHashSalt: config.EMAIL_HASH_SALT };
+		const backoff = {
+			scheduleSeconds: config.DLQ_BACKOFF_SECONDS,
+			jitterRatio: config.DLQ_JITTER_RATIO,
+			maxRetries: config.DLQ_MAX_RETRIES,
+		};
 		const app = createApp({
 			sql,
 			logger,
+			metrics,
 			intake: {
-				intake: {
-					sql,
-					crm,
-					cipher: createLeadCipher(config.LEAD_ENCRYPTION_KEY),
-					policy: { rules, emailHashSalt: config.EMAIL_HASH_SALT },
-					mapping,
-					backoff: {
-						scheduleSeconds: config.DLQ_BACKOFF_SECONDS,
-						jitterRatio: config.DLQ_JITTER_RATIO,
-						maxRetries: config.DLQ_MAX_RETRIES,
-					},
-					now,
-				},
+				intake: { sql, crm, cipher, policy, mapping, backoff, now },
 				hmacSecrets: config.WEBHOOK_HMAC_SECRET,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
 				faultInjection: config.FAULT_INJECTION,
 				recordSignatureFailure: signatureFailureRecorder(sql, config.SIGNATURE_FAILURE_BUCKET_SECONDS, now),
+				countLead: metrics.countLead,
+			},
+			operator: {
+				sql,
+				serviceToken: config.SERVICE_TOKEN,
+				retryBatchSize: config.DLQ_RETRY_BATCH,
+				retry: {
+					sql,
+					crm,
+					cipher,
+					policy,
+					mapping,
+					backoff,
+					now,
+					concurrency: config.DLQ_RETRY_CONCURRENCY,
+					leaseSeconds: config.DLQ_LEASE_SECONDS,
+					crmTimeoutMs: config.CRM_TIMEOUT_MS,
+				},
+				kpi: { sql, alertsDir: config.ALERTS_DIR, now },
 			},
 		});
 		const server = await listen(app, config.PORT, config.HOST);

@@ -77,6 +77,11 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 	};
 }
 
+/** What `delivery_attempts` keeps of a delivery. */
+export function attemptRecordOf(result: DeliveryResult) {
+	return { durationMs: result.durationMs, statusCode: result.statusCode, success: result.ok, error: result.ok ? null : result.error };
+}
+
 export function isRetryableStatus(statusCode: number): boolean {
 	return statusCode >= 500 || statusCode === 429;
 }

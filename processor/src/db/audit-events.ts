@@ -45,3 +45,10 @@ export async function recordHealthCheck(sql: Sql, correlationId: string): Promis
 		{ type: 'health_check', actor: 'system', payload: { check: 'health', at: new Date().toISOString() } },
 	]);
 }
+
+/** A run's audit timeline, oldest first. */
+export async function eventsOfRun(sql: Sql, runId: string) {
+	return sql`
+		SELECT event_id, event_time, event_type, actor, payload, correlation_id
+		FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`;
+}

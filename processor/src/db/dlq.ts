@@ -39,3 +39,185 @@ export async function recordSignatureFailure(sql: Sql, failure: SignatureFailure
 			${failure.bucketKey}, ${failure.reason})
 		ON CONFLICT (bucket_key) DO UPDATE SET occurrences = dlq.occurrences + 1, updated_at = now()`;
 }
+
+export interface DlqEntry {
+	dlq_id: string;
+	run_id: string | null;
+	reason: string;
+	status: DlqStatus;
+	retry_count: number;
+	next_retry_at: Date | null;
+	locked_until: Date | null;
+	last_error: string | null;
+	alert: boolean;
+	occurrences: number;
+	payload: JsonObject;
+	created_at: Date;
+	updated_at: Date;
+	resolved_at: Date | null;
+	resolution_note: string | null;
+}
+
+/** A claimed item with what its re-delivery needs (the sealed lead is still encrypted). */
+export interface ClaimedItem {
+	dlqId: number;
+	runId: string;
+	retryCount: number;
+	leaseToken: string;
+	idempotencyKey: string;
+	correlationId: string | null;
+	sealedLead: Buffer | null;
+}
+
+export interface Claim {
+	now: Date;
+	leaseUntil: Date;
+	leaseToken: string;
+	limit: number;
+}
+
+/**
+ * Claims up to `limit` due items: `open` ones whose time has come and `retrying` ones whose
+ * lease ran out (their processor died). SKIP LOCKED lets several processors claim side by side
+ * without ever taking the same item; the lease token fences out a holder that lost its lease.
+ */
+export async function claimDue(sql: Sql, claim: Claim): Promise<ClaimedItem[]> {
+	return claimWhere(
+		sql,
+		claim,
+		sql`(d.status = 'open' AND d.next_retry_at <= ${claim.now}) OR (d.status = 'retrying' AND d.locked_until <= ${claim.now})`,
+	);
+}
+
+/** An operator's "retry now": an open or dead item that is not being retried by someone else. */
+export async function claimOne(sql: Sql, dlqId: number, claim: Claim): Promise<ClaimedItem | null> {
+	const [item] = await claimWhere(
+		sql,
+		claim,
+		sql`d.dlq_id = ${dlqId} AND d.run_id IS NOT NULL AND (d.status IN ('open', 'dead') OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))`,
+	);
+	return item ?? null;
+}
+
+async function claimWhere(sql: Sql, claim: Claim, condition: postgres.PendingQuery<postgres.Row[]>): Promise<ClaimedItem[]> {
+	const rows = await sql<
+		{ dlq_id: string; run_id: string; retry_count: number; idempotency_key: string; correlation_id: string | null; sealed_lead: Buffer | null }[]
+	>`
+		WITH due AS (
+			SELECT d.dlq_id FROM dlq d
+			WHERE ${condition}
+			ORDER BY d.next_retry_at NULLS FIRST, d.dlq_id
+			LIMIT ${claim.limit}
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE dlq SET status = 'retrying', locked_until = ${claim.leaseUntil}, lease_token = ${claim.leaseToken},
+				updated_at = now()
+			FROM due WHERE dlq.dlq_id = due.dlq_id
+			RETURNING dlq.dlq_id, dlq.run_id, dlq.retry_count
+		)
+		SELECT c.dlq_id, c.run_id, c.retry_count, r.idempotency_key, r.correlation_id, r.sealed_lead
+		FROM claimed c JOIN runs r ON r.run_id = c.run_id
+		ORDER BY c.dlq_id`;
+	return rows.map((row) => ({
+		dlqId: Number(row.dlq_id),
+		runId: row.run_id,
+		retryCount: row.retry_count,
+		leaseToken: claim.leaseToken,
+		idempotencyKey: row.idempotency_key,
+		correlationId: row.correlation_id,
+		sealedLead: row.sealed_lead,
+	}));
+}
+
+export type Settlement =
+	| { status: 'resolved'; note: string | null }
+	| { status: 'open'; nextRetryAt: Date; lastError: string }
+	| { status: 'dead'; lastError: string };
+
+/**
+ * Settles a claimed item, only while its lease token still holds. Returns false when another
+ * claim took it over (the caller then writes nothing else).
+ */
+export async function settleClaimed(
+	sql: Queryable,
+	item: Pick<ClaimedItem, 'dlqId' | 'leaseToken'>,
+	settlement: Settlement,
+	countsAsRetry: boolean,
+): Promise<boolean> {
+	const rows = await sql`
+		UPDATE dlq SET
+			status = ${settlement.status},
+			retry_count = retry_count + ${countsAsRetry ? 1 : 0},
+			next_retry_at = ${settlement.status === 'open' ? settlement.nextRetryAt : null},
+			last_error = COALESCE(${settlement.status === 'resolved' ? null : settlement.lastError}, last_error),
+			alert = alert OR ${settlement.status === 'dead'},
+			resolved_at = ${settlement.status === 'resolved' ? sql`now()` : null},
+			resolution_note = ${settlement.status === 'resolved' ? settlement.note : null},
+			locked_until = NULL, lease_token = NULL, updated_at = now()
+		WHERE dlq_id = ${item.dlqId} AND lease_token = ${item.leaseToken} AND status = 'retrying'
+		RETURNING dlq_id`;
+	return rows.length === 1;
+}
+
+/** An operator closes an item by hand (the lead was handled elsewhere). */
+export async function resolveManually(sql: Queryable, dlqId: number, note: string): Promise<{ run_id: string | null } | null> {
+	const [row] = await sql<{ run_id: string | null }[]>`
+		UPDATE dlq SET status = 'resolved', resolved_at = now(), resolution_note = ${note},
+			next_retry_at = NULL, locked_until = NULL, lease_token = NULL, updated_at = now()
+		WHERE dlq_id = ${dlqId} AND status IN ('open', 'dead')
+		RETURNING run_id`;
+	return row ?? null;
+}
+
+export async function findDlqEntry(sql: Sql, dlqId: number): Promise<DlqEntry | null> {
+	const [row] = await sql<DlqEntry[]>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq WHERE dlq_id = ${dlqId}`;
+	return row ?? null;
+}
+
+export async function listDlq(
+	sql: Sql,
+	filter: { status: DlqStatus | null; limit: number; offset: number },
+): Promise<{ items: DlqEntry[]; total: number }> {
+	const where = filter.status ? sql`WHERE status = ${filter.status}` : sql``;
+	const [items, [count]] = await Promise.all([
+		sql<DlqEntry[]>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq ${where} ORDER BY dlq_id DESC LIMIT ${filter.limit} OFFSET ${filter.offset}`,
+		sql<{ total: string }[]>`SELECT count(*) AS total FROM dlq ${where}`,
+	]);
+	return { items, total: Number(count!.total) };
+}
+
+export async function dlqEntriesOfRun(sql: Sql, runId: string): Promise<DlqEntry[]> {
+	return sql<DlqEntry[]>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq WHERE run_id = ${runId} ORDER BY dlq_id`;
+}
+
+export async function dlqDepth(sql: Sql): Promise<Record<DlqStatus, number>> {
+	const rows = await sql<{ status: DlqStatus; count: string }[]>`SELECT status, count(*) FROM dlq GROUP BY status`;
+	const depth: Record<DlqStatus, number> = { open: 0, retrying: 0, resolved: 0, dead: 0 };
+	for (const row of rows) depth[row.status] = Number(row.count);
+	return depth;
+}
+
+/** Open items by reason, for the daily report. */
+export async function openDlqByReason(sql: Sql): Promise<{ reason: string; count: number }[]> {
+	const rows = await sql<{ reason: string; count: string }[]>`
+		SELECT reason, count(*) FROM dlq WHERE status IN ('open', 'retrying') GROUP BY reason ORDER BY count(*) DESC, reason`;
+	return rows.map((row) => ({ reason: row.reason, count: Number(row.count) }));
+}
+
+const DLQ_COLUMNS = [
+	'dlq_id',
+	'run_id',
+	'reason',
+	'status',
+	'retry_count',
+	'next_retry_at',
+	'locked_until',
+	'last_error',
+	'alert',
+	'occurrences',
+	'payload',
+	'created_at',
+	'updated_at',
+	'resolved_at',
+	'resolution_note',
+];

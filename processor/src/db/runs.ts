@@ -10,6 +10,8 @@ import { insertDlqEntry, type NewDlqEntry } from './dlq.js';
  * are single statements: one round trip, measurably faster under load than BEGIN..COMMIT.
  */
 
+type Queryable = Sql | postgres.TransactionSql;
+
 export type RunStatus = 'accepted' | 'processed' | 'failed' | 'rejected';
 export type AttemptTrigger = 'intake' | 'retry' | 'operator';
 
@@ -95,7 +97,7 @@ export interface Delivery {
 }
 
 /** The CRM has the lead: run `processed`, attempt recorded, events written, raw lead purged. */
-export async function markProcessed(sql: Sql, delivery: Delivery): Promise<void> {
+export async function markProcessed(sql: Queryable, delivery: Delivery): Promise<void> {
 	await sql`
 		WITH run AS (
 			UPDATE runs SET status = 'processed', crm_id = ${delivery.crmId}, processed_at = now(),
@@ -136,8 +138,8 @@ export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<numb
 }
 
 /** The attempt number is the run's next one, so intake and retries share one sequence. */
-function insertAttempt(
-	sql: Sql | postgres.TransactionSql,
+export function insertAttempt(
+	sql: Queryable,
 	runId: string,
 	trigger: AttemptTrigger,
 	attempt: AttemptRecord,
@@ -154,7 +156,7 @@ function insertAttempt(
  * timeline order; sibling CTEs would run in no guaranteed order).
  */
 function insertEventsOf(
-	sql: Sql,
+	sql: Queryable,
 	runs: postgres.PendingQuery<postgres.Row[]>,
 	correlationId: string | null,
 	events: readonly AuditEvent[],
@@ -165,4 +167,66 @@ function insertEventsOf(
 		FROM (${runs}) AS target
 		CROSS JOIN jsonb_to_recordset(${sql.json(events as unknown as postgres.JSONValue)})
 			AS e(type text, actor text, payload jsonb)`;
+}
+
+/** The raw lead is no longer needed (an operator closed its DLQ item by hand). */
+export async function purgeSealedLead(sql: Queryable, runId: string): Promise<void> {
+	await sql`UPDATE runs SET sealed_lead = NULL, updated_at = now() WHERE run_id = ${runId}`;
+}
+
+export interface RunRow {
+	run_id: string;
+	idempotency_key: string;
+	source: string;
+	correlation_id: string | null;
+	status: RunStatus;
+	error_code: string | null;
+	error_message: string | null;
+	rejection_reasons: string[] | null;
+	email_hash: string | null;
+	email_masked: string | null;
+	crm_id: string | null;
+	received_at: Date;
+	processed_at: Date | null;
+	updated_at: Date;
+}
+
+const RUN_COLUMNS = [
+	'run_id',
+	'idempotency_key',
+	'source',
+	'correlation_id',
+	'status',
+	'error_code',
+	'error_message',
+	'rejection_reasons',
+	'email_hash',
+	'email_masked',
+	'crm_id',
+	'received_at',
+	'processed_at',
+	'updated_at',
+];
+
+export async function findRun(sql: Sql, runId: string): Promise<RunRow | null> {
+	const [row] = await sql<RunRow[]>`SELECT ${sql(RUN_COLUMNS)} FROM runs WHERE run_id = ${runId}`;
+	return row ?? null;
+}
+
+export async function recentRuns(sql: Sql, filter: { status: RunStatus | null; limit: number }): Promise<RunRow[]> {
+	const where = filter.status ? sql`WHERE status = ${filter.status}` : sql``;
+	return sql<RunRow[]>`SELECT ${sql(RUN_COLUMNS)} FROM runs ${where} ORDER BY received_at DESC, run_id LIMIT ${filter.limit}`;
+}
+
+export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, number>> {
+	const rows = await sql<{ status: RunStatus; count: string }[]>`SELECT status, count(*) FROM runs GROUP BY status`;
+	const counts: Record<RunStatus, number> = { accepted: 0, processed: 0, failed: 0, rejected: 0 };
+	for (const row of rows) counts[row.status] = Number(row.count);
+	return counts;
+}
+
+export async function attemptsOfRun(sql: Sql, runId: string) {
+	return sql`
+		SELECT attempt_no, trigger, attempted_at, duration_ms, status_code, success, error
+		FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
 }

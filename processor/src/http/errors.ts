@@ -26,6 +26,7 @@ export const notFound: RequestHandler = (req, _res, next) => {
 function toHttpError(error: unknown): HttpError {
 	if (error instanceof HttpError) return error;
 	const type = (error as { type?: string } | null)?.type;
+	if (type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
 	if (type === 'entity.too.large') {
 		const limit = (error as { limit?: number }).limit;
 		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);

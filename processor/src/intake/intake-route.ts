@@ -14,6 +14,7 @@ export interface IntakeRouteOptions {
 	rateLimitPerMinute: number;
 	faultInjection: boolean;
 	recordSignatureFailure: (code: SignatureFailureCode, req: Request, rawBody: Buffer, log: Logger) => Promise<void>;
+	countLead: (outcome: string) => void;
 }
 
 const IDEMPOTENCY_KEY = /^[\x20-\x7E]{1,200}$/;
@@ -51,6 +52,7 @@ export function intakeRouter(options: IntakeRouteOptions): Router {
 				failAfterAccept: options.faultInjection && req.get('x-fail-after-accept') === '1',
 			});
 			res.locals.runId = answer.runId;
+			options.countLead(String(answer.body.status));
 			res.status(answer.httpStatus).json(answer.body);
 		},
 	);

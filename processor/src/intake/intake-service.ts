@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { CrmClient, DeliveryResult } from '../crm/crm-client.js';
+import { attemptRecordOf, type CrmClient } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
@@ -87,14 +87,14 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			reason: result.reason,
 			message: result.error,
 			retryable: result.retryable,
-			attempt: attemptOf(result),
+			attempt: attemptRecordOf(result),
 		});
 	}
 	await markProcessed(deps.sql, {
 		runId,
 		correlationId: request.correlationId,
 		trigger: 'intake',
-		attempt: attemptOf(result),
+		attempt: attemptRecordOf(result),
 		crmId: result.crmId,
 		events: [
 			{
@@ -197,15 +197,6 @@ async function recordFailure(
 			reason: cause.reason,
 			dlq_status: dlqStatus,
 		},
-	};
-}
-
-function attemptOf(result: DeliveryResult): AttemptRecord {
-	return {
-		durationMs: result.durationMs,
-		statusCode: result.statusCode,
-		success: result.ok,
-		error: result.ok ? null : result.error,
 	};
 }
 

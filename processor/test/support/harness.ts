@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { loadConfig } from '../../src/config.js';
@@ -33,6 +36,10 @@ export interface Stack {
 	/** The processor's clock; tests move it instead of waiting. */
 	clock: { now: Date; advance(seconds: number): void };
 	processor: RunningProcessor;
+	alertsDir: string;
+	databaseUrl: string;
+	/** Calls an internal endpoint with the service token (or the given one; null sends none). */
+	internal(method: string, path: string, body?: unknown, token?: string | null): Promise<Answer>;
 	close(): Promise<void>;
 }
 
@@ -47,6 +54,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 	const databaseUrl = options.databaseUrl ?? ownDatabase!.url;
 	const crm = await startMockCrm({ token: CRM_TOKEN });
 	const logs: string[] = [];
+	const alertsDir = await mkdtemp(join(tmpdir(), 'lih-alerts-'));
 	const clock = {
 		now: new Date(),
 		advance(seconds: number) {
@@ -67,6 +75,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		FAULT_INJECTION: 'on',
 		DB_POOL_SIZE: '8',
 		LOG_LEVEL: 'info',
+		ALERTS_DIR: alertsDir,
 		...options.env,
 	});
 	const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) });
@@ -79,6 +88,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		logs,
 		clock,
 		processor,
+		alertsDir,
+		databaseUrl,
+		async internal(method, path, body, token = TEST_SERVICE_TOKEN) {
+			const headers: Record<string, string> = {};
+			if (token !== null) headers.authorization = `Bearer ${token}`;
+			if (body !== undefined) headers['content-type'] = 'application/json';
+			const response = await fetch(`${processor.url}${path}`, {
+				method,
+				headers,
+				body: body === undefined ? undefined : JSON.stringify(body),
+			});
+			return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+		},
 		crm: {
 			...crm,
 			async leads() {
@@ -101,6 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 			await crm.close();
 			await sql.end();
 			await ownDatabase?.drop();
+			await rm(alertsDir, { recursive: true, force: true });
 		},
 	};
 }

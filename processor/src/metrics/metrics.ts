@@ -1,0 +1,65 @@
+import type { RequestHandler } from 'express';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CrmClient } from '../crm/crm-client.js';
+import type { Sql } from '../db/connection.js';
+import { dlqDepth } from '../db/dlq.js';
+
+/** The processor's Prometheus metrics, on a registry of its own (one per processor instance). */
+export function createMetrics(sql: Sql) {
+	const registry = new Registry();
+	const requests = new Counter({
+		name: 'lih_http_requests_total',
+		help: 'HTTP requests by route and status',
+		labelNames: ['method', 'route', 'status'] as const,
+		registers: [registry],
+	});
+	const leads = new Counter({
+		name: 'lih_leads_total',
+		help: 'Leads answered by outcome (accepted, duplicate, rejected, failed)',
+		labelNames: ['outcome'] as const,
+		registers: [registry],
+	});
+	const delivery = new Histogram({
+		name: 'lih_crm_delivery_seconds',
+		help: 'CRM delivery attempt latency by result',
+		labelNames: ['result'] as const,
+		buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+		registers: [registry],
+	});
+	new Gauge({
+		name: 'lih_dlq_items',
+		help: 'DLQ items by status',
+		labelNames: ['status'] as const,
+		registers: [registry],
+		async collect() {
+			for (const [status, count] of Object.entries(await dlqDepth(sql))) this.set({ status }, count);
+		},
+	});
+
+	const countRequests: RequestHandler = (req, res, next) => {
+		res.once('finish', () => {
+			const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+			requests.inc({ method: req.method, route, status: String(res.statusCode) });
+		});
+		next();
+	};
+
+	return {
+		registry,
+		countRequests,
+		countLead: (outcome: string) => leads.inc({ outcome }),
+		/** The CRM client, timing every attempt. */
+		instrument(crm: CrmClient): CrmClient {
+			return {
+				async upsert(payload) {
+					const result = await crm.upsert(payload);
+					delivery.observe({ result: result.ok ? 'ok' : result.reason }, result.durationMs / 1000);
+					return result;
+				},
+				close: () => crm.close(),
+			};
+		},
+	};
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,115 @@
+import express, { Router } from 'express';
+import { z } from 'zod';
+import { eventsOfRun, insertEvents } from '../db/audit-events.js';
+import type { Sql } from '../db/connection.js';
+import { dlqEntriesOfRun, findDlqEntry, listDlq, resolveManually } from '../db/dlq.js';
+import { readKpiRange } from '../db/kpi.js';
+import { attemptsOfRun, findRun, purgeSealedLead, recentRuns, runCountsByStatus } from '../db/runs.js';
+import { retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
+import { HttpError } from '../errors.js';
+import { requireServiceToken } from '../http/service-auth.js';
+import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
+
+export interface OperatorDeps {
+	sql: Sql;
+	serviceToken: string;
+	retry: RetryDeps;
+	kpi: KpiDeps;
+	retryBatchSize: number;
+}
+
+const Day = z.iso.date();
+const DlqStatus = z.enum(['open', 'retrying', 'resolved', 'dead']);
+const RunStatus = z.enum(['accepted', 'processed', 'failed', 'rejected']);
+const Paging = { limit: z.coerce.number().int().min(1).max(500).default(50), offset: z.coerce.number().int().min(0).default(0) };
+const DlqId = z.object({ id: z.coerce.number().int().positive() });
+
+/** The internal endpoints (SPEC 3.8), all behind the service token. */
+export function operatorRouter(deps: OperatorDeps): Router {
+	const router = Router();
+	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));
+
+	router.post('/internal/dlq/retry-due', async (req, res) => {
+		const { limit } = parse(z.object({ limit: z.number().int().min(1).max(10_000).default(deps.retryBatchSize) }), req.body ?? {});
+		res.json(await retryDue(deps.retry, limit));
+	});
+
+	router.get('/internal/dlq', async (req, res) => {
+		const filter = parse(z.object({ status: DlqStatus.optional(), ...Paging }), req.query);
+		const page = await listDlq(deps.sql, { status: filter.status ?? null, limit: filter.limit, offset: filter.offset });
+		res.json({ ...page, limit: filter.limit, offset: filter.offset });
+	});
+
+	router.post('/internal/dlq/:id/retry', async (req, res) => {
+		const { id } = parse(DlqId, req.params);
+		const outcome = await retryOne(deps.retry, id);
+		if (outcome) return void res.json(outcome);
+		const entry = await findDlqEntry(deps.sql, id);
+		if (!entry) throw new HttpError(404, 'dlq_item_not_found', `No DLQ item ${id}`);
+		throw new HttpError(409, 'dlq_item_not_retryable', `DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`);
+	});
+
+	router.post('/internal/dlq/:id/resolve', async (req, res) => {
+		const { id } = parse(DlqId, req.params);
+		const { note } = parse(z.object({ note: z.string().trim().min(1).max(1000) }), req.body ?? {});
+		const resolved = await deps.sql.begin(async (tx) => {
+			const entry = await resolveManually(tx, id, note);
+			if (!entry) return null;
+			if (entry.run_id) await purgeSealedLead(tx, entry.run_id);
+			await insertEvents(tx, entry.run_id, String(req.id), [
+				{ type: 'dlq_resolved', actor: 'operator', payload: { dlq_id: id, manual: true, note } },
+			]);
+			return entry;
+		});
+		if (!resolved) {
+			const entry = await findDlqEntry(deps.sql, id);
+			if (!entry) throw new HttpError(404, 'dlq_item_not_found', `No DLQ item ${id}`);
+			throw new HttpError(409, 'dlq_item_not_resolvable', `DLQ item ${id} is ${entry.status}`);
+		}
+		res.json(await findDlqEntry(deps.sql, id));
+	});
+
+	router.get('/internal/stats/runs', async (_req, res) => {
+		res.json({ by_status: await runCountsByStatus(deps.sql) });
+	});
+
+	router.get('/internal/runs', async (req, res) => {
+		const filter = parse(z.object({ status: RunStatus.optional(), limit: Paging.limit }), req.query);
+		res.json({ runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }) });
+	});
+
+	router.get('/internal/runs/:runId', async (req, res) => {
+		const { runId } = parse(z.object({ runId: z.uuid() }), req.params);
+		const run = await findRun(deps.sql, runId);
+		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
+		const [events, attempts, dlq] = await Promise.all([
+			eventsOfRun(deps.sql, runId),
+			attemptsOfRun(deps.sql, runId),
+			dlqEntriesOfRun(deps.sql, runId),
+		]);
+		res.json({ run, events, attempts, dlq });
+	});
+
+	router.post('/internal/kpi/compute-daily', async (req, res) => {
+		const { date } = parse(z.object({ date: Day.optional() }), req.body ?? {});
+		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
+	});
+
+	router.get('/internal/kpi', async (req, res) => {
+		const to = yesterday(deps.kpi.now());
+		const range = parse(z.object({ from: Day.default(shiftDay(to, -6)), to: Day.default(to) }), req.query);
+		if (range.from > range.to) throw new HttpError(400, 'invalid_range', '"from" must not be after "to"');
+		res.json({ from: range.from, to: range.to, rows: await readKpiRange(deps.sql, range.from, range.to) });
+	});
+
+	return router;
+}
+
+/** Validates input at the edge: 400 naming each bad field. */
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+	const result = schema.safeParse(value);
+	if (result.success) return result.data;
+	throw new HttpError(400, 'invalid_request', 'The request parameters are invalid', {
+		issues: result.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
+	});
+}

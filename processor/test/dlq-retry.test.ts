@@ -1,0 +1,176 @@
+import { postLead, startStack, validLead, type Stack } from './support/harness.js';
+
+/** Retry-due (issue: reliable delivery) on real Postgres, with the mock CRM's faults and a moved clock. */
+let stack: Stack;
+
+beforeAll(async () => {
+	stack = await startStack({ env: { DLQ_JITTER_RATIO: '0' } });
+});
+afterAll(() => stack.close());
+beforeEach(() => stack.crm.reset());
+
+/** A lead whose intake delivery failed with a 503: an open DLQ item due 30 s later. */
+async function failedLead(key: string): Promise<{ runId: string; dlqId: number }> {
+	await stack.crm.fail(1, 503);
+	const answer = await post(validLead({ email: `${key}@example.com` }), key);
+	expect(answer.status).toBe(500);
+	return { runId: answer.body.run_id as string, dlqId: answer.body.dlq_id as number };
+}
+
+/** Signed by the processor's clock, which these tests move ahead. */
+function post(body: unknown, key: string) {
+	return postLead(stack.url, body, { key, timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)) });
+}
+
+async function retryDue(limit?: number) {
+	const answer = await stack.internal('POST', '/internal/dlq/retry-due', limit ? { limit } : {});
+	expect(answer.status).toBe(200);
+	return answer.body as { claimed: number; resolved: number; retried: number; dead: number; dead_items: { dlq_id: number; reason: string }[] };
+}
+
+async function dlqItem(dlqId: number) {
+	const [item] = await stack.sql`SELECT status, retry_count, next_retry_at, resolved_at FROM dlq WHERE dlq_id = ${dlqId}`;
+	return item!;
+}
+
+test('outage drill: 200 leads during a CRM outage all reach the CRM exactly once after it recovers', async () => {
+	await stack.crm.fail(1_000_000, 503);
+	const keys = Array.from({ length: 200 }, (_, index) => `drill-${index}`);
+	const answers = [];
+	for (let start = 0; start < keys.length; start += 25) {
+		answers.push(...(await Promise.all(keys.slice(start, start + 25).map((key) => post(validLead(), key)))));
+	}
+	expect(answers.map((answer) => answer.status)).toEqual(keys.map(() => 500));
+	const runIds = answers.map((answer) => answer.body.run_id as string);
+	expect((await stack.sql`SELECT count(*)::int AS n FROM dlq WHERE run_id = ANY(${runIds}) AND status = 'open'`)[0]!.n).toBe(200);
+
+	await stack.crm.fail(0);
+	let rounds = 0;
+	for (let claimed = -1; claimed !== 0; rounds++) {
+		stack.clock.advance(600);
+		claimed = (await retryDue(64)).claimed;
+	}
+
+	expect(rounds).toBeGreaterThan(3);
+	const runs = await stack.sql`SELECT status, sealed_lead FROM runs WHERE run_id = ANY(${runIds})`;
+	expect(runs.filter((run) => run.status === 'processed')).toHaveLength(200);
+	expect(runs.every((run) => run.sealed_lead === null)).toBe(true);
+	const delivered = (await stack.crm.leads()).filter((lead) => keys.includes(lead.key));
+	expect(delivered).toHaveLength(200);
+	expect(delivered.every((lead) => lead.upserts === 1)).toBe(true);
+	const resolved = await stack.sql`SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'dlq_resolved' AND run_id = ANY(${runIds})`;
+	expect(resolved[0]!.n).toBe(200);
+});
+
+test('nothing is claimed before it is due; 429 is retried on the 60 s step of the backoff', async () => {
+	const { runId, dlqId } = await failedLead('rate-limited');
+	expect((await retryDue()).claimed).toBe(0);
+
+	stack.clock.advance(30);
+	await stack.crm.fail(1, 429);
+	const first = await retryDue();
+	expect(first).toMatchObject({ claimed: 1, retried: 1, dead: 0 });
+	const item = await dlqItem(dlqId);
+	expect(item).toMatchObject({ status: 'open', retry_count: 1 });
+	expect((item.next_retry_at as Date).getTime()).toBe(stack.clock.now.getTime() + 60_000);
+
+	stack.clock.advance(59);
+	expect((await retryDue()).claimed).toBe(0);
+	stack.clock.advance(1);
+	expect(await retryDue()).toMatchObject({ claimed: 1, resolved: 1 });
+	expect(await dlqItem(dlqId)).toMatchObject({ status: 'resolved', retry_count: 2 });
+	const attempts = await stack.sql`SELECT trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
+	expect(attempts).toEqual([
+		{ trigger: 'intake', status_code: 503, success: false },
+		{ trigger: 'retry', status_code: 429, success: false },
+		{ trigger: 'retry', status_code: 200, success: true },
+	]);
+	const events = await stack.sql`SELECT event_type FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`;
+	expect(events.map((event) => event.event_type)).toEqual([
+		'lead_received',
+		'delivery_failed',
+		'dlq_created',
+		'dlq_retried',
+		'crm_upserted',
+		'dlq_resolved',
+	]);
+});
+
+test('a non-retryable 4xx on retry makes the item dead at once, and the answer lists it', async () => {
+	const { runId, dlqId } = await failedLead('bad-request');
+	stack.clock.advance(30);
+	await stack.crm.fail(1, 400);
+	const summary = await retryDue();
+	expect(summary).toMatchObject({ claimed: 1, dead: 1 });
+	expect(summary.dead_items).toEqual([expect.objectContaining({ dlq_id: dlqId, run_id: runId, reason: 'crm_http_400' })]);
+	expect(await dlqItem(dlqId)).toMatchObject({ status: 'dead', retry_count: 1 });
+	const [run] = await stack.sql`SELECT status FROM runs WHERE run_id = ${runId}`;
+	expect(run!.status).toBe('failed');
+	const dead = await stack.sql`SELECT actor FROM audit_events WHERE run_id = ${runId} AND event_type = 'dlq_dead'`;
+	expect(dead).toEqual([{ actor: 'processor' }]);
+});
+
+test('after DLQ_MAX_RETRIES failed retries the item is dead (retries_exhausted)', async () => {
+	const { runId, dlqId } = await failedLead('exhausted');
+	await stack.crm.fail(1_000, 503);
+	const summaries = [];
+	for (let retry = 0; retry < 5; retry++) {
+		stack.clock.advance(1_000);
+		summaries.push(await retryDue());
+	}
+	expect(summaries.map((summary) => summary.retried)).toEqual([1, 1, 1, 1, 0]);
+	expect(summaries[4]!.dead_items).toEqual([expect.objectContaining({ dlq_id: dlqId, reason: 'retries_exhausted' })]);
+	expect(await dlqItem(dlqId)).toMatchObject({ status: 'dead', retry_count: 5 });
+	const attempts = await stack.sql`SELECT count(*)::int AS n FROM delivery_attempts WHERE run_id = ${runId}`;
+	expect(attempts[0]!.n).toBe(6);
+	stack.clock.advance(10_000);
+	expect((await retryDue()).claimed).toBe(0);
+});
+
+test('an item left in retrying by a crashed processor is due again once its lease runs out', async () => {
+	const { dlqId } = await failedLead('crashed-claim');
+	const leaseUntil = new Date(stack.clock.now.getTime() + 200_000);
+	await stack.sql`UPDATE dlq SET status = 'retrying', locked_until = ${leaseUntil}, lease_token = gen_random_uuid() WHERE dlq_id = ${dlqId}`;
+
+	stack.clock.advance(100);
+	expect((await retryDue()).claimed).toBe(0);
+	stack.clock.advance(100);
+	expect(await retryDue()).toMatchObject({ claimed: 1, resolved: 1 });
+	expect((await dlqItem(dlqId)).status).toBe('resolved');
+});
+
+test('two processors draining one DLQ never deliver an item twice', async () => {
+	const second = await startStack({ databaseUrl: stack.databaseUrl, env: { DLQ_JITTER_RATIO: '0' } });
+	try {
+		await stack.crm.fail(1_000_000, 503);
+		const keys = Array.from({ length: 120 }, (_, index) => `pair-${index}`);
+		for (let start = 0; start < keys.length; start += 30) {
+			await Promise.all(keys.slice(start, start + 30).map((key) => post(validLead(), key)));
+		}
+		await stack.crm.fail(0);
+		stack.clock.advance(60);
+		second.clock.now = stack.clock.now;
+
+		const drain = async (target: Stack) => {
+			let claimed = 0;
+			for (let batch = -1; batch !== 0; ) {
+				const answer = await target.internal('POST', '/internal/dlq/retry-due', { limit: 7 });
+				batch = (answer.body as { claimed: number }).claimed;
+				claimed += batch;
+			}
+			return claimed;
+		};
+		const [byFirst, bySecond] = await Promise.all([drain(stack), drain(second)]);
+
+		expect(byFirst + bySecond).toBe(120);
+		expect(byFirst).toBeGreaterThan(0);
+		expect(bySecond).toBeGreaterThan(0);
+		const upserts = new Map<string, number>();
+		for (const lead of [...(await stack.crm.leads()), ...(await second.crm.leads())]) {
+			upserts.set(lead.key, (upserts.get(lead.key) ?? 0) + lead.upserts);
+		}
+		expect(keys.map((key) => upserts.get(key))).toEqual(keys.map(() => 1));
+	} finally {
+		await second.close();
+	}
+});
