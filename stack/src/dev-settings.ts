@@ -10,6 +10,10 @@ export interface StackSettings {
 	SERVICE_TOKEN: string;
 	CRM_TOKEN: string;
 	FAULT_INJECTION: string;
+	/** n8n encrypts credentials with it; fixed so the local n8n keeps reading its own. */
+	N8N_ENCRYPTION_KEY: string;
+	N8N_OWNER_EMAIL: string;
+	N8N_OWNER_PASSWORD: string;
 }
 
 const DEVELOPMENT_VALUES: StackSettings = {
@@ -20,6 +24,9 @@ const DEVELOPMENT_VALUES: StackSettings = {
 	SERVICE_TOKEN: 'dev-service-token-change-me',
 	CRM_TOKEN: 'dev-crm-token-change-me',
 	FAULT_INJECTION: 'on',
+	N8N_ENCRYPTION_KEY: 'dev-n8n-encryption-key-change-me',
+	N8N_OWNER_EMAIL: 'operator@example.com',
+	N8N_OWNER_PASSWORD: 'LeadIntake-dev-1',
 };
 
 export function stackSettings(env: NodeJS.ProcessEnv = process.env): StackSettings {

@@ -3,3 +3,6 @@ export { DEFAULT_PORTS, startLocalStack, type LocalStack, type LocalStackOptions
 export { freePort } from './ports.js';
 export { createDatabase, databaseUrl, dropDatabase, ensureDatabase, type PostgresServer } from './postgres.js';
 export { repoRoot } from './repo.js';
+export { ensureN8n, type N8nInstall } from './n8n/install.js';
+export { exportWorkflows } from './n8n/n8n-service.js';
+export { workflowsDir } from './repo.js';

@@ -1,10 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { stackSettings, type StackSettings } from './dev-settings.js';
+import { rm } from 'node:fs/promises';
+import { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
+import { n8nEnv } from './n8n/cli.js';
+import { ensureN8n } from './n8n/install.js';
+import { startN8n } from './n8n/n8n-service.js';
 import { freePort } from './ports.js';
 import { createDatabase, dropDatabase, embeddedAdminUrl, ensureDatabase } from './postgres.js';
-import { alertsDir as defaultAlertsDir, dataDir, mocksMain, postgresServiceMain, processorMain } from './repo.js';
-import { startService, type Service, type ServiceSpec } from './services.js';
+import {
+	alertsDir as defaultAlertsDir,
+	dataDir,
+	mocksMain,
+	n8nUserFolder as defaultN8nUserFolder,
+	postgresServiceMain,
+	processorMain,
+} from './repo.js';
+import { answersOk, startService, type Service, type ServiceSpec } from './services.js';
 
 export interface StackPorts {
 	processor: number;
@@ -12,9 +23,10 @@ export interface StackPorts {
 	jiraConfluence: number;
 	/** The embedded Postgres (unused when DATABASE_URL is set). */
 	postgres: number;
+	n8n: number;
 }
 
-export const DEFAULT_PORTS: StackPorts = { processor: 8000, crm: 9001, jiraConfluence: 9002, postgres: 54329 };
+export const DEFAULT_PORTS: StackPorts = { processor: 8000, crm: 9001, jiraConfluence: 9002, postgres: 54329, n8n: 5678 };
 
 export interface LocalStackOptions {
 	/** Ports to use; 0 picks a free one. Defaults: SPEC's 8000, 9001, 9002. */
@@ -24,11 +36,19 @@ export interface LocalStackOptions {
 	alertsDir?: string;
 	/** Extra processor environment (e.g. a higher rate limit for a benchmark). */
 	processorEnv?: Record<string, string>;
+	/** Also n8n with our nodes and workflows (installed into the cache on first use). */
+	n8n?: boolean;
 	onLine?: (service: string, line: string) => void;
+	/** Progress of the slow steps (n8n install and setup). */
+	log?: (line: string) => void;
 }
 
 export interface LocalStack {
-	urls: { processor: string; crm: string; jiraConfluence: string };
+	urls: { processor: string; crm: string; jiraConfluence: string; n8n: string | null };
+	/** n8n's own database (null without n8n). */
+	n8nDatabaseUrl: string | null;
+	/** The environment n8n CLI commands need for this stack's n8n (null without n8n). */
+	n8nEnv: NodeJS.ProcessEnv | null;
 	/** The processor's database. */
 	databaseUrl: string;
 	/** A URL that may create databases on the same server (n8n gets one there). */
@@ -53,10 +73,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	const settings = stackSettings();
 	const alertsDir = options.alertsDir ?? defaultAlertsDir;
 	const onLine = options.onLine ?? (() => undefined);
+	const log = options.log ?? (() => undefined);
 	const runId = randomBytes(4).toString('hex');
 	const existingServer = process.env.DATABASE_URL;
 	const postgresDataDir = existingServer ? null : join(dataDir, options.throwaway ? `postgres-${runId}` : 'postgres');
 	const throwawayDb = options.throwaway ? `lih_${runId}` : null;
+	const n8nDatabase = options.throwaway ? `lih_${runId}_n8n` : 'n8n';
+	const n8nUserFolder = options.throwaway ? join(dataDir, `n8n-${runId}`) : defaultN8nUserFolder;
 	const running: Service[] = [];
 	let stopping = false;
 
@@ -66,7 +89,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			if (service.name === 'postgres' && throwawayDb && existingServer) continue;
 			await service.stop();
 		}
-		if (throwawayDb && existingServer) await dropDatabase(existingServer, throwawayDb);
+		if (throwawayDb && existingServer) {
+			await dropDatabase(existingServer, throwawayDb);
+			if (options.n8n) await dropDatabase(existingServer, n8nDatabase);
+		}
+		if (options.throwaway && options.n8n) await rm(n8nUserFolder, { recursive: true, force: true });
 	};
 	const start = async (specs: Omit<ServiceSpec, 'onLine'>[]) => {
 		const results = await Promise.allSettled(
@@ -78,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	};
 
 	try {
+		const n8nInstall = options.n8n ? await ensureN8n(log) : null;
 		if (postgresDataDir) {
 			await start([
 				{
@@ -103,6 +131,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			processor: `http://127.0.0.1:${ports.processor}`,
 			crm: `http://127.0.0.1:${ports.crm}`,
 			jiraConfluence: `http://127.0.0.1:${ports.jiraConfluence}`,
+			n8n: n8nInstall ? `http://127.0.0.1:${ports.n8n}` : null,
 		};
 		const env = { ...process.env, HOST: '127.0.0.1' };
 		const listening = (line: string) => line.includes('listening on');
@@ -135,9 +164,36 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 					ALERTS_DIR: alertsDir,
 					...options.processorEnv,
 				},
-				readyUrl: `${urls.processor}/health`,
+				readyCheck: answersOk(`${urls.processor}/health`),
 			},
 		]);
+		let n8nDatabaseUrl: string | null = null;
+		let n8nEnvironment: NodeJS.ProcessEnv | null = null;
+		if (n8nInstall) {
+			n8nDatabaseUrl = await ensureDatabase(serverUrl, n8nDatabase);
+			const environment = {
+				userFolder: n8nUserFolder,
+				serverUrl,
+				database: n8nDatabase,
+				port: ports.n8n,
+				alertsDir,
+				encryptionKey: settings.N8N_ENCRYPTION_KEY,
+			};
+			n8nEnvironment = n8nEnv(environment);
+			running.push(
+				await startN8n({
+					...environment,
+					install: n8nInstall,
+					processorUrl: urls.processor,
+					jiraConfluenceUrl: urls.jiraConfluence,
+					hmacSecret: signingSecret(settings),
+					serviceToken: settings.SERVICE_TOKEN,
+					owner: { email: settings.N8N_OWNER_EMAIL, password: settings.N8N_OWNER_PASSWORD },
+					log,
+					onLine: (line) => onLine('n8n', line),
+				}),
+			);
+		}
 		const failure = Promise.race(
 			running.map((service) =>
 				service.exited.then((code) => new Promise<string>((resolve) => {
@@ -145,7 +201,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				})),
 			),
 		);
-		return { urls, databaseUrl, serverUrl, postgresDataDir, ports, settings, alertsDir, failure, stop };
+		return { urls, databaseUrl, n8nDatabaseUrl, n8nEnv: n8nEnvironment, serverUrl, postgresDataDir, ports, settings, alertsDir, failure, stop };
 	} catch (error) {
 		await stop();
 		throw error;

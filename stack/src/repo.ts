@@ -8,3 +8,5 @@ export const alertsDir = join(repoRoot, 'alerts');
 export const processorMain = join(repoRoot, 'processor', 'dist', 'src', 'main.js');
 export const mocksMain = join(repoRoot, 'mocks', 'dist', 'main.js');
 export const postgresServiceMain = join(repoRoot, 'stack', 'dist', 'postgres-service.js');
+export const workflowsDir = join(repoRoot, 'workflows');
+export const n8nUserFolder = join(dataDir, 'n8n');

@@ -9,8 +9,8 @@ export interface ServiceSpec {
 	cwd?: string;
 	/** Ready once a line of its output matches (e.g. "listening") ... */
 	readyWhen?: (line: string) => boolean;
-	/** ... or once this URL answers 2xx (for services whose log level may hide that line). */
-	readyUrl?: string;
+	/** ... or once this check passes, polled (for services whose log level may hide that line). */
+	readyCheck?: () => Promise<boolean>;
 	readyTimeoutMs?: number;
 	/** Every line the service prints. */
 	onLine: (line: string) => void;
@@ -74,7 +74,7 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 			clearTimeout(timer);
 			resolve(service);
 		};
-		if (spec.readyUrl) void pollUntilAnswered(spec.readyUrl, () => ready || child.exitCode !== null).then(markReady);
+		if (spec.readyCheck) void pollUntil(spec.readyCheck, () => ready || child.exitCode !== null).then(markReady);
 		child.once('error', (error) => {
 			clearTimeout(timer);
 			reject(new ServiceError(`${spec.name} could not be started: ${error.message}`));
@@ -87,13 +87,17 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 	});
 }
 
-async function pollUntilAnswered(url: string, giveUp: () => boolean): Promise<void> {
+async function pollUntil(check: () => Promise<boolean>, giveUp: () => boolean): Promise<void> {
 	while (!giveUp()) {
-		const answered = await fetch(url).then((response) => response.ok, () => false);
-		if (answered) return;
+		if (await check().catch(() => false)) return;
 		await new Promise((resolve) => setTimeout(resolve, 100));
 	}
 	return new Promise(() => undefined);
+}
+
+/** A readiness check: the URL answers 2xx. */
+export function answersOk(url: string): () => Promise<boolean> {
+	return () => fetch(url).then((response) => response.ok);
 }
 
 function tail(lines: string[]): string {

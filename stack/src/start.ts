@@ -11,6 +11,8 @@ const withN8n = !process.argv.includes('--no-n8n');
 const verbose = process.argv.includes('--verbose');
 
 function printLine(service: string, line: string): void {
+	// n8n is chatty (and offline here, so it reports failed look-ups of its own web services)
+	if (service === 'n8n' && !verbose) return;
 	if (service === 'processor' && !verbose) {
 		const entry = parseJson(line);
 		if (entry && entry.level < 40 && entry.msg === 'request completed') {
@@ -37,9 +39,26 @@ function summary(stack: LocalStack): string {
 	const database = stack.postgresDataDir
 		? `embedded Postgres 17 on port ${stack.ports.postgres}, data in ${relative(repoRoot, stack.postgresDataDir)}/`
 		: 'DATABASE_URL';
+	const n8n = urls.n8n
+		? `
+n8n (the lead intake workflow and our nodes)
+  Editor                 ${urls.n8n}   log in as ${settings.N8N_OWNER_EMAIL} / ${settings.N8N_OWNER_PASSWORD}
+  Lead webhook           ${urls.n8n}/webhook/lead-intake
+
+Post a lead through n8n (n8n signs it and hands it to the processor):
+
+  curl -sS -X POST ${urls.n8n}/webhook/lead-intake -H 'Content-Type: application/json' \\
+    -d '{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
+
+A zip outside 66xxx is rejected and leaves an alert file in alerts/; after
+  curl -sS -X POST ${urls.crm}/admin/faults -H 'Content-Type: application/json' -d '{"fail_next":1}'
+the next lead fails, lands in the DLQ and leaves an alert file (and a Jira alert).
+Edited a workflow in the editor? \`npm run workflows:export\` writes it back into workflows/.
+`
+		: '';
 	return `
 Lead Intake Hub is running.
-
+${n8n}
   Processor              ${urls.processor}        (GET /health)
   Mock CRM               ${urls.crm}        (GET /leads shows what the CRM holds)
   Mock Jira/Confluence   ${urls.jiraConfluence}        (alert files go to ${relative(repoRoot, stack.alertsDir) || '.'}/)
@@ -65,11 +84,8 @@ Press Ctrl-C to stop everything.
 }
 
 async function main(): Promise<void> {
-	if (withN8n) {
-		console.log('Note: n8n is not part of the stack yet; starting without it (same as --no-n8n).');
-	}
-	console.log('Starting Postgres, the processor and the mocks ...');
-	const stack = await startLocalStack({ onLine: printLine });
+	console.log(`Starting Postgres, the processor and the mocks${withN8n ? ' and n8n' : ''} ...`);
+	const stack = await startLocalStack({ n8n: withN8n, onLine: printLine, log: (line) => console.log(line) });
 	console.log(summary(stack));
 
 	let stopping = false;

@@ -1,0 +1,78 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+/** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
+export const N8N_VERSION = '2.40.7';
+export const NODE_VERSION = '24.21.0';
+
+export interface N8nInstall {
+	/** The Node.js 24 binary n8n runs on. */
+	node: string;
+	/** n8n's CLI script (run with `node`). */
+	n8nBin: string;
+}
+
+/** Outside the checkout, shared by every clone: LIH_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache. */
+export function cacheDir(): string {
+	return process.env.LIH_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub');
+}
+
+/**
+ * Installs Node.js 24 and n8n into the cache on first use (about 4 minutes and 2.8 GB, once);
+ * afterwards this is instant. A folder counts as installed only once its `.complete` marker
+ * exists, so an interrupted install starts over instead of leaving a broken n8n.
+ */
+export async function ensureN8n(log: (line: string) => void): Promise<N8nInstall> {
+	const nodeDir = join(cacheDir(), `node-${NODE_VERSION}`);
+	const n8nDir = join(cacheDir(), `n8n-${N8N_VERSION}`);
+	const install: N8nInstall = {
+		node: join(nodeDir, 'node_modules', 'node', 'bin', 'node'),
+		n8nBin: join(n8nDir, 'node_modules', 'n8n', 'bin', 'n8n'),
+	};
+	// node's package links its binary in an install script; n8n must skip scripts (a native
+	// build in its tree downloads from the internet)
+	await installOnce(nodeDir, `node@${NODE_VERSION}`, [], `Node.js ${NODE_VERSION} for n8n`, log);
+	await installOnce(n8nDir, `n8n@${N8N_VERSION}`, ['--ignore-scripts'], `n8n ${N8N_VERSION} (about 4 minutes and 2.8 GB, only once)`, log);
+	return install;
+}
+
+async function installOnce(dir: string, spec: string, flags: string[], what: string, log: (line: string) => void): Promise<void> {
+	const marker = join(dir, '.complete');
+	if (existsSync(marker)) return;
+	log(`Installing ${what} into ${dir} ...`);
+	await rm(dir, { recursive: true, force: true });
+	await mkdir(dir, { recursive: true });
+	await writeFile(join(dir, 'package.json'), '{ "private": true }\n');
+	const started = Date.now();
+	const progress = setInterval(() => log(`  still installing ${spec} (${Math.round((Date.now() - started) / 1000)} s)`), 20_000);
+	try {
+		await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...flags, spec], dir, log);
+	} finally {
+		clearInterval(progress);
+	}
+	await writeFile(marker, `${new Date().toISOString()}\n`);
+	log(`Installed ${spec} in ${Math.round((Date.now() - started) / 1000)} s.`);
+}
+
+/** Runs a command, passing its output lines on; rejects with its last lines when it fails. */
+export function run(command: string, args: string[], cwd: string, log: (line: string) => void, env = process.env): Promise<string> {
+	return new Promise((resolve, reject) => {
+		const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+		let output = '';
+		const collect = (chunk: Buffer) => {
+			output += chunk.toString();
+		};
+		child.stdout.on('data', collect);
+		child.stderr.on('data', collect);
+		child.once('error', reject);
+		child.once('exit', (code) => {
+			if (code === 0) return resolve(output);
+			const tail = output.trim().split('\n').slice(-15).join('\n  ');
+			for (const line of tail.split('\n')) log(line);
+			reject(new Error(`${command} ${args.join(' ')} failed (exit code ${code}):\n  ${tail}`));
+		});
+	});
+}

@@ -1,0 +1,134 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot, workflowsDir } from '../repo.js';
+import { startService, type Service } from '../services.js';
+import { n8nCommand, n8nEnv, type N8nEnvironment } from './cli.js';
+import { run, type N8nInstall } from './install.js';
+import { readWorkflowFiles, writeExportedWorkflows } from './workflows.js';
+
+export interface N8nOptions extends N8nEnvironment {
+	install: N8nInstall;
+	processorUrl: string;
+	jiraConfluenceUrl: string;
+	hmacSecret: string;
+	serviceToken: string;
+	owner: { email: string; password: string };
+	log: (line: string) => void;
+	onLine: (line: string) => void;
+}
+
+export const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: 'lihJiraConflue01' };
+
+/**
+ * n8n as users get it: our packed package installed as a community package, the credentials and
+ * workflow files imported and published, n8n started, an owner account set up. Workflows already
+ * imported at the same version are left alone, so edits made in the editor survive a restart.
+ */
+export async function startN8n(options: N8nOptions): Promise<Service> {
+	const env = n8nEnv(options);
+	await mkdir(join(options.userFolder, '.n8n', 'nodes'), { recursive: true });
+	options.log('Installing the Lead Intake nodes into n8n (npm pack + install) ...');
+	await installNodesPackage(options.userFolder, options.log);
+	options.log('Importing credentials and workflows ...');
+	await importCredentials(options, env);
+	await importChangedWorkflows(options, env);
+
+	options.log('Starting n8n (its first start migrates its database: up to a minute) ...');
+	const service = await startService({
+		name: 'n8n',
+		command: options.install.node,
+		args: [options.install.n8nBin, 'start'],
+		env,
+		cwd: options.userFolder,
+		readyCheck: () => webhookRegistered(`http://127.0.0.1:${options.port}/webhook/lead-intake`),
+		readyTimeoutMs: 180_000,
+		onLine: options.onLine,
+	});
+	await setUpOwner(options.port, options.owner);
+	return service;
+}
+
+async function installNodesPackage(userFolder: string, log: (line: string) => void): Promise<void> {
+	const packDir = join(userFolder, 'package');
+	await mkdir(packDir, { recursive: true });
+	const packed = (await run('npm', ['pack', '--silent', '--pack-destination', packDir], repoRoot, log)).trim().split('\n').pop()!;
+	const nodesDir = join(userFolder, '.n8n', 'nodes');
+	if (!existsSync(join(nodesDir, 'package.json'))) {
+		await writeFile(join(nodesDir, 'package.json'), '{ "name": "installed-nodes", "private": true }\n');
+	}
+	// --legacy-peer-deps: n8n provides n8n-workflow; a copy of our own would shadow it
+	await run('npm', ['install', '--no-audit', '--no-fund', '--legacy-peer-deps', join(packDir, packed)], nodesDir, log);
+}
+
+async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): Promise<void> {
+	const file = join(options.userFolder, 'lead-intake-credentials.json');
+	await writeFile(
+		file,
+		JSON.stringify([
+			{
+				id: CREDENTIAL_IDS.processor,
+				name: 'Lead Intake Processor',
+				type: 'leadIntakeProcessorApi',
+				data: { baseUrl: options.processorUrl, hmacSecret: options.hmacSecret, serviceToken: options.serviceToken },
+			},
+			{
+				id: CREDENTIAL_IDS.jiraConfluence,
+				name: 'Lead Intake Jira/Confluence',
+				type: 'leadIntakeJiraConfluenceApi',
+				data: { baseUrl: options.jiraConfluenceUrl, apiToken: '' },
+			},
+		]),
+		{ mode: 0o600 },
+	);
+	await n8nCommand(options.install, env, ['import:credentials', `--input=${file}`], options.log);
+}
+
+/** Imports and publishes each workflow file whose version n8n does not have yet. */
+async function importChangedWorkflows(options: N8nOptions, env: NodeJS.ProcessEnv): Promise<void> {
+	const ledgerFile = importLedger(options.userFolder);
+	const ledger = existsSync(ledgerFile) ? (JSON.parse(await readFile(ledgerFile, 'utf8')) as Record<string, number>) : {};
+	const workflows = await readWorkflowFiles(workflowsDir);
+	for (const { file, workflow } of workflows.values()) {
+		if ((ledger[workflow.id] ?? 0) >= workflow.version) continue;
+		options.log(`  ${file}: version ${workflow.version}`);
+		await n8nCommand(options.install, env, ['import:workflow', `--input=${join(workflowsDir, file)}`], options.log);
+		await n8nCommand(options.install, env, ['publish:workflow', `--id=${workflow.id}`], options.log);
+		ledger[workflow.id] = workflow.version;
+		await writeFile(ledgerFile, JSON.stringify(ledger, null, 2));
+	}
+}
+
+/** Which version of each workflow file this n8n has imported. */
+export function importLedger(userFolder: string): string {
+	return join(userFolder, 'imported-workflows.json');
+}
+
+/** The production webhook answers once n8n registered our published workflow. */
+async function webhookRegistered(url: string): Promise<boolean> {
+	const response = await fetch(url);
+	const text = await response.text();
+	return response.status === 404 && text.includes('Did you mean to make a POST request');
+}
+
+/** The editor needs an owner account; set up once (n8n answers 400 once there is one). */
+async function setUpOwner(port: number, owner: { email: string; password: string }): Promise<void> {
+	const response = await fetch(`http://127.0.0.1:${port}/rest/owner/setup`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ email: owner.email, firstName: 'Lead', lastName: 'Operator', password: owner.password }),
+	});
+	if (!response.ok && response.status !== 400) throw new Error(`n8n owner setup answered HTTP ${response.status}`);
+}
+
+/** n8n's workflows into `targetDir` as workflow files (see writeExportedWorkflows). */
+export async function exportWorkflows(install: N8nInstall, env: NodeJS.ProcessEnv, targetDir: string, log: (line: string) => void): Promise<string[]> {
+	const exportDir = await mkdtemp(join(tmpdir(), 'lih-export-'));
+	try {
+		await n8nCommand(install, env, ['export:workflow', '--all', '--separate', `--output=${exportDir}/`], log);
+		return await writeExportedWorkflows(exportDir, workflowsDir, targetDir);
+	} finally {
+		await rm(exportDir, { recursive: true, force: true });
+	}
+}
