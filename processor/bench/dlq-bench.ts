@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { startLocalStack } from '@lead-intake-hub/stack';
 import { createLeadCipher } from '../src/pii/lead-cipher.js';
@@ -11,8 +14,10 @@ import { createLeadCipher } from '../src/pii/lead-cipher.js';
 const items = Number(process.env.DLQ_BENCH_ITEMS ?? 10_000);
 const kpiRuns = Number(process.env.KPI_BENCH_RUNS ?? 100_000);
 
+const alertsDir = await mkdtemp(join(tmpdir(), 'lih-dlq-bench-'));
 const stack = await startLocalStack({
 	throwaway: true,
+	alertsDir,
 	ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0 },
 	processorEnv: { LOG_LEVEL: 'warn' },
 });
@@ -60,6 +65,7 @@ try {
 } finally {
 	await sql.end();
 	await stack.stop();
+	await rm(alertsDir, { recursive: true, force: true });
 }
 
 /** Failed runs with their encrypted lead and an open, due DLQ item each, as intake leaves them. */

@@ -38,6 +38,8 @@ export interface LocalStackOptions {
 	processorEnv?: Record<string, string>;
 	/** Also n8n with our nodes and workflows (installed into the cache on first use). */
 	n8n?: boolean;
+	/** Benchmarks: more n8n environment and more workflow files to import and publish. */
+	n8nExtras?: { env?: Record<string, string>; workflowFiles?: string[] };
 	onLine?: (service: string, line: string) => void;
 	/** Progress of the slow steps (n8n install and setup). */
 	log?: (line: string) => void;
@@ -179,10 +181,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				alertsDir,
 				encryptionKey: settings.N8N_ENCRYPTION_KEY,
 			};
-			n8nEnvironment = n8nEnv(environment);
+			n8nEnvironment = { ...n8nEnv(environment), ...options.n8nExtras?.env };
 			running.push(
 				await startN8n({
 					...environment,
+					extraEnv: options.n8nExtras?.env ?? {},
+					extraWorkflowFiles: options.n8nExtras?.workflowFiles ?? [],
 					install: n8nInstall,
 					processorUrl: urls.processor,
 					jiraConfluenceUrl: urls.jiraConfluence,

@@ -15,6 +15,8 @@ export interface N8nOptions extends N8nEnvironment {
 	hmacSecret: string;
 	serviceToken: string;
 	owner: { email: string; password: string };
+	extraEnv: Record<string, string>;
+	extraWorkflowFiles: string[];
 	log: (line: string) => void;
 	onLine: (line: string) => void;
 }
@@ -27,13 +29,14 @@ export const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: '
  * imported at the same version are left alone, so edits made in the editor survive a restart.
  */
 export async function startN8n(options: N8nOptions): Promise<Service> {
-	const env = n8nEnv(options);
+	const env = { ...n8nEnv(options), ...options.extraEnv };
 	await mkdir(join(options.userFolder, '.n8n', 'nodes'), { recursive: true });
 	options.log('Installing the Lead Intake nodes into n8n (npm pack + install) ...');
 	await installNodesPackage(options.userFolder, options.log);
 	options.log('Importing credentials and workflows ...');
 	await importCredentials(options, env);
 	await importChangedWorkflows(options, env);
+	for (const file of options.extraWorkflowFiles) await importAndPublish(options, env, file);
 
 	options.log('Starting n8n (its first start migrates its database: up to a minute) ...');
 	const service = await startService({
@@ -93,11 +96,16 @@ async function importChangedWorkflows(options: N8nOptions, env: NodeJS.ProcessEn
 	for (const { file, workflow } of workflows.values()) {
 		if ((ledger[workflow.id] ?? 0) >= workflow.version) continue;
 		options.log(`  ${file}: version ${workflow.version}`);
-		await n8nCommand(options.install, env, ['import:workflow', `--input=${join(workflowsDir, file)}`], options.log);
-		await n8nCommand(options.install, env, ['publish:workflow', `--id=${workflow.id}`], options.log);
+		await importAndPublish(options, env, join(workflowsDir, file));
 		ledger[workflow.id] = workflow.version;
 		await writeFile(ledgerFile, JSON.stringify(ledger, null, 2));
 	}
+}
+
+async function importAndPublish(options: N8nOptions, env: NodeJS.ProcessEnv, file: string): Promise<void> {
+	const { id } = JSON.parse(await readFile(file, 'utf8')) as { id: string };
+	await n8nCommand(options.install, env, ['import:workflow', `--input=${file}`], options.log);
+	await n8nCommand(options.install, env, ['publish:workflow', `--id=${id}`], options.log);
 }
 
 /** Which version of each workflow file this n8n has imported. */
