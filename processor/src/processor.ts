@@ -51,12 +51,13 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 			jitterRatio: config.DLQ_JITTER_RATIO,
 			maxRetries: config.DLQ_MAX_RETRIES,
 		};
+		const delivery = { sql, crm, cipher, policy, mapping, backoff, now };
 		const app = createApp({
 			sql,
 			logger,
 			metrics,
 			intake: {
-				intake: { sql, crm, cipher, policy, mapping, backoff, now },
+				intake: delivery,
 				hmacSecrets: config.WEBHOOK_HMAC_SECRET,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
@@ -70,13 +71,7 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 				serviceToken: config.SERVICE_TOKEN,
 				retryBatchSize: config.DLQ_RETRY_BATCH,
 				retry: {
-					sql,
-					crm,
-					cipher,
-					policy,
-					mapping,
-					backoff,
-					now,
+					...delivery,
 					concurrency: config.DLQ_RETRY_CONCURRENCY,
 					leaseSeconds: config.DLQ_LEASE_SECONDS,
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,

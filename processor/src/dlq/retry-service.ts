@@ -1,23 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { attemptRecordOf, type CrmClient } from '../crm/crm-client.js';
+import { attemptRecordOf } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
 import { insertEvents, type AuditEvent } from '../db/audit-events.js';
-import type { Sql } from '../db/connection.js';
 import { claimDue, claimOne, settleClaimed, type ClaimedItem, type Settlement } from '../db/dlq.js';
 import { insertAttempt, markProcessed, type AttemptRecord } from '../db/runs.js';
-import { parseLeadBody, prepareLead, type LeadPolicy } from '../intake/prepare-lead.js';
-import type { MappingConfig } from '../intake/mapping.js';
-import type { LeadCipher } from '../pii/lead-cipher.js';
-import { nextRetryAt, type BackoffPolicy } from './backoff.js';
+import type { IntakeDeps } from '../intake/intake-service.js';
+import { parseLeadBody, prepareLead } from '../intake/prepare-lead.js';
+import { nextRetryAt } from './backoff.js';
 
-export interface RetryDeps {
-	sql: Sql;
-	crm: CrmClient;
-	cipher: LeadCipher;
-	policy: LeadPolicy;
-	mapping: MappingConfig;
-	backoff: BackoffPolicy;
-	now: () => Date;
+/** What intake delivery needs, plus how retries run. */
+export interface RetryDeps extends IntakeDeps {
 	/** Deliveries in flight at once. */
 	concurrency: number;
 	/** Shortest lease; a claim's lease also covers its whole batch at the CRM timeout. */
