@@ -158,7 +158,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				args: [processorMain],
 				env: {
 					...env,
-					...settings,
+					...processorSettings(settings),
 					DATABASE_URL: databaseUrl,
 					PORT: String(ports.processor),
 					MOCK_CRM_URL: `${urls.crm}/leads/upsert`,
@@ -210,6 +210,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		await stop();
 		throw error;
 	}
+}
+
+/** The settings the processor reads (n8n's own stay with n8n). */
+function processorSettings(settings: StackSettings): Record<string, string> {
+	const { N8N_ENCRYPTION_KEY: _key, N8N_OWNER_EMAIL: _email, N8N_OWNER_PASSWORD: _password, ...processor } = settings;
+	return { ...processor };
 }
 
 /** PORT moves the processor, as for the processor itself (SPEC 6). */

@@ -116,6 +116,33 @@ test('every lead intake execution in n8n finished successfully', async () => {
 	expect(executions.map((execution) => execution.status)).toEqual(['success', 'success', 'success', 'success']);
 });
 
+test('the processor credential test really calls the processor: the right token passes, a wrong one fails', async () => {
+	const login = await fetch(`${stack.urls.n8n}/rest/login`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ emailOrLdapLoginId: stack.settings.N8N_OWNER_EMAIL, password: stack.settings.N8N_OWNER_PASSWORD }),
+	});
+	expect(login.status).toBe(200);
+	const cookie = login.headers.getSetCookie().map((value) => value.split(';')[0]).join('; ');
+	const testWith = async (serviceToken: string) => {
+		const response = await fetch(`${stack.urls.n8n}/rest/credentials/test`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json', cookie },
+			body: JSON.stringify({
+				credentials: {
+					id: 'lihProcessorApi1',
+					name: 'Lead Intake Processor',
+					type: 'leadIntakeProcessorApi',
+					data: { baseUrl: stack.urls.processor, hmacSecret: 'unused-here', serviceToken },
+				},
+			}),
+		});
+		return ((await response.json()) as { data: { status: string } }).data.status;
+	};
+	expect(await testWith(stack.settings.SERVICE_TOKEN)).toBe('OK');
+	expect(await testWith('wrong-token')).toBe('Error');
+});
+
 test('exporting the workflows from n8n reproduces every workflow file unchanged', async () => {
 	const target = await mkdtemp(join(tmpdir(), 'lih-e2e-export-'));
 	try {

@@ -45,11 +45,16 @@ export async function startN8n(options: N8nOptions): Promise<Service> {
 		args: [options.install.n8nBin, 'start'],
 		env,
 		cwd: options.userFolder,
-		readyCheck: () => webhookRegistered(`http://127.0.0.1:${options.port}/webhook/lead-intake`),
+		readyCheck: () => n8nReady(`http://127.0.0.1:${options.port}`),
 		readyTimeoutMs: 180_000,
 		onLine: options.onLine,
 	});
-	await setUpOwner(options.port, options.owner);
+	try {
+		await setUpOwner(options.port, options.owner);
+	} catch (error) {
+		await service.stop();
+		throw error;
+	}
 	return service;
 }
 
@@ -113,11 +118,14 @@ export function importLedger(userFolder: string): string {
 	return join(userFolder, 'imported-workflows.json');
 }
 
-/** The production webhook answers once n8n registered our published workflow. */
-async function webhookRegistered(url: string): Promise<boolean> {
-	const response = await fetch(url);
-	const text = await response.text();
-	return response.status === 404 && text.includes('Did you mean to make a POST request');
+/**
+ * Ready when n8n's API is up (the editor and owner setup need it) and the production webhook of our
+ * published lead intake workflow is registered (it then refers a GET to POST).
+ */
+async function n8nReady(baseUrl: string): Promise<boolean> {
+	if (!(await fetch(`${baseUrl}/rest/settings`)).ok) return false;
+	const webhook = await fetch(`${baseUrl}/webhook/lead-intake`);
+	return webhook.status === 404 && (await webhook.text()).includes('Did you mean to make a POST request');
 }
 
 /** The editor needs an owner account; set up once (n8n answers 400 once there is one). */
