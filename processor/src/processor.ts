@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { readJsonConfig } from './config-files.js';
 import { createCrmClient } from './crm/crm-client.js';
 import { connect, type Sql } from './db/connection.js';
+import { createRunWriter } from './db/runs.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureRecorder } from './intake/signature-failures.js';
 import { MappingSchema } from './intake/mapping.js';
@@ -51,7 +52,8 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 			jitterRatio: config.DLQ_JITTER_RATIO,
 			maxRetries: config.DLQ_MAX_RETRIES,
 		};
-		const delivery = { sql, crm, cipher, policy, mapping, backoff, now };
+		const runs = createRunWriter(sql, { maxBatch: config.DB_WRITE_BATCH, maxInFlight: config.DB_WRITE_CONCURRENCY });
+		const delivery = { sql, runs, crm, cipher, policy, mapping, backoff, now };
 		const app = createApp({
 			sql,
 			logger,

@@ -70,7 +70,7 @@ async function redeliver(deps: RetryDeps, item: ClaimedItem, trigger: 'retry' | 
 	if (result.ok) {
 		const settled = await deps.sql.begin(async (tx) => {
 			if (!(await settleClaimed(tx, item, { status: 'resolved', note: null }, true))) return false;
-			await markProcessed(tx, {
+			await markProcessed(tx, [{
 				runId: item.runId,
 				correlationId: item.correlationId,
 				trigger,
@@ -80,7 +80,7 @@ async function redeliver(deps: RetryDeps, item: ClaimedItem, trigger: 'retry' | 
 					{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: result.crmId, status_code: result.statusCode, duration_ms: result.durationMs, trigger } },
 					{ type: 'dlq_resolved', actor: 'processor', payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1 } },
 				],
-			});
+			}]);
 			return true;
 		});
 		return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };

@@ -3,7 +3,7 @@ import { attemptRecordOf, type CrmClient } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
-import { findDuplicate, markFailed, markProcessed, openRun, type AttemptRecord } from '../db/runs.js';
+import { findDuplicate, markFailed, type AttemptRecord, type RunWriter } from '../db/runs.js';
 import { nextRetryAt, type BackoffPolicy } from '../dlq/backoff.js';
 import { HttpError } from '../errors.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
@@ -13,6 +13,7 @@ import { parseLeadBody, prepareLead, type LeadPolicy, type PreparedLead } from '
 
 export interface IntakeDeps {
 	sql: Sql;
+	runs: RunWriter;
 	crm: CrmClient;
 	cipher: LeadCipher;
 	policy: LeadPolicy;
@@ -46,7 +47,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
 
-	const opened = await openRun(deps.sql, {
+	const opened = await deps.runs.open({
 		runId,
 		idempotencyKey: request.idempotencyKey,
 		fingerprint: lead.fingerprint,
@@ -90,7 +91,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			attempt: attemptRecordOf(result),
 		});
 	}
-	await markProcessed(deps.sql, {
+	await deps.runs.processed({
 		runId,
 		correlationId: request.correlationId,
 		trigger: 'intake',

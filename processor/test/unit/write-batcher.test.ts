@@ -1,0 +1,58 @@
+import { createBatcher } from '../../src/db/write-batcher.js';
+
+/** A flush the test finishes by hand, so batching is observed, not timed. */
+function controlledFlush() {
+	const calls: { items: number[]; finish(): void; fail(error: Error): void }[] = [];
+	const flush = (items: number[]) =>
+		new Promise<number[]>((resolve, reject) => {
+			calls.push({ items, finish: () => resolve(items.map((item) => item * 10)), fail: reject });
+		});
+	return { calls, flush };
+}
+
+test('a lone call is flushed at once; calls made meanwhile go together in the next flush', async () => {
+	const { calls, flush } = controlledFlush();
+	const write = createBatcher(flush, { maxBatch: 10, maxInFlight: 1 });
+	const first = write(1);
+	expect(calls.map((call) => call.items)).toEqual([[1]]);
+	const rest = [write(2), write(3), write(4)];
+	expect(calls).toHaveLength(1);
+
+	calls[0]!.finish();
+	expect(await first).toBe(10);
+	await Promise.resolve();
+	expect(calls.map((call) => call.items)).toEqual([[1], [2, 3, 4]]);
+	calls[1]!.finish();
+	expect(await Promise.all(rest)).toEqual([20, 30, 40]);
+});
+
+test('batches are capped at maxBatch and up to maxInFlight run side by side', async () => {
+	const { calls, flush } = controlledFlush();
+	const write = createBatcher(flush, { maxBatch: 2, maxInFlight: 2 });
+	const results = [1, 2, 3, 4, 5].map((item) => write(item));
+	expect(calls.map((call) => call.items)).toEqual([[1], [2]]);
+	calls[0]!.finish();
+	calls[1]!.finish();
+	await Promise.all(results.slice(0, 2));
+	await Promise.resolve();
+	expect(calls.map((call) => call.items)).toEqual([[1], [2], [3, 4], [5]]);
+	calls[2]!.finish();
+	calls[3]!.finish();
+	expect(await Promise.all(results)).toEqual([10, 20, 30, 40, 50]);
+});
+
+test('a failed flush rejects every call in its batch and the next batch still runs', async () => {
+	const { calls, flush } = controlledFlush();
+	const write = createBatcher(flush, { maxBatch: 10, maxInFlight: 1 });
+	const first = write(1);
+	const second = [write(2), write(3)];
+	calls[0]!.fail(new Error('database down'));
+	await expect(first).rejects.toThrow('database down');
+	await Promise.resolve();
+	calls[1]!.fail(new Error('still down'));
+	await expect(Promise.all(second)).rejects.toThrow('still down');
+	expect(write(4)).toBeInstanceOf(Promise);
+	await Promise.resolve();
+	calls[2]!.finish();
+	expect(calls.at(-1)!.items).toEqual([4]);
+});
