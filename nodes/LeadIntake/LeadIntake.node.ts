@@ -2,6 +2,7 @@ import type {
 	IDataObject,
 	IExecuteFunctions,
 	IHttpRequestMethods,
+	IHttpRequestOptions,
 	INodeExecutionData,
 	INodeType,
 	INodeTypeDescription,
@@ -12,6 +13,7 @@ import { OUTCOMES, outcomeOf, type Outcome } from './outcome';
 import { contentKey, signLead } from './signature';
 
 const CREDENTIAL = 'leadIntakeProcessorApi';
+const INTAKE_PATH = '/webhook/lead';
 
 type Operation = 'submitLead' | 'retryDue' | 'computeKpi';
 
@@ -76,8 +78,9 @@ export class LeadIntake implements INodeType {
 				displayName: 'Lead',
 				name: 'lead',
 				type: 'json',
-				default: '={{ $json.body ?? $json }}',
-				description: 'The lead to submit; signed and sent exactly as serialized here',
+				default: '',
+				description:
+					"The lead to submit, signed and sent exactly as serialized here. Empty: the incoming item's webhook body (or the whole item).",
 				displayOptions: { show: { operation: ['submitLead'] } },
 			},
 			{
@@ -93,16 +96,17 @@ export class LeadIntake implements INodeType {
 				displayName: 'Source',
 				name: 'source',
 				type: 'string',
-				default: '={{ $json.headers?.["x-source"] ?? "n8n" }}',
-				description: 'Where the lead came from (X-Source); rate limits apply per source',
+				default: '',
+				description: "Where the lead came from (X-Source); rate limits apply per source. Empty: the request's X-Source header, else n8n.",
 				displayOptions: { show: { operation: ['submitLead'] } },
 			},
 			{
 				displayName: 'Correlation ID',
 				name: 'correlationId',
 				type: 'string',
-				default: '={{ $json.headers?.["x-correlation-id"] ?? "n8n-" + $execution.id + "-" + $itemIndex }}',
-				description: 'Ties the processor log lines and audit events to this execution (X-Correlation-ID)',
+				default: '',
+				description:
+					"Ties the processor's log lines and audit events to this execution (X-Correlation-ID). Empty: the request's X-Correlation-ID header, else one made from the execution ID.",
 				displayOptions: { show: { operation: ['submitLead'] } },
 			},
 			{
@@ -130,8 +134,8 @@ export class LeadIntake implements INodeType {
 		const operation = this.getNodeParameter('operation', 0) as Operation;
 		const credentials = (await this.getCredentials(CREDENTIAL)) as unknown as ProcessorCredentials;
 		const baseUrl = credentials.baseUrl.replace(/\/+$/, '');
-		const call = async (method: IHttpRequestMethods, path: string, body: string, headers: IDataObject) => {
-			const response = (await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL, {
+		const call: Call = async (method, path, body, headers) => {
+			const request: IHttpRequestOptions = {
 				method,
 				url: `${baseUrl}${path}`,
 				body,
@@ -139,7 +143,14 @@ export class LeadIntake implements INodeType {
 				json: false,
 				returnFullResponse: true,
 				ignoreHttpStatusErrors: true,
-			})) as ProcessorResponse;
+			};
+			// the intake endpoint is authenticated by the HMAC signature alone; only the internal
+			// endpoints need the service token (and each credential lookup is a database read)
+			const response = (
+				path === INTAKE_PATH
+					? await this.helpers.httpRequest(request)
+					: await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL, request)
+			) as ProcessorResponse;
 			return { statusCode: response.statusCode, answer: parseAnswer(response.body) };
 		};
 
@@ -156,11 +167,20 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 	const items = this.getInputData();
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
-			const lead = this.getNodeParameter('lead', itemIndex) as unknown;
+			// empty parameters take their value from the webhook item in code: no expression to
+			// evaluate per lead (measurably faster in n8n), same result as the documented defaults
+			const { json } = items[itemIndex]!;
+			const sourceHeaders = (json.headers ?? {}) as IDataObject;
+			const leadParameter = this.getNodeParameter('lead', itemIndex, '') as unknown;
+			const lead = leadParameter === '' ? (json.body ?? json) : leadParameter;
 			const rawBody = typeof lead === 'string' ? lead : JSON.stringify(lead);
 			const idempotencyKey = String(this.getNodeParameter('idempotencyKey', itemIndex, '')).trim() || contentKey(rawBody);
-			const source = String(this.getNodeParameter('source', itemIndex, 'n8n'));
-			const correlationId = String(this.getNodeParameter('correlationId', itemIndex, ''));
+			const source = String(this.getNodeParameter('source', itemIndex, '') || sourceHeaders['x-source'] || 'n8n');
+			const correlationId = String(
+				this.getNodeParameter('correlationId', itemIndex, '') ||
+					sourceHeaders['x-correlation-id'] ||
+					`n8n-${this.getExecutionId()}-${itemIndex}`,
+			);
 			const timestamp = String(Math.floor(Date.now() / 1000));
 			const headers: IDataObject = {
 				'x-timestamp': timestamp,
@@ -170,7 +190,7 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 			};
 			if (correlationId) headers['x-correlation-id'] = correlationId;
 
-			const { statusCode, answer } = await call('POST', '/webhook/lead', rawBody, headers).catch((error: Error) => ({
+			const { statusCode, answer } = await call('POST', INTAKE_PATH, rawBody, headers).catch((error: Error) => ({
 				statusCode: 0,
 				answer: { code: 'processor_unreachable', detail: `The processor could not be reached: ${error.message}` } as IDataObject,
 			}));

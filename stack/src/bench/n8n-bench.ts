@@ -9,9 +9,12 @@ import { SEED_WEBHOOK_PATH, seedWorkflow } from './seed-workflow.js';
 /*
  * `npm run bench:n8n`: leads through the n8n webhook with our workflow (Lead Intake node) and,
  * on the same n8n, with the seed's Code + HTTP Request approach. Unique leads, closed loop.
- * BENCH_SECONDS (default 10) per phase, BENCH_CONCURRENCY (default "1,8").
+ * Each concurrency runs BENCH_ROUNDS (default 4) rounds of BENCH_SECONDS (default 5) per workflow,
+ * alternating which goes first, so drift in n8n (a growing execution table, warm caches) cannot
+ * favour either. BENCH_CONCURRENCY (default "1,8").
  */
-const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,8').split(',').map(Number);
 
 interface Result {
@@ -41,16 +44,22 @@ const stack = await startLocalStack({
 try {
 	const results: Result[] = [];
 	let sequence = 0;
+	const workflows = [
+		['our workflow', 'lead-intake'],
+		['seed approach', SEED_WEBHOOK_PATH],
+	] as const;
+	// warm-up: the first executions of a workflow are slower
+	for (const [, path] of workflows) await load(`${stack.urls.n8n}/webhook/${path}`, 1, 3, () => sequence++);
 	for (const concurrency of concurrencies) {
-		for (const [name, path] of [
-			['our workflow', 'lead-intake'],
-			['seed approach', SEED_WEBHOOK_PATH],
-		] as const) {
-			process.stderr.write(`${name} at concurrency ${concurrency} for ${seconds} s ...\n`);
-			const url = `${stack.urls.n8n}/webhook/${path}`;
-			await load(url, concurrency, 2, () => sequence++);
-			results.push({ name, concurrency, ...(await load(url, concurrency, seconds, () => sequence++)) });
+		const samples = new Map<string, Measurement[]>(workflows.map(([name]) => [name, []]));
+		for (let round = 0; round < rounds; round++) {
+			const order = round % 2 === 0 ? workflows : [...workflows].reverse();
+			for (const [name, path] of order) {
+				process.stderr.write(`${name} at concurrency ${concurrency}, round ${round + 1}/${rounds} ...\n`);
+				samples.get(name)!.push(await load(`${stack.urls.n8n}/webhook/${path}`, concurrency, seconds, () => sequence++));
+			}
 		}
+		for (const [name] of workflows) results.push({ name, concurrency, ...combine(samples.get(name)!) });
 	}
 	console.log('\nn8n benchmark: unique leads through the n8n webhook, same n8n, same processor\n');
 	console.log('workflow          conc  requests  errors   leads/s    p50 ms    p99 ms');
@@ -69,7 +78,26 @@ try {
 	await rm(workDir, { recursive: true, force: true });
 }
 
-async function load(url: string, concurrency: number, duration: number, next: () => number): Promise<Omit<Result, 'name' | 'concurrency'>> {
+interface Measurement {
+	latencies: number[];
+	errors: number;
+	seconds: number;
+}
+
+function combine(samples: Measurement[]): Omit<Result, 'name' | 'concurrency'> {
+	const latencies = samples.flatMap((sample) => sample.latencies).sort((a, b) => a - b);
+	const seconds = samples.reduce((sum, sample) => sum + sample.seconds, 0);
+	const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+	return {
+		requests: latencies.length,
+		errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
+		perSecond: latencies.length / seconds,
+		p50: at(0.5),
+		p99: at(0.99),
+	};
+}
+
+async function load(url: string, concurrency: number, duration: number, next: () => number): Promise<Measurement> {
 	const latencies: number[] = [];
 	let errors = 0;
 	const started = performance.now();
@@ -85,8 +113,5 @@ async function load(url: string, concurrency: number, duration: number, next: ()
 		}
 	};
 	await Promise.all(Array.from({ length: concurrency }, worker));
-	const elapsed = (performance.now() - started) / 1000;
-	latencies.sort((a, b) => a - b);
-	const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-	return { requests: latencies.length, errors, perSecond: latencies.length / elapsed, p50: at(0.5), p99: at(0.99) };
+	return { latencies, errors, seconds: (performance.now() - started) / 1000 };
 }
