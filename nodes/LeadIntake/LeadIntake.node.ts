@@ -187,8 +187,8 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 				'x-signature': signLead(credentials.hmacSecret, timestamp, rawBody),
 				'x-idempotency-key': idempotencyKey,
 				'x-source': source,
+				'x-correlation-id': correlationId,
 			};
-			if (correlationId) headers['x-correlation-id'] = correlationId;
 
 			const { statusCode, answer } = await call('POST', INTAKE_PATH, rawBody, headers).catch((error: Error) => ({
 				statusCode: 0,
@@ -201,7 +201,7 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 					statusCode,
 					run_id: (answer.run_id as string | undefined) ?? null,
 					idempotency_key: idempotencyKey,
-					correlation_id: correlationId || null,
+					correlation_id: correlationId,
 					response: answer,
 					lead: typeof lead === 'string' ? parseAnswer(lead) : (lead as IDataObject),
 				},
