@@ -26,17 +26,35 @@ export interface AuditEvent {
 
 type Queryable = Sql | postgres.TransactionSql;
 
-/** Appends events in the given order (event_id order is timeline order). */
+/** An event with the run it belongs to, for statements that write several runs' events. */
+export interface EventRow extends AuditEvent {
+	run_id: string | null;
+	correlation_id: string | null;
+}
+
+/**
+ * The one INSERT into audit_events: rows in list order (event_id order is timeline order). A
+ * `filter` on `e.run_id` lets a statement keep only the events of the runs it created.
+ */
+export function insertEventRows(sql: Queryable, events: readonly EventRow[], filter?: postgres.PendingQuery<postgres.Row[]>) {
+	const ordered = events.map((event, ord) => ({ ...event, ord }));
+	return sql`
+		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+		SELECT e.run_id, e.type, e.actor, e.payload, e.correlation_id
+		FROM jsonb_to_recordset(${sql.json(ordered as unknown as postgres.JSONValue)})
+			AS e(run_id uuid, type text, actor text, payload jsonb, correlation_id text, ord integer)
+		${filter ?? sql``}
+		ORDER BY e.ord`;
+}
+
+/** Appends one run's events (or run-less ones, `runId` null) in the given order. */
 export async function insertEvents(
 	sql: Queryable,
 	runId: string | null,
 	correlationId: string | null,
 	events: readonly AuditEvent[],
 ): Promise<void> {
-	await sql`
-		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-		SELECT ${runId}::uuid, e.type, e.actor, e.payload, ${correlationId}
-		FROM jsonb_to_recordset(${sql.json(events as unknown as postgres.JSONValue)}) AS e(type text, actor text, payload jsonb)`;
+	await insertEventRows(sql, events.map((event) => ({ ...event, run_id: runId, correlation_id: correlationId })));
 }
 
 /** GET /health's check: the database is up only if this write succeeds. */

@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { JsonObject } from '../intake/lead-schema.js';
-import { insertEvents, type AuditEvent } from './audit-events.js';
+import { insertEventRows, insertEvents, type AuditEvent } from './audit-events.js';
 import type { Sql } from './connection.js';
 import { insertDlqEntry, type NewDlqEntry } from './dlq.js';
 import { createBatcher } from './write-batcher.js';
@@ -123,33 +123,20 @@ export interface Delivery {
 
 /** The CRM has the leads: runs `processed`, attempts recorded, events written, raw leads purged. */
 export async function markProcessed(sql: Queryable, deliveries: readonly Delivery[]): Promise<void> {
-	const rows = deliveries.map((delivery) => ({
-		run_id: delivery.runId,
-		crm_id: delivery.crmId,
-		trigger: delivery.trigger,
-		duration_ms: delivery.attempt.durationMs,
-		status_code: delivery.attempt.statusCode,
-		success: delivery.attempt.success,
-		error: delivery.attempt.error,
-	}));
+	const rows = deliveries.map((delivery) => ({ run_id: delivery.runId, crm_id: delivery.crmId }));
 	const events = deliveries.flatMap((delivery) =>
 		delivery.events.map((event) => ({ ...event, run_id: delivery.runId, correlation_id: delivery.correlationId })),
 	);
 	await sql`
 		WITH input AS (
-			SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}) AS x(
-				run_id uuid, crm_id text, trigger text, duration_ms integer, status_code integer, success boolean, error text)
+			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text)
 		), updated AS (
 			UPDATE runs r SET status = 'processed', crm_id = i.crm_id, processed_at = now(), updated_at = now(),
 				error_code = NULL, error_message = NULL, sealed_lead = NULL
 			FROM input i WHERE r.run_id = i.run_id
 			RETURNING r.run_id
-		), attempts AS (
-			INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
-			SELECT i.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = i.run_id), 0) + 1,
-				i.trigger, i.duration_ms, i.status_code, i.success, i.error
-			FROM input i
-		), events AS (${insertEventRows(sql, events, sql``)})
+		), attempts AS (${insertAttempts(sql, deliveries)}
+		), events AS (${insertEventRows(sql, events)})
 		SELECT run_id FROM updated`;
 }
 
@@ -172,7 +159,7 @@ export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<numb
 			UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
 				error_message = ${failure.errorMessage}, updated_at = now()
 			WHERE run_id = ${failure.runId}`;
-		if (failure.attempt) await insertAttempt(tx, failure.runId, 'intake', failure.attempt);
+		if (failure.attempt) await insertAttempts(tx, [{ runId: failure.runId, trigger: 'intake', attempt: failure.attempt }]);
 		const dlqId = await insertDlqEntry(tx, { runId: failure.runId, ...failure.dlq });
 		const events = failure.events.map((event) => ({ ...event, payload: { ...event.payload, dlq_id: dlqId } }));
 		await insertEvents(tx, failure.runId, failure.correlationId, events);
@@ -180,34 +167,28 @@ export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<numb
 	});
 }
 
-/** The attempt number is the run's next one, so intake and retries share one sequence. */
-export function insertAttempt(
+/**
+ * The one INSERT into delivery_attempts (one attempt per run per statement). The attempt number
+ * is the run's next one, so intake and retries share one sequence.
+ */
+export function insertAttempts(
 	sql: Queryable,
-	runId: string,
-	trigger: AttemptTrigger,
-	attempt: AttemptRecord,
+	attempts: readonly { runId: string; trigger: AttemptTrigger; attempt: AttemptRecord }[],
 ) {
+	const rows = attempts.map(({ runId, trigger, attempt }) => ({
+		run_id: runId,
+		trigger,
+		duration_ms: attempt.durationMs,
+		status_code: attempt.statusCode,
+		success: attempt.success,
+		error: attempt.error,
+	}));
 	return sql`
 		INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
-		SELECT ${runId}, COALESCE(MAX(attempt_no), 0) + 1, ${trigger}, ${attempt.durationMs},
-			${attempt.statusCode}, ${attempt.success}, ${attempt.error}
-		FROM delivery_attempts WHERE run_id = ${runId}`;
-}
-
-/** Event rows (each naming its run), inserted in list order: event_id order is timeline order. */
-function insertEventRows(
-	sql: Queryable,
-	events: readonly (AuditEvent & { run_id: string; correlation_id: string | null })[],
-	filter: postgres.PendingQuery<postgres.Row[]>,
-) {
-	const ordered = events.map((event, ord) => ({ ...event, ord }));
-	return sql`
-		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-		SELECT e.run_id, e.type, e.actor, e.payload, e.correlation_id
-		FROM jsonb_to_recordset(${sql.json(ordered as unknown as postgres.JSONValue)})
-			AS e(run_id uuid, type text, actor text, payload jsonb, correlation_id text, ord integer)
-		${filter}
-		ORDER BY e.ord`;
+		SELECT a.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = a.run_id), 0) + 1,
+			a.trigger, a.duration_ms, a.status_code, a.success, a.error
+		FROM jsonb_to_recordset(${sql.json(rows)})
+			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)`;
 }
 
 /** The raw lead is no longer needed (an operator closed its DLQ item by hand). */

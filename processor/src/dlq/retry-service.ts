@@ -3,7 +3,7 @@ import { attemptRecordOf } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
 import { insertEvents, type AuditEvent } from '../db/audit-events.js';
 import { claimDue, claimOne, settleClaimed, type ClaimedItem, type Settlement } from '../db/dlq.js';
-import { insertAttempt, markProcessed, type AttemptRecord } from '../db/runs.js';
+import { insertAttempts, markProcessed, type AttemptRecord } from '../db/runs.js';
 import type { IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody, prepareLead } from '../intake/prepare-lead.js';
 import { nextRetryAt } from './backoff.js';
@@ -112,7 +112,7 @@ async function settle(
 		: [{ type: 'dlq_dead', actor: 'processor', payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1, reason, status_code: statusCode } }];
 	const settled = await deps.sql.begin(async (tx) => {
 		if (!(await settleClaimed(tx, item, settlement, attempt !== null))) return false;
-		if (attempt) await insertAttempt(tx, item.runId, 'retry', attempt);
+		if (attempt) await insertAttempts(tx, [{ runId: item.runId, trigger: 'retry', attempt }]);
 		await insertEvents(tx, item.runId, item.correlationId, events);
 		return true;
 	});
