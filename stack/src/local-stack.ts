@@ -173,19 +173,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		let n8nEnvironment: NodeJS.ProcessEnv | null = null;
 		if (n8nInstall) {
 			n8nDatabaseUrl = await ensureDatabase(serverUrl, n8nDatabase);
-			const environment = {
-				userFolder: n8nUserFolder,
-				serverUrl,
-				database: n8nDatabase,
-				port: ports.n8n,
-				alertsDir,
-				encryptionKey: settings.N8N_ENCRYPTION_KEY,
+			n8nEnvironment = {
+				...n8nEnv({
+					userFolder: n8nUserFolder,
+					serverUrl,
+					database: n8nDatabase,
+					port: ports.n8n,
+					alertsDir,
+					encryptionKey: settings.N8N_ENCRYPTION_KEY,
+				}),
+				...options.n8nExtras?.env,
 			};
-			n8nEnvironment = { ...n8nEnv(environment), ...options.n8nExtras?.env };
 			running.push(
 				await startN8n({
-					...environment,
-					extraEnv: options.n8nExtras?.env ?? {},
+					env: n8nEnvironment,
+					userFolder: n8nUserFolder,
+					port: ports.n8n,
 					extraWorkflowFiles: options.n8nExtras?.workflowFiles ?? [],
 					install: n8nInstall,
 					processorUrl: urls.processor,

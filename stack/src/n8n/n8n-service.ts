@@ -4,24 +4,27 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, workflowsDir } from '../repo.js';
 import { startService, type Service } from '../services.js';
-import { n8nCommand, n8nEnv, type N8nEnvironment } from './cli.js';
+import { n8nCommand } from './cli.js';
 import { run, type N8nInstall } from './install.js';
 import { readWorkflowFiles, writeExportedWorkflows } from './workflows.js';
 
-export interface N8nOptions extends N8nEnvironment {
+export interface N8nOptions {
 	install: N8nInstall;
+	/** n8n's environment (n8nEnv), the same one its CLI commands get. */
+	env: NodeJS.ProcessEnv;
+	userFolder: string;
+	port: number;
 	processorUrl: string;
 	jiraConfluenceUrl: string;
 	hmacSecret: string;
 	serviceToken: string;
 	owner: { email: string; password: string };
-	extraEnv: Record<string, string>;
 	extraWorkflowFiles: string[];
 	log: (line: string) => void;
 	onLine: (line: string) => void;
 }
 
-export const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: 'lihJiraConflue01' };
+const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: 'lihJiraConflue01' };
 
 /**
  * n8n as users get it: our packed package installed as a community package, the credentials and
@@ -29,7 +32,7 @@ export const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: '
  * imported at the same version are left alone, so edits made in the editor survive a restart.
  */
 export async function startN8n(options: N8nOptions): Promise<Service> {
-	const env = { ...n8nEnv(options), ...options.extraEnv };
+	const { env } = options;
 	await mkdir(join(options.userFolder, '.n8n', 'nodes'), { recursive: true });
 	options.log('Installing the Lead Intake nodes into n8n (npm pack + install) ...');
 	await installNodesPackage(options.userFolder, options.log);
