@@ -1,9 +1,10 @@
-import express, { type Express } from 'express';
+import type { RequestListener } from 'node:http';
+import express from 'express';
 import type { Sql } from './db/connection.js';
 import { healthRouter } from './health/health-route.js';
 import { errorHandler, notFound } from './http/errors.js';
-import { requestLogging } from './http/request-logging.js';
-import { intakeRouter, type IntakeRouteOptions } from './intake/intake-route.js';
+import { observeRequests, pathOf } from './http/request-logging.js';
+import { INTAKE_PATH, intakeHandler, type IntakeRouteOptions } from './intake/intake-route.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics/metrics.js';
 import { openApiDocument } from './openapi/openapi.js';
@@ -17,14 +18,17 @@ export interface AppDeps {
 	operator: OperatorDeps;
 }
 
-export function createApp(deps: AppDeps): Express {
+/**
+ * Every request is observed (correlation id, log line, metrics); `POST /webhook/lead` goes to
+ * its plain handler, everything else to express.
+ */
+export function createApp(deps: AppDeps): RequestListener {
+	const observe = observeRequests(deps.logger, deps.metrics.countRequest);
+	const intake = intakeHandler(deps.intake);
 	const app = express();
 	app.disable('x-powered-by');
 	app.disable('etag');
-	app.use(requestLogging(deps.logger));
-	app.use(deps.metrics.countRequests);
 	app.use(healthRouter(deps.sql));
-	app.use(intakeRouter(deps.intake));
 	app.use(operatorRouter(deps.operator));
 	app.get('/openapi.json', (_req, res) => void res.json(openApiDocument));
 	app.get('/metrics', async (_req, res) => {
@@ -32,5 +36,10 @@ export function createApp(deps: AppDeps): Express {
 	});
 	app.use(notFound);
 	app.use(errorHandler);
-	return app;
+
+	return (req, res) => {
+		observe(req, res);
+		if (req.method === 'POST' && pathOf(req) === INTAKE_PATH) intake(req, res);
+		else app(req, res);
+	};
 }

@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
@@ -98,8 +98,10 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 	}
 }
 
-function listen(app: ReturnType<typeof createApp>, port: number, host: string): Promise<Server> {
+function listen(app: RequestListener, port: number, host: string): Promise<Server> {
 	return new Promise((resolve, reject) => {
-		const server = app.listen(port, host, (error?: Error) => (error ? reject(error) : resolve(server)));
+		const server = createServer(app);
+		server.once('error', reject);
+		server.listen(port, host, () => resolve(server));
 	});
 }

@@ -16,6 +16,16 @@ test('a body over the limit -> 413 JSON, nothing recorded', async () => {
 	expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'too-big'`).toHaveLength(0);
 });
 
+test('a compressed body -> 415 JSON (the signature covers the bytes as sent), nothing recorded', async () => {
+	const answer = await postLead(stack.url, validLead(), {
+		key: 'gzipped',
+		headers: { 'x-source': 'encoding-test', 'content-encoding': 'gzip' },
+	});
+	expect(answer.status).toBe(415);
+	expect(answer.body).toMatchObject({ code: 'unsupported_content_encoding' });
+	expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'gzipped'`).toHaveLength(0);
+});
+
 test('per source: past the limit -> 429 with Retry-After; another source is unaffected', async () => {
 	const statuses: number[] = [];
 	let limited: Awaited<ReturnType<typeof postLead>> | undefined;

@@ -1,23 +1,22 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isConnectionError } from '../db/connection.js';
 import { HttpError } from '../errors.js';
+import { sendJson } from './send-json.js';
 
 /**
  * The one place where errors become HTTP answers: always JSON `{detail, code, correlation_id}`,
  * never a stack trace. Unexpected errors are attached to the response so the request log line
  * records them (once, with the correlation id).
  */
-export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => {
+export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown): void {
 	const answer = toHttpError(error);
 	if (answer.status >= 500) res.err = error as Error;
-	res.set(answer.headers);
-	res.status(answer.status).json({
-		detail: answer.message,
-		code: answer.code,
-		...answer.details,
-		correlation_id: req.id,
-	});
-};
+	if (res.headersSent) return void res.destroy();
+	sendJson(res, answer.status, { detail: answer.message, code: answer.code, ...answer.details, correlation_id: req.id }, answer.headers);
+}
+
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => sendError(req, res, error);
 
 export const notFound: RequestHandler = (req, _res, next) => {
 	next(new HttpError(404, 'not_found', `No route for ${req.method} ${req.path}`));

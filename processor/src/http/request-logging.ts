@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
 import type { Logger } from '../logger.js';
 
 declare module 'node:http' {
@@ -13,6 +12,10 @@ declare module 'node:http' {
 	interface ServerResponse {
 		/** An unexpected error behind this response; the request log line records it. */
 		err?: Error;
+		/** The run this request created or found, for the request log line. */
+		runId?: string;
+		/** The route that answered, for metrics (express routes are read from `req.route`). */
+		route?: string;
 	}
 }
 
@@ -26,33 +29,48 @@ export function correlationIdOf(req: IncomingMessage, res: ServerResponse): stri
 	return id;
 }
 
+export function pathOf(req: IncomingMessage): string {
+	const url = req.url ?? '/';
+	const query = url.indexOf('?');
+	return query === -1 ? url : url.slice(0, query);
+}
+
+export type CountRequest = (method: string, route: string, status: number) => void;
+
 /**
- * One log line per request (method, path, status, time, correlation id, run id), at the level
- * the status deserves; handlers log through `req.log`, which carries the correlation id too.
- * Written here rather than with pino-http: the intake path is hot and this costs a fraction.
+ * Runs first on every request: correlation id, a `req.log` carrying it, and when the answer is
+ * sent one log line (method, path, status, time, run id) at the level the status deserves and
+ * one count for the metrics. Written here rather than with pino-http: the intake path is hot
+ * and this costs a fraction.
  */
-export function requestLogging(logger: Logger): RequestHandler {
-	return (req, res, next) => {
+export function observeRequests(logger: Logger, countRequest: CountRequest) {
+	return (req: IncomingMessage, res: ServerResponse): void => {
 		const started = performance.now();
+		const path = pathOf(req);
 		req.id = correlationIdOf(req, res);
 		let child: Logger | undefined;
 		Object.defineProperty(req, 'log', { get: () => (child ??= logger.child({ correlation_id: req.id })) });
 		res.once('finish', () => {
 			const status = res.statusCode;
+			countRequest(req.method ?? 'GET', res.route ?? expressRoute(req) ?? 'unmatched', status);
 			const level = res.err || status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
 			if (!logger.isLevelEnabled(level)) return;
 			logger[level](
 				{
 					correlation_id: req.id,
-					req: { method: req.method, path: req.path },
+					req: { method: req.method, path },
 					res: { status },
-					run_id: res.locals.runId as string | undefined,
+					run_id: res.runId,
 					responseTime: Math.round(performance.now() - started),
 					err: res.err,
 				},
 				'request completed',
 			);
 		});
-		next();
 	};
+}
+
+function expressRoute(req: IncomingMessage): string | undefined {
+	const { route, baseUrl } = req as IncomingMessage & { route?: { path: unknown }; baseUrl?: string };
+	return route ? `${baseUrl ?? ''}${String(route.path)}` : undefined;
 }

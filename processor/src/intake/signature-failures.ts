@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { Sql } from '../db/connection.js';
 import { recordSignatureFailure } from '../db/dlq.js';
 import type { Logger } from '../logger.js';
@@ -12,7 +12,7 @@ import type { SignatureFailureCode } from './signature.js';
  * The body is not kept (it is unauthenticated): only its size and hash.
  */
 export function signatureFailureRecorder(sql: Sql, bucketSeconds: number, now: () => Date) {
-	return async (code: SignatureFailureCode, req: Request, rawBody: Buffer, log: Logger): Promise<void> => {
+	return async (code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer, log: Logger): Promise<void> => {
 		const bucketMs = bucketSeconds * 1000;
 		const bucketStart = new Date(Math.floor(now().getTime() / bucketMs) * bucketMs);
 		try {
@@ -22,7 +22,7 @@ export function signatureFailureRecorder(sql: Sql, bucketSeconds: number, now: (
 				payload: {
 					bucket_start: bucketStart.toISOString(),
 					first_request: {
-						client: req.ip ?? null,
+						client: req.socket.remoteAddress ?? null,
 						headers: sanitizeHeaders(req.headers),
 						body_bytes: rawBody.length,
 						body_sha256: createHash('sha256').update(rawBody).digest('hex'),

@@ -1,4 +1,3 @@
-import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CrmClient } from '../crm/crm-client.js';
 import type { Sql } from '../db/connection.js';
@@ -36,17 +35,9 @@ export function createMetrics(sql: Sql) {
 		},
 	});
 
-	const countRequests: RequestHandler = (req, res, next) => {
-		res.once('finish', () => {
-			const route = req.route ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
-			requests.inc({ method: req.method, route, status: String(res.statusCode) });
-		});
-		next();
-	};
-
 	return {
 		registry,
-		countRequests,
+		countRequest: (method: string, route: string, status: number) => requests.inc({ method, route, status: String(status) }),
 		countLead: (outcome: string) => leads.inc({ outcome }),
 		/** The CRM client, timing every attempt. */
 		instrument(crm: CrmClient): CrmClient {

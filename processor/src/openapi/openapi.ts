@@ -63,6 +63,7 @@ export const openApiDocument = {
 					401: error('Missing or wrong signature'),
 					409: error('Timestamp outside the allowed skew'),
 					413: error('Body too large'),
+					415: error('Compressed body (Content-Encoding other than identity)'),
 					422: error('Not a lead object, or the idempotency key was used for another body'),
 					429: error('Rate limit per source exceeded'),
 					500: json(object({ detail: str, status: str, run_id: str, dlq_id: int, reason: str }), 'Delivery failed; the lead is in the DLQ'),
