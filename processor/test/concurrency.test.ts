@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { writeIntakeBatch, type NewRun } from '../src/db/runs.js';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 let stack: Stack;
@@ -32,4 +34,45 @@ test('concurrent requests with different keys each get their own run', async () 
 	);
 	expect(new Set(answers.map((answer) => answer.body.run_id)).size).toBe(40);
 	expect(answers.every((answer) => answer.body.status === 'accepted')).toBe(true);
+});
+
+test('one intake write opens new runs and marks delivered ones processed in the same statement', async () => {
+	const newRun = (runId: string, key: string): NewRun => ({
+		runId,
+		idempotencyKey: key,
+		fingerprint: 'f',
+		source: 'test',
+		correlationId: `corr-${key}`,
+		emailHash: null,
+		emailMasked: null,
+		rejection: null,
+		sealedLead: Buffer.from('sealed'),
+		receivedEvent: { source: 'test' },
+	});
+	const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
+	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [])).toEqual(new Set([first]));
+
+	const created = await writeIntakeBatch(
+		stack.sql,
+		[newRun(second, 'mixed-2'), newRun(third, 'mixed-1')],
+		[{
+			runId: first,
+			correlationId: 'corr-mixed-1',
+			trigger: 'intake',
+			attempt: { durationMs: 3, statusCode: 200, success: true, error: null },
+			crmId: 'crm-mixed',
+			events: [{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: 'crm-mixed' } }],
+		}],
+	);
+
+	expect(created).toEqual(new Set([second])); // mixed-1 was taken
+	const runs = await stack.sql`
+		SELECT r.run_id, r.status, r.crm_id, r.sealed_lead IS NULL AS purged,
+			(SELECT array_agg(event_type ORDER BY event_id) FROM audit_events a WHERE a.run_id = r.run_id) AS events,
+			(SELECT array_agg(attempt_no) FROM delivery_attempts d WHERE d.run_id = r.run_id) AS attempts
+		FROM runs r WHERE r.idempotency_key IN ('mixed-1', 'mixed-2') ORDER BY r.idempotency_key`;
+	expect(runs).toEqual([
+		{ run_id: first, status: 'processed', crm_id: 'crm-mixed', purged: true, events: ['lead_received', 'crm_upserted'], attempts: [1] },
+		{ run_id: second, status: 'accepted', crm_id: null, purged: false, events: ['lead_received'], attempts: null },
+	]);
 });

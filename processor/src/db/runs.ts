@@ -8,8 +8,8 @@ import { createBatcher } from './write-batcher.js';
 /*
  * A run changes together with its satellites (audit events, delivery attempts, the encrypted
  * lead), so each transition below is atomic. The two on every lead's path (open, processed)
- * are single statements that take a batch of runs: the intake groups concurrent leads into one
- * round trip (write-batcher.ts).
+ * go to the database together: the intake groups the writes of concurrent leads, of both kinds,
+ * into one statement (writeIntakeBatch, write-batcher.ts).
  */
 
 type Queryable = Sql | postgres.TransactionSql;
@@ -46,11 +46,20 @@ export interface AttemptRecord {
 }
 
 /**
- * Creates each run unless its idempotency key is taken, with its events, in one statement. The
- * unique index decides, so concurrent requests with one key (in one batch or not) create exactly
- * one run. Returns the ids of the runs created.
+ * The intake's writes for a batch of leads, as one statement: creates each new run unless its
+ * idempotency key is taken (the unique index decides, so concurrent requests with one key, in
+ * one batch or not, create exactly one run) with its events, and marks delivered runs processed
+ * (markProcessed). Returns the ids of the runs created.
  */
-export async function openRuns(sql: Queryable, runs: readonly NewRun[]): Promise<Set<string>> {
+export async function writeIntakeBatch(sql: Sql, runs: readonly NewRun[], deliveries: readonly Delivery[]): Promise<Set<string>> {
+	const created = await sql<{ run_id: string }[]>`
+		WITH ${newRunsStatement(sql, runs)}, ${processedStatement(sql, deliveries)}
+		SELECT run_id FROM new_runs`;
+	return new Set(created.map((row) => row.run_id));
+}
+
+/** CTEs `new_runs` (the runs created) and their events. Keys in order, so concurrent batches cannot deadlock. */
+function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 	const rows = runs.map((run) => ({
 		run_id: run.runId,
 		idempotency_key: run.idempotencyKey,
@@ -70,8 +79,8 @@ export async function openRuns(sql: Queryable, runs: readonly NewRun[]): Promise
 		const rejected: AuditEvent[] = run.rejection ? [{ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event }] : [];
 		return [received, ...rejected].map((event) => ({ ...event, run_id: run.runId, correlation_id: run.correlationId }));
 	});
-	const created = await sql<{ run_id: string }[]>`
-		WITH input AS (
+	return sql`
+		new_run_input AS (
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}) AS x(
 				run_id uuid, idempotency_key text, fingerprint text, source text, correlation_id text, status text,
 				rejection_reasons text[], error_code text, error_message text, email_hash text, email_masked text,
@@ -81,12 +90,11 @@ export async function openRuns(sql: Queryable, runs: readonly NewRun[]): Promise
 				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead)
 			SELECT run_id, idempotency_key, fingerprint, source, correlation_id, status,
 				rejection_reasons, error_code, error_message, email_hash, email_masked, decode(sealed_lead, 'base64')
-			FROM input
+			FROM new_run_input
+			ORDER BY idempotency_key
 			ON CONFLICT (idempotency_key) DO NOTHING
 			RETURNING run_id
-		), events AS (${insertEventRows(sql, events, sql`WHERE e.run_id IN (SELECT run_id FROM new_runs)`)})
-		SELECT run_id FROM new_runs`;
-	return new Set(created.map((row) => row.run_id));
+		), new_run_events AS (${insertEventRows(sql, events, sql`WHERE e.run_id IN (SELECT run_id FROM new_runs)`)})`;
 }
 
 /**
@@ -123,21 +131,23 @@ export interface Delivery {
 
 /** The CRM has the leads: runs `processed`, attempts recorded, events written, raw leads purged. */
 export async function markProcessed(sql: Queryable, deliveries: readonly Delivery[]): Promise<void> {
+	await sql`WITH ${processedStatement(sql, deliveries)} SELECT 1`;
+}
+
+function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
 	const rows = deliveries.map((delivery) => ({ run_id: delivery.runId, crm_id: delivery.crmId }));
 	const events = deliveries.flatMap((delivery) =>
 		delivery.events.map((event) => ({ ...event, run_id: delivery.runId, correlation_id: delivery.correlationId })),
 	);
-	await sql`
-		WITH input AS (
+	return sql`
+		delivered AS (
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text)
-		), updated AS (
-			UPDATE runs r SET status = 'processed', crm_id = i.crm_id, processed_at = now(), updated_at = now(),
+		), processed_runs AS (
+			UPDATE runs r SET status = 'processed', crm_id = d.crm_id, processed_at = now(), updated_at = now(),
 				error_code = NULL, error_message = NULL, sealed_lead = NULL
-			FROM input i WHERE r.run_id = i.run_id
-			RETURNING r.run_id
-		), attempts AS (${insertAttempts(sql, deliveries)}
-		), events AS (${insertEventRows(sql, events)})
-		SELECT run_id FROM updated`;
+			FROM delivered d WHERE r.run_id = d.run_id
+		), delivery_attempts_written AS (${insertAttempts(sql, deliveries)}
+		), delivered_events AS (${insertEventRows(sql, events)})`;
 }
 
 export interface IntakeFailure {
@@ -260,15 +270,18 @@ export interface RunWriter {
 	processed(delivery: Delivery): Promise<void>;
 }
 
+type IntakeWrite = { kind: 'open'; run: NewRun } | { kind: 'processed'; delivery: Delivery };
+
+/** Both kinds of write share one queue, so a batch is one statement and one commit whatever its mix. */
 export function createRunWriter(sql: Sql, options: { maxBatch: number; maxInFlight: number }): RunWriter {
+	const write = createBatcher(async (writes: IntakeWrite[]) => {
+		const runs = writes.flatMap((write) => (write.kind === 'open' ? [write.run] : []));
+		const deliveries = writes.flatMap((write) => (write.kind === 'processed' ? [write.delivery] : []));
+		const created = await writeIntakeBatch(sql, runs, deliveries);
+		return writes.map((write) => write.kind === 'open' && created.has(write.run.runId));
+	}, options);
 	return {
-		open: createBatcher(async (runs: NewRun[]) => {
-			const created = await openRuns(sql, runs);
-			return runs.map((run) => created.has(run.runId));
-		}, options),
-		processed: createBatcher(async (deliveries: Delivery[]) => {
-			await markProcessed(sql, deliveries);
-			return deliveries.map(() => undefined);
-		}, options),
+		open: (run) => write({ kind: 'open', run }),
+		processed: async (delivery) => void (await write({ kind: 'processed', delivery })),
 	};
 }
