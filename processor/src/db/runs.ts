@@ -145,7 +145,10 @@ function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
 		), processed_runs AS (
 			UPDATE runs r SET status = 'processed', crm_id = d.crm_id, processed_at = now(), updated_at = now(),
 				error_code = NULL, error_message = NULL, sealed_lead = NULL
-			FROM delivered d WHERE r.run_id = d.run_id
+			FROM delivered d
+			-- the id list makes the run lookups index scans: the planner takes jsonb_to_recordset for
+			-- 100 rows and, while runs holds a few thousand, would hash-join it against a full scan
+			WHERE r.run_id = d.run_id AND r.run_id = ANY(${deliveries.map((delivery) => delivery.runId)}::uuid[])
 		), delivery_attempts_written AS (${insertAttempts(sql, deliveries)}
 		), delivered_events AS (${insertEventRows(sql, events)})`;
 }
