@@ -9,7 +9,7 @@ import { runLoad, type LoadResult } from './load.js';
  * BENCH_SECONDS sets each phase's length (default 10); BENCH_WARMUP_SECONDS how long each target
  * is first driven at the highest concurrency (default 5), so both are measured in steady state:
  * hot path compiled by the JIT (a cold processor at concurrency 1 needs many seconds to get
- * there) and tables with planner statistics (see analyze);
+ * there) and the database vacuumed and analyzed (see vacuumAnalyze);
  * BENCH_PROCESSOR_ENV (JSON) adds processor settings, e.g. '{"DB_POOL_SIZE":"8"}'.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
@@ -37,7 +37,7 @@ try {
 		process.stderr.write(`warming up ${name} for ${warmupSeconds} s ...\n`);
 		await runLoad({ baseUrl, path, secret, concurrency: Math.max(...CONCURRENCIES), seconds: warmupSeconds });
 	}
-	await analyze(stack.databaseUrl);
+	await vacuumAnalyze(stack.databaseUrl);
 	const rows: { name: string; result: LoadResult }[] = [];
 	for (const concurrency of CONCURRENCIES) {
 		for (const { name, baseUrl, path } of targets) {
@@ -70,13 +70,14 @@ function printTable(rows: { name: string; result: LoadResult }[]): void {
 
 /**
  * A new database has no planner statistics until autovacuum's first pass (about a minute in),
- * and statements planned while a table was nearly empty keep scanning it whole until then. A
- * live database has them, so the benchmark takes them after the warm-up (for both targets).
+ * and statements planned while a table was nearly empty keep scanning it whole until then; that
+ * first pass then vacuums the tables the warm-up filled, in the middle of a measurement. A live
+ * database is past both, so the benchmark vacuums and analyzes after the warm-up.
  */
-async function analyze(databaseUrl: string): Promise<void> {
+async function vacuumAnalyze(databaseUrl: string): Promise<void> {
 	const sql = postgres(databaseUrl, { max: 1, onnotice: () => undefined });
 	try {
-		await sql`ANALYZE`;
+		await sql.unsafe('VACUUM ANALYZE');
 	} finally {
 		await sql.end();
 	}
