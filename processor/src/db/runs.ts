@@ -52,8 +52,14 @@ export interface AttemptRecord {
  * (markProcessed). Returns the ids of the runs created.
  */
 export async function writeIntakeBatch(sql: Sql, runs: readonly NewRun[], deliveries: readonly Delivery[]): Promise<Set<string>> {
+	if (runs.length === 0) {
+		await markProcessed(sql, deliveries);
+		return new Set();
+	}
+	// Postgres plans every part of a statement, empty or not: leave out what the batch lacks
+	const processed = deliveries.length > 0 ? sql`, ${processedStatement(sql, deliveries)}` : sql``;
 	const created = await sql<{ run_id: string }[]>`
-		WITH ${newRunsStatement(sql, runs)}, ${processedStatement(sql, deliveries)}
+		WITH ${newRunsStatement(sql, runs)}${processed}
 		SELECT run_id FROM new_runs`;
 	return new Set(created.map((row) => row.run_id));
 }
