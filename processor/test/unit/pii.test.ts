@@ -62,6 +62,12 @@ describe('lead cipher', () => {
 		expect(first.equals(second)).toBe(false);
 	});
 
+	test('IVs stay distinct, and earlier leads readable, across many encryptions', () => {
+		const sealed = Array.from({ length: 1000 }, (_, i) => cipher.encrypt(Buffer.from(`lead ${i}`)));
+		expect(new Set(sealed.map((item) => item.subarray(1, 13).toString('hex'))).size).toBe(1000);
+		expect(sealed.map((item) => cipher.decrypt(item).toString())).toEqual(sealed.map((_, i) => `lead ${i}`));
+	});
+
 	test('tampering and a wrong key are detected', () => {
 		const sealed = cipher.encrypt(Buffer.from('lead'));
 		sealed[sealed.length - 1]! ^= 1;
