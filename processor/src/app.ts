@@ -38,8 +38,9 @@ export function createApp(deps: AppDeps): RequestListener {
 	app.use(errorHandler);
 
 	return (req, res) => {
-		observe(req, res);
-		if (req.method === 'POST' && pathOf(req) === INTAKE_PATH) intake(req, res);
+		const path = pathOf(req);
+		observe(req, res, path);
+		if (req.method === 'POST' && path === INTAKE_PATH) intake(req, res);
 		else app(req, res);
 	};
 }

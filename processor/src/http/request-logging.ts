@@ -44,9 +44,8 @@ export type CountRequest = (method: string, route: string, status: number) => vo
  * and this costs a fraction.
  */
 export function observeRequests(logger: Logger, countRequest: CountRequest) {
-	return (req: IncomingMessage, res: ServerResponse): void => {
+	return (req: IncomingMessage, res: ServerResponse, path: string): void => {
 		const started = performance.now();
-		const path = pathOf(req);
 		req.id = correlationIdOf(req, res);
 		let child: Logger | undefined;
 		Object.defineProperty(req, 'log', { get: () => (child ??= logger.child({ correlation_id: req.id })) });
