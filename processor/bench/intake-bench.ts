@@ -26,12 +26,12 @@ const stack = await startLocalStack({
 		...(JSON.parse(process.env.BENCH_PROCESSOR_ENV ?? '{}') as Record<string, string>),
 	},
 });
-const floor = await startFloor(stack.databaseUrl, signingSecret(stack.settings));
+const secret = signingSecret(stack.settings);
+const floor = await startFloor(stack.databaseUrl, secret);
 const targets = [
 	{ name: 'floor', baseUrl: floor.url, path: '/' },
 	{ name: 'processor', baseUrl: stack.urls.processor, path: '/webhook/lead' },
 ] as const;
-const secret = signingSecret(stack.settings);
 try {
 	for (const { name, baseUrl, path } of targets) {
 		process.stderr.write(`warming up ${name} for ${warmupSeconds} s ...\n`);
