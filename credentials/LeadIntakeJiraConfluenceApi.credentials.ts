@@ -11,9 +11,13 @@ export class LeadIntakeJiraConfluenceApi implements ICredentialType {
 
 	displayName = 'Lead Intake Jira/Confluence API';
 
-	icon: Icon = { light: 'file:../icons/alertRouter.svg', dark: 'file:../icons/alertRouter.dark.svg' };
+	icon: Icon = {
+		light: 'file:../icons/alertRouter.svg',
+		dark: 'file:../icons/alertRouter.dark.svg',
+	};
 
-	documentationUrl = 'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
+	documentationUrl =
+		'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
 
 	properties: INodeProperties[] = [
 		{
@@ -21,7 +25,8 @@ export class LeadIntakeJiraConfluenceApi implements ICredentialType {
 			name: 'baseUrl',
 			type: 'string',
 			default: 'http://127.0.0.1:9002',
-			description: 'The Jira/Confluence endpoint that takes alerts at /alert and log entries at /log',
+			description:
+				'The Jira/Confluence endpoint that takes alerts at /alert and log entries at /log',
 			required: true,
 		},
 		{

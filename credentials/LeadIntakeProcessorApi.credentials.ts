@@ -13,7 +13,8 @@ export class LeadIntakeProcessorApi implements ICredentialType {
 
 	icon: Icon = { light: 'file:../icons/leadIntake.svg', dark: 'file:../icons/leadIntake.dark.svg' };
 
-	documentationUrl = 'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
+	documentationUrl =
+		'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
 
 	properties: INodeProperties[] = [
 		{

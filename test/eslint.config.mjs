@@ -3,5 +3,11 @@ import workspaces from '../eslint.workspaces.mjs';
 
 export default [
 	...workspaces,
-	{ files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: { module: 'writable', require: 'readonly' } } },
+	{
+		files: ['**/*.cjs'],
+		languageOptions: {
+			sourceType: 'commonjs',
+			globals: { module: 'writable', require: 'readonly' },
+		},
+	},
 ];

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 
 /** `20261123T061502Z`: the UTC timestamp that starts every alert file name (SPEC 3.6). */
 export function alertTimestamp(date: Date): string {
-	return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+	return date
+		.toISOString()
+		.replace(/[-:]/g, '')
+		.replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `alerts/<UTC yyyymmddTHHMMSSZ>_<run_id or id>.json`; the id is reduced to file-safe characters. */
@@ -16,7 +19,12 @@ export function alertFileName(date: Date, id: string): string {
  * Writes the alert without ever replacing one: a second alert for the same id in the same
  * second gets `-2`, `-3`, ... before `.json`.
  */
-export async function writeAlertFile(dir: string, date: Date, id: string, content: unknown): Promise<string> {
+export async function writeAlertFile(
+	dir: string,
+	date: Date,
+	id: string,
+	content: unknown,
+): Promise<string> {
 	await mkdir(dir, { recursive: true });
 	const base = alertFileName(date, id).replace(/\.json$/, '');
 	for (let copy = 1; ; copy++) {

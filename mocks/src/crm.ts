@@ -69,7 +69,9 @@ export function createMockCrm(token: string): RequestListener {
 		const status = body.status ?? 503;
 		const latencyMs = body.latency_ms ?? 0;
 		if (!isCount(remaining) || !isHttpStatus(status) || !isCount(latencyMs)) {
-			return send(res, 400, { error: 'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0}' });
+			return send(res, 400, {
+				error: 'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0}',
+			});
 		}
 		faults = { remaining, status, latencyMs };
 		send(res, 200, { fail_next: remaining, status, latency_ms: latencyMs });
@@ -84,7 +86,8 @@ export function createMockCrm(token: string): RequestListener {
 			faults = { remaining: 0, status: 503, latencyMs: 0 };
 			send(res, 200, { reset: true });
 		},
-		'GET /health': (_req, res) => send(res, 200, { status: 'ok', leads: leads.size, pending_faults: faults.remaining }),
+		'GET /health': (_req, res) =>
+			send(res, 200, { status: 'ok', leads: leads.size, pending_faults: faults.remaining }),
 	};
 
 	return (req, res) => {
@@ -99,7 +102,9 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
 	for await (const chunk of req) chunks.push(chunk as Buffer);
 	if (chunks.length === 0) return null;
 	const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-	return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : null;
+	return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)
+		? (parsed as Record<string, unknown>)
+		: null;
 }
 
 function send(res: ServerResponse, status: number, body: object): void {

@@ -8,7 +8,11 @@ export type { RunningServer } from './listen.js';
 export { alertFileName, alertTimestamp } from './alert-files.js';
 export { createMockCrm, createMockJiraConfluence };
 
-export function startMockCrm(options: { port?: number; host?: string; token: string }): Promise<RunningServer> {
+export function startMockCrm(options: {
+	port?: number;
+	host?: string;
+	token: string;
+}): Promise<RunningServer> {
 	return listen(createMockCrm(options.token), options.port ?? 0, options.host);
 }
 

@@ -28,7 +28,9 @@ export function createMockJiraConfluence(alertsDir: string): Express {
 			}
 			const receivedAt = new Date();
 			const runId = typeof body.run_id === 'string' ? body.run_id : null;
-			const id = runId ?? (typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : kind);
+			const id =
+				runId ??
+				(typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : kind);
 			const file = await writeAlertFile(alertsDir, receivedAt, id, {
 				kind,
 				received_at: receivedAt.toISOString(),

@@ -7,7 +7,11 @@ export interface RunningServer {
 	close(): Promise<void>;
 }
 
-export function listen(handler: RequestListener, port: number, host = '127.0.0.1'): Promise<RunningServer> {
+export function listen(
+	handler: RequestListener,
+	port: number,
+	host = '127.0.0.1',
+): Promise<RunningServer> {
 	return new Promise((resolve, reject) => {
 		const server = createServer(handler);
 		server.once('error', reject);

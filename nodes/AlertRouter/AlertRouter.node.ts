@@ -18,16 +18,26 @@ export class AlertRouter implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Alert Router',
 		name: 'alertRouter',
-		icon: { light: 'file:../../icons/alertRouter.svg', dark: 'file:../../icons/alertRouter.dark.svg' },
+		icon: {
+			light: 'file:../../icons/alertRouter.svg',
+			dark: 'file:../../icons/alertRouter.dark.svg',
+		},
 		group: ['output'],
 		version: 1,
 		subtitle: '={{ $parameter["deliverTo"].join(" + ") }}',
-		description: 'Turn an item into a readable alert, write it as a file and/or post it to Jira/Confluence',
+		description:
+			'Turn an item into a readable alert, write it as a file and/or post it to Jira/Confluence',
 		defaults: { name: 'Alert Router' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
 		usableAsTool: true,
-		credentials: [{ name: CREDENTIAL, required: true, displayOptions: { show: { deliverTo: ['jiraAlert', 'jiraLog'] } } }],
+		credentials: [
+			{
+				name: CREDENTIAL,
+				required: true,
+				displayOptions: { show: { deliverTo: ['jiraAlert', 'jiraLog'] } },
+			},
+		],
 		properties: [
 			{
 				displayName: 'Deliver To',
@@ -45,7 +55,8 @@ export class AlertRouter implements INodeType {
 				name: 'alertsDirectory',
 				type: 'string',
 				default: '={{ $env.ALERTS_DIR || "alerts" }}',
-				description: "Where alert files go; n8n must be allowed to write there (N8N_RESTRICT_FILE_ACCESS_TO)",
+				description:
+					'Where alert files go; n8n must be allowed to write there (N8N_RESTRICT_FILE_ACCESS_TO)',
 				displayOptions: { show: { deliverTo: ['file'] } },
 			},
 			{
@@ -116,16 +127,27 @@ export class AlertRouter implements INodeType {
 					delivered.alert_file = await writeAlertFile.call(this, directory, alert);
 				}
 				for (const destination of deliverTo.filter((item) => item !== 'file')) {
-					delivered[destination] = await postToJira.call(this, destination === 'jiraAlert' ? '/alert' : '/log', alert, itemIndex);
+					delivered[destination] = await postToJira.call(
+						this,
+						destination === 'jiraAlert' ? '/alert' : '/log',
+						alert,
+						itemIndex,
+					);
 				}
-				results.push({ json: { ...json, alert: alert as unknown as IDataObject, ...delivered }, pairedItem: { item: itemIndex } });
+				results.push({
+					json: { ...json, alert: alert as unknown as IDataObject, ...delivered },
+					pairedItem: { item: itemIndex },
+				});
 			} catch (error) {
 				if (!this.continueOnFail()) {
 					throw error instanceof NodeApiError || error instanceof NodeOperationError
 						? error
 						: new NodeOperationError(this.getNode(), error as Error, { itemIndex });
 				}
-				results.push({ json: { ...items[itemIndex]!.json, alert_error: (error as Error).message }, pairedItem: { item: itemIndex } });
+				results.push({
+					json: { ...items[itemIndex]!.json, alert_error: (error as Error).message },
+					pairedItem: { item: itemIndex },
+				});
 			}
 		}
 		return [results];
@@ -133,12 +155,18 @@ export class AlertRouter implements INodeType {
 }
 
 /** Writes the alert beside the others, never over one: a name already taken gets `-2`, `-3` ... */
-async function writeAlertFile(this: IExecuteFunctions, directory: string, alert: Alert): Promise<string> {
+async function writeAlertFile(
+	this: IExecuteFunctions,
+	directory: string,
+	alert: Alert,
+): Promise<string> {
 	const content = `${JSON.stringify(alert, null, 2)}\n`;
 	const when = new Date(alert.created_at);
 	for (let copy = 1; copy < 100; copy++) {
 		const name = alertFileName(when, alert.run_id ?? 'alert', copy);
-		const target: ResolvedFilePath = await this.helpers.resolvePath(`${directory.replace(/\/+$/, '')}/${name}`);
+		const target: ResolvedFilePath = await this.helpers.resolvePath(
+			`${directory.replace(/\/+$/, '')}/${name}`,
+		);
 		if (await exists.call(this, target)) continue;
 		await this.helpers.ensureParentDirectoryWithoutFollowingSymlinks(target);
 		await this.helpers.writeContentToFile(target, content);
@@ -154,11 +182,18 @@ async function exists(this: IExecuteFunctions, target: ResolvedFilePath): Promis
 		return true;
 	} catch (error) {
 		if ((error as { code?: string }).code === 'ENOENT') return false;
-		throw new NodeOperationError(this.getNode(), error as Error, { message: `Cannot check the alert file ${target}` });
+		throw new NodeOperationError(this.getNode(), error as Error, {
+			message: `Cannot check the alert file ${target}`,
+		});
 	}
 }
 
-async function postToJira(this: IExecuteFunctions, path: string, alert: Alert, itemIndex: number): Promise<IDataObject> {
+async function postToJira(
+	this: IExecuteFunctions,
+	path: string,
+	alert: Alert,
+	itemIndex: number,
+): Promise<IDataObject> {
 	const credentials = await this.getCredentials(CREDENTIAL);
 	const baseUrl = String(credentials.baseUrl).replace(/\/+$/, '');
 	try {

@@ -48,7 +48,8 @@ export function buildAlert(input: AlertInput, now: Date): Alert {
 function severityOf({ outcome, statusCode }: AlertInput): Severity {
 	if (outcome === 'dead') return 'critical';
 	if (outcome === 'rejected' || outcome === 'duplicate') return 'info';
-	if (statusCode === 401 || statusCode === 409 || statusCode >= 500 || outcome === 'failed') return 'high';
+	if (statusCode === 401 || statusCode === 409 || statusCode >= 500 || outcome === 'failed')
+		return 'high';
 	return 'warning';
 }
 
@@ -83,7 +84,10 @@ export function maskEmails(value: unknown): unknown {
 
 /** `20261123T061502Z`: UTC, to the second. */
 export function alertTimestamp(date: Date): string {
-	return date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+	return date
+		.toISOString()
+		.replace(/[-:]/g, '')
+		.replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** `<UTC yyyymmddTHHMMSSZ>_<run id or id>.json`, then `-2`, `-3` ... for a second alert in that second. */

@@ -32,11 +32,16 @@ export class LeadIntake implements INodeType {
 	description: INodeTypeDescription = {
 		displayName: 'Lead Intake',
 		name: 'leadIntake',
-		icon: { light: 'file:../../icons/leadIntake.svg', dark: 'file:../../icons/leadIntake.dark.svg' },
+		icon: {
+			light: 'file:../../icons/leadIntake.svg',
+			dark: 'file:../../icons/leadIntake.dark.svg',
+		},
 		group: ['transform'],
 		version: 1,
-		subtitle: '={{ {"submitLead": "Submit lead", "retryDue": "Retry due DLQ items", "computeKpi": "Compute daily KPI"}[$parameter["operation"]] }}',
-		description: 'Sign leads and submit them to the Lead Intake processor, retry its DLQ and compute KPIs',
+		subtitle:
+			'={{ {"submitLead": "Submit lead", "retryDue": "Retry due DLQ items", "computeKpi": "Compute daily KPI"}[$parameter["operation"]] }}',
+		description:
+			'Sign leads and submit them to the Lead Intake processor, retry its DLQ and compute KPIs',
 		defaults: { name: 'Lead Intake' },
 		inputs: [NodeConnectionTypes.Main],
 		outputs: `={{ {
@@ -97,7 +102,8 @@ export class LeadIntake implements INodeType {
 				name: 'source',
 				type: 'string',
 				default: '',
-				description: "Where the lead came from (X-Source); rate limits apply per source. Empty: the request's X-Source header, else n8n.",
+				description:
+					"Where the lead came from (X-Source); rate limits apply per source. Empty: the request's X-Source header, else n8n.",
 				displayOptions: { show: { operation: ['submitLead'] } },
 			},
 			{
@@ -160,9 +166,18 @@ export class LeadIntake implements INodeType {
 	}
 }
 
-type Call = (method: IHttpRequestMethods, path: string, body: string, headers: IDataObject) => Promise<{ statusCode: number; answer: IDataObject }>;
+type Call = (
+	method: IHttpRequestMethods,
+	path: string,
+	body: string,
+	headers: IDataObject,
+) => Promise<{ statusCode: number; answer: IDataObject }>;
 
-async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCredentials, call: Call): Promise<INodeExecutionData[][]> {
+async function submitLeads(
+	this: IExecuteFunctions,
+	credentials: ProcessorCredentials,
+	call: Call,
+): Promise<INodeExecutionData[][]> {
 	const outputs: INodeExecutionData[][] = OUTCOMES.map(() => []);
 	const items = this.getInputData();
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
@@ -174,8 +189,12 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 			const leadParameter = this.getNodeParameter('lead', itemIndex, '') as unknown;
 			const lead = leadParameter === '' ? (json.body ?? json) : leadParameter;
 			const rawBody = typeof lead === 'string' ? lead : JSON.stringify(lead);
-			const idempotencyKey = String(this.getNodeParameter('idempotencyKey', itemIndex, '')).trim() || contentKey(rawBody);
-			const source = String(this.getNodeParameter('source', itemIndex, '') || sourceHeaders['x-source'] || 'n8n');
+			const idempotencyKey =
+				String(this.getNodeParameter('idempotencyKey', itemIndex, '')).trim() ||
+				contentKey(rawBody);
+			const source = String(
+				this.getNodeParameter('source', itemIndex, '') || sourceHeaders['x-source'] || 'n8n',
+			);
 			const correlationId = String(
 				this.getNodeParameter('correlationId', itemIndex, '') ||
 					sourceHeaders['x-correlation-id'] ||
@@ -190,10 +209,15 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 				'x-correlation-id': correlationId,
 			};
 
-			const { statusCode, answer } = await call('POST', INTAKE_PATH, rawBody, headers).catch((error: Error) => ({
-				statusCode: 0,
-				answer: { code: 'processor_unreachable', detail: `The processor could not be reached: ${error.message}` } as IDataObject,
-			}));
+			const { statusCode, answer } = await call('POST', INTAKE_PATH, rawBody, headers).catch(
+				(error: Error) => ({
+					statusCode: 0,
+					answer: {
+						code: 'processor_unreachable',
+						detail: `The processor could not be reached: ${error.message}`,
+					} as IDataObject,
+				}),
+			);
 			const outcome: Outcome = outcomeOf(statusCode, answer);
 			outputs[OUTCOMES.indexOf(outcome)]!.push({
 				json: {
@@ -208,7 +232,8 @@ async function submitLeads(this: IExecuteFunctions, credentials: ProcessorCreden
 				pairedItem: { item: itemIndex },
 			});
 		} catch (error) {
-			if (!this.continueOnFail()) throw new NodeOperationError(this.getNode(), error as Error, { itemIndex });
+			if (!this.continueOnFail())
+				throw new NodeOperationError(this.getNode(), error as Error, { itemIndex });
 			outputs[OUTCOMES.indexOf('failed')]!.push({
 				json: { outcome: 'failed', statusCode: 0, error: (error as Error).message },
 				pairedItem: { item: itemIndex },
@@ -225,17 +250,31 @@ async function retryDue(this: IExecuteFunctions, call: Call): Promise<INodeExecu
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
 			const limit = this.getNodeParameter('batchSize', itemIndex, 500) as number;
-			const answer = await internalCall.call(this, call, '/internal/dlq/retry-due', { limit }, itemIndex);
+			const answer = await internalCall.call(
+				this,
+				call,
+				'/internal/dlq/retry-due',
+				{ limit },
+				itemIndex,
+			);
 			summaries.push({ json: answer, pairedItem: { item: itemIndex } });
 			for (const dead of (answer.dead_items as IDataObject[] | undefined) ?? []) {
 				deadItems.push({
-					json: { outcome: 'dead', statusCode: dead.status_code ?? 0, run_id: dead.run_id, response: dead },
+					json: {
+						outcome: 'dead',
+						statusCode: dead.status_code ?? 0,
+						run_id: dead.run_id,
+						response: dead,
+					},
 					pairedItem: { item: itemIndex },
 				});
 			}
 		} catch (error) {
 			if (!this.continueOnFail()) throw asNodeError(this, error, itemIndex);
-			summaries.push({ json: { error: (error as Error).message }, pairedItem: { item: itemIndex } });
+			summaries.push({
+				json: { error: (error as Error).message },
+				pairedItem: { item: itemIndex },
+			});
 		}
 	}
 	return [summaries, deadItems];
@@ -247,7 +286,13 @@ async function computeKpi(this: IExecuteFunctions, call: Call): Promise<INodeExe
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
 			const date = String(this.getNodeParameter('date', itemIndex, '')).trim();
-			const answer = await internalCall.call(this, call, '/internal/kpi/compute-daily', date ? { date } : {}, itemIndex);
+			const answer = await internalCall.call(
+				this,
+				call,
+				'/internal/kpi/compute-daily',
+				date ? { date } : {},
+				itemIndex,
+			);
 			results.push({ json: answer, pairedItem: { item: itemIndex } });
 		} catch (error) {
 			if (!this.continueOnFail()) throw asNodeError(this, error, itemIndex);
@@ -258,7 +303,13 @@ async function computeKpi(this: IExecuteFunctions, call: Call): Promise<INodeExe
 }
 
 /** An internal endpoint: any answer but 2xx is a NodeApiError that says what to do. */
-async function internalCall(this: IExecuteFunctions, call: Call, path: string, body: IDataObject, itemIndex: number): Promise<IDataObject> {
+async function internalCall(
+	this: IExecuteFunctions,
+	call: Call,
+	path: string,
+	body: IDataObject,
+	itemIndex: number,
+): Promise<IDataObject> {
 	const { statusCode, answer } = await call('POST', path, JSON.stringify(body), {});
 	if (statusCode >= 200 && statusCode < 300) return answer;
 	const hint =
@@ -275,7 +326,11 @@ async function internalCall(this: IExecuteFunctions, call: Call, path: string, b
 	});
 }
 
-function asNodeError(context: IExecuteFunctions, error: unknown, itemIndex: number): NodeApiError | NodeOperationError {
+function asNodeError(
+	context: IExecuteFunctions,
+	error: unknown,
+	itemIndex: number,
+): NodeApiError | NodeOperationError {
 	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
 	return new NodeOperationError(context.getNode(), error as Error, { itemIndex });
 }
@@ -284,7 +339,9 @@ function parseAnswer(body: unknown): IDataObject {
 	if (typeof body !== 'string') return (body ?? {}) as IDataObject;
 	try {
 		const parsed = JSON.parse(body) as unknown;
-		return parsed !== null && typeof parsed === 'object' ? (parsed as IDataObject) : { value: parsed as string };
+		return parsed !== null && typeof parsed === 'object'
+			? (parsed as IDataObject)
+			: { value: parsed as string };
 	} catch {
 		return { detail: body.slice(0, 500) };
 	}

@@ -12,7 +12,11 @@ const LEAD_REFUSED = new Set([400, 413, 422]);
  */
 export function outcomeOf(statusCode: number, answer: Record<string, unknown>): Outcome {
 	if (statusCode === 200) {
-		if (answer.status === 'accepted' || answer.status === 'duplicate' || answer.status === 'rejected') {
+		if (
+			answer.status === 'accepted' ||
+			answer.status === 'duplicate' ||
+			answer.status === 'rejected'
+		) {
 			return answer.status;
 		}
 		return 'failed';

@@ -25,10 +25,14 @@ const sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 const internal = async (path: string, body: object) => {
 	const response = await fetch(`${stack.urls.processor}${path}`, {
 		method: 'POST',
-		headers: { authorization: `Bearer ${stack.settings.SERVICE_TOKEN}`, 'content-type': 'application/json' },
+		headers: {
+			authorization: `Bearer ${stack.settings.SERVICE_TOKEN}`,
+			'content-type': 'application/json',
+		},
 		body: JSON.stringify(body),
 	});
-	if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+	if (!response.ok)
+		throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
 	return response.json() as Promise<Record<string, unknown>>;
 };
 
@@ -44,7 +48,8 @@ try {
 		process.stderr.write(`\r  drained ${drained}/${items}`);
 	}
 	const drainSeconds = (performance.now() - started) / 1000;
-	const [check] = await sql`SELECT count(*) FILTER (WHERE status = 'resolved')::int AS resolved, count(*)::int AS total FROM dlq`;
+	const [check] =
+		await sql`SELECT count(*) FILTER (WHERE status = 'resolved')::int AS resolved, count(*)::int AS total FROM dlq`;
 
 	process.stderr.write(`\nseeding ${kpiRuns} runs for one day ...\n`);
 	await sql`
@@ -60,8 +65,12 @@ try {
 	const kpiMs = performance.now() - kpiStarted;
 
 	console.log('\nDLQ and KPI benchmark (mock CRM on this machine)\n');
-	console.log(`retry-due: ${drained} items drained in ${drainSeconds.toFixed(1)} s (${(drained / drainSeconds).toFixed(0)} items/s, ${calls} calls); resolved ${check!.resolved} of ${check!.total}`);
-	console.log(`kpi compute-daily: ${(kpi.row as { received_count: number }).received_count} runs in ${kpiMs.toFixed(0)} ms (including the report files)`);
+	console.log(
+		`retry-due: ${drained} items drained in ${drainSeconds.toFixed(1)} s (${(drained / drainSeconds).toFixed(0)} items/s, ${calls} calls); resolved ${check!.resolved} of ${check!.total}`,
+	);
+	console.log(
+		`kpi compute-daily: ${(kpi.row as { received_count: number }).received_count} runs in ${kpiMs.toFixed(0)} ms (including the report files)`,
+	);
 } finally {
 	await sql.end();
 	await stack.stop();
@@ -71,7 +80,12 @@ try {
 /** Failed runs with their encrypted lead and an open, due DLQ item each, as intake leaves them. */
 async function seedDueItems(count: number): Promise<void> {
 	const cipher = createLeadCipher(stack.settings.LEAD_ENCRYPTION_KEY);
-	const lead = { email: 'bench@example.com', name: 'Bench', address: { zip: '66123', street: 'Hauptstrasse 1' }, house: { is_owner: true } };
+	const lead = {
+		email: 'bench@example.com',
+		name: 'Bench',
+		address: { zip: '66123', street: 'Hauptstrasse 1' },
+		house: { is_owner: true },
+	};
 	for (let start = 0; start < count; start += 1000) {
 		const rows = Array.from({ length: Math.min(1000, count - start) }, (_, index) => ({
 			run_id: randomUUID(),

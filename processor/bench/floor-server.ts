@@ -19,7 +19,11 @@ const server = createServer((req, res) => {
 	req.on('end', () => {
 		const rawBody = Buffer.concat(chunks);
 		const verdict = verifySignature(
-			{ timestamp: header(req.headers['x-timestamp']), signature: header(req.headers['x-signature']), rawBody },
+			{
+				timestamp: header(req.headers['x-timestamp']),
+				signature: header(req.headers['x-signature']),
+				rawBody,
+			},
 			{ secrets, maxSkewSeconds: 300, nowSeconds: Math.floor(Date.now() / 1000) },
 		);
 		if (!verdict.ok) return answer(res, verdict.status, { code: verdict.code });

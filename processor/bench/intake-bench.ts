@@ -35,7 +35,13 @@ const targets = [
 try {
 	for (const { name, baseUrl, path } of targets) {
 		process.stderr.write(`warming up ${name} for ${warmupSeconds} s ...\n`);
-		await runLoad({ baseUrl, path, secret, concurrency: Math.max(...CONCURRENCIES), seconds: warmupSeconds });
+		await runLoad({
+			baseUrl,
+			path,
+			secret,
+			concurrency: Math.max(...CONCURRENCIES),
+			seconds: warmupSeconds,
+		});
 	}
 	await vacuumAnalyze(stack.databaseUrl);
 	const rows: { name: string; result: LoadResult }[] = [];
@@ -62,9 +68,12 @@ function printTable(rows: { name: string; result: LoadResult }[]): void {
 		);
 	}
 	for (const concurrency of CONCURRENCIES) {
-		const of = (name: string) => rows.find((row) => row.name === name && row.result.concurrency === concurrency)!.result;
+		const of = (name: string) =>
+			rows.find((row) => row.name === name && row.result.concurrency === concurrency)!.result;
 		const ratio = of('processor').perSecond / of('floor').perSecond;
-		console.log(`ratio processor/floor at concurrency ${concurrency}: ${(ratio * 100).toFixed(1)} %`);
+		console.log(
+			`ratio processor/floor at concurrency ${concurrency}: ${(ratio * 100).toFixed(1)} %`,
+		);
 	}
 }
 
@@ -83,7 +92,10 @@ async function vacuumAnalyze(databaseUrl: string): Promise<void> {
 	}
 }
 
-async function startFloor(databaseUrl: string, secret: string): Promise<{ url: string; stop(): void }> {
+async function startFloor(
+	databaseUrl: string,
+	secret: string,
+): Promise<{ url: string; stop(): void }> {
 	const child = fork(fileURLToPath(new URL('./floor-server.js', import.meta.url)), {
 		env: { ...process.env, DATABASE_URL: databaseUrl, WEBHOOK_HMAC_SECRET: secret },
 	});

@@ -80,5 +80,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 }
 
 function percentile(sorted: number[], p: number): number {
-	return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+	return sorted.length === 0
+		? NaN
+		: sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 }

@@ -1,9 +1,12 @@
 import { z } from 'zod';
 import { defaultMappingFile, defaultMigrationsDir, defaultRulesFile } from './paths.js';
 
-const commaList = z
-	.string()
-	.transform((value) => value.split(',').map((item) => item.trim()).filter(Boolean));
+const commaList = z.string().transform((value) =>
+	value
+		.split(',')
+		.map((item) => item.trim())
+		.filter(Boolean),
+);
 
 const flag = z
 	.enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
@@ -24,7 +27,11 @@ const EnvSchema = z.object({
 	CRM_TOKEN: z.string().min(1),
 	CRM_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
 	FAULT_INJECTION: flag.default(false),
-	BODY_LIMIT_BYTES: z.coerce.number().int().positive().default(256 * 1024),
+	BODY_LIMIT_BYTES: z.coerce
+		.number()
+		.int()
+		.positive()
+		.default(256 * 1024),
 	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(6000),
 	SIGNATURE_FAILURE_BUCKET_SECONDS: seconds.default(60),
 	DLQ_BACKOFF_SECONDS: commaList
@@ -54,6 +61,8 @@ export class ConfigError extends Error {}
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) return parsed.data;
-	const problems = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
+	const problems = parsed.error.issues.map(
+		(issue) => `  ${issue.path.join('.')}: ${issue.message}`,
+	);
 	throw new ConfigError(`Invalid processor configuration:\n${problems.join('\n')}`);
 }

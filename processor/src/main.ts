@@ -8,7 +8,10 @@ async function main(): Promise<void> {
 	const config = loadConfig();
 	const logger = createLogger(config.LOG_LEVEL);
 	const processor = await startProcessor(config, { logger });
-	logger.info({ port: config.PORT, fault_injection: config.FAULT_INJECTION }, 'processor listening');
+	logger.info(
+		{ port: config.PORT, fault_injection: config.FAULT_INJECTION },
+		'processor listening',
+	);
 
 	let stopping = false;
 	const stop = async (signal: string) => {

@@ -11,7 +11,9 @@ if (!databaseUrl) {
 const sql = connect(databaseUrl, { maxConnections: 1 });
 try {
 	const applied = await migrate(sql, process.env.MIGRATIONS_DIR ?? defaultMigrationsDir);
-	console.log(applied.length ? `Applied ${applied.join(', ')}` : 'Database is up to date; nothing to apply.');
+	console.log(
+		applied.length ? `Applied ${applied.join(', ')}` : 'Database is up to date; nothing to apply.',
+	);
 } catch (error) {
 	console.error(`Migration failed: ${(error as Error).message}`);
 	process.exitCode = 1;

@@ -27,7 +27,10 @@ export interface RunningProcessor {
 }
 
 /** Wires the processor from its configuration, migrates the database and starts listening. */
-export async function startProcessor(config: Config, options: ProcessorOptions): Promise<RunningProcessor> {
+export async function startProcessor(
+	config: Config,
+	options: ProcessorOptions,
+): Promise<RunningProcessor> {
 	const { logger } = options;
 	const now = options.now ?? (() => new Date());
 	const sql = connect(config.DATABASE_URL, { maxConnections: config.DB_POOL_SIZE });
@@ -52,7 +55,10 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 			jitterRatio: config.DLQ_JITTER_RATIO,
 			maxRetries: config.DLQ_MAX_RETRIES,
 		};
-		const runs = createRunWriter(sql, { maxBatch: config.DB_WRITE_BATCH, maxInFlight: config.DB_WRITE_CONCURRENCY });
+		const runs = createRunWriter(sql, {
+			maxBatch: config.DB_WRITE_BATCH,
+			maxInFlight: config.DB_WRITE_CONCURRENCY,
+		});
 		const delivery = { sql, runs, crm, cipher, policy, mapping, backoff, now };
 		const app = createApp({
 			sql,
@@ -65,7 +71,11 @@ export async function startProcessor(config: Config, options: ProcessorOptions):
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
 				faultInjection: config.FAULT_INJECTION,
-				recordSignatureFailure: signatureFailureRecorder(sql, config.SIGNATURE_FAILURE_BUCKET_SECONDS, now),
+				recordSignatureFailure: signatureFailureRecorder(
+					sql,
+					config.SIGNATURE_FAILURE_BUCKET_SECONDS,
+					now,
+				),
 				countLead: metrics.countLead,
 			},
 			operator: {

@@ -10,7 +10,9 @@ afterAll(() => stack.close());
 
 test('50 concurrent requests with one key: exactly one run, one lead_received, one CRM upsert', async () => {
 	const key = 'concurrent-key-1';
-	const answers = await Promise.all(Array.from({ length: 50 }, () => postLead(stack.url, validLead(), { key })));
+	const answers = await Promise.all(
+		Array.from({ length: 50 }, () => postLead(stack.url, validLead(), { key })),
+	);
 
 	expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
 	const runIds = new Set(answers.map((answer) => answer.body.run_id));
@@ -30,7 +32,9 @@ test('50 concurrent requests with one key: exactly one run, one lead_received, o
 
 test('concurrent requests with different keys each get their own run', async () => {
 	const answers = await Promise.all(
-		Array.from({ length: 40 }, (_, i) => postLead(stack.url, validLead(), { key: `parallel-${i}` })),
+		Array.from({ length: 40 }, (_, i) =>
+			postLead(stack.url, validLead(), { key: `parallel-${i}` }),
+		),
 	);
 	expect(new Set(answers.map((answer) => answer.body.run_id)).size).toBe(40);
 	expect(answers.every((answer) => answer.body.status === 'accepted')).toBe(true);
@@ -50,19 +54,23 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 		receivedEvent: { source: 'test' },
 	});
 	const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
-	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [])).toEqual(new Set([first]));
+	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [])).toEqual(
+		new Set([first]),
+	);
 
 	const created = await writeIntakeBatch(
 		stack.sql,
 		[newRun(second, 'mixed-2'), newRun(third, 'mixed-1')],
-		[{
-			runId: first,
-			correlationId: 'corr-mixed-1',
-			trigger: 'intake',
-			attempt: { durationMs: 3, statusCode: 200, success: true, error: null },
-			crmId: 'crm-mixed',
-			events: [{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: 'crm-mixed' } }],
-		}],
+		[
+			{
+				runId: first,
+				correlationId: 'corr-mixed-1',
+				trigger: 'intake',
+				attempt: { durationMs: 3, statusCode: 200, success: true, error: null },
+				crmId: 'crm-mixed',
+				events: [{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: 'crm-mixed' } }],
+			},
+		],
 	);
 
 	expect(created).toEqual(new Set([second])); // mixed-1 was taken
@@ -72,7 +80,21 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 			(SELECT array_agg(attempt_no) FROM delivery_attempts d WHERE d.run_id = r.run_id) AS attempts
 		FROM runs r WHERE r.idempotency_key IN ('mixed-1', 'mixed-2') ORDER BY r.idempotency_key`;
 	expect(runs).toEqual([
-		{ run_id: first, status: 'processed', crm_id: 'crm-mixed', purged: true, events: ['lead_received', 'crm_upserted'], attempts: [1] },
-		{ run_id: second, status: 'accepted', crm_id: null, purged: false, events: ['lead_received'], attempts: null },
+		{
+			run_id: first,
+			status: 'processed',
+			crm_id: 'crm-mixed',
+			purged: true,
+			events: ['lead_received', 'crm_upserted'],
+			attempts: [1],
+		},
+		{
+			run_id: second,
+			status: 'accepted',
+			crm_id: null,
+			purged: false,
+			events: ['lead_received'],
+			attempts: null,
+		},
 	]);
 });

@@ -19,17 +19,27 @@ async function failedLead(key: string): Promise<{ runId: string; dlqId: number }
 
 /** Signed by the processor's clock, which these tests move ahead. */
 function post(body: unknown, key: string) {
-	return postLead(stack.url, body, { key, timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)) });
+	return postLead(stack.url, body, {
+		key,
+		timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)),
+	});
 }
 
 async function retryDue(limit?: number) {
 	const answer = await stack.internal('POST', '/internal/dlq/retry-due', limit ? { limit } : {});
 	expect(answer.status).toBe(200);
-	return answer.body as { claimed: number; resolved: number; retried: number; dead: number; dead_items: { dlq_id: number; reason: string }[] };
+	return answer.body as {
+		claimed: number;
+		resolved: number;
+		retried: number;
+		dead: number;
+		dead_items: { dlq_id: number; reason: string }[];
+	};
 }
 
 async function dlqItem(dlqId: number) {
-	const [item] = await stack.sql`SELECT status, retry_count, next_retry_at, resolved_at FROM dlq WHERE dlq_id = ${dlqId}`;
+	const [item] =
+		await stack.sql`SELECT status, retry_count, next_retry_at, resolved_at FROM dlq WHERE dlq_id = ${dlqId}`;
 	return item!;
 }
 
@@ -38,11 +48,17 @@ test('outage drill: 200 leads during a CRM outage all reach the CRM exactly once
 	const keys = Array.from({ length: 200 }, (_, index) => `drill-${index}`);
 	const answers = [];
 	for (let start = 0; start < keys.length; start += 25) {
-		answers.push(...(await Promise.all(keys.slice(start, start + 25).map((key) => post(validLead(), key)))));
+		answers.push(
+			...(await Promise.all(keys.slice(start, start + 25).map((key) => post(validLead(), key)))),
+		);
 	}
 	expect(answers.map((answer) => answer.status)).toEqual(keys.map(() => 500));
 	const runIds = answers.map((answer) => answer.body.run_id as string);
-	expect((await stack.sql`SELECT count(*)::int AS n FROM dlq WHERE run_id = ANY(${runIds}) AND status = 'open'`)[0]!.n).toBe(200);
+	expect(
+		(
+			await stack.sql`SELECT count(*)::int AS n FROM dlq WHERE run_id = ANY(${runIds}) AND status = 'open'`
+		)[0]!.n,
+	).toBe(200);
 
 	await stack.crm.fail(0);
 	let rounds = 0;
@@ -58,7 +74,8 @@ test('outage drill: 200 leads during a CRM outage all reach the CRM exactly once
 	const delivered = (await stack.crm.leads()).filter((lead) => keys.includes(lead.key));
 	expect(delivered).toHaveLength(200);
 	expect(delivered.every((lead) => lead.upserts === 1)).toBe(true);
-	const resolved = await stack.sql`SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'dlq_resolved' AND run_id = ANY(${runIds})`;
+	const resolved =
+		await stack.sql`SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'dlq_resolved' AND run_id = ANY(${runIds})`;
 	expect(resolved[0]!.n).toBe(200);
 });
 
@@ -79,13 +96,15 @@ test('nothing is claimed before it is due; 429 is retried on the 60 s step of th
 	stack.clock.advance(1);
 	expect(await retryDue()).toMatchObject({ claimed: 1, resolved: 1 });
 	expect(await dlqItem(dlqId)).toMatchObject({ status: 'resolved', retry_count: 2 });
-	const attempts = await stack.sql`SELECT trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
+	const attempts =
+		await stack.sql`SELECT trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
 	expect(attempts).toEqual([
 		{ trigger: 'intake', status_code: 503, success: false },
 		{ trigger: 'retry', status_code: 429, success: false },
 		{ trigger: 'retry', status_code: 200, success: true },
 	]);
-	const events = await stack.sql`SELECT event_type FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`;
+	const events =
+		await stack.sql`SELECT event_type FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`;
 	expect(events.map((event) => event.event_type)).toEqual([
 		'lead_received',
 		'delivery_failed',
@@ -102,11 +121,14 @@ test('a non-retryable 4xx on retry makes the item dead at once, and the answer l
 	await stack.crm.fail(1, 400);
 	const summary = await retryDue();
 	expect(summary).toMatchObject({ claimed: 1, dead: 1 });
-	expect(summary.dead_items).toEqual([expect.objectContaining({ dlq_id: dlqId, run_id: runId, reason: 'crm_http_400' })]);
+	expect(summary.dead_items).toEqual([
+		expect.objectContaining({ dlq_id: dlqId, run_id: runId, reason: 'crm_http_400' }),
+	]);
 	expect(await dlqItem(dlqId)).toMatchObject({ status: 'dead', retry_count: 1 });
 	const [run] = await stack.sql`SELECT status FROM runs WHERE run_id = ${runId}`;
 	expect(run!.status).toBe('failed');
-	const dead = await stack.sql`SELECT actor FROM audit_events WHERE run_id = ${runId} AND event_type = 'dlq_dead'`;
+	const dead =
+		await stack.sql`SELECT actor FROM audit_events WHERE run_id = ${runId} AND event_type = 'dlq_dead'`;
 	expect(dead).toEqual([{ actor: 'processor' }]);
 });
 
@@ -119,9 +141,12 @@ test('after DLQ_MAX_RETRIES failed retries the item is dead (retries_exhausted)'
 		summaries.push(await retryDue());
 	}
 	expect(summaries.map((summary) => summary.retried)).toEqual([1, 1, 1, 1, 0]);
-	expect(summaries[4]!.dead_items).toEqual([expect.objectContaining({ dlq_id: dlqId, reason: 'retries_exhausted' })]);
+	expect(summaries[4]!.dead_items).toEqual([
+		expect.objectContaining({ dlq_id: dlqId, reason: 'retries_exhausted' }),
+	]);
 	expect(await dlqItem(dlqId)).toMatchObject({ status: 'dead', retry_count: 5 });
-	const attempts = await stack.sql`SELECT count(*)::int AS n FROM delivery_attempts WHERE run_id = ${runId}`;
+	const attempts =
+		await stack.sql`SELECT count(*)::int AS n FROM delivery_attempts WHERE run_id = ${runId}`;
 	expect(attempts[0]!.n).toBe(6);
 	stack.clock.advance(10_000);
 	expect((await retryDue()).claimed).toBe(0);
@@ -140,7 +165,10 @@ test('an item left in retrying by a crashed processor is due again once its leas
 });
 
 test('two processors draining one DLQ never deliver an item twice', async () => {
-	const second = await startStack({ databaseUrl: stack.databaseUrl, env: { DLQ_JITTER_RATIO: '0' } });
+	const second = await startStack({
+		databaseUrl: stack.databaseUrl,
+		env: { DLQ_JITTER_RATIO: '0' },
+	});
 	try {
 		await stack.crm.fail(1_000_000, 503);
 		const keys = Array.from({ length: 120 }, (_, index) => `pair-${index}`);

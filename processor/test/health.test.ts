@@ -48,5 +48,8 @@ test('while Postgres is unreachable: 503 from /health and intake, the process st
 test('an unknown route answers JSON 404', async () => {
 	const response = await fetch(`${stack.url}/nope`);
 	expect(response.status).toBe(404);
-	expect(await response.json()).toMatchObject({ code: 'not_found', correlation_id: expect.any(String) });
+	expect(await response.json()).toMatchObject({
+		code: 'not_found',
+		correlation_id: expect.any(String),
+	});
 });

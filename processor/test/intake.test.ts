@@ -3,19 +3,24 @@ import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './supp
 
 let stack: Stack;
 beforeAll(async () => {
-	stack = await startStack({ env: { WEBHOOK_HMAC_SECRET: `${TEST_SECRET},next-rotation-secret-0123456789` } });
+	stack = await startStack({
+		env: { WEBHOOK_HMAC_SECRET: `${TEST_SECRET},next-rotation-secret-0123456789` },
+	});
 });
 afterAll(() => stack.close());
 
 const eventsOf = async (runId: string) =>
-	(await stack.sql<{ event_type: string; actor: string }[]>`
-		SELECT event_type, actor FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`).map(
-		(row) => `${row.event_type}/${row.actor}`,
-	);
+	(
+		await stack.sql<{ event_type: string; actor: string }[]>`
+		SELECT event_type, actor FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`
+	).map((row) => `${row.event_type}/${row.actor}`);
 
 describe('a valid lead (seed smoke: valid)', () => {
 	test('is delivered once, recorded as processed, and its raw copy purged', async () => {
-		const answer = await postLead(stack.url, validLead(), { key: 'smoke-valid-1', headers: { 'x-source': 'landing-page' } });
+		const answer = await postLead(stack.url, validLead(), {
+			key: 'smoke-valid-1',
+			headers: { 'x-source': 'landing-page' },
+		});
 
 		expect(answer.status).toBe(200);
 		expect(answer.body).toEqual({
@@ -36,9 +41,14 @@ describe('a valid lead (seed smoke: valid)', () => {
 		});
 		expect(run!.processed_at).toBeInstanceOf(Date);
 		expect(await eventsOf(runId)).toEqual(['lead_received/webhook', 'crm_upserted/processor']);
-		const attempts = await stack.sql`SELECT attempt_no, trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId}`;
-		expect(attempts).toEqual([{ attempt_no: 1, trigger: 'intake', status_code: 200, success: true }]);
-		expect(await stack.sql`SELECT 1 FROM runs WHERE run_id = ${runId} AND sealed_lead IS NOT NULL`).toHaveLength(0);
+		const attempts =
+			await stack.sql`SELECT attempt_no, trigger, status_code, success FROM delivery_attempts WHERE run_id = ${runId}`;
+		expect(attempts).toEqual([
+			{ attempt_no: 1, trigger: 'intake', status_code: 200, success: true },
+		]);
+		expect(
+			await stack.sql`SELECT 1 FROM runs WHERE run_id = ${runId} AND sealed_lead IS NOT NULL`,
+		).toHaveLength(0);
 
 		const [crmLead] = (await stack.crm.leads()).filter((lead) => lead.key === 'smoke-valid-1');
 		expect(crmLead).toMatchObject({ run_id: runId, upserts: 1 });
@@ -51,11 +61,18 @@ describe('a valid lead (seed smoke: valid)', () => {
 	});
 
 	test('the correlation id is taken from the caller, echoed, and logged', async () => {
-		const answer = await postLead(stack.url, validLead(), { headers: { 'x-correlation-id': 'corr-intake-42' } });
+		const answer = await postLead(stack.url, validLead(), {
+			headers: { 'x-correlation-id': 'corr-intake-42' },
+		});
 		expect(answer.headers.get('x-correlation-id')).toBe('corr-intake-42');
 		const line = stack.logs.find((entry) => entry.includes('"corr-intake-42"'));
-		expect(JSON.parse(line!)).toMatchObject({ correlation_id: 'corr-intake-42', run_id: answer.body.run_id, res: { status: 200 } });
-		const [run] = await stack.sql`SELECT correlation_id FROM runs WHERE run_id = ${answer.body.run_id as string}`;
+		expect(JSON.parse(line!)).toMatchObject({
+			correlation_id: 'corr-intake-42',
+			run_id: answer.body.run_id,
+			res: { status: 200 },
+		});
+		const [run] =
+			await stack.sql`SELECT correlation_id FROM runs WHERE run_id = ${answer.body.run_id as string}`;
 		expect(run!.correlation_id).toBe('corr-intake-42');
 	});
 
@@ -71,7 +88,11 @@ describe('idempotency (seed smoke: same key again)', () => {
 		const again = await postLead(stack.url, validLead(), { key: 'repeat-1' });
 
 		expect(again.status).toBe(200);
-		expect(again.body).toEqual({ status: 'duplicate', run_id: first.body.run_id, existing_status: 'processed' });
+		expect(again.body).toEqual({
+			status: 'duplicate',
+			run_id: first.body.run_id,
+			existing_status: 'processed',
+		});
 		expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'repeat-1'`).toHaveLength(1);
 		expect(await eventsOf(first.body.run_id as string)).toEqual([
 			'lead_received/webhook',
@@ -82,8 +103,14 @@ describe('idempotency (seed smoke: same key again)', () => {
 	});
 
 	test('key order and whitespace do not make a different body', async () => {
-		const first = await postLead(stack.url, null, { key: 'repeat-2', rawBody: '{"a":1,"house":{"is_owner":true},"zipcode":"66000"}' });
-		const again = await postLead(stack.url, null, { key: 'repeat-2', rawBody: '{ "zipcode": "66000", "house": {"is_owner": true}, "a": 1 }' });
+		const first = await postLead(stack.url, null, {
+			key: 'repeat-2',
+			rawBody: '{"a":1,"house":{"is_owner":true},"zipcode":"66000"}',
+		});
+		const again = await postLead(stack.url, null, {
+			key: 'repeat-2',
+			rawBody: '{ "zipcode": "66000", "house": {"is_owner": true}, "a": 1 }',
+		});
 		expect(again.body).toMatchObject({ status: 'duplicate', run_id: first.body.run_id });
 	});
 
@@ -117,13 +144,17 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 	});
 
 	test('a wrong signature -> 401, and the attempt is kept for investigation, aggregated', async () => {
-		const before = await stack.sql`SELECT coalesce(sum(occurrences), 0)::int AS n FROM dlq WHERE reason = 'signature_invalid'`;
+		const before =
+			await stack.sql`SELECT coalesce(sum(occurrences), 0)::int AS n FROM dlq WHERE reason = 'signature_invalid'`;
 		for (let i = 0; i < 3; i++) {
-			const answer = await postLead(stack.url, validLead(), { secret: 'an-attacker-secret-0123456789' });
+			const answer = await postLead(stack.url, validLead(), {
+				secret: 'an-attacker-secret-0123456789',
+			});
 			expect(answer.status).toBe(401);
 			expect(answer.body).toMatchObject({ code: 'signature_invalid' });
 		}
-		const rows = await stack.sql`SELECT status, alert, occurrences, payload FROM dlq WHERE reason = 'signature_invalid'`;
+		const rows =
+			await stack.sql`SELECT status, alert, occurrences, payload FROM dlq WHERE reason = 'signature_invalid'`;
 		expect(rows.reduce((sum, row) => sum + row.occurrences, 0)).toBe(before[0]!.n + 3);
 		expect(rows.length).toBeLessThanOrEqual(2); // one per minute bucket
 		expect(rows[0]).toMatchObject({ status: 'dead', alert: true });
@@ -132,7 +163,9 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 	});
 
 	test('a timestamp one hour old -> 409', async () => {
-		const answer = await postLead(stack.url, validLead(), { timestamp: String(Math.floor(Date.now() / 1000) - 3600) });
+		const answer = await postLead(stack.url, validLead(), {
+			timestamp: String(Math.floor(Date.now() / 1000) - 3600),
+		});
 		expect(answer.status).toBe(409);
 		expect(answer.body).toMatchObject({ code: 'timestamp_out_of_window' });
 	});
@@ -151,7 +184,11 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 			headers: {
 				'content-type': 'application/json',
 				'x-timestamp': timestamp,
-				'x-signature': computeSignature(TEST_SECRET, timestamp, Buffer.from(JSON.stringify(JSON.parse(raw)))),
+				'x-signature': computeSignature(
+					TEST_SECRET,
+					timestamp,
+					Buffer.from(JSON.stringify(JSON.parse(raw))),
+				),
 				'x-idempotency-key': 'raw-bytes',
 			},
 			body: raw,
@@ -160,21 +197,28 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 	});
 
 	test('during rotation both secrets are accepted', async () => {
-		const answer = await postLead(stack.url, validLead(), { secret: 'next-rotation-secret-0123456789' });
+		const answer = await postLead(stack.url, validLead(), {
+			secret: 'next-rotation-secret-0123456789',
+		});
 		expect(answer.status).toBe(200);
 	});
 });
 
 describe('payload validation (seed smoke: malformed JSON)', () => {
 	test('malformed JSON -> 400 invalid_json, no run', async () => {
-		const answer = await postLead(stack.url, null, { key: 'malformed-1', rawBody: '{"email": "a@b.de",' });
+		const answer = await postLead(stack.url, null, {
+			key: 'malformed-1',
+			rawBody: '{"email": "a@b.de",',
+		});
 		expect(answer.status).toBe(400);
 		expect(answer.body).toEqual({
 			detail: 'Request body is not valid JSON',
 			code: 'invalid_json',
 			correlation_id: expect.any(String),
 		});
-		expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'malformed-1'`).toHaveLength(0);
+		expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'malformed-1'`).toHaveLength(
+			0,
+		);
 	});
 
 	test('a JSON array -> 422 with the zod issues', async () => {
@@ -200,26 +244,47 @@ describe('rules', () => {
 		['ZIP_NOT_66XXX', { address: { zip: '10115', street: 'x' } }],
 		['NOT_HOMEOWNER', { house: { is_owner: false } }],
 		['MISSING_REQUIRED_FIELD', { address: { street: 'no zip' } }],
-	])('%s: recorded as rejected, audited, answered 200, never sent to the CRM', async (code, overrides) => {
-		const key = `rule-${code}`;
-		const answer = await postLead(stack.url, validLead(overrides), { key });
+	])(
+		'%s: recorded as rejected, audited, answered 200, never sent to the CRM',
+		async (code, overrides) => {
+			const key = `rule-${code}`;
+			const answer = await postLead(stack.url, validLead(overrides), { key });
 
-		expect(answer.status).toBe(200);
-		expect(answer.body).toMatchObject({ status: 'rejected', run_id: expect.any(String), reasons: [code] });
-		const [run] = await stack.sql`SELECT status, rejection_reasons, error_code FROM runs WHERE idempotency_key = ${key}`;
-		expect(run).toEqual({ status: 'rejected', rejection_reasons: [code], error_code: code });
-		expect(await eventsOf(answer.body.run_id as string)).toEqual(['lead_received/webhook', 'lead_rejected/processor']);
-		expect((await stack.crm.leads()).some((lead) => lead.key === key)).toBe(false);
-		expect(await stack.sql`SELECT 1 FROM runs WHERE run_id = ${answer.body.run_id as string} AND sealed_lead IS NOT NULL`).toHaveLength(0);
-	});
+			expect(answer.status).toBe(200);
+			expect(answer.body).toMatchObject({
+				status: 'rejected',
+				run_id: expect.any(String),
+				reasons: [code],
+			});
+			const [run] =
+				await stack.sql`SELECT status, rejection_reasons, error_code FROM runs WHERE idempotency_key = ${key}`;
+			expect(run).toEqual({ status: 'rejected', rejection_reasons: [code], error_code: code });
+			expect(await eventsOf(answer.body.run_id as string)).toEqual([
+				'lead_received/webhook',
+				'lead_rejected/processor',
+			]);
+			expect((await stack.crm.leads()).some((lead) => lead.key === key)).toBe(false);
+			expect(
+				await stack.sql`SELECT 1 FROM runs WHERE run_id = ${answer.body.run_id as string} AND sealed_lead IS NOT NULL`,
+			).toHaveLength(0);
+		},
+	);
 
 	test('a missing field is named in the answer', async () => {
 		const answer = await postLead(stack.url, { email: 'x@y.de', house: { is_owner: true } });
-		expect(answer.body).toMatchObject({ reasons: ['MISSING_REQUIRED_FIELD'], missing_fields: ['zip'] });
+		expect(answer.body).toMatchObject({
+			reasons: ['MISSING_REQUIRED_FIELD'],
+			missing_fields: ['zip'],
+		});
 	});
 
 	test('normalisation happens before the rules: "true" strings and zip numbers pass (seed 003 shape)', async () => {
-		const answer = await postLead(stack.url, { email: ' X@Y.DE', phone: '+49123', zipcode: 66123, house: { is_owner: 'true' } });
+		const answer = await postLead(stack.url, {
+			email: ' X@Y.DE',
+			phone: '+49123',
+			zipcode: 66123,
+			house: { is_owner: 'true' },
+		});
 		expect(answer.body).toMatchObject({ status: 'accepted' });
 	});
 });

@@ -40,24 +40,31 @@ test('compute-daily recomputes the day from runs, idempotently, and audits kpi_c
 
 	await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
 	expect(await stack.sql`SELECT day FROM kpi_daily`).toHaveLength(1);
-	const audited = await stack.sql`SELECT actor, payload FROM audit_events WHERE event_type = 'kpi_computed'`;
+	const audited =
+		await stack.sql`SELECT actor, payload FROM audit_events WHERE event_type = 'kpi_computed'`;
 	expect(audited).toHaveLength(2);
 	expect(audited[0]).toMatchObject({ actor: 'system', payload: { day: today(), received: 4 } });
 
 	const read = await stack.internal('GET', `/internal/kpi?from=${today()}&to=${today()}`);
 	expect(read.body.rows).toEqual([expect.objectContaining({ day: today(), received_count: 4 })]);
-	expect((await stack.internal('POST', '/internal/kpi/compute-daily', { date: '2026-13-01' })).status).toBe(400);
+	expect(
+		(await stack.internal('POST', '/internal/kpi/compute-daily', { date: '2026-13-01' })).status,
+	).toBe(400);
 });
 
 test('the report files for the day exist and carry the numbers', async () => {
 	const answer = await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
 	expect(answer.body.report_files).toEqual([`kpi_${today()}.md`, `kpi_${today()}.csv`]);
 	const report = await readFile(join(stack.alertsDir, `kpi_${today()}.md`), 'utf8');
-	expect(report).toContain('4 leads arrived; 2 reached the CRM, 1 were refused by the rules and 1 are not delivered yet.');
+	expect(report).toContain(
+		'4 leads arrived; 2 reached the CRM, 1 were refused by the rules and 1 are not delivered yet.',
+	);
 	expect(report).toContain('| delivered to the CRM (processed) | 2 | 50.0 % |');
 	expect(report).toContain('- crm_http_503: 1');
 	const csv = await readFile(join(stack.alertsDir, `kpi_${today()}.csv`), 'utf8');
-	expect(csv.split('\n')[0]).toBe('day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms');
+	expect(csv.split('\n')[0]).toBe(
+		'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms',
+	);
 	expect(csv).toContain(`${today()},4,2,1,1,1,1,`);
 });
 

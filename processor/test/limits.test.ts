@@ -30,7 +30,9 @@ test('per source: past the limit -> 429 with Retry-After; another source is unaf
 	const statuses: number[] = [];
 	let limited: Awaited<ReturnType<typeof postLead>> | undefined;
 	for (let i = 0; i < 6; i++) {
-		const answer = await postLead(stack.url, validLead(), { headers: { 'x-source': 'busy-source' } });
+		const answer = await postLead(stack.url, validLead(), {
+			headers: { 'x-source': 'busy-source' },
+		});
 		statuses.push(answer.status);
 		limited = answer;
 	}

@@ -35,7 +35,8 @@ test('applies every migration once; running again (even concurrently) changes no
 		'runs',
 		'schema_migrations',
 	]);
-	const [index] = await sql`SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_idempotency_key_uq'`;
+	const [index] =
+		await sql`SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_idempotency_key_uq'`;
 	expect(index!.indexdef).toContain('UNIQUE');
 });
 

@@ -1,4 +1,10 @@
-import { postLead, startStack, TEST_SERVICE_TOKEN, validLead, type Stack } from './support/harness.js';
+import {
+	postLead,
+	startStack,
+	TEST_SERVICE_TOKEN,
+	validLead,
+	type Stack,
+} from './support/harness.js';
 
 /** The operator API (SPEC 3.8) behind SERVICE_TOKEN, the OpenAPI document and /metrics. */
 let stack: Stack;
@@ -21,19 +27,24 @@ const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['GET', '/internal/kpi', undefined],
 ];
 
-test.each(OPERATOR_ENDPOINTS)('%s %s rejects a missing or wrong service token', async (method, path, body) => {
-	for (const token of [null, 'wrong-token', `${TEST_SERVICE_TOKEN}x`]) {
-		const answer = await stack.internal(method, path, body, token);
-		expect(answer.status).toBe(401);
-		expect(answer.body.code).toBe('unauthorized');
-	}
-});
+test.each(OPERATOR_ENDPOINTS)(
+	'%s %s rejects a missing or wrong service token',
+	async (method, path, body) => {
+		for (const token of [null, 'wrong-token', `${TEST_SERVICE_TOKEN}x`]) {
+			const answer = await stack.internal(method, path, body, token);
+			expect(answer.status).toBe(401);
+			expect(answer.body.code).toBe('unauthorized');
+		}
+	},
+);
 
 test('every operator endpoint is in the OpenAPI document', async () => {
 	const response = await fetch(`${stack.url}/openapi.json`);
 	const document = (await response.json()) as { paths: Record<string, Record<string, unknown>> };
 	for (const [method, path] of OPERATOR_ENDPOINTS) {
-		const templated = path.replace(/\/dlq\/1\//, '/dlq/{id}/').replace(/\/runs\/[0-9a-f-]{36}$/, '/runs/{runId}');
+		const templated = path
+			.replace(/\/dlq\/1\//, '/dlq/{id}/')
+			.replace(/\/runs\/[0-9a-f-]{36}$/, '/runs/{runId}');
 		expect(document.paths[templated]?.[method.toLowerCase()]).toBeDefined();
 	}
 	expect(document.paths['/webhook/lead']?.post).toBeDefined();
@@ -49,7 +60,9 @@ test('an operator lists the DLQ by status with paging, retries one item now and 
 	expect(page.body).toMatchObject({ total: 2, limit: 1, offset: 0 });
 	expect((page.body.items as unknown[]).length).toBe(1);
 	const rest = await stack.internal('GET', '/internal/dlq?status=open&limit=1&offset=1');
-	expect((rest.body.items as { dlq_id: string }[])[0]!.dlq_id).not.toBe((page.body.items as { dlq_id: string }[])[0]!.dlq_id);
+	expect((rest.body.items as { dlq_id: string }[])[0]!.dlq_id).not.toBe(
+		(page.body.items as { dlq_id: string }[])[0]!.dlq_id,
+	);
 	expect((await stack.internal('GET', '/internal/dlq?status=bogus')).status).toBe(400);
 
 	const retried = await stack.internal('POST', `/internal/dlq/${firstId}/retry`);
@@ -58,39 +71,58 @@ test('an operator lists the DLQ by status with paging, retries one item now and 
 	expect((await stack.internal('POST', '/internal/dlq/999999/retry')).status).toBe(404);
 
 	expect((await stack.internal('POST', `/internal/dlq/${secondId}/resolve`, {})).status).toBe(400);
-	const resolved = await stack.internal('POST', `/internal/dlq/${secondId}/resolve`, { note: 'entered in the CRM by hand' });
-	expect(resolved.body).toMatchObject({ status: 'resolved', resolution_note: 'entered in the CRM by hand' });
-	const [event] = await stack.sql`SELECT actor, payload FROM audit_events WHERE run_id = ${second.body.run_id as string} AND event_type = 'dlq_resolved'`;
-	expect(event).toMatchObject({ actor: 'operator', payload: { note: 'entered in the CRM by hand' } });
-	const [run] = await stack.sql`SELECT sealed_lead FROM runs WHERE run_id = ${second.body.run_id as string}`;
+	const resolved = await stack.internal('POST', `/internal/dlq/${secondId}/resolve`, {
+		note: 'entered in the CRM by hand',
+	});
+	expect(resolved.body).toMatchObject({
+		status: 'resolved',
+		resolution_note: 'entered in the CRM by hand',
+	});
+	const [event] =
+		await stack.sql`SELECT actor, payload FROM audit_events WHERE run_id = ${second.body.run_id as string} AND event_type = 'dlq_resolved'`;
+	expect(event).toMatchObject({
+		actor: 'operator',
+		payload: { note: 'entered in the CRM by hand' },
+	});
+	const [run] =
+		await stack.sql`SELECT sealed_lead FROM runs WHERE run_id = ${second.body.run_id as string}`;
 	expect(run!.sealed_lead).toBeNull();
 });
 
-test('run counts, recent runs and one run\'s full history', async () => {
+test("run counts, recent runs and one run's full history", async () => {
 	const accepted = await postLead(stack.url, validLead(), { key: 'history-1' });
 	const runId = accepted.body.run_id as string;
 
 	const stats = await stack.internal('GET', '/internal/stats/runs');
 	const counts = await stack.sql`SELECT status, count(*)::int AS n FROM runs GROUP BY status`;
-	for (const { status, n } of counts) expect((stats.body.by_status as Record<string, number>)[status]).toBe(n);
+	for (const { status, n } of counts)
+		expect((stats.body.by_status as Record<string, number>)[status]).toBe(n);
 
 	const recent = await stack.internal('GET', '/internal/runs?limit=1');
 	expect((recent.body.runs as { run_id: string }[]).map((run) => run.run_id)).toEqual([runId]);
 
 	const history = await stack.internal('GET', `/internal/runs/${runId}`);
 	expect(history.body.run).toMatchObject({ run_id: runId, status: 'processed' });
-	expect((history.body.events as { event_type: string }[]).map((event) => event.event_type)).toEqual(['lead_received', 'crm_upserted']);
-	expect(history.body.attempts).toEqual([expect.objectContaining({ attempt_no: 1, success: true })]);
+	expect(
+		(history.body.events as { event_type: string }[]).map((event) => event.event_type),
+	).toEqual(['lead_received', 'crm_upserted']);
+	expect(history.body.attempts).toEqual([
+		expect.objectContaining({ attempt_no: 1, success: true }),
+	]);
 	expect(history.body.dlq).toEqual([]);
 	expect(JSON.stringify(history.body)).not.toContain('sealed_lead');
-	expect((await stack.internal('GET', '/internal/runs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+	expect(
+		(await stack.internal('GET', '/internal/runs/00000000-0000-4000-8000-000000000000')).status,
+	).toBe(404);
 	expect((await stack.internal('GET', '/internal/runs/not-a-uuid')).status).toBe(400);
 });
 
 test('/metrics exposes requests by route and status, leads by outcome, DLQ depth and delivery latency', async () => {
 	await postLead(stack.url, validLead(), { key: 'metrics-1' });
 	const text = await (await fetch(`${stack.url}/metrics`)).text();
-	expect(text).toMatch(/lih_http_requests_total\{method="POST",route="\/webhook\/lead",status="200"\} \d+/);
+	expect(text).toMatch(
+		/lih_http_requests_total\{method="POST",route="\/webhook\/lead",status="200"\} \d+/,
+	);
 	expect(text).toMatch(/lih_leads_total\{outcome="accepted"\} \d+/);
 	expect(text).toMatch(/lih_dlq_items\{status="open"\} \d+/);
 	expect(text).toMatch(/lih_crm_delivery_seconds_count\{result="ok"\} \d+/);

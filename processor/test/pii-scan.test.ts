@@ -19,7 +19,10 @@ beforeAll(async () => {
 	await stack.crm.fail(1, 400);
 	await postLead(stack.url, lead(), { key: 'pii-400' });
 	await postLead(stack.url, { email: 42, contact: PROBE }, { key: 'pii-invalid' });
-	await postLead(stack.url, lead(), { secret: 'wrong-secret-0123456789', headers: { 'x-source': 'pii-scan' } });
+	await postLead(stack.url, lead(), {
+		secret: 'wrong-secret-0123456789',
+		headers: { 'x-source': 'pii-scan' },
+	});
 });
 afterAll(() => stack.close());
 
@@ -29,10 +32,17 @@ test('no table holds the email in plain text', async () => {
 	expect(tables.length).toBeGreaterThanOrEqual(6);
 	for (const { table_name: table } of tables) {
 		const rows = await stack.sql.unsafe(`SELECT t::text AS row FROM ${table} t`);
-		const text = rows.map((row) => row.row as string).join('\n').toLowerCase();
-		expect({ table, leaks: PLAIN.some((email) => text.includes(email.toLowerCase())) }).toEqual({ table, leaks: false });
+		const text = rows
+			.map((row) => row.row as string)
+			.join('\n')
+			.toLowerCase();
+		expect({ table, leaks: PLAIN.some((email) => text.includes(email.toLowerCase())) }).toEqual({
+			table,
+			leaks: false,
+		});
 	}
-	const [masked] = await stack.sql`SELECT email_masked FROM runs WHERE idempotency_key = 'pii-processed'`;
+	const [masked] =
+		await stack.sql`SELECT email_masked FROM runs WHERE idempotency_key = 'pii-processed'`;
 	expect(masked!.email_masked).toBe('p***@example.org');
 });
 
@@ -43,6 +53,8 @@ test('the scan would see a leak: the CRM (which is meant to receive it) does hol
 
 test('no log line holds the email', () => {
 	expect(stack.logs.length).toBeGreaterThan(8);
-	const leaking = stack.logs.filter((line) => PLAIN.some((email) => line.toLowerCase().includes(email.toLowerCase())));
+	const leaking = stack.logs.filter((line) =>
+		PLAIN.some((email) => line.toLowerCase().includes(email.toLowerCase())),
+	);
 	expect(leaking).toEqual([]);
 });

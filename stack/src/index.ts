@@ -1,7 +1,19 @@
 export { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
-export { DEFAULT_PORTS, startLocalStack, type LocalStack, type LocalStackOptions, type StackPorts } from './local-stack.js';
+export {
+	DEFAULT_PORTS,
+	startLocalStack,
+	type LocalStack,
+	type LocalStackOptions,
+	type StackPorts,
+} from './local-stack.js';
 export { freePort } from './ports.js';
-export { createDatabase, databaseUrl, dropDatabase, ensureDatabase, type PostgresServer } from './postgres.js';
+export {
+	createDatabase,
+	databaseUrl,
+	dropDatabase,
+	ensureDatabase,
+	type PostgresServer,
+} from './postgres.js';
 export { repoRoot } from './repo.js';
 export { ensureN8n, type N8nInstall } from './n8n/install.js';
 export { exportWorkflows } from './n8n/n8n-service.js';

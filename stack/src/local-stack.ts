@@ -26,7 +26,13 @@ export interface StackPorts {
 	n8n: number;
 }
 
-export const DEFAULT_PORTS: StackPorts = { processor: 8000, crm: 9001, jiraConfluence: 9002, postgres: 54329, n8n: 5678 };
+export const DEFAULT_PORTS: StackPorts = {
+	processor: 8000,
+	crm: 9001,
+	jiraConfluence: 9002,
+	postgres: 54329,
+	n8n: 5678,
+};
 
 export interface LocalStackOptions {
 	/** Ports to use; 0 picks a free one. Defaults: SPEC's 8000, 9001, 9002. */
@@ -71,14 +77,20 @@ export interface LocalStack {
  * of its own. `npm start`, the benchmarks and the end-to-end tests all start the stack this way.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-	const ports = await resolvePorts({ ...DEFAULT_PORTS, ...portsFromEnvironment(), ...options.ports });
+	const ports = await resolvePorts({
+		...DEFAULT_PORTS,
+		...portsFromEnvironment(),
+		...options.ports,
+	});
 	const settings = stackSettings();
 	const alertsDir = options.alertsDir ?? defaultAlertsDir;
 	const onLine = options.onLine ?? (() => undefined);
 	const log = options.log ?? (() => undefined);
 	const runId = randomBytes(4).toString('hex');
 	const existingServer = process.env.DATABASE_URL;
-	const postgresDataDir = existingServer ? null : join(dataDir, options.throwaway ? `postgres-${runId}` : 'postgres');
+	const postgresDataDir = existingServer
+		? null
+		: join(dataDir, options.throwaway ? `postgres-${runId}` : 'postgres');
 	const throwawayDb = options.throwaway ? `lih_${runId}` : null;
 	const n8nDatabase = options.throwaway ? `lih_${runId}_n8n` : 'n8n';
 	const n8nUserFolder = options.throwaway ? join(dataDir, `n8n-${runId}`) : defaultN8nUserFolder;
@@ -128,7 +140,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		const serverUrl = existingServer ?? embeddedAdminUrl(ports.postgres);
 		const databaseUrl = throwawayDb
 			? await createDatabase(serverUrl, throwawayDb)
-			: existingServer ?? (await ensureDatabase(serverUrl, 'lead_intake'));
+			: (existingServer ?? (await ensureDatabase(serverUrl, 'lead_intake')));
 		const urls = {
 			processor: `http://127.0.0.1:${ports.processor}`,
 			crm: `http://127.0.0.1:${ports.crm}`,
@@ -203,12 +215,27 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		}
 		const failure = Promise.race(
 			running.map((service) =>
-				service.exited.then((code) => new Promise<string>((resolve) => {
-					if (!stopping) resolve(`${service.name} exited unexpectedly (code ${code})`);
-				})),
+				service.exited.then(
+					(code) =>
+						new Promise<string>((resolve) => {
+							if (!stopping) resolve(`${service.name} exited unexpectedly (code ${code})`);
+						}),
+				),
 			),
 		);
-		return { urls, databaseUrl, n8nDatabaseUrl, n8nEnv: n8nEnvironment, serverUrl, postgresDataDir, ports, settings, alertsDir, failure, stop };
+		return {
+			urls,
+			databaseUrl,
+			n8nDatabaseUrl,
+			n8nEnv: n8nEnvironment,
+			serverUrl,
+			postgresDataDir,
+			ports,
+			settings,
+			alertsDir,
+			failure,
+			stop,
+		};
 	} catch (error) {
 		await stop();
 		throw error;
@@ -217,7 +244,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
 /** The settings the processor reads (n8n's own stay with n8n). */
 function processorSettings(settings: StackSettings): Record<string, string> {
-	const { N8N_ENCRYPTION_KEY: _key, N8N_OWNER_EMAIL: _email, N8N_OWNER_PASSWORD: _password, ...processor } = settings;
+	const {
+		N8N_ENCRYPTION_KEY: _key,
+		N8N_OWNER_EMAIL: _email,
+		N8N_OWNER_PASSWORD: _password,
+		...processor
+	} = settings;
 	return { ...processor };
 }
 

@@ -8,7 +8,11 @@ export function freePort(): Promise<number> {
 		server.on('error', reject);
 		server.listen(0, '127.0.0.1', () => {
 			const address = server.address();
-			server.close(() => (address && typeof address === 'object' ? resolve(address.port) : reject(new Error('no port'))));
+			server.close(() =>
+				address && typeof address === 'object'
+					? resolve(address.port)
+					: reject(new Error('no port')),
+			);
 		});
 	});
 }

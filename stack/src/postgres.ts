@@ -43,7 +43,10 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
 	});
 }
 
-async function withAdmin(serverUrl: string, work: (sql: postgres.Sql) => Promise<void>): Promise<void> {
+async function withAdmin(
+	serverUrl: string,
+	work: (sql: postgres.Sql) => Promise<void>,
+): Promise<void> {
 	const sql = postgres(serverUrl, { max: 1, onnotice: () => undefined });
 	try {
 		await work(sql);
@@ -53,6 +56,7 @@ async function withAdmin(serverUrl: string, work: (sql: postgres.Sql) => Promise
 }
 
 function quote(identifier: string): string {
-	if (!/^[a-z_][a-z0-9_]*$/.test(identifier)) throw new Error(`unsafe database name: ${identifier}`);
+	if (!/^[a-z_][a-z0-9_]*$/.test(identifier))
+		throw new Error(`unsafe database name: ${identifier}`);
 	return `"${identifier}"`;
 }

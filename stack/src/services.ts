@@ -40,7 +40,9 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 		detached: true,
 	});
 	const recent: string[] = [];
-	const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+	const exited = new Promise<number | null>((resolve) =>
+		child.once('exit', (code) => resolve(code)),
+	);
 	const service: Service = {
 		name: spec.name,
 		process: child,
@@ -59,7 +61,9 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 		const timeoutMs = spec.readyTimeoutMs ?? 30_000;
 		const timer = setTimeout(() => {
 			void service.stop();
-			reject(new ServiceError(`${spec.name} was not ready after ${timeoutMs / 1000} s${tail(recent)}`));
+			reject(
+				new ServiceError(`${spec.name} was not ready after ${timeoutMs / 1000} s${tail(recent)}`),
+			);
 		}, timeoutMs);
 		for (const stream of [child.stdout!, child.stderr!]) {
 			createInterface({ input: stream }).on('line', (line) => {
@@ -74,7 +78,8 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 			clearTimeout(timer);
 			resolve(service);
 		};
-		if (spec.readyCheck) void pollUntil(spec.readyCheck, () => ready || child.exitCode !== null).then(markReady);
+		if (spec.readyCheck)
+			void pollUntil(spec.readyCheck, () => ready || child.exitCode !== null).then(markReady);
 		child.once('error', (error) => {
 			clearTimeout(timer);
 			reject(new ServiceError(`${spec.name} could not be started: ${error.message}`));
@@ -82,7 +87,11 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 		void exited.then((code) => {
 			if (ready) return;
 			clearTimeout(timer);
-			reject(new ServiceError(`${spec.name} exited with code ${code} before it was ready${tail(recent)}`));
+			reject(
+				new ServiceError(
+					`${spec.name} exited with code ${code} before it was ready${tail(recent)}`,
+				),
+			);
 		});
 	});
 }

@@ -18,14 +18,16 @@ function printLine(service: string, line: string): void {
 		if (entry && entry.level < 40 && entry.msg === 'request completed') {
 			const req = entry.req as { method?: string; path?: string } | undefined;
 			const res = entry.res as { status?: number } | undefined;
-			console.log(`[processor] ${req?.method} ${req?.path} -> ${res?.status} (${entry.responseTime} ms)`);
+			console.log(
+				`[processor] ${req?.method} ${req?.path} -> ${res?.status} (${entry.responseTime} ms)`,
+			);
 			return;
 		}
 	}
 	console.log(`[${service}] ${line}`);
 }
 
-function parseJson(line: string): Record<string, unknown> & { level: number } | null {
+function parseJson(line: string): (Record<string, unknown> & { level: number }) | null {
 	try {
 		return JSON.parse(line) as Record<string, unknown> & { level: number };
 	} catch {
@@ -85,7 +87,11 @@ Press Ctrl-C to stop everything.
 
 async function main(): Promise<void> {
 	console.log(`Starting Postgres, the processor and the mocks${withN8n ? ' and n8n' : ''} ...`);
-	const stack = await startLocalStack({ n8n: withN8n, onLine: printLine, log: (line) => console.log(line) });
+	const stack = await startLocalStack({
+		n8n: withN8n,
+		onLine: printLine,
+		log: (line) => console.log(line),
+	});
 	console.log(summary(stack));
 
 	let stopping = false;

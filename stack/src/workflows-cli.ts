@@ -19,7 +19,9 @@ const command = process.argv[2];
 async function main(): Promise<void> {
 	if (command === 'import') {
 		await rm(importLedger(n8nUserFolder), { force: true });
-		console.log('The next `npm start` imports and publishes every workflow file (restart it if it is running).');
+		console.log(
+			'The next `npm start` imports and publishes every workflow file (restart it if it is running).',
+		);
 		return;
 	}
 	if (command !== 'export') throw new Error('usage: workflows-cli.js export|import');
@@ -34,7 +36,11 @@ async function main(): Promise<void> {
 		encryptionKey: settings.N8N_ENCRYPTION_KEY,
 	});
 	const changed = await exportWorkflows(install, env, workflowsDir, (line) => console.log(line));
-	console.log(changed.length ? `Updated: ${changed.join(', ')} (review with git diff)` : 'No workflow changed.');
+	console.log(
+		changed.length
+			? `Updated: ${changed.join(', ')} (review with git diff)`
+			: 'No workflow changed.',
+	);
 }
 
 main().catch((error: Error) => {

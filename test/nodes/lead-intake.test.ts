@@ -11,13 +11,18 @@ interface Vector {
 	signature: string;
 }
 
-const { vectors } = JSON.parse(readFileSync(join(__dirname, '..', 'contracts', 'signature-vectors.json'), 'utf8')) as {
+const { vectors } = JSON.parse(
+	readFileSync(join(__dirname, '..', 'contracts', 'signature-vectors.json'), 'utf8'),
+) as {
 	vectors: Vector[];
 };
 
-test.each(vectors.map((vector) => [vector.name, vector] as const))('signs %s exactly like the processor verifies', (_name, vector) => {
-	expect(signLead(vector.secret, vector.timestamp, vector.body)).toBe(vector.signature);
-});
+test.each(vectors.map((vector) => [vector.name, vector] as const))(
+	'signs %s exactly like the processor verifies',
+	(_name, vector) => {
+		expect(signLead(vector.secret, vector.timestamp, vector.body)).toBe(vector.signature);
+	},
+);
 
 test('a lead without a key gets a key from its content: same lead, same key', () => {
 	const lead = '{"email":"a@example.com"}';

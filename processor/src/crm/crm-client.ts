@@ -79,7 +79,12 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 
 /** What `delivery_attempts` keeps of a delivery. */
 export function attemptRecordOf(result: DeliveryResult) {
-	return { durationMs: result.durationMs, statusCode: result.statusCode, success: result.ok, error: result.ok ? null : result.error };
+	return {
+		durationMs: result.durationMs,
+		statusCode: result.statusCode,
+		success: result.ok,
+		error: result.ok ? null : result.error,
+	};
 }
 
 export function isRetryableStatus(statusCode: number): boolean {
@@ -88,7 +93,11 @@ export function isRetryableStatus(statusCode: number): boolean {
 
 function isTimeout(error: unknown): boolean {
 	const name = (error as Error | null)?.name;
-	return name === 'TimeoutError' || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError;
+	return (
+		name === 'TimeoutError' ||
+		error instanceof errors.HeadersTimeoutError ||
+		error instanceof errors.BodyTimeoutError
+	);
 }
 
 function readCrmId(body: string): string | null {

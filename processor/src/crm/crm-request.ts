@@ -10,7 +10,12 @@ export interface CrmRequest {
  * The CRM upsert body: the mapped lead plus `key` (the idempotency key: the CRM upserts by it,
  * so a retry never creates a second lead) and our `run_id`.
  */
-export function toCrmRequest(lead: JsonObject, mapping: MappingConfig, runId: string, key: string): CrmRequest {
+export function toCrmRequest(
+	lead: JsonObject,
+	mapping: MappingConfig,
+	runId: string,
+	key: string,
+): CrmRequest {
 	const mapped = mapLead(lead, mapping);
 	return {
 		body: { key, run_id: runId, ...mapped.fields, attributes: mapped.attributes },

@@ -36,7 +36,11 @@ export interface EventRow extends AuditEvent {
  * The one INSERT into audit_events: rows in list order (event_id order is timeline order). A
  * `filter` on `e.run_id` lets a statement keep only the events of the runs it created.
  */
-export function insertEventRows(sql: Queryable, events: readonly EventRow[], filter?: postgres.PendingQuery<postgres.Row[]>) {
+export function insertEventRows(
+	sql: Queryable,
+	events: readonly EventRow[],
+	filter?: postgres.PendingQuery<postgres.Row[]>,
+) {
 	const ordered = events.map((event, ord) => ({ ...event, ord }));
 	return sql`
 		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
@@ -54,13 +58,20 @@ export async function insertEvents(
 	correlationId: string | null,
 	events: readonly AuditEvent[],
 ): Promise<void> {
-	await insertEventRows(sql, events.map((event) => ({ ...event, run_id: runId, correlation_id: correlationId })));
+	await insertEventRows(
+		sql,
+		events.map((event) => ({ ...event, run_id: runId, correlation_id: correlationId })),
+	);
 }
 
 /** GET /health's check: the database is up only if this write succeeds. */
 export async function recordHealthCheck(sql: Sql, correlationId: string): Promise<void> {
 	await insertEvents(sql, null, correlationId, [
-		{ type: 'health_check', actor: 'system', payload: { check: 'health', at: new Date().toISOString() } },
+		{
+			type: 'health_check',
+			actor: 'system',
+			payload: { check: 'health', at: new Date().toISOString() },
+		},
 	]);
 }
 

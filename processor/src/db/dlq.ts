@@ -99,9 +99,20 @@ export async function claimOne(sql: Sql, dlqId: number, claim: Claim): Promise<C
 	return item ?? null;
 }
 
-async function claimWhere(sql: Sql, claim: Claim, condition: postgres.PendingQuery<postgres.Row[]>): Promise<ClaimedItem[]> {
+async function claimWhere(
+	sql: Sql,
+	claim: Claim,
+	condition: postgres.PendingQuery<postgres.Row[]>,
+): Promise<ClaimedItem[]> {
 	const rows = await sql<
-		{ dlq_id: string; run_id: string; retry_count: number; idempotency_key: string; correlation_id: string | null; sealed_lead: Buffer | null }[]
+		{
+			dlq_id: string;
+			run_id: string;
+			retry_count: number;
+			idempotency_key: string;
+			correlation_id: string | null;
+			sealed_lead: Buffer | null;
+		}[]
 	>`
 		WITH due AS (
 			SELECT d.dlq_id FROM dlq d
@@ -160,7 +171,11 @@ export async function settleClaimed(
 }
 
 /** An operator closes an item by hand (the lead was handled elsewhere). */
-export async function resolveManually(sql: Queryable, dlqId: number, note: string): Promise<{ run_id: string | null } | null> {
+export async function resolveManually(
+	sql: Queryable,
+	dlqId: number,
+	note: string,
+): Promise<{ run_id: string | null } | null> {
 	const [row] = await sql<{ run_id: string | null }[]>`
 		UPDATE dlq SET status = 'resolved', resolved_at = now(), resolution_note = ${note},
 			next_retry_at = NULL, locked_until = NULL, lease_token = NULL, updated_at = now()
@@ -180,18 +195,24 @@ export async function listDlq(
 ): Promise<{ items: DlqEntry[]; total: number }> {
 	const where = filter.status ? sql`WHERE status = ${filter.status}` : sql``;
 	const [items, [count]] = await Promise.all([
-		sql<DlqEntry[]>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq ${where} ORDER BY dlq_id DESC LIMIT ${filter.limit} OFFSET ${filter.offset}`,
+		sql<
+			DlqEntry[]
+		>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq ${where} ORDER BY dlq_id DESC LIMIT ${filter.limit} OFFSET ${filter.offset}`,
 		sql<{ total: string }[]>`SELECT count(*) AS total FROM dlq ${where}`,
 	]);
 	return { items, total: Number(count!.total) };
 }
 
 export async function dlqEntriesOfRun(sql: Sql, runId: string): Promise<DlqEntry[]> {
-	return sql<DlqEntry[]>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq WHERE run_id = ${runId} ORDER BY dlq_id`;
+	return sql<
+		DlqEntry[]
+	>`SELECT ${sql(DLQ_COLUMNS)} FROM dlq WHERE run_id = ${runId} ORDER BY dlq_id`;
 }
 
 export async function dlqDepth(sql: Sql): Promise<Record<DlqStatus, number>> {
-	const rows = await sql<{ status: DlqStatus; count: string }[]>`SELECT status, count(*) FROM dlq GROUP BY status`;
+	const rows = await sql<
+		{ status: DlqStatus; count: string }[]
+	>`SELECT status, count(*) FROM dlq GROUP BY status`;
 	const depth: Record<DlqStatus, number> = { open: 0, retrying: 0, resolved: 0, dead: 0 };
 	for (const row of rows) depth[row.status] = Number(row.count);
 	return depth;

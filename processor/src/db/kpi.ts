@@ -67,7 +67,10 @@ const KPI_COLUMNS = [
 	'computed_at',
 ];
 
-type RawKpiRow = Omit<KpiRow, 'day' | 'avg_processing_ms'> & { day: Date | string; avg_processing_ms: string | null };
+type RawKpiRow = Omit<KpiRow, 'day' | 'avg_processing_ms'> & {
+	day: Date | string;
+	avg_processing_ms: string | null;
+};
 
 function toKpiRow(row: RawKpiRow): KpiRow {
 	return {

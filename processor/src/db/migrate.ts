@@ -30,9 +30,11 @@ export async function migrate(sql: Sql, migrationsDir: string): Promise<string[]
 			applied_at timestamptz NOT NULL DEFAULT now()
 		)`;
 		const applied = new Map(
-			(await tx<{ version: string; checksum: string }[]>`SELECT version, checksum FROM schema_migrations`).map(
-				(row) => [row.version, row.checksum],
-			),
+			(
+				await tx<
+					{ version: string; checksum: string }[]
+				>`SELECT version, checksum FROM schema_migrations`
+			).map((row) => [row.version, row.checksum]),
 		);
 		const appliedNow: string[] = [];
 		for (const migration of migrations) {

@@ -51,7 +51,11 @@ export interface AttemptRecord {
  * one batch or not, create exactly one run) with its events, and marks delivered runs processed
  * (markProcessed). Returns the ids of the runs created.
  */
-export async function writeIntakeBatch(sql: Sql, runs: readonly NewRun[], deliveries: readonly Delivery[]): Promise<Set<string>> {
+export async function writeIntakeBatch(
+	sql: Sql,
+	runs: readonly NewRun[],
+	deliveries: readonly Delivery[],
+): Promise<Set<string>> {
 	if (runs.length === 0) {
 		await markProcessed(sql, deliveries);
 		return new Set();
@@ -81,9 +85,19 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 		sealed_lead: run.sealedLead?.toString('base64') ?? null,
 	}));
 	const events = runs.flatMap((run) => {
-		const received: AuditEvent = { type: 'lead_received', actor: 'webhook', payload: run.receivedEvent };
-		const rejected: AuditEvent[] = run.rejection ? [{ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event }] : [];
-		return [received, ...rejected].map((event) => ({ ...event, run_id: run.runId, correlation_id: run.correlationId }));
+		const received: AuditEvent = {
+			type: 'lead_received',
+			actor: 'webhook',
+			payload: run.receivedEvent,
+		};
+		const rejected: AuditEvent[] = run.rejection
+			? [{ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event }]
+			: [];
+		return [received, ...rejected].map((event) => ({
+			...event,
+			run_id: run.runId,
+			correlation_id: run.correlationId,
+		}));
 	});
 	return sql`
 		new_run_input AS (
@@ -136,14 +150,21 @@ export interface Delivery {
 }
 
 /** The CRM has the leads: runs `processed`, attempts recorded, events written, raw leads purged. */
-export async function markProcessed(sql: Queryable, deliveries: readonly Delivery[]): Promise<void> {
+export async function markProcessed(
+	sql: Queryable,
+	deliveries: readonly Delivery[],
+): Promise<void> {
 	await sql`WITH ${processedStatement(sql, deliveries)} SELECT 1`;
 }
 
 function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
 	const rows = deliveries.map((delivery) => ({ run_id: delivery.runId, crm_id: delivery.crmId }));
 	const events = deliveries.flatMap((delivery) =>
-		delivery.events.map((event) => ({ ...event, run_id: delivery.runId, correlation_id: delivery.correlationId })),
+		delivery.events.map((event) => ({
+			...event,
+			run_id: delivery.runId,
+			correlation_id: delivery.correlationId,
+		})),
 	);
 	return sql`
 		delivered AS (
@@ -178,9 +199,15 @@ export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<numb
 			UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
 				error_message = ${failure.errorMessage}, updated_at = now()
 			WHERE run_id = ${failure.runId}`;
-		if (failure.attempt) await insertAttempts(tx, [{ runId: failure.runId, trigger: 'intake', attempt: failure.attempt }]);
+		if (failure.attempt)
+			await insertAttempts(tx, [
+				{ runId: failure.runId, trigger: 'intake', attempt: failure.attempt },
+			]);
 		const dlqId = await insertDlqEntry(tx, { runId: failure.runId, ...failure.dlq });
-		const events = failure.events.map((event) => ({ ...event, payload: { ...event.payload, dlq_id: dlqId } }));
+		const events = failure.events.map((event) => ({
+			...event,
+			payload: { ...event.payload, dlq_id: dlqId },
+		}));
 		await insertEvents(tx, failure.runId, failure.correlationId, events);
 		return dlqId;
 	});
@@ -254,13 +281,20 @@ export async function findRun(sql: Sql, runId: string): Promise<RunRow | null> {
 	return row ?? null;
 }
 
-export async function recentRuns(sql: Sql, filter: { status: RunStatus | null; limit: number }): Promise<RunRow[]> {
+export async function recentRuns(
+	sql: Sql,
+	filter: { status: RunStatus | null; limit: number },
+): Promise<RunRow[]> {
 	const where = filter.status ? sql`WHERE status = ${filter.status}` : sql``;
-	return sql<RunRow[]>`SELECT ${sql(RUN_COLUMNS)} FROM runs ${where} ORDER BY received_at DESC, run_id LIMIT ${filter.limit}`;
+	return sql<
+		RunRow[]
+	>`SELECT ${sql(RUN_COLUMNS)} FROM runs ${where} ORDER BY received_at DESC, run_id LIMIT ${filter.limit}`;
 }
 
 export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, number>> {
-	const rows = await sql<{ status: RunStatus; count: string }[]>`SELECT status, count(*) FROM runs GROUP BY status`;
+	const rows = await sql<
+		{ status: RunStatus; count: string }[]
+	>`SELECT status, count(*) FROM runs GROUP BY status`;
 	const counts: Record<RunStatus, number> = { accepted: 0, processed: 0, failed: 0, rejected: 0 };
 	for (const row of rows) counts[row.status] = Number(row.count);
 	return counts;
@@ -282,10 +316,15 @@ export interface RunWriter {
 type IntakeWrite = { kind: 'open'; run: NewRun } | { kind: 'processed'; delivery: Delivery };
 
 /** Both kinds of write share one queue, so a batch is one statement and one commit whatever its mix. */
-export function createRunWriter(sql: Sql, options: { maxBatch: number; maxInFlight: number }): RunWriter {
+export function createRunWriter(
+	sql: Sql,
+	options: { maxBatch: number; maxInFlight: number },
+): RunWriter {
 	const write = createBatcher(async (writes: IntakeWrite[]) => {
 		const runs = writes.flatMap((write) => (write.kind === 'open' ? [write.run] : []));
-		const deliveries = writes.flatMap((write) => (write.kind === 'processed' ? [write.delivery] : []));
+		const deliveries = writes.flatMap((write) =>
+			write.kind === 'processed' ? [write.delivery] : [],
+		);
 		const created = await writeIntakeBatch(sql, runs, deliveries);
 		return writes.map((write) => write.kind === 'open' && created.has(write.run.runId));
 	}, options);

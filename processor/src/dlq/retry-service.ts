@@ -38,7 +38,9 @@ export interface RetrySummary {
 /** POST /internal/dlq/retry-due: claims up to `limit` due items and re-delivers each once. */
 export async function retryDue(deps: RetryDeps, limit: number): Promise<RetrySummary> {
 	const items = await claimDue(deps.sql, leaseFor(deps, limit));
-	const outcomes = await mapConcurrently(items, deps.concurrency, (item) => redeliver(deps, item, 'retry'));
+	const outcomes = await mapConcurrently(items, deps.concurrency, (item) =>
+		redeliver(deps, item, 'retry'),
+	);
 	return summarize(items.length, outcomes);
 }
 
@@ -52,17 +54,40 @@ function leaseFor(deps: RetryDeps, batchSize: number) {
 	const now = deps.now();
 	const worstCaseMs = Math.ceil(batchSize / deps.concurrency + 1) * deps.crmTimeoutMs;
 	const leaseMs = Math.max(deps.leaseSeconds * 1000, worstCaseMs);
-	return { now, leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: randomUUID(), limit: batchSize };
+	return {
+		now,
+		leaseUntil: new Date(now.getTime() + leaseMs),
+		leaseToken: randomUUID(),
+		limit: batchSize,
+	};
 }
 
-async function redeliver(deps: RetryDeps, item: ClaimedItem, trigger: 'retry' | 'operator'): Promise<RetryOutcome> {
+async function redeliver(
+	deps: RetryDeps,
+	item: ClaimedItem,
+	trigger: 'retry' | 'operator',
+): Promise<RetryOutcome> {
 	const base = { dlq_id: item.dlqId, run_id: item.runId };
 	if (!item.sealedLead) {
-		return settle(deps, item, null, { status: 'dead', lastError: 'the raw lead is no longer stored' }, base, 'sealed_lead_missing');
+		return settle(
+			deps,
+			item,
+			null,
+			{ status: 'dead', lastError: 'the raw lead is no longer stored' },
+			base,
+			'sealed_lead_missing',
+		);
 	}
 	const request = crmRequestOf(deps, item, item.sealedLead);
 	if (!request) {
-		return settle(deps, item, null, { status: 'dead', lastError: 'the stored lead cannot be decrypted or read' }, base, 'sealed_lead_unreadable');
+		return settle(
+			deps,
+			item,
+			null,
+			{ status: 'dead', lastError: 'the stored lead cannot be decrypted or read' },
+			base,
+			'sealed_lead_unreadable',
+		);
 	}
 	const result = await deps.crm.upsert(request.body);
 	const attempt = attemptRecordOf(result);
@@ -70,17 +95,32 @@ async function redeliver(deps: RetryDeps, item: ClaimedItem, trigger: 'retry' | 
 	if (result.ok) {
 		const settled = await deps.sql.begin(async (tx) => {
 			if (!(await settleClaimed(tx, item, { status: 'resolved', note: null }, true))) return false;
-			await markProcessed(tx, [{
-				runId: item.runId,
-				correlationId: item.correlationId,
-				trigger,
-				attempt,
-				crmId: result.crmId,
-				events: [
-					{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: result.crmId, status_code: result.statusCode, duration_ms: result.durationMs, trigger } },
-					{ type: 'dlq_resolved', actor: 'processor', payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1 } },
-				],
-			}]);
+			await markProcessed(tx, [
+				{
+					runId: item.runId,
+					correlationId: item.correlationId,
+					trigger,
+					attempt,
+					crmId: result.crmId,
+					events: [
+						{
+							type: 'crm_upserted',
+							actor: 'processor',
+							payload: {
+								crm_id: result.crmId,
+								status_code: result.statusCode,
+								duration_ms: result.durationMs,
+								trigger,
+							},
+						},
+						{
+							type: 'dlq_resolved',
+							actor: 'processor',
+							payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1 },
+						},
+					],
+				},
+			]);
 			return true;
 		});
 		return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
@@ -90,9 +130,17 @@ async function redeliver(deps: RetryDeps, item: ClaimedItem, trigger: 'retry' | 
 	const exhausted = retries >= deps.backoff.maxRetries;
 	const settlement: Settlement =
 		result.retryable && !exhausted
-			? { status: 'open', nextRetryAt: nextRetryAt(deps.now(), retries, deps.backoff), lastError: result.error }
+			? {
+					status: 'open',
+					nextRetryAt: nextRetryAt(deps.now(), retries, deps.backoff),
+					lastError: result.error,
+				}
 			: { status: 'dead', lastError: result.error };
-	const reason = result.retryable ? (exhausted ? 'retries_exhausted' : result.reason) : result.reason;
+	const reason = result.retryable
+		? exhausted
+			? 'retries_exhausted'
+			: result.reason
+		: result.reason;
 	return settle(deps, item, attempt, settlement, base, reason, result.statusCode);
 }
 
@@ -108,8 +156,31 @@ async function settle(
 ): Promise<RetryOutcome> {
 	const retried = settlement.status === 'open';
 	const events: AuditEvent[] = retried
-		? [{ type: 'dlq_retried', actor: 'processor', payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1, reason, status_code: statusCode, next_retry_at: settlement.nextRetryAt.toISOString() } }]
-		: [{ type: 'dlq_dead', actor: 'processor', payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1, reason, status_code: statusCode } }];
+		? [
+				{
+					type: 'dlq_retried',
+					actor: 'processor',
+					payload: {
+						dlq_id: item.dlqId,
+						retry_count: item.retryCount + 1,
+						reason,
+						status_code: statusCode,
+						next_retry_at: settlement.nextRetryAt.toISOString(),
+					},
+				},
+			]
+		: [
+				{
+					type: 'dlq_dead',
+					actor: 'processor',
+					payload: {
+						dlq_id: item.dlqId,
+						retry_count: item.retryCount + 1,
+						reason,
+						status_code: statusCode,
+					},
+				},
+			];
 	const settled = await deps.sql.begin(async (tx) => {
 		if (!(await settleClaimed(tx, item, settlement, attempt !== null))) return false;
 		if (attempt) await insertAttempts(tx, [{ runId: item.runId, trigger: 'retry', attempt }]);
@@ -118,12 +189,19 @@ async function settle(
 	});
 	if (!settled) return { ...base, outcome: 'lease_lost' };
 	return retried
-		? { ...base, outcome: 'retried', reason, status_code: statusCode, next_retry_at: settlement.nextRetryAt.toISOString() }
+		? {
+				...base,
+				outcome: 'retried',
+				reason,
+				status_code: statusCode,
+				next_retry_at: settlement.nextRetryAt.toISOString(),
+			}
 		: { ...base, outcome: 'dead', reason, status_code: statusCode };
 }
 
 function summarize(claimed: number, outcomes: RetryOutcome[]): RetrySummary {
-	const count = (outcome: RetryOutcome['outcome']) => outcomes.filter((item) => item.outcome === outcome).length;
+	const count = (outcome: RetryOutcome['outcome']) =>
+		outcomes.filter((item) => item.outcome === outcome).length;
 	return {
 		claimed,
 		resolved: count('resolved'),
@@ -143,7 +221,11 @@ function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 	}
 }
 
-async function mapConcurrently<T, R>(items: T[], concurrency: number, work: (item: T) => Promise<R>): Promise<R[]> {
+async function mapConcurrently<T, R>(
+	items: T[],
+	concurrency: number,
+	work: (item: T) => Promise<R>,
+): Promise<R[]> {
 	const results: R[] = new Array(items.length);
 	let next = 0;
 	const worker = async () => {

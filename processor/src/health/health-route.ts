@@ -28,7 +28,11 @@ export function healthRouter(sql: Sql): Router {
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
 	let timer: NodeJS.Timeout | undefined;
 	const deadline = new Promise<never>((_, reject) => {
-		timer = setTimeout(() => reject(Object.assign(new Error('database did not answer in time'), { code: 'ETIMEDOUT' })), ms);
+		timer = setTimeout(
+			() =>
+				reject(Object.assign(new Error('database did not answer in time'), { code: 'ETIMEDOUT' })),
+			ms,
+		);
 	});
 	return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -13,10 +13,16 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
 	const answer = toHttpError(error);
 	if (answer.status >= 500) res.err = error as Error;
 	if (res.headersSent) return void res.destroy();
-	sendJson(res, answer.status, { detail: answer.message, code: answer.code, ...answer.details, correlation_id: req.id }, answer.headers);
+	sendJson(
+		res,
+		answer.status,
+		{ detail: answer.message, code: answer.code, ...answer.details, correlation_id: req.id },
+		answer.headers,
+	);
 }
 
-export const errorHandler: ErrorRequestHandler = (error, req, res, _next) => sendError(req, res, error);
+export const errorHandler: ErrorRequestHandler = (error, req, res, _next) =>
+	sendError(req, res, error);
 
 export const notFound: RequestHandler = (req, _res, next) => {
 	next(new HttpError(404, 'not_found', `No route for ${req.method} ${req.path}`));
@@ -25,13 +31,24 @@ export const notFound: RequestHandler = (req, _res, next) => {
 function toHttpError(error: unknown): HttpError {
 	if (error instanceof HttpError) return error;
 	const type = (error as { type?: string } | null)?.type;
-	if (type === 'entity.parse.failed') return new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
+	if (type === 'entity.parse.failed')
+		return new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
 	if (type === 'entity.too.large') {
 		const limit = (error as { limit?: number }).limit;
 		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
 	}
 	if (isConnectionError(error)) {
-		return new HttpError(503, 'database_unavailable', 'The database is unavailable; try again shortly', {}, { 'Retry-After': '5' });
+		return new HttpError(
+			503,
+			'database_unavailable',
+			'The database is unavailable; try again shortly',
+			{},
+			{ 'Retry-After': '5' },
+		);
 	}
-	return new HttpError(500, 'internal_error', 'Internal error; quote the correlation id when reporting it');
+	return new HttpError(
+		500,
+		'internal_error',
+		'Internal error; quote the correlation id when reporting it',
+	);
 }

@@ -14,11 +14,22 @@ export function perSourceRateLimit(perMinute: number): (req: IncomingMessage) =>
 	store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore['init']>[0]);
 	return async (req) => {
 		const source = req.headers['x-source'] ?? '';
-		const { totalHits, resetTime } = await store.increment(`${ipKeyGenerator(req.socket.remoteAddress ?? '')}|${String(source)}`);
+		const { totalHits, resetTime } = await store.increment(
+			`${ipKeyGenerator(req.socket.remoteAddress ?? '')}|${String(source)}`,
+		);
 		if (totalHits <= perMinute) return;
-		const retryAfterSeconds = Math.max(1, Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000));
-		throw new HttpError(429, 'rate_limited', `More than ${perMinute} requests per minute from this source`, {}, {
-			'Retry-After': String(retryAfterSeconds),
-		});
+		const retryAfterSeconds = Math.max(
+			1,
+			Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000),
+		);
+		throw new HttpError(
+			429,
+			'rate_limited',
+			`More than ${perMinute} requests per minute from this source`,
+			{},
+			{
+				'Retry-After': String(retryAfterSeconds),
+			},
+		);
 	};
 }

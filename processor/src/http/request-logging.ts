@@ -48,7 +48,9 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 		const started = performance.now();
 		req.id = correlationIdOf(req, res);
 		let child: Logger | undefined;
-		Object.defineProperty(req, 'log', { get: () => (child ??= logger.child({ correlation_id: req.id })) });
+		Object.defineProperty(req, 'log', {
+			get: () => (child ??= logger.child({ correlation_id: req.id })),
+		});
 		res.once('finish', () => {
 			const status = res.statusCode;
 			countRequest(req.method ?? 'GET', res.route ?? expressRoute(req) ?? 'unmatched', status);
@@ -70,6 +72,9 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 }
 
 function expressRoute(req: IncomingMessage): string | undefined {
-	const { route, baseUrl } = req as IncomingMessage & { route?: { path: unknown }; baseUrl?: string };
+	const { route, baseUrl } = req as IncomingMessage & {
+		route?: { path: unknown };
+		baseUrl?: string;
+	};
 	return route ? `${baseUrl ?? ''}${String(route.path)}` : undefined;
 }

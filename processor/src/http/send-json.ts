@@ -1,7 +1,12 @@
 import type { ServerResponse } from 'node:http';
 
 /** A JSON answer in one write, as express's `res.json` would send it. */
-export function sendJson(res: ServerResponse, status: number, body: object, headers: Record<string, string> = {}): void {
+export function sendJson(
+	res: ServerResponse,
+	status: number,
+	body: object,
+	headers: Record<string, string> = {},
+): void {
 	const json = JSON.stringify(body);
 	res
 		.writeHead(status, {

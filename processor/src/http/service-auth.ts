@@ -9,7 +9,15 @@ export function requireServiceToken(token: string): RequestHandler {
 		const offered = /^Bearer (.+)$/.exec(req.get('authorization') ?? '')?.[1];
 		// compared as digests: constant time whatever the offered length
 		if (offered && timingSafeEqual(digest(offered), expected)) return next();
-		next(new HttpError(401, 'unauthorized', 'A valid service token is required (Authorization: Bearer ...)', {}, { 'WWW-Authenticate': 'Bearer' }));
+		next(
+			new HttpError(
+				401,
+				'unauthorized',
+				'A valid service token is required (Authorization: Bearer ...)',
+				{},
+				{ 'WWW-Authenticate': 'Bearer' },
+			),
+		);
 	};
 }
 

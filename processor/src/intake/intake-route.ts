@@ -16,7 +16,12 @@ export interface IntakeRouteOptions {
 	bodyLimitBytes: number;
 	rateLimitPerMinute: number;
 	faultInjection: boolean;
-	recordSignatureFailure: (code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer, log: Logger) => Promise<void>;
+	recordSignatureFailure: (
+		code: SignatureFailureCode,
+		req: IncomingMessage,
+		rawBody: Buffer,
+		log: Logger,
+	) => Promise<void>;
 	countLead: (outcome: string) => void;
 }
 
@@ -29,7 +34,9 @@ const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
  * node:http handler, not an express route: every lead passes here, and express's routing and
  * body parsing cost more CPU per lead than the rest of the processor's own work (intake profile).
  */
-export function intakeHandler(options: IntakeRouteOptions): (req: IncomingMessage, res: ServerResponse) => void {
+export function intakeHandler(
+	options: IntakeRouteOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
 	const rateLimit = perSourceRateLimit(options.rateLimitPerMinute);
 
 	const answer = async (req: IncomingMessage, res: ServerResponse) => {
@@ -46,7 +53,8 @@ export function intakeHandler(options: IntakeRouteOptions): (req: IncomingMessag
 			},
 		);
 		if (!verdict.ok) {
-			if (verdict.status !== 400) await options.recordSignatureFailure(verdict.code, req, rawBody, req.log);
+			if (verdict.status !== 400)
+				await options.recordSignatureFailure(verdict.code, req, rawBody, req.log);
 			throw new HttpError(verdict.status, verdict.code, verdict.message);
 		}
 
@@ -69,7 +77,11 @@ export function intakeHandler(options: IntakeRouteOptions): (req: IncomingMessag
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 	const encoding = header(req, 'content-encoding');
 	if (encoding && encoding.toLowerCase() !== 'identity') {
-		throw new HttpError(415, 'unsupported_content_encoding', 'Send the lead uncompressed: the signature covers the raw body');
+		throw new HttpError(
+			415,
+			'unsupported_content_encoding',
+			'Send the lead uncompressed: the signature covers the raw body',
+		);
 	}
 	return getRawBody(req, { limit, length: header(req, 'content-length') });
 }
@@ -81,9 +93,14 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 function readIdempotencyKey(req: IncomingMessage): string {
 	const key = header(req, 'x-idempotency-key')?.trim();
-	if (!key) throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
+	if (!key)
+		throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
 	if (!IDEMPOTENCY_KEY.test(key)) {
-		throw new HttpError(400, 'idempotency_key_invalid', 'X-Idempotency-Key must be 1-200 printable ASCII characters');
+		throw new HttpError(
+			400,
+			'idempotency_key_invalid',
+			'X-Idempotency-Key must be 1-200 printable ASCII characters',
+		);
 	}
 	return key;
 }
@@ -92,7 +109,11 @@ function readSource(req: IncomingMessage): string {
 	const source = header(req, 'x-source')?.trim();
 	if (!source) return 'unknown';
 	if (!SOURCE.test(source)) {
-		throw new HttpError(400, 'source_invalid', 'X-Source must be 1-100 characters of A-Z a-z 0-9 . _ : / @ -');
+		throw new HttpError(
+			400,
+			'source_invalid',
+			'X-Source must be 1-100 characters of A-Z a-z 0-9 . _ : / @ -',
+		);
 	}
 	return source;
 }

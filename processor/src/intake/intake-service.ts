@@ -117,8 +117,17 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	};
 }
 
-async function answerRepeat(sql: Sql, request: IntakeRequest, lead: PreparedLead): Promise<IntakeAnswer> {
-	const existing = await findDuplicate(sql, request.idempotencyKey, lead.fingerprint, request.correlationId);
+async function answerRepeat(
+	sql: Sql,
+	request: IntakeRequest,
+	lead: PreparedLead,
+): Promise<IntakeAnswer> {
+	const existing = await findDuplicate(
+		sql,
+		request.idempotencyKey,
+		lead.fingerprint,
+		request.correlationId,
+	);
 	if (existing.fingerprint !== lead.fingerprint) {
 		throw new HttpError(
 			422,
@@ -155,13 +164,21 @@ async function recordFailure(
 		events.push({
 			type: 'delivery_failed',
 			actor: 'processor',
-			payload: { reason: cause.reason, status_code: cause.attempt.statusCode, error: cause.message },
+			payload: {
+				reason: cause.reason,
+				status_code: cause.attempt.statusCode,
+				error: cause.message,
+			},
 		});
 	}
 	events.push({
 		type: 'dlq_created',
 		actor: 'processor',
-		payload: { reason: cause.reason, status: dlqStatus, next_retry_at: scheduledAt?.toISOString() ?? null },
+		payload: {
+			reason: cause.reason,
+			status: dlqStatus,
+			next_retry_at: scheduledAt?.toISOString() ?? null,
+		},
 	});
 	if (!cause.retryable) {
 		events.push({ type: 'dlq_dead', actor: 'processor', payload: { reason: cause.reason } });

@@ -21,5 +21,11 @@ export const LeadSchema = z.looseObject({
 
 export type Lead = z.infer<typeof LeadSchema>;
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue =
+	| string
+	| number
+	| boolean
+	| null
+	| JsonValue[]
+	| { [key: string]: JsonValue };
 export type JsonObject = { [key: string]: JsonValue };

@@ -12,7 +12,11 @@ export function normalizeLead(lead: JsonObject): JsonObject {
 	return normalized;
 }
 
-const NUMBERS_AS_TEXT: readonly (readonly string[])[] = [['phone'], ['zipcode'], ['address', 'zip']];
+const NUMBERS_AS_TEXT: readonly (readonly string[])[] = [
+	['phone'],
+	['zipcode'],
+	['address', 'zip'],
+];
 
 function normalizeValue(value: JsonValue): JsonValue {
 	if (typeof value === 'string') return normalizeString(value);
@@ -45,5 +49,6 @@ function stringifyAt(target: JsonObject, path: readonly string[]): void {
 		if (typeof value === 'number') target[head] = String(value);
 		return;
 	}
-	if (value !== null && typeof value === 'object' && !Array.isArray(value)) stringifyAt(value, rest);
+	if (value !== null && typeof value === 'object' && !Array.isArray(value))
+		stringifyAt(value, rest);
 }

@@ -12,7 +12,11 @@ export const RulesSchema = z.object({
 	checks: z.array(
 		z.union([
 			z.object({ code: RuleCode, path: FieldPathSchema, pattern: z.string().min(1) }),
-			z.object({ code: RuleCode, path: FieldPathSchema, equals: z.union([z.string(), z.number(), z.boolean()]) }),
+			z.object({
+				code: RuleCode,
+				path: FieldPathSchema,
+				equals: z.union([z.string(), z.number(), z.boolean()]),
+			}),
 		]),
 	),
 });
@@ -35,7 +39,9 @@ export function compileRules(config: RulesConfig): CompiledRules {
 	const checks: Check[] = config.checks.map((check) => {
 		if ('pattern' in check) {
 			const pattern = new RegExp(check.pattern);
-			return whenPresent(check.path, (value) => (pattern.test(String(value)) ? undefined : check.code));
+			return whenPresent(check.path, (value) =>
+				pattern.test(String(value)) ? undefined : check.code,
+			);
 		}
 		return whenPresent(check.path, (value) => (value === check.equals ? undefined : check.code));
 	});

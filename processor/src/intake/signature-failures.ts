@@ -12,7 +12,12 @@ import type { SignatureFailureCode } from './signature.js';
  * The body is not kept (it is unauthenticated): only its size and hash.
  */
 export function signatureFailureRecorder(sql: Sql, bucketSeconds: number, now: () => Date) {
-	return async (code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer, log: Logger): Promise<void> => {
+	return async (
+		code: SignatureFailureCode,
+		req: IncomingMessage,
+		rawBody: Buffer,
+		log: Logger,
+	): Promise<void> => {
 		const bucketMs = bucketSeconds * 1000;
 		const bucketStart = new Date(Math.floor(now().getTime() / bucketMs) * bucketMs);
 		try {

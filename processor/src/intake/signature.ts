@@ -46,7 +46,10 @@ export function verifySignature(request: SignedRequest, policy: SignaturePolicy)
 	if (!UNIX_SECONDS.test(timestamp)) {
 		return fail(400, 'timestamp_invalid', 'X-Timestamp must be an integer (Unix seconds)');
 	}
-	if (!SIGNATURE_FORMAT.test(signature) || !matchesAnySecret(signature, timestamp, rawBody, policy.secrets)) {
+	if (
+		!SIGNATURE_FORMAT.test(signature) ||
+		!matchesAnySecret(signature, timestamp, rawBody, policy.secrets)
+	) {
 		return fail(401, 'signature_invalid', 'X-Signature does not match the request body');
 	}
 	if (Math.abs(policy.nowSeconds - Number(timestamp)) > policy.maxSkewSeconds) {

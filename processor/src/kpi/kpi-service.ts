@@ -18,7 +18,11 @@ export interface KpiResult {
 }
 
 /** POST /internal/kpi/compute-daily: recompute the day, audit it, write the stakeholder report. */
-export async function computeDaily(deps: KpiDeps, day: string, correlationId: string): Promise<KpiResult> {
+export async function computeDaily(
+	deps: KpiDeps,
+	day: string,
+	correlationId: string,
+): Promise<KpiResult> {
 	const row = await computeKpiDay(deps.sql, day);
 	const [previous, openByReason] = await Promise.all([
 		readKpiRange(deps.sql, shiftDay(day, -7), shiftDay(day, -1)),
@@ -26,10 +30,17 @@ export async function computeDaily(deps: KpiDeps, day: string, correlationId: st
 	]);
 	await mkdir(deps.alertsDir, { recursive: true });
 	const files = [`kpi_${day}.md`, `kpi_${day}.csv`];
-	await writeAtomically(join(deps.alertsDir, files[0]!), buildReport({ day: row, previous, openDlqByReason: openByReason }));
+	await writeAtomically(
+		join(deps.alertsDir, files[0]!),
+		buildReport({ day: row, previous, openDlqByReason: openByReason }),
+	);
 	await writeAtomically(join(deps.alertsDir, files[1]!), buildCsv([...previous, row]));
 	await insertEvents(deps.sql, null, correlationId, [
-		{ type: 'kpi_computed', actor: 'system', payload: { day, received: row.received_count, report_files: files } },
+		{
+			type: 'kpi_computed',
+			actor: 'system',
+			payload: { day, received: row.received_count, report_files: files },
+		},
 	]);
 	return { row, report_files: files };
 }

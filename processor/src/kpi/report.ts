@@ -13,9 +13,12 @@ export interface ReportInput {
 }
 
 export function buildReport({ day, previous, openDlqByReason }: ReportInput): string {
-	const rate = (count: number) => (day.received_count === 0 ? '–' : `${((count / day.received_count) * 100).toFixed(1)} %`);
+	const rate = (count: number) =>
+		day.received_count === 0 ? '–' : `${((count / day.received_count) * 100).toFixed(1)} %`;
 	const average = (pick: (row: KpiRow) => number) =>
-		previous.length === 0 ? null : previous.reduce((sum, row) => sum + pick(row), 0) / previous.length;
+		previous.length === 0
+			? null
+			: previous.reduce((sum, row) => sum + pick(row), 0) / previous.length;
 	const compare = (value: number, pick: (row: KpiRow) => number) => {
 		const mean = average(pick);
 		if (mean === null) return 'no earlier days yet';
@@ -61,7 +64,16 @@ function summarySentence(day: KpiRow): string {
 export function buildCsv(rows: KpiRow[]): string {
 	const header = 'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms';
 	const lines = rows.map((row) =>
-		[row.day, row.received_count, row.processed_count, row.rejected_count, row.failed_count, row.duplicate_count, row.dlq_open_count, row.avg_processing_ms ?? ''].join(','),
+		[
+			row.day,
+			row.received_count,
+			row.processed_count,
+			row.rejected_count,
+			row.failed_count,
+			row.duplicate_count,
+			row.dlq_open_count,
+			row.avg_processing_ms ?? '',
+		].join(','),
 	);
 	return `${[header, ...lines].join('\n')}\n`;
 }

@@ -31,13 +31,15 @@ export function createMetrics(sql: Sql) {
 		labelNames: ['status'] as const,
 		registers: [registry],
 		async collect() {
-			for (const [status, count] of Object.entries(await dlqDepth(sql))) this.set({ status }, count);
+			for (const [status, count] of Object.entries(await dlqDepth(sql)))
+				this.set({ status }, count);
 		},
 	});
 
 	return {
 		registry,
-		countRequest: (method: string, route: string, status: number) => requests.inc({ method, route, status: String(status) }),
+		countRequest: (method: string, route: string, status: number) =>
+			requests.inc({ method, route, status: String(status) }),
 		countLead: (outcome: string) => leads.inc({ outcome }),
 		/** The CRM client, timing every attempt. */
 		instrument(crm: CrmClient): CrmClient {

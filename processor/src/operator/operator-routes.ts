@@ -4,7 +4,13 @@ import { eventsOfRun, insertEvents } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import { dlqEntriesOfRun, findDlqEntry, listDlq, resolveManually } from '../db/dlq.js';
 import { readKpiRange } from '../db/kpi.js';
-import { attemptsOfRun, findRun, purgeSealedLead, recentRuns, runCountsByStatus } from '../db/runs.js';
+import {
+	attemptsOfRun,
+	findRun,
+	purgeSealedLead,
+	recentRuns,
+	runCountsByStatus,
+} from '../db/runs.js';
 import { retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { HttpError } from '../errors.js';
 import { requireServiceToken } from '../http/service-auth.js';
@@ -21,7 +27,10 @@ export interface OperatorDeps {
 const Day = z.iso.date();
 const DlqStatus = z.enum(['open', 'retrying', 'resolved', 'dead']);
 const RunStatus = z.enum(['accepted', 'processed', 'failed', 'rejected']);
-const Paging = { limit: z.coerce.number().int().min(1).max(500).default(50), offset: z.coerce.number().int().min(0).default(0) };
+const Paging = {
+	limit: z.coerce.number().int().min(1).max(500).default(50),
+	offset: z.coerce.number().int().min(0).default(0),
+};
 const DlqId = z.object({ id: z.coerce.number().int().positive() });
 
 /** The internal endpoints (SPEC 3.8), all behind the service token. */
@@ -30,13 +39,20 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));
 
 	router.post('/internal/dlq/retry-due', async (req, res) => {
-		const { limit } = parse(z.object({ limit: z.number().int().min(1).max(10_000).default(deps.retryBatchSize) }), req.body ?? {});
+		const { limit } = parse(
+			z.object({ limit: z.number().int().min(1).max(10_000).default(deps.retryBatchSize) }),
+			req.body ?? {},
+		);
 		res.json(await retryDue(deps.retry, limit));
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
 		const filter = parse(z.object({ status: DlqStatus.optional(), ...Paging }), req.query);
-		const page = await listDlq(deps.sql, { status: filter.status ?? null, limit: filter.limit, offset: filter.offset });
+		const page = await listDlq(deps.sql, {
+			status: filter.status ?? null,
+			limit: filter.limit,
+			offset: filter.offset,
+		});
 		res.json({ ...page, limit: filter.limit, offset: filter.offset });
 	});
 
@@ -46,7 +62,11 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
 		if (!entry) throw new HttpError(404, 'dlq_item_not_found', `No DLQ item ${id}`);
-		throw new HttpError(409, 'dlq_item_not_retryable', `DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`);
+		throw new HttpError(
+			409,
+			'dlq_item_not_retryable',
+			`DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`,
+		);
 	});
 
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
@@ -74,8 +94,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.get('/internal/runs', async (req, res) => {
-		const filter = parse(z.object({ status: RunStatus.optional(), limit: Paging.limit }), req.query);
-		res.json({ runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }) });
+		const filter = parse(
+			z.object({ status: RunStatus.optional(), limit: Paging.limit }),
+			req.query,
+		);
+		res.json({
+			runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }),
+		});
 	});
 
 	router.get('/internal/runs/:runId', async (req, res) => {
@@ -97,9 +122,17 @@ export function operatorRouter(deps: OperatorDeps): Router {
 
 	router.get('/internal/kpi', async (req, res) => {
 		const to = yesterday(deps.kpi.now());
-		const range = parse(z.object({ from: Day.default(shiftDay(to, -6)), to: Day.default(to) }), req.query);
-		if (range.from > range.to) throw new HttpError(400, 'invalid_range', '"from" must not be after "to"');
-		res.json({ from: range.from, to: range.to, rows: await readKpiRange(deps.sql, range.from, range.to) });
+		const range = parse(
+			z.object({ from: Day.default(shiftDay(to, -6)), to: Day.default(to) }),
+			req.query,
+		);
+		if (range.from > range.to)
+			throw new HttpError(400, 'invalid_range', '"from" must not be after "to"');
+		res.json({
+			from: range.from,
+			to: range.to,
+			rows: await readKpiRange(deps.sql, range.from, range.to),
+		});
 	});
 
 	return router;
@@ -110,6 +143,9 @@ function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 	const result = schema.safeParse(value);
 	if (result.success) return result.data;
 	throw new HttpError(400, 'invalid_request', 'The request parameters are invalid', {
-		issues: result.error.issues.map((issue) => ({ path: issue.path.join('.') || '(body)', message: issue.message })),
+		issues: result.error.issues.map((issue) => ({
+			path: issue.path.join('.') || '(body)',
+			message: issue.message,
+		})),
 	});
 }

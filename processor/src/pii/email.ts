@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 
 /** SPEC 3.7: SHA-256 of the normalised email followed by EMAIL_HASH_SALT, hex. */
 export function hashEmail(normalizedEmail: string, salt: string): string {
-	return createHash('sha256').update(normalizedEmail + salt).digest('hex');
+	return createHash('sha256')
+		.update(normalizedEmail + salt)
+		.digest('hex');
 }
 
 /** `max@example.com` -> `m***@example.com`; anything that is not an address -> `***`. */

@@ -23,7 +23,10 @@ export function sanitize(value: JsonValue): JsonValue {
 	const result: JsonObject = {};
 	for (const [key, item] of Object.entries(value)) {
 		const mask = PERSONAL_FIELDS.get(key);
-		result[key] = mask && (typeof item === 'string' || typeof item === 'number') ? mask(String(item)) : sanitize(item);
+		result[key] =
+			mask && (typeof item === 'string' || typeof item === 'number')
+				? mask(String(item))
+				: sanitize(item);
 	}
 	return result;
 }
@@ -31,12 +34,16 @@ export function sanitize(value: JsonValue): JsonValue {
 const SECRET_HEADERS = new Set(['authorization', 'x-signature', 'cookie', 'proxy-authorization']);
 
 /** Request headers worth keeping for investigation, with credentials and signatures withheld. */
-export function sanitizeHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+export function sanitizeHeaders(
+	headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
 	const result: Record<string, string> = {};
 	for (const [name, value] of Object.entries(headers)) {
 		if (value === undefined) continue;
 		const text = Array.isArray(value) ? value.join(', ') : value;
-		result[name] = SECRET_HEADERS.has(name.toLowerCase()) ? '[withheld]' : (sanitize(text) as string);
+		result[name] = SECRET_HEADERS.has(name.toLowerCase())
+			? '[withheld]'
+			: (sanitize(text) as string);
 	}
 	return result;
 }

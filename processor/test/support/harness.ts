@@ -99,7 +99,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 				headers,
 				body: body === undefined ? undefined : JSON.stringify(body),
 			});
-			return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+			return {
+				status: response.status,
+				headers: response.headers,
+				body: (await response.json()) as Record<string, unknown>,
+			};
 		},
 		crm: {
 			...crm,
@@ -144,7 +148,11 @@ export interface Answer {
 }
 
 /** POSTs to /webhook/lead the way the n8n node does: signed, with an idempotency key. */
-export async function postLead(stackUrl: string, body: unknown, options: SignedPostOptions = {}): Promise<Answer> {
+export async function postLead(
+	stackUrl: string,
+	body: unknown,
+	options: SignedPostOptions = {},
+): Promise<Answer> {
 	const raw = options.rawBody ?? JSON.stringify(body);
 	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
 	const headers: Record<string, string> = {
@@ -156,7 +164,11 @@ export async function postLead(stackUrl: string, body: unknown, options: SignedP
 	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;
 	if (key !== null) headers['x-idempotency-key'] = key;
 	const response = await fetch(`${stackUrl}/webhook/lead`, { method: 'POST', headers, body: raw });
-	return { status: response.status, headers: response.headers, body: (await response.json()) as Record<string, unknown> };
+	return {
+		status: response.status,
+		headers: response.headers,
+		body: (await response.json()) as Record<string, unknown>,
+	};
 }
 
 /** A lead that passes the default rules (seed 002's example, with a phone and a name). */

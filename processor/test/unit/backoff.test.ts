@@ -7,11 +7,17 @@ const delaySeconds = (retryCount: number, random: () => number) =>
 
 test('the schedule is 30/60/120/240/480 s without jitter, and the last step repeats', () => {
 	const middle = () => 0.5;
-	expect([0, 1, 2, 3, 4, 5, 9].map((count) => delaySeconds(count, middle))).toEqual([30, 60, 120, 240, 480, 480, 480]);
+	expect([0, 1, 2, 3, 4, 5, 9].map((count) => delaySeconds(count, middle))).toEqual([
+		30, 60, 120, 240, 480, 480, 480,
+	]);
 });
 
 test('jitter stays within ± the ratio and really spreads the delays', () => {
-	for (const [count, base] of [[0, 30], [2, 120], [4, 480]] as const) {
+	for (const [count, base] of [
+		[0, 30],
+		[2, 120],
+		[4, 480],
+	] as const) {
 		expect(delaySeconds(count, () => 0)).toBe(base * 0.9);
 		expect(delaySeconds(count, () => 0.999999)).toBeCloseTo(base * 1.1, 0);
 		const samples = Array.from({ length: 200 }, () => delaySeconds(count, Math.random));

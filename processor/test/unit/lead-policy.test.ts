@@ -47,7 +47,9 @@ describe('default rules (seed 002)', () => {
 	});
 
 	test.each([false, 'false', 'yes'])('is_owner %p -> NOT_HOMEOWNER', (isOwner) => {
-		expect(evaluate({ address: { zip: '66123' }, house: { is_owner: isOwner } }).reasons).toEqual(['NOT_HOMEOWNER']);
+		expect(evaluate({ address: { zip: '66123' }, house: { is_owner: isOwner } }).reasons).toEqual([
+			'NOT_HOMEOWNER',
+		]);
 	});
 
 	test('missing zip or ownership -> MISSING_REQUIRED_FIELD, naming the fields', () => {
@@ -69,7 +71,9 @@ describe('default rules (seed 002)', () => {
 	});
 
 	test('a rules file with a bad code is refused', () => {
-		expect(() => RulesSchema.parse({ required: [], checks: [{ code: 'lower', path: 'x', equals: 1 }] })).toThrow();
+		expect(() =>
+			RulesSchema.parse({ required: [], checks: [{ code: 'lower', path: 'x', equals: 1 }] }),
+		).toThrow();
 	});
 });
 
@@ -109,7 +113,11 @@ describe('CRM mapping', () => {
 		});
 		const mapped = mapLead(lead, mapping);
 		expect(mapped.attributes).toEqual([]);
-		expect(mapped.droppedAttributes).toEqual(['solar_energy_consumption', 'solar_offer_type', 'solar_area']);
+		expect(mapped.droppedAttributes).toEqual([
+			'solar_energy_consumption',
+			'solar_offer_type',
+			'solar_area',
+		]);
 	});
 });
 
@@ -117,15 +125,21 @@ describe('parseLeadBody', () => {
 	const parse = (text: string) => () => parseLeadBody(Buffer.from(text));
 
 	test('invalid JSON -> 400 invalid_json', () => {
-		expect(parse('{"email": ')).toThrow(expect.objectContaining({ status: 400, code: 'invalid_json' }));
+		expect(parse('{"email": ')).toThrow(
+			expect.objectContaining({ status: 400, code: 'invalid_json' }),
+		);
 	});
 
-	test.each(['[1,2]', '"lead"', 'null', '{"email": 5}', '{"house": "yes"}', '{"address": {"zip": true}}'])(
-		'%s -> 422 invalid_lead',
-		(text) => {
-			expect(parse(text)).toThrow(expect.objectContaining({ status: 422, code: 'invalid_lead' }));
-		},
-	);
+	test.each([
+		'[1,2]',
+		'"lead"',
+		'null',
+		'{"email": 5}',
+		'{"house": "yes"}',
+		'{"address": {"zip": true}}',
+	])('%s -> 422 invalid_lead', (text) => {
+		expect(parse(text)).toThrow(expect.objectContaining({ status: 422, code: 'invalid_lead' }));
+	});
 
 	test('the 422 names the offending field, not its value', () => {
 		try {

@@ -45,8 +45,17 @@ describe('sanitize', () => {
 
 	test('headers: credentials and signatures withheld, emails masked', () => {
 		expect(
-			sanitizeHeaders({ authorization: 'Bearer abc', 'x-signature': 'sha256=00', 'x-source': 'jane@example.com', 'x-skip': undefined }),
-		).toEqual({ authorization: '[withheld]', 'x-signature': '[withheld]', 'x-source': 'j***@example.com' });
+			sanitizeHeaders({
+				authorization: 'Bearer abc',
+				'x-signature': 'sha256=00',
+				'x-source': 'jane@example.com',
+				'x-skip': undefined,
+			}),
+		).toEqual({
+			authorization: '[withheld]',
+			'x-signature': '[withheld]',
+			'x-source': 'j***@example.com',
+		});
 	});
 });
 
@@ -65,7 +74,9 @@ describe('lead cipher', () => {
 	test('IVs stay distinct, and earlier leads readable, across many encryptions', () => {
 		const sealed = Array.from({ length: 1000 }, (_, i) => cipher.encrypt(Buffer.from(`lead ${i}`)));
 		expect(new Set(sealed.map((item) => item.subarray(1, 13).toString('hex'))).size).toBe(1000);
-		expect(sealed.map((item) => cipher.decrypt(item).toString())).toEqual(sealed.map((_, i) => `lead ${i}`));
+		expect(sealed.map((item) => cipher.decrypt(item).toString())).toEqual(
+			sealed.map((_, i) => `lead ${i}`),
+		);
 	});
 
 	test('tampering and a wrong key are detected', () => {

@@ -24,9 +24,15 @@ const signed = (timestamp: string, secret = SECRET) => ({
 
 describe('signature contract (shared with the n8n Lead Intake node)', () => {
 	test.each(vectors)('$name', (vector) => {
-		expect(computeSignature(vector.secret, vector.timestamp, Buffer.from(vector.body, 'utf8'))).toBe(vector.signature);
+		expect(
+			computeSignature(vector.secret, vector.timestamp, Buffer.from(vector.body, 'utf8')),
+		).toBe(vector.signature);
 		const verdict = verifySignature(
-			{ timestamp: vector.timestamp, signature: vector.signature, rawBody: Buffer.from(vector.body, 'utf8') },
+			{
+				timestamp: vector.timestamp,
+				signature: vector.signature,
+				rawBody: Buffer.from(vector.body, 'utf8'),
+			},
 			{ secrets: [vector.secret], maxSkewSeconds: 300, nowSeconds: Number(vector.timestamp) },
 		);
 		expect(verdict).toEqual({ ok: true });
@@ -42,7 +48,11 @@ describe('verifySignature', () => {
 		['no timestamp', { ...signed('1767225600'), timestamp: undefined }],
 		['no signature', { ...signed('1767225600'), signature: undefined }],
 	])('%s -> 401 signature_missing', (_name, request) => {
-		expect(verifySignature(request, policy)).toMatchObject({ ok: false, status: 401, code: 'signature_missing' });
+		expect(verifySignature(request, policy)).toMatchObject({
+			ok: false,
+			status: 401,
+			code: 'signature_missing',
+		});
 	});
 
 	test.each(['12.5', 'abc', '-5', ''])('timestamp %p -> 400 (or 401 when empty)', (timestamp) => {
@@ -56,7 +66,11 @@ describe('verifySignature', () => {
 		const upperHex = { ...signed('1767225600') };
 		upperHex.signature = `sha256=${upperHex.signature.slice(7).toUpperCase()}`;
 		for (const request of [wrongBody, wrongSecret, upperHex]) {
-			expect(verifySignature(request, policy)).toMatchObject({ ok: false, status: 401, code: 'signature_invalid' });
+			expect(verifySignature(request, policy)).toMatchObject({
+				ok: false,
+				status: 401,
+				code: 'signature_invalid',
+			});
 		}
 	});
 
@@ -74,6 +88,8 @@ describe('verifySignature', () => {
 	test('rotation: every configured secret is accepted', () => {
 		const rotating = { ...policy, secrets: ['next-secret-0123456789', SECRET] };
 		expect(verifySignature(signed('1767225600'), rotating)).toEqual({ ok: true });
-		expect(verifySignature(signed('1767225600', 'next-secret-0123456789'), rotating)).toEqual({ ok: true });
+		expect(verifySignature(signed('1767225600', 'next-secret-0123456789'), rotating)).toEqual({
+			ok: true,
+		});
 	});
 });

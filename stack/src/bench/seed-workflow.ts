@@ -26,7 +26,12 @@ return $input.all().map((item) => {
 				type: 'n8n-nodes-base.webhook',
 				typeVersion: 2,
 				position: [0, 0],
-				parameters: { httpMethod: 'POST', path: SEED_WEBHOOK_PATH, responseMode: 'responseNode', options: {} },
+				parameters: {
+					httpMethod: 'POST',
+					path: SEED_WEBHOOK_PATH,
+					responseMode: 'responseNode',
+					options: {},
+				},
 				webhookId: 'b0000000-0000-4000-8000-0000000000ff',
 			},
 			{
@@ -62,7 +67,11 @@ return $input.all().map((item) => {
 				type: 'n8n-nodes-base.respondToWebhook',
 				typeVersion: 1.1,
 				position: [660, 0],
-				parameters: { respondWith: 'json', responseBody: '={{ $json.body }}', options: { responseCode: '={{ $json.statusCode }}' } },
+				parameters: {
+					respondWith: 'json',
+					responseBody: '={{ $json.body }}',
+					options: { responseCode: '={{ $json.statusCode }}' },
+				},
 			},
 		],
 		connections: {

@@ -41,6 +41,11 @@ export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 }
 
 /** One n8n CLI command (import, export, publish), run while n8n itself is stopped. */
-export function n8nCommand(install: N8nInstall, env: NodeJS.ProcessEnv, args: string[], log: (line: string) => void): Promise<string> {
+export function n8nCommand(
+	install: N8nInstall,
+	env: NodeJS.ProcessEnv,
+	args: string[],
+	log: (line: string) => void,
+): Promise<string> {
 	return run(install.node, [install.n8nBin, ...args], env.N8N_USER_FOLDER!, log, env);
 }

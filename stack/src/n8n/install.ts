@@ -17,7 +17,10 @@ export interface N8nInstall {
 
 /** Outside the checkout, shared by every clone: LIH_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache. */
 export function cacheDir(): string {
-	return process.env.LIH_CACHE_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub');
+	return (
+		process.env.LIH_CACHE_DIR ??
+		join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub')
+	);
 }
 
 /**
@@ -35,11 +38,23 @@ export async function ensureN8n(log: (line: string) => void): Promise<N8nInstall
 	// node's package links its binary in an install script; n8n must skip scripts (a native
 	// build in its tree downloads from the internet)
 	await installOnce(nodeDir, `node@${NODE_VERSION}`, [], `Node.js ${NODE_VERSION} for n8n`, log);
-	await installOnce(n8nDir, `n8n@${N8N_VERSION}`, ['--ignore-scripts'], `n8n ${N8N_VERSION} (about 4 minutes and 2.8 GB, only once)`, log);
+	await installOnce(
+		n8nDir,
+		`n8n@${N8N_VERSION}`,
+		['--ignore-scripts'],
+		`n8n ${N8N_VERSION} (about 4 minutes and 2.8 GB, only once)`,
+		log,
+	);
 	return install;
 }
 
-async function installOnce(dir: string, spec: string, flags: string[], what: string, log: (line: string) => void): Promise<void> {
+async function installOnce(
+	dir: string,
+	spec: string,
+	flags: string[],
+	what: string,
+	log: (line: string) => void,
+): Promise<void> {
 	const marker = join(dir, '.complete');
 	if (existsSync(marker)) return;
 	log(`Installing ${what} into ${dir} ...`);
@@ -47,9 +62,17 @@ async function installOnce(dir: string, spec: string, flags: string[], what: str
 	await mkdir(dir, { recursive: true });
 	await writeFile(join(dir, 'package.json'), '{ "private": true }\n');
 	const started = Date.now();
-	const progress = setInterval(() => log(`  still installing ${spec} (${Math.round((Date.now() - started) / 1000)} s)`), 20_000);
+	const progress = setInterval(
+		() => log(`  still installing ${spec} (${Math.round((Date.now() - started) / 1000)} s)`),
+		20_000,
+	);
 	try {
-		await run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', ...flags, spec], dir, log);
+		await run(
+			'npm',
+			['install', '--no-audit', '--no-fund', '--loglevel=error', ...flags, spec],
+			dir,
+			log,
+		);
 	} finally {
 		clearInterval(progress);
 	}
@@ -58,7 +81,13 @@ async function installOnce(dir: string, spec: string, flags: string[], what: str
 }
 
 /** Runs a command, passing its output lines on; rejects with its last lines when it fails. */
-export function run(command: string, args: string[], cwd: string, log: (line: string) => void, env = process.env): Promise<string> {
+export function run(
+	command: string,
+	args: string[],
+	cwd: string,
+	log: (line: string) => void,
+	env = process.env,
+): Promise<string> {
 	return new Promise((resolve, reject) => {
 		const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
 		let output = '';

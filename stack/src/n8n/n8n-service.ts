@@ -64,13 +64,26 @@ export async function startN8n(options: N8nOptions): Promise<Service> {
 async function installNodesPackage(userFolder: string, log: (line: string) => void): Promise<void> {
 	const packDir = join(userFolder, 'package');
 	await mkdir(packDir, { recursive: true });
-	const packed = (await run('npm', ['pack', '--silent', '--pack-destination', packDir], repoRoot, log)).trim().split('\n').pop()!;
+	const packed = (
+		await run('npm', ['pack', '--silent', '--pack-destination', packDir], repoRoot, log)
+	)
+		.trim()
+		.split('\n')
+		.pop()!;
 	const nodesDir = join(userFolder, '.n8n', 'nodes');
 	if (!existsSync(join(nodesDir, 'package.json'))) {
-		await writeFile(join(nodesDir, 'package.json'), '{ "name": "installed-nodes", "private": true }\n');
+		await writeFile(
+			join(nodesDir, 'package.json'),
+			'{ "name": "installed-nodes", "private": true }\n',
+		);
 	}
 	// --legacy-peer-deps: n8n provides n8n-workflow; a copy of our own would shadow it
-	await run('npm', ['install', '--no-audit', '--no-fund', '--legacy-peer-deps', join(packDir, packed)], nodesDir, log);
+	await run(
+		'npm',
+		['install', '--no-audit', '--no-fund', '--legacy-peer-deps', join(packDir, packed)],
+		nodesDir,
+		log,
+	);
 }
 
 async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): Promise<void> {
@@ -82,7 +95,11 @@ async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): P
 				id: CREDENTIAL_IDS.processor,
 				name: 'Lead Intake Processor',
 				type: 'leadIntakeProcessorApi',
-				data: { baseUrl: options.processorUrl, hmacSecret: options.hmacSecret, serviceToken: options.serviceToken },
+				data: {
+					baseUrl: options.processorUrl,
+					hmacSecret: options.hmacSecret,
+					serviceToken: options.serviceToken,
+				},
 			},
 			{
 				id: CREDENTIAL_IDS.jiraConfluence,
@@ -99,7 +116,9 @@ async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): P
 /** Imports and publishes each workflow file whose version n8n does not have yet. */
 async function importChangedWorkflows(options: N8nOptions, env: NodeJS.ProcessEnv): Promise<void> {
 	const ledgerFile = importLedger(options.userFolder);
-	const ledger = existsSync(ledgerFile) ? (JSON.parse(await readFile(ledgerFile, 'utf8')) as Record<string, number>) : {};
+	const ledger = existsSync(ledgerFile)
+		? (JSON.parse(await readFile(ledgerFile, 'utf8')) as Record<string, number>)
+		: {};
 	const workflows = await readWorkflowFiles(workflowsDir);
 	for (const { file, workflow } of workflows.values()) {
 		if ((ledger[workflow.id] ?? 0) >= workflow.version) continue;
@@ -110,7 +129,11 @@ async function importChangedWorkflows(options: N8nOptions, env: NodeJS.ProcessEn
 	}
 }
 
-async function importAndPublish(options: N8nOptions, env: NodeJS.ProcessEnv, file: string): Promise<void> {
+async function importAndPublish(
+	options: N8nOptions,
+	env: NodeJS.ProcessEnv,
+	file: string,
+): Promise<void> {
 	const { id } = JSON.parse(await readFile(file, 'utf8')) as { id: string };
 	await n8nCommand(options.install, env, ['import:workflow', `--input=${file}`], options.log);
 	await n8nCommand(options.install, env, ['publish:workflow', `--id=${id}`], options.log);
@@ -128,7 +151,9 @@ export function importLedger(userFolder: string): string {
 async function n8nReady(baseUrl: string): Promise<boolean> {
 	if (!(await fetch(`${baseUrl}/rest/settings`)).ok) return false;
 	const webhook = await fetch(`${baseUrl}/webhook/lead-intake`);
-	return webhook.status === 404 && (await webhook.text()).includes('Did you mean to make a POST request');
+	return (
+		webhook.status === 404 && (await webhook.text()).includes('Did you mean to make a POST request')
+	);
 }
 
 /** The editor needs an owner account; set up once (n8n answers 400 once there is one). */
@@ -136,16 +161,32 @@ async function setUpOwner(port: number, owner: { email: string; password: string
 	const response = await fetch(`http://127.0.0.1:${port}/rest/owner/setup`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ email: owner.email, firstName: 'Lead', lastName: 'Operator', password: owner.password }),
+		body: JSON.stringify({
+			email: owner.email,
+			firstName: 'Lead',
+			lastName: 'Operator',
+			password: owner.password,
+		}),
 	});
-	if (!response.ok && response.status !== 400) throw new Error(`n8n owner setup answered HTTP ${response.status}`);
+	if (!response.ok && response.status !== 400)
+		throw new Error(`n8n owner setup answered HTTP ${response.status}`);
 }
 
 /** n8n's workflows into `targetDir` as workflow files (see writeExportedWorkflows). */
-export async function exportWorkflows(install: N8nInstall, env: NodeJS.ProcessEnv, targetDir: string, log: (line: string) => void): Promise<string[]> {
+export async function exportWorkflows(
+	install: N8nInstall,
+	env: NodeJS.ProcessEnv,
+	targetDir: string,
+	log: (line: string) => void,
+): Promise<string[]> {
 	const exportDir = await mkdtemp(join(tmpdir(), 'lih-export-'));
 	try {
-		await n8nCommand(install, env, ['export:workflow', '--all', '--separate', `--output=${exportDir}/`], log);
+		await n8nCommand(
+			install,
+			env,
+			['export:workflow', '--all', '--separate', `--output=${exportDir}/`],
+			log,
+		);
 		return await writeExportedWorkflows(exportDir, workflowsDir, targetDir);
 	} finally {
 		await rm(exportDir, { recursive: true, force: true });

@@ -17,9 +17,29 @@ export interface WorkflowFile {
 	pinData: Record<string, unknown>;
 }
 
-const NODE_KEYS = ['id', 'name', 'type', 'typeVersion', 'position', 'parameters', 'credentials', 'webhookId', 'disabled', 'notes', 'notesInFlow', 'onError', 'retryOnFail', 'maxTries', 'waitBetweenTries', 'alwaysOutputData', 'executeOnce'];
+const NODE_KEYS = [
+	'id',
+	'name',
+	'type',
+	'typeVersion',
+	'position',
+	'parameters',
+	'credentials',
+	'webhookId',
+	'disabled',
+	'notes',
+	'notesInFlow',
+	'onError',
+	'retryOnFail',
+	'maxTries',
+	'waitBetweenTries',
+	'alwaysOutputData',
+	'executeOnce',
+];
 
-export async function readWorkflowFiles(dir: string): Promise<Map<string, { file: string; workflow: WorkflowFile }>> {
+export async function readWorkflowFiles(
+	dir: string,
+): Promise<Map<string, { file: string; workflow: WorkflowFile }>> {
 	const files = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
 	const workflows = new Map<string, { file: string; workflow: WorkflowFile }>();
 	for (const file of files) {
@@ -33,7 +53,10 @@ export async function readWorkflowFiles(dir: string): Promise<Map<string, { file
  * What n8n exported, as our file: the version goes up by one when anything a person can edit
  * (name, nodes, connections, settings, pinned data) differs from the file.
  */
-export function toWorkflowFile(exported: Record<string, unknown>, current: WorkflowFile | null): WorkflowFile {
+export function toWorkflowFile(
+	exported: Record<string, unknown>,
+	current: WorkflowFile | null,
+): WorkflowFile {
 	const candidate: WorkflowFile = {
 		id: String(exported.id),
 		name: String(exported.name),
@@ -44,7 +67,10 @@ export function toWorkflowFile(exported: Record<string, unknown>, current: Workf
 		settings: (exported.settings as Record<string, unknown>) ?? {},
 		pinData: (exported.pinData as Record<string, unknown>) ?? {},
 	};
-	if (current && serialize({ ...candidate, version: 0 }) !== serialize({ ...current, version: 0 })) {
+	if (
+		current &&
+		serialize({ ...candidate, version: 0 }) !== serialize({ ...current, version: 0 })
+	) {
 		candidate.version = current.version + 1;
 	}
 	return candidate;
@@ -66,11 +92,18 @@ function canonicalNode(node: Record<string, unknown>): Record<string, unknown> {
  * `filesDir` under that file's name, new ones under a name made from theirs. Returns the file
  * names whose content changed.
  */
-export async function writeExportedWorkflows(exportDir: string, filesDir: string, targetDir: string): Promise<string[]> {
+export async function writeExportedWorkflows(
+	exportDir: string,
+	filesDir: string,
+	targetDir: string,
+): Promise<string[]> {
 	const current = await readWorkflowFiles(filesDir);
 	const changed: string[] = [];
 	for (const name of (await readdir(exportDir)).filter((file) => file.endsWith('.json')).sort()) {
-		const exported = JSON.parse(await readFile(join(exportDir, name), 'utf8')) as Record<string, unknown>;
+		const exported = JSON.parse(await readFile(join(exportDir, name), 'utf8')) as Record<
+			string,
+			unknown
+		>;
 		if (exported.isArchived === true) continue;
 		const known = current.get(String(exported.id));
 		const file = known?.file ?? `${slug(String(exported.name))}.json`;
@@ -83,5 +116,10 @@ export async function writeExportedWorkflows(exportDir: string, filesDir: string
 }
 
 function slug(name: string): string {
-	return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'workflow';
+	return (
+		name
+			.toLowerCase()
+			.replace(/[^a-z0-9]+/g, '-')
+			.replace(/^-|-$/g, '') || 'workflow'
+	);
 }
