@@ -18,3 +18,9 @@ export { repoRoot } from './repo.js';
 export { ensureN8n, type N8nInstall } from './n8n/install.js';
 export { exportWorkflows } from './n8n/n8n-service.js';
 export { workflowsDir } from './repo.js';
+export {
+	CHROMIUM_ARGS,
+	CHROMIUM_PATH,
+	ensureChromium,
+	type ChromiumAvailability,
+} from './chromium.js';
