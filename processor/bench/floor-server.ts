@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import postgres from 'postgres';
-import { verifySignature } from '../src/intake/signature.js';
+import { signingKeys, verifySignature } from '../src/intake/signature.js';
 
 /*
  * The benchmark's floor: the least any signed, idempotent intake must do. A bare node:http
@@ -9,7 +9,7 @@ import { verifySignature } from '../src/intake/signature.js';
  * process by intake-bench so it gets a process of its own, as the processor does.
  */
 const sql = postgres(process.env.DATABASE_URL!, { max: 16, onnotice: () => undefined });
-const secrets = [process.env.WEBHOOK_HMAC_SECRET!];
+const keys = signingKeys([process.env.WEBHOOK_HMAC_SECRET!]);
 
 await sql`CREATE TABLE IF NOT EXISTS floor_leads (idempotency_key text PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now())`;
 
@@ -20,14 +20,20 @@ const server = createServer((req, res) => {
 		const rawBody = Buffer.concat(chunks);
 		const verdict = verifySignature(
 			{
-				timestamp: header(req.headers['x-timestamp']),
-				signature: header(req.headers['x-signature']),
-				rawBody,
+				webhookId: header(req.headers['webhook-id']),
+				webhookTimestamp: header(req.headers['webhook-timestamp']),
+				webhookSignature: header(req.headers['webhook-signature']),
 			},
-			{ secrets, maxSkewSeconds: 300, nowSeconds: Math.floor(Date.now() / 1000) },
+			rawBody,
+			{
+				keys,
+				legacyEnabled: false,
+				toleranceSeconds: 300,
+				nowSeconds: Math.floor(Date.now() / 1000),
+			},
 		);
 		if (!verdict.ok) return answer(res, verdict.status, { code: verdict.code });
-		sql`INSERT INTO floor_leads (idempotency_key) VALUES (${header(req.headers['x-idempotency-key']) ?? ''})
+		sql`INSERT INTO floor_leads (idempotency_key) VALUES (${verdict.scheme === 'v2' ? verdict.webhookId : ''})
 			ON CONFLICT DO NOTHING RETURNING idempotency_key`.then(
 			(rows) => answer(res, 200, { status: rows.length === 1 ? 'accepted' : 'duplicate' }),
 			() => answer(res, 500, { code: 'insert_failed' }),

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import { computeSignature } from '../src/intake/signature.js';
+import { signingKeys, signV2 } from '../src/intake/signature.js';
 
 export interface LoadResult {
 	concurrency: number;
@@ -42,18 +42,20 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 	const started = performance.now();
 	const deadline = started + options.seconds * 1000;
 
+	const { key } = signingKeys([options.secret])[0]!;
 	const worker = async () => {
 		while (performance.now() < deadline) {
 			const timestamp = String(Math.floor(Date.now() / 1000));
+			const id = `bench-${prefix}-${sequence++}`;
 			const sent = performance.now();
 			const response = await pool.request({
 				method: 'POST',
 				path: options.path,
 				headers: {
 					'content-type': 'application/json',
-					'x-timestamp': timestamp,
-					'x-signature': computeSignature(options.secret, timestamp, body),
-					'x-idempotency-key': `bench-${prefix}-${sequence++}`,
+					'webhook-id': id,
+					'webhook-timestamp': timestamp,
+					'webhook-signature': signV2(key, id, timestamp, body),
 					'x-source': 'bench',
 				},
 				body,

@@ -20,6 +20,7 @@ const EnvSchema = z.object({
 	HOST: z.string().default('0.0.0.0'),
 	WEBHOOK_HMAC_SECRET: commaList.pipe(z.array(z.string().min(16)).min(1, 'at least one secret')),
 	WEBHOOK_MAX_SKEW_SECONDS: seconds.default(300),
+	WEBHOOK_LEGACY_SIGNATURE: flag.default(true),
 	EMAIL_HASH_SALT: z.string().min(8),
 	LEAD_ENCRYPTION_KEY: z.string().min(16),
 	SERVICE_TOKEN: z.string().min(16),

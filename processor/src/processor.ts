@@ -8,6 +8,7 @@ import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureRecorder } from './intake/signature-failures.js';
+import { signingKeys } from './intake/signature.js';
 import { MappingSchema } from './intake/mapping.js';
 import { compileRules, RulesSchema } from './intake/rules.js';
 import type { Logger } from './logger.js';
@@ -66,7 +67,8 @@ export async function startProcessor(
 			metrics,
 			intake: {
 				intake: delivery,
-				hmacSecrets: config.WEBHOOK_HMAC_SECRET,
+				signingKeys: signingKeys(config.WEBHOOK_HMAC_SECRET),
+				legacySignatures: config.WEBHOOK_LEGACY_SIGNATURE,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,

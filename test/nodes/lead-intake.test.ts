@@ -11,10 +11,12 @@ interface Vector {
 	signature: string;
 }
 
-const { vectors } = JSON.parse(
+const {
+	v1: { vectors },
+} = JSON.parse(
 	readFileSync(join(__dirname, '..', 'contracts', 'signature-vectors.json'), 'utf8'),
 ) as {
-	vectors: Vector[];
+	v1: { vectors: Vector[] };
 };
 
 test.each(vectors.map((vector) => [vector.name, vector] as const))(

@@ -7,11 +7,17 @@ import { sendJson } from '../http/send-json.js';
 import type { Logger } from '../logger.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import { handleLead, type IntakeDeps } from './intake-service.js';
-import { verifySignature, type SignatureFailureCode } from './signature.js';
+import {
+	IDEMPOTENCY_KEY_FORMAT,
+	verifySignature,
+	type SignatureFailureCode,
+	type SigningKey,
+} from './signature.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
-	hmacSecrets: readonly string[];
+	signingKeys: readonly SigningKey[];
+	legacySignatures: boolean;
 	maxSkewSeconds: number;
 	bodyLimitBytes: number;
 	rateLimitPerMinute: number;
@@ -26,7 +32,6 @@ export interface IntakeRouteOptions {
 }
 
 export const INTAKE_PATH = '/webhook/lead';
-const IDEMPOTENCY_KEY = /^[\x20-\x7E]{1,200}$/;
 const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 
 /**
@@ -45,10 +50,18 @@ export function intakeHandler(
 		// the raw bytes: the signature covers exactly what was sent
 		const rawBody = await readBody(req, options.bodyLimitBytes);
 		const verdict = verifySignature(
-			{ timestamp: header(req, 'x-timestamp'), signature: header(req, 'x-signature'), rawBody },
 			{
-				secrets: options.hmacSecrets,
-				maxSkewSeconds: options.maxSkewSeconds,
+				webhookId: header(req, 'webhook-id'),
+				webhookTimestamp: header(req, 'webhook-timestamp'),
+				webhookSignature: header(req, 'webhook-signature'),
+				legacyTimestamp: header(req, 'x-timestamp'),
+				legacySignature: header(req, 'x-signature'),
+			},
+			rawBody,
+			{
+				keys: options.signingKeys,
+				legacyEnabled: options.legacySignatures,
+				toleranceSeconds: options.maxSkewSeconds,
 				nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
 			},
 		);
@@ -60,7 +73,7 @@ export function intakeHandler(
 
 		const outcome = await handleLead(options.intake, {
 			rawBody,
-			idempotencyKey: readIdempotencyKey(req),
+			idempotencyKey: verdict.scheme === 'v2' ? verdict.webhookId : readIdempotencyKey(req),
 			source: readSource(req),
 			correlationId: req.id,
 			headers: sanitizeHeaders(req.headers),
@@ -95,7 +108,7 @@ function readIdempotencyKey(req: IncomingMessage): string {
 	const key = header(req, 'x-idempotency-key')?.trim();
 	if (!key)
 		throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
-	if (!IDEMPOTENCY_KEY.test(key)) {
+	if (!IDEMPOTENCY_KEY_FORMAT.test(key)) {
 		throw new HttpError(
 			400,
 			'idempotency_key_invalid',

@@ -1,49 +1,183 @@
 import type { JsonObject, JsonValue } from '../intake/lead-schema.js';
 import { maskEmail } from './email.js';
 
-const EMAIL_ANYWHERE = /[^\s@"'<>(),;:]+@[^\s@"'<>(),;:]+\.[^\s@"'<>(),;:]+/g;
+/*
+ * The one masking rule for personal data (docs/contract.md, "Personal data"). Everything written
+ * for people or for investigation (audit rows, DLQ rows, logs, alert and report files) goes
+ * through sanitize(). The Alert Router node mirrors this module; both are held to
+ * test/contracts/pii-vectors.json.
+ */
 
-/** Fields that identify a person: shown masked, never in full. */
-const PERSONAL_FIELDS = new Map<string, (value: string) => string>([
-	['email', maskEmail],
-	['name', (value) => `${value.slice(0, 1)}***`],
-	['phone', (value) => (value.length > 4 ? `***${value.slice(-2)}` : '***')],
-	['street', () => '***'],
-	['note', (value) => `[${value.length} characters withheld]`],
+type PersonalKind = 'email' | 'name' | 'phone' | 'street' | 'text';
+
+const MASKS: Record<PersonalKind, (value: string) => string> = {
+	email: maskEmail,
+	name: (value) => (value === '' ? '' : `${value.slice(0, 1)}***`),
+	phone: (value) => (value.length > 4 ? `***${value.slice(-2)}` : '***'),
+	street: () => '***',
+	text: (value) => `[${value.length} characters withheld]`,
+};
+
+const NAME_KEYS = new Set([
+	'name',
+	'name1',
+	'name2',
+	'firstname',
+	'lastname',
+	'fullname',
+	'givenname',
+	'familyname',
+	'surname',
+	'middlename',
+	'forename',
+	'nickname',
+	'maidenname',
+	'displayname',
+	'contactname',
+	'customername',
+	'personname',
+	'leadname',
+	'ownername',
+	'vorname',
+	'nachname',
 ]);
+const STREET_KEYS = new Set([
+	'street',
+	'street1',
+	'street2',
+	'streetname',
+	'streetaddress',
+	'streetline',
+	'streetnumber',
+	'housenumber',
+	'hausnummer',
+	'address1',
+	'address2',
+	'address3',
+	'addressline',
+	'addressline1',
+	'addressline2',
+	'addressline3',
+	'line1',
+	'line2',
+	'strasse',
+	'straße',
+]);
+const PHONE_KEYS = new Set(['tel', 'cell', 'cellular', 'fax', 'handy', 'mobil']);
+const TEXT_KEYS = new Set(['note', 'notes', 'comment', 'comments', 'message', 'remarks']);
+
+/** What a key says its value is: compared without case, spaces, `_`, `-` or `.`. */
+export function personalKindOf(key: string, value: unknown): PersonalKind | null {
+	const normalized = key.toLowerCase().replace(/[\s_.-]/g, '');
+	if (normalized.includes('email') || normalized === 'mail') return 'email';
+	if (NAME_KEYS.has(normalized)) return 'name';
+	if (
+		normalized.includes('phone') ||
+		normalized.includes('mobile') ||
+		normalized.includes('telefon') ||
+		PHONE_KEYS.has(normalized)
+	) {
+		return 'phone';
+	}
+	if (STREET_KEYS.has(normalized)) return 'street';
+	// a one-line address; an address object is walked and its street fields masked
+	if (normalized === 'address' && typeof value === 'string') return 'street';
+	if (TEXT_KEYS.has(normalized)) return 'text';
+	return null;
+}
 
 /**
- * A copy of a lead (or any JSON) fit for audit rows, DLQ rows, logs and alert files: personal
- * fields masked, and any email address anywhere else (free attributes, notes) masked too.
+ * A copy of any JSON value fit for people to read: values under personal keys masked (every
+ * string or number below such a key), and every e-mail address anywhere else, keys included.
+ * A `__proto__` key is dropped (the intake refuses such leads; headers may still carry one).
  */
 export function sanitize(value: JsonValue): JsonValue {
-	if (typeof value === 'string') return value.replace(EMAIL_ANYWHERE, maskEmail);
-	if (Array.isArray(value)) return value.map(sanitize);
+	return sanitizeAs(value, null);
+}
+
+function sanitizeAs(value: JsonValue, kind: PersonalKind | null): JsonValue {
+	if (typeof value === 'string') return kind ? MASKS[kind](value) : maskEmailsIn(value);
+	if (typeof value === 'number') return kind ? MASKS[kind](String(value)) : value;
+	if (Array.isArray(value)) return value.map((item) => sanitizeAs(item, kind));
 	if (value === null || typeof value !== 'object') return value;
 	const result: JsonObject = {};
 	for (const [key, item] of Object.entries(value)) {
-		const mask = PERSONAL_FIELDS.get(key);
-		result[key] =
-			mask && (typeof item === 'string' || typeof item === 'number')
-				? mask(String(item))
-				: sanitize(item);
+		if (key === '__proto__') continue;
+		result[maskEmailsIn(key)] = sanitizeAs(item, kind ?? personalKindOf(key, item));
 	}
 	return result;
 }
 
-const SECRET_HEADERS = new Set(['authorization', 'x-signature', 'cookie', 'proxy-authorization']);
+/**
+ * Every e-mail address in the text masked (`jane@example.com` -> `j***@example.com`). An
+ * address is a run of non-separator characters, an `@`, and a run holding a dot with characters
+ * on both sides. Linear time: each character is looked at no more than twice, whatever the input
+ * (a backtracking pattern was quadratic on long text without `@`).
+ */
+export function maskEmailsIn(text: string): string {
+	let at = text.indexOf('@');
+	if (at === -1) return text;
+	let masked = '';
+	let copied = 0;
+	while (at !== -1) {
+		let start = at;
+		while (start > copied && !isSeparator(text.charCodeAt(start - 1))) start--;
+		let end = at + 1;
+		let dot = -1;
+		for (; end < text.length && !isSeparator(text.charCodeAt(end)); end++) {
+			if (dot === -1 && end > at + 1 && text.charCodeAt(end) === DOT) dot = end;
+		}
+		if (start < at && dot !== -1 && dot < end - 1) {
+			masked += text.slice(copied, start) + maskEmail(text.slice(start, end));
+			copied = end;
+			at = text.indexOf('@', end);
+		} else {
+			at = text.indexOf('@', at + 1);
+		}
+	}
+	return masked + text.slice(copied);
+}
 
-/** Request headers worth keeping for investigation, with credentials and signatures withheld. */
+const DOT = 46;
+// @ " ' < > ( ) , ; : and whitespace end an address
+const SEPARATOR_CODES = new Set([...'@"\'<>(),;:'].map((char) => char.charCodeAt(0)));
+
+function isSeparator(code: number): boolean {
+	if (SEPARATOR_CODES.has(code)) return true;
+	if (code === 32 || (code >= 9 && code <= 13)) return true;
+	return code > 127 && /\s/.test(String.fromCharCode(code));
+}
+
+/** Headers kept with a DLQ entry or a refused request, for investigation. */
+const KEPT_HEADERS = new Set([
+	'content-type',
+	'content-length',
+	'user-agent',
+	'host',
+	'x-forwarded-for',
+	'x-source',
+	'x-correlation-id',
+	'x-idempotency-key',
+	'x-timestamp',
+	'webhook-id',
+	'webhook-timestamp',
+	'x-fail-after-accept',
+]);
+const HEADER_VALUE_LIMIT = 200;
+
+/**
+ * The request headers worth keeping for investigation, masked and cut short; any other header
+ * (signatures, credentials, cookies, whatever a caller invents) is left out.
+ */
 export function sanitizeHeaders(
 	headers: Record<string, string | string[] | undefined>,
 ): Record<string, string> {
 	const result: Record<string, string> = {};
-	for (const [name, value] of Object.entries(headers)) {
+	for (const name of KEPT_HEADERS) {
+		const value = headers[name];
 		if (value === undefined) continue;
-		const text = Array.isArray(value) ? value.join(', ') : value;
-		result[name] = SECRET_HEADERS.has(name.toLowerCase())
-			? '[withheld]'
-			: (sanitize(text) as string);
+		const text = (Array.isArray(value) ? value.join(', ') : value).slice(0, HEADER_VALUE_LIMIT);
+		result[name] = maskEmailsIn(text);
 	}
 	return result;
 }

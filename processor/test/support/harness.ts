@@ -6,7 +6,7 @@ import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
-import { computeSignature } from '../../src/intake/signature.js';
+import { signingKeys, signV1 } from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
 
@@ -158,7 +158,11 @@ export async function postLead(
 	const headers: Record<string, string> = {
 		'content-type': 'application/json',
 		'x-timestamp': timestamp,
-		'x-signature': computeSignature(options.secret ?? TEST_SECRET, timestamp, Buffer.from(raw)),
+		'x-signature': signV1(
+			signingKeys([options.secret ?? TEST_SECRET])[0]!.key,
+			timestamp,
+			Buffer.from(raw),
+		),
 		...options.headers,
 	};
 	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { hashEmail, maskEmail } from '../../src/pii/email.js';
 import { createLeadCipher } from '../../src/pii/lead-cipher.js';
-import { sanitize, sanitizeHeaders } from '../../src/pii/sanitize.js';
+import { readFileSync } from 'node:fs';
+import type { JsonValue } from '../../src/intake/lead-schema.js';
+import { maskEmailsIn, sanitize, sanitizeHeaders } from '../../src/pii/sanitize.js';
 
 describe('email', () => {
 	test('hash is SHA-256 of the normalised email followed by the salt', () => {
@@ -20,42 +22,36 @@ describe('email', () => {
 	});
 });
 
-describe('sanitize', () => {
-	test('masks personal fields and any email address anywhere', () => {
-		const result = sanitize({
-			email: 'jane@example.com',
-			name: 'Jane Doe',
-			phone: '+49 170 1234567',
-			note: 'call me at jane@example.com',
-			address: { zip: '66123', street: 'Hauptstrasse 1' },
-			extra: { contacts: ['boss@corp.example.org'], nested: 'cc: x.y@z.io' },
-			constructor: 'not a function',
-		});
-		expect(result).toEqual({
-			email: 'j***@example.com',
-			name: 'J***',
-			phone: '***67',
-			note: '[27 characters withheld]',
-			address: { zip: '66123', street: '***' },
-			extra: { contacts: ['b***@corp.example.org'], nested: 'cc: x***@z.io' },
-			constructor: 'not a function',
-		});
-		expect(JSON.stringify(result)).not.toMatch(/jane@|boss@|x\.y@/);
+const piiContract = JSON.parse(
+	readFileSync(new URL('../../../test/contracts/pii-vectors.json', import.meta.url), 'utf8'),
+) as { vectors: { name: string; input: JsonValue; expected: JsonValue }[] };
+
+describe('sanitize: the one masking rule (shared with the Alert Router node)', () => {
+	test.each(piiContract.vectors)('$name', ({ input, expected }) => {
+		expect(sanitize(input)).toEqual(expected);
 	});
 
-	test('headers: credentials and signatures withheld, emails masked', () => {
+	test('linear on text without @ and on text made of @ and no dot', () => {
+		const long = 'a'.repeat(200_000);
+		expect(maskEmailsIn(long)).toBe(long);
+		const ats = 'a@b '.repeat(50_000);
+		expect(maskEmailsIn(ats)).toBe(ats);
+		const one = `${'x'.repeat(100_000)}@example.com`;
+		expect(maskEmailsIn(one)).toBe('x***@example.com');
+	});
+
+	test('headers: only the ones worth keeping, cut short and masked; credentials never kept', () => {
 		expect(
 			sanitizeHeaders({
 				authorization: 'Bearer abc',
 				'x-signature': 'sha256=00',
+				'webhook-signature': 'v1,abc=',
+				cookie: 'a=b',
 				'x-source': 'jane@example.com',
+				'user-agent': 'u'.repeat(1000),
 				'x-skip': undefined,
 			}),
-		).toEqual({
-			authorization: '[withheld]',
-			'x-signature': '[withheld]',
-			'x-source': 'j***@example.com',
-		});
+		).toEqual({ 'x-source': 'j***@example.com', 'user-agent': 'u'.repeat(200) });
 	});
 });
 

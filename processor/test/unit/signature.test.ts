@@ -1,95 +1,172 @@
 import { readFileSync } from 'node:fs';
-import { computeSignature, verifySignature } from '../../src/intake/signature.js';
+import {
+	signingKeys,
+	signV1,
+	signV2,
+	verifySignature,
+	type SignatureHeaders,
+	type SignaturePolicy,
+} from '../../src/intake/signature.js';
 
-interface Vector {
+interface V1Vector {
 	name: string;
 	secret: string;
 	timestamp: string;
 	body: string;
 	signature: string;
 }
+interface V2Vector {
+	name: string;
+	secrets: string[];
+	id: string;
+	timestamp: string;
+	body: string;
+	signature: string;
+}
 
-const { vectors } = JSON.parse(
+const contract = JSON.parse(
 	readFileSync(new URL('../../../test/contracts/signature-vectors.json', import.meta.url), 'utf8'),
-) as { vectors: Vector[] };
+) as { v1: { vectors: V1Vector[] }; v2: { vectors: V2Vector[]; must_fail: V2Vector[] } };
 
-const SECRET = 'current-secret-0123456789';
-const policy = { secrets: [SECRET], maxSkewSeconds: 300, nowSeconds: 1_767_225_600 };
-const body = Buffer.from('{"email":"a@b.de"}');
-const signed = (timestamp: string, secret = SECRET) => ({
-	timestamp,
-	signature: computeSignature(secret, timestamp, body),
-	rawBody: body,
+const at = (timestamp: string, secrets: string[], legacyEnabled = true): SignaturePolicy => ({
+	keys: signingKeys(secrets),
+	legacyEnabled,
+	toleranceSeconds: 300,
+	nowSeconds: Number(timestamp),
+});
+const v2Headers = (vector: V2Vector): SignatureHeaders => ({
+	webhookId: vector.id,
+	webhookTimestamp: vector.timestamp,
+	webhookSignature: vector.signature,
 });
 
 describe('signature contract (shared with the n8n Lead Intake node)', () => {
-	test.each(vectors)('$name', (vector) => {
+	test.each(contract.v1.vectors)('v1: $name', (vector) => {
+		const body = Buffer.from(vector.body, 'utf8');
+		const [key] = signingKeys([vector.secret]);
+		expect(signV1(key!.key, vector.timestamp, body)).toBe(vector.signature);
+		const headers = { legacyTimestamp: vector.timestamp, legacySignature: vector.signature };
+		expect(verifySignature(headers, body, at(vector.timestamp, [vector.secret]))).toMatchObject({
+			ok: true,
+			scheme: 'v1',
+			signer: key!.id,
+		});
+	});
+
+	test.each(contract.v2.vectors)('v2: $name', (vector) => {
+		const body = Buffer.from(vector.body, 'utf8');
+		const keys = signingKeys(vector.secrets);
+		const signed = keys.map(({ key }) => signV2(key, vector.id, vector.timestamp, body));
+		expect(signed.join(' ')).toBe(vector.signature);
+		for (const secret of vector.secrets) {
+			expect(verifySignature(v2Headers(vector), body, at(vector.timestamp, [secret]))).toEqual({
+				ok: true,
+				scheme: 'v2',
+				signer: signingKeys([secret])[0]!.id,
+				webhookId: vector.id,
+			});
+		}
+	});
+
+	test.each(contract.v2.must_fail)('v2 refuses $name', (vector) => {
+		const body = Buffer.from(vector.body, 'utf8');
 		expect(
-			computeSignature(vector.secret, vector.timestamp, Buffer.from(vector.body, 'utf8')),
-		).toBe(vector.signature);
-		const verdict = verifySignature(
-			{
-				timestamp: vector.timestamp,
-				signature: vector.signature,
-				rawBody: Buffer.from(vector.body, 'utf8'),
-			},
-			{ secrets: [vector.secret], maxSkewSeconds: 300, nowSeconds: Number(vector.timestamp) },
-		);
-		expect(verdict).toEqual({ ok: true });
+			verifySignature(v2Headers(vector), body, at(vector.timestamp, vector.secrets)),
+		).toMatchObject({
+			ok: false,
+			status: 401,
+			code: 'signature_invalid',
+		});
 	});
 });
 
 describe('verifySignature', () => {
-	test('accepts a fresh, correctly signed request', () => {
-		expect(verifySignature(signed('1767225600'), policy)).toEqual({ ok: true });
+	const SECRET = 'current-secret-0123456789';
+	const [KEY] = signingKeys([SECRET]) as [{ id: string; key: Buffer }];
+	const NOW = '1767225600';
+	const body = Buffer.from('{"email":"a@b.de"}');
+	const v2 = (timestamp: string, id = 'lead-1', key = KEY.key): SignatureHeaders => ({
+		webhookId: id,
+		webhookTimestamp: timestamp,
+		webhookSignature: signV2(key, id, timestamp, body),
+	});
+	const v1 = (timestamp: string): SignatureHeaders => ({
+		legacyTimestamp: timestamp,
+		legacySignature: signV1(KEY.key, timestamp, body),
 	});
 
 	test.each([
-		['no timestamp', { ...signed('1767225600'), timestamp: undefined }],
-		['no signature', { ...signed('1767225600'), signature: undefined }],
-	])('%s -> 401 signature_missing', (_name, request) => {
-		expect(verifySignature(request, policy)).toMatchObject({
+		['no headers at all', {}],
+		['v2 without a signature', { webhookId: 'lead-1', webhookTimestamp: NOW }],
+		['v2 without a timestamp', { ...v2(NOW), webhookTimestamp: undefined }],
+		['v1 without a signature', { legacyTimestamp: NOW }],
+	])('%s -> 401 signature_missing', (_name, headers) => {
+		expect(verifySignature(headers, body, at(NOW, [SECRET]))).toMatchObject({
 			ok: false,
 			status: 401,
 			code: 'signature_missing',
 		});
 	});
 
-	test.each(['12.5', 'abc', '-5', ''])('timestamp %p -> 400 (or 401 when empty)', (timestamp) => {
-		const verdict = verifySignature(signed(timestamp), policy);
-		expect(verdict).toMatchObject({ ok: false, status: timestamp === '' ? 401 : 400 });
-	});
-
-	test('another body, another secret, or upper-case hex -> 401 signature_invalid', () => {
-		const wrongBody = { ...signed('1767225600'), rawBody: Buffer.from('{"email":"x@b.de"}') };
-		const wrongSecret = signed('1767225600', 'some-other-secret-0123456789');
-		const upperHex = { ...signed('1767225600') };
-		upperHex.signature = `sha256=${upperHex.signature.slice(7).toUpperCase()}`;
-		for (const request of [wrongBody, wrongSecret, upperHex]) {
-			expect(verifySignature(request, policy)).toMatchObject({
+	test.each(['12.5', 'abc', '-5', '1'.repeat(13)])('timestamp %p -> 400', (timestamp) => {
+		for (const headers of [v2(timestamp), v1(timestamp)]) {
+			expect(verifySignature(headers, body, at(NOW, [SECRET]))).toMatchObject({
 				ok: false,
-				status: 401,
-				code: 'signature_invalid',
+				status: 400,
+				code: 'timestamp_invalid',
 			});
 		}
 	});
 
-	test('a timestamp outside the skew window, either way -> 409', () => {
-		for (const timestamp of ['1767225299', '1767225901', String(1_767_225_600 - 3600)]) {
-			expect(verifySignature(signed(timestamp), policy)).toMatchObject({
-				ok: false,
-				status: 409,
-				code: 'timestamp_out_of_window',
+	test('a webhook-id that is not a usable idempotency key -> 400', () => {
+		for (const id of ['x'.repeat(201), 'tab\tinside', 'ümlaut']) {
+			expect(verifySignature(v2(NOW, id), body, at(NOW, [SECRET]))).toMatchObject({
+				status: 400,
+				code: 'webhook_id_invalid',
 			});
 		}
-		expect(verifySignature(signed('1767225300'), policy)).toEqual({ ok: true });
 	});
 
-	test('rotation: every configured secret is accepted', () => {
-		const rotating = { ...policy, secrets: ['next-secret-0123456789', SECRET] };
-		expect(verifySignature(signed('1767225600'), rotating)).toEqual({ ok: true });
-		expect(verifySignature(signed('1767225600', 'next-secret-0123456789'), rotating)).toEqual({
-			ok: true,
+	test('a timestamp outside the tolerance, either way -> 409; at the edge it passes', () => {
+		for (const timestamp of ['1767225299', '1767225901', String(Number(NOW) - 3600)]) {
+			for (const headers of [v2(timestamp), v1(timestamp)]) {
+				expect(verifySignature(headers, body, at(NOW, [SECRET]))).toMatchObject({
+					status: 409,
+					code: 'timestamp_out_of_window',
+				});
+			}
+		}
+		expect(verifySignature(v2('1767225300'), body, at(NOW, [SECRET])).ok).toBe(true);
+		expect(verifySignature(v2('1767225900'), body, at(NOW, [SECRET])).ok).toBe(true);
+	});
+
+	test('v2: any listed signature made with any configured secret is accepted', () => {
+		const next = signingKeys(['next-secret-0123456789'])[0]!;
+		const rotating = at(NOW, ['next-secret-0123456789', SECRET]);
+		expect(verifySignature(v2(NOW), body, rotating)).toMatchObject({ ok: true, signer: KEY.id });
+		const both = {
+			...v2(NOW),
+			webhookSignature: `v1,bm90LXRoaXM= ${v2(NOW, 'lead-1', next.key).webhookSignature}`,
+		};
+		expect(verifySignature(both, body, rotating)).toMatchObject({ ok: true, signer: next.id });
+	});
+
+	test('v1: upper-case hex is not the format -> 401; the scheme can be switched off', () => {
+		const upper = { ...v1(NOW), legacySignature: v1(NOW).legacySignature!.toUpperCase() };
+		expect(verifySignature(upper, body, at(NOW, [SECRET]))).toMatchObject({ status: 401 });
+		expect(verifySignature(v1(NOW), body, at(NOW, [SECRET], false))).toMatchObject({
+			ok: false,
+			status: 401,
+			code: 'signature_scheme_disabled',
 		});
+	});
+
+	test('v1: the replay guard is the same for the same signature, different for another', () => {
+		const first = verifySignature(v1(NOW), body, at(NOW, [SECRET]));
+		const again = verifySignature(v1(NOW), body, at(NOW, [SECRET]));
+		const later = verifySignature(v1('1767225601'), body, at(NOW, [SECRET]));
+		expect(first.ok && first.scheme === 'v1' && first.replayGuard).toMatch(/^[0-9a-f]{64}$/);
+		expect(again).toEqual(first);
+		expect(later).not.toEqual(first);
 	});
 });
