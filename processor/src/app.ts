@@ -1,7 +1,7 @@
 import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Sql } from './db/connection.js';
-import { healthRouter } from './health/health-route.js';
+import { healthRouter, type HealthOptions } from './health/health-route.js';
 import { errorHandler, notFound } from './http/errors.js';
 import { observeRequests, pathOf } from './http/request-logging.js';
 import { INTAKE_PATH, intakeHandler, type IntakeRouteOptions } from './intake/intake-route.js';
@@ -14,6 +14,7 @@ export interface AppDeps {
 	sql: Sql;
 	logger: Logger;
 	metrics: Metrics;
+	health: HealthOptions;
 	intake: IntakeRouteOptions;
 	operator: OperatorDeps;
 }
@@ -28,7 +29,7 @@ export function createApp(deps: AppDeps): RequestListener {
 	const app = express();
 	app.disable('x-powered-by');
 	app.disable('etag');
-	app.use(healthRouter(deps.sql));
+	app.use(healthRouter(deps.health));
 	app.use(operatorRouter(deps.operator));
 	app.get('/openapi.json', (_req, res) => void res.json(openApiDocument));
 	app.get('/metrics', async (_req, res) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BACKOFF_PRESETS, type BackoffPreset } from './dlq/backoff.js';
 import { defaultMappingFile, defaultMigrationsDir, defaultRulesFile } from './paths.js';
 
 const commaList = z.string().transform((value) =>
@@ -13,6 +14,21 @@ const flag = z
 	.transform((value) => ['1', 'true', 'on', 'yes'].includes(value));
 
 const seconds = z.coerce.number().int().positive();
+const milliseconds = z.coerce.number().int().positive();
+
+/** A named schedule (`standard`, `seed`) or delays in seconds, comma-separated. */
+const backoffSchedule = z.string().transform((value, context) => {
+	const name = value.trim();
+	if (name in BACKOFF_PRESETS) return [...BACKOFF_PRESETS[name as BackoffPreset]];
+	const delays = name.split(',').map((item) => Number(item.trim()));
+	if (delays.length > 0 && delays.every((delay) => Number.isInteger(delay) && delay > 0))
+		return delays;
+	context.addIssue({
+		code: 'custom',
+		message: `a schedule name (${Object.keys(BACKOFF_PRESETS).join(', ')}) or positive whole seconds, comma-separated`,
+	});
+	return z.NEVER;
+});
 
 const EnvSchema = z.object({
 	DATABASE_URL: z.string().min(1, 'set it to a postgres:// URL'),
@@ -33,17 +49,24 @@ const EnvSchema = z.object({
 		.int()
 		.positive()
 		.default(256 * 1024),
-	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(6000),
+	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
+	REFUSED_PER_MINUTE: z.coerce.number().int().positive().default(120),
 	SIGNATURE_FAILURE_BUCKET_SECONDS: seconds.default(60),
-	DLQ_BACKOFF_SECONDS: commaList
-		.transform((items) => items.map(Number))
-		.pipe(z.array(z.number().int().positive()).min(1))
-		.default([30, 60, 120, 240, 480]),
+	DLQ_BACKOFF_SECONDS: backoffSchedule.default(() => [...BACKOFF_PRESETS.standard]),
 	DLQ_JITTER_RATIO: z.coerce.number().min(0).max(1).default(0.1),
-	DLQ_MAX_RETRIES: z.coerce.number().int().min(1).default(5),
+	DLQ_MAX_RETRIES: z.coerce.number().int().min(1).optional(),
 	DLQ_LEASE_SECONDS: seconds.default(120),
 	DLQ_RETRY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 	DLQ_RETRY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+	ACCEPTED_LEASE_SECONDS: seconds.optional(),
+	CRM_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
+	CRM_BREAKER_COOLDOWN_SECONDS: seconds.default(30),
+	CRM_MAX_PAUSE_SECONDS: seconds.default(3600),
+	HEALTH_AUDIT_INTERVAL_SECONDS: seconds.default(10),
+	HTTP_HEADERS_TIMEOUT_MS: milliseconds.default(10_000),
+	HTTP_REQUEST_TIMEOUT_MS: milliseconds.default(30_000),
+	DB_QUERY_TIMEOUT_MS: milliseconds.default(1500),
+	DB_STATEMENT_TIMEOUT_MS: milliseconds.default(30_000),
 	ALERTS_DIR: z.string().default('./alerts'),
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
@@ -54,14 +77,30 @@ const EnvSchema = z.object({
 	LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
-export type Config = z.infer<typeof EnvSchema>;
+type Env = z.infer<typeof EnvSchema>;
+
+/** The environment with its derived defaults filled in. */
+export type Config = Omit<Env, 'DLQ_MAX_RETRIES' | 'ACCEPTED_LEASE_SECONDS'> & {
+	/** Retries before an item is dead: by default one per step of the schedule. */
+	DLQ_MAX_RETRIES: number;
+	/** How long an accepted run belongs to its request before the recovery takes it: 3 CRM timeouts. */
+	ACCEPTED_LEASE_SECONDS: number;
+};
 
 export class ConfigError extends Error {}
 
 /** Reads the processor's configuration from the environment; names each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
-	if (parsed.success) return parsed.data;
+	if (parsed.success) {
+		const config = parsed.data;
+		return {
+			...config,
+			DLQ_MAX_RETRIES: config.DLQ_MAX_RETRIES ?? config.DLQ_BACKOFF_SECONDS.length,
+			ACCEPTED_LEASE_SECONDS:
+				config.ACCEPTED_LEASE_SECONDS ?? Math.ceil((3 * config.CRM_TIMEOUT_MS) / 1000),
+		};
+	}
 	const problems = parsed.error.issues.map(
 		(issue) => `  ${issue.path.join('.')}: ${issue.message}`,
 	);

@@ -6,8 +6,13 @@ import { readJsonConfig } from './config-files.js';
 import { createCrmClient } from './crm/crm-client.js';
 import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
+import { withCircuitBreaker } from './crm/circuit-breaker.js';
+import { recoverInterrupted } from './dlq/recovery.js';
+import type { IntakeDeps } from './intake/intake-service.js';
+import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
+import { rateLimit } from './http/rate-limit.js';
 import { migrate } from './db/migrate.js';
-import { signatureFailureRecorder } from './intake/signature-failures.js';
+import { signatureFailureLog } from './intake/signature-failures.js';
 import { signingKeys } from './intake/signature.js';
 import { MappingSchema } from './intake/mapping.js';
 import { compileRules, RulesSchema } from './intake/rules.js';
@@ -24,6 +29,8 @@ export interface ProcessorOptions {
 export interface RunningProcessor {
 	url: string;
 	sql: Sql;
+	/** Writes what is counted in memory (refused signatures) now rather than at the next tick. */
+	flush(): Promise<void>;
 	close(): Promise<void>;
 }
 
@@ -34,7 +41,11 @@ export async function startProcessor(
 ): Promise<RunningProcessor> {
 	const { logger } = options;
 	const now = options.now ?? (() => new Date());
-	const sql = connect(config.DATABASE_URL, { maxConnections: config.DB_POOL_SIZE });
+	const sql = connect(config.DATABASE_URL, {
+		maxConnections: config.DB_POOL_SIZE,
+		statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+	});
+	const closers: (() => unknown)[] = [];
 	try {
 		const applied = await migrate(sql, config.MIGRATIONS_DIR);
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
@@ -45,75 +56,136 @@ export async function startProcessor(
 			timeoutMs: config.CRM_TIMEOUT_MS,
 			connections: config.DB_POOL_SIZE * 2,
 		});
-		const crm = metrics.instrument(crmClient);
+		const crm = withCircuitBreaker(
+			metrics.instrument(crmClient),
+			{
+				failureThreshold: config.CRM_BREAKER_FAILURES,
+				cooldownSeconds: config.CRM_BREAKER_COOLDOWN_SECONDS,
+				maxPauseSeconds: config.CRM_MAX_PAUSE_SECONDS,
+			},
+			now,
+			(circuit) =>
+				circuit.state === 'closed'
+					? logger.info('CRM calls resumed: the probe succeeded')
+					: logger.warn(
+							{ until: circuit.until },
+							'CRM keeps failing: calls paused, leads wait in the DLQ',
+						),
+		);
+		closers.push(() => crm.close());
 		const rules = compileRules(await readJsonConfig(config.RULES_FILE, RulesSchema));
 		const mapping = await readJsonConfig(config.CRM_MAPPING_FILE, MappingSchema);
 
-		const cipher = createLeadCipher(config.LEAD_ENCRYPTION_KEY);
-		const policy = { rules, emailHashSalt: config.EMAIL_HASH_SALT };
-		const backoff = {
-			scheduleSeconds: config.DLQ_BACKOFF_SECONDS,
-			jitterRatio: config.DLQ_JITTER_RATIO,
-			maxRetries: config.DLQ_MAX_RETRIES,
+		const delivery: IntakeDeps = {
+			sql,
+			runs: createRunWriter(sql, {
+				maxBatch: config.DB_WRITE_BATCH,
+				maxInFlight: config.DB_WRITE_CONCURRENCY,
+				deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+			}),
+			crm,
+			cipher: createLeadCipher(config.LEAD_ENCRYPTION_KEY),
+			policy: { rules, emailHashSalt: config.EMAIL_HASH_SALT },
+			mapping,
+			backoff: {
+				scheduleSeconds: config.DLQ_BACKOFF_SECONDS,
+				jitterRatio: config.DLQ_JITTER_RATIO,
+				maxRetries: config.DLQ_MAX_RETRIES,
+			},
+			now,
+			acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
+			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+			leadLimits: DEFAULT_LEAD_LIMITS,
 		};
-		const runs = createRunWriter(sql, {
-			maxBatch: config.DB_WRITE_BATCH,
-			maxInFlight: config.DB_WRITE_CONCURRENCY,
+		const recovered = await recoverInterrupted(delivery);
+		if (recovered > 0) {
+			logger.warn({ recovered }, 'runs interrupted before this start were handed to the DLQ');
+		}
+
+		const signatureFailures = signatureFailureLog(sql, {
+			bucketSeconds: config.SIGNATURE_FAILURE_BUCKET_SECONDS,
+			flushSeconds: 5,
+			now,
+			logger,
 		});
-		const delivery = { sql, runs, crm, cipher, policy, mapping, backoff, now };
+		closers.push(() => signatureFailures.close());
+		const signerLimit = rateLimit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer');
+		const refusalLimit = rateLimit(config.REFUSED_PER_MINUTE, 'refused signatures from one client');
+		closers.push(
+			() => signerLimit.close(),
+			() => refusalLimit.close(),
+		);
+
 		const app = createApp({
 			sql,
 			logger,
 			metrics,
+			health: { sql, auditIntervalSeconds: config.HEALTH_AUDIT_INTERVAL_SECONDS },
 			intake: {
 				intake: delivery,
 				signingKeys: signingKeys(config.WEBHOOK_HMAC_SECRET),
 				legacySignatures: config.WEBHOOK_LEGACY_SIGNATURE,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
-				rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
+				signerLimit,
+				refusalLimit,
+				emailHashSalt: config.EMAIL_HASH_SALT,
 				faultInjection: config.FAULT_INJECTION,
-				recordSignatureFailure: signatureFailureRecorder(
-					sql,
-					config.SIGNATURE_FAILURE_BUCKET_SECONDS,
-					now,
-				),
+				signatureFailures,
 				countLead: metrics.countLead,
 			},
 			operator: {
 				sql,
+				emailHashSalt: config.EMAIL_HASH_SALT,
 				serviceToken: config.SERVICE_TOKEN,
 				retryBatchSize: config.DLQ_RETRY_BATCH,
 				retry: {
 					...delivery,
 					concurrency: config.DLQ_RETRY_CONCURRENCY,
-					leaseSeconds: config.DLQ_LEASE_SECONDS,
+					claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
 				kpi: { sql, alertsDir: config.ALERTS_DIR, now },
 			},
 		});
-		const server = await listen(app, config.PORT, config.HOST);
+		const server = await listen(app, config);
 		const { port } = server.address() as AddressInfo;
 		return {
 			url: `http://127.0.0.1:${port}`,
 			sql,
+			flush: () => signatureFailures.flush(),
 			async close() {
-				await new Promise<void>((resolve) => server.close(() => resolve()));
-				await crm.close();
+				await new Promise<void>((resolve) => {
+					server.close(() => resolve());
+					server.closeIdleConnections();
+				});
+				for (const close of closers.splice(0)) await close();
 				await sql.end({ timeout: 5 });
 			},
 		};
 	} catch (error) {
+		for (const close of closers.splice(0)) await Promise.resolve(close()).catch(() => undefined);
 		await sql.end({ timeout: 1 });
 		throw error;
 	}
 }
 
-function listen(app: RequestListener, port: number, host: string): Promise<Server> {
+/**
+ * Timeouts on every socket: a client that sends its headers or its body too slowly is cut off
+ * (408) instead of holding a connection (docs/operations.md, "Server timeouts").
+ */
+function listen(app: RequestListener, config: Config): Promise<Server> {
 	return new Promise((resolve, reject) => {
-		const server = createServer(app);
+		const server = createServer(
+			{
+				headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
+				requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+				maxHeaderSize: 16 * 1024,
+				keepAliveTimeout: 5000,
+			},
+			app,
+		);
 		server.once('error', reject);
-		server.listen(port, host, () => resolve(server));
+		server.listen(config.PORT, config.HOST, () => resolve(server));
 	});
 }

@@ -14,12 +14,23 @@ test('50 concurrent requests with one key: exactly one run, one lead_received, o
 		Array.from({ length: 50 }, () => postLead(stack.url, validLead(), { key })),
 	);
 
-	expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
+	// one is accepted; a repeat is `duplicate` once that is done, and 409 (ask again) while it
+	// is still being delivered: never a second run
 	const runIds = new Set(answers.map((answer) => answer.body.run_id));
 	expect(runIds.size).toBe(1);
-	const statuses = answers.map((answer) => answer.body.status);
-	expect(statuses.filter((status) => status === 'accepted')).toHaveLength(1);
-	expect(statuses.filter((status) => status === 'duplicate')).toHaveLength(49);
+	const outcomes = answers.map((answer) =>
+		answer.status === 409 ? String(answer.body.code) : String(answer.body.status),
+	);
+	expect(outcomes.filter((outcome) => outcome === 'accepted')).toHaveLength(1);
+	expect(outcomes.filter((outcome) => outcome !== 'accepted').sort()).toEqual(
+		outcomes
+			.filter((outcome) => outcome === 'duplicate' || outcome === 'request_in_progress')
+			.sort(),
+	);
+	expect(outcomes).toHaveLength(50);
+	for (const answer of answers.filter((answer) => answer.status === 409)) {
+		expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+	}
 
 	expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = ${key}`).toHaveLength(1);
 	const [received] = await stack.sql`
@@ -51,12 +62,14 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 		emailMasked: null,
 		rejection: null,
 		sealedLead: Buffer.from('sealed'),
-		receivedEvent: { source: 'test' },
+		signatureGuard: null,
+		receivedEvent: { source: 'test', email_hash: null, lead: {} },
 	});
 	const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
-	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [])).toEqual(
-		new Set([first]),
-	);
+	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [], 5000)).toEqual({
+		created: new Set([first]),
+		processed: new Set(),
+	});
 
 	const created = await writeIntakeBatch(
 		stack.sql,
@@ -68,12 +81,27 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 				trigger: 'intake',
 				attempt: { durationMs: 3, statusCode: 200, success: true, error: null },
 				crmId: 'crm-mixed',
-				events: [{ type: 'crm_upserted', actor: 'processor', payload: { crm_id: 'crm-mixed' } }],
+				fromStatus: 'accepted',
+				events: [
+					{
+						type: 'crm_upserted',
+						actor: 'processor',
+						payload: {
+							crm_id: 'crm-mixed',
+							status_code: 200,
+							duration_ms: 3,
+							trigger: 'intake',
+							dropped_attributes: [],
+						},
+					},
+				],
 			},
 		],
+		5000,
 	);
 
-	expect(created).toEqual(new Set([second])); // mixed-1 was taken
+	// mixed-1 was taken; its first run was marked processed in the same statement
+	expect(created).toEqual({ created: new Set([second]), processed: new Set([first]) });
 	const runs = await stack.sql`
 		SELECT r.run_id, r.status, r.crm_id, r.sealed_lead IS NULL AS purged,
 			(SELECT array_agg(event_type ORDER BY event_id) FROM audit_events a WHERE a.run_id = r.run_id) AS events,

@@ -1,10 +1,19 @@
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
-/** Retry-due (issue: reliable delivery) on real Postgres, with the mock CRM's faults and a moved clock. */
+/**
+ * Retry-due mechanics on real Postgres, with the mock CRM's faults and a moved clock: the short
+ * `seed` schedule and no circuit breaker, so each step is visible (never-lose-a-lead.test.ts
+ * covers the default schedule and the breaker).
+ */
 let stack: Stack;
+const MECHANICS = {
+	DLQ_JITTER_RATIO: '0',
+	DLQ_BACKOFF_SECONDS: 'seed',
+	CRM_BREAKER_FAILURES: '1000000',
+};
 
 beforeAll(async () => {
-	stack = await startStack({ env: { DLQ_JITTER_RATIO: '0' } });
+	stack = await startStack({ env: MECHANICS });
 });
 afterAll(() => stack.close());
 beforeEach(() => stack.crm.reset());
@@ -109,6 +118,7 @@ test('nothing is claimed before it is due; 429 is retried on the 60 s step of th
 		'lead_received',
 		'delivery_failed',
 		'dlq_created',
+		'delivery_failed',
 		'dlq_retried',
 		'crm_upserted',
 		'dlq_resolved',
@@ -167,7 +177,7 @@ test('an item left in retrying by a crashed processor is due again once its leas
 test('two processors draining one DLQ never deliver an item twice', async () => {
 	const second = await startStack({
 		databaseUrl: stack.databaseUrl,
-		env: { DLQ_JITTER_RATIO: '0' },
+		env: MECHANICS,
 	});
 	try {
 		await stack.crm.fail(1_000_000, 503);

@@ -1,5 +1,11 @@
-import { signingKeys, signV1 } from '../src/intake/signature.js';
-import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './support/harness.js';
+import {
+	postLead,
+	signatureHeaders,
+	startStack,
+	TEST_SECRET,
+	validLead,
+	type Stack,
+} from './support/harness.js';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -125,10 +131,33 @@ describe('idempotency (seed smoke: same key again)', () => {
 		['missing', null, 'idempotency_key_missing'],
 		['blank', '   ', 'idempotency_key_missing'],
 		['too long', 'k'.repeat(201), 'idempotency_key_invalid'],
-	])('%s X-Idempotency-Key -> 400', async (_name, key, code) => {
-		const answer = await postLead(stack.url, validLead(), { key });
+	])('legacy scheme: %s X-Idempotency-Key -> 400', async (_name, key, code) => {
+		const answer = await postLead(stack.url, validLead(), { key, scheme: 'v1' });
 		expect(answer.status).toBe(400);
 		expect(answer.body).toMatchObject({ code, correlation_id: expect.any(String) });
+	});
+
+	test('v2: webhook-id is the key; a different X-Idempotency-Key beside it -> 400', async () => {
+		const answer = await postLead(stack.url, validLead(), {
+			key: 'v2-key-1',
+			headers: { 'x-idempotency-key': 'another-key' },
+		});
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({ code: 'idempotency_key_conflict' });
+		const tooLong = await postLead(stack.url, validLead(), { key: 'k'.repeat(201) });
+		expect(tooLong.body).toMatchObject({ code: 'webhook_id_invalid' });
+	});
+
+	test('a key holding an e-mail address is stored (and sent to the CRM) as a salted hash', async () => {
+		const key = 'Lead for jane.doe@example.com';
+		const first = await postLead(stack.url, validLead(), { key });
+		const again = await postLead(stack.url, validLead(), { key });
+		expect(again.body).toMatchObject({ status: 'duplicate', run_id: first.body.run_id });
+		const [run] =
+			await stack.sql`SELECT idempotency_key FROM runs WHERE run_id = ${first.body.run_id as string}`;
+		expect(run!.idempotency_key).toMatch(/^pii-[0-9a-f]{40}$/);
+		const crm = (await stack.crm.leads()).find((lead) => lead.run_id === first.body.run_id);
+		expect(crm!.key).toBe(run!.idempotency_key);
 	});
 });
 
@@ -143,32 +172,47 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 		expect(await response.json()).toMatchObject({ code: 'signature_missing' });
 	});
 
-	test('a wrong signature -> 401, and the attempt is kept for investigation, aggregated', async () => {
-		const before =
-			await stack.sql`SELECT coalesce(sum(occurrences), 0)::int AS n FROM dlq WHERE reason = 'signature_invalid'`;
-		for (let i = 0; i < 3; i++) {
-			const answer = await postLead(stack.url, validLead(), {
-				secret: 'an-attacker-secret-0123456789',
-			});
-			expect(answer.status).toBe(401);
-			expect(answer.body).toMatchObject({ code: 'signature_invalid' });
-		}
-		const rows =
-			await stack.sql`SELECT status, alert, occurrences, payload FROM dlq WHERE reason = 'signature_invalid'`;
-		expect(rows.reduce((sum, row) => sum + row.occurrences, 0)).toBe(before[0]!.n + 3);
-		expect(rows.length).toBeLessThanOrEqual(2); // one per minute bucket
-		expect(rows[0]).toMatchObject({ status: 'dead', alert: true });
-		expect(rows[0]!.payload.first_request.headers).not.toHaveProperty('x-signature');
-		expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key LIKE 'nosig%'`).toHaveLength(0);
-	});
+	test.each(['v2', 'v1'] as const)(
+		'%s: a wrong signature -> 401, and the attempts are kept for investigation, counted in one row',
+		async (scheme) => {
+			const before =
+				await stack.sql`SELECT coalesce(sum(occurrences), 0)::int AS n FROM dlq WHERE reason = 'signature_invalid'`;
+			for (let i = 0; i < 3; i++) {
+				const answer = await postLead(stack.url, validLead(), {
+					secret: 'an-attacker-secret-0123456789',
+					key: `nosig-${scheme}-${i}`,
+					scheme,
+				});
+				expect(answer.status).toBe(401);
+				expect(answer.body).toMatchObject({ code: 'signature_invalid' });
+			}
+			await stack.processor.flush();
+			const rows =
+				await stack.sql`SELECT status, alert, occurrences, payload FROM dlq WHERE reason = 'signature_invalid'`;
+			expect(rows.reduce((sum, row) => sum + row.occurrences, 0)).toBe(before[0]!.n + 3);
+			expect(rows.length).toBeLessThanOrEqual(2); // one per minute bucket
+			expect(rows[0]).toMatchObject({ status: 'dead', alert: true });
+			expect(rows[0]!.payload.first_request.headers).not.toHaveProperty('x-signature');
+			expect(rows[0]!.payload.first_request.headers).not.toHaveProperty('webhook-signature');
+			expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key LIKE 'nosig%'`).toHaveLength(
+				0,
+			);
+		},
+	);
 
-	test('a timestamp one hour old -> 409', async () => {
-		const answer = await postLead(stack.url, validLead(), {
-			timestamp: String(Math.floor(Date.now() / 1000) - 3600),
-		});
-		expect(answer.status).toBe(409);
-		expect(answer.body).toMatchObject({ code: 'timestamp_out_of_window' });
-	});
+	test.each(['v2', 'v1'] as const)(
+		'%s: a timestamp one hour old, or one hour ahead -> 409',
+		async (scheme) => {
+			for (const offset of [-3600, 3600]) {
+				const answer = await postLead(stack.url, validLead(), {
+					timestamp: String(Math.floor(Date.now() / 1000) + offset),
+					scheme,
+				});
+				expect(answer.status).toBe(409);
+				expect(answer.body).toMatchObject({ code: 'timestamp_out_of_window' });
+			}
+		},
+	);
 
 	test('a non-integer timestamp -> 400', async () => {
 		const answer = await postLead(stack.url, validLead(), { timestamp: '17e8' });
@@ -178,29 +222,78 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 
 	test('the signature covers the raw bytes: re-serialised JSON fails', async () => {
 		const raw = '{"zipcode": "66123", "house": {"is_owner": true}}';
-		const timestamp = String(Math.floor(Date.now() / 1000));
 		const response = await fetch(`${stack.url}/webhook/lead`, {
 			method: 'POST',
 			headers: {
 				'content-type': 'application/json',
-				'x-timestamp': timestamp,
-				'x-signature': signV1(
-					signingKeys([TEST_SECRET])[0]!.key,
-					timestamp,
-					Buffer.from(JSON.stringify(JSON.parse(raw))),
-				),
-				'x-idempotency-key': 'raw-bytes',
+				...signatureHeaders(JSON.stringify(JSON.parse(raw)), { key: 'raw-bytes' }),
 			},
 			body: raw,
 		});
 		expect(response.status).toBe(401);
 	});
 
-	test('during rotation both secrets are accepted', async () => {
-		const answer = await postLead(stack.url, validLead(), {
-			secret: 'next-rotation-secret-0123456789',
+	test('during rotation both secrets are accepted, and a v2 request may carry both signatures', async () => {
+		const next = 'next-rotation-secret-0123456789';
+		expect((await postLead(stack.url, validLead(), { secret: next })).status).toBe(200);
+		expect((await postLead(stack.url, validLead(), { secret: next, scheme: 'v1' })).status).toBe(
+			200,
+		);
+		const raw = JSON.stringify(validLead());
+		const old = signatureHeaders(raw, { key: 'both-secrets' });
+		const fresh = signatureHeaders(raw, {
+			key: 'both-secrets',
+			secret: 'not-yet-configured-0123456789',
+			timestamp: old['webhook-timestamp'],
 		});
-		expect(answer.status).toBe(200);
+		const response = await fetch(`${stack.url}/webhook/lead`, {
+			method: 'POST',
+			headers: {
+				...old,
+				'webhook-signature': `${fresh['webhook-signature']} ${old['webhook-signature']}`,
+			},
+			body: raw,
+		});
+		expect(response.status).toBe(200);
+	});
+});
+
+describe('replays (lock the doors)', () => {
+	test('v2: a captured request replayed with another key fails the signature and writes nothing', async () => {
+		const raw = JSON.stringify(validLead({ name: 'Replay V2' }));
+		const captured = signatureHeaders(raw, { key: 'replay-v2-original' });
+		const send = (headers: Record<string, string>) =>
+			fetch(`${stack.url}/webhook/lead`, { method: 'POST', headers, body: raw });
+		expect((await send(captured)).status).toBe(200);
+		const replayed = await send({ ...captured, 'webhook-id': 'replay-v2-other' });
+		expect(replayed.status).toBe(401);
+		expect(
+			await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'replay-v2-other'`,
+		).toHaveLength(0);
+		expect(
+			(await stack.crm.leads()).filter((lead) => lead.key.startsWith('replay-v2')),
+		).toHaveLength(1);
+		const again = await send(captured);
+		expect(await again.json()).toMatchObject({ status: 'duplicate' });
+	});
+
+	test('v1: the same signature with another key -> 409 signature_replayed, one CRM write only', async () => {
+		const raw = JSON.stringify(validLead({ name: 'Replay V1' }));
+		const captured = signatureHeaders(raw, { key: 'replay-v1-original', scheme: 'v1' });
+		const send = (headers: Record<string, string>) =>
+			fetch(`${stack.url}/webhook/lead`, { method: 'POST', headers, body: raw });
+		expect((await send(captured)).status).toBe(200);
+		const replayed = await send({ ...captured, 'x-idempotency-key': 'replay-v1-other' });
+		expect(replayed.status).toBe(409);
+		expect(await replayed.json()).toMatchObject({ code: 'signature_replayed' });
+		expect(
+			await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'replay-v1-other'`,
+		).toHaveLength(0);
+		expect(
+			(await stack.crm.leads()).filter((lead) => lead.key.startsWith('replay-v1')),
+		).toHaveLength(1);
+		// the same request again (same key) is a plain repeat
+		expect(await (await send(captured)).json()).toMatchObject({ status: 'duplicate' });
 	});
 });
 

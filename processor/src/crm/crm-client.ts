@@ -1,4 +1,5 @@
 import { errors, Pool } from 'undici';
+import type { AttemptRecord } from '../db/delivery-attempts.js';
 
 export type DeliveryResult =
 	| { ok: true; statusCode: number; crmId: string | null; durationMs: number }
@@ -8,9 +9,13 @@ export type DeliveryResult =
 			/** Short, PII-free cause: `crm_http_503`, `crm_timeout`, `crm_network_error`. */
 			reason: string;
 			error: string;
-			/** SPEC 3.5: 5xx, 429, timeouts and network errors are retried; other 4xx are not. */
+			/** 5xx, 408, 409, 425, 429, timeouts and network errors are retried; other 4xx are not. */
 			retryable: boolean;
+			/** The CRM's Retry-After (on 429 and 503), in seconds: no retry before it. */
+			retryAfterSeconds: number | null;
 			durationMs: number;
+			/** No call was made: the circuit breaker holds calls while the CRM keeps failing. */
+			skipped?: true;
 	  };
 
 export interface CrmClient {
@@ -57,6 +62,10 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 					reason: `crm_http_${statusCode}`,
 					error: `CRM answered HTTP ${statusCode}`,
 					retryable: isRetryableStatus(statusCode),
+					retryAfterSeconds:
+						statusCode === 429 || statusCode === 503
+							? retryAfterSeconds(response.headers['retry-after'])
+							: null,
 					durationMs: elapsed(),
 				};
 			} catch (error) {
@@ -69,6 +78,7 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 						? `CRM did not answer within ${options.timeoutMs} ms`
 						: `CRM unreachable: ${(error as Error).message}`,
 					retryable: true,
+					retryAfterSeconds: null,
 					durationMs: elapsed(),
 				};
 			}
@@ -78,7 +88,7 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 }
 
 /** What `delivery_attempts` keeps of a delivery. */
-export function attemptRecordOf(result: DeliveryResult) {
+export function attemptRecordOf(result: DeliveryResult): AttemptRecord {
 	return {
 		durationMs: result.durationMs,
 		statusCode: result.statusCode,
@@ -87,8 +97,23 @@ export function attemptRecordOf(result: DeliveryResult) {
 	};
 }
 
+/** Client errors that say "try again later" rather than "this request is wrong". */
+const RETRYABLE_CLIENT_ERRORS = new Set([408, 409, 425, 429]);
+
 export function isRetryableStatus(statusCode: number): boolean {
-	return statusCode >= 500 || statusCode === 429;
+	return statusCode >= 500 || RETRYABLE_CLIENT_ERRORS.has(statusCode);
+}
+
+/** Retry-After as delay-seconds or an HTTP date; null when absent or unreadable. */
+export function retryAfterSeconds(
+	value: string | string[] | undefined,
+	now: number = Date.now(),
+): number | null {
+	const text = (Array.isArray(value) ? value[0] : value)?.trim();
+	if (!text) return null;
+	if (/^\d{1,10}$/.test(text)) return Number(text);
+	const date = Date.parse(text);
+	return Number.isNaN(date) ? null : Math.max(0, Math.ceil((date - now) / 1000));
 }
 
 function isTimeout(error: unknown): boolean {

@@ -1,36 +1,16 @@
 import type postgres from 'postgres';
-import type { JsonObject } from '../intake/lead-schema.js';
+import type { AuditEvent } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 
-export type EventType =
-	| 'lead_received'
-	| 'lead_duplicate'
-	| 'lead_rejected'
-	| 'crm_upserted'
-	| 'delivery_failed'
-	| 'dlq_created'
-	| 'dlq_retried'
-	| 'dlq_resolved'
-	| 'dlq_dead'
-	| 'health_check'
-	| 'kpi_computed';
-
-export type Actor = 'webhook' | 'processor' | 'system' | 'operator';
-
-/** One row of a run's audit timeline. Payloads are sanitized by the caller: never a plain email. */
-export interface AuditEvent {
-	type: EventType;
-	actor: Actor;
-	payload: JsonObject;
-}
+export type { AuditEvent } from '../vocabulary.js';
 
 type Queryable = Sql | postgres.TransactionSql;
 
 /** An event with the run it belongs to, for statements that write several runs' events. */
-export interface EventRow extends AuditEvent {
+export type EventRow = AuditEvent & {
 	run_id: string | null;
 	correlation_id: string | null;
-}
+};
 
 /**
  * The one INSERT into audit_events: rows in list order (event_id order is timeline order). A
@@ -65,12 +45,15 @@ export async function insertEvents(
 }
 
 /** GET /health's check: the database is up only if this write succeeds. */
-export async function recordHealthCheck(sql: Sql, correlationId: string): Promise<void> {
-	await insertEvents(sql, null, correlationId, [
+export function recordHealthCheck(sql: Sql, correlationId: string) {
+	const at = new Date().toISOString();
+	return insertEventRows(sql, [
 		{
 			type: 'health_check',
 			actor: 'system',
-			payload: { check: 'health', at: new Date().toISOString() },
+			payload: { check: 'health', at },
+			run_id: null,
+			correlation_id: correlationId,
 		},
 	]);
 }

@@ -1,8 +1,7 @@
 import type postgres from 'postgres';
 import type { JsonObject } from '../intake/lead-schema.js';
+import type { DlqStatus, RunStatus } from '../vocabulary.js';
 import type { Sql } from './connection.js';
-
-export type DlqStatus = 'open' | 'retrying' | 'resolved' | 'dead';
 
 type Queryable = Sql | postgres.TransactionSql;
 
@@ -17,27 +16,66 @@ export interface NewDlqEntry {
 }
 
 export async function insertDlqEntry(sql: Queryable, entry: NewDlqEntry): Promise<number> {
-	const [row] = await sql<{ dlq_id: string }[]>`
-		INSERT INTO dlq (run_id, reason, payload, status, next_retry_at, last_error, alert)
-		VALUES (${entry.runId}, ${entry.reason}, ${sql.json(entry.payload as postgres.JSONValue)}, ${entry.status},
-			${entry.nextRetryAt}, ${entry.lastError}, ${entry.status === 'dead'})
-		RETURNING dlq_id`;
-	return Number(row!.dlq_id);
+	const [row] = await insertDlqEntries(sql, [entry]);
+	return row!.dlq_id;
 }
 
-export interface SignatureFailure {
+/** The one INSERT of lead items into the DLQ; returns each new item's id with its run. */
+export async function insertDlqEntries(
+	sql: Queryable,
+	entries: readonly NewDlqEntry[],
+): Promise<{ dlq_id: number; run_id: string }[]> {
+	const rows = entries.map((entry) => ({
+		run_id: entry.runId,
+		reason: entry.reason,
+		payload: entry.payload,
+		status: entry.status,
+		next_retry_at: entry.nextRetryAt?.toISOString() ?? null,
+		last_error: entry.lastError,
+	}));
+	const inserted = await sql<{ dlq_id: string; run_id: string }[]>`
+		INSERT INTO dlq (run_id, reason, payload, status, next_retry_at, last_error, alert)
+		SELECT e.run_id, e.reason, e.payload, e.status, e.next_retry_at, e.last_error, e.status = 'dead'
+		FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)})
+			AS e(run_id uuid, reason text, payload jsonb, status text, next_retry_at timestamptz, last_error text)
+		RETURNING dlq_id, run_id`;
+	return inserted.map((row) => ({ dlq_id: Number(row.dlq_id), run_id: row.run_id }));
+}
+
+/** The run's item that is still open or being retried, if any. */
+export async function liveItemOf(sql: Queryable, runId: string): Promise<number | null> {
+	const [row] = await sql<{ dlq_id: string }[]>`
+		SELECT dlq_id FROM dlq WHERE run_id = ${runId} AND status IN ('open', 'retrying')`;
+	return row ? Number(row.dlq_id) : null;
+}
+
+export interface SignatureFailures {
 	reason: string;
 	/** One row per reason and time bucket: repeats only count up, so the table cannot be flooded. */
 	bucketKey: string;
+	/** The first request of the bucket, as kept for investigation. */
 	payload: JsonObject;
+	count: number;
 }
 
-export async function recordSignatureFailure(sql: Sql, failure: SignatureFailure): Promise<void> {
+/** Adds counted signature refusals to their buckets: one statement for everything counted. */
+export async function recordSignatureFailures(
+	sql: Sql,
+	failures: readonly SignatureFailures[],
+): Promise<void> {
+	const rows = failures.map((failure) => ({
+		reason: failure.reason,
+		bucket_key: failure.bucketKey,
+		payload: failure.payload,
+		count: failure.count,
+	}));
 	await sql`
-		INSERT INTO dlq (reason, payload, status, alert, bucket_key, last_error)
-		VALUES (${failure.reason}, ${sql.json(failure.payload as postgres.JSONValue)}, 'dead', true,
-			${failure.bucketKey}, ${failure.reason})
-		ON CONFLICT (bucket_key) DO UPDATE SET occurrences = dlq.occurrences + 1, updated_at = now()`;
+		INSERT INTO dlq (reason, payload, status, alert, bucket_key, last_error, occurrences)
+		SELECT f.reason, f.payload, 'dead', true, f.bucket_key, f.reason, f.count
+		FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)})
+			AS f(reason text, payload jsonb, bucket_key text, count integer)
+		ON CONFLICT (bucket_key) DO UPDATE SET occurrences = dlq.occurrences + EXCLUDED.occurrences,
+			updated_at = now()`;
 }
 
 export interface DlqEntry {
@@ -62,6 +100,7 @@ export interface DlqEntry {
 export interface ClaimedItem {
 	dlqId: number;
 	runId: string;
+	runStatus: RunStatus;
 	retryCount: number;
 	leaseToken: string;
 	idempotencyKey: string;
@@ -99,15 +138,53 @@ export async function claimOne(sql: Sql, dlqId: number, claim: Claim): Promise<C
 	return item ?? null;
 }
 
+/** Which items a bulk replay takes: lead items (never signature refusals) that are open or dead. */
+export interface ReplayFilter {
+	statuses: readonly ('open' | 'dead')[];
+	reason: string | null;
+	source: string | null;
+	/** Created at or after / before. */
+	from: Date | null;
+	to: Date | null;
+}
+
+function replayCondition(sql: Queryable, filter: ReplayFilter) {
+	const reason = filter.reason === null ? sql`` : sql`AND d.reason = ${filter.reason}`;
+	const source =
+		filter.source === null
+			? sql``
+			: sql`AND EXISTS (SELECT 1 FROM runs r WHERE r.run_id = d.run_id AND r.source = ${filter.source})`;
+	const from = filter.from === null ? sql`` : sql`AND d.created_at >= ${filter.from}`;
+	const to = filter.to === null ? sql`` : sql`AND d.created_at < ${filter.to}`;
+	return sql`d.run_id IS NOT NULL AND d.status = ANY(${filter.statuses as string[]}) ${reason} ${source} ${from} ${to}`;
+}
+
+export async function countReplayable(sql: Sql, filter: ReplayFilter): Promise<number> {
+	const [row] = await sql<{ count: string }[]>`
+		SELECT count(*) FROM dlq d WHERE ${replayCondition(sql, filter)}`;
+	return Number(row!.count);
+}
+
+/** Claims up to `claim.limit` matching items, oldest first (an item claimed elsewhere is skipped). */
+export async function claimReplayable(
+	sql: Sql,
+	filter: ReplayFilter,
+	claim: Claim,
+): Promise<ClaimedItem[]> {
+	return claimWhere(sql, claim, replayCondition(sql, filter), sql`d.dlq_id`);
+}
+
 async function claimWhere(
 	sql: Sql,
 	claim: Claim,
 	condition: postgres.PendingQuery<postgres.Row[]>,
+	order = sql`d.next_retry_at NULLS FIRST, d.dlq_id`,
 ): Promise<ClaimedItem[]> {
 	const rows = await sql<
 		{
 			dlq_id: string;
 			run_id: string;
+			run_status: RunStatus;
 			retry_count: number;
 			idempotency_key: string;
 			correlation_id: string | null;
@@ -117,7 +194,7 @@ async function claimWhere(
 		WITH due AS (
 			SELECT d.dlq_id FROM dlq d
 			WHERE ${condition}
-			ORDER BY d.next_retry_at NULLS FIRST, d.dlq_id
+			ORDER BY ${order}
 			LIMIT ${claim.limit}
 			FOR UPDATE SKIP LOCKED
 		), claimed AS (
@@ -126,12 +203,14 @@ async function claimWhere(
 			FROM due WHERE dlq.dlq_id = due.dlq_id
 			RETURNING dlq.dlq_id, dlq.run_id, dlq.retry_count
 		)
-		SELECT c.dlq_id, c.run_id, c.retry_count, r.idempotency_key, r.correlation_id, r.sealed_lead
+		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
+			r.sealed_lead
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
 		ORDER BY c.dlq_id`;
 	return rows.map((row) => ({
 		dlqId: Number(row.dlq_id),
 		runId: row.run_id,
+		runStatus: row.run_status,
 		retryCount: row.retry_count,
 		leaseToken: claim.leaseToken,
 		idempotencyKey: row.idempotency_key,
@@ -175,12 +254,12 @@ export async function resolveManually(
 	sql: Queryable,
 	dlqId: number,
 	note: string,
-): Promise<{ run_id: string | null } | null> {
-	const [row] = await sql<{ run_id: string | null }[]>`
+): Promise<{ run_id: string | null; retry_count: number } | null> {
+	const [row] = await sql<{ run_id: string | null; retry_count: number }[]>`
 		UPDATE dlq SET status = 'resolved', resolved_at = now(), resolution_note = ${note},
 			next_retry_at = NULL, locked_until = NULL, lease_token = NULL, updated_at = now()
 		WHERE dlq_id = ${dlqId} AND status IN ('open', 'dead')
-		RETURNING run_id`;
+		RETURNING run_id, retry_count`;
 	return row ?? null;
 }
 
@@ -191,9 +270,11 @@ export async function findDlqEntry(sql: Sql, dlqId: number): Promise<DlqEntry | 
 
 export async function listDlq(
 	sql: Sql,
-	filter: { status: DlqStatus | null; limit: number; offset: number },
+	filter: { status: DlqStatus | null; reason: string | null; limit: number; offset: number },
 ): Promise<{ items: DlqEntry[]; total: number }> {
-	const where = filter.status ? sql`WHERE status = ${filter.status}` : sql``;
+	const status = filter.status ? sql`AND status = ${filter.status}` : sql``;
+	const reason = filter.reason ? sql`AND reason = ${filter.reason}` : sql``;
+	const where = sql`WHERE true ${status} ${reason}`;
 	const [items, [count]] = await Promise.all([
 		sql<
 			DlqEntry[]

@@ -1,8 +1,9 @@
 import type postgres from 'postgres';
-import type { JsonObject } from '../intake/lead-schema.js';
-import { insertEventRows, insertEvents, type AuditEvent } from './audit-events.js';
+import type { AuditEvent, EventPayloads, RunStatus } from '../vocabulary.js';
+import { insertEventRows, type EventRow } from './audit-events.js';
 import type { Sql } from './connection.js';
-import { insertDlqEntry, type NewDlqEntry } from './dlq.js';
+import { withDeadline } from './deadline.js';
+import { insertAttempts, type RunAttempt } from './delivery-attempts.js';
 import { createBatcher } from './write-batcher.js';
 
 /*
@@ -10,12 +11,14 @@ import { createBatcher } from './write-batcher.js';
  * lead), so each transition below is atomic. The two on every lead's path (open, processed)
  * go to the database together: the intake groups the writes of concurrent leads, of both kinds,
  * into one statement (writeIntakeBatch, write-batcher.ts).
+ *
+ * Ownership: an `accepted` run belongs to the request delivering it until its lease runs out;
+ * then the recovery (dlq/recovery.ts) takes it by moving it to `failed` with a DLQ item. Every
+ * later write of the intake is conditional on the run still being `accepted`, so exactly one of
+ * the two settles it.
  */
 
 type Queryable = Sql | postgres.TransactionSql;
-
-export type RunStatus = 'accepted' | 'processed' | 'failed' | 'rejected';
-export type AttemptTrigger = 'intake' | 'retry' | 'operator';
 
 export interface NewRun {
 	runId: string;
@@ -26,46 +29,74 @@ export interface NewRun {
 	emailHash: string | null;
 	emailMasked: string | null;
 	/** Set when the rules refused the lead: the run is born `rejected` and never sent on. */
-	rejection: { reasons: string[]; message: string; event: JsonObject } | null;
+	rejection: { reasons: string[]; missingFields: string[]; message: string } | null;
 	/** The encrypted raw lead, kept until delivery; absent for rejected leads. */
 	sealedLead: Buffer | null;
-	receivedEvent: JsonObject;
+	/** Legacy-signed requests only: the signature may create this one run and no other. */
+	signatureGuard: string | null;
+	receivedEvent: EventPayloads['lead_received'];
 }
 
 export interface ExistingRun {
 	runId: string;
 	status: RunStatus;
 	fingerprint: string;
+	receivedAt: Date;
 }
 
-export interface AttemptRecord {
-	durationMs: number;
-	statusCode: number | null;
-	success: boolean;
-	error: string | null;
+export interface Delivery extends RunAttempt {
+	correlationId: string | null;
+	crmId: string | null;
+	events: AuditEvent[];
+	/** The run is marked processed only while it still has this status (see Ownership above). */
+	fromStatus: 'accepted' | 'failed';
+}
+
+export interface IntakeBatchResult {
+	/** Runs created (the others' keys, or signatures, were taken). */
+	created: Set<string>;
+	/** Runs marked processed (the others had changed hands). */
+	processed: Set<string>;
 }
 
 /**
  * The intake's writes for a batch of leads, as one statement: creates each new run unless its
  * idempotency key is taken (the unique index decides, so concurrent requests with one key, in
- * one batch or not, create exactly one run) with its events, and marks delivered runs processed
- * (markProcessed). Returns the ids of the runs created.
+ * one batch or not, create exactly one run) with its events, and marks delivered runs processed.
  */
 export async function writeIntakeBatch(
 	sql: Sql,
 	runs: readonly NewRun[],
 	deliveries: readonly Delivery[],
-): Promise<Set<string>> {
-	if (runs.length === 0) {
-		await markProcessed(sql, deliveries);
-		return new Set();
-	}
+	deadlineMs: number,
+): Promise<IntakeBatchResult> {
 	// Postgres plans every part of a statement, empty or not: leave out what the batch lacks
-	const processed = deliveries.length > 0 ? sql`, ${processedStatement(sql, deliveries)}` : sql``;
-	const created = await sql<{ run_id: string }[]>`
-		WITH ${newRunsStatement(sql, runs)}${processed}
-		SELECT run_id FROM new_runs`;
-	return new Set(created.map((row) => row.run_id));
+	const parts = [
+		...(runs.length > 0 ? [newRunsStatement(sql, runs)] : []),
+		...(deliveries.length > 0 ? [processedStatement(sql, deliveries)] : []),
+	];
+	const results = [
+		...(runs.length > 0 ? [sql`SELECT run_id, true AS created FROM new_runs`] : []),
+		...(deliveries.length > 0 ? [sql`SELECT run_id, false AS created FROM processed_runs`] : []),
+	];
+	const rows = await withDeadline(
+		sql<{ run_id: string; created: boolean }[]>`
+			WITH ${join(sql, parts, sql`, `)} ${join(sql, results, sql` UNION ALL `)}`,
+		deadlineMs,
+	);
+	const result: IntakeBatchResult = { created: new Set(), processed: new Set() };
+	for (const row of rows) (row.created ? result.created : result.processed).add(row.run_id);
+	return result;
+}
+
+function join(
+	sql: Queryable,
+	fragments: postgres.PendingQuery<postgres.Row[]>[],
+	separator: postgres.PendingQuery<postgres.Row[]>,
+) {
+	return fragments.reduce((joined, fragment, index) =>
+		index === 0 ? fragment : sql`${joined}${separator}${fragment}`,
+	);
 }
 
 /** CTEs `new_runs` (the runs created) and their events. Keys in order, so concurrent batches cannot deadlock. */
@@ -83,17 +114,21 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 		email_hash: run.emailHash,
 		email_masked: run.emailMasked,
 		sealed_lead: run.sealedLead?.toString('base64') ?? null,
+		signature_guard: run.signatureGuard,
 	}));
-	const events = runs.flatMap((run) => {
-		const received: AuditEvent = {
-			type: 'lead_received',
-			actor: 'webhook',
-			payload: run.receivedEvent,
-		};
-		const rejected: AuditEvent[] = run.rejection
-			? [{ type: 'lead_rejected', actor: 'processor', payload: run.rejection.event }]
-			: [];
-		return [received, ...rejected].map((event) => ({
+	const events: EventRow[] = runs.flatMap((run) => {
+		const events: AuditEvent[] = [
+			{ type: 'lead_received', actor: 'webhook', payload: run.receivedEvent },
+		];
+		if (run.rejection) {
+			const { reasons, missingFields } = run.rejection;
+			events.push({
+				type: 'lead_rejected',
+				actor: 'processor',
+				payload: { reasons, missing_fields: missingFields },
+			});
+		}
+		return events.map((event) => ({
 			...event,
 			run_id: run.runId,
 			correlation_id: run.correlationId,
@@ -104,12 +139,16 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}) AS x(
 				run_id uuid, idempotency_key text, fingerprint text, source text, correlation_id text, status text,
 				rejection_reasons text[], error_code text, error_message text, email_hash text, email_masked text,
-				sealed_lead text)
+				sealed_lead text, signature_guard text)
+			-- a legacy signature already used (with any key) creates nothing: the caller sorts out why
+			WHERE x.signature_guard IS NULL
+				OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.signature_guard = x.signature_guard)
 		), new_runs AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
-				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead)
+				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead, signature_guard)
 			SELECT run_id, idempotency_key, fingerprint, source, correlation_id, status,
-				rejection_reasons, error_code, error_message, email_hash, email_masked, decode(sealed_lead, 'base64')
+				rejection_reasons, error_code, error_message, email_hash, email_masked, decode(sealed_lead, 'base64'),
+				signature_guard
 			FROM new_run_input
 			ORDER BY idempotency_key
 			ON CONFLICT (idempotency_key) DO NOTHING
@@ -118,35 +157,51 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 }
 
 /**
- * The run holding this key. When the fingerprint matches, the repeat is audited as
- * `lead_duplicate` (KPI counts them); a different body is the caller's 422 and not audited.
+ * The run holding this key, or null. A repeat that will be answered `duplicate` (same body, the
+ * run past its delivery) is audited as `lead_duplicate` (the KPI counts them); a different body
+ * (the caller's 422) or a run still in flight (409) is not.
  */
-export async function findDuplicate(
+export async function findRepeat(
 	sql: Sql,
 	idempotencyKey: string,
 	fingerprint: string,
 	correlationId: string,
-): Promise<ExistingRun> {
-	const [row] = await sql<{ run_id: string; status: RunStatus; fingerprint: string }[]>`
-		WITH existing AS (
-			SELECT run_id, status, fingerprint FROM runs WHERE idempotency_key = ${idempotencyKey}
-		), repeat AS (
-			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-			SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json({ idempotency_key: idempotencyKey })}, ${correlationId}
-			FROM existing WHERE fingerprint = ${fingerprint}
-		)
-		SELECT run_id, status, fingerprint FROM existing`;
-	if (!row) throw new Error(`run for idempotency key vanished`);
-	return { runId: row.run_id, status: row.status, fingerprint: row.fingerprint };
+	deadlineMs: number,
+): Promise<ExistingRun | null> {
+	const payload: EventPayloads['lead_duplicate'] = { idempotency_key: idempotencyKey };
+	const [row] = await withDeadline(
+		sql<{ run_id: string; status: RunStatus; fingerprint: string; received_at: Date }[]>`
+			WITH existing AS (
+				SELECT run_id, status, fingerprint, received_at FROM runs WHERE idempotency_key = ${idempotencyKey}
+			), repeat AS (
+				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+				SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json(payload)}, ${correlationId}
+				FROM existing WHERE fingerprint = ${fingerprint} AND status <> 'accepted'
+			)
+			SELECT run_id, status, fingerprint, received_at FROM existing`,
+		deadlineMs,
+	);
+	return row
+		? {
+				runId: row.run_id,
+				status: row.status,
+				fingerprint: row.fingerprint,
+				receivedAt: row.received_at,
+			}
+		: null;
 }
 
-export interface Delivery {
-	runId: string;
-	correlationId: string | null;
-	trigger: AttemptTrigger;
-	attempt: AttemptRecord;
-	crmId: string | null;
-	events: AuditEvent[];
+/** Whether a legacy signature already created a run (so a request carrying it again is a replay). */
+export async function signatureGuardTaken(
+	sql: Sql,
+	guard: string,
+	deadlineMs: number,
+): Promise<boolean> {
+	const rows = await withDeadline(
+		sql`SELECT 1 FROM runs WHERE signature_guard = ${guard}`,
+		deadlineMs,
+	);
+	return rows.length > 0;
 }
 
 /** The CRM has the leads: runs `processed`, attempts recorded, events written, raw leads purged. */
@@ -158,17 +213,22 @@ export async function markProcessed(
 }
 
 function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
-	const rows = deliveries.map((delivery) => ({ run_id: delivery.runId, crm_id: delivery.crmId }));
-	const events = deliveries.flatMap((delivery) =>
+	const rows = deliveries.map((delivery) => ({
+		run_id: delivery.runId,
+		crm_id: delivery.crmId,
+		from_status: delivery.fromStatus,
+	}));
+	const events: EventRow[] = deliveries.flatMap((delivery) =>
 		delivery.events.map((event) => ({
 			...event,
 			run_id: delivery.runId,
 			correlation_id: delivery.correlationId,
 		})),
 	);
+	// the attempt and its events are recorded whoever holds the run: the CRM did get the lead
 	return sql`
 		delivered AS (
-			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text)
+			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text, from_status text)
 		), processed_runs AS (
 			UPDATE runs r SET status = 'processed', crm_id = d.crm_id, processed_at = now(), updated_at = now(),
 				error_code = NULL, error_message = NULL, sealed_lead = NULL
@@ -176,65 +236,54 @@ function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
 			-- the id list makes the run lookups index scans: the planner takes jsonb_to_recordset for
 			-- 100 rows and, while runs holds a few thousand, would hash-join it against a full scan
 			WHERE r.run_id = d.run_id AND r.run_id = ANY(${deliveries.map((delivery) => delivery.runId)}::uuid[])
+				AND r.status = d.from_status
+			RETURNING r.run_id
 		), delivery_attempts_written AS (${insertAttempts(sql, deliveries)}
 		), delivered_events AS (${insertEventRows(sql, events)})`;
 }
 
-export interface IntakeFailure {
-	runId: string;
-	correlationId: string;
-	errorCode: string;
-	errorMessage: string;
-	/** Absent when nothing was sent (forced failure). */
-	attempt: AttemptRecord | null;
-	dlq: Omit<NewDlqEntry, 'runId'>;
-	/** Written after the DLQ row; each payload gains the `dlq_id`. */
-	events: AuditEvent[];
+/** The intake's delivery failed: the run moves to `failed` if this request still holds it. */
+export async function failAcceptedRun(
+	sql: Queryable,
+	failure: { runId: string; errorCode: string; errorMessage: string },
+): Promise<boolean> {
+	const rows = await sql`
+		UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
+			error_message = ${failure.errorMessage}, updated_at = now()
+		WHERE run_id = ${failure.runId} AND status = 'accepted'
+		RETURNING run_id`;
+	return rows.length === 1;
 }
 
-/** After accept, delivery failed: run `failed`, DLQ entry and its events, one transaction. */
-export async function markFailed(sql: Sql, failure: IntakeFailure): Promise<number> {
-	return sql.begin(async (tx) => {
-		await tx`
-			UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
-				error_message = ${failure.errorMessage}, updated_at = now()
-			WHERE run_id = ${failure.runId}`;
-		if (failure.attempt)
-			await insertAttempts(tx, [
-				{ runId: failure.runId, trigger: 'intake', attempt: failure.attempt },
-			]);
-		const dlqId = await insertDlqEntry(tx, { runId: failure.runId, ...failure.dlq });
-		const events = failure.events.map((event) => ({
-			...event,
-			payload: { ...event.payload, dlq_id: dlqId },
-		}));
-		await insertEvents(tx, failure.runId, failure.correlationId, events);
-		return dlqId;
-	});
+export interface ExpiredRun {
+	run_id: string;
+	correlation_id: string | null;
+	idempotency_key: string;
+	source: string;
+	received_at: Date;
 }
 
 /**
- * The one INSERT into delivery_attempts (one attempt per run per statement). The attempt number
- * is the run's next one, so intake and retries share one sequence.
+ * Takes the runs left `accepted` since before `cutoff` (their request died, or lost its database
+ * write) by moving them to `failed`. SKIP LOCKED: a run a live request is writing right now is
+ * left to it; several processors can recover side by side.
  */
-export function insertAttempts(
+export async function failExpiredRuns(
 	sql: Queryable,
-	attempts: readonly { runId: string; trigger: AttemptTrigger; attempt: AttemptRecord }[],
-) {
-	const rows = attempts.map(({ runId, trigger, attempt }) => ({
-		run_id: runId,
-		trigger,
-		duration_ms: attempt.durationMs,
-		status_code: attempt.statusCode,
-		success: attempt.success,
-		error: attempt.error,
-	}));
-	return sql`
-		INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
-		SELECT a.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = a.run_id), 0) + 1,
-			a.trigger, a.duration_ms, a.status_code, a.success, a.error
-		FROM jsonb_to_recordset(${sql.json(rows)})
-			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)`;
+	expired: { cutoff: Date; limit: number; errorMessage: string },
+): Promise<ExpiredRun[]> {
+	return sql<ExpiredRun[]>`
+		WITH expired AS (
+			SELECT run_id FROM runs
+			WHERE status = 'accepted' AND received_at < ${expired.cutoff}
+			ORDER BY received_at
+			LIMIT ${expired.limit}
+			FOR UPDATE SKIP LOCKED
+		)
+		UPDATE runs r SET status = 'failed', error_code = 'interrupted', error_message = ${expired.errorMessage},
+			updated_at = now()
+		FROM expired e WHERE r.run_id = e.run_id
+		RETURNING r.run_id, r.correlation_id, r.idempotency_key, r.source, r.received_at`;
 }
 
 /** The raw lead is no longer needed (an operator closed its DLQ item by hand). */
@@ -281,6 +330,13 @@ export async function findRun(sql: Sql, runId: string): Promise<RunRow | null> {
 	return row ?? null;
 }
 
+export async function findRunByKey(sql: Sql, idempotencyKey: string): Promise<RunRow | null> {
+	const [row] = await sql<
+		RunRow[]
+	>`SELECT ${sql(RUN_COLUMNS)} FROM runs WHERE idempotency_key = ${idempotencyKey}`;
+	return row ?? null;
+}
+
 export async function recentRuns(
 	sql: Sql,
 	filter: { status: RunStatus | null; limit: number },
@@ -300,36 +356,42 @@ export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, num
 	return counts;
 }
 
-export async function attemptsOfRun(sql: Sql, runId: string) {
-	return sql`
-		SELECT attempt_no, trigger, attempted_at, duration_ms, status_code, success, error
-		FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
-}
-
 /** The intake's two hot writes, grouped with other leads in flight (see write-batcher.ts). */
 export interface RunWriter {
-	/** false when the idempotency key was taken. */
+	/** false when the idempotency key (or the legacy signature) was taken. */
 	open(run: NewRun): Promise<boolean>;
-	processed(delivery: Delivery): Promise<void>;
+	/** false when the run is no longer this request's to settle (the recovery took it). */
+	processed(delivery: Delivery): Promise<boolean>;
 }
 
 type IntakeWrite = { kind: 'open'; run: NewRun } | { kind: 'processed'; delivery: Delivery };
 
-/** Both kinds of write share one queue, so a batch is one statement and one commit whatever its mix. */
+/**
+ * Both kinds of write share one queue, so a batch is one statement and one commit whatever its
+ * mix. A batch the database refuses is split: each write is tried alone, so only the write that
+ * cannot be made fails (write-batcher.ts).
+ */
 export function createRunWriter(
 	sql: Sql,
-	options: { maxBatch: number; maxInFlight: number },
+	options: { maxBatch: number; maxInFlight: number; deadlineMs: number },
 ): RunWriter {
 	const write = createBatcher(async (writes: IntakeWrite[]) => {
 		const runs = writes.flatMap((write) => (write.kind === 'open' ? [write.run] : []));
 		const deliveries = writes.flatMap((write) =>
 			write.kind === 'processed' ? [write.delivery] : [],
 		);
-		const created = await writeIntakeBatch(sql, runs, deliveries);
-		return writes.map((write) => write.kind === 'open' && created.has(write.run.runId));
+		const { created, processed } = await writeIntakeBatch(
+			sql,
+			runs,
+			deliveries,
+			options.deadlineMs,
+		);
+		return writes.map((write) =>
+			write.kind === 'open' ? created.has(write.run.runId) : processed.has(write.delivery.runId),
+		);
 	}, options);
 	return {
 		open: (run) => write({ kind: 'open', run }),
-		processed: async (delivery) => void (await write({ kind: 'processed', delivery })),
+		processed: (delivery) => write({ kind: 'processed', delivery }),
 	};
 }

@@ -1,26 +1,41 @@
 import { randomUUID } from 'node:crypto';
+import type { CircuitStatus } from '../crm/circuit-breaker.js';
 import { attemptRecordOf } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
 import { insertEvents, type AuditEvent } from '../db/audit-events.js';
-import { claimDue, claimOne, settleClaimed, type ClaimedItem, type Settlement } from '../db/dlq.js';
-import { insertAttempts, markProcessed, type AttemptRecord } from '../db/runs.js';
+import { insertAttempts, type AttemptRecord } from '../db/delivery-attempts.js';
+import {
+	claimDue,
+	claimOne,
+	claimReplayable,
+	countReplayable,
+	settleClaimed,
+	type ClaimedItem,
+	type ReplayFilter,
+	type Settlement,
+} from '../db/dlq.js';
+import { markProcessed } from '../db/runs.js';
+import { attemptFailed, dlqDead, dlqResolved, dlqRetried, upserted } from '../delivery/events.js';
 import type { IntakeDeps } from '../intake/intake-service.js';
-import { parseLeadBody, prepareLead } from '../intake/prepare-lead.js';
+import { parseLeadBody } from '../intake/lead-body.js';
+import { prepareLead } from '../intake/prepare-lead.js';
 import { nextRetryAt } from './backoff.js';
+import { recoverInterrupted } from './recovery.js';
 
 /** What intake delivery needs, plus how retries run. */
 export interface RetryDeps extends IntakeDeps {
 	/** Deliveries in flight at once. */
 	concurrency: number;
-	/** Shortest lease; a claim's lease also covers its whole batch at the CRM timeout. */
-	leaseSeconds: number;
+	/** Shortest lease of a claim; a claim's lease also covers its whole batch at the CRM timeout. */
+	claimLeaseSeconds: number;
 	crmTimeoutMs: number;
 }
 
 export interface RetryOutcome {
 	dlq_id: number;
 	run_id: string;
-	outcome: 'resolved' | 'retried' | 'dead' | 'lease_lost';
+	/** `deferred`: CRM calls were paused meanwhile; the item waits, no retry counted. */
+	outcome: 'resolved' | 'retried' | 'dead' | 'deferred' | 'lease_lost';
 	reason?: string;
 	status_code?: number | null;
 	next_retry_at?: string;
@@ -35,13 +50,37 @@ export interface RetrySummary {
 	dead_items: RetryOutcome[];
 }
 
-/** POST /internal/dlq/retry-due: claims up to `limit` due items and re-delivers each once. */
-export async function retryDue(deps: RetryDeps, limit: number): Promise<RetrySummary> {
-	const items = await claimDue(deps.sql, leaseFor(deps, limit));
+export interface RetryDueSummary extends RetrySummary {
+	/** Runs left accepted past their lease, handed to the DLQ by this call. */
+	recovered: number;
+	/** While CRM calls are paused nothing is claimed; retries resume once a probe succeeds. */
+	circuit: CircuitStatus;
+}
+
+/**
+ * POST /internal/dlq/retry-due: recovers interrupted runs, then claims up to `limit` due items
+ * and re-delivers each once. While the CRM's circuit is open nothing is claimed (no retry is
+ * used up by an outage); half-open, one item goes first as the probe, and the rest follow in
+ * the same call if it succeeds.
+ */
+export async function retryDue(deps: RetryDeps, limit: number): Promise<RetryDueSummary> {
+	const recovered = await recoverInterrupted(deps);
+	const before = deps.crm.status();
+	if (before.state === 'open') return { ...summarize(0, []), recovered, circuit: before };
+
+	const probing = before.state === 'half-open';
+	const items = await claimDue(deps.sql, leaseFor(deps, probing ? 1 : limit));
 	const outcomes = await mapConcurrently(items, deps.concurrency, (item) =>
 		redeliver(deps, item, 'retry'),
 	);
-	return summarize(items.length, outcomes);
+	if (probing && items.length === 1 && limit > 1 && deps.crm.status().state === 'closed') {
+		const rest = await claimDue(deps.sql, leaseFor(deps, limit - 1));
+		items.push(...rest);
+		outcomes.push(
+			...(await mapConcurrently(rest, deps.concurrency, (item) => redeliver(deps, item, 'retry'))),
+		);
+	}
+	return { ...summarize(items.length, outcomes), recovered, circuit: deps.crm.status() };
 }
 
 /** An operator's "retry now" for one item; null when it cannot be claimed (resolved, in flight). */
@@ -50,10 +89,33 @@ export async function retryOne(deps: RetryDeps, dlqId: number): Promise<RetryOut
 	return item ? redeliver(deps, item, 'operator') : null;
 }
 
+export type ReplaySummary =
+	| { dry_run: true; matched: number }
+	| ({ dry_run: false; matched: number; items: RetryOutcome[] } & RetrySummary);
+
+/**
+ * POST /internal/dlq/replay: re-delivers up to `limit` items matching the filter now. Claims are
+ * exclusive (an item in flight is skipped, a resolved one no longer matches), so two replays of
+ * the same items at once never deliver one twice.
+ */
+export async function replay(
+	deps: RetryDeps,
+	filter: ReplayFilter,
+	options: { limit: number; dryRun: boolean },
+): Promise<ReplaySummary> {
+	const matched = await countReplayable(deps.sql, filter);
+	if (options.dryRun) return { dry_run: true, matched };
+	const items = await claimReplayable(deps.sql, filter, leaseFor(deps, options.limit));
+	const outcomes = await mapConcurrently(items, deps.concurrency, (item) =>
+		redeliver(deps, item, 'operator'),
+	);
+	return { dry_run: false, matched, ...summarize(items.length, outcomes), items: outcomes };
+}
+
 function leaseFor(deps: RetryDeps, batchSize: number) {
 	const now = deps.now();
 	const worstCaseMs = Math.ceil(batchSize / deps.concurrency + 1) * deps.crmTimeoutMs;
-	const leaseMs = Math.max(deps.leaseSeconds * 1000, worstCaseMs);
+	const leaseMs = Math.max(deps.claimLeaseSeconds * 1000, worstCaseMs);
 	return {
 		now,
 		leaseUntil: new Date(now.getTime() + leaseMs),
@@ -68,62 +130,57 @@ async function redeliver(
 	trigger: 'retry' | 'operator',
 ): Promise<RetryOutcome> {
 	const base = { dlq_id: item.dlqId, run_id: item.runId };
+	if (item.runStatus === 'processed') {
+		// its own intake finished after all (it outlived its lease): nothing left to deliver
+		return resolve(deps, item, base, [], null);
+	}
 	if (!item.sealedLead) {
-		return settle(
+		const lastError = 'the raw lead is no longer stored';
+		return settleFailure(
 			deps,
 			item,
 			null,
-			{ status: 'dead', lastError: 'the raw lead is no longer stored' },
+			[],
+			{ status: 'dead', lastError },
 			base,
 			'sealed_lead_missing',
 		);
 	}
 	const request = crmRequestOf(deps, item, item.sealedLead);
 	if (!request) {
-		return settle(
+		const lastError = 'the stored lead cannot be decrypted or read';
+		return settleFailure(
 			deps,
 			item,
 			null,
-			{ status: 'dead', lastError: 'the stored lead cannot be decrypted or read' },
+			[],
+			{ status: 'dead', lastError },
 			base,
 			'sealed_lead_unreadable',
 		);
 	}
 	const result = await deps.crm.upsert(request.body);
-	const attempt = attemptRecordOf(result);
-
 	if (result.ok) {
-		const settled = await deps.sql.begin(async (tx) => {
-			if (!(await settleClaimed(tx, item, { status: 'resolved', note: null }, true))) return false;
-			await markProcessed(tx, [
-				{
-					runId: item.runId,
-					correlationId: item.correlationId,
-					trigger,
-					attempt,
-					crmId: result.crmId,
-					events: [
-						{
-							type: 'crm_upserted',
-							actor: 'processor',
-							payload: {
-								crm_id: result.crmId,
-								status_code: result.statusCode,
-								duration_ms: result.durationMs,
-								trigger,
-							},
-						},
-						{
-							type: 'dlq_resolved',
-							actor: 'processor',
-							payload: { dlq_id: item.dlqId, retry_count: item.retryCount + 1 },
-						},
-					],
-				},
-			]);
-			return true;
+		return resolve(deps, item, base, [upserted(result, trigger, request.droppedAttributes)], {
+			trigger,
+			attempt: attemptRecordOf(result),
+			crmId: result.crmId,
 		});
-		return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
+	}
+	if (result.skipped) {
+		// calls were paused after this item was claimed: it waits for the circuit, no retry used
+		const until = new Date(deps.crm.status().until ?? deps.now());
+		const released = await settleClaimed(
+			deps.sql,
+			item,
+			{ status: 'open', nextRetryAt: until, lastError: result.error },
+			false,
+		);
+		return {
+			...base,
+			outcome: released ? 'deferred' : 'lease_lost',
+			next_retry_at: until.toISOString(),
+		};
 	}
 
 	const retries = item.retryCount + 1;
@@ -132,59 +189,89 @@ async function redeliver(
 		result.retryable && !exhausted
 			? {
 					status: 'open',
-					nextRetryAt: nextRetryAt(deps.now(), retries, deps.backoff),
+					nextRetryAt: nextRetryAt(deps.now(), retries, deps.backoff, result.retryAfterSeconds),
 					lastError: result.error,
 				}
 			: { status: 'dead', lastError: result.error };
-	const reason = result.retryable
-		? exhausted
-			? 'retries_exhausted'
-			: result.reason
-		: result.reason;
-	return settle(deps, item, attempt, settlement, base, reason, result.statusCode);
+	const reason = result.retryable && exhausted ? 'retries_exhausted' : result.reason;
+	const attempt = { trigger, record: attemptRecordOf(result) };
+	return settleFailure(
+		deps,
+		item,
+		attempt,
+		attemptFailed(result, trigger),
+		settlement,
+		base,
+		reason,
+		result.statusCode,
+	);
+}
+
+/** Delivered (or found delivered): item resolved and run processed, one transaction. */
+async function resolve(
+	deps: RetryDeps,
+	item: ClaimedItem,
+	base: { dlq_id: number; run_id: string },
+	events: AuditEvent[],
+	delivery: { trigger: 'retry' | 'operator'; attempt: AttemptRecord; crmId: string | null } | null,
+): Promise<RetryOutcome> {
+	const resolved = dlqResolved({
+		dlq_id: item.dlqId,
+		by: delivery ? 'retry' : 'intake',
+		retry_count: item.retryCount + (delivery ? 1 : 0),
+		note: null,
+	});
+	const settled = await deps.sql.begin(async (tx) => {
+		if (!(await settleClaimed(tx, item, { status: 'resolved', note: null }, delivery !== null)))
+			return false;
+		if (delivery) {
+			await markProcessed(tx, [
+				{
+					runId: item.runId,
+					correlationId: item.correlationId,
+					fromStatus: 'failed',
+					events: [...events, resolved],
+					...delivery,
+				},
+			]);
+		} else {
+			await insertEvents(tx, item.runId, item.correlationId, [resolved]);
+		}
+		return true;
+	});
+	return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
 }
 
 /** A failed re-delivery: the item rescheduled or dead, its attempt and events, one transaction. */
-async function settle(
+async function settleFailure(
 	deps: RetryDeps,
 	item: ClaimedItem,
-	attempt: AttemptRecord | null,
+	attempt: { trigger: 'retry' | 'operator'; record: AttemptRecord } | null,
+	attemptEvents: AuditEvent[],
 	settlement: Exclude<Settlement, { status: 'resolved' }>,
 	base: { dlq_id: number; run_id: string },
 	reason: string,
 	statusCode: number | null = null,
 ): Promise<RetryOutcome> {
+	const retryCount = item.retryCount + 1;
 	const retried = settlement.status === 'open';
-	const events: AuditEvent[] = retried
-		? [
-				{
-					type: 'dlq_retried',
-					actor: 'processor',
-					payload: {
-						dlq_id: item.dlqId,
-						retry_count: item.retryCount + 1,
-						reason,
-						status_code: statusCode,
-						next_retry_at: settlement.nextRetryAt.toISOString(),
-					},
-				},
-			]
-		: [
-				{
-					type: 'dlq_dead',
-					actor: 'processor',
-					payload: {
-						dlq_id: item.dlqId,
-						retry_count: item.retryCount + 1,
-						reason,
-						status_code: statusCode,
-					},
-				},
-			];
+	const event = retried
+		? dlqRetried({
+				dlq_id: item.dlqId,
+				retry_count: retryCount,
+				reason,
+				status_code: statusCode,
+				next_retry_at: settlement.nextRetryAt.toISOString(),
+			})
+		: dlqDead({ dlq_id: item.dlqId, retry_count: retryCount, reason, status_code: statusCode });
 	const settled = await deps.sql.begin(async (tx) => {
 		if (!(await settleClaimed(tx, item, settlement, attempt !== null))) return false;
-		if (attempt) await insertAttempts(tx, [{ runId: item.runId, trigger: 'retry', attempt }]);
-		await insertEvents(tx, item.runId, item.correlationId, events);
+		if (attempt) {
+			await insertAttempts(tx, [
+				{ runId: item.runId, trigger: attempt.trigger, attempt: attempt.record },
+			]);
+		}
+		await insertEvents(tx, item.runId, item.correlationId, [...attemptEvents, event]);
 		return true;
 	});
 	if (!settled) return { ...base, outcome: 'lease_lost' };
@@ -214,7 +301,10 @@ function summarize(claimed: number, outcomes: RetryOutcome[]): RetrySummary {
 /** The CRM request rebuilt from the encrypted raw lead; null if the lead cannot be read back. */
 function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 	try {
-		const lead = prepareLead(parseLeadBody(deps.cipher.decrypt(sealedLead)), deps.policy);
+		const lead = prepareLead(
+			parseLeadBody(deps.cipher.decrypt(sealedLead), deps.leadLimits),
+			deps.policy,
+		);
 		return toCrmRequest(lead.normalized, deps.mapping, item.runId, item.idempotencyKey);
 	} catch {
 		return null;

@@ -1,15 +1,46 @@
 import { Router } from 'express';
 import { recordHealthCheck } from '../db/audit-events.js';
 import { isConnectionError, type Sql } from '../db/connection.js';
+import { withDeadline } from '../db/deadline.js';
 
-const HEALTH_DEADLINE_MS = 2500;
+const HEALTH_DEADLINE_MS = 1500;
 
-/** GET /health: audits a `health_check` (seed 000); 503 while the database cannot take it. */
-export function healthRouter(sql: Sql): Router {
+export interface HealthOptions {
+	sql: Sql;
+	/** The audited check (a health_check event) runs at most this often; between, a plain read. */
+	auditIntervalSeconds: number;
+}
+
+/**
+ * GET /livez: the process answers (no database; for liveness probes, as often as they like).
+ * GET /health: readiness, 503 while the database cannot be reached. It audits a `health_check`
+ * event at most once per interval; concurrent callers share one check, so no client can turn
+ * probes into database load.
+ */
+export function healthRouter(options: HealthOptions): Router {
 	const router = Router();
+	let lastAudit = 0;
+	let inFlight: Promise<void> | null = null;
+	const check = (correlationId: string) => {
+		inFlight ??= (async () => {
+			try {
+				if (Date.now() - lastAudit >= options.auditIntervalSeconds * 1000) {
+					await withDeadline(recordHealthCheck(options.sql, correlationId), HEALTH_DEADLINE_MS);
+					lastAudit = Date.now();
+				} else {
+					await withDeadline(options.sql`SELECT 1`, HEALTH_DEADLINE_MS);
+				}
+			} finally {
+				inFlight = null;
+			}
+		})();
+		return inFlight;
+	};
+
+	router.get('/livez', (_req, res) => void res.json({ status: 'alive' }));
 	router.get('/health', async (req, res) => {
 		try {
-			await withDeadline(recordHealthCheck(sql, String(req.id)), HEALTH_DEADLINE_MS);
+			await check(String(req.id));
 			res.json({ status: 'ok', database: 'up' });
 		} catch (error) {
 			res.err = error as Error; // logged once, by the request log line
@@ -22,17 +53,4 @@ export function healthRouter(sql: Sql): Router {
 		}
 	});
 	return router;
-}
-
-/** A probe must answer even when a connection hangs instead of failing. */
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-	let timer: NodeJS.Timeout | undefined;
-	const deadline = new Promise<never>((_, reject) => {
-		timer = setTimeout(
-			() =>
-				reject(Object.assign(new Error('database did not answer in time'), { code: 'ETIMEDOUT' })),
-			ms,
-		);
-	});
-	return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }

@@ -33,6 +33,15 @@ function toHttpError(error: unknown): HttpError {
 	const type = (error as { type?: string } | null)?.type;
 	if (type === 'entity.parse.failed')
 		return new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
+	if (type === 'request.size.invalid') {
+		return new HttpError(
+			400,
+			'content_length_mismatch',
+			'The body is not as long as Content-Length says',
+		);
+	}
+	if (type === 'request.aborted')
+		return new HttpError(400, 'request_aborted', 'The client stopped sending the body');
 	if (type === 'entity.too.large') {
 		const limit = (error as { limit?: number }).limit;
 		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);

@@ -1,35 +1,52 @@
-import type { IncomingMessage } from 'node:http';
 import { ipKeyGenerator, MemoryStore } from 'express-rate-limit';
 import { HttpError } from '../errors.js';
 
 const WINDOW_MS = 60_000;
 
+export interface RateLimit {
+	/** Counts a request against `key`; 429 with Retry-After beyond the limit. */
+	take(key: string): Promise<void>;
+	/** 429 if `key` is already over the limit, without counting. */
+	check(key: string): Promise<void>;
+	close(): void;
+}
+
 /**
- * SPEC 3.7: per source (client address and X-Source), 429 with Retry-After beyond the limit.
- * express-rate-limit's fixed-window store, called directly: the intake route is a plain
- * node:http handler (see app.ts).
+ * A fixed one-minute window per key (express-rate-limit's store, called directly: the intake
+ * route is a plain node:http handler).
  */
-export function perSourceRateLimit(perMinute: number): (req: IncomingMessage) => Promise<void> {
+export function rateLimit(perMinute: number, what: string): RateLimit {
 	const store = new MemoryStore();
 	store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore['init']>[0]);
-	return async (req) => {
-		const source = req.headers['x-source'] ?? '';
-		const { totalHits, resetTime } = await store.increment(
-			`${ipKeyGenerator(req.socket.remoteAddress ?? '')}|${String(source)}`,
-		);
-		if (totalHits <= perMinute) return;
+	const refuse = (resetTime: Date | undefined) => {
 		const retryAfterSeconds = Math.max(
 			1,
 			Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000),
 		);
-		throw new HttpError(
+		return new HttpError(
 			429,
 			'rate_limited',
-			`More than ${perMinute} requests per minute from this source`,
+			`More than ${perMinute} ${what} per minute`,
 			{},
 			{
 				'Retry-After': String(retryAfterSeconds),
 			},
 		);
 	};
+	return {
+		async take(key) {
+			const { totalHits, resetTime } = await store.increment(key);
+			if (totalHits > perMinute) throw refuse(resetTime);
+		},
+		async check(key) {
+			const current = await store.get(key);
+			if (current && current.totalHits >= perMinute) throw refuse(current.resetTime);
+		},
+		close: () => store.shutdown(),
+	};
+}
+
+/** A client address as a rate-limit key (IPv6 by its /56, so one host cannot rotate through its range). */
+export function clientKey(address: string | undefined): string {
+	return ipKeyGenerator(address ?? '');
 }

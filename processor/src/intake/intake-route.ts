@@ -2,17 +2,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
-import { perSourceRateLimit } from '../http/rate-limit.js';
+import { clientKey, type RateLimit } from '../http/rate-limit.js';
 import { sendJson } from '../http/send-json.js';
-import type { Logger } from '../logger.js';
-import { sanitizeHeaders } from '../pii/sanitize.js';
+import { storedIdempotencyKey } from '../pii/idempotency-key.js';
+import { maskEmailsIn, sanitizeHeaders } from '../pii/sanitize.js';
 import { handleLead, type IntakeDeps } from './intake-service.js';
-import {
-	IDEMPOTENCY_KEY_FORMAT,
-	verifySignature,
-	type SignatureFailureCode,
-	type SigningKey,
-} from './signature.js';
+import type { SignatureFailureLog } from './signature-failures.js';
+import { IDEMPOTENCY_KEY_FORMAT, verifySignature, type SigningKey } from './signature.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
@@ -20,14 +16,13 @@ export interface IntakeRouteOptions {
 	legacySignatures: boolean;
 	maxSkewSeconds: number;
 	bodyLimitBytes: number;
-	rateLimitPerMinute: number;
+	/** Per verified signer (the secret that signed). */
+	signerLimit: RateLimit;
+	/** Refused signatures per client address: a client past it is refused before any HMAC work. */
+	refusalLimit: RateLimit;
+	emailHashSalt: string;
 	faultInjection: boolean;
-	recordSignatureFailure: (
-		code: SignatureFailureCode,
-		req: IncomingMessage,
-		rawBody: Buffer,
-		log: Logger,
-	) => Promise<void>;
+	signatureFailures: SignatureFailureLog;
 	countLead: (outcome: string) => void;
 }
 
@@ -37,16 +32,15 @@ const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 /**
  * POST /webhook/lead: the signed intake endpoint n8n's Lead Intake node calls. A plain
  * node:http handler, not an express route: every lead passes here, and express's routing and
- * body parsing cost more CPU per lead than the rest of the processor's own work (intake profile).
+ * body parsing cost more CPU per lead than the rest of the processor's own work (docs/adr).
  */
 export function intakeHandler(
 	options: IntakeRouteOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-	const rateLimit = perSourceRateLimit(options.rateLimitPerMinute);
-
 	const answer = async (req: IncomingMessage, res: ServerResponse) => {
 		res.route = INTAKE_PATH;
-		await rateLimit(req);
+		const client = clientKey(req.socket.remoteAddress);
+		await options.refusalLimit.check(client);
 		// the raw bytes: the signature covers exactly what was sent
 		const rawBody = await readBody(req, options.bodyLimitBytes);
 		const verdict = verifySignature(
@@ -66,18 +60,25 @@ export function intakeHandler(
 			},
 		);
 		if (!verdict.ok) {
-			if (verdict.status !== 400)
-				await options.recordSignatureFailure(verdict.code, req, rawBody, req.log);
+			if (verdict.status !== 400) {
+				options.signatureFailures.record(verdict.code, req, rawBody);
+				await options.refusalLimit.take(client);
+			}
 			throw new HttpError(verdict.status, verdict.code, verdict.message);
 		}
+		await options.signerLimit.take(verdict.signer);
 
+		const idempotencyKey =
+			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
 		const outcome = await handleLead(options.intake, {
 			rawBody,
-			idempotencyKey: verdict.scheme === 'v2' ? verdict.webhookId : readIdempotencyKey(req),
+			idempotencyKey: storedIdempotencyKey(idempotencyKey, options.emailHashSalt),
 			source: readSource(req),
 			correlationId: req.id,
 			headers: sanitizeHeaders(req.headers),
 			failAfterAccept: options.faultInjection && header(req, 'x-fail-after-accept') === '1',
+			signatureGuard: verdict.scheme === 'v1' ? verdict.replayGuard : null,
+			log: req.log,
 		});
 		res.runId = outcome.runId;
 		options.countLead(String(outcome.body.status));
@@ -104,10 +105,24 @@ function header(req: IncomingMessage, name: string): string | undefined {
 	return Array.isArray(value) ? value[0] : value;
 }
 
+/** v2: webhook-id is the key; an X-Idempotency-Key beside it must say the same. */
+function sameKey(req: IncomingMessage, webhookId: string): string {
+	const other = header(req, 'x-idempotency-key')?.trim();
+	if (other !== undefined && other !== webhookId) {
+		throw new HttpError(
+			400,
+			'idempotency_key_conflict',
+			'webhook-id and X-Idempotency-Key differ; send one key (webhook-id)',
+		);
+	}
+	return webhookId;
+}
+
 function readIdempotencyKey(req: IncomingMessage): string {
 	const key = header(req, 'x-idempotency-key')?.trim();
-	if (!key)
+	if (!key) {
 		throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
+	}
 	if (!IDEMPOTENCY_KEY_FORMAT.test(key)) {
 		throw new HttpError(
 			400,
@@ -118,6 +133,7 @@ function readIdempotencyKey(req: IncomingMessage): string {
 	return key;
 }
 
+/** Where the lead came from, as n8n's authenticated lead source names it; an e-mail in it is masked. */
 function readSource(req: IncomingMessage): string {
 	const source = header(req, 'x-source')?.trim();
 	if (!source) return 'unknown';
@@ -128,5 +144,5 @@ function readSource(req: IncomingMessage): string {
 			'X-Source must be 1-100 characters of A-Z a-z 0-9 . _ : / @ -',
 		);
 	}
-	return source;
+	return maskEmailsIn(source);
 }

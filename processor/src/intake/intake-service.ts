@@ -1,29 +1,41 @@
 import { randomUUID } from 'node:crypto';
-import { attemptRecordOf, type CrmClient } from '../crm/crm-client.js';
+import type { GuardedCrm } from '../crm/circuit-breaker.js';
+import { attemptRecordOf, type DeliveryResult } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
-import type { AuditEvent } from '../db/audit-events.js';
+import { insertEvents, type AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
-import { findDuplicate, markFailed, type AttemptRecord, type RunWriter } from '../db/runs.js';
+import { insertAttempts, type AttemptRecord } from '../db/delivery-attempts.js';
+import { insertDlqEntry, liveItemOf } from '../db/dlq.js';
+import { failAcceptedRun, findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
+import { attemptFailed, dlqCreated, upserted } from '../delivery/events.js';
 import { nextRetryAt, type BackoffPolicy } from '../dlq/backoff.js';
 import { HttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
+import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
 import type { MappingConfig } from './mapping.js';
-import { parseLeadBody, prepareLead, type LeadPolicy, type PreparedLead } from './prepare-lead.js';
+import { prepareLead, type LeadPolicy, type PreparedLead } from './prepare-lead.js';
 
 export interface IntakeDeps {
 	sql: Sql;
 	runs: RunWriter;
-	crm: CrmClient;
+	crm: GuardedCrm;
 	cipher: LeadCipher;
 	policy: LeadPolicy;
 	mapping: MappingConfig;
 	backoff: BackoffPolicy;
 	now: () => Date;
+	/** How long an accepted run belongs to its request (then the recovery takes it). */
+	acceptedLeaseSeconds: number;
+	/** No intake statement waits longer for the database. */
+	deadlineMs: number;
+	leadLimits: LeadLimits;
 }
 
 export interface IntakeRequest {
 	rawBody: Buffer;
+	/** As stored: personal data in a key is already replaced (pii/idempotency-key.ts). */
 	idempotencyKey: string;
 	source: string;
 	correlationId: string;
@@ -31,6 +43,9 @@ export interface IntakeRequest {
 	headers: Record<string, string>;
 	/** `X-Fail-After-Accept: 1` with FAULT_INJECTION on: fail right after accept (DLQ drills). */
 	failAfterAccept: boolean;
+	/** A legacy signature's guard: it may create one run only. */
+	signatureGuard: string | null;
+	log: Logger;
 }
 
 export interface IntakeAnswer {
@@ -39,10 +54,9 @@ export interface IntakeAnswer {
 	body: JsonObject;
 }
 
-/** SPEC 3.2-3.5: idempotency, rules, delivery and the failure path for one signed request. */
+/** One signed request: idempotency, rules, delivery and the failure path (docs/contract.md). */
 export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeAnswer> {
-	const body = parseLeadBody(request.rawBody);
-	const lead = prepareLead(body, deps.policy);
+	const lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), deps.policy);
 	const runId = randomUUID();
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
@@ -56,16 +70,13 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		emailHash: lead.emailHash,
 		emailMasked: lead.emailMasked,
 		rejection: rejected
-			? {
-					reasons,
-					message: describeRejection(reasons, missingFields),
-					event: { reasons, missing_fields: missingFields },
-				}
+			? { reasons, missingFields, message: describeRejection(reasons, missingFields) }
 			: null,
 		sealedLead: rejected ? null : deps.cipher.encrypt(request.rawBody),
+		signatureGuard: request.signatureGuard,
 		receivedEvent: { source: request.source, email_hash: lead.emailHash, lead: lead.sanitized },
 	});
-	if (!opened) return answerRepeat(deps.sql, request, lead);
+	if (!opened) return answerRepeat(deps, request, lead);
 
 	if (rejected) {
 		const answer: JsonObject = { status: 'rejected', run_id: runId, reasons };
@@ -77,6 +88,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			reason: 'forced_failure_after_accept',
 			message: 'Failure forced after accept (X-Fail-After-Accept)',
 			retryable: true,
+			retryAfterSeconds: null,
 			attempt: null,
 		});
 	}
@@ -88,52 +100,98 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			reason: result.reason,
 			message: result.error,
 			retryable: result.retryable,
-			attempt: attemptRecordOf(result),
+			retryAfterSeconds: result.retryAfterSeconds,
+			attempt: result.skipped
+				? null
+				: { record: attemptRecordOf(result), events: attemptFailed(result, 'intake') },
 		});
 	}
-	await deps.runs.processed({
+	const runStatus = await recordDelivery(
+		deps,
+		request,
 		runId,
-		correlationId: request.correlationId,
-		trigger: 'intake',
-		attempt: attemptRecordOf(result),
-		crmId: result.crmId,
-		events: [
-			{
-				type: 'crm_upserted',
-				actor: 'processor',
-				payload: {
-					crm_id: result.crmId,
-					status_code: result.statusCode,
-					duration_ms: result.durationMs,
-					dropped_attributes: crmRequest.droppedAttributes,
-				},
-			},
-		],
-	});
+		result,
+		crmRequest.droppedAttributes,
+	);
 	return {
 		httpStatus: 200,
 		runId,
-		body: { status: 'accepted', run_id: runId, run_status: 'processed', crm_id: result.crmId },
+		body: { status: 'accepted', run_id: runId, run_status: runStatus, crm_id: result.crmId },
 	};
 }
 
+/**
+ * The CRM has the lead, so the client hears `accepted` whatever happens to this write. If the
+ * write fails, or the recovery took the run meanwhile, the run stays in the recovery's hands:
+ * it is re-delivered (the CRM upserts by key: still one record) and ends `processed`.
+ */
+async function recordDelivery(
+	deps: IntakeDeps,
+	request: IntakeRequest,
+	runId: string,
+	result: Extract<DeliveryResult, { ok: true }>,
+	droppedAttributes: string[],
+): Promise<'processed' | 'accepted' | 'failed'> {
+	try {
+		const applied = await deps.runs.processed({
+			runId,
+			correlationId: request.correlationId,
+			trigger: 'intake',
+			attempt: attemptRecordOf(result),
+			crmId: result.crmId,
+			events: [upserted(result, 'intake', droppedAttributes)],
+			fromStatus: 'accepted',
+		});
+		return applied ? 'processed' : 'failed';
+	} catch (error) {
+		request.log.error(
+			{ err: error, run_id: runId },
+			'delivered to the CRM but the run could not be marked processed; the recovery will finish it',
+		);
+		return 'accepted';
+	}
+}
+
 async function answerRepeat(
-	sql: Sql,
+	deps: IntakeDeps,
 	request: IntakeRequest,
 	lead: PreparedLead,
 ): Promise<IntakeAnswer> {
-	const existing = await findDuplicate(
-		sql,
-		request.idempotencyKey,
+	const { idempotencyKey, correlationId, signatureGuard } = request;
+	const existing = await findRepeat(
+		deps.sql,
+		idempotencyKey,
 		lead.fingerprint,
-		request.correlationId,
+		correlationId,
+		deps.deadlineMs,
 	);
+	if (!existing) {
+		if (signatureGuard && (await signatureGuardTaken(deps.sql, signatureGuard, deps.deadlineMs))) {
+			throw new HttpError(
+				409,
+				'signature_replayed',
+				'This X-Signature was already used with another idempotency key; sign each request anew',
+			);
+		}
+		throw new Error('the run holding this idempotency key could not be found');
+	}
 	if (existing.fingerprint !== lead.fingerprint) {
 		throw new HttpError(
 			422,
 			'idempotency_key_reused',
 			'X-Idempotency-Key was already used for a different lead',
 			{ run_id: existing.runId },
+		);
+	}
+	if (existing.status === 'accepted') {
+		const leaseEnds = existing.receivedAt.getTime() + deps.acceptedLeaseSeconds * 1000;
+		const retryAfter = Math.max(1, Math.ceil((leaseEnds - deps.now().getTime()) / 1000));
+		throw new HttpError(
+			409,
+			'request_in_progress',
+			'The first request with this idempotency key is still being delivered; ask again later',
+			{ run_id: existing.runId },
+			{ 'Retry-After': String(retryAfter) },
 		);
 	}
 	return {
@@ -147,9 +205,15 @@ interface FailureCause {
 	reason: string;
 	message: string;
 	retryable: boolean;
-	attempt: AttemptRecord | null;
+	retryAfterSeconds: number | null;
+	/** Absent when no call was made (forced failure, CRM calls paused). */
+	attempt: { record: AttemptRecord; events: AuditEvent[] } | null;
 }
 
+/**
+ * After accept, delivery failed: run `failed`, attempt recorded, DLQ item and its events, one
+ * transaction. If the recovery took the run meanwhile, it already made the DLQ item.
+ */
 async function recordFailure(
 	deps: IntakeDeps,
 	request: IntakeRequest,
@@ -158,39 +222,24 @@ async function recordFailure(
 	cause: FailureCause,
 ): Promise<IntakeAnswer> {
 	const dlqStatus = cause.retryable ? 'open' : 'dead';
-	const scheduledAt = cause.retryable ? nextRetryAt(deps.now(), 0, deps.backoff) : null;
-	const events: AuditEvent[] = [];
-	if (cause.attempt) {
-		events.push({
-			type: 'delivery_failed',
-			actor: 'processor',
-			payload: {
-				reason: cause.reason,
-				status_code: cause.attempt.statusCode,
-				error: cause.message,
-			},
+	const scheduledAt = cause.retryable
+		? nextRetryAt(deps.now(), 0, deps.backoff, cause.retryAfterSeconds)
+		: null;
+	const dlqId = await deps.sql.begin(async (tx) => {
+		const held = await failAcceptedRun(tx, {
+			runId,
+			errorCode: cause.reason,
+			errorMessage: cause.message,
 		});
-	}
-	events.push({
-		type: 'dlq_created',
-		actor: 'processor',
-		payload: {
-			reason: cause.reason,
-			status: dlqStatus,
-			next_retry_at: scheduledAt?.toISOString() ?? null,
-		},
-	});
-	if (!cause.retryable) {
-		events.push({ type: 'dlq_dead', actor: 'processor', payload: { reason: cause.reason } });
-	}
-
-	const dlqId = await markFailed(deps.sql, {
-		runId,
-		correlationId: request.correlationId,
-		errorCode: cause.reason,
-		errorMessage: cause.message,
-		attempt: cause.attempt,
-		dlq: {
+		if (cause.attempt) {
+			await insertAttempts(tx, [{ runId, trigger: 'intake', attempt: cause.attempt.record }]);
+		}
+		if (!held) {
+			await insertEvents(tx, runId, request.correlationId, cause.attempt?.events ?? []);
+			return liveItemOf(tx, runId);
+		}
+		const id = await insertDlqEntry(tx, {
+			runId,
 			reason: cause.reason,
 			payload: {
 				source: request.source,
@@ -201,8 +250,13 @@ async function recordFailure(
 			status: dlqStatus,
 			nextRetryAt: scheduledAt,
 			lastError: cause.message,
-		},
-		events,
+		});
+		const events = [
+			...(cause.attempt?.events ?? []),
+			...dlqCreated(id, cause.reason, dlqStatus, scheduledAt),
+		];
+		await insertEvents(tx, runId, request.correlationId, events);
+		return id;
 	});
 	return {
 		httpStatus: 500,

@@ -31,6 +31,9 @@ export interface RuleVerdict {
 
 type Check = (lead: JsonObject) => string | undefined;
 
+/** Longer values fail a pattern check unseen. */
+const MAX_CHECKED_LENGTH = 256;
+
 export interface CompiledRules {
 	evaluate(lead: JsonObject): RuleVerdict;
 }
@@ -39,9 +42,11 @@ export function compileRules(config: RulesConfig): CompiledRules {
 	const checks: Check[] = config.checks.map((check) => {
 		if ('pattern' in check) {
 			const pattern = new RegExp(check.pattern);
-			return whenPresent(check.path, (value) =>
-				pattern.test(String(value)) ? undefined : check.code,
-			);
+			// a pattern never runs over more than a field's worth of text, however it is written
+			return whenPresent(check.path, (value) => {
+				const text = String(value);
+				return text.length <= MAX_CHECKED_LENGTH && pattern.test(text) ? undefined : check.code;
+			});
 		}
 		return whenPresent(check.path, (value) => (value === check.equals ? undefined : check.code));
 	});

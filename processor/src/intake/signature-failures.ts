@@ -1,29 +1,62 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Sql } from '../db/connection.js';
-import { recordSignatureFailure } from '../db/dlq.js';
+import { recordSignatureFailures, type SignatureFailures } from '../db/dlq.js';
 import type { Logger } from '../logger.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import type { SignatureFailureCode } from './signature.js';
 
+export interface SignatureFailureLog {
+	/** Counts one refused request (in memory: a refusal costs no write of its own). */
+	record(code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer): void;
+	/** Writes what was counted: one row per reason and time bucket. */
+	flush(): Promise<void>;
+	close(): Promise<void>;
+}
+
 /**
- * Seed 000: refused signatures (401/409) are kept for investigation as an alerting DLQ entry.
- * One entry per reason and time bucket, counting repeats, so a flood cannot fill the table.
- * The body is not kept (it is unauthenticated): only its size and hash.
+ * Refused signatures (401/409) are kept for investigation as an alerting DLQ entry per reason
+ * and time bucket, counting repeats, so a flood can neither fill the table nor turn every
+ * refusal into a write on one hot row: refusals are counted in memory and written every few
+ * seconds. The body is not kept (it is unauthenticated): only its size and hash.
  */
-export function signatureFailureRecorder(sql: Sql, bucketSeconds: number, now: () => Date) {
-	return async (
-		code: SignatureFailureCode,
-		req: IncomingMessage,
-		rawBody: Buffer,
-		log: Logger,
-	): Promise<void> => {
-		const bucketMs = bucketSeconds * 1000;
-		const bucketStart = new Date(Math.floor(now().getTime() / bucketMs) * bucketMs);
+export function signatureFailureLog(
+	sql: Sql,
+	options: { bucketSeconds: number; flushSeconds: number; now: () => Date; logger: Logger },
+): SignatureFailureLog {
+	let pending = new Map<string, SignatureFailures>();
+	const flush = async () => {
+		if (pending.size === 0) return;
+		const batch = pending;
+		pending = new Map();
 		try {
-			await recordSignatureFailure(sql, {
+			await recordSignatureFailures(sql, [...batch.values()]);
+		} catch (error) {
+			// kept for the next flush; the refused callers already had their answers
+			for (const [key, failure] of batch) {
+				const later = pending.get(key);
+				pending.set(key, later ? { ...failure, count: failure.count + later.count } : failure);
+			}
+			options.logger.warn({ err: error }, 'could not record refused signatures yet');
+		}
+	};
+	const timer = setInterval(() => void flush(), options.flushSeconds * 1000);
+	timer.unref();
+
+	return {
+		record(code, req, rawBody) {
+			const bucketMs = options.bucketSeconds * 1000;
+			const bucketStart = new Date(Math.floor(options.now().getTime() / bucketMs) * bucketMs);
+			const bucketKey = `${code}:${bucketStart.toISOString()}`;
+			const counted = pending.get(bucketKey);
+			if (counted) {
+				counted.count++;
+				return;
+			}
+			pending.set(bucketKey, {
 				reason: code,
-				bucketKey: `${code}:${bucketStart.toISOString()}`,
+				bucketKey,
+				count: 1,
 				payload: {
 					bucket_start: bucketStart.toISOString(),
 					first_request: {
@@ -34,9 +67,11 @@ export function signatureFailureRecorder(sql: Sql, bucketSeconds: number, now: (
 					},
 				},
 			});
-		} catch (error) {
-			// the caller still gets its 401/409; losing this record must not turn it into a 5xx
-			log.warn({ err: error }, 'could not record signature failure');
-		}
+		},
+		flush,
+		async close() {
+			clearInterval(timer);
+			await flush();
+		},
 	};
 }

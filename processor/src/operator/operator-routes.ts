@@ -2,22 +2,30 @@ import express, { Router } from 'express';
 import { z } from 'zod';
 import { eventsOfRun, insertEvents } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
+import { attemptsOfRun } from '../db/delivery-attempts.js';
 import { dlqEntriesOfRun, findDlqEntry, listDlq, resolveManually } from '../db/dlq.js';
 import { readKpiRange } from '../db/kpi.js';
+import { ledger } from '../db/ledger.js';
 import {
-	attemptsOfRun,
 	findRun,
+	findRunByKey,
 	purgeSealedLead,
 	recentRuns,
 	runCountsByStatus,
+	type RunRow,
 } from '../db/runs.js';
-import { retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
+import { dlqResolved } from '../delivery/events.js';
+import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
+import { storedIdempotencyKey } from '../pii/idempotency-key.js';
+import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
 import { HttpError } from '../errors.js';
 import { requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 
 export interface OperatorDeps {
 	sql: Sql;
+	/** Looking a run up by key stores the key as the intake does. */
+	emailHashSalt: string;
 	serviceToken: string;
 	retry: RetryDeps;
 	kpi: KpiDeps;
@@ -25,13 +33,30 @@ export interface OperatorDeps {
 }
 
 const Day = z.iso.date();
-const DlqStatus = z.enum(['open', 'retrying', 'resolved', 'dead']);
-const RunStatus = z.enum(['accepted', 'processed', 'failed', 'rejected']);
+const DlqStatus = z.enum(DLQ_STATUSES);
+const RunStatus = z.enum(RUN_STATUSES);
+const Reason = z.string().trim().min(1).max(100);
 const Paging = {
 	limit: z.coerce.number().int().min(1).max(500).default(50),
 	offset: z.coerce.number().int().min(0).default(0),
 };
-const DlqId = z.object({ id: z.coerce.number().int().positive() });
+const DlqId = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
+/** An ISO date (midnight UTC) or date-time. */
+const Instant = z
+	.union([z.iso.datetime({ offset: true }), z.iso.date()])
+	.transform((value) => new Date(value));
+const ReplayRequest = z.strictObject({
+	status: z
+		.array(z.enum(['open', 'dead']))
+		.min(1)
+		.default(['dead']),
+	reason: Reason.optional(),
+	source: z.string().trim().min(1).max(100).optional(),
+	from: Instant.optional(),
+	to: Instant.optional(),
+	limit: z.number().int().min(1).max(10_000).default(100),
+	dry_run: z.boolean().default(false),
+});
 
 /** The internal endpoints (SPEC 3.8), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
@@ -47,9 +72,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
-		const filter = parse(z.object({ status: DlqStatus.optional(), ...Paging }), req.query);
+		const filter = parse(
+			z.object({ status: DlqStatus.optional(), reason: Reason.optional(), ...Paging }),
+			req.query,
+		);
 		const page = await listDlq(deps.sql, {
 			status: filter.status ?? null,
+			reason: filter.reason ?? null,
 			limit: filter.limit,
 			offset: filter.offset,
 		});
@@ -77,7 +106,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 			if (!entry) return null;
 			if (entry.run_id) await purgeSealedLead(tx, entry.run_id);
 			await insertEvents(tx, entry.run_id, String(req.id), [
-				{ type: 'dlq_resolved', actor: 'operator', payload: { dlq_id: id, manual: true, note } },
+				dlqResolved({ dlq_id: id, by: 'operator', retry_count: entry.retry_count, note }),
 			]);
 			return entry;
 		});
@@ -103,16 +132,61 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		});
 	});
 
+	const history = async (run: RunRow) => {
+		const [events, attempts, dlq] = await Promise.all([
+			eventsOfRun(deps.sql, run.run_id),
+			attemptsOfRun(deps.sql, run.run_id),
+			dlqEntriesOfRun(deps.sql, run.run_id),
+		]);
+		return { run, events, attempts, dlq };
+	};
+
+	router.get('/internal/runs/by-key/:key', async (req, res) => {
+		const { key } = parse(z.object({ key: z.string().min(1).max(200) }), req.params);
+		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
+		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
+		res.json(await history(run));
+	});
+
 	router.get('/internal/runs/:runId', async (req, res) => {
 		const { runId } = parse(z.object({ runId: z.uuid() }), req.params);
 		const run = await findRun(deps.sql, runId);
 		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
-		const [events, attempts, dlq] = await Promise.all([
-			eventsOfRun(deps.sql, runId),
-			attemptsOfRun(deps.sql, runId),
-			dlqEntriesOfRun(deps.sql, runId),
-		]);
-		res.json({ run, events, attempts, dlq });
+		res.json(await history(run));
+	});
+
+	router.post('/internal/dlq/replay', async (req, res) => {
+		const body = parse(ReplayRequest, req.body ?? {});
+		if (body.from && body.to && body.from >= body.to) {
+			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
+		}
+		const filter = {
+			statuses: body.status,
+			reason: body.reason ?? null,
+			source: body.source ?? null,
+			from: body.from ?? null,
+			to: body.to ?? null,
+		};
+		res.json(await replay(deps.retry, filter, { limit: body.limit, dryRun: body.dry_run }));
+	});
+
+	router.get('/internal/stats/ledger', async (req, res) => {
+		const now = deps.retry.now();
+		const range = parse(
+			z.object({
+				from: Instant.default(new Date(now.getTime() - 24 * 3600 * 1000)),
+				to: Instant.default(now),
+			}),
+			req.query,
+		);
+		if (range.from >= range.to)
+			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
+		const leaseCutoff = new Date(now.getTime() - deps.retry.acceptedLeaseSeconds * 1000);
+		res.json({
+			from: range.from.toISOString(),
+			to: range.to.toISOString(),
+			...(await ledger(deps.sql, range, leaseCutoff)),
+		});
 	});
 
 	router.post('/internal/kpi/compute-daily', async (req, res) => {

@@ -6,7 +6,7 @@ import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
-import { signingKeys, signV1 } from '../../src/intake/signature.js';
+import { signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
 
@@ -139,6 +139,31 @@ export interface SignedPostOptions {
 	headers?: Record<string, string>;
 	/** Sign and send these bytes instead of JSON.stringify(body). */
 	rawBody?: string;
+	/** v2 (Standard Webhooks, the default) or the legacy X-Signature scheme. */
+	scheme?: 'v1' | 'v2';
+}
+
+/** The signature headers for a request, as the n8n Lead Intake node sends them. */
+export function signatureHeaders(
+	raw: string,
+	options: Pick<SignedPostOptions, 'secret' | 'timestamp' | 'scheme'> & { key: string | null },
+): Record<string, string> {
+	const { key: secretKey } = signingKeys([options.secret ?? TEST_SECRET])[0]!;
+	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+	if (options.scheme === 'v1') {
+		const headers: Record<string, string> = {
+			'x-timestamp': timestamp,
+			'x-signature': signV1(secretKey, timestamp, Buffer.from(raw)),
+		};
+		if (options.key !== null) headers['x-idempotency-key'] = options.key;
+		return headers;
+	}
+	const id = options.key ?? '';
+	return {
+		...(options.key === null ? {} : { 'webhook-id': id }),
+		'webhook-timestamp': timestamp,
+		'webhook-signature': signV2(secretKey, id, timestamp, Buffer.from(raw)),
+	};
 }
 
 export interface Answer {
@@ -154,19 +179,12 @@ export async function postLead(
 	options: SignedPostOptions = {},
 ): Promise<Answer> {
 	const raw = options.rawBody ?? JSON.stringify(body);
-	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;
 	const headers: Record<string, string> = {
 		'content-type': 'application/json',
-		'x-timestamp': timestamp,
-		'x-signature': signV1(
-			signingKeys([options.secret ?? TEST_SECRET])[0]!.key,
-			timestamp,
-			Buffer.from(raw),
-		),
+		...signatureHeaders(raw, { ...options, key }),
 		...options.headers,
 	};
-	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;
-	if (key !== null) headers['x-idempotency-key'] = key;
 	const response = await fetch(`${stackUrl}/webhook/lead`, { method: 'POST', headers, body: raw });
 	return {
 		status: response.status,

@@ -3,7 +3,7 @@ import { nextRetryAt } from '../../src/dlq/backoff.js';
 const policy = { scheduleSeconds: [30, 60, 120, 240, 480], jitterRatio: 0.1, maxRetries: 5 };
 const now = new Date('2026-11-24T12:00:00Z');
 const delaySeconds = (retryCount: number, random: () => number) =>
-	(nextRetryAt(now, retryCount, policy, random).getTime() - now.getTime()) / 1000;
+	(nextRetryAt(now, retryCount, policy, null, random).getTime() - now.getTime()) / 1000;
 
 test('the schedule is 30/60/120/240/480 s without jitter, and the last step repeats', () => {
 	const middle = () => 0.5;

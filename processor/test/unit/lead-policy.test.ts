@@ -3,7 +3,7 @@ import { fingerprintLead } from '../../src/intake/fingerprint.js';
 import type { JsonObject } from '../../src/intake/lead-schema.js';
 import { mapLead, MappingSchema } from '../../src/intake/mapping.js';
 import { normalizeLead } from '../../src/intake/normalize.js';
-import { parseLeadBody } from '../../src/intake/prepare-lead.js';
+import { parseLeadBody } from '../../src/intake/lead-body.js';
 import { compileRules, RulesSchema } from '../../src/intake/rules.js';
 import { defaultMappingFile, defaultRulesFile } from '../../src/paths.js';
 

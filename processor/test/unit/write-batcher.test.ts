@@ -41,18 +41,44 @@ test('batches are capped at maxBatch and up to maxInFlight run side by side', as
 	expect(await Promise.all(results)).toEqual([10, 20, 30, 40, 50]);
 });
 
-test('a failed flush rejects every call in its batch and the next batch still runs', async () => {
+test('an unreachable database fails the whole batch at once, and the next batch still runs', async () => {
 	const { calls, flush } = controlledFlush();
 	const write = createBatcher(flush, { maxBatch: 10, maxInFlight: 1 });
 	const first = write(1);
 	const second = [write(2), write(3)];
-	calls[0]!.fail(new Error('database down'));
+	calls[0]!.fail(Object.assign(new Error('database down'), { code: 'ECONNREFUSED' }));
 	await expect(first).rejects.toThrow('database down');
 	await Promise.resolve();
-	calls[1]!.fail(new Error('still down'));
-	await expect(Promise.all(second)).rejects.toThrow('still down');
-	expect(write(4)).toBeInstanceOf(Promise);
+	calls[1]!.fail(Object.assign(new Error('still down'), { code: 'ECONNREFUSED' }));
+	const settled = await Promise.allSettled(second);
+	expect(settled.map((result) => result.status)).toEqual(['rejected', 'rejected']);
+	expect(calls).toHaveLength(2); // not retried item by item
+	const third = write(4);
 	await Promise.resolve();
 	calls[2]!.finish();
-	expect(calls.at(-1)!.items).toEqual([4]);
+	expect(await third).toBe(40);
+});
+
+test('a batch the database refuses is split: only the item that cannot be written fails', async () => {
+	const { calls, flush } = controlledFlush();
+	const write = createBatcher(flush, { maxBatch: 10, maxInFlight: 1 });
+	const head = write(0);
+	const batch = [write(1), write(2), write(3)];
+	calls[0]!.finish();
+	await head;
+	await Promise.resolve();
+	expect(calls.at(-1)!.items).toEqual([1, 2, 3]);
+	calls.at(-1)!.fail(Object.assign(new Error('value refused'), { code: '22P05' }));
+	await new Promise(setImmediate);
+	// each item alone, side by side
+	expect(calls.slice(-3).map((call) => call.items)).toEqual([[1], [2], [3]]);
+	calls.at(-3)!.finish();
+	calls.at(-2)!.fail(Object.assign(new Error('value refused'), { code: '22P05' }));
+	calls.at(-1)!.finish();
+	const settled = await Promise.allSettled(batch);
+	expect(settled).toEqual([
+		{ status: 'fulfilled', value: 10 },
+		{ status: 'rejected', reason: expect.objectContaining({ message: 'value refused' }) },
+		{ status: 'fulfilled', value: 30 },
+	]);
 });

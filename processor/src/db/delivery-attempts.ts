@@ -1,0 +1,46 @@
+import type postgres from 'postgres';
+import type { AttemptTrigger } from '../vocabulary.js';
+import type { Sql } from './connection.js';
+
+type Queryable = Sql | postgres.TransactionSql;
+
+/** What `delivery_attempts` keeps of one call to the CRM. */
+export interface AttemptRecord {
+	durationMs: number;
+	statusCode: number | null;
+	success: boolean;
+	error: string | null;
+}
+
+export interface RunAttempt {
+	runId: string;
+	trigger: AttemptTrigger;
+	attempt: AttemptRecord;
+}
+
+/**
+ * The one INSERT into delivery_attempts (one attempt per run per statement). The attempt number
+ * is the run's next one, so intake and retries share one sequence.
+ */
+export function insertAttempts(sql: Queryable, attempts: readonly RunAttempt[]) {
+	const rows = attempts.map(({ runId, trigger, attempt }) => ({
+		run_id: runId,
+		trigger,
+		duration_ms: attempt.durationMs,
+		status_code: attempt.statusCode,
+		success: attempt.success,
+		error: attempt.error,
+	}));
+	return sql`
+		INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
+		SELECT a.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = a.run_id), 0) + 1,
+			a.trigger, a.duration_ms, a.status_code, a.success, a.error
+		FROM jsonb_to_recordset(${sql.json(rows)})
+			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)`;
+}
+
+export async function attemptsOfRun(sql: Sql, runId: string) {
+	return sql`
+		SELECT attempt_no, trigger, attempted_at, duration_ms, status_code, success, error
+		FROM delivery_attempts WHERE run_id = ${runId} ORDER BY attempt_no`;
+}

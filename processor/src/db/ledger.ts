@@ -1,0 +1,61 @@
+import type { Sql } from './connection.js';
+
+/**
+ * Where every lead received in a time range is now. Each run is in exactly one bucket, so
+ * received = processed + rejected + waiting + dead + resolved_manually + in_flight holds
+ * exactly when nothing is stuck (accepted past its lease: nobody is delivering it) or
+ * unaccounted (failed without a DLQ item). Duplicates are repeats, counted apart.
+ */
+export interface LedgerSummary {
+	received: number;
+	processed: number;
+	rejected: number;
+	/** In the DLQ, waiting for a retry (open or being retried). */
+	waiting: number;
+	/** In the DLQ and given up on: a person must replay or resolve them. */
+	dead: number;
+	/** Failed, and closed by an operator by hand. */
+	resolved_manually: number;
+	/** Accepted and still within their lease: being delivered right now. */
+	in_flight: number;
+	stuck: number;
+	unaccounted: number;
+	duplicates: number;
+	balanced: boolean;
+}
+
+export async function ledger(
+	sql: Sql,
+	range: { from: Date; to: Date },
+	leaseCutoff: Date,
+): Promise<LedgerSummary> {
+	const [row] = await sql<Record<Exclude<keyof LedgerSummary, 'balanced'>, string>[]>`
+		WITH ranged AS (
+			SELECT r.status, r.received_at,
+				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status
+			FROM runs r WHERE r.received_at >= ${range.from} AND r.received_at < ${range.to}
+		)
+		SELECT count(*) AS received,
+			count(*) FILTER (WHERE status = 'processed') AS processed,
+			count(*) FILTER (WHERE status = 'rejected') AS rejected,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status IN ('open', 'retrying')) AS waiting,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'dead') AS dead,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved') AS resolved_manually,
+			count(*) FILTER (WHERE status = 'accepted' AND received_at >= ${leaseCutoff}) AS in_flight,
+			count(*) FILTER (WHERE status = 'accepted' AND received_at < ${leaseCutoff}) AS stuck,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status IS NULL) AS unaccounted,
+			(SELECT count(*) FROM audit_events e WHERE e.event_type = 'lead_duplicate'
+				AND e.event_time >= ${range.from} AND e.event_time < ${range.to}) AS duplicates
+		FROM ranged`;
+	const counts = Object.fromEntries(
+		Object.entries(row!).map(([name, value]) => [name, Number(value)]),
+	) as Omit<LedgerSummary, 'balanced'>;
+	const accounted =
+		counts.processed +
+		counts.rejected +
+		counts.waiting +
+		counts.dead +
+		counts.resolved_manually +
+		counts.in_flight;
+	return { ...counts, balanced: counts.received === accounted };
+}
