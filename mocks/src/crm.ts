@@ -15,6 +15,8 @@ interface Faults {
 	remaining: number;
 	status: number;
 	latencyMs: number;
+	/** Sent as Retry-After (seconds) with each injected failure. */
+	retryAfter: number | null;
 }
 
 /**
@@ -25,7 +27,8 @@ interface Faults {
  */
 export function createMockCrm(token: string): RequestListener {
 	const leads = new Map<string, CrmLead>();
-	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0 };
+	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null };
+	let calls = 0;
 	let nextId = 1;
 	const expectedAuthorization = `Bearer ${token}`;
 
@@ -34,10 +37,13 @@ export function createMockCrm(token: string): RequestListener {
 			return send(res, 401, { error: 'invalid or missing bearer token' });
 		}
 		const body = await readJson(req);
+		calls += 1;
 		if (faults.remaining > 0) {
 			faults.remaining -= 1;
 			if (faults.latencyMs > 0) await delay(faults.latencyMs, res);
-			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` });
+			const headers: Record<string, string> =
+				faults.retryAfter === null ? {} : { 'retry-after': String(faults.retryAfter) };
+			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` }, headers);
 		}
 		if (!body || typeof body.key !== 'string' || body.key === '') {
 			return send(res, 400, { error: 'body must be a JSON object with a string "key"' });
@@ -68,13 +74,25 @@ export function createMockCrm(token: string): RequestListener {
 		const remaining = body.fail_next ?? 1;
 		const status = body.status ?? 503;
 		const latencyMs = body.latency_ms ?? 0;
-		if (!isCount(remaining) || !isHttpStatus(status) || !isCount(latencyMs)) {
+		const retryAfter = body.retry_after ?? null;
+		if (
+			!isCount(remaining) ||
+			!isHttpStatus(status) ||
+			!isCount(latencyMs) ||
+			(retryAfter !== null && !isCount(retryAfter))
+		) {
 			return send(res, 400, {
-				error: 'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0}',
+				error:
+					'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0, "retry_after": N >= 0 (optional)}',
 			});
 		}
-		faults = { remaining, status, latencyMs };
-		send(res, 200, { fail_next: remaining, status, latency_ms: latencyMs });
+		faults = { remaining, status, latencyMs, retryAfter };
+		send(res, 200, {
+			fail_next: remaining,
+			status,
+			latency_ms: latencyMs,
+			retry_after: retryAfter,
+		});
 	};
 
 	const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => unknown> = {
@@ -83,11 +101,12 @@ export function createMockCrm(token: string): RequestListener {
 		'GET /leads': (_req, res) => send(res, 200, { leads: [...leads.values()] }),
 		'POST /admin/reset': (_req, res) => {
 			leads.clear();
-			faults = { remaining: 0, status: 503, latencyMs: 0 };
+			faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null };
+			calls = 0;
 			send(res, 200, { reset: true });
 		},
 		'GET /health': (_req, res) =>
-			send(res, 200, { status: 'ok', leads: leads.size, pending_faults: faults.remaining }),
+			send(res, 200, { status: 'ok', leads: leads.size, pending_faults: faults.remaining, calls }),
 	};
 
 	return (req, res) => {
@@ -107,9 +126,16 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
 		: null;
 }
 
-function send(res: ServerResponse, status: number, body: object): void {
+function send(
+	res: ServerResponse,
+	status: number,
+	body: object,
+	headers: Record<string, string> = {},
+): void {
 	if (res.headersSent) return;
-	res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+	res
+		.writeHead(status, { 'content-type': 'application/json', ...headers })
+		.end(JSON.stringify(body));
 }
 
 /** Waits, but stops waiting when the caller hangs up (a timed-out client, a closing server). */

@@ -74,6 +74,8 @@ const EnvSchema = z.object({
 	DB_POOL_SIZE: z.coerce.number().int().positive().default(16),
 	DB_WRITE_BATCH: z.coerce.number().int().min(1).max(500).default(64),
 	DB_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+	/** Crash tests only, and only with FAULT_INJECTION on (intake-service.ts). */
+	TEST_PAUSE_AFTER_CRM_KEY_PREFIX: z.string().min(1).optional(),
 	LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -94,6 +96,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) {
 		const config = parsed.data;
+		if (config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX && !config.FAULT_INJECTION) {
+			throw new ConfigError(
+				'Invalid processor configuration:\n  TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
+			);
+		}
 		return {
 			...config,
 			DLQ_MAX_RETRIES: config.DLQ_MAX_RETRIES ?? config.DLQ_BACKOFF_SECONDS.length,

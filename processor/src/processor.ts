@@ -96,6 +96,7 @@ export async function startProcessor(
 			acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
 			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
 			leadLimits: DEFAULT_LEAD_LIMITS,
+			pauseAfterCrmKeyPrefix: config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX ?? null,
 		};
 		const recovered = await recoverInterrupted(delivery);
 		if (recovered > 0) {

@@ -31,6 +31,11 @@ export interface IntakeDeps {
 	/** No intake statement waits longer for the database. */
 	deadlineMs: number;
 	leadLimits: LeadLimits;
+	/**
+	 * Crash tests only (FAULT_INJECTION on): a lead whose key starts with this stops right after
+	 * the CRM answered, before its run is marked processed, so a test can kill the process there.
+	 */
+	pauseAfterCrmKeyPrefix: string | null;
 }
 
 export interface IntakeRequest {
@@ -105,6 +110,13 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 				? null
 				: { record: attemptRecordOf(result), events: attemptFailed(result, 'intake') },
 		});
+	}
+	if (
+		deps.pauseAfterCrmKeyPrefix &&
+		request.idempotencyKey.startsWith(deps.pauseAfterCrmKeyPrefix)
+	) {
+		request.log.warn({ run_id: runId }, 'paused after the CRM call (test pause point)');
+		await new Promise<never>(() => undefined);
 	}
 	const runStatus = await recordDelivery(
 		deps,

@@ -28,7 +28,9 @@ export interface Stack {
 	sql: Sql;
 	crm: RunningServer & {
 		leads(): Promise<CrmLead[]>;
-		fail(next: number, status?: number, latencyMs?: number): Promise<void>;
+		fail(next: number, status?: number, latencyMs?: number, retryAfter?: number): Promise<void>;
+		/** Upsert calls the CRM received (injected failures included). */
+		calls(): Promise<number>;
 		reset(): Promise<void>;
 	};
 	/** Every log line the processor wrote. */
@@ -111,12 +113,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 				const response = await fetch(`${crm.url}/leads`);
 				return ((await response.json()) as { leads: CrmLead[] }).leads;
 			},
-			async fail(next, status = 503, latencyMs = 0) {
+			async fail(next, status = 503, latencyMs = 0, retryAfter) {
 				await fetch(`${crm.url}/admin/faults`, {
 					method: 'POST',
 					headers: { 'content-type': 'application/json' },
-					body: JSON.stringify({ fail_next: next, status, latency_ms: latencyMs }),
+					body: JSON.stringify({
+						fail_next: next,
+						status,
+						latency_ms: latencyMs,
+						retry_after: retryAfter ?? null,
+					}),
 				});
+			},
+			async calls() {
+				const response = await fetch(`${crm.url}/health`);
+				return ((await response.json()) as { calls: number }).calls;
 			},
 			async reset() {
 				await fetch(`${crm.url}/admin/reset`, { method: 'POST' });

@@ -1,0 +1,132 @@
+import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
+import { connect, type Sql } from '../src/db/connection.js';
+import {
+	postLead,
+	testDatabase,
+	TEST_SECRET,
+	TEST_SERVICE_TOKEN,
+	validLead,
+} from './support/harness.js';
+import { startProcessorProcess, type ProcessorProcess } from './support/processes.js';
+
+/*
+ * kill -9 of a real processor between the CRM call and the `processed` write (a test-only pause
+ * point holds it there; the kill is real): after the lease the lead is delivered exactly once
+ * more to the same CRM record and the run ends processed.
+ */
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let crm: RunningServer;
+let sql: Sql;
+const running: ProcessorProcess[] = [];
+
+beforeAll(async () => {
+	database = await testDatabase();
+	crm = await startMockCrm({ token: 'crash-crm-token' });
+	sql = connect(database.url, { maxConnections: 2 });
+});
+afterAll(async () => {
+	for (const processor of running) await processor.kill('SIGKILL');
+	await sql.end();
+	await crm.close();
+	await database.drop();
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+	DATABASE_URL: database.url,
+	WEBHOOK_HMAC_SECRET: TEST_SECRET,
+	EMAIL_HASH_SALT: 'crash-salt-0123',
+	LEAD_ENCRYPTION_KEY: 'crash-lead-encryption-key-0123456789',
+	SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+	MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+	CRM_TOKEN: 'crash-crm-token',
+	// the lease of an accepted run is 3 CRM timeouts: 3 s
+	CRM_TIMEOUT_MS: '1000',
+	FAULT_INJECTION: 'on',
+	...extra,
+});
+
+async function crmLead(key: string): Promise<CrmLead[]> {
+	const response = await fetch(`${crm.url}/leads`);
+	return ((await response.json()) as { leads: CrmLead[] }).leads.filter((lead) => lead.key === key);
+}
+
+async function until<T>(probe: () => Promise<T | null>): Promise<T> {
+	for (;;) {
+		const value = await probe();
+		if (value !== null) return value;
+		await new Promise((resolve) => setTimeout(resolve, 100));
+	}
+}
+
+test('kill -9 after the CRM call: the client is not told done; the recovery delivers it once more and the run ends processed', async () => {
+	const first = await startProcessorProcess(env({ TEST_PAUSE_AFTER_CRM_KEY_PREFIX: 'crash-' }));
+	running.push(first);
+	const request = postLead(first.url, validLead(), { key: 'crash-1' }).then(
+		(answer) => answer,
+		(error: Error) => error,
+	);
+	await first.waitForLine((line) => line.includes('paused after the CRM call'));
+	expect(await crmLead('crash-1')).toEqual([expect.objectContaining({ upserts: 1 })]);
+	await first.kill('SIGKILL');
+	// the connection died with the process: no answer at all
+	expect(await request).toMatchObject({ message: 'fetch failed' });
+	const [orphan] = await sql`SELECT run_id, status FROM runs WHERE idempotency_key = 'crash-1'`;
+	expect(orphan!.status).toBe('accepted');
+
+	const second = await startProcessorProcess(env());
+	running.push(second);
+	// the client retries with the same key: not "duplicate" while nobody has finished it
+	const retried = await postLead(second.url, validLead(), { key: 'crash-1' });
+	expect([409, 200]).toContain(retried.status);
+	if (retried.status === 409) expect(retried.body).toMatchObject({ code: 'request_in_progress' });
+
+	// the DLQ workflow's schedule, compressed: retry-due until the run is settled
+	await until(async () => {
+		await fetch(`${second.url}/internal/dlq/retry-due`, {
+			method: 'POST',
+			headers: {
+				authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+				'content-type': 'application/json',
+			},
+			body: '{}',
+		});
+		const [run] = await sql`SELECT status FROM runs WHERE run_id = ${orphan!.run_id as string}`;
+		return run!.status === 'processed' ? run : null;
+	});
+	expect(await crmLead('crash-1')).toEqual([expect.objectContaining({ upserts: 2 })]);
+	const events = await sql`
+		SELECT event_type FROM audit_events WHERE run_id = ${orphan!.run_id as string} ORDER BY event_id`;
+	expect(events.map((event) => event.event_type)).toEqual([
+		'lead_received',
+		'run_recovered',
+		'dlq_created',
+		'crm_upserted',
+		'dlq_resolved',
+	]);
+	const again = await postLead(second.url, validLead(), { key: 'crash-1' });
+	expect(again.body).toEqual({
+		status: 'duplicate',
+		run_id: orphan!.run_id,
+		existing_status: 'processed',
+	});
+});
+
+test('a processor starting after the lease ran out recovers the orphan by itself', async () => {
+	const first = await startProcessorProcess(env({ TEST_PAUSE_AFTER_CRM_KEY_PREFIX: 'crash-' }));
+	running.push(first);
+	void postLead(first.url, validLead(), { key: 'crash-2' }).catch(() => undefined);
+	await first.waitForLine((line) => line.includes('paused after the CRM call'));
+	await first.kill('SIGKILL');
+	await until(async () => {
+		const [row] = await sql`
+			SELECT 1 FROM runs WHERE idempotency_key = 'crash-2' AND received_at < now() - interval '3 seconds'`;
+		return row ?? null;
+	});
+
+	const second = await startProcessorProcess(env());
+	running.push(second);
+	await second.waitForLine((line) => line.includes('handed to the DLQ'));
+	const [item] = await sql`
+		SELECT d.status, d.reason FROM dlq d JOIN runs r USING (run_id) WHERE r.idempotency_key = 'crash-2'`;
+	expect(item).toEqual({ status: 'open', reason: 'interrupted' });
+});

@@ -1,0 +1,42 @@
+import { connect, type Sql } from '../src/db/connection.js';
+import { migrate } from '../src/db/migrate.js';
+import { defaultMigrationsDir } from '../src/paths.js';
+import {
+	ACTORS,
+	ATTEMPT_TRIGGERS,
+	DLQ_STATUSES,
+	EVENT_TYPES,
+	RUN_STATUSES,
+} from '../src/vocabulary.js';
+import { testDatabase } from './support/harness.js';
+
+/** The code's vocabulary and the database's CHECK constraints are one list each. */
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let sql: Sql;
+
+beforeAll(async () => {
+	database = await testDatabase();
+	sql = connect(database.url, { maxConnections: 1 });
+	await migrate(sql, defaultMigrationsDir);
+});
+afterAll(async () => {
+	await sql.end();
+	await database.drop();
+});
+
+async function allowedBy(constraint: string): Promise<string[]> {
+	const [row] = await sql<{ definition: string }[]>`
+		SELECT pg_get_constraintdef(oid) AS definition FROM pg_constraint WHERE conname = ${constraint}`;
+	expect(row).toBeDefined();
+	return [...row!.definition.matchAll(/'([^']+)'::text/g)].map((match) => match[1]!).sort();
+}
+
+test.each([
+	['runs_status_check', RUN_STATUSES],
+	['dlq_status_check', DLQ_STATUSES],
+	['audit_events_type_check', EVENT_TYPES],
+	['audit_events_actor_check', ACTORS],
+	['delivery_attempts_trigger_check', ATTEMPT_TRIGGERS],
+] as const)('%s allows exactly the declared values', async (constraint, declared) => {
+	expect(await allowedBy(constraint)).toEqual([...declared].sort());
+});
