@@ -1,3 +1,5 @@
+import { z } from 'zod';
+import * as answers from '../src/api/answers.js';
 import {
 	postLead,
 	startStack,
@@ -6,7 +8,7 @@ import {
 	type Stack,
 } from './support/harness.js';
 
-/** The operator API (SPEC 3.8) behind SERVICE_TOKEN, the OpenAPI document and /metrics. */
+/** The operator API behind SERVICE_TOKEN, the OpenAPI document and /metrics. */
 let stack: Stack;
 
 beforeAll(async () => {
@@ -25,6 +27,9 @@ const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['GET', '/internal/runs/00000000-0000-4000-8000-000000000000', undefined],
 	['POST', '/internal/kpi/compute-daily', {}],
 	['GET', '/internal/kpi', undefined],
+	['POST', '/internal/dlq/replay', { dry_run: true }],
+	['GET', '/internal/stats/ledger', undefined],
+	['GET', '/internal/runs/by-key/some-key', undefined],
 ];
 
 test.each(OPERATOR_ENDPOINTS)(
@@ -44,7 +49,8 @@ test('every operator endpoint is in the OpenAPI document', async () => {
 	for (const [method, path] of OPERATOR_ENDPOINTS) {
 		const templated = path
 			.replace(/\/dlq\/1\//, '/dlq/{id}/')
-			.replace(/\/runs\/[0-9a-f-]{36}$/, '/runs/{runId}');
+			.replace(/\/runs\/[0-9a-f-]{36}$/, '/runs/{runId}')
+			.replace(/\/by-key\/.+$/, '/by-key/{key}');
 		expect(document.paths[templated]?.[method.toLowerCase()]).toBeDefined();
 	}
 	expect(document.paths['/webhook/lead']?.post).toBeDefined();
@@ -126,4 +132,39 @@ test('/metrics exposes requests by route and status, leads by outcome, DLQ depth
 	expect(text).toMatch(/lih_leads_total\{outcome="accepted"\} \d+/);
 	expect(text).toMatch(/lih_dlq_items\{status="open"\} \d+/);
 	expect(text).toMatch(/lih_crm_delivery_seconds_count\{result="ok"\} \d+/);
+});
+
+test('the answers are what the OpenAPI document says they are', async () => {
+	await stack.crm.fail(1, 503);
+	const failed = await postLead(stack.url, validLead(), { key: 'shape-failed' });
+	const accepted = await postLead(stack.url, validLead(), { key: 'shape-ok' });
+	const duplicate = await postLead(stack.url, validLead(), { key: 'shape-ok' });
+	const rejected = await postLead(stack.url, validLead({ address: { zip: '10115' } }));
+	expect(answers.IntakeFailure.safeParse(failed.body).success).toBe(true);
+	for (const intake of [accepted, duplicate, rejected]) {
+		expect(answers.IntakeAnswer.safeParse(intake.body).error).toBeUndefined();
+	}
+	const runId = accepted.body.run_id as string;
+	const dlqId = failed.body.dlq_id as number;
+	const shapes: [string, string, unknown, z.ZodType][] = [
+		['GET', `/internal/runs/${runId}`, undefined, answers.RunHistory],
+		['GET', '/internal/runs/by-key/shape-ok', undefined, answers.RunHistory],
+		['GET', '/internal/runs', undefined, z.object({ runs: z.array(answers.Run) })],
+		['GET', '/internal/dlq', undefined, answers.DlqPage],
+		['GET', '/internal/stats/runs', undefined, answers.RunCounts],
+		['GET', '/internal/stats/ledger', undefined, answers.Ledger],
+		['POST', '/internal/dlq/replay', { status: ['open'], dry_run: true }, answers.ReplayAnswer],
+		['POST', `/internal/dlq/${dlqId}/retry`, undefined, answers.RetryOutcome],
+		['POST', '/internal/dlq/retry-due', {}, answers.RetryDueAnswer],
+		['POST', '/internal/dlq/replay', { status: ['open', 'dead'] }, answers.ReplayAnswer],
+		['GET', '/internal/runs/00000000-0000-4000-8000-000000000000', undefined, answers.ErrorAnswer],
+		['GET', '/internal/dlq?limit=0', undefined, answers.ErrorAnswer],
+	];
+	for (const [method, path, body, schema] of shapes) {
+		const answer = await stack.internal(method, path, body);
+		expect({ path, issues: schema.safeParse(answer.body).error?.issues }).toEqual({
+			path,
+			issues: undefined,
+		});
+	}
 });

@@ -1,263 +1,216 @@
-/** The OpenAPI document of every endpoint, served at GET /openapi.json. */
+import { z } from 'zod';
+import {
+	createDocument,
+	type ZodOpenApiOperationObject,
+	type ZodOpenApiResponsesObject,
+} from 'zod-openapi';
+import * as answer from '../api/answers.js';
+import * as request from '../api/requests.js';
+import { LeadSchema } from '../intake/lead-schema.js';
 
-const json = (schema: object, description: string) => ({
+/**
+ * The OpenAPI document served at GET /openapi.json, generated (zod-openapi) from the schemas the
+ * routes validate requests with (api/requests.ts) and the answer shapes the tests hold the
+ * routes to (api/answers.ts).
+ */
+
+const json = (schema: z.ZodType, description: string) => ({
 	description,
 	content: { 'application/json': { schema } },
 });
-const error = (description: string) => json({ $ref: '#/components/schemas/Error' }, description);
-const object = (properties: Record<string, object>, required: string[] = []) => ({
-	type: 'object',
-	properties,
-	required,
-});
-const str = { type: 'string' };
-const int = { type: 'integer' };
-const secured = { security: [{ serviceToken: [] }] };
-const unauthorized = { 401: error('Missing or wrong service token') };
-const query = (name: string, schema: object, description: string) => ({
-	name,
-	in: 'query',
-	required: false,
-	schema,
-	description,
-});
-const path = (name: string, schema: object) => ({ name, in: 'path', required: true, schema });
-const ok = (schema: object, description = 'OK') => ({ 200: json(schema, description) });
+const failure = (description: string) => json(answer.ErrorAnswer, description);
+const unavailable = { '503': failure('The database cannot be reached; try again (Retry-After)') };
 
-const dlqStatus = { type: 'string', enum: ['open', 'retrying', 'resolved', 'dead'] };
-const runStatus = { type: 'string', enum: ['accepted', 'processed', 'failed', 'rejected'] };
-const date = { type: 'string', format: 'date' };
+function internal(
+	summary: string,
+	operation: Omit<ZodOpenApiOperationObject, 'responses'> & {
+		responses: ZodOpenApiResponsesObject;
+	},
+): ZodOpenApiOperationObject {
+	return {
+		summary,
+		security: [{ serviceToken: [] }],
+		...operation,
+		responses: {
+			'400': failure('A parameter is invalid: the answer names each one'),
+			'401': failure('Missing or wrong service token'),
+			...unavailable,
+			...operation.responses,
+		},
+	};
+}
 
-export const openApiDocument = {
+const signatureHeaders = z.object({
+	'webhook-id': z
+		.string()
+		.optional()
+		.meta({ description: 'v2: the idempotency key (1-200 printable ASCII)' }),
+	'webhook-timestamp': z.string().optional().meta({ description: 'v2: Unix seconds' }),
+	'webhook-signature': z.string().optional().meta({
+		description: 'v2: space-separated `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`',
+	}),
+	'x-timestamp': z.string().optional().meta({ description: 'legacy: Unix seconds' }),
+	'x-signature': z
+		.string()
+		.optional()
+		.meta({ description: 'legacy: `sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`' }),
+	'x-idempotency-key': z.string().optional().meta({ description: 'legacy: the idempotency key' }),
+	'x-source': z.string().optional().meta({ description: 'The lead source n8n authenticated' }),
+	'x-correlation-id': z.string().optional().meta({ description: 'Echoed; generated when absent' }),
+});
+
+export const openApiDocument: ReturnType<typeof createDocument> = createDocument({
 	openapi: '3.1.0',
 	info: {
 		title: 'Lead Intake Hub processor',
-		version: '0.1.0',
+		version: '0.2.0',
 		description:
-			'Signed lead intake, DLQ retries, KPIs and the operator API. Every answer carries X-Correlation-ID.',
+			'Signed lead intake, DLQ retries and replay, the ledger, KPIs and the operator API. Every answer carries X-Correlation-ID; every error is JSON {detail, code, correlation_id}.',
 	},
 	components: {
 		securitySchemes: {
 			serviceToken: { type: 'http', scheme: 'bearer', description: 'SERVICE_TOKEN' },
 		},
-		schemas: {
-			Error: object({ detail: str, code: str, correlation_id: str }, ['detail', 'code']),
-			RetrySummary: object({
-				claimed: int,
-				resolved: int,
-				retried: int,
-				dead: int,
-				dead_items: {
-					type: 'array',
-					items: object({ dlq_id: int, run_id: str, outcome: str, reason: str, status_code: int }),
-				},
-			}),
-			KpiRow: object({
-				day: date,
-				received_count: int,
-				processed_count: int,
-				rejected_count: int,
-				failed_count: int,
-				duplicate_count: int,
-				dlq_open_count: int,
-				avg_processing_ms: { type: ['number', 'null'] },
-				computed_at: { type: 'string', format: 'date-time' },
-			}),
-		},
 	},
 	paths: {
 		'/webhook/lead': {
 			post: {
-				summary: 'Submit a signed lead (SPEC 3.1-3.5)',
-				parameters: [
-					'X-Timestamp',
-					'X-Signature',
-					'X-Idempotency-Key',
-					'X-Source',
-					'X-Correlation-ID',
-				].map((name) => ({
-					name,
-					in: 'header',
-					required: ['X-Timestamp', 'X-Signature', 'X-Idempotency-Key'].includes(name),
-					schema: str,
-				})),
-				requestBody: {
-					required: true,
-					content: { 'application/json': { schema: { type: 'object' } } },
-				},
+				summary: 'Submit a signed lead',
+				requestParams: { header: signatureHeaders },
+				requestBody: { required: true, content: { 'application/json': { schema: LeadSchema } } },
 				responses: {
-					...ok(
-						object({
-							status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
-							run_id: str,
-							reasons: { type: 'array', items: str },
-						}),
-						'Accepted, duplicate or rejected by the rules',
+					'200': json(
+						answer.IntakeAnswer,
+						'Accepted and delivered, a duplicate, or rejected by the rules',
 					),
-					400: error('Invalid JSON, missing idempotency key or bad timestamp'),
-					401: error('Missing or wrong signature'),
-					409: error('Timestamp outside the allowed skew'),
-					413: error('Body too large'),
-					415: error('Compressed body (Content-Encoding other than identity)'),
-					422: error('Not a lead object, or the idempotency key was used for another body'),
-					429: error('Rate limit per source exceeded'),
-					500: json(
-						object({ detail: str, status: str, run_id: str, dlq_id: int, reason: str }),
-						'Delivery failed; the lead is in the DLQ',
+					'400': failure('Invalid JSON or UTF-8, a missing or invalid key, a bad timestamp'),
+					'401': failure('Missing or wrong signature, or the legacy scheme is switched off'),
+					'409': failure(
+						'Timestamp outside the tolerance, a legacy signature replayed with another key, or the first request with this key is still being delivered (Retry-After)',
 					),
+					'413': failure('Body too large'),
+					'415': failure('Compressed body: the signature covers the bytes as sent'),
+					'422': failure(
+						'Not a lead: shape, depth, size, forbidden key, NUL; or the key was used for another lead',
+					),
+					'429': failure(
+						'Rate limit of the signer, or too many refused signatures from this client (Retry-After)',
+					),
+					'500': json(answer.IntakeFailure, 'Delivery failed; the lead is in the DLQ'),
+					...unavailable,
 				},
+			},
+		},
+		'/livez': {
+			get: {
+				summary: 'The process answers (no database)',
+				responses: { '200': json(z.object({ status: z.literal('alive') }), 'Alive') },
 			},
 		},
 		'/health': {
 			get: {
-				summary: 'Writes a health_check event',
+				summary:
+					'Readiness: the database answers (audited as health_check at most every HEALTH_AUDIT_INTERVAL_SECONDS)',
 				responses: {
-					...ok(object({ status: str, database: str })),
-					503: error('Database unreachable'),
+					'200': json(answer.Health, 'Ready'),
+					'503': json(answer.Health, 'The database cannot be reached'),
 				},
 			},
 		},
 		'/metrics': {
 			get: {
 				summary: 'Prometheus metrics',
-				responses: { 200: { description: 'Prometheus text format' } },
-			},
-		},
-		'/internal/dlq/retry-due': {
-			post: {
-				...secured,
-				summary: 'Claim and re-deliver due DLQ items',
-				requestBody: { content: { 'application/json': { schema: object({ limit: int }) } } },
-				responses: { ...ok({ $ref: '#/components/schemas/RetrySummary' }), ...unauthorized },
-			},
-		},
-		'/internal/dlq': {
-			get: {
-				...secured,
-				summary: 'List DLQ items',
-				parameters: [
-					query('status', dlqStatus, 'only this status'),
-					query('limit', int, '1-500, default 50'),
-					query('offset', int, 'default 0'),
-				],
-				responses: {
-					...ok(
-						object({
-							items: { type: 'array', items: { type: 'object' } },
-							total: int,
-							limit: int,
-							offset: int,
-						}),
-					),
-					...unauthorized,
-				},
-			},
-		},
-		'/internal/dlq/{id}/retry': {
-			post: {
-				...secured,
-				summary: 'Retry one DLQ item now (open or dead)',
-				parameters: [path('id', int)],
-				responses: {
-					...ok(object({ dlq_id: int, run_id: str, outcome: str })),
-					...unauthorized,
-					404: error('No such item'),
-					409: error('Item resolved or in flight'),
-				},
-			},
-		},
-		'/internal/dlq/{id}/resolve': {
-			post: {
-				...secured,
-				summary: 'Resolve one DLQ item by hand (actor operator)',
-				parameters: [path('id', int)],
-				requestBody: {
-					required: true,
-					content: { 'application/json': { schema: object({ note: str }, ['note']) } },
-				},
-				responses: {
-					...ok({ type: 'object' }),
-					...unauthorized,
-					404: error('No such item'),
-					409: error('Item already resolved or in flight'),
-				},
-			},
-		},
-		'/internal/stats/runs': {
-			get: {
-				...secured,
-				summary: 'Run counts by status',
-				responses: { ...ok(object({ by_status: { type: 'object' } })), ...unauthorized },
-			},
-		},
-		'/internal/runs': {
-			get: {
-				...secured,
-				summary: 'Recent runs',
-				parameters: [
-					query('status', runStatus, 'only this status'),
-					query('limit', int, '1-500, default 50'),
-				],
-				responses: {
-					...ok(object({ runs: { type: 'array', items: { type: 'object' } } })),
-					...unauthorized,
-				},
-			},
-		},
-		'/internal/runs/{runId}': {
-			get: {
-				...secured,
-				summary: "One run's full history",
-				parameters: [path('runId', { type: 'string', format: 'uuid' })],
-				responses: {
-					...ok(
-						object({
-							run: { type: 'object' },
-							events: { type: 'array' },
-							attempts: { type: 'array' },
-							dlq: { type: 'array' },
-						}),
-					),
-					...unauthorized,
-					404: error('No such run'),
-				},
-			},
-		},
-		'/internal/kpi/compute-daily': {
-			post: {
-				...secured,
-				summary: 'Recompute one UTC day (default yesterday) and write its report files',
-				requestBody: { content: { 'application/json': { schema: object({ date }) } } },
-				responses: {
-					...ok(
-						object({
-							row: { $ref: '#/components/schemas/KpiRow' },
-							report_files: { type: 'array', items: str },
-						}),
-					),
-					...unauthorized,
-				},
-			},
-		},
-		'/internal/kpi': {
-			get: {
-				...secured,
-				summary: 'KPI rows for a date range (default: the last 7 days)',
-				parameters: [query('from', date, 'first day'), query('to', date, 'last day')],
-				responses: {
-					...ok(
-						object({
-							from: date,
-							to: date,
-							rows: { type: 'array', items: { $ref: '#/components/schemas/KpiRow' } },
-						}),
-					),
-					...unauthorized,
-				},
+				responses: { '200': { description: 'Prometheus text format' } },
 			},
 		},
 		'/openapi.json': {
-			get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1' } } },
+			get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1' } } },
+		},
+		'/internal/dlq/retry-due': {
+			post: internal('Recover interrupted runs, then claim and re-deliver due DLQ items', {
+				requestBody: { content: { 'application/json': { schema: request.RetryDueBody } } },
+				responses: { '200': json(answer.RetryDueAnswer, 'What was claimed and how each ended') },
+			}),
+		},
+		'/internal/dlq/replay': {
+			post: internal('Re-deliver the DLQ items matching a filter now (or count them)', {
+				requestBody: { content: { 'application/json': { schema: request.ReplayBody } } },
+				responses: { '200': json(answer.ReplayAnswer, 'The count, or what was re-delivered') },
+			}),
+		},
+		'/internal/dlq': {
+			get: internal('List DLQ items, newest first', {
+				requestParams: { query: request.DlqListQuery },
+				responses: { '200': json(answer.DlqPage, 'A page of items') },
+			}),
+		},
+		'/internal/dlq/{id}/retry': {
+			post: internal('Re-deliver one open or dead item now', {
+				requestParams: { path: request.DlqIdParams },
+				responses: {
+					'200': json(answer.RetryOutcome, 'How it ended'),
+					'404': failure('No such item'),
+					'409': failure('Resolved, or being retried right now'),
+				},
+			}),
+		},
+		'/internal/dlq/{id}/resolve': {
+			post: internal('Close one item by hand (actor operator; the raw lead is purged)', {
+				requestParams: { path: request.DlqIdParams },
+				requestBody: {
+					required: true,
+					content: { 'application/json': { schema: request.ResolveBody } },
+				},
+				responses: {
+					'200': json(answer.DlqItem, 'The item as it is now'),
+					'404': failure('No such item'),
+					'409': failure('Already resolved, or being retried right now'),
+				},
+			}),
+		},
+		'/internal/stats/runs': {
+			get: internal('Run counts by status', {
+				responses: { '200': json(answer.RunCounts, 'Counts') },
+			}),
+		},
+		'/internal/stats/ledger': {
+			get: internal('Where every lead received in a time range is now', {
+				requestParams: { query: request.LedgerQuery },
+				responses: { '200': json(answer.Ledger, 'The ledger of the range') },
+			}),
+		},
+		'/internal/runs': {
+			get: internal('Recent runs, newest first', {
+				requestParams: { query: request.RunsQuery },
+				responses: { '200': json(z.object({ runs: z.array(answer.Run) }), 'Runs') },
+			}),
+		},
+		'/internal/runs/{runId}': {
+			get: internal("One run's full history", {
+				requestParams: { path: request.RunIdParams },
+				responses: { '200': json(answer.RunHistory, 'The history'), '404': failure('No such run') },
+			}),
+		},
+		'/internal/runs/by-key/{key}': {
+			get: internal('The run of an idempotency key, with its full history', {
+				requestParams: { path: request.RunKeyParams },
+				responses: {
+					'200': json(answer.RunHistory, 'The history'),
+					'404': failure('No run with this key'),
+				},
+			}),
+		},
+		'/internal/kpi/compute-daily': {
+			post: internal('Recompute one UTC day (default yesterday) and write its report files', {
+				requestBody: { content: { 'application/json': { schema: request.KpiComputeBody } } },
+				responses: { '200': json(answer.KpiComputed, 'The KPI row and the report files written') },
+			}),
+		},
+		'/internal/kpi': {
+			get: internal('KPI rows for a date range (default: the last 7 days)', {
+				requestParams: { query: request.KpiRangeQuery },
+				responses: { '200': json(answer.KpiRange, 'The rows') },
+			}),
 		},
 	},
-};
+});

@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
+import * as request from '../api/requests.js';
 import { eventsOfRun, insertEvents } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import { attemptsOfRun } from '../db/delivery-attempts.js';
@@ -17,7 +18,6 @@ import {
 import { dlqResolved } from '../delivery/events.js';
 import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
-import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
 import { HttpError } from '../errors.js';
 import { requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
@@ -32,50 +32,18 @@ export interface OperatorDeps {
 	retryBatchSize: number;
 }
 
-const Day = z.iso.date();
-const DlqStatus = z.enum(DLQ_STATUSES);
-const RunStatus = z.enum(RUN_STATUSES);
-const Reason = z.string().trim().min(1).max(100);
-const Paging = {
-	limit: z.coerce.number().int().min(1).max(500).default(50),
-	offset: z.coerce.number().int().min(0).default(0),
-};
-const DlqId = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
-/** An ISO date (midnight UTC) or date-time. */
-const Instant = z
-	.union([z.iso.datetime({ offset: true }), z.iso.date()])
-	.transform((value) => new Date(value));
-const ReplayRequest = z.strictObject({
-	status: z
-		.array(z.enum(['open', 'dead']))
-		.min(1)
-		.default(['dead']),
-	reason: Reason.optional(),
-	source: z.string().trim().min(1).max(100).optional(),
-	from: Instant.optional(),
-	to: Instant.optional(),
-	limit: z.number().int().min(1).max(10_000).default(100),
-	dry_run: z.boolean().default(false),
-});
-
 /** The internal endpoints (SPEC 3.8), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
 	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));
 
 	router.post('/internal/dlq/retry-due', async (req, res) => {
-		const { limit } = parse(
-			z.object({ limit: z.number().int().min(1).max(10_000).default(deps.retryBatchSize) }),
-			req.body ?? {},
-		);
-		res.json(await retryDue(deps.retry, limit));
+		const { limit } = parse(request.RetryDueBody, req.body ?? {});
+		res.json(await retryDue(deps.retry, limit ?? deps.retryBatchSize));
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
-		const filter = parse(
-			z.object({ status: DlqStatus.optional(), reason: Reason.optional(), ...Paging }),
-			req.query,
-		);
+		const filter = parse(request.DlqListQuery, req.query);
 		const page = await listDlq(deps.sql, {
 			status: filter.status ?? null,
 			reason: filter.reason ?? null,
@@ -86,7 +54,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/retry', async (req, res) => {
-		const { id } = parse(DlqId, req.params);
+		const { id } = parse(request.DlqIdParams, req.params);
 		const outcome = await retryOne(deps.retry, id);
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
@@ -99,8 +67,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
-		const { id } = parse(DlqId, req.params);
-		const { note } = parse(z.object({ note: z.string().trim().min(1).max(1000) }), req.body ?? {});
+		const { id } = parse(request.DlqIdParams, req.params);
+		const { note } = parse(request.ResolveBody, req.body ?? {});
 		const resolved = await deps.sql.begin(async (tx) => {
 			const entry = await resolveManually(tx, id, note);
 			if (!entry) return null;
@@ -123,10 +91,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.get('/internal/runs', async (req, res) => {
-		const filter = parse(
-			z.object({ status: RunStatus.optional(), limit: Paging.limit }),
-			req.query,
-		);
+		const filter = parse(request.RunsQuery, req.query);
 		res.json({
 			runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }),
 		});
@@ -142,21 +107,21 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	};
 
 	router.get('/internal/runs/by-key/:key', async (req, res) => {
-		const { key } = parse(z.object({ key: z.string().min(1).max(200) }), req.params);
+		const { key } = parse(request.RunKeyParams, req.params);
 		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
 		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
 		res.json(await history(run));
 	});
 
 	router.get('/internal/runs/:runId', async (req, res) => {
-		const { runId } = parse(z.object({ runId: z.uuid() }), req.params);
+		const { runId } = parse(request.RunIdParams, req.params);
 		const run = await findRun(deps.sql, runId);
 		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
 		res.json(await history(run));
 	});
 
 	router.post('/internal/dlq/replay', async (req, res) => {
-		const body = parse(ReplayRequest, req.body ?? {});
+		const body = parse(request.ReplayBody, req.body ?? {});
 		if (body.from && body.to && body.from >= body.to) {
 			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
 		}
@@ -172,13 +137,11 @@ export function operatorRouter(deps: OperatorDeps): Router {
 
 	router.get('/internal/stats/ledger', async (req, res) => {
 		const now = deps.retry.now();
-		const range = parse(
-			z.object({
-				from: Instant.default(new Date(now.getTime() - 24 * 3600 * 1000)),
-				to: Instant.default(now),
-			}),
-			req.query,
-		);
+		const query = parse(request.LedgerQuery, req.query);
+		const range = {
+			from: query.from ?? new Date(now.getTime() - 24 * 3600 * 1000),
+			to: query.to ?? now,
+		};
 		if (range.from >= range.to)
 			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
 		const leaseCutoff = new Date(now.getTime() - deps.retry.acceptedLeaseSeconds * 1000);
@@ -190,16 +153,14 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/kpi/compute-daily', async (req, res) => {
-		const { date } = parse(z.object({ date: Day.optional() }), req.body ?? {});
+		const { date } = parse(request.KpiComputeBody, req.body ?? {});
 		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
 	});
 
 	router.get('/internal/kpi', async (req, res) => {
-		const to = yesterday(deps.kpi.now());
-		const range = parse(
-			z.object({ from: Day.default(shiftDay(to, -6)), to: Day.default(to) }),
-			req.query,
-		);
+		const query = parse(request.KpiRangeQuery, req.query);
+		const to = query.to ?? yesterday(deps.kpi.now());
+		const range = { from: query.from ?? shiftDay(to, -6), to };
 		if (range.from > range.to)
 			throw new HttpError(400, 'invalid_range', '"from" must not be after "to"');
 		res.json({

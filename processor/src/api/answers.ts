@@ -1,0 +1,227 @@
+import { z } from 'zod';
+import {
+	ACTORS,
+	ATTEMPT_TRIGGERS,
+	DLQ_STATUSES,
+	EVENT_TYPES,
+	RUN_STATUSES,
+} from '../vocabulary.js';
+
+/*
+ * The shapes of the processor's answers, for the OpenAPI document; the operator API tests parse
+ * real answers with them, so the document cannot promise what the code does not send.
+ */
+
+const Instant = z.union([z.iso.datetime(), z.date()]).meta({ type: 'string', format: 'date-time' });
+const RunStatus = z.enum(RUN_STATUSES);
+const DlqStatus = z.enum(DLQ_STATUSES);
+
+export const ErrorAnswer = z
+	.looseObject({
+		detail: z.string().meta({ description: 'What went wrong, for a person' }),
+		code: z.string().meta({ description: 'What went wrong, for a program' }),
+		correlation_id: z.string(),
+	})
+	.meta({ id: 'Error', description: 'Every error; never a stack trace' });
+
+export const IntakeAnswer = z
+	.discriminatedUnion('status', [
+		z.object({
+			status: z.literal('accepted'),
+			run_id: z.uuid(),
+			run_status: RunStatus.meta({
+				description:
+					'processed; accepted or failed when the record lags (the recovery completes it)',
+			}),
+			crm_id: z.string().nullable(),
+		}),
+		z.object({ status: z.literal('duplicate'), run_id: z.uuid(), existing_status: RunStatus }),
+		z.object({
+			status: z.literal('rejected'),
+			run_id: z.uuid(),
+			reasons: z.array(z.string()),
+			missing_fields: z.array(z.string()).optional(),
+		}),
+	])
+	.meta({ id: 'IntakeAnswer' });
+
+export const IntakeFailure = z
+	.object({
+		detail: z.string(),
+		status: z.literal('failed'),
+		run_id: z.uuid(),
+		dlq_id: z.number().int().nullable(),
+		reason: z.string(),
+		dlq_status: z.enum(['open', 'dead']),
+	})
+	.meta({
+		id: 'IntakeFailure',
+		description: 'Delivery failed after accept: the lead is in the DLQ',
+	});
+
+export const RetryOutcome = z
+	.object({
+		dlq_id: z.number().int(),
+		run_id: z.uuid(),
+		outcome: z.enum(['resolved', 'retried', 'dead', 'deferred', 'lease_lost']),
+		reason: z.string().optional(),
+		status_code: z.number().int().nullable().optional(),
+		next_retry_at: z.string().optional(),
+	})
+	.meta({ id: 'RetryOutcome' });
+
+const RetryCounts = {
+	claimed: z.number().int(),
+	resolved: z.number().int(),
+	retried: z.number().int(),
+	dead: z.number().int(),
+	dead_items: z.array(RetryOutcome),
+};
+
+export const RetryDueAnswer = z
+	.object({
+		...RetryCounts,
+		recovered: z
+			.number()
+			.int()
+			.meta({ description: 'Runs left accepted past their lease, handed to the DLQ' }),
+		circuit: z.object({
+			state: z.enum(['closed', 'open', 'half-open']),
+			until: z.string().nullable(),
+		}),
+	})
+	.meta({ id: 'RetryDueAnswer' });
+
+export const ReplayAnswer = z
+	.union([
+		z.object({ dry_run: z.literal(true), matched: z.number().int() }),
+		z.object({
+			dry_run: z.literal(false),
+			matched: z.number().int(),
+			items: z.array(RetryOutcome),
+			...RetryCounts,
+		}),
+	])
+	.meta({ id: 'ReplayAnswer' });
+
+export const DlqItem = z
+	.object({
+		dlq_id: z.union([z.string(), z.number()]),
+		run_id: z.uuid().nullable(),
+		reason: z.string(),
+		status: DlqStatus,
+		retry_count: z.number().int(),
+		next_retry_at: Instant.nullable(),
+		locked_until: Instant.nullable(),
+		last_error: z.string().nullable(),
+		alert: z.boolean(),
+		occurrences: z.number().int(),
+		payload: z.record(z.string(), z.unknown()),
+		created_at: Instant,
+		updated_at: Instant,
+		resolved_at: Instant.nullable(),
+		resolution_note: z.string().nullable(),
+	})
+	.meta({ id: 'DlqItem' });
+
+export const DlqPage = z.object({
+	items: z.array(DlqItem),
+	total: z.number().int(),
+	limit: z.number().int(),
+	offset: z.number().int(),
+});
+
+export const Run = z
+	.object({
+		run_id: z.uuid(),
+		idempotency_key: z.string(),
+		source: z.string(),
+		correlation_id: z.string().nullable(),
+		status: RunStatus,
+		error_code: z.string().nullable(),
+		error_message: z.string().nullable(),
+		rejection_reasons: z.array(z.string()).nullable(),
+		email_hash: z.string().nullable(),
+		email_masked: z.string().nullable(),
+		crm_id: z.string().nullable(),
+		received_at: Instant,
+		processed_at: Instant.nullable(),
+		updated_at: Instant,
+	})
+	.meta({ id: 'Run' });
+
+export const RunHistory = z
+	.object({
+		run: Run,
+		events: z.array(
+			z.object({
+				event_id: z.union([z.string(), z.number()]),
+				event_time: Instant,
+				event_type: z.enum(EVENT_TYPES),
+				actor: z.enum(ACTORS),
+				payload: z.record(z.string(), z.unknown()),
+				correlation_id: z.string().nullable(),
+			}),
+		),
+		attempts: z.array(
+			z.object({
+				attempt_no: z.number().int(),
+				trigger: z.enum(ATTEMPT_TRIGGERS),
+				attempted_at: Instant,
+				duration_ms: z.number().int(),
+				status_code: z.number().int().nullable(),
+				success: z.boolean(),
+				error: z.string().nullable(),
+			}),
+		),
+		dlq: z.array(DlqItem),
+	})
+	.meta({
+		id: 'RunHistory',
+		description: "One run's whole story: the run, its audit timeline, attempts, DLQ items",
+	});
+
+export const RunCounts = z.object({ by_status: z.record(RunStatus, z.number().int()) });
+
+export const KpiRow = z
+	.looseObject({
+		day: z.string(),
+		received_count: z.number().int(),
+		processed_count: z.number().int(),
+		rejected_count: z.number().int(),
+		failed_count: z.number().int(),
+		duplicate_count: z.number().int(),
+		dlq_open_count: z.number().int(),
+		computed_at: Instant,
+	})
+	.meta({ id: 'KpiRow' });
+
+export const KpiComputed = z.looseObject({ row: KpiRow, report_files: z.array(z.string()) });
+
+export const KpiRange = z.object({ from: z.string(), to: z.string(), rows: z.array(KpiRow) });
+
+export const Ledger = z
+	.object({
+		from: z.string(),
+		to: z.string(),
+		received: z.number().int(),
+		processed: z.number().int(),
+		rejected: z.number().int(),
+		waiting: z.number().int().meta({ description: 'In the DLQ, waiting for a retry' }),
+		dead: z.number().int().meta({ description: 'In the DLQ, given up on: needs a person' }),
+		resolved_manually: z.number().int(),
+		in_flight: z.number().int().meta({ description: 'Accepted, within their lease' }),
+		stuck: z
+			.number()
+			.int()
+			.meta({ description: 'Accepted past their lease (0 unless recovery is not running)' }),
+		unaccounted: z.number().int(),
+		duplicates: z.number().int(),
+		balanced: z.boolean().meta({
+			description:
+				'received = processed + rejected + waiting + dead + resolved_manually + in_flight',
+		}),
+	})
+	.meta({ id: 'Ledger' });
+
+export const Health = z.object({ status: z.string(), database: z.enum(['up', 'down', 'error']) });

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
+
+/*
+ * Every operator request's parameters, as the routes validate them; the OpenAPI document is
+ * generated from these same schemas (openapi/openapi.ts), so it cannot drift from the code.
+ */
+
+const Day = z.iso.date().meta({ description: 'A UTC day, YYYY-MM-DD', example: '2026-11-24' });
+/** An ISO date (midnight UTC) or date-time. */
+const Instant = z
+	.union([z.iso.datetime({ offset: true }), z.iso.date()])
+	.transform((value) => new Date(value))
+	.meta({ description: 'An ISO 8601 date-time with offset, or a date (midnight UTC)' });
+const Reason = z
+	.string()
+	.trim()
+	.min(1)
+	.max(100)
+	.meta({ description: 'A DLQ reason, e.g. crm_http_503, crm_unavailable, interrupted' });
+const Limit = z.coerce.number().int().min(1).max(500).default(50);
+
+export const DlqListQuery = z.object({
+	status: z.enum(DLQ_STATUSES).optional(),
+	reason: Reason.optional(),
+	limit: Limit,
+	offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+});
+
+export const DlqIdParams = z.object({
+	id: z.coerce
+		.number()
+		.int()
+		.positive()
+		.max(Number.MAX_SAFE_INTEGER)
+		.meta({ description: 'dlq_id' }),
+});
+
+export const ResolveBody = z.object({
+	note: z.string().trim().min(1).max(1000).meta({ description: 'Why the item is closed by hand' }),
+});
+
+export const RetryDueBody = z.object({
+	limit: z.number().int().min(1).max(10_000).optional().meta({
+		description: 'How many due items to claim (default DLQ_RETRY_BATCH)',
+	}),
+});
+
+export const ReplayBody = z.strictObject({
+	status: z
+		.array(z.enum(['open', 'dead']))
+		.min(1)
+		.default(['dead'])
+		.meta({ description: 'Which items: dead (default) and/or open ones' }),
+	reason: Reason.optional(),
+	source: z.string().trim().min(1).max(100).optional().meta({ description: "The runs' source" }),
+	from: Instant.optional().meta({ description: 'Items created at or after' }),
+	to: Instant.optional().meta({ description: 'Items created before' }),
+	limit: z
+		.number()
+		.int()
+		.min(1)
+		.max(10_000)
+		.default(100)
+		.meta({ description: 'At most this many are re-delivered' }),
+	dry_run: z.boolean().default(false).meta({ description: 'Only count the matching items' }),
+});
+
+export const RunsQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), limit: Limit });
+
+export const RunIdParams = z.object({ runId: z.uuid() });
+
+export const RunKeyParams = z.object({
+	key: z
+		.string()
+		.min(1)
+		.max(200)
+		.meta({ description: 'The idempotency key as the source sent it' }),
+});
+
+export const KpiComputeBody = z.object({
+	date: Day.optional().meta({ description: 'Default: yesterday (UTC)' }),
+});
+
+export const KpiRangeQuery = z.object({
+	from: Day.optional().meta({ description: 'Default: seven days before `to`' }),
+	to: Day.optional().meta({ description: 'Default: yesterday (UTC)' }),
+});
+
+export const LedgerQuery = z.object({
+	from: Instant.optional().meta({ description: 'Default: 24 hours ago' }),
+	to: Instant.optional().meta({ description: 'Default: now' }),
+});
