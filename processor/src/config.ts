@@ -44,6 +44,8 @@ const EnvSchema = z.object({
 	DLQ_RETRY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 	DLQ_RETRY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
 	ALERTS_DIR: z.string().default('./alerts'),
+	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
+	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
 	MIGRATIONS_DIR: z.string().default(defaultMigrationsDir),

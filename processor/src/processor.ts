@@ -6,6 +6,7 @@ import { readJsonConfig } from './config-files.js';
 import { createCrmClient } from './crm/crm-client.js';
 import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
+import { startAlertsPass } from './incidents/alerts-pass.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureRecorder } from './intake/signature-failures.js';
 import { MappingSchema } from './intake/mapping.js';
@@ -93,11 +94,16 @@ export async function startProcessor(
 		});
 		const server = await listen(app, config.PORT, config.HOST);
 		const { port } = server.address() as AddressInfo;
+		const alertsPass = startAlertsPass(
+			{ sql, alertsDir: config.ALERTS_DIR, now, logger },
+			config.ALERTS_PASS_SECONDS * 1000,
+		);
 		return {
 			url: `http://127.0.0.1:${port}`,
 			sql,
 			async close() {
 				await new Promise<void>((resolve) => server.close(() => resolve()));
+				await alertsPass.stop();
 				await crm.close();
 				await sql.end({ timeout: 5 });
 			},

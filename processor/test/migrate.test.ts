@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Sql } from '../src/db/connection.js';
@@ -23,7 +23,11 @@ test('applies every migration once; running again (even concurrently) changes no
 		migrate(sql, defaultMigrationsDir),
 		migrate(sql, defaultMigrationsDir),
 	]);
-	expect([...first, ...second, ...third]).toEqual(['0001_initial_schema']);
+	const files = (await readdir(defaultMigrationsDir))
+		.filter((name) => name.endsWith('.sql'))
+		.sort();
+	expect(files[0]).toBe('0001_initial_schema.sql');
+	expect([...first, ...second, ...third]).toEqual(files.map((name) => name.replace(/\.sql$/, '')));
 	expect(await migrate(sql, defaultMigrationsDir)).toEqual([]);
 	const tables = await sql`
 		SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`;
