@@ -89,7 +89,7 @@ export async function startProcessor(
 					leaseSeconds: config.DLQ_LEASE_SECONDS,
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
-				kpi: { sql, alertsDir: config.ALERTS_DIR, now },
+				kpi: { sql, alertsDir: config.ALERTS_DIR, now, logger, ledger: null },
 			},
 		});
 		const server = await listen(app, config.PORT, config.HOST);

@@ -61,6 +61,8 @@ export const openApiDocument = {
 				duplicate_count: int,
 				dlq_open_count: int,
 				avg_processing_ms: { type: ['number', 'null'] },
+				p50_processing_ms: { type: ['number', 'null'] },
+				p95_processing_ms: { type: ['number', 'null'] },
 				computed_at: { type: 'string', format: 'date-time' },
 			}),
 		},
@@ -226,7 +228,8 @@ export const openApiDocument = {
 		'/internal/kpi/compute-daily': {
 			post: {
 				...secured,
-				summary: 'Recompute one UTC day (default yesterday) and write its report files',
+				summary:
+					'Recompute one UTC day (default yesterday) and the 13 before it, and write its report files (kpi_<day>.md, .csv, .html)',
 				requestBody: { content: { 'application/json': { schema: object({ date }) } } },
 				responses: {
 					...ok(
