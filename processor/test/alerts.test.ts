@@ -301,7 +301,25 @@ test('a pass that dies after writing a file but before recording it: the next pa
 	expect(recorded).toEqual({ followup_status: 'dead', followup_file: crashed });
 });
 
-test('index.md is replaced atomically and alerts/ never holds a plain e-mail', async () => {
+test('index.md lists every entry its headings count; it is replaced atomically; alerts/ never holds a plain e-mail', async () => {
+	await pass.run();
+	const parts = (await index()).split('\n## ').slice(1);
+	expect(parts.map((part) => part.slice(0, part.indexOf(' ('))).sort()).toEqual([
+		'Alerts without a lead record, the last 7 days',
+		'Closed in the last 7 days',
+		'Needs a person',
+		'Waiting for an automatic retry',
+	]);
+	for (const part of parts) {
+		const counted = Number(/\((\d+)\)\n/.exec(part)![1]);
+		const listed = part.split('\n').filter((line) => /^\d+\. /.test(line)).length;
+		expect({ section: part.split('\n')[0], listed }).toEqual({
+			section: part.split('\n')[0],
+			listed: counted,
+		});
+	}
+	expect(section(await index(), 'Closed in the last 7 days (')).toContain('refused by the rules');
+
 	const names = await readdir(stack.alertsDir);
 	expect(names.filter((name) => name.endsWith('.tmp'))).toEqual([]);
 	for (const name of names) {

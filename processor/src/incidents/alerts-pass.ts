@@ -159,6 +159,7 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 			const body = buildIndexBody({
 				now,
 				windowDays: WINDOW_DAYS,
+				limit: SECTION_LIMIT,
 				state,
 				filesByRun: groupByRun(files),
 				stray,

@@ -24,6 +24,8 @@ export interface IndexInput {
 	now: Date;
 	/** How far back "closed" and stray alerts reach. */
 	windowDays: number;
+	/** Entries per section at most. */
+	limit: number;
 	state: IncidentState;
 	/** Alert files per run id. */
 	filesByRun: Map<string, AlertFile[]>;
@@ -129,7 +131,7 @@ function rejectedEntry(lead: RejectedLead, input: IndexInput): Entry {
 		at: lead.received_at,
 		lines: [
 			`**Lead \`${lead.run_id}\`** from ${markdown(safeText(lead.source, 80))}: refused by the rules ${age(lead.received_at, input.now)} ago (${formatUtcMinute(lead.received_at)})`,
-			`What happened: ${markdown(safeText(lead.rejection_reasons.join(', ')))}.`,
+			`What happened: the rules refused it (${markdown(safeText(lead.rejection_reasons.join(', ')))}).`,
 			'What to do: Nothing (for information); if good leads are refused, the rules need a look.',
 			filesLine(input.filesByRun.get(lead.run_id) ?? [], null),
 		],
@@ -137,13 +139,12 @@ function rejectedEntry(lead: RejectedLead, input: IndexInput): Entry {
 }
 
 function closedEntries(input: IndexInput): string[][] {
-	const limit = Math.max(input.state.resolved.length, input.state.rejected.length);
 	return [
 		...input.state.resolved.map((item) => incidentEntry(item, input, 'closed')),
 		...input.state.rejected.map((lead) => rejectedEntry(lead, input)),
 	]
 		.sort((a, b) => b.at.getTime() - a.at.getTime())
-		.slice(0, limit)
+		.slice(0, input.limit)
 		.map((entry) => entry.lines);
 }
 
