@@ -83,10 +83,12 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 				failure ??= error;
 			}
 		}
+		// none written (the folder is not writable, say): fail the pass, which is logged once
+		if (failure && written.size === 0) throw failure;
 		if (failure) {
 			deps.logger.error(
 				{ err: failure, failed: items.length - written.size },
-				'could not write follow-up alert files; they stay due',
+				'could not write some follow-up alert files; they stay due',
 			);
 		}
 		return written;
