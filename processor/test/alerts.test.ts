@@ -240,6 +240,12 @@ test('rejected leads are listed as closed, for information; alerts without a lea
 		}),
 	);
 
+	const refused = await postLead(stack.url, validLead(), {
+		secret: 'not-the-secret-0123456789',
+		timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)),
+	});
+	expect(refused.status).toBe(401);
+
 	await pass.run();
 	const text = await index();
 	const closed = section(text, 'Closed in the last 7 days');
@@ -252,6 +258,9 @@ test('rejected leads are listed as closed, for information; alerts without a lea
 	expect(stray).toContain('What to do: Open execution 4711 in the n8n editor');
 	expect(stray).toContain('What to do: The processor refused the signature');
 	expect(stray).toContain(`File: \`${at}_alert.json\``);
+	expect(stray).toMatch(
+		/\*\*1 request refused for the signature\*\* in the last 24 hours \(\w+ 1\)/,
+	);
 });
 
 test('two processors running the pass together write each follow-up once', async () => {

@@ -41,6 +41,8 @@ export function buildIndexBody(input: IndexInput): string {
 	const { state, now, windowDays } = input;
 	const days = `the last ${windowDays} days`;
 	const closedTotal = state.resolvedTotal + state.rejectedTotal;
+	const signatures = signatureEntry(state);
+	const strayCount = input.strayTotal + signatures.length;
 	const lines: string[] = [
 		state.deadTotal === 0
 			? '**No lead needs a person.**'
@@ -49,9 +51,7 @@ export function buildIndexBody(input: IndexInput): string {
 			state.waitingTotal === 0
 				? 'No lead waits for a retry.'
 				: `${count(state.waitingTotal, 'lead waits', 'leads wait')} for an automatic retry.`,
-			input.strayTotal + signatureTotal(state) > 0
-				? `${count(input.strayTotal + (signatureTotal(state) > 0 ? 1 : 0), 'alert', 'alerts')} without a lead record.`
-				: '',
+			strayCount > 0 ? `${count(strayCount, 'alert', 'alerts')} without a lead record.` : '',
 			`In ${days}: ${count(state.resolvedTotal, 'failed lead', 'failed leads')} settled, ${count(state.rejectedTotal, 'lead', 'leads')} refused by the rules.`,
 		]
 			.filter(Boolean)
@@ -60,7 +60,7 @@ export function buildIndexBody(input: IndexInput): string {
 		`## Needs a person (${state.deadTotal})`,
 		'',
 		...section(
-			state.dead.map((item) => incidentEntry(item, input, 'open')),
+			state.dead.map((item) => incidentEntry(item, input, 'open').lines),
 			state.deadTotal,
 			'None.',
 			'GET /internal/dlq?status=dead',
@@ -68,16 +68,16 @@ export function buildIndexBody(input: IndexInput): string {
 		`## Waiting for an automatic retry (${state.waitingTotal})`,
 		'',
 		...section(
-			state.waiting.map((item) => incidentEntry(item, input, 'open')),
+			state.waiting.map((item) => incidentEntry(item, input, 'open').lines),
 			state.waitingTotal,
 			'None.',
 			'GET /internal/dlq?status=open',
 		),
-		`## Alerts without a lead record, ${days} (${input.strayTotal + (signatureTotal(state) > 0 ? 1 : 0)})`,
+		`## Alerts without a lead record, ${days} (${strayCount})`,
 		'',
 		...section(
-			[...signatureEntry(state), ...input.stray.map((alert) => strayEntry(alert, now))],
-			input.strayTotal + (signatureTotal(state) > 0 ? 1 : 0),
+			[...signatures, ...input.stray.map((alert) => strayEntry(alert, now))],
+			strayCount,
 			'None.',
 			'the alert files in this folder',
 		),
@@ -149,7 +149,7 @@ function closedEntries(input: IndexInput): string[][] {
 }
 
 function signatureEntry(state: IncidentState): string[][] {
-	const total = signatureTotal(state);
+	const total = state.signatureFailures.reduce((sum, failure) => sum + failure.count, 0);
 	if (total === 0) return [];
 	const reasons = state.signatureFailures
 		.map((failure) => `${markdown(safeText(failure.reason, 60))} ${failure.count}`)
@@ -197,15 +197,10 @@ interface Entry {
 }
 
 /** A numbered list, each entry's first line followed by its details as sub-items. */
-function section(
-	entries: (Entry | string[])[],
-	total: number,
-	none: string,
-	more: string,
-): string[] {
+function section(entries: string[][], total: number, none: string, more: string): string[] {
 	if (entries.length === 0) return [none, ''];
 	const lines = entries.flatMap((entry, index) => {
-		const [first, ...details] = Array.isArray(entry) ? entry : entry.lines;
+		const [first, ...details] = entry;
 		return [`${index + 1}. ${first}`, ...details.map((detail) => `   - ${detail}`)];
 	});
 	if (total > entries.length) lines.push('', `… and ${total - entries.length} more: see ${more}.`);
@@ -218,10 +213,6 @@ function filesLine(files: AlertFile[], followUp: string | null): string {
 		(file) => `\`${file.name}\`${file.name === followUp ? ' (follow-up)' : ''}`,
 	);
 	return `Files, oldest first: ${named.join(', ')}`;
-}
-
-function signatureTotal(state: IncidentState): number {
-	return state.signatureFailures.reduce((sum, failure) => sum + failure.count, 0);
 }
 
 function age(since: Date, now: Date): string {
