@@ -5,7 +5,6 @@ import { listen, type RunningServer } from './listen.js';
 export type { CrmLead } from './crm.js';
 export type { ReceivedEntry } from './jira-confluence.js';
 export type { RunningServer } from './listen.js';
-export { alertFileName, alertTimestamp } from './alert-files.js';
 export { createMockCrm, createMockJiraConfluence };
 
 export function startMockCrm(options: {
@@ -16,10 +15,8 @@ export function startMockCrm(options: {
 	return listen(createMockCrm(options.token), options.port ?? 0, options.host);
 }
 
-export function startMockJiraConfluence(options: {
-	port?: number;
-	host?: string;
-	alertsDir: string;
-}): Promise<RunningServer> {
-	return listen(createMockJiraConfluence(options.alertsDir), options.port ?? 0, options.host);
+export function startMockJiraConfluence(
+	options: { port?: number; host?: string } = {},
+): Promise<RunningServer> {
+	return listen(createMockJiraConfluence(), options.port ?? 0, options.host);
 }

@@ -1,43 +1,46 @@
 import express, { type Express } from 'express';
-import { writeAlertFile } from './alert-files.js';
 
 export interface ReceivedEntry {
 	kind: 'log' | 'alert';
-	file: string;
 	run_id: string | null;
 	received_at: string;
+	/** The alert as it arrived. */
+	body: Record<string, unknown>;
 }
 
+/** What the mock keeps: the newest entries, so a long-running stack cannot grow without end. */
+const MAX_ENTRIES = 1000;
+
 /**
- * Mock Jira/Confluence (SPEC 1, seed 000): `POST /log` and `POST /alert` take an alert as JSON
- * and write it to ALERTS_DIR for stakeholders. `GET /entries` lists what arrived (tests ask
+ * Mock Jira/Confluence: `POST /log` and `POST /alert` take an alert as JSON and keep it in
+ * memory, as a real Jira would keep a ticket. It writes no file: the alert files in `alerts/`
+ * are the Alert Router's and the processor's. `GET /entries` lists what arrived (tests ask
  * it), `POST /admin/reset` forgets it.
  */
-export function createMockJiraConfluence(alertsDir: string): Express {
+export function createMockJiraConfluence(): Express {
 	let entries: ReceivedEntry[] = [];
+	let received = 0;
 	const app = express();
 	app.disable('x-powered-by');
 	app.use(express.json({ limit: '1mb' }));
 
 	for (const kind of ['log', 'alert'] as const) {
-		app.post(`/${kind}`, async (req, res) => {
+		app.post(`/${kind}`, (req, res) => {
 			const body = req.body as Record<string, unknown> | undefined;
 			if (!body || typeof body !== 'object' || Array.isArray(body)) {
 				res.status(400).json({ error: 'body must be a JSON object' });
 				return;
 			}
-			const receivedAt = new Date();
-			const runId = typeof body.run_id === 'string' ? body.run_id : null;
-			const id =
-				runId ??
-				(typeof body.id === 'string' || typeof body.id === 'number' ? String(body.id) : kind);
-			const file = await writeAlertFile(alertsDir, receivedAt, id, {
+			const entry: ReceivedEntry = {
 				kind,
-				received_at: receivedAt.toISOString(),
-				...body,
-			});
-			entries.push({ kind, file, run_id: runId, received_at: receivedAt.toISOString() });
-			res.status(201).json({ ok: true, file });
+				run_id: typeof body.run_id === 'string' ? body.run_id : null,
+				received_at: new Date().toISOString(),
+				body,
+			};
+			entries.push(entry);
+			if (entries.length > MAX_ENTRIES) entries = entries.slice(-MAX_ENTRIES);
+			received += 1;
+			res.status(201).json({ ok: true, key: `LIH-${received}` });
 		});
 	}
 

@@ -2,7 +2,7 @@ import { startMockCrm, startMockJiraConfluence } from './index.js';
 
 /**
  * `node mocks/dist/main.js crm|jira-confluence`: one mock per process (compose, local stack).
- * Environment: PORT, HOST, CRM_TOKEN (crm), ALERTS_DIR (jira-confluence).
+ * Environment: PORT, HOST, CRM_TOKEN (crm).
  */
 const which = process.argv[2];
 const host = process.env.HOST ?? '127.0.0.1';
@@ -14,11 +14,7 @@ async function start() {
 		return startMockCrm({ port: Number(process.env.PORT ?? 9001), host, token });
 	}
 	if (which === 'jira-confluence') {
-		return startMockJiraConfluence({
-			port: Number(process.env.PORT ?? 9002),
-			host,
-			alertsDir: process.env.ALERTS_DIR ?? './alerts',
-		});
+		return startMockJiraConfluence({ port: Number(process.env.PORT ?? 9002), host });
 	}
 	throw new Error('usage: main.js crm|jira-confluence');
 }

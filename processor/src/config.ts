@@ -68,6 +68,8 @@ const EnvSchema = z.object({
 	DB_QUERY_TIMEOUT_MS: milliseconds.default(1500),
 	DB_STATEMENT_TIMEOUT_MS: milliseconds.default(30_000),
 	ALERTS_DIR: z.string().default('./alerts'),
+	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
+	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
 	MIGRATIONS_DIR: z.string().default(defaultMigrationsDir),

@@ -7,10 +7,12 @@ import { createCrmClient } from './crm/crm-client.js';
 import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
 import { withCircuitBreaker } from './crm/circuit-breaker.js';
+import { ledger } from './db/ledger.js';
 import { recoverInterrupted } from './dlq/recovery.js';
+import { rateLimit } from './http/rate-limit.js';
+import { startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
-import { rateLimit } from './http/rate-limit.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureLog } from './intake/signature-failures.js';
 import { signingKeys } from './intake/signature.js';
@@ -146,11 +148,22 @@ export async function startProcessor(
 					claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
-				kpi: { sql, alertsDir: config.ALERTS_DIR, now },
+				kpi: {
+					sql,
+					alertsDir: config.ALERTS_DIR,
+					now,
+					logger,
+					ledger: (range) =>
+						ledger(sql, range, new Date(now().getTime() - config.ACCEPTED_LEASE_SECONDS * 1000)),
+				},
 			},
 		});
 		const server = await listen(app, config);
 		const { port } = server.address() as AddressInfo;
+		const alertsPass = startAlertsPass(
+			{ sql, alertsDir: config.ALERTS_DIR, now, logger },
+			config.ALERTS_PASS_SECONDS * 1000,
+		);
 		return {
 			url: `http://127.0.0.1:${port}`,
 			sql,
@@ -160,6 +173,7 @@ export async function startProcessor(
 					server.close(() => resolve());
 					server.closeIdleConnections();
 				});
+				await alertsPass.stop();
 				for (const close of closers.splice(0)) await close();
 				await sql.end({ timeout: 5 });
 			},

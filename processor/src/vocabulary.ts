@@ -64,8 +64,8 @@ export interface EventPayloads {
 		day: string;
 		received: number;
 		report_files: string[];
-		/** Whether the ledger of the day balanced when the report was written. */
-		ledger_balanced?: boolean;
+		/** Whether the ledger of the day balanced when the report was written (null: not computed). */
+		ledger_balanced: boolean | null;
 	};
 }
 

@@ -11,7 +11,7 @@ beforeAll(async () => {
 	proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
 	const viaProxy = new URL(database.url);
 	viaProxy.host = `127.0.0.1:${proxy.port}`;
-	stack = await startStack({ databaseUrl: viaProxy.toString() });
+	stack = await startStack({ databaseUrl: viaProxy.toString(), env: { ALERTS_PASS_SECONDS: '0' } });
 });
 afterAll(async () => {
 	await stack.close();

@@ -39,7 +39,8 @@ test('compute-daily recomputes the day from runs, idempotently, and audits kpi_c
 	expect((first.body.row as { avg_processing_ms: number }).avg_processing_ms).toBeGreaterThan(0);
 
 	await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
-	expect(await stack.sql`SELECT day FROM kpi_daily`).toHaveLength(1);
+	// the day and the 13 before it (the report's trend), each once
+	expect(await stack.sql`SELECT day FROM kpi_daily`).toHaveLength(14);
 	const audited =
 		await stack.sql`SELECT actor, payload FROM audit_events WHERE event_type = 'kpi_computed'`;
 	expect(audited).toHaveLength(2);
@@ -54,16 +55,23 @@ test('compute-daily recomputes the day from runs, idempotently, and audits kpi_c
 
 test('the report files for the day exist and carry the numbers', async () => {
 	const answer = await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
-	expect(answer.body.report_files).toEqual([`kpi_${today()}.md`, `kpi_${today()}.csv`]);
+	expect(answer.body.report_files).toEqual([
+		`kpi_${today()}.md`,
+		`kpi_${today()}.csv`,
+		`kpi_${today()}.html`,
+	]);
 	const report = await readFile(join(stack.alertsDir, `kpi_${today()}.md`), 'utf8');
 	expect(report).toContain(
-		'4 leads arrived; 2 reached the CRM, 1 were refused by the rules and 1 are not delivered yet.',
+		'4 leads arrived; 2 reached the CRM, 1 was refused by the rules and 1 is not delivered yet.',
 	);
 	expect(report).toContain('| delivered to the CRM (processed) | 2 | 50.0 % |');
-	expect(report).toContain('- crm_http_503: 1');
+	expect(report).toContain('| crm_http_503 | 1 | 0 |');
+	expect(report.split('\n')[0]).toBe(
+		`**Every lead received on ${today()} is accounted for: 4 received = 2 delivered + 1 rejected + 1 waiting for a retry + 0 dead + 0 resolved by hand + 0 in flight (duplicates counted apart: 1).**`,
+	);
 	const csv = await readFile(join(stack.alertsDir, `kpi_${today()}.csv`), 'utf8');
 	expect(csv.split('\n')[0]).toBe(
-		'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms',
+		'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms',
 	);
 	expect(csv).toContain(`${today()},4,2,1,1,1,1,`);
 });

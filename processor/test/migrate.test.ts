@@ -26,6 +26,7 @@ test('applies every migration once; running again (even concurrently) changes no
 	const files = (await readdir(defaultMigrationsDir))
 		.filter((name) => name.endsWith('.sql'))
 		.sort();
+	expect(files[0]).toBe('0001_initial_schema.sql');
 	expect(files.length).toBeGreaterThanOrEqual(2);
 	expect([...first, ...second, ...third]).toEqual(files.map((name) => name.replace(/\.sql$/, '')));
 	expect(await migrate(sql, defaultMigrationsDir)).toEqual([]);

@@ -192,6 +192,12 @@ export const KpiRow = z
 		failed_count: z.number().int(),
 		duplicate_count: z.number().int(),
 		dlq_open_count: z.number().int(),
+		avg_processing_ms: z.number().nullable(),
+		p50_processing_ms: z
+			.number()
+			.nullable()
+			.meta({ description: 'Median time from intake to the CRM' }),
+		p95_processing_ms: z.number().nullable(),
 		computed_at: Instant,
 	})
 	.meta({ id: 'KpiRow' });

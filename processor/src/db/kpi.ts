@@ -9,43 +9,68 @@ export interface KpiRow {
 	duplicate_count: number;
 	dlq_open_count: number;
 	avg_processing_ms: number | null;
+	/** Median time from intake to CRM of the day's delivered runs. */
+	p50_processing_ms: number | null;
+	/** 95th percentile of the same: what the slowest leads of the day waited. */
+	p95_processing_ms: number | null;
 	computed_at: Date;
 }
 
 /**
- * Recomputes one UTC day from the record, idempotently (ON CONFLICT replaces the row):
- * runs received that day by their current status, repeats answered `duplicate` that day, DLQ
- * items of that day's runs still open or retrying, and the mean received -> processed time.
+ * Recomputes the UTC days from `from` to `to` (inclusive) from the record, idempotently (ON
+ * CONFLICT replaces each row), in one statement: runs received each day by their current status,
+ * repeats answered `duplicate` that day, DLQ items of that day's runs still open or retrying, and
+ * the time from intake to CRM (received -> processed) of its delivered runs: mean, p50, p95.
+ * A day without runs gets a row of zeros. Returns the rows, oldest first.
  */
-export async function computeKpiDay(sql: Sql, day: string): Promise<KpiRow> {
-	const [row] = await sql<RawKpiRow[]>`
+export async function computeKpiDays(sql: Sql, from: string, to: string): Promise<KpiRow[]> {
+	const rows = await sql<RawKpiRow[]>`
 		WITH bounds AS (
-			SELECT ${day}::date::timestamp AT TIME ZONE 'UTC' AS day_start,
-				(${day}::date + 1)::timestamp AT TIME ZONE 'UTC' AS day_end
-		), day_runs AS (
-			SELECT r.run_id, r.status, r.received_at, r.processed_at
-			FROM runs r, bounds b WHERE r.received_at >= b.day_start AND r.received_at < b.day_end
+			SELECT ${from}::date::timestamp AT TIME ZONE 'UTC' AS range_start,
+				(${to}::date + 1)::timestamp AT TIME ZONE 'UTC' AS range_end
+		), days AS (
+			SELECT day::date AS day FROM generate_series(${from}::date, ${to}::date, interval '1 day') AS day
+		), range_runs AS (
+			SELECT r.run_id, r.status, (r.received_at AT TIME ZONE 'UTC')::date AS day,
+				extract(epoch FROM r.processed_at - r.received_at) * 1000 AS to_crm_ms
+			FROM runs r, bounds b WHERE r.received_at >= b.range_start AND r.received_at < b.range_end
+		), run_counts AS (
+			SELECT day, count(*) AS received,
+				count(*) FILTER (WHERE status = 'processed') AS processed,
+				count(*) FILTER (WHERE status = 'rejected') AS rejected,
+				count(*) FILTER (WHERE status = 'failed') AS failed,
+				avg(to_crm_ms) FILTER (WHERE status = 'processed') AS avg_ms,
+				percentile_cont(0.5) WITHIN GROUP (ORDER BY to_crm_ms) FILTER (WHERE status = 'processed') AS p50_ms,
+				percentile_cont(0.95) WITHIN GROUP (ORDER BY to_crm_ms) FILTER (WHERE status = 'processed') AS p95_ms
+			FROM range_runs GROUP BY day
+		), duplicates AS (
+			SELECT (e.event_time AT TIME ZONE 'UTC')::date AS day, count(*) AS duplicates
+			FROM audit_events e, bounds b
+			WHERE e.event_type = 'lead_duplicate' AND e.event_time >= b.range_start AND e.event_time < b.range_end
+			GROUP BY 1
+		), still_open AS (
+			SELECT r.day, count(*) AS open
+			FROM dlq d JOIN range_runs r ON r.run_id = d.run_id
+			WHERE d.status IN ('open', 'retrying') GROUP BY r.day
 		)
 		INSERT INTO kpi_daily (day, received_count, processed_count, rejected_count, failed_count,
-			duplicate_count, dlq_open_count, avg_processing_ms, computed_at)
-		SELECT ${day}::date,
-			(SELECT count(*) FROM day_runs),
-			(SELECT count(*) FROM day_runs WHERE status = 'processed'),
-			(SELECT count(*) FROM day_runs WHERE status = 'rejected'),
-			(SELECT count(*) FROM day_runs WHERE status = 'failed'),
-			(SELECT count(*) FROM audit_events e, bounds b
-				WHERE e.event_type = 'lead_duplicate' AND e.event_time >= b.day_start AND e.event_time < b.day_end),
-			(SELECT count(*) FROM dlq d JOIN day_runs r ON r.run_id = d.run_id WHERE d.status IN ('open', 'retrying')),
-			(SELECT round((avg(extract(epoch FROM processed_at - received_at)) * 1000)::numeric, 1)
-				FROM day_runs WHERE status = 'processed'),
-			now()
+			duplicate_count, dlq_open_count, avg_processing_ms, p50_processing_ms, p95_processing_ms,
+			computed_at)
+		SELECT days.day, coalesce(c.received, 0), coalesce(c.processed, 0), coalesce(c.rejected, 0),
+			coalesce(c.failed, 0), coalesce(dup.duplicates, 0), coalesce(o.open, 0),
+			round(c.avg_ms::numeric, 1), round(c.p50_ms::numeric, 1), round(c.p95_ms::numeric, 1), now()
+		FROM days
+			LEFT JOIN run_counts c ON c.day = days.day
+			LEFT JOIN duplicates dup ON dup.day = days.day
+			LEFT JOIN still_open o ON o.day = days.day
 		ON CONFLICT (day) DO UPDATE SET
 			received_count = EXCLUDED.received_count, processed_count = EXCLUDED.processed_count,
 			rejected_count = EXCLUDED.rejected_count, failed_count = EXCLUDED.failed_count,
 			duplicate_count = EXCLUDED.duplicate_count, dlq_open_count = EXCLUDED.dlq_open_count,
-			avg_processing_ms = EXCLUDED.avg_processing_ms, computed_at = EXCLUDED.computed_at
+			avg_processing_ms = EXCLUDED.avg_processing_ms, p50_processing_ms = EXCLUDED.p50_processing_ms,
+			p95_processing_ms = EXCLUDED.p95_processing_ms, computed_at = EXCLUDED.computed_at
 		RETURNING ${sql(KPI_COLUMNS)}`;
-	return toKpiRow(row!);
+	return rows.map(toKpiRow).sort((a, b) => a.day.localeCompare(b.day));
 }
 
 /** Stored KPI rows from `from` to `to` (inclusive), oldest first. */
@@ -53,6 +78,25 @@ export async function readKpiRange(sql: Sql, from: string, to: string): Promise<
 	const rows = await sql<RawKpiRow[]>`
 		SELECT ${sql(KPI_COLUMNS)} FROM kpi_daily WHERE day BETWEEN ${from}::date AND ${to}::date ORDER BY day`;
 	return rows.map(toKpiRow);
+}
+
+export interface QueueByReason {
+	reason: string;
+	/** Open or being retried: the processor will try again. */
+	waiting: number;
+	/** Out of retries or refused for good: a person must act. */
+	dead: number;
+}
+
+/** The leads in the retry queue now, by reason (refused signatures are not leads). */
+export async function dlqQueueByReason(sql: Sql): Promise<QueueByReason[]> {
+	const rows = await sql<{ reason: string; waiting: number; dead: number }[]>`
+		SELECT reason,
+			count(*) FILTER (WHERE status IN ('open', 'retrying'))::int AS waiting,
+			count(*) FILTER (WHERE status = 'dead')::int AS dead
+		FROM dlq WHERE run_id IS NOT NULL AND status IN ('open', 'retrying', 'dead')
+		GROUP BY reason ORDER BY count(*) DESC, reason`;
+	return [...rows];
 }
 
 const KPI_COLUMNS = [
@@ -64,18 +108,25 @@ const KPI_COLUMNS = [
 	'duplicate_count',
 	'dlq_open_count',
 	'avg_processing_ms',
+	'p50_processing_ms',
+	'p95_processing_ms',
 	'computed_at',
 ];
 
-type RawKpiRow = Omit<KpiRow, 'day' | 'avg_processing_ms'> & {
-	day: Date | string;
-	avg_processing_ms: string | null;
-};
+type Milliseconds = 'avg_processing_ms' | 'p50_processing_ms' | 'p95_processing_ms';
+
+type RawKpiRow = Omit<KpiRow, 'day' | Milliseconds> & { day: Date | string } & Record<
+		Milliseconds,
+		string | null
+	>;
 
 function toKpiRow(row: RawKpiRow): KpiRow {
+	const ms = (value: string | null) => (value === null ? null : Number(value));
 	return {
 		...row,
 		day: typeof row.day === 'string' ? row.day : row.day.toISOString().slice(0, 10),
-		avg_processing_ms: row.avg_processing_ms === null ? null : Number(row.avg_processing_ms),
+		avg_processing_ms: ms(row.avg_processing_ms),
+		p50_processing_ms: ms(row.p50_processing_ms),
+		p95_processing_ms: ms(row.p95_processing_ms),
 	};
 }

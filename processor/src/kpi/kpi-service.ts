@@ -1,15 +1,24 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { insertEvents } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
-import { openDlqByReason } from '../db/dlq.js';
-import { computeKpiDay, readKpiRange, type KpiRow } from '../db/kpi.js';
-import { buildCsv, buildReport } from './report.js';
+import { computeKpiDays, dlqQueueByReason, type KpiRow } from '../db/kpi.js';
+import { writeAtomically } from '../incidents/alert-files.js';
+import type { Logger } from '../logger.js';
+import { renderTrendCharts } from './charts.js';
+import { buildHtmlReport } from './html-report.js';
+import { buildCsv, buildReport, type LedgerSummary } from './report.js';
+
+/** The ledger of the leads received in [from, to): where each one stands now. */
+export type LedgerSource = (range: { from: Date; to: Date }) => Promise<LedgerSummary>;
 
 export interface KpiDeps {
 	sql: Sql;
 	alertsDir: string;
 	now: () => Date;
+	logger: Logger;
+	/** Null while the ledger is not computed for reports (the report says so). */
+	ledger: LedgerSource | null;
 }
 
 export interface KpiResult {
@@ -17,29 +26,53 @@ export interface KpiResult {
 	report_files: string[];
 }
 
-/** POST /internal/kpi/compute-daily: recompute the day, audit it, write the stakeholder report. */
+/** Days the report's trend covers, the day itself included. */
+export const TREND_DAYS = 14;
+
+/**
+ * POST /internal/kpi/compute-daily: recompute the day and the days of its trend (a late retry
+ * changes an earlier day's numbers), audit it, write the stakeholder report: kpi_<day>.md,
+ * .csv and .html.
+ */
 export async function computeDaily(
 	deps: KpiDeps,
 	day: string,
 	correlationId: string,
 ): Promise<KpiResult> {
-	const row = await computeKpiDay(deps.sql, day);
-	const [previous, openByReason] = await Promise.all([
-		readKpiRange(deps.sql, shiftDay(day, -7), shiftDay(day, -1)),
-		openDlqByReason(deps.sql),
+	const days = await computeKpiDays(deps.sql, shiftDay(day, -(TREND_DAYS - 1)), day);
+	const row = days.at(-1)!;
+	const dayStart = new Date(`${day}T00:00:00Z`);
+	const [queue, ledger] = await Promise.all([
+		dlqQueueByReason(deps.sql),
+		deps.ledger
+			? deps.ledger({ from: dayStart, to: new Date(`${shiftDay(day, 1)}T00:00:00Z`) })
+			: null,
 	]);
+	if (ledger && !ledger.balanced) {
+		deps.logger.error(
+			{ day, ledger },
+			'the ledger does not balance: some leads of the day are not accounted for',
+		);
+	}
+	const input = { day: row, days, queue, ledger };
+	const charts = await renderTrendCharts(days);
+
 	await mkdir(deps.alertsDir, { recursive: true });
-	const files = [`kpi_${day}.md`, `kpi_${day}.csv`];
-	await writeAtomically(
-		join(deps.alertsDir, files[0]!),
-		buildReport({ day: row, previous, openDlqByReason: openByReason }),
-	);
-	await writeAtomically(join(deps.alertsDir, files[1]!), buildCsv([...previous, row]));
+	const files = [`kpi_${day}.md`, `kpi_${day}.csv`, `kpi_${day}.html`];
+	const contents = [buildReport(input), buildCsv(days), buildHtmlReport(input, charts)];
+	for (const [index, file] of files.entries()) {
+		await writeAtomically(join(deps.alertsDir, file), contents[index]!);
+	}
 	await insertEvents(deps.sql, null, correlationId, [
 		{
 			type: 'kpi_computed',
 			actor: 'system',
-			payload: { day, received: row.received_count, report_files: files },
+			payload: {
+				day,
+				received: row.received_count,
+				report_files: files,
+				ledger_balanced: ledger?.balanced ?? null,
+			},
 		},
 	]);
 	return { row, report_files: files };
@@ -54,11 +87,4 @@ export function shiftDay(day: string, days: number): string {
 	const date = new Date(`${day}T00:00:00Z`);
 	date.setUTCDate(date.getUTCDate() + days);
 	return date.toISOString().slice(0, 10);
-}
-
-/** A reader never sees half a report: write aside, then rename over. */
-async function writeAtomically(path: string, content: string): Promise<void> {
-	const temporary = `${path}.${process.pid}.tmp`;
-	await writeFile(temporary, content);
-	await rename(temporary, path);
 }

@@ -1,68 +1,175 @@
-import type { KpiRow } from '../db/kpi.js';
+import type { KpiRow, QueueByReason } from '../db/kpi.js';
+import { formatDuration } from '../text/durations.js';
 
 /*
- * The daily stakeholder report (seed 004's export, per day): pure text built from KPI rows,
- * so it is tested without a database. Readers are not technical: words first, numbers with rates.
+ * The daily stakeholder report: pure text built from KPI rows, so it is tested without a
+ * database. Readers are not technical: words first, numbers with rates. Its first line says
+ * whether every lead of the day is accounted for.
  */
 
+/**
+ * Where every lead received in a time range stands (GET /internal/stats/ledger). It balances
+ * when stuck + unaccounted = 0, i.e. received = processed + rejected + waiting + dead +
+ * resolved_manually + in_flight; duplicates are counted apart.
+ */
+import type { LedgerSummary } from '../db/ledger.js';
+
+export type { LedgerSummary };
+
 export interface ReportInput {
+	/** The day of the report: the last of `days`. */
 	day: KpiRow;
-	/** Up to seven days before it, oldest first (days never computed are simply absent). */
-	previous: KpiRow[];
-	openDlqByReason: { reason: string; count: number }[];
+	/** The days of the trend, oldest first, ending with the day itself. */
+	days: KpiRow[];
+	/** The leads in the retry queue now, by reason. */
+	queue: QueueByReason[];
+	/** Null until the ledger is computed for reports. */
+	ledger: LedgerSummary | null;
 }
 
-export function buildReport({ day, previous, openDlqByReason }: ReportInput): string {
+/** Days before the report's day that its table compares with. */
+export const COMPARED_DAYS = 7;
+
+export type LedgerVerdict = 'balanced' | 'unbalanced' | 'unknown';
+
+/** The report's first sentence: is every lead of the day accounted for? */
+export function ledgerLine(
+	day: string,
+	ledger: LedgerSummary | null,
+): { verdict: LedgerVerdict; text: string } {
+	if (ledger === null) {
+		return {
+			verdict: 'unknown',
+			text: `Ledger not computed: this report cannot say whether every lead received on ${day} is accounted for.`,
+		};
+	}
+	const parts = [
+		`${ledger.processed} delivered`,
+		`${ledger.rejected} rejected`,
+		`${ledger.waiting} waiting for a retry`,
+		`${ledger.dead} dead`,
+		`${ledger.resolved_manually} resolved by hand`,
+		`${ledger.in_flight} in flight`,
+	].join(' + ');
+	const duplicates = `duplicates counted apart: ${ledger.duplicates}`;
+	if (ledger.balanced) {
+		return {
+			verdict: 'balanced',
+			text: `Every lead received on ${day} is accounted for: ${ledger.received} received = ${parts} (${duplicates}).`,
+		};
+	}
+	const missing = ledger.stuck + ledger.unaccounted;
+	return {
+		verdict: 'unbalanced',
+		text:
+			`The ledger does NOT balance for ${day}: ${missing} of ${ledger.received} leads ${missing === 1 ? 'is' : 'are'} not accounted for ` +
+			`(${ledger.stuck} stuck in flight past their lease, ${ledger.unaccounted} unaccounted for); ` +
+			`the others: ${parts} (${duplicates}). Tell the engineer on call.`,
+	};
+}
+
+/** One measure of the day's table, shared by the Markdown and the HTML report. */
+export interface Measure {
+	key: string;
+	label: string;
+	value: number;
+	/** Share of the day's received leads, when that means something. */
+	share: string | null;
+	/** The same measure on the days before, in words. */
+	compared: string;
+}
+
+export function dayMeasures({ day, days }: ReportInput): Measure[] {
+	const previous = days.slice(0, -1).slice(-COMPARED_DAYS);
 	const rate = (count: number) =>
 		day.received_count === 0 ? '–' : `${((count / day.received_count) * 100).toFixed(1)} %`;
-	const average = (pick: (row: KpiRow) => number) =>
-		previous.length === 0
-			? null
-			: previous.reduce((sum, row) => sum + pick(row), 0) / previous.length;
 	const compare = (value: number, pick: (row: KpiRow) => number) => {
-		const mean = average(pick);
-		if (mean === null) return 'no earlier days yet';
+		if (previous.length === 0) return 'no earlier days yet';
+		const mean = previous.reduce((sum, row) => sum + pick(row), 0) / previous.length;
 		const delta = value - mean;
 		return `${mean.toFixed(1)} on average${delta === 0 ? ' (same)' : ` (${delta > 0 ? '+' : ''}${delta.toFixed(1)})`}`;
 	};
+	const measure = (
+		key: keyof KpiRow & `${string}_count`,
+		label: string,
+		withShare: boolean,
+	): Measure => ({
+		key,
+		label,
+		value: day[key],
+		share: withShare ? rate(day[key]) : null,
+		compared: compare(day[key], (row) => row[key]),
+	});
+	return [
+		measure('received_count', 'leads received', false),
+		measure('processed_count', 'delivered to the CRM (processed)', true),
+		measure('rejected_count', 'refused by the rules (rejected)', true),
+		measure('failed_count', 'not delivered yet (failed)', true),
+		measure('duplicate_count', 'sent twice by a source (duplicates)', false),
+		measure('dlq_open_count', 'still waiting in the retry queue', false),
+	];
+}
+
+export function summarySentence(day: KpiRow): string {
+	if (day.received_count === 0) return 'No leads arrived on this day.';
+	const verb = (count: number, one: string, many: string) => `${count} ${count === 1 ? one : many}`;
+	return (
+		`${verb(day.received_count, 'lead arrived', 'leads arrived')}; ${day.processed_count} reached the CRM, ` +
+		`${verb(day.rejected_count, 'was', 'were')} refused by the rules and ` +
+		`${verb(day.failed_count, 'is', 'are')} not delivered yet.`
+	);
+}
+
+/** `210 ms`, or a dash for a day without delivered leads. */
+export function durationText(ms: number | null): string {
+	return ms === null ? '–' : formatDuration(ms);
+}
+
+export function buildReport(input: ReportInput): string {
+	const { day, queue } = input;
 	const lines = [
+		`**${ledgerLine(day.day, input.ledger).text}**`,
+		'',
 		`# Lead Intake daily report — ${day.day} (UTC)`,
 		'',
 		summarySentence(day),
 		'',
-		'| measure | this day | share of received | previous 7 days |',
+		`| measure | this day | share of received | previous ${COMPARED_DAYS} days |`,
 		'| --- | ---: | ---: | --- |',
-		`| leads received | ${day.received_count} | | ${compare(day.received_count, (row) => row.received_count)} |`,
-		`| delivered to the CRM (processed) | ${day.processed_count} | ${rate(day.processed_count)} | ${compare(day.processed_count, (row) => row.processed_count)} |`,
-		`| refused by the rules (rejected) | ${day.rejected_count} | ${rate(day.rejected_count)} | ${compare(day.rejected_count, (row) => row.rejected_count)} |`,
-		`| not delivered yet (failed) | ${day.failed_count} | ${rate(day.failed_count)} | ${compare(day.failed_count, (row) => row.failed_count)} |`,
-		`| sent twice by a source (duplicates) | ${day.duplicate_count} | | ${compare(day.duplicate_count, (row) => row.duplicate_count)} |`,
-		`| still waiting in the retry queue | ${day.dlq_open_count} | | ${compare(day.dlq_open_count, (row) => row.dlq_open_count)} |`,
-		`| average time to deliver | ${day.avg_processing_ms === null ? '–' : `${day.avg_processing_ms} ms`} | | |`,
+		...dayMeasures(input).map(
+			(item) => `| ${item.label} | ${item.value} | ${item.share ?? ''} | ${item.compared} |`,
+		),
 		'',
-		'## Leads waiting for another delivery attempt, by reason (now)',
+		'## Time from intake to CRM',
 		'',
-		...(openDlqByReason.length === 0
+		'Of the leads received this day that reached the CRM, from the moment the processor received',
+		'each one to the moment the CRM confirmed it (retries included):',
+		'',
+		`- half of them took at most **${durationText(day.p50_processing_ms)}** (median, p50);`,
+		`- 95 % took at most **${durationText(day.p95_processing_ms)}** (p95): the slowest 5 % waited longer.`,
+		'',
+		'## Leads in the retry queue now, by reason',
+		'',
+		...(queue.length === 0
 			? ['None: every failed lead was delivered or closed.']
-			: openDlqByReason.map((item) => `- ${item.reason}: ${item.count}`)),
+			: [
+					'| reason | waiting for a retry | dead (needs a person) |',
+					'| --- | ---: | ---: |',
+					...queue.map((item) => `| ${item.reason} | ${item.waiting} | ${item.dead} |`),
+				]),
 		'',
-		`Computed at ${day.computed_at.toISOString()}. The CSV file of the same name holds these rows.`,
+		`The trend of the last ${input.days.length} days is drawn in kpi_${day.day}.html; kpi_${day.day}.csv holds those daily rows.`,
+		`Computed at ${day.computed_at.toISOString()}.`,
 		'',
 	];
 	return lines.join('\n');
 }
 
-function summarySentence(day: KpiRow): string {
-	if (day.received_count === 0) return 'No leads arrived on this day.';
-	return (
-		`${day.received_count} leads arrived; ${day.processed_count} reached the CRM, ` +
-		`${day.rejected_count} were refused by the rules and ${day.failed_count} are not delivered yet.`
-	);
-}
+export const CSV_HEADER =
+	'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms';
 
-/** The KPI rows as CSV (the previous days and the day itself, oldest first). */
+/** The KPI rows as CSV, oldest first. */
 export function buildCsv(rows: KpiRow[]): string {
-	const header = 'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms';
 	const lines = rows.map((row) =>
 		[
 			row.day,
@@ -73,7 +180,9 @@ export function buildCsv(rows: KpiRow[]): string {
 			row.duplicate_count,
 			row.dlq_open_count,
 			row.avg_processing_ms ?? '',
+			row.p50_processing_ms ?? '',
+			row.p95_processing_ms ?? '',
 		].join(','),
 	);
-	return `${[header, ...lines].join('\n')}\n`;
+	return `${[CSV_HEADER, ...lines].join('\n')}\n`;
 }

@@ -201,10 +201,15 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 			}),
 		},
 		'/internal/kpi/compute-daily': {
-			post: internal('Recompute one UTC day (default yesterday) and write its report files', {
-				requestBody: { content: { 'application/json': { schema: request.KpiComputeBody } } },
-				responses: { '200': json(answer.KpiComputed, 'The KPI row and the report files written') },
-			}),
+			post: internal(
+				'Recompute one UTC day (default yesterday) and the 13 before it, and write its report files (kpi_<day>.md, .csv, .html)',
+				{
+					requestBody: { content: { 'application/json': { schema: request.KpiComputeBody } } },
+					responses: {
+						'200': json(answer.KpiComputed, 'The KPI row and the report files written'),
+					},
+				},
+			),
 		},
 		'/internal/kpi': {
 			get: internal('KPI rows for a date range (default: the last 7 days)', {

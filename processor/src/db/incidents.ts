@@ -1,0 +1,166 @@
+import type postgres from 'postgres';
+import type { Sql } from './connection.js';
+import type { DlqStatus } from '../vocabulary.js';
+
+/*
+ * What alerts/ says about incidents, read from the record: DLQ items of leads (with how they
+ * ended), rejected leads, refused signatures. The follow-up outbox lives on dlq (migration 0003).
+ */
+
+type Queryable = Sql | postgres.TransactionSql;
+
+/** A lead's DLQ item with what a reader needs to know about it. */
+export interface DlqIncident {
+	dlq_id: number;
+	run_id: string;
+	status: DlqStatus;
+	reason: string;
+	retry_count: number;
+	last_error: string | null;
+	next_retry_at: Date | null;
+	created_at: Date;
+	/** When it ended: resolved_at, or the last change of a dead item. */
+	ended_at: Date | null;
+	resolution_note: string | null;
+	followup_file: string | null;
+	source: string;
+	crm_id: string | null;
+	/** Why it died (the last `dlq_dead` event): `retries_exhausted`, `crm_http_400`, ... */
+	dead_reason: string | null;
+	/** What the successful delivery was: an automatic retry, an operator's retry (or intake). */
+	delivered_by: 'intake' | 'retry' | 'operator' | null;
+}
+
+export interface RejectedLead {
+	run_id: string;
+	received_at: Date;
+	source: string;
+	rejection_reasons: string[];
+}
+
+export interface IncidentState {
+	dead: DlqIncident[];
+	deadTotal: number;
+	waiting: DlqIncident[];
+	waitingTotal: number;
+	/** Resolved since `since`, newest first. */
+	resolved: DlqIncident[];
+	resolvedTotal: number;
+	/** Rejected since `since`, newest first. */
+	rejected: RejectedLead[];
+	rejectedTotal: number;
+	/** Requests refused for their signature since `signaturesSince` (never a lead record). */
+	signatureFailures: { reason: string; count: number }[];
+}
+
+const INCIDENT_COLUMNS = (sql: Queryable) => sql`
+	d.dlq_id::int AS dlq_id, d.run_id, d.status, d.reason, d.retry_count, d.last_error, d.next_retry_at,
+	d.created_at,
+	CASE WHEN d.status = 'resolved' THEN d.resolved_at WHEN d.status = 'dead' THEN d.updated_at END AS ended_at,
+	d.resolution_note, d.followup_file, r.source, r.crm_id,
+	(SELECT e.payload->>'reason' FROM audit_events e
+		WHERE d.status = 'dead' AND e.run_id = d.run_id AND e.event_type = 'dlq_dead'
+		ORDER BY e.event_id DESC LIMIT 1) AS dead_reason,
+	(SELECT a.trigger FROM delivery_attempts a
+		WHERE d.status = 'resolved' AND a.run_id = d.run_id AND a.success
+		ORDER BY a.attempt_no DESC LIMIT 1) AS delivered_by`;
+
+/**
+ * Claims up to `limit` items whose ending has no follow-up yet and hands them to `write`, all in
+ * one transaction that holds their row locks: `write` puts the file down before the claim
+ * commits, so a crash in between leaves the item due again (and `write` finds the file it made).
+ * SKIP LOCKED keeps two processors off the same item. `write` answers the file written per
+ * dlq_id; an item it could not write stays due. Returns the items written.
+ */
+export async function settleFollowUps(
+	sql: Sql,
+	limit: number,
+	write: (items: DlqIncident[]) => Promise<Map<number, string>>,
+): Promise<{ item: DlqIncident; file: string }[]> {
+	return sql.begin(async (tx) => {
+		const items = await tx<DlqIncident[]>`
+			SELECT ${INCIDENT_COLUMNS(tx)}
+			FROM dlq d JOIN runs r ON r.run_id = d.run_id
+			WHERE d.run_id IS NOT NULL AND d.status IN ('resolved', 'dead')
+				AND d.followup_status IS DISTINCT FROM d.status
+			ORDER BY d.dlq_id
+			LIMIT ${limit}
+			FOR UPDATE OF d SKIP LOCKED`;
+		if (items.length === 0) return [];
+		const files = await write(items);
+		const written = items.flatMap((item) => {
+			const file = files.get(item.dlq_id);
+			return file ? [{ item, file }] : [];
+		});
+		if (written.length > 0) {
+			await tx`
+				UPDATE dlq SET followup_status = dlq.status, followup_file = w.file, followup_at = now()
+				FROM unnest(${written.map((entry) => entry.item.dlq_id)}::bigint[],
+					${written.map((entry) => entry.file)}::text[]) AS w (dlq_id, file)
+				WHERE dlq.dlq_id = w.dlq_id`;
+		}
+		return written;
+	});
+}
+
+/**
+ * Everything alerts/index.md shows, each list newest first and cut at `limit` (the totals say
+ * how many there are).
+ */
+export async function readIncidentState(
+	sql: Queryable,
+	options: { since: Date; signaturesSince: Date; limit: number },
+): Promise<IncidentState> {
+	const { since, limit } = options;
+	type Fragment = postgres.PendingQuery<postgres.Row[]>;
+	const incidents = (where: Fragment, order: Fragment) => sql<DlqIncident[]>`
+		SELECT ${INCIDENT_COLUMNS(sql)} FROM dlq d JOIN runs r ON r.run_id = d.run_id
+		WHERE ${where} ORDER BY ${order} LIMIT ${limit}`;
+	const count = async (query: postgres.PendingQuery<{ count: string }[]>) =>
+		Number((await query)[0]!.count);
+
+	const [dead, deadTotal, waiting, waitingTotal, resolved, resolvedTotal, rejected, rejectedTotal] =
+		await Promise.all([
+			incidents(sql`d.status = 'dead'`, sql`d.created_at DESC, d.dlq_id DESC`),
+			count(sql`SELECT count(*) FROM dlq WHERE status = 'dead' AND run_id IS NOT NULL`),
+			incidents(sql`d.status IN ('open', 'retrying')`, sql`d.created_at DESC, d.dlq_id DESC`),
+			count(
+				sql`SELECT count(*) FROM dlq WHERE status IN ('open', 'retrying') AND run_id IS NOT NULL`,
+			),
+			incidents(
+				sql`d.status = 'resolved' AND d.resolved_at >= ${since}`,
+				sql`d.resolved_at DESC, d.dlq_id DESC`,
+			),
+			count(
+				sql`SELECT count(*) FROM dlq WHERE status = 'resolved' AND resolved_at >= ${since} AND run_id IS NOT NULL`,
+			),
+			sql<RejectedLead[]>`
+				SELECT run_id, received_at, source, rejection_reasons FROM runs
+				WHERE status = 'rejected' AND received_at >= ${since}
+				ORDER BY received_at DESC, run_id LIMIT ${limit}`,
+			count(sql`SELECT count(*) FROM runs WHERE status = 'rejected' AND received_at >= ${since}`),
+		]);
+	const signatureFailures = await sql<{ reason: string; count: number }[]>`
+		SELECT reason, sum(occurrences)::int AS count FROM dlq
+		WHERE run_id IS NULL AND updated_at >= ${options.signaturesSince}
+		GROUP BY reason ORDER BY count DESC, reason`;
+	return {
+		dead,
+		deadTotal,
+		waiting,
+		waitingTotal,
+		resolved,
+		resolvedTotal,
+		rejected,
+		rejectedTotal,
+		signatureFailures: [...signatureFailures],
+	};
+}
+
+/** Which of these ids are runs in the record (alert files named after one belong to a lead). */
+export async function existingRunIds(sql: Queryable, ids: string[]): Promise<Set<string>> {
+	if (ids.length === 0) return new Set();
+	const rows = await sql<{ run_id: string }[]>`
+		SELECT run_id FROM runs WHERE run_id = ANY(${ids}::uuid[])`;
+	return new Set(rows.map((row) => row.run_id));
+}

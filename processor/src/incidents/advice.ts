@@ -1,0 +1,115 @@
+import type { DlqIncident } from '../db/incidents.js';
+import type { JsonValue } from '../intake/lead-schema.js';
+import { sanitize } from '../pii/sanitize.js';
+import { formatAge, formatUtcMinute } from '../text/durations.js';
+
+/*
+ * What happened to a lead's DLQ item and what, if anything, a person must do: the words the
+ * follow-up files and alerts/index.md share. Pure.
+ */
+
+export type Outcome =
+	| 'waiting_for_retry'
+	| 'delivered_by_retry'
+	| 'delivered_by_operator_retry'
+	| 'closed_by_operator'
+	| 'dead';
+
+export interface Advice {
+	outcome: Outcome;
+	needsPerson: boolean;
+	/** One sentence: what happened. */
+	happened: string;
+	/** One line: what to do ("Nothing ..." when nothing). */
+	todo: string;
+}
+
+export function adviseOn(item: DlqIncident, now: Date): Advice {
+	const retries = plural(item.retry_count, 'retry', 'retries');
+	const error = item.last_error ? `: ${safeText(item.last_error)}` : '';
+	const retry = `POST /internal/dlq/${item.dlq_id}/retry`;
+	const resolve = `POST /internal/dlq/${item.dlq_id}/resolve`;
+
+	if (item.status === 'resolved') {
+		if (item.resolution_note !== null) {
+			return {
+				outcome: 'closed_by_operator',
+				needsPerson: false,
+				happened: `Closed by an operator with the note “${safeText(item.resolution_note)}”; the processor did not deliver it.`,
+				todo: 'Nothing: an operator has dealt with it.',
+			};
+		}
+		const crm = item.crm_id ? ` (CRM id ${safeText(item.crm_id)})` : '';
+		return item.delivered_by === 'operator'
+			? {
+					outcome: 'delivered_by_operator_retry',
+					needsPerson: false,
+					happened: `Delivered to the CRM when an operator retried it${crm}.`,
+					todo: 'Nothing.',
+				}
+			: {
+					outcome: 'delivered_by_retry',
+					needsPerson: false,
+					happened: `Delivered to the CRM by automatic retry ${item.retry_count}${crm}.`,
+					todo: 'Nothing.',
+				};
+	}
+
+	if (item.status === 'dead') {
+		const why = item.dead_reason ?? item.reason;
+		if (why === 'retries_exhausted') {
+			return dead(
+				`The CRM kept failing through ${retries}${error}.`,
+				`Check that the CRM is up again, then retry it (${retry}), or close it with a note (${resolve}).`,
+			);
+		}
+		if (why.startsWith('sealed_lead')) {
+			return dead(
+				`It cannot be sent again: the stored copy of the lead is ${why === 'sealed_lead_missing' ? 'gone' : 'unreadable'}.`,
+				`Ask the lead source (${safeText(item.source)}) to send it again or enter it into the CRM by hand, then close it with a note (${resolve}).`,
+			);
+		}
+		if (/^crm_http_4\d\d$/.test(why)) {
+			return dead(
+				`The CRM refused it (${safeText(why)}${error}).`,
+				`Correct the lead or the CRM mapping, then retry it (${retry}), or close it with a note (${resolve}).`,
+			);
+		}
+		return dead(
+			`It could not be delivered (${safeText(why)}${error}).`,
+			`Read its history (GET /internal/runs/${item.run_id}), remove the cause, then retry it (${retry}) or close it with a note (${resolve}).`,
+		);
+	}
+
+	const next =
+		item.status === 'retrying'
+			? 'it is being retried right now'
+			: item.next_retry_at
+				? `next attempt ${formatUtcMinute(item.next_retry_at)} (${
+						item.next_retry_at.getTime() > now.getTime()
+							? `in ${formatAge(item.next_retry_at.getTime() - now.getTime())}`
+							: 'due now'
+					})`
+				: 'the next attempt is not scheduled';
+	return {
+		outcome: 'waiting_for_retry',
+		needsPerson: false,
+		happened: `Not delivered yet (${safeText(item.reason)}${error}); ${retries} so far, ${next}.`,
+		todo: 'Nothing yet: it is retried automatically, and listed under “Needs a person” if every retry fails.',
+	};
+}
+
+function dead(happened: string, todo: string): Advice {
+	return { outcome: 'dead', needsPerson: true, happened, todo };
+}
+
+function plural(count: number, one: string, many: string): string {
+	return `${count} ${count === 1 ? one : many}`;
+}
+
+/** Text from the record or a file, fit for a one-line note: masked, one line, bounded. */
+export function safeText(value: string, maxLength = 300): string {
+	const masked = sanitize(value as JsonValue);
+	const text = (typeof masked === 'string' ? masked : '').replace(/\s+/g, ' ').trim();
+	return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
+}
