@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect } from '../src/db/connection.js';
@@ -282,21 +283,26 @@ test('two processors running the pass together write each follow-up once', async
 	expect(await pass.run()).toEqual({ followUps: [], indexWritten: false });
 });
 
-test('a pass that dies after writing a file but before recording it: the next pass adopts the file', async () => {
+test('a pass that dies after writing a file but before recording it: the next pass adopts the file once its claim expires', async () => {
 	const { runId, dlqId } = await failedLead('crash', 400);
 	let crashed: string | null = null;
 	await expect(
-		settleFollowUps(stack.sql, 10, async (items) => {
-			const item = items.find((candidate) => candidate.dlq_id === dlqId)!;
-			const document = buildFollowUp(item, { writtenAt: stack.clock.now, earlierFiles: [] });
-			crashed = await createAlertFile(
-				stack.alertsDir,
-				stack.clock.now,
-				runId,
-				JSON.stringify(document),
-			);
-			throw new Error('killed before the claim committed');
-		}),
+		// a lease of 0 s: the dead pass's claim has expired by the time the next pass looks
+		settleFollowUps(
+			stack.sql,
+			{ limit: 10, leaseSeconds: 0, token: randomUUID() },
+			async (items) => {
+				const item = items.find((candidate) => candidate.dlq_id === dlqId)!;
+				const document = buildFollowUp(item, { writtenAt: stack.clock.now, earlierFiles: [] });
+				crashed = await createAlertFile(
+					stack.alertsDir,
+					stack.clock.now,
+					runId,
+					JSON.stringify(document),
+				);
+				throw new Error('killed before the claim was settled');
+			},
+		),
 	).rejects.toThrow('killed');
 	expect(crashed).not.toBeNull();
 	const [due] =

@@ -1,4 +1,4 @@
-import { startStack, testDatabase, type Stack } from './support/harness.js';
+import { postLead, startStack, testDatabase, validLead, type Stack } from './support/harness.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
 let proxy: TcpProxy;
@@ -11,7 +11,7 @@ beforeAll(async () => {
 	proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
 	const viaProxy = new URL(database.url);
 	viaProxy.host = `127.0.0.1:${proxy.port}`;
-	stack = await startStack({ databaseUrl: viaProxy.toString(), env: { ALERTS_PASS_SECONDS: '0' } });
+	stack = await startStack({ databaseUrl: viaProxy.toString() });
 });
 afterAll(async () => {
 	await stack.close();
@@ -52,4 +52,33 @@ test('an unknown route answers JSON 404', async () => {
 		code: 'not_found',
 		correlation_id: expect.any(String),
 	});
+});
+
+test('connections cut while many writes are in flight: the process stays up and nothing is half written', async () => {
+	await stack.crm.fail(1_000_000, 503);
+	const ledger = async () =>
+		(await stack.internal('GET', '/internal/stats/ledger')).body as Record<
+			string,
+			number | boolean
+		>;
+	const inFlight = [
+		...Array.from({ length: 30 }, (_, index) =>
+			postLead(stack.url, validLead(), { key: `cut-${index}` }).catch(() => null),
+		),
+		...Array.from({ length: 5 }, () =>
+			stack.internal('POST', '/internal/dlq/retry-due', {}).catch(() => null),
+		),
+	];
+	await new Promise((resolve) => setTimeout(resolve, 20));
+	await proxy.cut();
+	await Promise.all(inFlight);
+	await proxy.restore();
+	for (;;) {
+		if ((await health()).status === 200) break;
+		await new Promise((resolve) => setTimeout(resolve, 50));
+	}
+	await stack.crm.fail(0);
+	// every lead is in exactly one state: no failed run without its DLQ item
+	expect(await ledger()).toMatchObject({ unaccounted: 0 });
+	expect((await postLead(stack.url, validLead(), { key: 'after-cut' })).status).toBe(200);
 });

@@ -12,22 +12,42 @@ export type EventRow = AuditEvent & {
 	correlation_id: string | null;
 };
 
-/**
- * The one INSERT into audit_events: rows in list order (event_id order is timeline order). A
- * `filter` on `e.run_id` lets a statement keep only the events of the runs it created.
- */
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
+
+export interface EventRowOptions {
+	/** Keeps only the rows this condition (on `e`) holds for, e.g. the runs a statement created. */
+	where?: Fragment;
+	/**
+	 * A relation of (run_id, dlq_id): the DLQ items the same statement creates. An event whose
+	 * payload has `dlq_id` takes the id of its run's item, and is left out if none was created.
+	 */
+	dlqItems?: Fragment;
+}
+
+/** The one INSERT into audit_events: rows in list order (event_id order is timeline order). */
 export function insertEventRows(
 	sql: Queryable,
 	events: readonly EventRow[],
-	filter?: postgres.PendingQuery<postgres.Row[]>,
+	options: EventRowOptions = {},
 ) {
 	const ordered = events.map((event, ord) => ({ ...event, ord }));
+	const rows = sql`jsonb_to_recordset(${sql.json(ordered as unknown as postgres.JSONValue)})
+		AS e(run_id uuid, type text, actor text, payload jsonb, correlation_id text, ord integer)`;
+	const where = options.where ? sql`AND ${options.where}` : sql``;
+	if (!options.dlqItems) {
+		return sql`
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT e.run_id, e.type, e.actor, e.payload, e.correlation_id FROM ${rows}
+			WHERE true ${where}
+			ORDER BY e.ord`;
+	}
 	return sql`
 		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-		SELECT e.run_id, e.type, e.actor, e.payload, e.correlation_id
-		FROM jsonb_to_recordset(${sql.json(ordered as unknown as postgres.JSONValue)})
-			AS e(run_id uuid, type text, actor text, payload jsonb, correlation_id text, ord integer)
-		${filter ?? sql``}
+		SELECT e.run_id, e.type, e.actor,
+			CASE WHEN e.payload ? 'dlq_id' THEN jsonb_set(e.payload, '{dlq_id}', to_jsonb(i.dlq_id)) ELSE e.payload END,
+			e.correlation_id
+		FROM ${rows} LEFT JOIN ${options.dlqItems} i ON i.run_id = e.run_id
+		WHERE (NOT e.payload ? 'dlq_id' OR i.dlq_id IS NOT NULL) ${where}
 		ORDER BY e.ord`;
 }
 

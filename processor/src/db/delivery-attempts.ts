@@ -22,7 +22,12 @@ export interface RunAttempt {
  * The one INSERT into delivery_attempts (one attempt per run per statement). The attempt number
  * is the run's next one, so intake and retries share one sequence.
  */
-export function insertAttempts(sql: Queryable, attempts: readonly RunAttempt[]) {
+export function insertAttempts(
+	sql: Queryable,
+	attempts: readonly RunAttempt[],
+	/** Written only if this holds (e.g. the statement's DLQ item was still this processor's). */
+	when: postgres.PendingQuery<postgres.Row[]> = sql`true`,
+) {
 	const rows = attempts.map(({ runId, trigger, attempt }) => ({
 		run_id: runId,
 		trigger,
@@ -36,7 +41,8 @@ export function insertAttempts(sql: Queryable, attempts: readonly RunAttempt[]) 
 		SELECT a.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = a.run_id), 0) + 1,
 			a.trigger, a.duration_ms, a.status_code, a.success, a.error
 		FROM jsonb_to_recordset(${sql.json(rows)})
-			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)`;
+			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)
+		WHERE ${when}`;
 }
 
 export async function attemptsOfRun(sql: Sql, runId: string) {

@@ -4,6 +4,7 @@ import type { DlqStatus, RunStatus } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 
 type Queryable = Sql | postgres.TransactionSql;
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface NewDlqEntry {
 	runId: string;
@@ -15,38 +16,28 @@ export interface NewDlqEntry {
 	lastError: string;
 }
 
-export async function insertDlqEntry(sql: Queryable, entry: NewDlqEntry): Promise<number> {
-	const [row] = await insertDlqEntries(sql, [entry]);
-	return row!.dlq_id;
-}
-
-/** The one INSERT of lead items into the DLQ; returns each new item's id with its run. */
-export async function insertDlqEntries(
+/**
+ * The one INSERT of lead items into the DLQ, as a CTE body: one item per row of `runs` (a
+ * relation with run_id), all alike but for the run. Returns (dlq_id, run_id).
+ */
+export function insertDlqItemsStatement(
 	sql: Queryable,
-	entries: readonly NewDlqEntry[],
-): Promise<{ dlq_id: number; run_id: string }[]> {
-	const rows = entries.map((entry) => ({
-		run_id: entry.runId,
-		reason: entry.reason,
-		payload: entry.payload,
-		status: entry.status,
-		next_retry_at: entry.nextRetryAt?.toISOString() ?? null,
-		last_error: entry.lastError,
-	}));
-	const inserted = await sql<{ dlq_id: string; run_id: string }[]>`
+	runs: Fragment,
+	entry: Omit<NewDlqEntry, 'runId' | 'payload'> & { payload: JsonObject | Fragment },
+) {
+	const payload = isFragment(entry.payload)
+		? entry.payload
+		: sql`${sql.json(entry.payload as postgres.JSONValue)}::jsonb`;
+	return sql`
 		INSERT INTO dlq (run_id, reason, payload, status, next_retry_at, last_error, alert)
-		SELECT e.run_id, e.reason, e.payload, e.status, e.next_retry_at, e.last_error, e.status = 'dead'
-		FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)})
-			AS e(run_id uuid, reason text, payload jsonb, status text, next_retry_at timestamptz, last_error text)
+		SELECT r.run_id, ${entry.reason}, ${payload}, ${entry.status}, ${entry.nextRetryAt},
+			${entry.lastError}, ${entry.status === 'dead'}
+		FROM ${runs} r
 		RETURNING dlq_id, run_id`;
-	return inserted.map((row) => ({ dlq_id: Number(row.dlq_id), run_id: row.run_id }));
 }
 
-/** The run's item that is still open or being retried, if any. */
-export async function liveItemOf(sql: Queryable, runId: string): Promise<number | null> {
-	const [row] = await sql<{ dlq_id: string }[]>`
-		SELECT dlq_id FROM dlq WHERE run_id = ${runId} AND status IN ('open', 'retrying')`;
-	return row ? Number(row.dlq_id) : null;
+function isFragment(value: unknown): value is Fragment {
+	return typeof (value as { execute?: unknown }).execute === 'function';
 }
 
 export interface SignatureFailures {
@@ -225,16 +216,17 @@ export type Settlement =
 	| { status: 'dead'; lastError: string };
 
 /**
- * Settles a claimed item, only while its lease token still holds. Returns false when another
- * claim took it over (the caller then writes nothing else).
+ * A claimed item settled, only while its lease token still holds: a CTE body returning the item
+ * (dlq_id, run_id), or nothing when another claim took it over, so the statement it is part
+ * of writes nothing else (see db/transitions.ts).
  */
-export async function settleClaimed(
+export function settleClaimedStatement(
 	sql: Queryable,
 	item: Pick<ClaimedItem, 'dlqId' | 'leaseToken'>,
 	settlement: Settlement,
 	countsAsRetry: boolean,
-): Promise<boolean> {
-	const rows = await sql`
+) {
+	return sql`
 		UPDATE dlq SET
 			status = ${settlement.status},
 			retry_count = retry_count + ${countsAsRetry ? 1 : 0},
@@ -245,22 +237,30 @@ export async function settleClaimed(
 			resolution_note = ${settlement.status === 'resolved' ? settlement.note : null},
 			locked_until = NULL, lease_token = NULL, updated_at = now()
 		WHERE dlq_id = ${item.dlqId} AND lease_token = ${item.leaseToken} AND status = 'retrying'
+		RETURNING dlq_id, run_id`;
+}
+
+/** Puts a claimed item back as it was due, no retry counted (CRM calls were paused meanwhile). */
+export async function releaseClaimed(
+	sql: Queryable,
+	item: Pick<ClaimedItem, 'dlqId' | 'leaseToken'>,
+	nextRetryAt: Date,
+): Promise<boolean> {
+	const rows = await sql`
+		UPDATE dlq SET status = 'open', next_retry_at = ${nextRetryAt}, locked_until = NULL, lease_token = NULL,
+			updated_at = now()
+		WHERE dlq_id = ${item.dlqId} AND lease_token = ${item.leaseToken} AND status = 'retrying'
 		RETURNING dlq_id`;
 	return rows.length === 1;
 }
 
-/** An operator closes an item by hand (the lead was handled elsewhere). */
-export async function resolveManually(
-	sql: Queryable,
-	dlqId: number,
-	note: string,
-): Promise<{ run_id: string | null; retry_count: number } | null> {
-	const [row] = await sql<{ run_id: string | null; retry_count: number }[]>`
+/** An operator closes an item by hand: a CTE body returning (dlq_id, run_id, retry_count). */
+export function resolveManuallyStatement(sql: Queryable, dlqId: number, note: string) {
+	return sql`
 		UPDATE dlq SET status = 'resolved', resolved_at = now(), resolution_note = ${note},
 			next_retry_at = NULL, locked_until = NULL, lease_token = NULL, updated_at = now()
 		WHERE dlq_id = ${dlqId} AND status IN ('open', 'dead')
-		RETURNING run_id, retry_count`;
-	return row ?? null;
+		RETURNING dlq_id, run_id, retry_count`;
 }
 
 export async function findDlqEntry(sql: Sql, dlqId: number): Promise<DlqEntry | null> {

@@ -66,41 +66,53 @@ const INCIDENT_COLUMNS = (sql: Queryable) => sql`
 		ORDER BY a.attempt_no DESC LIMIT 1) AS delivered_by`;
 
 /**
- * Claims up to `limit` items whose ending has no follow-up yet and hands them to `write`, all in
- * one transaction that holds their row locks: `write` puts the file down before the claim
- * commits, so a crash in between leaves the item due again (and `write` finds the file it made).
- * SKIP LOCKED keeps two processors off the same item. `write` answers the file written per
- * dlq_id; an item it could not write stays due. Returns the items written.
+ * Claims up to `limit` items whose ending has no follow-up yet, with a lease: `write` puts each
+ * file down, then the claim is settled with the files written. A pass that dies leaves its
+ * claims to expire, and the next pass takes the items again (and `write` finds the file it made).
+ * SKIP LOCKED and the lease keep two processors off the same item. `write` answers the file
+ * written per dlq_id; an item it could not write stays due. Returns the items written.
  */
 export async function settleFollowUps(
 	sql: Sql,
-	limit: number,
+	claim: { limit: number; leaseSeconds: number; token: string },
 	write: (items: DlqIncident[]) => Promise<Map<number, string>>,
 ): Promise<{ item: DlqIncident; file: string }[]> {
-	return sql.begin(async (tx) => {
-		const items = await tx<DlqIncident[]>`
-			SELECT ${INCIDENT_COLUMNS(tx)}
-			FROM dlq d JOIN runs r ON r.run_id = d.run_id
-			WHERE d.run_id IS NOT NULL AND d.status IN ('resolved', 'dead')
-				AND d.followup_status IS DISTINCT FROM d.status
-			ORDER BY d.dlq_id
-			LIMIT ${limit}
-			FOR UPDATE OF d SKIP LOCKED`;
-		if (items.length === 0) return [];
-		const files = await write(items);
-		const written = items.flatMap((item) => {
-			const file = files.get(item.dlq_id);
-			return file ? [{ item, file }] : [];
-		});
-		if (written.length > 0) {
-			await tx`
-				UPDATE dlq SET followup_status = dlq.status, followup_file = w.file, followup_at = now()
-				FROM unnest(${written.map((entry) => entry.item.dlq_id)}::bigint[],
-					${written.map((entry) => entry.file)}::text[]) AS w (dlq_id, file)
-				WHERE dlq.dlq_id = w.dlq_id`;
-		}
-		return written;
+	const items = await sql<DlqIncident[]>`
+		WITH due AS (
+			SELECT dlq_id FROM dlq
+			WHERE run_id IS NOT NULL AND status IN ('resolved', 'dead')
+				AND followup_status IS DISTINCT FROM status
+				AND (followup_claimed_until IS NULL OR followup_claimed_until < now())
+			ORDER BY dlq_id
+			LIMIT ${claim.limit}
+			FOR UPDATE SKIP LOCKED
+		), claimed AS (
+			UPDATE dlq SET followup_claim = ${claim.token},
+				followup_claimed_until = now() + make_interval(secs => ${claim.leaseSeconds})
+			FROM due WHERE dlq.dlq_id = due.dlq_id
+			RETURNING dlq.dlq_id
+		)
+		SELECT ${INCIDENT_COLUMNS(sql)}
+		FROM dlq d JOIN runs r ON r.run_id = d.run_id
+		WHERE d.dlq_id IN (SELECT dlq_id FROM claimed)
+		ORDER BY d.dlq_id`;
+	if (items.length === 0) return [];
+	const files = await write([...items]);
+	const written = items.flatMap((item) => {
+		const file = files.get(item.dlq_id);
+		return file ? [{ item, file }] : [];
 	});
+	// the ending the file was written for: an item that changed again since is due again
+	await sql`
+		UPDATE dlq SET followup_status = COALESCE(w.status, dlq.followup_status),
+			followup_file = COALESCE(w.file, dlq.followup_file),
+			followup_at = CASE WHEN w.file IS NULL THEN dlq.followup_at ELSE now() END,
+			followup_claim = NULL, followup_claimed_until = NULL
+		FROM unnest(${items.map((item) => item.dlq_id)}::bigint[],
+			${items.map((item) => files.get(item.dlq_id) ?? null)}::text[],
+			${items.map((item) => (files.has(item.dlq_id) ? item.status : null))}::text[]) AS w (dlq_id, file, status)
+		WHERE dlq.dlq_id = w.dlq_id AND dlq.followup_claim = ${claim.token}`;
+	return written;
 }
 
 /**

@@ -19,6 +19,7 @@ import { createBatcher } from './write-batcher.js';
  */
 
 type Queryable = Sql | postgres.TransactionSql;
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface NewRun {
 	runId: string;
@@ -153,7 +154,7 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 			ORDER BY idempotency_key
 			ON CONFLICT (idempotency_key) DO NOTHING
 			RETURNING run_id
-		), new_run_events AS (${insertEventRows(sql, events, sql`WHERE e.run_id IN (SELECT run_id FROM new_runs)`)})`;
+		), new_run_events AS (${insertEventRows(sql, events, { where: sql`e.run_id IN (SELECT run_id FROM new_runs)` })})`;
 }
 
 /**
@@ -205,14 +206,12 @@ export async function signatureGuardTaken(
 }
 
 /** The CRM has the leads: runs `processed`, attempts recorded, events written, raw leads purged. */
-export async function markProcessed(
+export function processedStatement(
 	sql: Queryable,
 	deliveries: readonly Delivery[],
-): Promise<void> {
-	await sql`WITH ${processedStatement(sql, deliveries)} SELECT 1`;
-}
-
-function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
+	/** Nothing is written unless this holds (a retry's claim still held, say). */
+	when: Fragment = sql`true`,
+) {
 	const rows = deliveries.map((delivery) => ({
 		run_id: delivery.runId,
 		crm_id: delivery.crmId,
@@ -236,59 +235,56 @@ function processedStatement(sql: Queryable, deliveries: readonly Delivery[]) {
 			-- the id list makes the run lookups index scans: the planner takes jsonb_to_recordset for
 			-- 100 rows and, while runs holds a few thousand, would hash-join it against a full scan
 			WHERE r.run_id = d.run_id AND r.run_id = ANY(${deliveries.map((delivery) => delivery.runId)}::uuid[])
-				AND r.status = d.from_status
+				AND r.status = d.from_status AND ${when}
 			RETURNING r.run_id
-		), delivery_attempts_written AS (${insertAttempts(sql, deliveries)}
-		), delivered_events AS (${insertEventRows(sql, events)})`;
+		), delivery_attempts_written AS (${insertAttempts(sql, deliveries, when)}
+		), delivered_events AS (${insertEventRows(sql, events, { where: when })})`;
 }
 
-/** The intake's delivery failed: the run moves to `failed` if this request still holds it. */
-export async function failAcceptedRun(
+/**
+ * The intake's delivery failed: a CTE body moving the run to `failed` if this request still
+ * holds it (returns run_id), else nothing.
+ */
+export function failAcceptedStatement(
 	sql: Queryable,
 	failure: { runId: string; errorCode: string; errorMessage: string },
-): Promise<boolean> {
-	const rows = await sql`
+) {
+	return sql`
 		UPDATE runs SET status = 'failed', error_code = ${failure.errorCode},
 			error_message = ${failure.errorMessage}, updated_at = now()
 		WHERE run_id = ${failure.runId} AND status = 'accepted'
 		RETURNING run_id`;
-	return rows.length === 1;
-}
-
-export interface ExpiredRun {
-	run_id: string;
-	correlation_id: string | null;
-	idempotency_key: string;
-	source: string;
-	received_at: Date;
 }
 
 /**
- * Takes the runs left `accepted` since before `cutoff` (their request died, or lost its database
- * write) by moving them to `failed`. SKIP LOCKED: a run a live request is writing right now is
- * left to it; several processors can recover side by side.
+ * A CTE body taking the runs left `accepted` since before `cutoff` (their request died, or lost
+ * its database write) by moving them to `failed`. SKIP LOCKED: a run a live request is writing
+ * right now is left to it; several processors can recover side by side. Returns (run_id,
+ * correlation_id, idempotency_key, source, received_at).
  */
-export async function failExpiredRuns(
+export function failExpiredStatement(
 	sql: Queryable,
 	expired: { cutoff: Date; limit: number; errorMessage: string },
-): Promise<ExpiredRun[]> {
-	return sql<ExpiredRun[]>`
-		WITH expired AS (
+) {
+	return sql`
+		UPDATE runs r SET status = 'failed', error_code = 'interrupted', error_message = ${expired.errorMessage},
+			updated_at = now()
+		FROM (
 			SELECT run_id FROM runs
 			WHERE status = 'accepted' AND received_at < ${expired.cutoff}
 			ORDER BY received_at
 			LIMIT ${expired.limit}
 			FOR UPDATE SKIP LOCKED
-		)
-		UPDATE runs r SET status = 'failed', error_code = 'interrupted', error_message = ${expired.errorMessage},
-			updated_at = now()
-		FROM expired e WHERE r.run_id = e.run_id
+		) e WHERE r.run_id = e.run_id
 		RETURNING r.run_id, r.correlation_id, r.idempotency_key, r.source, r.received_at`;
 }
 
-/** The raw lead is no longer needed (an operator closed its DLQ item by hand). */
-export async function purgeSealedLead(sql: Queryable, runId: string): Promise<void> {
-	await sql`UPDATE runs SET sealed_lead = NULL, updated_at = now() WHERE run_id = ${runId}`;
+/** The raw lead is no longer needed (its DLQ item was closed by hand): for the runs of `runs`. */
+export function purgeSealedLeadsStatement(sql: Queryable, runs: Fragment) {
+	return sql`
+		UPDATE runs SET sealed_lead = NULL, updated_at = now()
+		WHERE run_id IN (SELECT run_id FROM ${runs})
+		RETURNING run_id`;
 }
 
 export interface RunRow {

@@ -2,19 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { CircuitStatus } from '../crm/circuit-breaker.js';
 import { attemptRecordOf } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
-import { insertEvents, type AuditEvent } from '../db/audit-events.js';
-import { insertAttempts, type AttemptRecord } from '../db/delivery-attempts.js';
+import type { AuditEvent } from '../db/audit-events.js';
+import type { AttemptRecord } from '../db/delivery-attempts.js';
 import {
 	claimDue,
 	claimOne,
 	claimReplayable,
 	countReplayable,
-	settleClaimed,
+	releaseClaimed,
 	type ClaimedItem,
 	type ReplayFilter,
 	type Settlement,
 } from '../db/dlq.js';
-import { markProcessed } from '../db/runs.js';
+import { settleRedelivery } from '../db/transitions.js';
 import { attemptFailed, dlqDead, dlqResolved, dlqRetried, upserted } from '../delivery/events.js';
 import type { IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
@@ -170,12 +170,7 @@ async function redeliver(
 	if (result.skipped) {
 		// calls were paused after this item was claimed: it waits for the circuit, no retry used
 		const until = new Date(deps.crm.status().until ?? deps.now());
-		const released = await settleClaimed(
-			deps.sql,
-			item,
-			{ status: 'open', nextRetryAt: until, lastError: result.error },
-			false,
-		);
+		const released = await releaseClaimed(deps.sql, item, until);
 		return {
 			...base,
 			outcome: released ? 'deferred' : 'lease_lost',
@@ -207,7 +202,7 @@ async function redeliver(
 	);
 }
 
-/** Delivered (or found delivered): item resolved and run processed, one transaction. */
+/** Delivered (or found delivered): item resolved and run processed, one statement. */
 async function resolve(
 	deps: RetryDeps,
 	item: ClaimedItem,
@@ -221,28 +216,18 @@ async function resolve(
 		retry_count: item.retryCount + (delivery ? 1 : 0),
 		note: null,
 	});
-	const settled = await deps.sql.begin(async (tx) => {
-		if (!(await settleClaimed(tx, item, { status: 'resolved', note: null }, delivery !== null)))
-			return false;
-		if (delivery) {
-			await markProcessed(tx, [
-				{
-					runId: item.runId,
-					correlationId: item.correlationId,
-					fromStatus: 'failed',
-					events: [...events, resolved],
-					...delivery,
-				},
-			]);
-		} else {
-			await insertEvents(tx, item.runId, item.correlationId, [resolved]);
-		}
-		return true;
-	});
+	const settled = await settleRedelivery(
+		deps.sql,
+		item,
+		{ status: 'resolved', note: null },
+		delivery
+			? { delivered: { ...delivery, events: [...events, resolved] } }
+			: { alreadyDelivered: { events: [resolved] } },
+	);
 	return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
 }
 
-/** A failed re-delivery: the item rescheduled or dead, its attempt and events, one transaction. */
+/** A failed re-delivery: the item rescheduled or dead, its attempt and events, one statement. */
 async function settleFailure(
 	deps: RetryDeps,
 	item: ClaimedItem,
@@ -264,15 +249,13 @@ async function settleFailure(
 				next_retry_at: settlement.nextRetryAt.toISOString(),
 			})
 		: dlqDead({ dlq_id: item.dlqId, retry_count: retryCount, reason, status_code: statusCode });
-	const settled = await deps.sql.begin(async (tx) => {
-		if (!(await settleClaimed(tx, item, settlement, attempt !== null))) return false;
-		if (attempt) {
-			await insertAttempts(tx, [
-				{ runId: item.runId, trigger: attempt.trigger, attempt: attempt.record },
-			]);
-		}
-		await insertEvents(tx, item.runId, item.correlationId, [...attemptEvents, event]);
-		return true;
+	const settled = await settleRedelivery(deps.sql, item, settlement, {
+		failed: {
+			attempt: attempt
+				? { runId: item.runId, trigger: attempt.trigger, attempt: attempt.record }
+				: null,
+			events: [...attemptEvents, event],
+		},
 	});
 	if (!settled) return { ...base, outcome: 'lease_lost' };
 	return retried

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from '../db/connection.js';
@@ -58,7 +59,8 @@ const SECTION_LIMIT = 100;
 /** Newest alert files not on the lists that are checked against the record per pass. */
 const UNLISTED_LIMIT = 1000;
 const DAY_MS = 86_400_000;
-const INDEX_LOCK = 'lead-intake-hub:alerts-index';
+/** How long a claimed follow-up stays this pass's before another pass may take it. */
+const FOLLOW_UP_LEASE_SECONDS = 120;
 
 export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 	// alert files never change once written: what a stray one says is read once
@@ -122,7 +124,11 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 	async function followUpsDue(): Promise<string[]> {
 		const files: string[] = [];
 		for (let batch = 0; batch < MAX_FOLLOW_UP_BATCHES; batch++) {
-			const settled = await settleFollowUps(deps.sql, FOLLOW_UP_BATCH, writeFollowUps);
+			const settled = await settleFollowUps(
+				deps.sql,
+				{ limit: FOLLOW_UP_BATCH, leaseSeconds: FOLLOW_UP_LEASE_SECONDS, token: randomUUID() },
+				writeFollowUps,
+			);
 			files.push(...settled.map((entry) => entry.file));
 			if (settled.length < FOLLOW_UP_BATCH) break;
 		}
@@ -130,49 +136,47 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 	}
 
 	/**
-	 * Rewrites index.md when its content changed. Under an advisory lock, so that passes of
-	 * several processors take turns and the last one writes what it read last.
+	 * Rewrites index.md when its content changed, written aside and renamed over. Passes of
+	 * several processors may overlap: each writes a whole index read from the record, and a
+	 * slightly older one is replaced by the next pass.
 	 */
 	async function refreshIndex(): Promise<boolean> {
-		return deps.sql.begin(async (tx) => {
-			await tx`SELECT pg_advisory_xact_lock(hashtext(${INDEX_LOCK}))`;
-			const now = deps.now();
-			const since = new Date(now.getTime() - WINDOW_DAYS * DAY_MS);
-			const state = await readIncidentState(tx, {
-				since,
-				signaturesSince: new Date(now.getTime() - DAY_MS),
-				limit: SECTION_LIMIT,
-			});
-			const files = await listAlertFiles(deps.alertsDir);
-			const listed = new Set([
-				...[...state.dead, ...state.waiting, ...state.resolved].map((item) => item.run_id),
-				...state.rejected.map((lead) => lead.run_id),
-			]);
-			const unlisted = files
-				.filter((file) => file.at >= since && !listed.has(file.id))
-				.slice(-UNLISTED_LIMIT);
-			const known = await existingRunIds(tx, [
-				...new Set(unlisted.filter((file) => file.isRunId).map((file) => file.id)),
-			]);
-			// alerts whose id names no lead in the record, newest first
-			const strayFiles = unlisted.filter((file) => !known.has(file.id)).reverse();
-			const stray = await readStray(strayFiles.slice(0, SECTION_LIMIT));
-
-			const body = buildIndexBody({
-				now,
-				windowDays: WINDOW_DAYS,
-				limit: SECTION_LIMIT,
-				state,
-				filesByRun: groupByRun(files),
-				stray,
-				strayTotal: strayFiles.length,
-			});
-			const path = join(deps.alertsDir, INDEX_FILE);
-			const current = await readFile(path, 'utf8').catch(() => null);
-			if (current !== null && bodyOfIndex(current) === body) return false;
-			await writeAtomically(path, renderIndex(body, now));
-			return true;
+		const now = deps.now();
+		const since = new Date(now.getTime() - WINDOW_DAYS * DAY_MS);
+		const state = await readIncidentState(deps.sql, {
+			since,
+			signaturesSince: new Date(now.getTime() - DAY_MS),
+			limit: SECTION_LIMIT,
 		});
+		const files = await listAlertFiles(deps.alertsDir);
+		const listed = new Set([
+			...[...state.dead, ...state.waiting, ...state.resolved].map((item) => item.run_id),
+			...state.rejected.map((lead) => lead.run_id),
+		]);
+		const unlisted = files
+			.filter((file) => file.at >= since && !listed.has(file.id))
+			.slice(-UNLISTED_LIMIT);
+		const known = await existingRunIds(deps.sql, [
+			...new Set(unlisted.filter((file) => file.isRunId).map((file) => file.id)),
+		]);
+		// alerts whose id names no lead in the record, newest first
+		const strayFiles = unlisted.filter((file) => !known.has(file.id)).reverse();
+		const stray = await readStray(strayFiles.slice(0, SECTION_LIMIT));
+
+		const body = buildIndexBody({
+			now,
+			windowDays: WINDOW_DAYS,
+			limit: SECTION_LIMIT,
+			state,
+			filesByRun: groupByRun(files),
+			stray,
+			strayTotal: strayFiles.length,
+		});
+		const path = join(deps.alertsDir, INDEX_FILE);
+		const current = await readFile(path, 'utf8').catch(() => null);
+		if (current !== null && bodyOfIndex(current) === body) return false;
+		await writeAtomically(path, renderIndex(body, now));
+		return true;
 	}
 
 	async function readStray(files: AlertFile[]): Promise<StrayAlert[]> {

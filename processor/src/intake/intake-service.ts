@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import type { GuardedCrm } from '../crm/circuit-breaker.js';
 import { attemptRecordOf, type DeliveryResult } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
-import { insertEvents, type AuditEvent } from '../db/audit-events.js';
+import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
-import { insertAttempts, type AttemptRecord } from '../db/delivery-attempts.js';
-import { insertDlqEntry, liveItemOf } from '../db/dlq.js';
-import { failAcceptedRun, findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
+import type { AttemptRecord } from '../db/delivery-attempts.js';
+import { findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
+import { PENDING_DLQ_ID, recordIntakeFailure } from '../db/transitions.js';
 import { attemptFailed, dlqCreated, upserted } from '../delivery/events.js';
 import { nextRetryAt, type BackoffPolicy } from '../dlq/backoff.js';
 import { HttpError } from '../errors.js';
@@ -224,7 +224,7 @@ interface FailureCause {
 
 /**
  * After accept, delivery failed: run `failed`, attempt recorded, DLQ item and its events, one
- * transaction. If the recovery took the run meanwhile, it already made the DLQ item.
+ * statement. If the recovery took the run meanwhile, it already made the DLQ item.
  */
 async function recordFailure(
 	deps: IntakeDeps,
@@ -237,21 +237,13 @@ async function recordFailure(
 	const scheduledAt = cause.retryable
 		? nextRetryAt(deps.now(), 0, deps.backoff, cause.retryAfterSeconds)
 		: null;
-	const dlqId = await deps.sql.begin(async (tx) => {
-		const held = await failAcceptedRun(tx, {
-			runId,
-			errorCode: cause.reason,
-			errorMessage: cause.message,
-		});
-		if (cause.attempt) {
-			await insertAttempts(tx, [{ runId, trigger: 'intake', attempt: cause.attempt.record }]);
-		}
-		if (!held) {
-			await insertEvents(tx, runId, request.correlationId, cause.attempt?.events ?? []);
-			return liveItemOf(tx, runId);
-		}
-		const id = await insertDlqEntry(tx, {
-			runId,
+	const dlqId = await recordIntakeFailure(deps.sql, {
+		runId,
+		correlationId: request.correlationId,
+		errorCode: cause.reason,
+		errorMessage: cause.message,
+		attempt: cause.attempt ? { runId, trigger: 'intake', attempt: cause.attempt.record } : null,
+		dlq: {
 			reason: cause.reason,
 			payload: {
 				source: request.source,
@@ -262,13 +254,11 @@ async function recordFailure(
 			status: dlqStatus,
 			nextRetryAt: scheduledAt,
 			lastError: cause.message,
-		});
-		const events = [
+		},
+		events: [
 			...(cause.attempt?.events ?? []),
-			...dlqCreated(id, cause.reason, dlqStatus, scheduledAt),
-		];
-		await insertEvents(tx, runId, request.correlationId, events);
-		return id;
+			...dlqCreated(PENDING_DLQ_ID, cause.reason, dlqStatus, scheduledAt),
+		],
 	});
 	return {
 		httpStatus: 500,

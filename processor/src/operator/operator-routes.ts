@@ -1,21 +1,14 @@
 import express, { Router } from 'express';
 import { z } from 'zod';
 import * as request from '../api/requests.js';
-import { eventsOfRun, insertEvents } from '../db/audit-events.js';
+import { eventsOfRun } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import { attemptsOfRun } from '../db/delivery-attempts.js';
-import { dlqEntriesOfRun, findDlqEntry, listDlq, resolveManually } from '../db/dlq.js';
+import { dlqEntriesOfRun, findDlqEntry, listDlq } from '../db/dlq.js';
+import { resolveByOperator } from '../db/transitions.js';
 import { readKpiRange } from '../db/kpi.js';
 import { ledger } from '../db/ledger.js';
-import {
-	findRun,
-	findRunByKey,
-	purgeSealedLead,
-	recentRuns,
-	runCountsByStatus,
-	type RunRow,
-} from '../db/runs.js';
-import { dlqResolved } from '../delivery/events.js';
+import { findRun, findRunByKey, recentRuns, runCountsByStatus, type RunRow } from '../db/runs.js';
 import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
@@ -69,14 +62,10 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
 		const { id } = parse(request.DlqIdParams, req.params);
 		const { note } = parse(request.ResolveBody, req.body ?? {});
-		const resolved = await deps.sql.begin(async (tx) => {
-			const entry = await resolveManually(tx, id, note);
-			if (!entry) return null;
-			if (entry.run_id) await purgeSealedLead(tx, entry.run_id);
-			await insertEvents(tx, entry.run_id, String(req.id), [
-				dlqResolved({ dlq_id: id, by: 'operator', retry_count: entry.retry_count, note }),
-			]);
-			return entry;
+		const resolved = await resolveByOperator(deps.sql, {
+			dlqId: id,
+			note,
+			correlationId: String(req.id),
 		});
 		if (!resolved) {
 			const entry = await findDlqEntry(deps.sql, id);
