@@ -1,5 +1,5 @@
--- Lead Intake Hub: the processor's record of every lead (seed 001's four tables, plus delivery
--- attempts and, on runs, the encrypted raw lead kept until delivery).
+-- Lead Intake Hub: the processor's record of every lead (runs, audit events, the dead-letter queue
+-- and daily KPIs, plus delivery attempts and, on runs, the encrypted raw lead kept until delivery).
 
 CREATE TABLE runs (
 	run_id            uuid PRIMARY KEY,

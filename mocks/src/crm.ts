@@ -20,7 +20,7 @@ interface Faults {
 }
 
 /**
- * Mock CRM (SPEC 6): `POST /leads/upsert` upserts by `key` behind a bearer token.
+ * Mock CRM: `POST /leads/upsert` upserts by `key` behind a bearer token.
  * Test controls: `POST /admin/faults {"fail_next", "status", "latency_ms"}`, `GET /leads`,
  * `POST /admin/reset`. Plain node:http: it stands in for a fast CRM in the benchmarks, so it
  * must cost as little as possible per request.

@@ -1,5 +1,5 @@
 /*
- * The alert a stakeholder reads (SPEC 3.6): pure functions, so the node's logic is tested
+ * The alert a stakeholder reads (docs/contract.md, "Alert files"): pure functions, so the node's logic is tested
  * without n8n. Nothing in an alert may carry a plain e-mail address.
  */
 

@@ -1,7 +1,7 @@
 import { createHash, createHmac } from 'crypto';
 
 /**
- * SPEC 3.1, the signing half: `sha256=` + hex HMAC-SHA256(secret, "<timestamp>.<raw body>").
+ * The legacy scheme's signing half (docs/contract.md, "Signatures"): `sha256=` + hex HMAC-SHA256(secret, "<timestamp>.<raw body>").
  * The processor verifies the same bytes; both are held to test/contracts/signature-vectors.json.
  */
 export function signLead(secret: string, timestamp: string, rawBody: string): string {

@@ -24,7 +24,7 @@ import { createLeadCipher } from './pii/lead-cipher.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
-	/** The processor's clock (tests move it; SPEC's timestamps and retry schedule follow it). */
+	/** The processor's clock (tests move it; signature timestamps, leases and retries follow it). */
 	now?: () => Date;
 }
 

@@ -371,7 +371,7 @@ describe('rules', () => {
 		});
 	});
 
-	test('normalisation happens before the rules: "true" strings and zip numbers pass (seed 003 shape)', async () => {
+	test('normalisation happens before the rules: "true" strings and zip numbers pass (typed attributes)', async () => {
 		const answer = await postLead(stack.url, {
 			email: ' X@Y.DE',
 			phone: '+49123',

@@ -45,13 +45,29 @@ test('applies every migration once; running again (even concurrently) changes no
 	expect(index!.indexdef).toContain('UNIQUE');
 });
 
-test('an applied migration that was edited afterwards is refused', async () => {
+test('an applied migration whose statements were edited is refused; a reworded comment is not', async () => {
 	const dir = await mkdtemp(join(tmpdir(), 'lih-migrations-'));
 	try {
 		const original = await readFile(join(defaultMigrationsDir, '0001_initial_schema.sql'), 'utf8');
-		await writeFile(join(dir, '0001_initial_schema.sql'), `${original}\n-- edited\n`);
+		await writeFile(join(dir, '0001_initial_schema.sql'), `-- reworded\n${original}\n-- edited\n`);
+		expect(await migrate(sql, dir)).toEqual([]);
+		await writeFile(
+			join(dir, '0001_initial_schema.sql'),
+			`${original}\nCREATE TABLE sneaky (id int);\n`,
+		);
 		await expect(migrate(sql, dir)).rejects.toThrow(/was changed after it was applied/);
 	} finally {
 		await rm(dir, { recursive: true });
 	}
+});
+
+test("a database that recorded the whole file's checksum (before comments stopped counting) migrates on", async () => {
+	await sql`UPDATE schema_migrations SET checksum = 'fb576d565512345562dc34a29a123797b0dc539d569ef8900ecc175db7df84bf'
+		WHERE version = '0001_initial_schema'`;
+	expect(await migrate(sql, defaultMigrationsDir)).toEqual([]);
+	const [row] =
+		await sql`SELECT checksum FROM schema_migrations WHERE version = '0001_initial_schema'`;
+	expect(row!.checksum).not.toBe(
+		'fb576d565512345562dc34a29a123797b0dc539d569ef8900ecc175db7df84bf',
+	);
 });

@@ -35,7 +35,7 @@ export const DEFAULT_PORTS: StackPorts = {
 };
 
 export interface LocalStackOptions {
-	/** Ports to use; 0 picks a free one. Defaults: SPEC's 8000, 9001, 9002. */
+	/** Ports to use; 0 picks a free one. Defaults: 8000, 9001, 9002 (DEFAULT_PORTS). */
 	ports?: Partial<StackPorts>;
 	/** A database of its own, removed at stop (benchmarks, end-to-end tests). */
 	throwaway?: boolean;
@@ -253,7 +253,7 @@ function processorSettings(settings: StackSettings): Record<string, string> {
 	return { ...processor };
 }
 
-/** PORT moves the processor, as for the processor itself (SPEC 6). */
+/** PORT moves the processor, as for the processor itself. */
 function portsFromEnvironment(): Partial<StackPorts> {
 	return process.env.PORT ? { processor: Number(process.env.PORT) } : {};
 }

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { HttpError } from '../errors.js';
 
-/** SPEC 3.7: internal and operator endpoints need `Authorization: Bearer <SERVICE_TOKEN>`. */
+/** Internal and operator endpoints need `Authorization: Bearer <SERVICE_TOKEN>`. */
 export function requireServiceToken(token: string): RequestHandler {
 	const expected = digest(token);
 	return (req, _res, next) => {

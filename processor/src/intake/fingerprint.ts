@@ -4,7 +4,7 @@ import type { JsonObject, JsonValue } from './lead-schema.js';
 /**
  * SHA-256 of the body as canonical JSON (keys sorted, whitespace ignored), so a re-sent lead
  * matches its first delivery whatever the serializer did. The body's own `idempotency_key` is
- * left out: the header decides (SPEC 3.3).
+ * left out: the header decides.
  */
 export function fingerprintLead(lead: JsonObject): string {
 	const { idempotency_key: _ignored, ...rest } = lead;

@@ -4,7 +4,7 @@ const text = z.string().nullish();
 const textOrNumber = z.union([z.string(), z.number()]).nullish();
 
 /**
- * The lead shapes of all source documents (SPEC 3.3): known fields must have the right type,
+ * The lead shapes our sources send (docs/contract.md, "The lead"): known fields must have the right type,
  * anything else is kept as a free attribute. `idempotency_key` in the body is accepted and
  * ignored; the X-Idempotency-Key header decides.
  */

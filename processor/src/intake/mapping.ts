@@ -12,7 +12,8 @@ const AttributeSchema = z.discriminatedUnion('type', [
 
 /**
  * The CRM mapping file (CRM_MAPPING_FILE): target field -> dot path(s) into the normalised
- * lead, constants merged into every payload, and seed 003's typed optional attributes.
+ * lead, constants merged into every payload, and typed optional attributes (text, dropdown,
+ * range: a value that does not fit is dropped, never fatal).
  */
 export const MappingSchema = z.object({
 	fields: z.record(z.string().min(1), FieldPathSchema),

@@ -1,7 +1,7 @@
 import type { JsonObject, JsonValue } from './lead-schema.js';
 
 /**
- * Normalisation before rules (seed 002): strings trimmed, email lower-cased, "true"/"false"
+ * Normalisation before the rules: strings trimmed, email lower-cased, "true"/"false"
  * strings turned into booleans, numeric zip codes and phone numbers turned into strings.
  * Null values are dropped so that "missing" has one meaning.
  */

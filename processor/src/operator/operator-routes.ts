@@ -25,7 +25,7 @@ export interface OperatorDeps {
 	retryBatchSize: number;
 }
 
-/** The internal endpoints (SPEC 3.8), all behind the service token. */
+/** The internal endpoints (docs/contract.md, "Operator API"), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
 	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));

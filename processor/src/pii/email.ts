@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 
-/** SPEC 3.7: SHA-256 of the normalised email followed by EMAIL_HASH_SALT, hex. */
+/** `email_hash`: SHA-256 of the normalised e-mail followed by EMAIL_HASH_SALT, hex. */
 export function hashEmail(normalizedEmail: string, salt: string): string {
 	return createHash('sha256')
 		.update(normalizedEmail + salt)

@@ -204,7 +204,7 @@ export async function postLead(
 	};
 }
 
-/** A lead that passes the default rules (seed 002's example, with a phone and a name). */
+/** A lead that passes the default rules, with a phone and a name. */
 export function validLead(overrides: Record<string, unknown> = {}): Record<string, unknown> {
 	return {
 		email: 'Jane.Doe@Example.com ',

@@ -34,7 +34,7 @@ describe('normalizeLead', () => {
 	});
 });
 
-describe('default rules (seed 002)', () => {
+describe('default rules', () => {
 	const owner = { house: { is_owner: true } };
 
 	test('a lead in 66xxx owned by the applicant passes, with either zip shape', () => {
@@ -105,7 +105,7 @@ describe('CRM mapping', () => {
 		});
 	});
 
-	test('invalid optional attributes are dropped, not fatal (seed 003)', () => {
+	test('invalid optional attributes are dropped, not fatal (typed attributes)', () => {
 		const lead = normalizeLead({
 			solar_energy_consumption: 'a lot',
 			solar_offer_type: 'Leasing',

@@ -1,6 +1,6 @@
 /**
  * The source documents' approach, for comparison only: a Code node computes the HMAC and an
- * HTTP Request node posts to the processor (seed 000's Function node + HTTP call).
+ * HTTP Request node posts to the processor (the original design, before our nodes).
  */
 export const SEED_WORKFLOW_ID = 'lihBenchSeed0001';
 export const SEED_WEBHOOK_PATH = 'lead-intake-seed';

@@ -11,7 +11,7 @@ export interface N8nEnvironment {
 	encryptionKey: string;
 }
 
-/** How n8n runs here (../shared/N8N_REAL.md): on Postgres, quiet, offline, files only in alerts/. */
+/** How n8n runs here (docs/operations.md, "n8n"): on Postgres, quiet, offline, files only in alerts/. */
 export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 	const server = new URL(config.serverUrl);
 	return {
