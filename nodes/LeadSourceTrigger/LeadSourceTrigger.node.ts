@@ -47,6 +47,17 @@ export class LeadSourceTrigger implements INodeType {
 			'Receive leads from one lead source that authenticates with its own key (Lead Source credential)',
 		eventTriggerDescription: 'Waiting for a lead at the test URL',
 		activationMessage: 'The lead source can now post leads to the production URL.',
+		triggerPanel: {
+			header: "Post a lead to the test URL with the source's key",
+			executionsHelp: {
+				inactive:
+					'While you build the workflow, post a lead to the test URL (Webhook URLs above) with "Authorization: Bearer &lt;the source\'s key&gt;": it appears here. Publish the workflow to take leads at the production URL.',
+				active:
+					'The source posts its leads to the production URL; every lead is an execution in the Executions list. Post to the test URL to see one here.',
+			},
+			activationHint:
+				"Once published, the source's leads arrive at the production URL, with its key, and run the workflow.",
+		},
 		defaults: { name: 'Lead Source Trigger' },
 		inputs: [],
 		outputs: [NodeConnectionTypes.Main],
@@ -57,6 +68,8 @@ export class LeadSourceTrigger implements INodeType {
 				httpMethod: 'POST',
 				responseMode: '={{ $parameter["responseMode"] }}',
 				path: '={{ $parameter["path"] }}',
+				// the path as given, like n8n's Webhook node (not prefixed with the node's webhook id)
+				isFullPath: true,
 			},
 		],
 		properties: [
