@@ -17,7 +17,7 @@ export class LeadIntakeJiraConfluenceApi implements ICredentialType {
 	};
 
 	documentationUrl =
-		'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
+		'https://github.com/lead-intake-hub/lead-intake-hub/blob/main/docs/nodes.md#credentials';
 
 	properties: INodeProperties[] = [
 		{

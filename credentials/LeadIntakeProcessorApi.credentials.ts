@@ -14,7 +14,7 @@ export class LeadIntakeProcessorApi implements ICredentialType {
 	icon: Icon = { light: 'file:../icons/leadIntake.svg', dark: 'file:../icons/leadIntake.dark.svg' };
 
 	documentationUrl =
-		'https://github.com/lead-intake-hub/lead-intake-hub?tab=readme-ov-file#credentials';
+		'https://github.com/lead-intake-hub/lead-intake-hub/blob/main/docs/nodes.md#credentials';
 
 	properties: INodeProperties[] = [
 		{
@@ -33,8 +33,17 @@ export class LeadIntakeProcessorApi implements ICredentialType {
 			typeOptions: { password: true },
 			default: '',
 			description:
-				'The secret leads are signed with (the first of WEBHOOK_HMAC_SECRET on the processor). During a rotation, enter the new secret once the processor accepts both.',
+				'The secret leads are signed with; the processor must hold it in WEBHOOK_HMAC_SECRET. A secret starting with whsec_ is read as base64 key bytes (Standard Webhooks).',
 			required: true,
+		},
+		{
+			displayName: 'Next HMAC Secret',
+			name: 'nextHmacSecret',
+			type: 'string',
+			typeOptions: { password: true },
+			default: '',
+			description:
+				'During a rotation only: leads are signed with both secrets, so the processor accepts them whichever one it holds. Once every processor has the new secret, move it to HMAC Secret and empty this field.',
 		},
 		{
 			displayName: 'Service Token',
@@ -42,7 +51,8 @@ export class LeadIntakeProcessorApi implements ICredentialType {
 			type: 'string',
 			typeOptions: { password: true },
 			default: '',
-			description: 'SERVICE_TOKEN of the processor, for DLQ retries and KPI compute',
+			description:
+				"SERVICE_TOKEN of the processor, for the operator operations (runs, DLQ, KPI); the credential's test uses it",
 			required: true,
 		},
 	];

@@ -1,6 +1,9 @@
+import { maskEmailsIn, sanitize } from './sanitize';
+
 /*
- * The alert a stakeholder reads (docs/contract.md, "Alert files"): pure functions, so the node's logic is tested
- * without n8n. Nothing in an alert may carry a plain e-mail address.
+ * The opening alert a stakeholder reads when a lead is rejected or fails (docs/contract.md,
+ * "Alert files"): pure functions, so the node's logic is tested without n8n. Everything in it
+ * passes the project's masking rule: no plain e-mail, name, phone or street.
  */
 
 export type Severity = 'info' | 'warning' | 'high' | 'critical';
@@ -37,11 +40,11 @@ export function buildAlert(input: AlertInput, now: Date): Alert {
 		summary: summarize(input, severity),
 		run_id: input.runId || null,
 		statusCode: input.statusCode,
-		reason: maskEmails(input.reason) as string,
+		reason: maskEmailsIn(input.reason),
 		outcome: input.outcome,
 		created_at: now.toISOString(),
-		response: maskEmails(input.response),
-		payload: maskEmails(input.payload),
+		response: sanitize(input.response),
+		payload: sanitize(input.payload),
 	};
 }
 
@@ -54,15 +57,20 @@ function severityOf({ outcome, statusCode }: AlertInput): Severity {
 }
 
 /** One line a non-technical reader understands. */
-function summarize({ runId, statusCode, reason, outcome }: AlertInput, severity: Severity): string {
+function summarize(
+	{ runId, statusCode, reason, outcome, response }: AlertInput,
+	severity: Severity,
+): string {
 	const lead = runId ? `Lead ${runId}` : 'A lead';
 	const http = statusCode ? ` (HTTP ${statusCode})` : '';
-	const why = maskEmails(reason) as string;
+	const why = maskEmailsIn(reason);
 	switch (outcome) {
 		case 'rejected':
 			return `${lead} was refused by the intake rules: ${why}${http}.`;
 		case 'failed':
-			return `${lead} could not be delivered to the CRM and waits for a retry: ${why}${http}.`;
+			return inDlq(response)
+				? `${lead} could not be delivered to the CRM and waits in the retry queue: ${why}${http}.`
+				: `${lead} was not taken by the processor: ${why}${http}. The source may send it again.`;
 		case 'dead':
 			return `${lead} could not be delivered after all retries and needs a person: ${why}${http}.`;
 		default:
@@ -70,16 +78,8 @@ function summarize({ runId, statusCode, reason, outcome }: AlertInput, severity:
 	}
 }
 
-const EMAIL = /([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})/g;
-
-/** Every e-mail address anywhere in the value becomes `j***@example.com`. */
-export function maskEmails(value: unknown): unknown {
-	if (typeof value === 'string') return value.replace(EMAIL, '$1***@$2');
-	if (Array.isArray(value)) return value.map(maskEmails);
-	if (value !== null && typeof value === 'object') {
-		return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, maskEmails(item)]));
-	}
-	return value;
+function inDlq(response: unknown): boolean {
+	return response !== null && typeof response === 'object' && 'dlq_id' in response;
 }
 
 /** `20261123T061502Z`: UTC, to the second. */

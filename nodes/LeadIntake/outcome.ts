@@ -1,6 +1,64 @@
-/** The four ways a submitted lead can end, one output each (in this order). */
-export const OUTCOMES = ['accepted', 'duplicate', 'rejected', 'failed'] as const;
-export type Outcome = (typeof OUTCOMES)[number];
+import type { INodeOutputConfiguration, NodeHint } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+
+/**
+ * The ways a submitted lead can end: one output each, in this order. The node's outputs, its
+ * hints, execute() and the test of the workflow files' wiring all read this one list.
+ */
+export const OUTCOMES = [
+	{
+		name: 'accepted',
+		displayName: 'Accepted',
+		meaning: 'the processor took the lead and delivered it to the CRM.',
+		action: 'Nothing to do.',
+		hintType: 'info',
+	},
+	{
+		name: 'duplicate',
+		displayName: 'Duplicate',
+		meaning:
+			'the processor already had a lead with this idempotency key, so nothing was sent to the CRM again (response.existing_status says how the first one ended).',
+		action: 'Nothing to do: the source sent the same lead twice.',
+		hintType: 'info',
+	},
+	{
+		name: 'rejected',
+		displayName: 'Rejected',
+		meaning:
+			'the lead broke an intake rule, or the processor refused it as malformed, too large or with a reused key (HTTP 400, 413, 422).',
+		action:
+			'The reasons are in response.reasons or response.detail; ask the source to fix the lead.',
+		hintType: 'warning',
+	},
+	{
+		name: 'failed',
+		displayName: 'Failed',
+		meaning:
+			'the lead is not in the CRM: delivery failed and the lead waits in the DLQ (HTTP 500), or the processor refused the request (signature, clock, rate limit, a repeat still in progress) or could not be reached.',
+		action:
+			'A DLQ item (response.dlq_id) is retried by the DLQ retry workflow; for the others, the source may send the lead again (response.code says why).',
+		hintType: 'warning',
+	},
+] as const;
+
+export type Outcome = (typeof OUTCOMES)[number]['name'];
+
+export const OUTCOME_NAMES: readonly Outcome[] = OUTCOMES.map((outcome) => outcome.name);
+
+export const OUTCOME_OUTPUTS: INodeOutputConfiguration[] = OUTCOMES.map(({ displayName }) => ({
+	type: NodeConnectionTypes.Main,
+	displayName,
+}));
+
+/** Shown in the output pane before the node has run: what each output means. */
+export const OUTCOME_HINTS: NodeHint[] = OUTCOMES.map(({ displayName, meaning, action }) => ({
+	message: `<b>${displayName}</b>: ${meaning} ${action}`,
+	type: 'info',
+	location: 'outputPane',
+	whenToDisplay: 'beforeExecution',
+	displayCondition: '={{ ($parameter["operation"] ?? "submitLead") === "submitLead" }}',
+	group: { key: 'lead-intake-outputs', summary: 'What the four outputs mean', label: displayName },
+}));
 
 /** Statuses that mean the lead itself is unacceptable (bad JSON, wrong shape, too large, key reused). */
 const LEAD_REFUSED = new Set([400, 413, 422]);

@@ -1,11 +1,65 @@
 import { createHash, createHmac } from 'crypto';
 
-/**
- * The legacy scheme's signing half (docs/contract.md, "Signatures"): `sha256=` + hex HMAC-SHA256(secret, "<timestamp>.<raw body>").
- * The processor verifies the same bytes; both are held to test/contracts/signature-vectors.json.
+/*
+ * The signing half of docs/contract.md, "Signatures". The processor verifies the same bytes; both
+ * sides are held to test/contracts/signature-vectors.json.
+ *
+ * v2 (Standard Webhooks, the default): webhook-id = the idempotency key, webhook-timestamp,
+ *   webhook-signature = space-separated `v1,<base64 HMAC-SHA256(key, "<id>.<timestamp>.<body>")>`,
+ *   one per secret (two during a rotation). The key is bound to the signature.
+ * v1 (legacy, for processors that predate v2): X-Timestamp, X-Signature = `sha256=<hex
+ *   HMAC-SHA256(key, "<timestamp>.<body>")>`, X-Idempotency-Key unsigned.
  */
-export function signLead(secret: string, timestamp: string, rawBody: string): string {
-	return `sha256=${createHmac('sha256', secret).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+
+export type SignatureScheme = 'v2' | 'legacy';
+
+/** `whsec_<base64>` is the key's bytes (Standard Webhooks); any other secret is its UTF-8 bytes. */
+export function keyBytes(secret: string): Buffer {
+	return secret.startsWith('whsec_')
+		? Buffer.from(secret.slice('whsec_'.length), 'base64')
+		: Buffer.from(secret, 'utf8');
+}
+
+/** One `v1,<base64>` entry per secret, space-separated. */
+export function signV2(
+	secrets: readonly string[],
+	id: string,
+	timestamp: string,
+	rawBody: string,
+): string {
+	return secrets
+		.map(
+			(secret) =>
+				`v1,${createHmac('sha256', keyBytes(secret)).update(`${id}.${timestamp}.${rawBody}`).digest('base64')}`,
+		)
+		.join(' ');
+}
+
+export function signV1(secret: string, timestamp: string, rawBody: string): string {
+	return `sha256=${createHmac('sha256', keyBytes(secret)).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+}
+
+/** The headers that prove a request to the processor under the chosen scheme. */
+export function signatureHeaders(
+	scheme: SignatureScheme,
+	secrets: readonly string[],
+	idempotencyKey: string,
+	timestamp: string,
+	rawBody: string,
+): Record<string, string> {
+	if (scheme === 'legacy') {
+		// X-Signature carries one signature: the current secret's
+		return {
+			'x-timestamp': timestamp,
+			'x-signature': signV1(secrets[0]!, timestamp, rawBody),
+			'x-idempotency-key': idempotencyKey,
+		};
+	}
+	return {
+		'webhook-id': idempotencyKey,
+		'webhook-timestamp': timestamp,
+		'webhook-signature': signV2(secrets, idempotencyKey, timestamp, rawBody),
+	};
 }
 
 /** A key for a lead that came without one: the same lead always gets the same key. */

@@ -10,6 +10,8 @@ export interface StackSettings {
 	SERVICE_TOKEN: string;
 	CRM_TOKEN: string;
 	FAULT_INJECTION: string;
+	/** The key of the development lead source (n8n credential "Lead source: development"). */
+	LEAD_SOURCE_API_KEY: string;
 	/** n8n encrypts credentials with it; fixed so the local n8n keeps reading its own. */
 	N8N_ENCRYPTION_KEY: string;
 	N8N_OWNER_EMAIL: string;
@@ -24,6 +26,7 @@ const DEVELOPMENT_VALUES: StackSettings = {
 	SERVICE_TOKEN: 'dev-service-token-change-me',
 	CRM_TOKEN: 'dev-crm-token-change-me',
 	FAULT_INJECTION: 'on',
+	LEAD_SOURCE_API_KEY: 'dev-lead-source-key-change-me',
 	N8N_ENCRYPTION_KEY: 'dev-n8n-encryption-key-change-me',
 	N8N_OWNER_EMAIL: 'operator@example.com',
 	N8N_OWNER_PASSWORD: 'LeadIntake-dev-1',

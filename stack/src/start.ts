@@ -47,10 +47,14 @@ n8n (the lead intake workflow and our nodes)
   Editor                 ${urls.n8n}   log in as ${settings.N8N_OWNER_EMAIL} / ${settings.N8N_OWNER_PASSWORD}
   Lead webhook           ${urls.n8n}/webhook/lead-intake
 
-Post a lead through n8n (n8n signs it and hands it to the processor):
+Post a lead as the development lead source does (n8n checks its key, signs the lead and hands it
+to the processor; without the key n8n answers 401, with a wrong one 403):
 
   curl -sS -X POST ${urls.n8n}/webhook/lead-intake -H 'Content-Type: application/json' \\
+    -H "Authorization: Bearer ${settings.LEAD_SOURCE_API_KEY}" \\
     -d '{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
+
+Add a lead source of your own: docs/lead-sources.md.
 
 A zip outside 66xxx is rejected and leaves an alert file in alerts/; after
   curl -sS -X POST ${urls.crm}/admin/faults -H 'Content-Type: application/json' -d '{"fail_next":1}'
@@ -68,17 +72,18 @@ ${n8n}
 
 Development settings (set these variables to override):
   WEBHOOK_HMAC_SECRET=${settings.WEBHOOK_HMAC_SECRET}
+  LEAD_SOURCE_API_KEY=${settings.LEAD_SOURCE_API_KEY}
   SERVICE_TOKEN=${settings.SERVICE_TOKEN}
   CRM_TOKEN=${settings.CRM_TOKEN}
   FAULT_INJECTION=${settings.FAULT_INJECTION}
 
-Send a signed lead straight to the processor (paste into a shell):
+Send a signed lead straight to the processor, as n8n does (Standard Webhooks; paste into a shell):
 
   BODY='{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
-  TS=$(date +%s)
-  SIG=$(node -e 'process.stdout.write(require("crypto").createHmac("sha256",process.argv[1]).update(process.argv[2]+"."+process.argv[3]).digest("hex"))' '${secret}' "$TS" "$BODY")
-  curl -sS -X POST ${urls.processor}/webhook/lead -H 'Content-Type: application/json' \\
-    -H "X-Timestamp: $TS" -H "X-Signature: sha256=$SIG" -H "X-Idempotency-Key: demo-$TS" -d "$BODY"
+  TS=$(date +%s); KEY=demo-$TS
+  SIG=$(node -e 'process.stdout.write(require("crypto").createHmac("sha256",process.argv[1]).update(process.argv.slice(2).join(".")).digest("base64"))' '${secret}' "$KEY" "$TS" "$BODY")
+  curl -sS -X POST ${urls.processor}/webhook/lead -H 'Content-Type: application/json' -H 'X-Source: development' \\
+    -H "webhook-id: $KEY" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$BODY"
 
 Add -H 'X-Fail-After-Accept: 1' to watch a lead land in the DLQ.
 Press Ctrl-C to stop everything.

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stackSettings } from '../dev-settings.js';
 import { repoRoot, workflowsDir } from '../repo.js';
 import { startService, type Service } from '../services.js';
 import { n8nCommand } from './cli.js';
@@ -24,7 +25,11 @@ export interface N8nOptions {
 	onLine: (line: string) => void;
 }
 
-const CREDENTIAL_IDS = { processor: 'lihProcessorApi1', jiraConfluence: 'lihJiraConflue01' };
+const CREDENTIAL_IDS = {
+	processor: 'lihProcessorApi1',
+	jiraConfluence: 'lihJiraConflue01',
+	developmentSource: 'lihSourceDev0001',
+};
 
 /**
  * n8n as users get it: our packed package installed as a community package, the credentials and
@@ -106,6 +111,17 @@ async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): P
 				name: 'Lead Intake Jira/Confluence',
 				type: 'leadIntakeJiraConfluenceApi',
 				data: { baseUrl: options.jiraConfluenceUrl, apiToken: '' },
+			},
+			{
+				// the lead source the lead intake workflow's trigger authenticates (docs/lead-sources.md)
+				id: CREDENTIAL_IDS.developmentSource,
+				name: 'Lead source: development',
+				type: 'leadSourceApi',
+				data: {
+					sourceName: 'development',
+					apiKey: stackSettings().LEAD_SOURCE_API_KEY,
+					previousApiKey: '',
+				},
 			},
 		]),
 		{ mode: 0o600 },

@@ -1,0 +1,253 @@
+import { randomUUID } from 'crypto';
+import type {
+	ICredentialsDecrypted,
+	ICredentialTestFunctions,
+	IDataObject,
+	IHookFunctions,
+	INodeCredentialTestResult,
+	INodeType,
+	INodeTypeDescription,
+	IWebhookFunctions,
+	IWebhookResponseData,
+} from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+import { SourceRateLimiter } from './rate-limit';
+import {
+	correlationIdOf,
+	credentialProblem,
+	idempotencyKeyOf,
+	isJsonContentType,
+	keyMatches,
+	presentedKey,
+	type LeadSourceCredentials,
+} from './source-auth';
+
+const CREDENTIAL = 'leadSourceApi';
+
+/** One per n8n process: a source's budget is shared by every request this process serves. */
+const rateLimiter = new SourceRateLimiter();
+
+/**
+ * The lead webhook, one per lead source: checks the source's key before anything runs, so a
+ * request without the right key starts no execution, and emits the lead with the source name
+ * from the credential. The item never carries request headers, so no execution data holds a key.
+ */
+export class LeadSourceTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Lead Source Trigger',
+		name: 'leadSourceTrigger',
+		icon: {
+			light: 'file:../../icons/leadSourceTrigger.svg',
+			dark: 'file:../../icons/leadSourceTrigger.dark.svg',
+		},
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{ "POST /webhook/" + $parameter["path"] }}',
+		description:
+			'Receive leads from one lead source that authenticates with its own key (Lead Source credential)',
+		eventTriggerDescription: 'Waiting for a lead at the test URL',
+		activationMessage: 'The lead source can now post leads to the production URL.',
+		triggerPanel: {
+			header: "Post a lead to the test URL with the source's key",
+			executionsHelp: {
+				inactive:
+					'While you build the workflow, post a lead to the test URL (Webhook URLs above) with "Authorization: Bearer &lt;the source\'s key&gt;": it appears here. Publish the workflow to take leads at the production URL.',
+				active:
+					'The source posts its leads to the production URL; every lead is an execution in the Executions list. Post to the test URL to see one here.',
+			},
+			activationHint:
+				"Once published, the source's leads arrive at the production URL, with its key, and run the workflow.",
+		},
+		defaults: { name: 'Lead Source Trigger' },
+		inputs: [],
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [{ name: 'leadSourceApi', required: true, testedBy: 'leadSourceApiTest' }],
+		webhooks: [
+			{
+				name: 'default',
+				httpMethod: 'POST',
+				responseMode: '={{ $parameter["responseMode"] }}',
+				path: '={{ $parameter["path"] }}',
+				// the path as given, like n8n's Webhook node (not prefixed with the node's webhook id)
+				isFullPath: true,
+			},
+		],
+		properties: [
+			{
+				displayName: 'Path',
+				name: 'path',
+				type: 'string',
+				default: 'lead-intake',
+				required: true,
+				placeholder: 'lead-intake',
+				description:
+					'The source posts its leads to the production URL below (…/webhook/ followed by this path); give every source a path of its own',
+			},
+			{
+				displayName: 'Respond',
+				name: 'responseMode',
+				type: 'options',
+				options: [
+					{
+						name: "Using 'Respond to Webhook' Node",
+						value: 'responseNode',
+						description:
+							"The workflow's Respond to Webhook node answers the source (with the processor's answer)",
+					},
+					{
+						name: 'When Last Node Finishes',
+						value: 'lastNode',
+						description: 'The first item of the last node that ran is the answer',
+					},
+				],
+				default: 'responseNode',
+				description: 'How the source gets its answer once the lead has been handled',
+			},
+			{
+				displayName: 'Rate Limit (Requests per Minute)',
+				name: 'rateLimitPerMinute',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 600,
+				description:
+					'How many requests this source may send per minute (bursts up to this many); more are answered 429 with Retry-After',
+				hint: 'Counted per source in memory by each n8n process: with several webhook processes, each allows this many',
+			},
+		],
+	};
+
+	// The webhook lives in n8n itself: there is nothing to register with a third party.
+	webhookMethods = {
+		default: {
+			async checkExists(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async create(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+			async delete(this: IHookFunctions): Promise<boolean> {
+				return true;
+			},
+		},
+	};
+
+	methods = {
+		credentialTest: {
+			async leadSourceApiTest(
+				this: ICredentialTestFunctions,
+				credential: ICredentialsDecrypted,
+			): Promise<INodeCredentialTestResult> {
+				const problem = credentialProblem(
+					(credential.data ?? {}) as Partial<LeadSourceCredentials>,
+				);
+				return problem
+					? { status: 'Error', message: problem }
+					: { status: 'OK', message: 'The source name and keys are usable' };
+			},
+		},
+	};
+
+	async webhook(this: IWebhookFunctions): Promise<IWebhookResponseData> {
+		const headers = this.getHeaderData() as Record<string, string | string[] | undefined>;
+		const correlationId = correlationIdOf(headers) ?? randomUUID();
+		const refuse = (
+			status: number,
+			code: string,
+			detail: string,
+			extraHeaders: Record<string, string> = {},
+		): IWebhookResponseData => {
+			const response = this.getResponseObject();
+			response.writeHead(status, {
+				'content-type': 'application/json; charset=utf-8',
+				'x-correlation-id': correlationId,
+				...extraHeaders,
+			});
+			response.end(JSON.stringify({ detail, code, correlation_id: correlationId }));
+			return { noWebhookResponse: true };
+		};
+
+		let credentials: LeadSourceCredentials;
+		try {
+			credentials = await this.getCredentials<LeadSourceCredentials>(CREDENTIAL);
+		} catch (error) {
+			this.logger.error('Lead Source Trigger: the Lead Source credential cannot be read', {
+				node: this.getNode().name,
+				error: (error as Error).message,
+			});
+			return refuse(
+				503,
+				'source_not_configured',
+				'This lead source is not set up; tell the n8n administrator',
+			);
+		}
+		const problem = credentialProblem(credentials);
+		if (problem) {
+			this.logger.error(`Lead Source Trigger: ${problem}`, { node: this.getNode().name });
+			return refuse(
+				503,
+				'source_not_configured',
+				'This lead source is not set up; tell the n8n administrator',
+			);
+		}
+
+		const key = presentedKey(headers);
+		if (key === null) {
+			return refuse(
+				401,
+				'api_key_missing',
+				'Send the source key as "Authorization: Bearer <key>"',
+				{
+					'www-authenticate': 'Bearer realm="lead-intake"',
+				},
+			);
+		}
+		if (!keyMatches(key, credentials)) {
+			return refuse(403, 'api_key_invalid', 'The key is not valid for this lead source');
+		}
+
+		const perMinute = this.getNodeParameter('rateLimitPerMinute', 600) as number;
+		const budget = rateLimiter.take(credentials.sourceName, perMinute, Date.now());
+		if (!budget.allowed) {
+			return refuse(
+				429,
+				'rate_limited',
+				`More than ${perMinute} requests per minute from this source`,
+				{
+					'retry-after': String(budget.retryAfterSeconds),
+				},
+			);
+		}
+
+		if (!isJsonContentType(this.getRequestObject().headers['content-type'])) {
+			return refuse(
+				415,
+				'unsupported_media_type',
+				'Send the lead as JSON (Content-Type: application/json)',
+			);
+		}
+		const idempotency = idempotencyKeyOf(headers);
+		if ('invalid' in idempotency) {
+			return refuse(
+				400,
+				'idempotency_key_invalid',
+				`${idempotency.invalid} must be 1-200 printable ASCII characters`,
+			);
+		}
+
+		return {
+			workflowData: [
+				[
+					{
+						json: {
+							body: this.getBodyData() as IDataObject,
+							source: credentials.sourceName,
+							idempotency_key: idempotency.key,
+							correlation_id: correlationId,
+							received_at: new Date().toISOString(),
+						},
+					},
+				],
+			],
+		};
+	}
+}
