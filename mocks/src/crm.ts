@@ -17,6 +17,8 @@ interface Faults {
 	latencyMs: number;
 	/** Sent as Retry-After (seconds) with each injected failure. */
 	retryAfter: number | null;
+	/** Upserts that succeed, but only after latencyMs (a slow CRM). */
+	slowNext: number;
 }
 
 /**
@@ -27,7 +29,7 @@ interface Faults {
  */
 export function createMockCrm(token: string): RequestListener {
 	const leads = new Map<string, CrmLead>();
-	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null };
+	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null, slowNext: 0 };
 	let calls = 0;
 	let nextId = 1;
 	const expectedAuthorization = `Bearer ${token}`;
@@ -44,6 +46,10 @@ export function createMockCrm(token: string): RequestListener {
 			const headers: Record<string, string> =
 				faults.retryAfter === null ? {} : { 'retry-after': String(faults.retryAfter) };
 			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` }, headers);
+		}
+		if (faults.slowNext > 0) {
+			faults.slowNext -= 1;
+			await delay(faults.latencyMs, res);
 		}
 		if (!body || typeof body.key !== 'string' || body.key === '') {
 			return send(res, 400, { error: 'body must be a JSON object with a string "key"' });
@@ -75,18 +81,20 @@ export function createMockCrm(token: string): RequestListener {
 		const status = body.status ?? 503;
 		const latencyMs = body.latency_ms ?? 0;
 		const retryAfter = body.retry_after ?? null;
+		const slowNext = body.slow_next ?? 0;
 		if (
 			!isCount(remaining) ||
 			!isHttpStatus(status) ||
 			!isCount(latencyMs) ||
-			(retryAfter !== null && !isCount(retryAfter))
+			(retryAfter !== null && !isCount(retryAfter)) ||
+			!isCount(slowNext)
 		) {
 			return send(res, 400, {
 				error:
-					'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0, "retry_after": N >= 0 (optional)}',
+					'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0, "retry_after": N >= 0, "slow_next": N >= 0}',
 			});
 		}
-		faults = { remaining, status, latencyMs, retryAfter };
+		faults = { remaining, status, latencyMs, retryAfter, slowNext };
 		send(res, 200, {
 			fail_next: remaining,
 			status,
@@ -101,7 +109,7 @@ export function createMockCrm(token: string): RequestListener {
 		'GET /leads': (_req, res) => send(res, 200, { leads: [...leads.values()] }),
 		'POST /admin/reset': (_req, res) => {
 			leads.clear();
-			faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null };
+			faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null, slowNext: 0 };
 			calls = 0;
 			send(res, 200, { reset: true });
 		},

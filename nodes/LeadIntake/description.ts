@@ -487,8 +487,9 @@ const version2: INodeProperties[] = [
 				name: 'status',
 				type: 'multiOptions',
 				options: dlqStatuses.filter(({ value }) => value === 'open' || value === 'dead'),
-				default: ['open', 'dead'],
-				description: 'Only items in these states (the processor replays open and dead items)',
+				default: ['dead'],
+				description:
+					'Only items in these states. Without this filter only dead items are replayed; add Open to bring waiting items forward too.',
 			},
 		],
 	},

@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 /*
@@ -365,6 +367,16 @@ describe('the ledger', () => {
 			balanced: false,
 		});
 		expect(dead.body).toMatchObject({ dlq_status: 'dead' });
+
+		// the daily report says so in its first line, and the KPI job logs an error
+		const day = stack.clock.now.toISOString().slice(0, 10);
+		const kpi = await stack.internal('POST', '/internal/kpi/compute-daily', { date: day });
+		expect(kpi.status).toBe(200);
+		const report = await readFile(join(stack.alertsDir, `kpi_${day}.md`), 'utf8');
+		expect(report.split('\n')[0]).toMatch(
+			/^\*\*The ledger does NOT balance for .*: 1 of 10 leads is not accounted for/,
+		);
+		expect(stack.logs.some((line) => line.includes('the ledger does not balance'))).toBe(true);
 
 		expect(await retryDue(stack)).toMatchObject({ recovered: 1 });
 		const after = await ledger();

@@ -46,7 +46,12 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
 		dlqId: '={{ $json.body.dlqId }}',
 		note: '={{ $json.body.note }}',
 	},
-	replayDlq: { resource: 'dlqItem', operation: 'replayDlq', dryRun: true },
+	replayDlq: {
+		resource: 'dlqItem',
+		operation: 'replayDlq',
+		dryRun: true,
+		replayFilters: { status: ['open', 'dead'] },
+	},
 	retryDue: { resource: 'dlqItem', operation: 'retryDue' },
 	computeKpi: { resource: 'kpi', operation: 'computeKpi', date: '={{ $json.body.date }}' },
 };
@@ -346,7 +351,7 @@ describe('operator operations through n8n', () => {
 		);
 	});
 
-	test('Get run by idempotency key (needs the processor route /internal/runs/by-key)', async () => {
+	test('Get run by idempotency key', async () => {
 		const { runId, key } = failedRuns[0]!;
 		const [answer] = await operate('getRun', { lookUpBy: 'idempotencyKey', key });
 		expect(answer).toMatchObject({ run: { run_id: runId } });
@@ -359,7 +364,7 @@ describe('operator operations through n8n', () => {
 		);
 	});
 
-	test('Replay DLQ items, dry run (needs the processor route /internal/dlq/replay)', async () => {
+	test('Replay DLQ items, dry run', async () => {
 		const [answer] = await operate('replayDlq');
 		expect(answer).toMatchObject({ dry_run: true });
 		expect(answer!.matched).toBeGreaterThanOrEqual(2);
@@ -389,12 +394,12 @@ describe('operator operations through n8n', () => {
 	});
 });
 
-test('a repeat while the first request with that key is still delivered answers 409 request_in_progress (needs the processor)', async () => {
+test('a repeat while the first request with that key is still delivered answers 409 request_in_progress', async () => {
 	const fault = (latency: number) =>
 		fetch(`${stack.urls.crm}/admin/faults`, {
 			method: 'POST',
 			headers: { 'content-type': 'application/json' },
-			body: JSON.stringify({ fail_next: 0, latency_ms: latency }),
+			body: JSON.stringify({ fail_next: 0, slow_next: latency > 0 ? 1 : 0, latency_ms: latency }),
 		});
 	await fault(1500);
 	try {
