@@ -1,3 +1,4 @@
+import { createServer } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -489,3 +490,77 @@ test('exporting the workflows from n8n reproduces every workflow file unchanged'
 		await rm(target, { recursive: true, force: true });
 	}
 }, 120_000);
+
+test('a request n8n signed, captured on its way and replayed with another key, is refused and reaches no CRM', async () => {
+	// a recording proxy between n8n and the processor: what an attacker on that path would see
+	const captured: { headers: Record<string, string>; body: Buffer }[] = [];
+	const proxy = createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (chunk: Buffer) => chunks.push(chunk));
+		req.on('end', () => {
+			const headers = Object.fromEntries(
+				Object.entries(req.headers).filter(
+					([name]) => name !== 'host' && name !== 'content-length',
+				),
+			) as Record<string, string>;
+			const body = Buffer.concat(chunks);
+			captured.push({ headers, body });
+			void fetch(`${stack.urls.processor}${req.url}`, { method: req.method, headers, body }).then(
+				async (answer) =>
+					res
+						.writeHead(answer.status, { 'content-type': 'application/json' })
+						.end(await answer.text()),
+			);
+		});
+	});
+	await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+	const proxyUrl = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+	const cookie = await ownerCookie();
+	const pointProcessorCredentialAt = async (baseUrl: string) => {
+		const response = await fetch(`${stack.urls.n8n}/rest/credentials/lihProcessorApi1`, {
+			method: 'PATCH',
+			headers: { 'content-type': 'application/json', cookie },
+			body: JSON.stringify({
+				name: 'Lead Intake Processor',
+				type: 'leadIntakeProcessorApi',
+				data: {
+					baseUrl,
+					hmacSecret: stack.settings.WEBHOOK_HMAC_SECRET.split(',')[0],
+					nextHmacSecret: '',
+					serviceToken: stack.settings.SERVICE_TOKEN,
+				},
+			}),
+		});
+		expect(response.status).toBe(200);
+	};
+	await pointProcessorCredentialAt(proxyUrl);
+	try {
+		const sent = await postToN8n(
+			{ ...lead, email: 'captured@example.com' },
+			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-captured' },
+		);
+		expect(sent.body).toMatchObject({ status: 'accepted' });
+	} finally {
+		await pointProcessorCredentialAt(stack.urls.processor);
+		proxy.close();
+	}
+	const original = captured.find((request) => request.headers['webhook-id'] === 'e2e-captured')!;
+	expect(original.headers['webhook-signature']).toMatch(/^v1,/);
+	const replay = (headers: Record<string, string>) =>
+		fetch(`${stack.urls.processor}/webhook/lead`, { method: 'POST', headers, body: original.body });
+
+	const withAnotherKey = await replay({ ...original.headers, 'webhook-id': 'e2e-replayed' });
+	expect(withAnotherKey.status).toBe(401);
+	expect(await withAnotherKey.json()).toMatchObject({ code: 'signature_invalid' });
+	const unchanged = await replay(original.headers);
+	expect(await unchanged.json()).toMatchObject({ status: 'duplicate' });
+	const crm = (await (await fetch(`${stack.urls.crm}/leads`)).json()) as {
+		leads: { key: string; upserts: number }[];
+	};
+	expect(
+		crm.leads.filter(
+			(entry) => entry.key.startsWith('e2e-captured') || entry.key === 'e2e-replayed',
+		),
+	).toEqual([expect.objectContaining({ key: 'e2e-captured', upserts: 1 })]);
+	expect(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-replayed'`).toHaveLength(0);
+});

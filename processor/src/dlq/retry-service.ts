@@ -134,30 +134,13 @@ async function redeliver(
 		// its own intake finished after all (it outlived its lease): nothing left to deliver
 		return resolve(deps, item, base, [], null);
 	}
-	if (!item.sealedLead) {
-		const lastError = 'the raw lead is no longer stored';
-		return settleFailure(
-			deps,
-			item,
-			null,
-			[],
-			{ status: 'dead', lastError },
-			base,
-			'sealed_lead_missing',
-		);
-	}
-	const request = crmRequestOf(deps, item, item.sealedLead);
+	const request = item.sealedLead ? crmRequestOf(deps, item, item.sealedLead) : null;
 	if (!request) {
-		const lastError = 'the stored lead cannot be decrypted or read';
-		return settleFailure(
-			deps,
-			item,
-			null,
-			[],
-			{ status: 'dead', lastError },
-			base,
-			'sealed_lead_unreadable',
-		);
+		// nothing can be sent: a person must look at it
+		const [reason, lastError] = item.sealedLead
+			? ['sealed_lead_unreadable', 'the stored lead cannot be decrypted or read']
+			: ['sealed_lead_missing', 'the raw lead is no longer stored'];
+		return settleFailure(deps, item, null, [], { status: 'dead', lastError }, base, reason);
 	}
 	const result = await deps.crm.upsert(request.body);
 	if (result.ok) {
