@@ -35,7 +35,15 @@ export interface OperatorDeps {
 const Day = z.iso.date();
 const DlqStatus = z.enum(DLQ_STATUSES);
 const RunStatus = z.enum(RUN_STATUSES);
-const Reason = z.string().trim().min(1).max(100);
+/** Operator text reaches SQL: Postgres refuses a NUL in text, so it is a 400 here, not a 500 there. */
+const Text = (max: number) =>
+	z
+		.string()
+		.trim()
+		.min(1)
+		.max(max)
+		.refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+const Reason = Text(100);
 const Paging = {
 	limit: z.coerce.number().int().min(1).max(500).default(50),
 	offset: z.coerce.number().int().min(0).default(0),
@@ -51,7 +59,7 @@ const ReplayRequest = z.strictObject({
 		.min(1)
 		.default(['dead']),
 	reason: Reason.optional(),
-	source: z.string().trim().min(1).max(100).optional(),
+	source: Text(100).optional(),
 	from: Instant.optional(),
 	to: Instant.optional(),
 	limit: z.number().int().min(1).max(10_000).default(100),
@@ -100,7 +108,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
 		const { id } = parse(DlqId, req.params);
-		const { note } = parse(z.object({ note: z.string().trim().min(1).max(1000) }), req.body ?? {});
+		const { note } = parse(z.object({ note: Text(1000) }), req.body ?? {});
 		const resolved = await deps.sql.begin(async (tx) => {
 			const entry = await resolveManually(tx, id, note);
 			if (!entry) return null;
@@ -142,7 +150,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	};
 
 	router.get('/internal/runs/by-key/:key', async (req, res) => {
-		const { key } = parse(z.object({ key: z.string().min(1).max(200) }), req.params);
+		const { key } = parse(z.object({ key: Text(200) }), req.params);
 		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
 		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
 		res.json(await history(run));
