@@ -1518,7 +1518,8 @@ describe('generated bad input against a running processor', () => {
 		);
 		expect(refusalsCounted).toBeGreaterThanOrEqual(refusalsAnswered);
 		expect(await crmCalls()).toBe(0);
-		expect(await readdir(alertsDir)).toEqual([]);
+		// no alert file and no report for any of it (an index of the alerts may be kept there)
+		expect((await readdir(alertsDir)).filter((name) => name !== 'index.md')).toEqual([]);
 
 		// memory: flat after the warm-up (a generous bound: V8 sizes its heap as it likes)
 		expect(growthMb).toBeLessThan(150);
