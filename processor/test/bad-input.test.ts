@@ -120,6 +120,8 @@ function request(spec: RequestSpec): Buffer {
 	const lines = [`${spec.method ?? 'POST'} ${spec.path ?? '/webhook/lead'} HTTP/1.1`];
 	const headers = spec.headers ?? [];
 	if (!headers.some(([name]) => name.toLowerCase() === 'host')) lines.push('Host: 127.0.0.1');
+	if (!headers.some(([name]) => name.toLowerCase() === 'connection'))
+		lines.push('Connection: close');
 	const length = spec.contentLength === undefined ? String(body.length) : spec.contentLength;
 	if (length !== null) lines.push(`Content-Length: ${length}`);
 	for (const [name, value] of headers) lines.push(`${name}: ${value}`);
@@ -135,14 +137,18 @@ function exchange(
 	const timeoutMs = options.timeoutMs ?? 15_000;
 	return new Promise((resolve, reject) => {
 		const started = performance.now();
-		const socket = connectTcp(port, '127.0.0.1');
+		// Thousands of connections must not take the ports other suites running beside this one
+		// pick with freePort() and then listen on (127.0.0.1): these come from 127.0.0.2, and the
+		// server is left to close first (Connection: close), so no client port waits in TIME_WAIT.
+		const socket = connectTcp({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
 		let received = Buffer.alloc(0);
 		let done = false;
 		const finish = (answer: Omit<Answer, 'ms'> | Error) => {
 			if (done) return;
 			done = true;
 			clearTimeout(timer);
-			socket.destroy();
+			if (socket.readableEnded || answer instanceof Error) socket.destroy();
+			else setTimeout(() => socket.destroy(), 500).unref();
 			if (answer instanceof Error) reject(answer);
 			else resolve({ ...answer, ms: performance.now() - started });
 		};
@@ -180,6 +186,7 @@ function exchange(
 			parse(false);
 		});
 		socket.on('close', () => parse(true));
+		socket.on('end', () => socket.destroy());
 		socket.on('error', () => undefined); // a reset ends in 'close' as well
 		socket.on('connect', async () => {
 			for (const piece of pieces) {
