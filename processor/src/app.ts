@@ -2,7 +2,8 @@ import type { RequestListener } from 'node:http';
 import express from 'express';
 import type { Sql } from './db/connection.js';
 import { healthRouter, type HealthOptions } from './health/health-route.js';
-import { errorHandler, notFound } from './http/errors.js';
+import { HttpError } from './errors.js';
+import { errorHandler, notFound, sendError } from './http/errors.js';
 import { observeRequests, pathOf } from './http/request-logging.js';
 import { INTAKE_PATH, intakeHandler, type IntakeRouteOptions } from './intake/intake-route.js';
 import type { Logger } from './logger.js';
@@ -41,6 +42,14 @@ export function createApp(deps: AppDeps): RequestListener {
 	return (req, res) => {
 		const path = pathOf(req);
 		observe(req, res, path);
+		// node's own check (requireHostHeader, switched off in processor.ts) answers without a body
+		if (req.headers.host === undefined && req.httpVersion === '1.1') {
+			return sendError(
+				req,
+				res,
+				new HttpError(400, 'host_missing', 'HTTP/1.1 needs a Host header'),
+			);
+		}
 		if (req.method === 'POST' && path === INTAKE_PATH) intake(req, res);
 		else app(req, res);
 	};

@@ -103,6 +103,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 				'Invalid processor configuration:\n  TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
 			);
 		}
+		if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+			// node:http would refuse it at start with a stack trace
+			throw new ConfigError(
+				'Invalid processor configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)',
+			);
+		}
 		return {
 			...config,
 			DLQ_MAX_RETRIES: config.DLQ_MAX_RETRIES ?? config.DLQ_BACKOFF_SECONDS.length,

@@ -13,6 +13,7 @@ import { rateLimit } from './http/rate-limit.js';
 import { startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
+import { answerClientError, refuseExpectation } from './http/client-errors.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureLog } from './intake/signature-failures.js';
 import { signingKeys } from './intake/signature.js';
@@ -158,7 +159,7 @@ export async function startProcessor(
 				},
 			},
 		});
-		const server = await listen(app, config);
+		const server = await listen(app, config, logger);
 		const { port } = server.address() as AddressInfo;
 		const alertsPass = startAlertsPass(
 			{ sql, alertsDir: config.ALERTS_DIR, now, logger },
@@ -187,19 +188,26 @@ export async function startProcessor(
 
 /**
  * Timeouts on every socket: a client that sends its headers or its body too slowly is cut off
- * (408) instead of holding a connection (docs/operations.md, "Server timeouts").
+ * (408) instead of holding a connection (docs/hostile-input.md, "Server timeouts"). node checks
+ * them every `connectionsCheckingInterval` (30 s by default, which let a slow client hold a
+ * connection up to 30 s past its timeout), so they are checked every second at most.
  */
-function listen(app: RequestListener, config: Config): Promise<Server> {
+function listen(app: RequestListener, config: Config, logger: Logger): Promise<Server> {
 	return new Promise((resolve, reject) => {
 		const server = createServer(
 			{
 				headersTimeout: config.HTTP_HEADERS_TIMEOUT_MS,
 				requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+				connectionsCheckingInterval: Math.min(1000, config.HTTP_HEADERS_TIMEOUT_MS),
 				maxHeaderSize: 16 * 1024,
+				// app.ts refuses a request without Host itself, in JSON
+				requireHostHeader: false,
 				keepAliveTimeout: 5000,
 			},
 			app,
 		);
+		server.on('clientError', answerClientError(logger));
+		server.on('checkExpectation', refuseExpectation(logger));
 		server.once('error', reject);
 		server.listen(config.PORT, config.HOST, () => resolve(server));
 	});

@@ -33,6 +33,7 @@ test('applies every migration once; running again (even concurrently) changes no
 	const tables = await sql`
 		SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name`;
 	expect(tables.map((row) => row.table_name)).toEqual([
+		'alerts_index_lease',
 		'audit_events',
 		'delivery_attempts',
 		'dlq',

@@ -12,12 +12,17 @@ const Instant = z
 	.union([z.iso.datetime({ offset: true }), z.iso.date()])
 	.transform((value) => new Date(value))
 	.meta({ description: 'An ISO 8601 date-time with offset, or a date (midnight UTC)' });
-const Reason = z
-	.string()
-	.trim()
-	.min(1)
-	.max(100)
-	.meta({ description: 'A DLQ reason, e.g. crm_http_503, crm_unavailable, interrupted' });
+/** Operator text reaches SQL: Postgres refuses a NUL in text, so it is a 400 here, not a 500 there. */
+const Text = (max: number) =>
+	z
+		.string()
+		.trim()
+		.min(1)
+		.max(max)
+		.refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+const Reason = Text(100).meta({
+	description: 'A DLQ reason, e.g. crm_http_503, crm_unavailable, interrupted',
+});
 const Limit = z.coerce.number().int().min(1).max(500).default(50);
 
 export const DlqListQuery = z.object({
@@ -37,7 +42,7 @@ export const DlqIdParams = z.object({
 });
 
 export const ResolveBody = z.object({
-	note: z.string().trim().min(1).max(1000).meta({ description: 'Why the item is closed by hand' }),
+	note: Text(1000).meta({ description: 'Why the item is closed by hand' }),
 });
 
 export const RetryDueBody = z.object({
@@ -53,7 +58,7 @@ export const ReplayBody = z.strictObject({
 		.default(['dead'])
 		.meta({ description: 'Which items: dead (default) and/or open ones' }),
 	reason: Reason.optional(),
-	source: z.string().trim().min(1).max(100).optional().meta({ description: "The runs' source" }),
+	source: Text(100).optional().meta({ description: "The runs' source" }),
 	from: Instant.optional().meta({ description: 'Items created at or after' }),
 	to: Instant.optional().meta({ description: 'Items created before' }),
 	limit: z
@@ -71,11 +76,7 @@ export const RunsQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), lim
 export const RunIdParams = z.object({ runId: z.uuid() });
 
 export const RunKeyParams = z.object({
-	key: z
-		.string()
-		.min(1)
-		.max(200)
-		.meta({ description: 'The idempotency key as the source sent it' }),
+	key: Text(200).meta({ description: 'The idempotency key as the source sent it' }),
 });
 
 export const KpiComputeBody = z.object({

@@ -176,3 +176,20 @@ export async function existingRunIds(sql: Queryable, ids: string[]): Promise<Set
 		SELECT run_id FROM runs WHERE run_id = ANY(${ids}::uuid[])`;
 	return new Set(rows.map((row) => row.run_id));
 }
+
+/**
+ * Takes the lease on rewriting alerts/index.md unless another pass holds it (until it expires).
+ * One statement each way: nothing is left held if the connection dies.
+ */
+export async function takeIndexLease(sql: Sql, holder: string, seconds: number): Promise<boolean> {
+	const rows = await sql`
+		INSERT INTO alerts_index_lease (holder, until) VALUES (${holder}, now() + make_interval(secs => ${seconds}))
+		ON CONFLICT (id) DO UPDATE SET holder = EXCLUDED.holder, until = EXCLUDED.until
+			WHERE alerts_index_lease.until < now()
+		RETURNING holder`;
+	return rows.length === 1;
+}
+
+export async function releaseIndexLease(sql: Sql, holder: string): Promise<void> {
+	await sql`DELETE FROM alerts_index_lease WHERE holder = ${holder}`;
+}

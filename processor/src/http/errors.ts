@@ -46,6 +46,8 @@ function toHttpError(error: unknown): HttpError {
 		const limit = (error as { limit?: number }).limit;
 		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
 	}
+	const unreadable = unreadableRequest(error);
+	if (unreadable) return unreadable;
 	if (isConnectionError(error)) {
 		return new HttpError(
 			503,
@@ -60,4 +62,32 @@ function toHttpError(error: unknown): HttpError {
 		'internal_error',
 		'Internal error; quote the correlation id when reporting it',
 	);
+}
+
+/**
+ * What express's body parser and router refuse (an http-errors 4xx `status`): a compressed body
+ * that does not decompress, an unknown Content-Encoding or charset, a path that is not valid
+ * percent-encoding. The client's mistake, so a 4xx, never a 500.
+ */
+function unreadableRequest(error: unknown): HttpError | null {
+	const { status, type, code } = (error ?? {}) as {
+		status?: unknown;
+		type?: string;
+		code?: string;
+	};
+	if (typeof status !== 'number' || status < 400 || status > 499) return null;
+	if (type === 'encoding.unsupported') {
+		return new HttpError(
+			415,
+			'unsupported_content_encoding',
+			'Content-Encoding must be gzip, deflate, br or identity',
+		);
+	}
+	if (type === 'charset.unsupported')
+		return new HttpError(415, 'unsupported_charset', 'JSON bodies must be UTF-8');
+	if (error instanceof URIError)
+		return new HttpError(400, 'invalid_path', 'The path is not valid percent-encoding');
+	if (code?.startsWith('Z_'))
+		return new HttpError(400, 'invalid_body', 'The body does not decompress (Content-Encoding)');
+	return new HttpError(status, 'bad_request', 'The request could not be read');
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.js';
+import { maskEmailsIn } from '../pii/sanitize.js';
 
 declare module 'node:http' {
 	interface IncomingMessage {
@@ -59,7 +60,7 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 			logger[level](
 				{
 					correlation_id: req.id,
-					req: { method: req.method, path },
+					req: { method: req.method, path: loggedPath(path) },
 					res: { status },
 					run_id: res.runId,
 					responseTime: Math.round(performance.now() - started),
@@ -69,6 +70,30 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 			);
 		});
 	};
+}
+
+/**
+ * The path as logged: an e-mail in a segment (a run looked up by a key that holds one), sent
+ * plain or percent-encoded, is masked like everywhere else.
+ */
+function loggedPath(path: string): string {
+	if (!/@|%40/i.test(path)) return path;
+	return path
+		.split('/')
+		.map((segment) => {
+			const decoded = decodeSegment(segment);
+			const masked = maskEmailsIn(decoded);
+			return masked === decoded ? segment : masked;
+		})
+		.join('/');
+}
+
+function decodeSegment(segment: string): string {
+	try {
+		return decodeURIComponent(segment);
+	} catch {
+		return segment;
+	}
 }
 
 function expressRoute(req: IncomingMessage): string | undefined {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import type { Sql } from '../db/connection.js';
 import {
 	existingRunIds,
+	releaseIndexLease,
+	takeIndexLease,
 	readIncidentState,
 	settleFollowUps,
 	type DlqIncident,
@@ -61,6 +63,9 @@ const UNLISTED_LIMIT = 1000;
 const DAY_MS = 86_400_000;
 /** How long a claimed follow-up stays this pass's before another pass may take it. */
 const FOLLOW_UP_LEASE_SECONDS = 120;
+/** How long the index is one pass's to rewrite, and how long another pass waits for its turn. */
+const INDEX_LEASE_SECONDS = 60;
+const INDEX_WAIT_MS = 10_000;
 
 export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 	// alert files never change once written: what a stray one says is read once
@@ -137,10 +142,27 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 
 	/**
 	 * Rewrites index.md when its content changed, written aside and renamed over. Passes of
-	 * several processors may overlap: each writes a whole index read from the record, and a
-	 * slightly older one is replaced by the next pass.
+	 * several processors take turns (a lease in the database), so the last one to write is the
+	 * last one to read.
 	 */
 	async function refreshIndex(): Promise<boolean> {
+		const holder = randomUUID();
+		for (
+			let waited = 0;
+			!(await takeIndexLease(deps.sql, holder, INDEX_LEASE_SECONDS));
+			waited += 100
+		) {
+			if (waited >= INDEX_WAIT_MS) return false; // another pass is writing it; the next pass looks again
+			await new Promise((resolve) => setTimeout(resolve, 100));
+		}
+		try {
+			return await rewriteIndex();
+		} finally {
+			await releaseIndexLease(deps.sql, holder);
+		}
+	}
+
+	async function rewriteIndex(): Promise<boolean> {
 		const now = deps.now();
 		const since = new Date(now.getTime() - WINDOW_DAYS * DAY_MS);
 		const state = await readIncidentState(deps.sql, {
