@@ -5,6 +5,7 @@ import { signingSecret, stackSettings, type StackSettings } from './dev-settings
 import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
 import { ensureN8n } from './n8n/install.js';
 import { freePort } from './ports.js';
+import { deleteRedisKeys } from './redis.js';
 import { createDatabase, dropDatabase, embeddedAdminUrl, ensureDatabase } from './postgres.js';
 import {
 	alertsDir as defaultAlertsDir,
@@ -41,7 +42,7 @@ export const DEFAULT_PORTS: StackPorts = {
 export interface ScaleOptions {
 	/** redis://host:port[/db]; the machines here run one at 127.0.0.1:6379. */
 	redisUrl: string;
-	/** Prefix of every Redis key and channel; unique per stack, so stacks can share one Redis. */
+	/** Prefix of every Redis key and channel (default `lih`; a throwaway stack gets its own, removed at stop). */
 	queuePrefix?: string;
 	/** n8n worker processes (default 2). */
 	workers?: number;
@@ -122,7 +123,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	const scale = options.scale
 		? {
 				redisUrl: options.scale.redisUrl,
-				queuePrefix: options.scale.queuePrefix ?? `lih-${runId}`,
+				// the development stack keeps its queue across runs; a throwaway one has its own
+				queuePrefix: options.scale.queuePrefix ?? (options.throwaway ? `lih-${runId}` : 'lih'),
 				workers: options.scale.workers ?? 2,
 				processors: options.scale.processors ?? 2,
 			}
@@ -155,6 +157,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		if (options.throwaway && options.n8n) {
 			const folders = n8nDeployment?.userFolders ?? [n8nUserFolder];
 			for (const folder of folders) await rm(folder, { recursive: true, force: true });
+			if (scale) await deleteRedisKeys(scale.redisUrl, scale.queuePrefix).catch(() => 0);
 		}
 	};
 	const start = async (specs: Omit<ServiceSpec, 'onLine'>[]) => {
