@@ -14,7 +14,7 @@ export interface N8nDeploymentOptions {
 	userFolder: string;
 	serverUrl: string;
 	database: string;
-	/** The main process (editor, API); in queue mode also `webhook`, where leads go. */
+	/** The main process (editor, API); in queue mode also `webhook`, where leads go. 0: a free one. */
 	ports: { main: number; webhook?: number };
 	alertsDir: string;
 	encryptionKey: string;
@@ -54,6 +54,7 @@ export interface N8nDeployment {
  */
 export async function startN8nDeployment(options: N8nDeploymentOptions): Promise<N8nDeployment> {
 	const { install, queue } = options;
+	const mainPort = options.ports.main || (await freePort());
 	const base = {
 		serverUrl: options.serverUrl,
 		database: options.database,
@@ -67,7 +68,7 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 		...n8nEnv({
 			...base,
 			userFolder: options.userFolder,
-			port: options.ports.main,
+			port: mainPort,
 			brokerPort: await freePort(),
 		}),
 		...options.extraEnv,
@@ -80,7 +81,7 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 				name: options.name,
 				env,
 				userFolder: options.userFolder,
-				port: options.ports.main,
+				port: mainPort,
 				extraWorkflowFiles: options.extraWorkflowFiles,
 				install,
 				processorUrl: options.processorUrl,
@@ -93,7 +94,7 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 				onLine: (line) => options.onLine(options.name, line),
 			}),
 		);
-		const editorUrl = `http://127.0.0.1:${options.ports.main}`;
+		const editorUrl = `http://127.0.0.1:${mainPort}`;
 		if (!queue) return { editorUrl, webhookUrl: editorUrl, env, services, userFolders };
 
 		options.log(`Starting the n8n webhook process and ${queue.workers} workers (queue mode) ...`);
