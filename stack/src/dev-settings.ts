@@ -1,5 +1,5 @@
 /**
- * The local stack's settings (SPEC 6): development values unless the environment sets them.
+ * The local stack's settings (README "Configuration"): development values unless the environment sets them.
  * They are printed at start so anyone can sign a request by hand. Never use them in production.
  */
 export interface StackSettings {

@@ -27,7 +27,7 @@ export interface EmbeddedOptions {
 
 /**
  * `DATABASE_URL` when set (an existing Postgres), else an embedded Postgres 17 from the npm
- * registry (SPEC 5): real binaries, data in `dataDir`.
+ * registry: real binaries, data in `dataDir`.
  */
 export async function startPostgres(options: EmbeddedOptions): Promise<PostgresServer> {
 	const existing = process.env.DATABASE_URL;

@@ -25,7 +25,12 @@ if (!command || !process.send) {
 	process.exit(2);
 }
 
-const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+const { LIH_SERVICE_NODE_OPTIONS, LIH_STOP_GRACE_MS: _grace, ...env } = process.env;
+const child = spawn(command, args, {
+	env: LIH_SERVICE_NODE_OPTIONS ? { ...env, NODE_OPTIONS: LIH_SERVICE_NODE_OPTIONS } : env,
+	stdio: ['ignore', 'pipe', 'pipe'],
+	detached: true,
+});
 const group = child.pid;
 for (const [from, to] of [
 	[child.stdout, process.stdout],

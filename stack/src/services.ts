@@ -39,9 +39,15 @@ export class ServiceError extends Error {}
  * the person starting the stack sees why (a port in use, a bad setting).
  */
 export function startService(spec: ServiceSpec): Promise<Service> {
+	// NODE_OPTIONS is the service's (e.g. a profiler flag for n8n's Node), not the lifeline's
+	const { NODE_OPTIONS, ...env } = spec.env;
 	const child = spawn(process.execPath, [lifelineMain, spec.command, ...spec.args], {
 		cwd: spec.cwd,
-		env: { ...spec.env, LIH_STOP_GRACE_MS: String(STOP_GRACE_MS) },
+		env: {
+			...env,
+			LIH_STOP_GRACE_MS: String(STOP_GRACE_MS),
+			...(NODE_OPTIONS ? { LIH_SERVICE_NODE_OPTIONS: NODE_OPTIONS } : {}),
+		},
 		stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
 		// its own process group: Ctrl-C reaches the launcher, which stops services in order
 		detached: true,
