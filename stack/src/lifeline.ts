@@ -46,8 +46,6 @@ child.once('error', (error) => {
 	console.error(`${command} could not be started: ${error.message}`);
 	process.exit(127);
 });
-if (group !== undefined) process.send({ pid: group });
-
 let stopping = false;
 function stop(): void {
 	if (stopping) return;
@@ -58,6 +56,9 @@ function stop(): void {
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 process.on('disconnect', stop);
+// the launcher may be gone already (before 'disconnect' had a listener)
+if (!process.connected) stop();
+else if (group !== undefined) process.send({ pid: group }, () => undefined);
 
 const outputClosed = new Promise((resolve) => child.once('close', resolve));
 child.once('exit', (code, signal) => {
