@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { lifelineMain } from './repo.js';
 
@@ -33,22 +33,39 @@ const STOP_GRACE_MS = 10_000;
 export class ServiceError extends Error {}
 
 /**
- * Starts a child process through a lifeline (lifeline.ts: it dies with this process, even on
- * SIGKILL, and takes everything it started with it) and waits until it says it is ready. A
- * service that exits or stays silent first is an error that quotes its last output lines, so
- * the person starting the stack sees why (a port in use, a bad setting).
+ * Runs `command` behind a lifeline (lifeline.ts): it and whatever it starts end when this
+ * process ends, however that happens. Its stdout and stderr are pipes; the lifeline's IPC
+ * channel carries the command's pid.
  */
-export function startService(spec: ServiceSpec): Promise<Service> {
-	// NODE_OPTIONS is the service's (e.g. a profiler flag for n8n's Node), not the lifeline's
-	const { NODE_OPTIONS, ...env } = spec.env;
-	const child = spawn(process.execPath, [lifelineMain, spec.command, ...spec.args], {
-		cwd: spec.cwd,
+export function spawnWithLifeline(
+	command: string,
+	args: string[],
+	options: { cwd?: string; env: NodeJS.ProcessEnv; detached?: boolean },
+): ChildProcess {
+	// NODE_OPTIONS is the command's (e.g. a profiler flag for n8n's Node), not the lifeline's
+	const { NODE_OPTIONS, ...env } = options.env;
+	return spawn(process.execPath, [lifelineMain, command, ...args], {
+		cwd: options.cwd,
 		env: {
 			...env,
 			LIH_STOP_GRACE_MS: String(STOP_GRACE_MS),
 			...(NODE_OPTIONS ? { LIH_SERVICE_NODE_OPTIONS: NODE_OPTIONS } : {}),
 		},
 		stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+		detached: options.detached ?? false,
+	});
+}
+
+/**
+ * Starts a child process through a lifeline (lifeline.ts: it dies with this process, even on
+ * SIGKILL, and takes everything it started with it) and waits until it says it is ready. A
+ * service that exits or stays silent first is an error that quotes its last output lines, so
+ * the person starting the stack sees why (a port in use, a bad setting).
+ */
+export function startService(spec: ServiceSpec): Promise<Service> {
+	const child = spawnWithLifeline(spec.command, spec.args, {
+		cwd: spec.cwd,
+		env: spec.env,
 		// its own process group: Ctrl-C reaches the launcher, which stops services in order
 		detached: true,
 	});
