@@ -134,12 +134,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		? null
 		: join(dataDir, options.throwaway ? `postgres-${runId}` : 'postgres');
 	const throwawayDb = options.throwaway ? `lih_${runId}` : null;
-	const n8nDatabase = options.throwaway ? `lih_${runId}_n8n` : scale ? 'n8n_scale' : 'n8n';
-	const n8nUserFolder = options.throwaway
-		? join(dataDir, `n8n-${runId}`)
-		: scale
-			? `${defaultN8nUserFolder}-scale`
-			: defaultN8nUserFolder;
+	// the development n8n is one, whichever mode runs it: edits made in the editor stay
+	const n8nDatabase = options.throwaway ? `lih_${runId}_n8n` : 'n8n';
+	const n8nUserFolder = options.throwaway ? join(dataDir, `n8n-${runId}`) : defaultN8nUserFolder;
 	const running: Service[] = [];
 	let n8nDeployment: N8nDeployment | null = null;
 	let stopping = false;
