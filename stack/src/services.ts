@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { lifelineMain } from './repo.js';
 
 export interface ServiceSpec {
 	name: string;
@@ -18,43 +19,80 @@ export interface ServiceSpec {
 
 export interface Service {
 	name: string;
-	process: ChildProcess;
+	/** The service's own process (it leads a process group of its own). */
+	pid: number;
 	/** Resolves with the exit code when the process ends, for whatever reason. */
 	exited: Promise<number | null>;
+	/** Stops it in its own order; whatever it started goes with it. */
 	stop(): Promise<void>;
 }
+
+/** How long a service may take to stop before its process group is killed. */
+const STOP_GRACE_MS = 10_000;
 
 export class ServiceError extends Error {}
 
 /**
- * Starts a child process and waits until it says it is ready. A service that exits or stays
- * silent first is an error that quotes its last output lines, so the person starting the stack
- * sees why (a port in use, a bad setting).
+ * Runs `command` behind a lifeline (lifeline.ts): it and whatever it starts end when this
+ * process ends, however that happens. Its stdout and stderr are pipes; the lifeline's IPC
+ * channel carries the command's pid.
+ */
+export function spawnWithLifeline(
+	command: string,
+	args: string[],
+	options: { cwd?: string; env: NodeJS.ProcessEnv; detached?: boolean },
+): ChildProcess {
+	// NODE_OPTIONS is the command's (e.g. a profiler flag for n8n's Node), not the lifeline's
+	const { NODE_OPTIONS, ...env } = options.env;
+	return spawn(process.execPath, [lifelineMain, command, ...args], {
+		cwd: options.cwd,
+		env: {
+			...env,
+			LIH_STOP_GRACE_MS: String(STOP_GRACE_MS),
+			...(NODE_OPTIONS ? { LIH_SERVICE_NODE_OPTIONS: NODE_OPTIONS } : {}),
+		},
+		stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+		detached: options.detached ?? false,
+	});
+}
+
+/**
+ * Starts a child process through a lifeline (lifeline.ts: it dies with this process, even on
+ * SIGKILL, and takes everything it started with it) and waits until it says it is ready. A
+ * service that exits or stays silent first is an error that quotes its last output lines, so
+ * the person starting the stack sees why (a port in use, a bad setting).
  */
 export function startService(spec: ServiceSpec): Promise<Service> {
-	const child = spawn(spec.command, spec.args, {
+	const child = spawnWithLifeline(spec.command, spec.args, {
 		cwd: spec.cwd,
 		env: spec.env,
-		stdio: ['ignore', 'pipe', 'pipe'],
-		// its own process group: Ctrl-C reaches the supervisor, which stops services in order
+		// its own process group: Ctrl-C reaches the launcher, which stops services in order
 		detached: true,
 	});
 	const recent: string[] = [];
 	const exited = new Promise<number | null>((resolve) =>
 		child.once('exit', (code) => resolve(code)),
 	);
+	const started = new Promise<number>((resolve) =>
+		child.once('message', (message: { pid?: number }) => resolve(message.pid ?? -1)),
+	);
 	const service: Service = {
 		name: spec.name,
-		process: child,
+		pid: -1,
 		exited,
 		async stop() {
 			if (child.exitCode !== null || child.signalCode !== null) return;
 			child.kill('SIGTERM');
-			const forced = setTimeout(() => child.kill('SIGKILL'), 15_000);
+			// the lifeline kills the service's group after STOP_GRACE_MS; this is its own safety net
+			const forced = setTimeout(() => {
+				if (service.pid > 0) killGroup(service.pid);
+				child.kill('SIGKILL');
+			}, STOP_GRACE_MS + 5_000);
 			await exited;
 			clearTimeout(forced);
 		},
 	};
+	void started.then((pid) => (service.pid = pid));
 
 	return new Promise((resolve, reject) => {
 		let ready = false;
@@ -74,9 +112,10 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 			});
 		}
 		const markReady = () => {
+			if (ready) return;
 			ready = true;
 			clearTimeout(timer);
-			resolve(service);
+			void started.then(() => resolve(service));
 		};
 		if (spec.readyCheck)
 			void pollUntil(spec.readyCheck, () => ready || child.exitCode !== null).then(markReady);
@@ -107,6 +146,14 @@ async function pollUntil(check: () => Promise<boolean>, giveUp: () => boolean): 
 /** A readiness check: the URL answers 2xx. */
 export function answersOk(url: string): () => Promise<boolean> {
 	return () => fetch(url).then((response) => response.ok);
+}
+
+function killGroup(pgid: number): void {
+	try {
+		process.kill(-pgid, 'SIGKILL');
+	} catch {
+		// already gone
+	}
 }
 
 function tail(lines: string[]): string {

@@ -1,18 +1,23 @@
 import { relative } from 'node:path';
 import { signingSecret } from './dev-settings.js';
-import { startLocalStack, type LocalStack } from './local-stack.js';
+import { startLocalStack, type LocalStack, type StackPorts } from './local-stack.js';
+import { redisReachable } from './redis.js';
 import { repoRoot } from './repo.js';
-import { ServiceError } from './services.js';
 
 /**
- * `npm start [-- --no-n8n]`: the whole local stack in the foreground; Ctrl-C stops it.
+ * `npm start [-- --no-n8n] [--scale] [--free-ports] [--verbose]`: the whole local stack in the
+ * foreground; Ctrl-C (or SIGTERM) stops it in order. Every service runs behind a lifeline, so
+ * nothing outlives this process, however it ends (docs/launcher.md).
  */
 const withN8n = !process.argv.includes('--no-n8n');
 const verbose = process.argv.includes('--verbose');
+const scale = process.argv.includes('--scale');
+const freePorts = process.argv.includes('--free-ports');
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 
 function printLine(service: string, line: string): void {
 	// n8n is chatty (and offline here, so it reports failed look-ups of its own web services)
-	if (service === 'n8n' && !verbose) return;
+	if (service.startsWith('n8n') && !verbose) return;
 	if (service === 'processor' && !verbose) {
 		const entry = parseJson(line);
 		if (entry && entry.level < 40 && entry.msg === 'request completed') {
@@ -43,14 +48,14 @@ function summary(stack: LocalStack): string {
 		: 'DATABASE_URL';
 	const n8n = urls.n8n
 		? `
-n8n (the lead intake workflow and our nodes)
+n8n (the lead intake workflow and our nodes)${stack.scale ? `, queue mode: main, webhook process, ${stack.scale.workers} workers on ${stack.scale.redisUrl}; ${stack.scale.processors} processor processes` : ''}
   Editor                 ${urls.n8n}   log in as ${settings.N8N_OWNER_EMAIL} / ${settings.N8N_OWNER_PASSWORD}
-  Lead webhook           ${urls.n8n}/webhook/lead-intake
+  Lead webhook           ${urls.n8nWebhook}/webhook/lead-intake
 
 Post a lead as the development lead source does (n8n checks its key, signs the lead and hands it
 to the processor; without the key n8n answers 401, with a wrong one 403):
 
-  curl -sS -X POST ${urls.n8n}/webhook/lead-intake -H 'Content-Type: application/json' \\
+  curl -sS -X POST ${urls.n8nWebhook}/webhook/lead-intake -H 'Content-Type: application/json' \\
     -H "Authorization: Bearer ${settings.LEAD_SOURCE_API_KEY}" \\
     -d '{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
 
@@ -90,30 +95,53 @@ Press Ctrl-C to stop everything.
 `;
 }
 
+let stack: LocalStack | null = null;
+let stopping = false;
+const shutdown = async (reason: string, code: number) => {
+	if (stopping) return;
+	stopping = true;
+	console.log(`\n${reason}; stopping ...`);
+	// still starting: exiting is enough, every service's lifeline stops it
+	if (stack) await stack.stop();
+	console.log('Stopped.');
+	process.exit(code);
+};
+process.on('SIGINT', () => void shutdown('Ctrl-C', 0));
+process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
+
 async function main(): Promise<void> {
-	console.log(`Starting Postgres, the processor and the mocks${withN8n ? ' and n8n' : ''} ...`);
-	const stack = await startLocalStack({
+	if (scale && withN8n && !(await redisReachable(redisUrl))) {
+		throw new Error(
+			`--scale runs n8n in queue mode on Redis, and no Redis answers at ${redisUrl}: start one, or set REDIS_URL.`,
+		);
+	}
+	console.log(
+		`Starting Postgres, the processor and the mocks${withN8n ? ` and n8n${scale ? ' in queue mode' : ''}` : ''} ...`,
+	);
+	// PORT, when set, still places the processor
+	const free: Partial<StackPorts> = freePorts
+		? {
+				processor: Number(process.env.PORT || 0),
+				crm: 0,
+				jiraConfluence: 0,
+				postgres: 0,
+				n8n: 0,
+				n8nWebhook: 0,
+			}
+		: {};
+	stack = await startLocalStack({
 		n8n: withN8n,
+		scale: scale ? { redisUrl } : undefined,
+		ports: free,
 		onLine: printLine,
 		log: (line) => console.log(line),
 	});
 	console.log(summary(stack));
-
-	let stopping = false;
-	const shutdown = async (reason: string, code: number) => {
-		if (stopping) return;
-		stopping = true;
-		console.log(`\n${reason}; stopping ...`);
-		await stack.stop();
-		console.log('Stopped.');
-		process.exit(code);
-	};
-	process.on('SIGINT', () => void shutdown('Ctrl-C', 0));
-	process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
 	void stack.failure.then((reason) => shutdown(reason, 1));
 }
 
 main().catch((error: unknown) => {
-	console.error(error instanceof ServiceError ? `\n${error.message}` : error);
+	// one sentence, never a stack trace: every error here says what happened (and what to do)
+	console.error(`\n${error instanceof Error ? error.message : String(error)}`);
 	process.exit(1);
 });

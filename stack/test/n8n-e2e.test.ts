@@ -115,7 +115,8 @@ beforeAll(async () => {
 		n8n: true,
 		alertsDir,
 		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
-		n8nExtras: { workflowFiles },
+		// these tests read successful executions, which n8n's production settings do not keep
+		n8nExtras: { workflowFiles, env: { EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all' } },
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });

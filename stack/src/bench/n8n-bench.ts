@@ -1,105 +1,42 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signingSecret, stackSettings } from '../dev-settings.js';
-import { DEFAULT_PORTS, startLocalStack } from '../local-stack.js';
-import { freePort } from '../ports.js';
-import { SEED_WEBHOOK_PATH, seedWorkflow } from './seed-workflow.js';
+import { signingSecret } from '../dev-settings.js';
+import { LEAD_WEBHOOK_PATH, leadSource, sampleLead, type LeadSource } from '../lead-source.js';
+import { startLocalStack } from '../local-stack.js';
+import { startN8nDeployment, type N8nDeployment } from '../n8n/deployment.js';
+import { ensureN8n } from '../n8n/install.js';
+import { createDatabase, dropDatabase } from '../postgres.js';
+import { deleteRedisKeys, redisReachable } from '../redis.js';
+import { FLOOR_WEBHOOK_PATH, floorWorkflow } from './floor-workflow.js';
 
 /*
- * `npm run bench:n8n`: leads through the n8n webhook with our workflow (Lead Intake node) and,
- * on the same n8n, with the seed's Code + HTTP Request approach. Unique leads, closed loop.
- * Each concurrency runs BENCH_ROUNDS (default 4) rounds of BENCH_SECONDS (default 5) per workflow,
- * alternating which goes first, so drift in n8n (a growing execution table, warm caches) cannot
- * favour either. BENCH_CONCURRENCY (default "1,8").
+ * `npm run bench:n8n`: what n8n costs per lead, and what our workflow adds, in one run on one
+ * machine. One processor and its mocks serve three n8n deployments side by side:
+ *   - n8n with its default settings, running the bare Webhook → Respond floor;
+ *   - n8n with our production settings (N8N_PRODUCTION_SETTINGS), running the floor and our
+ *     lead intake workflow;
+ *   - the same settings in queue mode (main, webhook process, BENCH_WORKERS=2 workers on
+ *     REDIS_URL), running the floor and our workflow;
+ *   - for comparison only, the production settings with n8n's deprecated, unisolated `legacy`
+ *     expression engine, running our workflow: what our workflow's expressions cost (each
+ *     execution that evaluates one pays for a fresh V8 isolate under the secure `vm` engine).
+ * Unique leads, closed loop, BENCH_CONCURRENCY (default "1,8"); BENCH_ROUNDS (default 4) rounds of
+ * BENCH_SECONDS (default 5) per target, every other round in reverse order, so drift (a growing
+ * table, a busy neighbour) favours no target. Prints leads/s, p50, p99 and the ratios.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,8').split(',').map(Number);
+const workers = Number(process.env.BENCH_WORKERS ?? 2);
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+// a lead source's credential, once the lead intake webhook requires one, goes here
+const sourceHeaders: Record<string, string> = {};
 
-interface Result {
+interface Target {
 	name: string;
-	concurrency: number;
-	requests: number;
-	errors: number;
-	perSecond: number;
-	p50: number;
-	p99: number;
-}
-
-const workDir = await mkdtemp(join(tmpdir(), 'lih-n8n-bench-'));
-const processorPort = await freePort();
-const seedFile = join(workDir, 'seed-workflow.json');
-await writeFile(
-	seedFile,
-	JSON.stringify(seedWorkflow(`http://127.0.0.1:${processorPort}`, signingSecret(stackSettings()))),
-);
-const stack = await startLocalStack({
-	throwaway: true,
-	n8n: true,
-	alertsDir: join(workDir, 'alerts'),
-	ports: {
-		...DEFAULT_PORTS,
-		processor: processorPort,
-		crm: 0,
-		jiraConfluence: 0,
-		postgres: 0,
-		n8n: 0,
-	},
-	processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
-	n8nExtras: {
-		env: { NODE_FUNCTION_ALLOW_BUILTIN: 'crypto', N8N_LOG_LEVEL: 'warn' },
-		workflowFiles: [seedFile],
-	},
-	log: (line) => process.stderr.write(`${line}\n`),
-});
-
-try {
-	const results: Result[] = [];
-	let sequence = 0;
-	const workflows = [
-		['our workflow', 'lead-intake'],
-		['seed approach', SEED_WEBHOOK_PATH],
-	] as const;
-	// warm-up: the first executions of a workflow are slower
-	for (const [, path] of workflows)
-		await load(`${stack.urls.n8n}/webhook/${path}`, 1, 3, () => sequence++);
-	for (const concurrency of concurrencies) {
-		const samples = new Map<string, Measurement[]>(workflows.map(([name]) => [name, []]));
-		for (let round = 0; round < rounds; round++) {
-			const order = round % 2 === 0 ? workflows : [...workflows].reverse();
-			for (const [name, path] of order) {
-				process.stderr.write(
-					`${name} at concurrency ${concurrency}, round ${round + 1}/${rounds} ...\n`,
-				);
-				samples
-					.get(name)!
-					.push(
-						await load(`${stack.urls.n8n}/webhook/${path}`, concurrency, seconds, () => sequence++),
-					);
-			}
-		}
-		for (const [name] of workflows)
-			results.push({ name, concurrency, ...combine(samples.get(name)!) });
-	}
-	console.log('\nn8n benchmark: unique leads through the n8n webhook, same n8n, same processor\n');
-	console.log('workflow          conc  requests  errors   leads/s    p50 ms    p99 ms');
-	for (const row of results) {
-		console.log(
-			`${row.name.padEnd(16)} ${String(row.concurrency).padStart(5)} ${String(row.requests).padStart(9)} ${String(row.errors).padStart(7)}` +
-				` ${row.perSecond.toFixed(1).padStart(9)} ${row.p50.toFixed(1).padStart(9)} ${row.p99.toFixed(1).padStart(9)}`,
-		);
-	}
-	for (const concurrency of concurrencies) {
-		const of = (name: string) =>
-			results.find((row) => row.name === name && row.concurrency === concurrency)!;
-		console.log(
-			`ratio ours/seed at concurrency ${concurrency}: ${(of('our workflow').perSecond / of('seed approach').perSecond).toFixed(2)}`,
-		);
-	}
-} finally {
-	await stack.stop();
-	await rm(workDir, { recursive: true, force: true });
+	source: LeadSource;
 }
 
 interface Measurement {
@@ -108,49 +45,195 @@ interface Measurement {
 	seconds: number;
 }
 
-function combine(samples: Measurement[]): Omit<Result, 'name' | 'concurrency'> {
+interface Result {
+	target: string;
+	concurrency: number;
+	requests: number;
+	errors: number;
+	perSecond: number;
+	p50: number;
+	p99: number;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+if (!(await redisReachable(redisUrl))) {
+	log(`The queue-mode rows need Redis at ${redisUrl}: start one, or set REDIS_URL.`);
+	process.exit(1);
+}
+const runId = randomBytes(4).toString('hex');
+const workDir = await mkdtemp(join(tmpdir(), 'lih-n8n-bench-'));
+const floorFile = join(workDir, 'floor-workflow.json');
+await writeFile(floorFile, JSON.stringify(floorWorkflow()));
+
+const stack = await startLocalStack({
+	throwaway: true,
+	n8n: true,
+	alertsDir: join(workDir, 'alerts'),
+	ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
+	processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
+	n8nExtras: { workflowFiles: [floorFile] },
+	log,
+});
+const extraDatabases: string[] = [];
+const extraDeployments: N8nDeployment[] = [];
+const queuePrefix = `lih-bench-${runId}`;
+
+/** Another n8n deployment beside the stack's, on the same processor and database server. */
+async function deployment(
+	name: string,
+	tuning: 'production' | 'n8n-defaults',
+	queue: boolean,
+	extraEnv: Record<string, string> = {},
+): Promise<N8nDeployment> {
+	const database = `lih_bench_${runId}_${name.replace(/\W/g, '_')}`;
+	await createDatabase(stack.serverUrl, database);
+	extraDatabases.push(database);
+	const started = await startN8nDeployment({
+		install: await ensureN8n(log),
+		name,
+		userFolder: join(workDir, name),
+		serverUrl: stack.serverUrl,
+		database,
+		ports: { main: 0 },
+		alertsDir: stack.alertsDir,
+		encryptionKey: stack.settings.N8N_ENCRYPTION_KEY,
+		tuning,
+		queue: queue ? { redisUrl, prefix: queuePrefix, workers } : undefined,
+		extraEnv,
+		extraWorkflowFiles: [floorFile],
+		processorUrl: stack.urls.processor,
+		jiraConfluenceUrl: stack.urls.jiraConfluence,
+		hmacSecret: signingSecret(stack.settings),
+		serviceToken: stack.settings.SERVICE_TOKEN,
+		owner: { email: stack.settings.N8N_OWNER_EMAIL, password: stack.settings.N8N_OWNER_PASSWORD },
+		log,
+		onLine: () => undefined,
+	});
+	extraDeployments.push(started);
+	return started;
+}
+
+const source = (baseUrl: string, path: string) =>
+	leadSource({ baseUrl, path, headers: sourceHeaders, timeoutMs: 60_000 });
+
+try {
+	log('Starting n8n with its default settings ...');
+	const untuned = await deployment('n8n-untuned', 'n8n-defaults', false);
+	log(`Starting n8n in queue mode (${workers} workers) ...`);
+	const queued = await deployment('n8n-queue', 'production', true);
+	log('Starting n8n with the legacy expression engine (comparison) ...');
+	const legacy = await deployment('n8n-legacy', 'production', false, {
+		N8N_EXPRESSION_ENGINE: 'legacy',
+	});
+	const floorPath = `/webhook/${FLOOR_WEBHOOK_PATH}`;
+	const targets: Target[] = [
+		{ name: 'floor, n8n defaults', source: source(untuned.webhookUrl, floorPath) },
+		{ name: 'floor, tuned', source: source(stack.urls.n8nWebhook!, floorPath) },
+		{ name: 'ours, tuned', source: source(stack.urls.n8nWebhook!, LEAD_WEBHOOK_PATH) },
+		{ name: 'floor, queue mode', source: source(queued.webhookUrl, floorPath) },
+		{ name: 'ours, queue mode', source: source(queued.webhookUrl, LEAD_WEBHOOK_PATH) },
+		{ name: 'ours, legacy engine', source: source(legacy.webhookUrl, LEAD_WEBHOOK_PATH) },
+	];
+	let sequence = 0;
+	const next = () => `bench-${runId}-${sequence++}`;
+	log('Warming up ...');
+	for (const target of targets) await load(target.source, 2, 3, next);
+
+	const results: Result[] = [];
+	for (const concurrency of concurrencies) {
+		const samples = new Map<string, Measurement[]>(targets.map(({ name }) => [name, []]));
+		for (let round = 0; round < rounds; round++) {
+			const order = round % 2 === 0 ? targets : [...targets].reverse();
+			for (const target of order) {
+				log(`${target.name} at concurrency ${concurrency}, round ${round + 1}/${rounds} ...`);
+				samples.get(target.name)!.push(await load(target.source, concurrency, seconds, next));
+			}
+		}
+		for (const { name } of targets)
+			results.push({ target: name, concurrency, ...combine(samples.get(name)!) });
+	}
+	console.log(report(results));
+} finally {
+	for (const started of extraDeployments)
+		for (const service of started.services.reverse()) await service.stop();
+	if (process.env.DATABASE_URL)
+		for (const database of extraDatabases) await dropDatabase(stack.serverUrl, database);
+	await deleteRedisKeys(redisUrl, queuePrefix).catch(() => 0);
+	await stack.stop();
+	await rm(workDir, { recursive: true, force: true });
+}
+
+function report(results: Result[]): string {
+	const of = (target: string, concurrency: number) =>
+		results.find((row) => row.target === target && row.concurrency === concurrency)!;
+	const floorOf: Record<string, string> = {
+		'ours, tuned': 'floor, tuned',
+		'ours, queue mode': 'floor, queue mode',
+		'ours, legacy engine': 'floor, tuned',
+		'floor, tuned': 'floor, n8n defaults',
+	};
+	const lines = [
+		'',
+		`n8n benchmark: unique leads, closed loop, ${rounds} alternating rounds of ${seconds} s per target; one processor`,
+		'',
+		'target                conc  requests  errors   leads/s    p50 ms    p99 ms   ratio',
+	];
+	for (const row of results) {
+		const base = floorOf[row.target];
+		const ratio = base
+			? `${(row.perSecond / of(base, row.concurrency).perSecond).toFixed(2)} × ${base}`
+			: '';
+		lines.push(
+			`${row.target.padEnd(20)} ${String(row.concurrency).padStart(5)} ${String(row.requests).padStart(9)} ${String(row.errors).padStart(7)}` +
+				` ${row.perSecond.toFixed(1).padStart(9)} ${row.p50.toFixed(1).padStart(9)} ${row.p99.toFixed(1).padStart(9)}   ${ratio}`,
+		);
+	}
+	lines.push('');
+	for (const concurrency of concurrencies) {
+		const ours =
+			of('ours, tuned', concurrency).perSecond / of('floor, tuned', concurrency).perSecond;
+		const tuning =
+			of('floor, tuned', concurrency).perSecond / of('floor, n8n defaults', concurrency).perSecond;
+		lines.push(
+			`concurrency ${concurrency}: ours/tuned floor ${ours.toFixed(2)} (bar 0.9: ${ours >= 0.9 ? 'met' : 'NOT met'}), ` +
+				`tuned/untuned floor ${tuning.toFixed(2)} (bar 2: ${tuning >= 2 ? 'met' : 'NOT met'})`,
+		);
+	}
+	return lines.join('\n');
+}
+
+function combine(samples: Measurement[]): Omit<Result, 'target' | 'concurrency'> {
 	const latencies = samples.flatMap((sample) => sample.latencies).sort((a, b) => a - b);
-	const seconds = samples.reduce((sum, sample) => sum + sample.seconds, 0);
+	const total = samples.reduce((sum, sample) => sum + sample.seconds, 0);
 	const at = (p: number) =>
 		latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
 	return {
 		requests: latencies.length,
 		errors: samples.reduce((sum, sample) => sum + sample.errors, 0),
-		perSecond: latencies.length / seconds,
+		perSecond: latencies.length / total,
 		p50: at(0.5),
 		p99: at(0.99),
 	};
 }
 
 async function load(
-	url: string,
+	target: LeadSource,
 	concurrency: number,
 	duration: number,
-	next: () => number,
+	next: () => string,
 ): Promise<Measurement> {
 	const latencies: number[] = [];
 	let errors = 0;
 	const started = performance.now();
 	const deadline = started + duration * 1000;
-	const worker = async () => {
+	const client = async () => {
 		while (performance.now() < deadline) {
-			const lead = {
-				email: `bench.${next()}@example.com`,
-				name: 'Bench',
-				address: { zip: '66123', street: 'Hauptstrasse 1' },
-				house: { is_owner: true },
-			};
 			const sent = performance.now();
-			const response = await fetch(url, {
-				method: 'POST',
-				headers: { 'content-type': 'application/json' },
-				body: JSON.stringify(lead),
-			});
-			const answer = (await response.json()) as { status?: string };
+			const answer = await target.post(sampleLead(next()));
 			latencies.push(performance.now() - sent);
-			if (response.status !== 200 || answer.status !== 'accepted') errors++;
+			if (answer.status !== 200 || answer.body.status !== 'accepted') errors++;
 		}
 	};
-	await Promise.all(Array.from({ length: concurrency }, worker));
+	await Promise.all(Array.from({ length: concurrency }, client));
 	return { latencies, errors, seconds: (performance.now() - started) / 1000 };
 }

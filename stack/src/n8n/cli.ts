@@ -9,13 +9,53 @@ export interface N8nEnvironment {
 	port: number;
 	alertsDir: string;
 	encryptionKey: string;
+	/** n8n's internal task broker (one per n8n process on a machine); n8n's default 5679 if unset. */
+	brokerPort?: number;
+	/** The Node.js n8n runs on: its task runner is started as `node` from PATH, so it comes first. */
+	nodeBinDir?: string;
+	/** `production` (default): N8N_PRODUCTION_SETTINGS; `n8n-defaults`: n8n's own (benchmarks). */
+	tuning?: 'production' | 'n8n-defaults';
+	/** Queue mode: executions go through Redis to workers. */
+	queue?: QueueSettings;
 }
 
-/** How n8n runs here (docs/operations.md, "n8n"): on Postgres, quiet, offline, files only in alerts/. */
+export interface QueueSettings {
+	/** redis://[user:password@]host:port[/db] */
+	redisUrl: string;
+	/** Prefix of every Redis key and channel: several deployments (test runs) can share one Redis. */
+	prefix: string;
+}
+
+/**
+ * What a production n8n runs with; docs/scaling.md explains each setting, what it buys and what it
+ * costs. Measured with `npm run bench:n8n` (tuned against untuned floor in the same run).
+ */
+export const N8N_PRODUCTION_SETTINGS = {
+	// n8n's secure `vm` expression engine gives every execution a fresh V8 isolate; created lazily,
+	// only an execution that evaluates an expression pays for one
+	N8N_EXPRESSION_ENGINE: 'vm',
+	N8N_EXPRESSION_ENGINE_LAZY_ACQUIRE: 'true',
+	// successful production executions are not stored (the processor's runs and audit events are
+	// the record of every lead); failed ones are, for the editor's execution list
+	EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'none',
+	EXECUTIONS_DATA_SAVE_ON_ERROR: 'all',
+	EXECUTIONS_DATA_SAVE_ON_PROGRESS: 'false',
+	EXECUTIONS_DATA_SAVE_MANUAL_EXECUTIONS: 'true',
+	EXECUTIONS_DATA_PRUNE: 'true',
+	EXECUTIONS_DATA_MAX_AGE: '168',
+	EXECUTIONS_DATA_PRUNE_MAX_COUNT: '10000',
+	N8N_LOG_LEVEL: 'warn',
+	DB_POSTGRESDB_POOL_SIZE: '8',
+} as const;
+
+/** Worker processes of a queue-mode deployment run this many executions at once. */
+export const N8N_WORKER_CONCURRENCY = 10;
+
+/** How n8n runs here (docs/scaling.md): on Postgres, offline, files only in alerts/, tuned. */
 export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 	const server = new URL(config.serverUrl);
 	return {
-		PATH: process.env.PATH,
+		PATH: config.nodeBinDir ? `${config.nodeBinDir}:${process.env.PATH}` : process.env.PATH,
 		HOME: process.env.HOME,
 		N8N_USER_FOLDER: config.userFolder,
 		DB_TYPE: 'postgresdb',
@@ -37,6 +77,33 @@ export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 		ALERTS_DIR: config.alertsDir,
 		// the Alert Router's default directory is the expression {{ $env.ALERTS_DIR }}
 		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
+		...(config.brokerPort ? { N8N_RUNNERS_BROKER_PORT: String(config.brokerPort) } : {}),
+		...(config.tuning === 'n8n-defaults' ? {} : N8N_PRODUCTION_SETTINGS),
+		...(config.queue ? queueEnv(config.queue) : {}),
+	};
+}
+
+/** n8n's queue mode on Redis (the same names compose uses). */
+export function queueEnv(queue: QueueSettings): Record<string, string> {
+	const url = new URL(queue.redisUrl);
+	if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+		throw new Error(`REDIS_URL must be a redis:// URL, not ${url.protocol}//…`);
+	const db = url.pathname.replace(/^\//, '');
+	return {
+		EXECUTIONS_MODE: 'queue',
+		QUEUE_BULL_REDIS_HOST: url.hostname,
+		QUEUE_BULL_REDIS_PORT: url.port || '6379',
+		...(db ? { QUEUE_BULL_REDIS_DB: db } : {}),
+		...(url.username ? { QUEUE_BULL_REDIS_USERNAME: decodeURIComponent(url.username) } : {}),
+		...(url.password ? { QUEUE_BULL_REDIS_PASSWORD: decodeURIComponent(url.password) } : {}),
+		...(url.protocol === 'rediss:' ? { QUEUE_BULL_REDIS_TLS: 'true' } : {}),
+		QUEUE_BULL_PREFIX: queue.prefix,
+		// n8n's own keys and pub/sub channels (commands between main and workers)
+		N8N_REDIS_KEY_PREFIX: queue.prefix,
+		// leads reach the webhook processes; main serves the editor, the API and the schedules
+		N8N_DISABLE_PRODUCTION_MAIN_PROCESS: 'true',
+		// a worker's /healthz and /healthz/readiness (its port is set per worker)
+		QUEUE_HEALTH_CHECK_ACTIVE: 'true',
 	};
 }
 

@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
@@ -80,7 +80,10 @@ async function installOnce(
 	log(`Installed ${spec} in ${Math.round((Date.now() - started) / 1000)} s.`);
 }
 
-/** Runs a command, passing its output lines on; rejects with its last lines when it fails. */
+/**
+ * Runs a command (npm, an n8n CLI command), passing its output lines on; rejects with its last
+ * lines when it fails. Behind a lifeline, so it does not outlive the launcher either.
+ */
 export function run(
 	command: string,
 	args: string[],
@@ -89,13 +92,13 @@ export function run(
 	env = process.env,
 ): Promise<string> {
 	return new Promise((resolve, reject) => {
-		const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+		const child = spawnWithLifeline(command, args, { cwd, env });
 		let output = '';
 		const collect = (chunk: Buffer) => {
 			output += chunk.toString();
 		};
-		child.stdout.on('data', collect);
-		child.stderr.on('data', collect);
+		child.stdout!.on('data', collect);
+		child.stderr!.on('data', collect);
 		child.once('error', reject);
 		child.once('exit', (code) => {
 			if (code === 0) return resolve(output);

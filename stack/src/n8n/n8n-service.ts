@@ -21,6 +21,10 @@ export interface N8nOptions {
 	serviceToken: string;
 	owner: { email: string; password: string };
 	extraWorkflowFiles: string[];
+	/** The service's name in logs and errors (default `n8n`). */
+	name?: string;
+	/** False for a queue-mode main (N8N_DISABLE_PRODUCTION_MAIN_PROCESS): webhook processes serve leads. */
+	servesWebhooks?: boolean;
 	log: (line: string) => void;
 	onLine: (line: string) => void;
 }
@@ -48,12 +52,16 @@ export async function startN8n(options: N8nOptions): Promise<Service> {
 
 	options.log('Starting n8n (its first start migrates its database: up to a minute) ...');
 	const service = await startService({
-		name: 'n8n',
+		name: options.name ?? 'n8n',
 		command: options.install.node,
 		args: [options.install.n8nBin, 'start'],
 		env,
 		cwd: options.userFolder,
-		readyCheck: () => n8nReady(`http://127.0.0.1:${options.port}`),
+		readyCheck: () =>
+			n8nReady(`http://127.0.0.1:${options.port}`, {
+				api: true,
+				webhooks: options.servesWebhooks ?? true,
+			}),
 		readyTimeoutMs: 180_000,
 		onLine: options.onLine,
 	});
@@ -161,11 +169,15 @@ export function importLedger(userFolder: string): string {
 }
 
 /**
- * Ready when n8n's API is up (the editor and owner setup need it) and the production webhook of our
- * published lead intake workflow is registered (it then refers a GET to POST).
+ * Ready when n8n's API is up (the editor and owner setup need it) and/or the production webhook of
+ * our published lead intake workflow is registered (it then refers a GET to POST).
  */
-async function n8nReady(baseUrl: string): Promise<boolean> {
-	if (!(await fetch(`${baseUrl}/rest/settings`)).ok) return false;
+export async function n8nReady(
+	baseUrl: string,
+	expect: { api: boolean; webhooks: boolean },
+): Promise<boolean> {
+	if (expect.api && !(await fetch(`${baseUrl}/rest/settings`)).ok) return false;
+	if (!expect.webhooks) return true;
 	const webhook = await fetch(`${baseUrl}/webhook/lead-intake`);
 	return (
 		webhook.status === 404 && (await webhook.text()).includes('Did you mean to make a POST request')

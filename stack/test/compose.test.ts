@@ -1,0 +1,208 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { stackSettings } from '../src/dev-settings.js';
+import { ensureDockerCompose } from '../src/docker-compose.js';
+import { N8N_PRODUCTION_SETTINGS, n8nEnv, queueEnv } from '../src/n8n/cli.js';
+import { N8N_VERSION } from '../src/n8n/install.js';
+import { repoRoot } from '../src/repo.js';
+
+/**
+ * docker-compose.yml as Debian's docker-compose renders it (no Docker engine needed), and the
+ * invariants a production compose file must keep: secrets only from .env, pinned images,
+ * healthchecks, no published database, and n8n configured exactly like the local stack.
+ */
+const composeFile = join(repoRoot, 'docker-compose.yml');
+const availability = await ensureDockerCompose((line) => console.log(line));
+if (availability.command === null) console.warn(`compose tests skipped: ${availability.reason}`);
+const withCompose = availability.command ? test : test.skip;
+
+interface Service {
+	image?: string;
+	build?: { target?: string };
+	profiles?: string[];
+	command?: string[];
+	environment?: Record<string, string>;
+	healthcheck?: { test?: string[] };
+	ports?: unknown[];
+	volumes?: (string | { source?: string; target?: string })[];
+	scale?: number;
+}
+
+const SECRETS = [
+	'POSTGRES_PASSWORD',
+	'WEBHOOK_HMAC_SECRET',
+	'EMAIL_HASH_SALT',
+	'LEAD_ENCRYPTION_KEY',
+	'LEAD_SOURCE_API_KEY',
+	'SERVICE_TOKEN',
+	'CRM_TOKEN',
+	'N8N_ENCRYPTION_KEY',
+];
+
+let workDir: string;
+let raw: string;
+let example: string;
+
+beforeAll(async () => {
+	workDir = await mkdtemp(join(tmpdir(), 'lih-compose-'));
+	raw = await readFile(composeFile, 'utf8');
+	example = await readFile(join(repoRoot, '.env.example'), 'utf8');
+});
+
+afterAll(async () => {
+	await rm(workDir, { recursive: true, force: true });
+});
+
+/** `docker-compose config` with only `env` (and PATH) in its environment. */
+function composeConfig(envFile: string, env: Record<string, string> = {}) {
+	const result = spawnSync(
+		availability.command!,
+		['--file', composeFile, '--env-file', envFile, 'config'],
+		{ cwd: workDir, encoding: 'utf8', env: { PATH: process.env.PATH, ...env } },
+	);
+	return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** .env.example with every empty value filled in (hex, as it recommends). */
+async function filledEnvFile(): Promise<string> {
+	const file = join(workDir, 'filled.env');
+	const filled = example.replace(
+		/^([A-Z0-9_]+)=$/gm,
+		(_, name: string) => `${name}=${Buffer.from(name).toString('hex').padEnd(40, '0')}`,
+	);
+	await writeFile(file, filled);
+	return file;
+}
+
+withCompose(
+	'without the secrets in .env, compose refuses to start and says which one',
+	async () => {
+		const empty = join(workDir, 'empty.env');
+		await writeFile(empty, '');
+		const result = composeConfig(empty);
+		expect(result.code).not.toBe(0);
+		expect(result.stderr).toMatch(/set [A-Z0-9_]+ in \.env \(see \.env\.example\)/);
+	},
+);
+
+test('.env.example documents every variable compose reads; no secret has a default', () => {
+	const read = new Set([...raw.matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1]!));
+	const documented = new Set([...example.matchAll(/^#?([A-Z0-9_]+)=/gm)].map((match) => match[1]!));
+	expect([...read].filter((name) => !documented.has(name))).toEqual([]);
+	// the secrets: empty in the example, required (`:?`) wherever compose reads them
+	const empty = [...example.matchAll(/^([A-Z0-9_]+)=$/gm)].map((match) => match[1]!);
+	expect(empty.sort()).toEqual([...SECRETS].sort());
+	for (const secret of SECRETS) {
+		const uses = [...raw.matchAll(new RegExp(`\\$\\{${secret}([^}]*)\\}`, 'g'))];
+		expect(uses.length).toBeGreaterThan(0);
+		for (const use of uses) expect([secret, use[1]!.slice(0, 2)]).toEqual([secret, ':?']);
+	}
+	// the same names the local stack uses for them
+	const local = Object.keys(stackSettings({}));
+	for (const secret of SECRETS.filter((name) => name !== 'POSTGRES_PASSWORD'))
+		expect(local).toContain(secret);
+});
+
+describe('the rendered compose file', () => {
+	let services: Record<string, Service>;
+	const n8nServices = () =>
+		Object.entries(services).filter(([, service]) => service.build?.target === 'n8n');
+
+	beforeAll(async () => {
+		if (!availability.command) return;
+		const result = composeConfig(await filledEnvFile());
+		expect(result.stderr).toBe('');
+		expect(result.code).toBe(0);
+		services = (parse(result.stdout) as { services: Record<string, Service> }).services;
+	});
+
+	withCompose('pins every image it pulls, and builds from pinned images', async () => {
+		const pinned = /^[\w./-]+:\d+\.\d+(\.\d+)?(-[\w.-]+)?(@sha256:[0-9a-f]{64})?$/;
+		for (const [name, service] of Object.entries(services)) {
+			if (service.build) continue;
+			expect([name, service.image]).toEqual([name, expect.stringMatching(pinned)]);
+		}
+		const dockerfile = await readFile(join(repoRoot, 'Dockerfile'), 'utf8');
+		const bases = [...dockerfile.matchAll(/^FROM (\S+)/gm)].map((match) => match[1]!);
+		for (const base of bases) expect(base).toMatch(pinned);
+		// n8n in containers is the n8n the local stack runs
+		expect(bases).toContain(`n8nio/n8n:${N8N_VERSION}`);
+	});
+
+	withCompose('gives every long-running service a healthcheck', () => {
+		for (const [name, service] of Object.entries(services)) {
+			if (name === 'n8n-setup') continue;
+			expect([name, (service.healthcheck?.test?.length ?? 0) > 1]).toEqual([name, true]);
+		}
+	});
+
+	withCompose('publishes neither Postgres nor Redis', () => {
+		expect(services.postgres!.ports).toBeUndefined();
+		expect(services.redis!.ports).toBeUndefined();
+	});
+
+	withCompose(
+		'runs every n8n process from our n8n image (no bind-mounted dist/), configured like the local stack',
+		() => {
+			const local = n8nEnv({
+				userFolder: '/unused',
+				serverUrl: 'postgres://u:p@db:5432/postgres',
+				database: 'n8n',
+				port: 5678,
+				alertsDir: '/alerts',
+				encryptionKey: 'unused',
+			});
+			// what only a process on the developer's machine needs
+			const machineOnly = ['PATH', 'HOME', 'N8N_USER_FOLDER', 'N8N_PORT', 'N8N_LISTEN_ADDRESS'];
+			const names = Object.keys(local).filter((name) => !machineOnly.includes(name));
+			const n8n = n8nServices();
+			expect(n8n.map(([name]) => name).sort()).toEqual(
+				['n8n', 'n8n-main', 'n8n-setup', 'n8n-webhook', 'n8n-worker'].sort(),
+			);
+			for (const [name, service] of n8n) {
+				expect([name, service.image]).toEqual([name, n8n[0]![1].image]);
+				const env = service.environment ?? {};
+				expect([name, names.filter((variable) => !(variable in env))]).toEqual([name, []]);
+				for (const [variable, value] of Object.entries(N8N_PRODUCTION_SETTINGS))
+					expect([name, variable, env[variable]]).toEqual([name, variable, value]);
+				for (const volume of service.volumes ?? [])
+					expect(JSON.stringify(volume)).not.toMatch(/dist/);
+			}
+		},
+	);
+
+	withCompose(
+		'the scale profile is the topology of npm start -- --scale: main, webhook process, two workers on Redis, two processor processes',
+		() => {
+			const scale = Object.entries(services).filter(([, service]) =>
+				service.profiles?.includes('scale'),
+			);
+			expect(scale.map(([name]) => name).sort()).toEqual(
+				['n8n-main', 'n8n-webhook', 'n8n-worker', 'redis'].sort(),
+			);
+			const queue = queueEnv({ redisUrl: 'redis://redis:6379', prefix: 'lih' });
+			for (const [name, service] of scale.filter(([name]) => name !== 'redis')) {
+				const env = service.environment!;
+				for (const [variable, value] of Object.entries(queue))
+					expect([name, variable, env[variable]]).toEqual([name, variable, value]);
+			}
+			expect(services['n8n-main']!.command).toBeUndefined();
+			expect(services['n8n-webhook']!.command).toEqual(['webhook']);
+			expect(services['n8n-worker']!.command![0]).toBe('worker');
+			expect(services['n8n-worker']!.scale).toBe(2);
+			expect(services.processor!.environment!.PROCESSOR_WORKERS).toBe('2');
+			// the single topology's n8n is not part of it
+			expect(services.n8n!.profiles).toEqual(['single']);
+		},
+	);
+
+	withCompose("the processor's environment is a valid processor configuration", async () => {
+		const { loadConfig } = (await import(
+			join(repoRoot, 'processor', 'dist', 'src', 'config.js')
+		)) as { loadConfig: (env: Record<string, string>) => { PROCESSOR_WORKERS: number } };
+		expect(loadConfig(services.processor!.environment!).PROCESSOR_WORKERS).toBe(2);
+	});
+});

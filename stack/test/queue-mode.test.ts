@@ -1,0 +1,198 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import {
+	leadSource,
+	redisReachable,
+	sampleLead,
+	startLocalStack,
+	type LeadAnswer,
+	type LeadSource,
+	type LocalStack,
+	workflowsDir,
+} from '../src/index.js';
+
+/**
+ * The scaled topology for real (`npm start -- --scale`): n8n in queue mode on the local Redis
+ * (a prefix of its own) with a main, a webhook process and two workers, and two processor
+ * processes behind one port, on a throwaway database. Leads go through the webhook process.
+ */
+const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+const CONCURRENCY = 16;
+
+let stack: LocalStack;
+let alertsDir: string;
+let sql: postgres.Sql;
+let source: LeadSource;
+const lines = new Map<string, string[]>();
+const lineListeners = new Set<(service: string, line: string) => void>();
+
+beforeAll(async () => {
+	if (!(await redisReachable(redisUrl))) {
+		throw new Error(`This test needs Redis at ${redisUrl} (set REDIS_URL).`);
+	}
+	alertsDir = await mkdtemp(join(tmpdir(), 'lih-queue-alerts-'));
+	stack = await startLocalStack({
+		throwaway: true,
+		n8n: true,
+		scale: { redisUrl, workers: 2, processors: 2 },
+		alertsDir,
+		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0, n8nWebhook: 0 },
+		// workers say at info level which execution of which workflow each one runs
+		n8nExtras: { env: { N8N_LOG_LEVEL: 'info', N8N_LOG_FORMAT: 'json' } },
+		processorEnv: { LOG_LEVEL: 'info' },
+		onLine: (service, line) => {
+			if (!lines.has(service)) lines.set(service, []);
+			lines.get(service)!.push(line);
+			for (const listener of lineListeners) listener(service, line);
+		},
+	});
+	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
+	source = leadSource({ baseUrl: stack.urls.n8nWebhook!, timeoutMs: 15_000 });
+}, 600_000);
+
+afterAll(async () => {
+	await sql?.end();
+	await stack?.stop();
+	await rm(alertsDir, { recursive: true, force: true });
+}, 120_000);
+
+/** How many lead intake executions each worker started ("Worker started execution N"). */
+async function executionsPerWorker(): Promise<Record<string, number>> {
+	const { id } = JSON.parse(await readFile(join(workflowsDir, 'lead-intake.json'), 'utf8')) as {
+		id: string;
+	};
+	const counts: Record<string, number> = {};
+	for (const [service, output] of lines) {
+		if (!service.includes('worker')) continue;
+		counts[service] = output.filter(
+			(line) => line.includes('Worker started execution') && line.includes(`"workflowId":"${id}"`),
+		).length;
+	}
+	return counts;
+}
+
+/** Leads each processor process answered, by its cluster worker id. */
+function leadsPerProcessor(): Record<string, number> {
+	const counts: Record<string, number> = {};
+	for (const line of lines.get('processor') ?? []) {
+		if (!line.includes('"path":"/webhook/lead"')) continue;
+		const worker = String((JSON.parse(line) as { worker?: number }).worker);
+		counts[worker] = (counts[worker] ?? 0) + 1;
+	}
+	return counts;
+}
+
+/** Sends `count` jobs with at most CONCURRENCY in flight; `job(i)` sends the i-th lead. */
+async function inParallel<T>(count: number, job: (index: number) => Promise<T>): Promise<T[]> {
+	const results: T[] = new Array<T>(count);
+	let next = 0;
+	await Promise.all(
+		Array.from({ length: CONCURRENCY }, async () => {
+			while (next < count) {
+				const index = next++;
+				results[index] = await job(index);
+			}
+		}),
+	);
+	return results;
+}
+
+/** A lead source retries with the same key until it gets a final answer. */
+async function postUntilAnswered(
+	lead: unknown,
+	key: string,
+): Promise<LeadAnswer & { attempts: number }> {
+	for (let attempts = 1; ; attempts++) {
+		const answer = await source.post(lead, key);
+		const final =
+			answer.status === 200 &&
+			(answer.body.status === 'accepted' || answer.body.status === 'duplicate');
+		if (final || attempts === 8) return { ...answer, attempts };
+	}
+}
+
+async function expectEachKeyOnceInRunsAndCrm(keys: string[]): Promise<void> {
+	const runs = await sql<{ idempotency_key: string; status: string }[]>`
+		SELECT idempotency_key, status FROM runs`;
+	expect(runs.map((run) => run.idempotency_key).sort()).toEqual([...keys].sort());
+	expect(new Set(runs.map((run) => run.status))).toEqual(new Set(['processed']));
+	const crm = (await (await fetch(`${stack.urls.crm}/leads`)).json()) as {
+		leads: { key: string; upserts: number }[];
+	};
+	expect(crm.leads.map((lead) => lead.key).sort()).toEqual([...keys].sort());
+	expect(crm.leads.filter((lead) => lead.upserts !== 1)).toEqual([]);
+}
+
+const runId = Date.now().toString(36);
+const firstKeys = Array.from({ length: 450 }, (_, index) => `queue-${runId}-a${index}`);
+
+test('500 leads (10 % repeated keys) through the webhook process: each lead once in runs and the CRM, every repeat a duplicate, both workers and both processors busy', async () => {
+	const originals = await inParallel(firstKeys.length, (index) =>
+		source.post(sampleLead(`${runId}-a${index}`), firstKeys[index]),
+	);
+	expect(originals.filter((answer) => answer.status !== 200)).toEqual([]);
+	expect(new Set(originals.map((answer) => answer.body.status))).toEqual(new Set(['accepted']));
+
+	// 50 of the originals are sent again, with the same key and the same lead
+	const repeated = firstKeys.filter((_, index) => index % 9 === 0).slice(0, 50);
+	expect(repeated).toHaveLength(50);
+	const repeats = await inParallel(repeated.length, (index) => {
+		const original = firstKeys.indexOf(repeated[index]!);
+		return source.post(sampleLead(`${runId}-a${original}`), repeated[index]);
+	});
+	for (const [index, answer] of repeats.entries()) {
+		const original = originals[firstKeys.indexOf(repeated[index]!)]!;
+		expect(answer).toEqual({
+			status: 200,
+			body: { status: 'duplicate', run_id: original.body.run_id, existing_status: 'processed' },
+		});
+	}
+
+	await expectEachKeyOnceInRunsAndCrm(firstKeys);
+	const workers = await executionsPerWorker();
+	expect(Object.keys(workers).sort()).toEqual(['n8n-worker-1', 'n8n-worker-2']);
+	expect(workers['n8n-worker-1']).toBeGreaterThan(0);
+	expect(workers['n8n-worker-2']).toBeGreaterThan(0);
+	expect(workers['n8n-worker-1']! + workers['n8n-worker-2']!).toBe(500);
+	const processors = leadsPerProcessor();
+	expect(Object.keys(processors).sort()).toEqual(['1', '2']);
+	expect(processors['1']! + processors['2']!).toBe(500);
+}, 300_000);
+
+test('SIGKILL of a worker during a batch loses no lead and delivers none twice (sources retry with the same key)', async () => {
+	const victim = stack.services.find((service) => service.name === 'n8n-worker-1')!;
+	const secondKeys = Array.from({ length: 300 }, (_, index) => `queue-${runId}-b${index}`);
+	let done = 0;
+	let killed = false;
+	// a third of the way in, kill the worker the moment it starts an execution: one is in flight
+	const kill = (service: string, line: string) => {
+		if (killed || done < 100 || service !== victim.name) return;
+		if (!line.includes('Worker started execution')) return;
+		process.kill(victim.pid, 'SIGKILL');
+		killed = true;
+	};
+	lineListeners.add(kill);
+
+	const batch = inParallel(secondKeys.length, async (index) => {
+		const answer = await postUntilAnswered(sampleLead(`${runId}-b${index}`), secondKeys[index]!);
+		done++;
+		return answer;
+	});
+	const answers = await batch;
+	lineListeners.delete(kill);
+
+	expect(killed).toBe(true);
+	expect(await victim.exited).not.toBe(0);
+	expect(answers.filter((answer) => answer.status !== 200)).toEqual([]);
+	for (const answer of answers) expect(['accepted', 'duplicate']).toContain(answer.body.status);
+	await expectEachKeyOnceInRunsAndCrm([...firstKeys, ...secondKeys]);
+	// the surviving worker carried on
+	expect((await executionsPerWorker())['n8n-worker-2']).toBeGreaterThan(0);
+	const retried = answers.filter((answer) => answer.attempts > 1);
+	const late = retried.filter((answer) => answer.body.status === 'duplicate').length;
+	console.log(
+		`worker killed: ${retried.length} of 300 leads were retried, ${late} of them answered duplicate (the processor had them before the worker died)`,
+	);
+}, 300_000);
