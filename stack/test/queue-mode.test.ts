@@ -49,7 +49,11 @@ beforeAll(async () => {
 		},
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
-	source = leadSource({ baseUrl: stack.urls.n8nWebhook!, timeoutMs: 15_000 });
+	source = leadSource({
+		baseUrl: stack.urls.n8nWebhook!,
+		headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
+		timeoutMs: 15_000,
+	});
 }, 600_000);
 
 afterAll(async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { signingSecret } from '../dev-settings.js';
+import { signingSecret, stackSettings } from '../dev-settings.js';
 import { LEAD_WEBHOOK_PATH, leadSource, sampleLead, type LeadSource } from '../lead-source.js';
 import { startLocalStack } from '../local-stack.js';
 import { startN8nDeployment, type N8nDeployment } from '../n8n/deployment.js';
@@ -31,8 +31,10 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 4);
 const concurrencies = (process.env.BENCH_CONCURRENCY ?? '1,8').split(',').map(Number);
 const workers = Number(process.env.BENCH_WORKERS ?? 2);
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-// a lead source's credential, once the lead intake webhook requires one, goes here
-const sourceHeaders: Record<string, string> = {};
+// the development lead source's key (the floors' bare webhooks ignore it)
+const sourceHeaders: Record<string, string> = {
+	authorization: `Bearer ${stackSettings().LEAD_SOURCE_API_KEY}`,
+};
 
 interface Target {
 	name: string;
