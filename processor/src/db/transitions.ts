@@ -2,6 +2,7 @@ import type postgres from 'postgres';
 import type { AuditEvent, EventRow } from './audit-events.js';
 import { insertEventRows } from './audit-events.js';
 import type { Sql } from './connection.js';
+import { withDeadline } from './deadline.js';
 import { insertAttempts, type RunAttempt } from './delivery-attempts.js';
 import {
 	insertDlqItemsStatement,
@@ -54,6 +55,7 @@ export interface IntakeFailure {
 export async function recordIntakeFailure(
 	sql: Sql,
 	failure: IntakeFailure,
+	deadlineMs: number,
 ): Promise<number | null> {
 	const attempt = failure.attempt
 		? sql`, attempt AS (${insertAttempts(sql, [failure.attempt])})`
@@ -63,12 +65,15 @@ export async function recordIntakeFailure(
 		run_id: failure.runId,
 		correlation_id: failure.correlationId,
 	})) as EventRow[];
-	const [row] = await sql<{ created: string | null; live: string | null }[]>`
+	const [row] = await withDeadline(
+		sql<{ created: string | null; live: string | null }[]>`
 		WITH moved AS (${failAcceptedStatement(sql, failure)})${attempt},
 		item AS (${insertDlqItemsStatement(sql, sql`moved`, failure.dlq)}),
 		events AS (${insertEventRows(sql, events, { dlqItems: sql`item` })})
 		SELECT (SELECT dlq_id FROM item) AS created,
-			(SELECT dlq_id FROM dlq WHERE run_id = ${failure.runId} AND status IN ('open', 'retrying')) AS live`;
+			(SELECT dlq_id FROM dlq WHERE run_id = ${failure.runId} AND status IN ('open', 'retrying')) AS live`,
+		deadlineMs,
+	);
 	const id = row!.created ?? row!.live;
 	return id === null ? null : Number(id);
 }

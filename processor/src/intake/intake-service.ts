@@ -237,29 +237,33 @@ async function recordFailure(
 	const scheduledAt = cause.retryable
 		? nextRetryAt(deps.now(), 0, deps.backoff, cause.retryAfterSeconds)
 		: null;
-	const dlqId = await recordIntakeFailure(deps.sql, {
-		runId,
-		correlationId: request.correlationId,
-		errorCode: cause.reason,
-		errorMessage: cause.message,
-		attempt: cause.attempt ? { runId, trigger: 'intake', attempt: cause.attempt.record } : null,
-		dlq: {
-			reason: cause.reason,
-			payload: {
-				source: request.source,
-				idempotency_key: request.idempotencyKey,
-				headers: request.headers,
-				body: lead.sanitized,
+	const dlqId = await recordIntakeFailure(
+		deps.sql,
+		{
+			runId,
+			correlationId: request.correlationId,
+			errorCode: cause.reason,
+			errorMessage: cause.message,
+			attempt: cause.attempt ? { runId, trigger: 'intake', attempt: cause.attempt.record } : null,
+			dlq: {
+				reason: cause.reason,
+				payload: {
+					source: request.source,
+					idempotency_key: request.idempotencyKey,
+					headers: request.headers,
+					body: lead.sanitized,
+				},
+				status: dlqStatus,
+				nextRetryAt: scheduledAt,
+				lastError: cause.message,
 			},
-			status: dlqStatus,
-			nextRetryAt: scheduledAt,
-			lastError: cause.message,
+			events: [
+				...(cause.attempt?.events ?? []),
+				...dlqCreated(PENDING_DLQ_ID, cause.reason, dlqStatus, scheduledAt),
+			],
 		},
-		events: [
-			...(cause.attempt?.events ?? []),
-			...dlqCreated(PENDING_DLQ_ID, cause.reason, dlqStatus, scheduledAt),
-		],
-	});
+		deps.deadlineMs,
+	);
 	return {
 		httpStatus: 500,
 		runId,
