@@ -48,6 +48,7 @@ export const subtitleExpression = `={{ (${JSON.stringify(ACTIONS)})[$parameter["
 
 const V1 = { '@version': [1] };
 const V2 = { '@version': [{ _cnd: { gte: 2 } }] };
+const V2_1 = { '@version': [{ _cnd: { gte: 2.1 } }] };
 
 /** Version 1 as it shipped: old workflow files keep their parameters and behaviour. */
 const version1: INodeProperties[] = [
@@ -264,6 +265,16 @@ const version2: INodeProperties[] = [
 		description: 'The lead as JSON, sent exactly as written here',
 		hint: 'Signed byte for byte: the processor sees the same JSON',
 		displayOptions: { show: { ...V2, operation: ['submitLead'], leadInput: ['custom'] } },
+	},
+	{
+		displayName: 'Answer the Lead Source',
+		name: 'respondToSource',
+		type: 'boolean',
+		default: true,
+		description:
+			"Whether to answer the webhook's caller with the processor's answer (its HTTP status and JSON) as soon as the processor has answered, so the workflow needs no Respond to Webhook node",
+		hint: "The trigger's Respond must be 'By the Lead Intake Node'. Without a webhook call (a test run by hand) there is no one to answer.",
+		displayOptions: { show: { ...V2_1, operation: ['submitLead'] } },
 	},
 	{
 		displayName: 'Options',

@@ -9,6 +9,11 @@ import { NodeApiError } from 'n8n-workflow';
 
 export const CREDENTIAL = 'leadIntakeProcessorApi';
 export const INTAKE_PATH = '/webhook/lead';
+/**
+ * No call waits longer: the processor answers a lead within its CRM timeout and its database
+ * deadlines (seconds), and a replay or KPI day well within this.
+ */
+export const PROCESSOR_TIMEOUT_MS = 60_000;
 
 export interface ProcessorCredentials {
 	baseUrl: string;
@@ -47,6 +52,7 @@ export function processorCall(
 			qs,
 			headers: { 'content-type': 'application/json', ...headers },
 			json: false,
+			timeout: PROCESSOR_TIMEOUT_MS,
 			returnFullResponse: true,
 			ignoreHttpStatusErrors: true,
 		};

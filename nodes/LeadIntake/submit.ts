@@ -33,6 +33,9 @@ export async function submitLeads(
 		.map((secret) => secret.trim())
 		.filter(Boolean);
 	const items = this.getInputData();
+	// the webhook's caller gets the first lead's answer, as a Respond to Webhook node would give it
+	let sourceAnswered =
+		version < 2.1 || !(this.getNodeParameter('respondToSource', 0, true) as boolean);
 	for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 		try {
 			const submission =
@@ -64,6 +67,10 @@ export async function submitLeads(
 				} as IDataObject,
 			}));
 			const outcome = outcomeOf(statusCode, answer);
+			if (!sourceAnswered) {
+				sourceAnswered = true;
+				await answerSource.call(this, statusCode, answer, submission.correlationId);
+			}
 			outputs[OUTCOMES.findIndex(({ name }) => name === outcome)]!.push({
 				json: {
 					outcome,
@@ -87,10 +94,42 @@ export async function submitLeads(
 				json: { outcome: 'failed', statusCode: 0, error: (error as Error).message },
 				pairedItem: { item: itemIndex },
 			});
+			if (!sourceAnswered) {
+				sourceAnswered = true;
+				await answerSource.call(this, 0, { code: 'lead_not_submitted' }, null);
+			}
 		}
 	}
 	addOutcomeHints.call(this, outputs);
 	return outputs;
+}
+
+/**
+ * Answers the webhook's caller with the processor's answer. A processor that could not be reached
+ * (status 0) becomes 502, without the address or error that says why: that is for the operator.
+ */
+async function answerSource(
+	this: IExecuteFunctions,
+	statusCode: number,
+	answer: IDataObject,
+	correlationId: string | null,
+): Promise<void> {
+	const reached = statusCode > 0;
+	const body: IDataObject = reached
+		? answer
+		: {
+				code: answer.code,
+				detail: 'The lead could not be handed on; send it again later with the same key',
+				correlation_id: correlationId,
+			};
+	await this.sendResponse({
+		statusCode: reached ? statusCode : 502,
+		headers: {
+			'content-type': 'application/json; charset=utf-8',
+			...(correlationId ? { 'x-correlation-id': correlationId } : {}),
+		},
+		body,
+	});
 }
 
 /** After a run: one hint per output other than Accepted that received leads, saying what to do. */

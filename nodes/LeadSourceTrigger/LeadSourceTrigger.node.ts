@@ -10,7 +10,8 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
-import { NodeConnectionTypes } from 'n8n-workflow';
+import { fromParameter, NodeConnectionTypes, webhookDescriptionFields } from 'n8n-workflow';
+import { recentCredentials } from '../common/recent-credentials';
 import { SourceRateLimiter } from './rate-limit';
 import {
 	correlationIdOf,
@@ -41,7 +42,10 @@ export class LeadSourceTrigger implements INodeType {
 			dark: 'file:../../icons/leadSourceTrigger.dark.svg',
 		},
 		group: ['trigger'],
-		version: 1,
+		// 1.1: n8n resolves nothing of the trigger with its expression engine (for a version 1 webhook
+		// node it evaluates an `options.binaryData` expression per request: a V8 isolate per lead)
+		version: [1, 1.1],
+		defaultVersion: 1.1,
 		subtitle: '={{ "POST /webhook/" + $parameter["path"] }}',
 		description:
 			'Receive leads from one lead source that authenticates with its own key (Lead Source credential)',
@@ -66,8 +70,11 @@ export class LeadSourceTrigger implements INodeType {
 			{
 				name: 'default',
 				httpMethod: 'POST',
-				responseMode: '={{ $parameter["responseMode"] }}',
-				path: '={{ $parameter["path"] }}',
+				// resolved by n8n without its expression engine, so a lead costs no V8 isolate here
+				...webhookDescriptionFields({
+					path: fromParameter('path'),
+					responseMode: fromParameter('responseMode'),
+				}),
 				// the path as given, like n8n's Webhook node (not prefixed with the node's webhook id)
 				isFullPath: true,
 			},
@@ -89,10 +96,10 @@ export class LeadSourceTrigger implements INodeType {
 				type: 'options',
 				options: [
 					{
-						name: "Using 'Respond to Webhook' Node",
+						name: 'By the Lead Intake Node',
 						value: 'responseNode',
 						description:
-							"The workflow's Respond to Webhook node answers the source (with the processor's answer)",
+							"The Lead Intake node answers with the processor's answer (Answer the Lead Source), or a Respond to Webhook node does",
 					},
 					{
 						name: 'When Last Node Finishes',
@@ -168,7 +175,7 @@ export class LeadSourceTrigger implements INodeType {
 
 		let credentials: LeadSourceCredentials;
 		try {
-			credentials = await this.getCredentials<LeadSourceCredentials>(CREDENTIAL);
+			credentials = await recentCredentials<LeadSourceCredentials>(this, CREDENTIAL);
 		} catch (error) {
 			this.logger.error('Lead Source Trigger: the Lead Source credential cannot be read', {
 				node: this.getNode().name,
@@ -218,7 +225,8 @@ export class LeadSourceTrigger implements INodeType {
 			);
 		}
 
-		if (!isJsonContentType(this.getRequestObject().headers['content-type'])) {
+		const plusJson = this.getNode().typeVersion === 1;
+		if (!isJsonContentType(this.getRequestObject().headers['content-type'], plusJson)) {
 			return refuse(
 				415,
 				'unsupported_media_type',

@@ -94,8 +94,12 @@ export function correlationIdOf(headers: Headers): string | null {
 	return value && CORRELATION_ID_FORMAT.test(value) ? value : null;
 }
 
-/** `application/json` or any `+json` type. */
-export function isJsonContentType(contentType: string | undefined): boolean {
+/**
+ * `application/json`; with `plusJson` also any `application/…+json` type (n8n parses such bodies
+ * only for a version 1 trigger, so only version 1 takes them).
+ */
+export function isJsonContentType(contentType: string | undefined, plusJson: boolean): boolean {
 	const type = (contentType ?? '').split(';', 1)[0]!.trim().toLowerCase();
-	return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'));
+	if (type === 'application/json') return true;
+	return plusJson && type.startsWith('application/') && type.endsWith('+json');
 }

@@ -161,8 +161,21 @@ async function operate(
 	return (await response.json()) as Record<string, unknown>[];
 }
 
+/** The alert files of a run, read once every execution has ended: the source is answered first. */
 async function alertFilesOf(runId: string): Promise<string[]> {
+	await executionsEnded();
 	return (await readdir(alertsDir)).filter((name) => name.includes(runId));
+}
+
+/** Lead Intake answers the source before the alert nodes run: wait for every execution to end. */
+async function executionsEnded(): Promise<void> {
+	for (;;) {
+		const [row] = await n8nSql<{ running: number }[]>`
+			SELECT count(*)::int AS running FROM execution_entity
+			WHERE "workflowId" = 'lihLeadIntake001' AND "stoppedAt" IS NULL`;
+		if (row!.running === 0) return;
+		await new Promise((resolve) => setImmediate(resolve));
+	}
 }
 
 /** Requests the processor's intake has answered so far (its own metrics). */

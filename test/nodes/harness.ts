@@ -54,6 +54,8 @@ export function executeHarness(options: {
 	context.getNode.mockReturnValue(node(options.type, options.version));
 	context.getInputData.mockReturnValue(options.items.map((json): INodeExecutionData => ({ json })));
 	context.getExecutionId.mockReturnValue('exec-1');
+	// a test run by hand: credentials are read afresh every time (recent-credentials.test.ts)
+	context.getMode.mockReturnValue('manual');
 	context.continueOnFail.mockReturnValue(options.continueOnFail ?? false);
 	context.getCredentials.mockResolvedValue(options.credentials ?? {});
 	const parameter = (name: string, itemIndex: number, fallback: unknown) => {
@@ -93,10 +95,12 @@ export function webhookHarness(options: {
 	body?: unknown;
 	credentials: IDataObject | Error;
 	parameters?: Record<string, unknown>;
+	version?: number;
 }): WebhookHarness {
 	const context = mockDeep<IWebhookFunctions>();
 	const response: WebhookHarness['response'] = {};
-	context.getNode.mockReturnValue(node('leadSourceTrigger', 1));
+	context.getNode.mockReturnValue(node('leadSourceTrigger', options.version ?? 1.1));
+	context.getMode.mockReturnValue('manual');
 	context.getHeaderData.mockReturnValue(options.headers);
 	context.getBodyData.mockReturnValue((options.body ?? {}) as IDataObject);
 	context.getRequestObject.mockReturnValue({ headers: options.headers } as never);

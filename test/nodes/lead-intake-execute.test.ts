@@ -2,6 +2,7 @@ import type { IDataObject } from 'n8n-workflow';
 import { NodeApiError, NodeOperationError } from 'n8n-workflow';
 import { LeadIntake } from '../../nodes/LeadIntake/LeadIntake.node';
 import { OUTCOMES } from '../../nodes/LeadIntake/outcome';
+import { PROCESSOR_TIMEOUT_MS } from '../../nodes/LeadIntake/processor';
 import { contentKey, signV1, signV2 } from '../../nodes/LeadIntake/signature';
 import { executeHarness, jsonOf, type HttpCall, type ParameterValue } from './harness';
 
@@ -58,6 +59,7 @@ describe('Submit (version 2)', () => {
 			method: 'POST',
 			url: 'http://processor.test/webhook/lead',
 			body: JSON.stringify(lead),
+			timeout: PROCESSOR_TIMEOUT_MS,
 		});
 		const headers = headersOf(call!);
 		const timestamp = headers['webhook-timestamp']!;
@@ -239,6 +241,77 @@ describe('Submit (version 2)', () => {
 			run_id: null,
 			response: { code: 'processor_unreachable' },
 		});
+	});
+});
+
+describe('Answer the Lead Source (version 2.1)', () => {
+	test("answers the webhook's caller once, with the first lead's processor answer", async () => {
+		const { context, outputs } = await submit({
+			version: 2.1,
+			items: [triggerItem, { ...triggerItem, idempotency_key: 'lead-2' }],
+		});
+		expect(jsonOf(outputs)[0]).toHaveLength(2);
+		expect(context.sendResponse.mock.calls).toEqual([
+			[
+				{
+					statusCode: 200,
+					headers: {
+						'content-type': 'application/json; charset=utf-8',
+						'x-correlation-id': 'corr-1',
+					},
+					body: { status: 'accepted', run_id: 'run-1', run_status: 'processed' },
+				},
+			],
+		]);
+	});
+
+	test("passes the processor's refusal on; an unreachable processor is a 502 that names no address", async () => {
+		const refused = await submit({
+			version: 2.1,
+			items: [triggerItem],
+			respond: () => ({ statusCode: 422, body: JSON.stringify({ status: 'rejected' }) }),
+		});
+		expect(refused.context.sendResponse.mock.calls[0]![0]).toMatchObject({
+			statusCode: 422,
+			body: { status: 'rejected' },
+		});
+		const unreachable = await submit({
+			version: 2.1,
+			items: [triggerItem],
+			respond: () => {
+				throw new Error('connect ECONNREFUSED 10.0.0.7:8000');
+			},
+		});
+		const [answer] = unreachable.context.sendResponse.mock.calls[0]!;
+		expect(answer).toMatchObject({
+			statusCode: 502,
+			body: { code: 'processor_unreachable', correlation_id: 'corr-1' },
+		});
+		expect(JSON.stringify(answer)).not.toContain('10.0.0.7');
+	});
+
+	test('a lead that could not be sent (Continue On Fail) is answered 502', async () => {
+		const { context } = await submit({
+			version: 2.1,
+			items: [triggerItem],
+			parameters: { leadInput: 'custom', customLead: '{not json' },
+			continueOnFail: true,
+		});
+		expect(context.sendResponse.mock.calls[0]![0]).toMatchObject({
+			statusCode: 502,
+			body: { code: 'lead_not_submitted' },
+		});
+	});
+
+	test('off, and in version 2, the node leaves the answer to a Respond to Webhook node', async () => {
+		const off = await submit({
+			version: 2.1,
+			items: [triggerItem],
+			parameters: { respondToSource: false },
+		});
+		const v2 = await submit({ version: 2, items: [triggerItem] });
+		expect(off.context.sendResponse).not.toHaveBeenCalled();
+		expect(v2.context.sendResponse).not.toHaveBeenCalled();
 	});
 });
 

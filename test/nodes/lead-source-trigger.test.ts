@@ -1,4 +1,8 @@
 import type { IDataObject } from 'n8n-workflow';
+import {
+	resolveWebhookDescriptionField,
+	webhookDescriptionIsNativelyResolvable,
+} from 'n8n-workflow';
 import type { ICredentialsDecrypted, ICredentialTestFunctions } from 'n8n-workflow';
 import { mock } from 'jest-mock-extended';
 import { LeadSourceTrigger } from '../../nodes/LeadSourceTrigger/LeadSourceTrigger.node';
@@ -8,7 +12,7 @@ import {
 	keyMatches,
 	presentedKey,
 } from '../../nodes/LeadSourceTrigger/source-auth';
-import { webhookHarness } from './harness';
+import { node, webhookHarness } from './harness';
 
 const credentials = { sourceName: 'website', apiKey: 'current-key-0123456789', previousApiKey: '' };
 let sourceCounter = 0;
@@ -18,8 +22,10 @@ async function call(options: {
 	body?: unknown;
 	credentials?: IDataObject | Error;
 	parameters?: Record<string, unknown>;
+	version?: number;
 }) {
 	const harness = webhookHarness({
+		version: options.version,
 		headers: { 'content-type': 'application/json', ...options.headers },
 		body: options.body ?? { email: 'jane@example.com' },
 		credentials: options.credentials ?? credentials,
@@ -125,6 +131,11 @@ test('not JSON: 415; an unusable idempotency key: 400', async () => {
 		credentials: source,
 	});
 	expect(form.response.status).toBe(415);
+	// n8n parses a `+json` body only for a version 1 trigger
+	const problem = { authorization, 'content-type': 'application/problem+json' };
+	expect((await call({ headers: problem, credentials: source })).response.status).toBe(415);
+	const v1 = await call({ headers: problem, credentials: source, version: 1 });
+	expect(v1.result.workflowData).toHaveLength(1);
 	const badKey = await call({
 		headers: { authorization, 'idempotency-key': 'é'.repeat(3) },
 		credentials: source,
@@ -176,4 +187,21 @@ test('the pure parts: presented key, key comparison, credential problems, rate b
 	for (let index = 1; index < 60; index++) limiter.take('s', 60, 0);
 	expect(limiter.take('s', 60, 0)).toEqual({ allowed: false, retryAfterSeconds: 1 });
 	expect(limiter.take('s', 60, 1000)).toEqual({ allowed: true });
+});
+
+test("n8n resolves the webhook's path and response mode without its expression engine", () => {
+	const [webhook] = new LeadSourceTrigger().description.webhooks!;
+	expect(webhookDescriptionIsNativelyResolvable(webhook!)).toBe(true);
+	const trigger = {
+		...node('leadSourceTrigger', 1),
+		parameters: { path: 'web-form', responseMode: 'responseNode', rateLimitPerMinute: 600 },
+	};
+	expect(resolveWebhookDescriptionField(trigger, webhook!, 'path')).toEqual({
+		resolved: true,
+		value: 'web-form',
+	});
+	expect(resolveWebhookDescriptionField(trigger, webhook!, 'responseMode')).toEqual({
+		resolved: true,
+		value: 'responseNode',
+	});
 });

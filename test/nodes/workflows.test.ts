@@ -39,7 +39,7 @@ function wiring(workflow: Workflow, nodeName: string, names: string[]): Record<s
 const outputNames = (operation: keyof typeof OUTPUTS) =>
 	OUTPUTS[operation].map((output) => output.displayName!);
 
-test('lead intake: the source trigger feeds Lead Intake; each outcome goes where its name says', () => {
+test('lead intake: the source trigger feeds Lead Intake, which answers; each outcome goes where its name says', () => {
 	const workflow = workflows['lead-intake.json']!;
 	const trigger = workflow.nodes.find((node) => node.type.endsWith('.leadSourceTrigger'))!;
 	expect(trigger.parameters.path).toBe('lead-intake');
@@ -49,7 +49,12 @@ test('lead intake: the source trigger feeds Lead Intake; each outcome goes where
 	expect(workflow.connections[trigger.name]!.main).toEqual([
 		[expect.objectContaining({ node: 'Lead Intake' })],
 	]);
-	const respond = "Respond with the processor's answer";
+	// Lead Intake answers the source itself: no Respond to Webhook node, no expression on the hot path
+	expect(workflow.nodes.map((node) => node.type)).not.toContain('n8n-nodes-base.respondToWebhook');
+	const leadIntake = workflow.nodes.find((node) => node.name === 'Lead Intake')!;
+	expect(leadIntake.typeVersion).toBeGreaterThanOrEqual(2.1);
+	expect(leadIntake.parameters.respondToSource ?? true).toBe(true);
+	expect(JSON.stringify(workflow.nodes)).not.toContain('"=');
 	expect(
 		wiring(
 			workflow,
@@ -57,8 +62,8 @@ test('lead intake: the source trigger feeds Lead Intake; each outcome goes where
 			OUTCOMES.map((outcome) => outcome.displayName),
 		),
 	).toEqual({
-		Accepted: [respond],
-		Duplicate: [respond],
+		Accepted: [],
+		Duplicate: [],
 		Rejected: ['Alert: rejected'],
 		Failed: ['Alert: failed'],
 	});
@@ -67,8 +72,7 @@ test('lead intake: the source trigger feeds Lead Intake; each outcome goes where
 		['Alert: rejected', ['file']],
 		['Alert: failed', ['file', 'jiraAlert']],
 	]);
-	for (const alert of alerts)
-		expect(workflow.connections[alert.name]!.main[0]![0]!.node).toBe(respond);
+	for (const alert of alerts) expect(workflow.connections[alert.name]).toBeUndefined();
 });
 
 test('DLQ retry: dead items go to Jira only (the processor writes the follow-up files)', () => {
@@ -93,8 +97,8 @@ test('the error handler still writes a file for a workflow error', () => {
 
 test('every node of ours in the workflow files is at the newest version, credentials by id', () => {
 	const newest: Record<string, number> = {
-		'n8n-nodes-lead-intake.leadSourceTrigger': 1,
-		'n8n-nodes-lead-intake.leadIntake': 2,
+		'n8n-nodes-lead-intake.leadSourceTrigger': 1.1,
+		'n8n-nodes-lead-intake.leadIntake': 2.1,
 		'n8n-nodes-lead-intake.alertRouter': 2,
 	};
 	for (const workflow of Object.values(workflows)) {
