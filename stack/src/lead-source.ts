@@ -19,6 +19,8 @@ export interface LeadAnswer {
 	/** HTTP status; 0 when no answer came (connection failed, timed out). */
 	status: number;
 	body: Record<string, unknown>;
+	/** When a refusal said when to come back (Retry-After on 429 or 503). */
+	retryAfterSeconds?: number;
 }
 
 export interface LeadSource {
@@ -41,7 +43,12 @@ export function leadSource(options: LeadSourceOptions): LeadSource {
 					signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
 				});
 				const text = await response.text();
-				return { status: response.status, body: parseObject(text) };
+				const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
+				return {
+					status: response.status,
+					body: parseObject(text),
+					...(Number.isFinite(retryAfter) ? { retryAfterSeconds: retryAfter } : {}),
+				};
 			} catch (error) {
 				return { status: 0, body: { error: (error as Error).message } };
 			}

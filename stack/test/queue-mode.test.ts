@@ -103,17 +103,25 @@ async function inParallel<T>(count: number, job: (index: number) => Promise<T>):
 	return results;
 }
 
-/** A lead source retries with the same key until it gets a final answer. */
+/**
+ * A lead source retries with the same key until it gets a final answer, and comes back when a
+ * rate limit tells it to (the source's 600 requests a minute are less than these batches).
+ */
 async function postUntilAnswered(
 	lead: unknown,
 	key: string,
 ): Promise<LeadAnswer & { attempts: number }> {
+	let throttled = 0;
 	for (let attempts = 1; ; attempts++) {
 		const answer = await source.post(lead, key);
 		const final =
 			answer.status === 200 &&
 			(answer.body.status === 'accepted' || answer.body.status === 'duplicate');
 		if (final || attempts === 8) return { ...answer, attempts };
+		if (answer.status === 429 && answer.retryAfterSeconds && throttled++ < 300) {
+			attempts--;
+			await new Promise((resolve) => setTimeout(resolve, answer.retryAfterSeconds! * 1000));
+		}
 	}
 }
 

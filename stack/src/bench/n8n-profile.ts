@@ -1,9 +1,10 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LEAD_WEBHOOK_PATH, leadSource, sampleLead } from '../lead-source.js';
+import { leadSource, sampleLead } from '../lead-source.js';
 import { startLocalStack } from '../local-stack.js';
 import { FLOOR_WEBHOOK_PATH, floorWorkflow } from './floor-workflow.js';
+import { BENCH_LEAD_WEBHOOK_PATH, unthrottledLeadWorkflow } from './lead-workflow.js';
 
 /*
  * `npm run profile:n8n`: where n8n spends a webhook execution. Runs the stack's n8n under V8's
@@ -34,6 +35,8 @@ const workDir = await mkdtemp(join(tmpdir(), 'lih-n8n-profile-'));
 const profileDir = join(workDir, 'profiles');
 const floorFile = join(workDir, 'floor-workflow.json');
 await writeFile(floorFile, JSON.stringify(floorWorkflow()));
+const leadFile = join(workDir, 'lead-workflow.json');
+await writeFile(leadFile, JSON.stringify(unthrottledLeadWorkflow()));
 const stack = await startLocalStack({
 	throwaway: true,
 	n8n: true,
@@ -41,7 +44,7 @@ const stack = await startLocalStack({
 	ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
 	processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
 	n8nExtras: {
-		workflowFiles: [floorFile],
+		workflowFiles: [floorFile, leadFile],
 		env: {
 			NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}`,
 			...(untuned ? n8nDefaultsOverride() : {}),
@@ -59,7 +62,8 @@ const n8nPid = stack.services.find((service) => service.name === 'n8n')!.pid;
 try {
 	const source = leadSource({
 		baseUrl: stack.urls.n8nWebhook!,
-		path: target === 'floor' ? `/webhook/${FLOOR_WEBHOOK_PATH}` : LEAD_WEBHOOK_PATH,
+		path: `/webhook/${target === 'floor' ? FLOOR_WEBHOOK_PATH : BENCH_LEAD_WEBHOOK_PATH}`,
+		headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
 	});
 	let sequence = 0;
 	for (let warm = 0; warm < 20; warm++) await source.post(sampleLead(`warm-${sequence++}`));
@@ -69,7 +73,8 @@ try {
 	await Promise.all(
 		Array.from({ length: concurrency }, async () => {
 			while (performance.now() < deadline) {
-				await source.post(sampleLead(`profile-${sequence++}`));
+				const answer = await source.post(sampleLead(`profile-${sequence++}`));
+				if (answer.status !== 200) throw new Error(`n8n answered ${answer.status}`);
 				requests++;
 			}
 		}),
