@@ -12,7 +12,8 @@ import { BENCH_LEAD_WEBHOOK_PATH, unthrottledLeadWorkflow } from './lead-workflo
  * (default 8) to PROFILE_TARGET (`ours`, the lead intake workflow, or `floor`, the bare
  * Webhook → Respond), and prints the CPU time per execution by package and by function.
  * PROFILE_TUNING=n8n-defaults profiles n8n with its own settings instead of ours; PROFILE_ENV
- * (JSON) adds n8n settings to try, e.g. '{"N8N_EXPRESSION_ENGINE":"legacy"}'.
+ * (JSON) adds n8n settings to try, e.g. '{"N8N_EXPRESSION_ENGINE":"legacy"}'; PROFILE_TOP
+ * (default 20) is how many functions to list.
  */
 const seconds = Number(process.env.PROFILE_SECONDS ?? 20);
 const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 8);
@@ -150,6 +151,6 @@ function summarize(profile: Profile): string {
 		top(byPackage, 15),
 		'',
 		'by function (self time per execution)',
-		top(byFunction, 20),
+		top(byFunction, Number(process.env.PROFILE_TOP ?? 20)),
 	].join('\n');
 }
