@@ -5,7 +5,7 @@ import { sendError } from '../http/errors.js';
 import { clientKey, type RateLimit } from '../http/rate-limit.js';
 import { sendJson } from '../http/send-json.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
-import { maskEmailsIn, sanitizeHeaders } from '../pii/sanitize.js';
+import { maskEmailsIn } from '../pii/sanitize.js';
 import { handleLead, type IntakeDeps } from './intake-service.js';
 import type { SignatureFailureLog } from './signature-failures.js';
 import { IDEMPOTENCY_KEY_FORMAT, verifySignature, type SigningKey } from './signature.js';
@@ -75,7 +75,7 @@ export function intakeHandler(
 			idempotencyKey: storedIdempotencyKey(idempotencyKey, options.emailHashSalt),
 			source: readSource(req),
 			correlationId: req.id,
-			headers: sanitizeHeaders(req.headers),
+			headers: req.headers,
 			failAfterAccept: options.faultInjection && header(req, 'x-fail-after-accept') === '1',
 			signatureGuard: verdict.scheme === 'v1' ? verdict.replayGuard : null,
 			log: req.log,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { GuardedCrm } from '../crm/circuit-breaker.js';
 import { attemptRecordOf, type DeliveryResult } from '../crm/crm-client.js';
 import { toCrmRequest } from '../crm/crm-request.js';
@@ -12,6 +13,7 @@ import { nextRetryAt, type BackoffPolicy } from '../dlq/backoff.js';
 import { HttpError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
+import { sanitizeHeaders } from '../pii/sanitize.js';
 import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
 import type { MappingConfig } from './mapping.js';
@@ -44,8 +46,8 @@ export interface IntakeRequest {
 	idempotencyKey: string;
 	source: string;
 	correlationId: string;
-	/** Sanitized request headers, kept with a DLQ entry for investigation. */
-	headers: Record<string, string>;
+	/** The request's headers: sanitized into a DLQ entry (only a failed lead needs them). */
+	headers: IncomingHttpHeaders;
 	/** `X-Fail-After-Accept: 1` with FAULT_INJECTION on: fail right after accept (DLQ drills). */
 	failAfterAccept: boolean;
 	/** A legacy signature's guard: it may create one run only. */
@@ -250,7 +252,7 @@ async function recordFailure(
 				payload: {
 					source: request.source,
 					idempotency_key: request.idempotencyKey,
-					headers: request.headers,
+					headers: sanitizeHeaders(request.headers),
 					body: lead.sanitized,
 				},
 				status: dlqStatus,
