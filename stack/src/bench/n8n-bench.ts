@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signingSecret, stackSettings } from '../dev-settings.js';
 import { leadSource, sampleLead, type LeadSource } from '../lead-source.js';
-import { startLocalStack } from '../local-stack.js';
 import { startN8nDeployment, type N8nDeployment } from '../n8n/deployment.js';
 import { ensureN8n } from '../n8n/install.js';
 import { createDatabase, dropDatabase } from '../postgres.js';
 import { deleteRedisKeys, redisReachable } from '../redis.js';
-import { FLOOR_WEBHOOK_PATH, floorWorkflow } from './floor-workflow.js';
-import { BENCH_LEAD_WEBHOOK_PATH, unthrottledLeadWorkflow } from './lead-workflow.js';
+import { startBenchStack } from './bench-stack.js';
+import { FLOOR_WEBHOOK_PATH } from './floor-workflow.js';
+import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 
 /*
  * `npm run bench:n8n`: what n8n costs per lead, and what our workflow adds, in one run on one
@@ -63,20 +63,7 @@ if (!(await redisReachable(redisUrl))) {
 }
 const runId = randomBytes(4).toString('hex');
 const workDir = await mkdtemp(join(tmpdir(), 'lih-n8n-bench-'));
-const floorFile = join(workDir, 'floor-workflow.json');
-await writeFile(floorFile, JSON.stringify(floorWorkflow()));
-const leadFile = join(workDir, 'lead-workflow.json');
-await writeFile(leadFile, JSON.stringify(unthrottledLeadWorkflow()));
-
-const stack = await startLocalStack({
-	throwaway: true,
-	n8n: true,
-	alertsDir: join(workDir, 'alerts'),
-	ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
-	processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
-	n8nExtras: { workflowFiles: [floorFile, leadFile] },
-	log,
-});
+const { stack, workflowFiles } = await startBenchStack({ workDir, log });
 const extraDatabases: string[] = [];
 const extraDeployments: N8nDeployment[] = [];
 const queuePrefix = `lih-bench-${runId}`;
@@ -101,7 +88,7 @@ async function deployment(
 		encryptionKey: stack.settings.N8N_ENCRYPTION_KEY,
 		tuning,
 		queue: queue ? { redisUrl, prefix: queuePrefix, workers } : undefined,
-		extraWorkflowFiles: [floorFile, leadFile],
+		extraWorkflowFiles: workflowFiles,
 		processorUrl: stack.urls.processor,
 		jiraConfluenceUrl: stack.urls.jiraConfluence,
 		hmacSecret: signingSecret(stack.settings),

@@ -1,10 +1,10 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leadSource, sampleLead } from '../lead-source.js';
-import { startLocalStack } from '../local-stack.js';
-import { FLOOR_WEBHOOK_PATH, floorWorkflow } from './floor-workflow.js';
-import { BENCH_LEAD_WEBHOOK_PATH, unthrottledLeadWorkflow } from './lead-workflow.js';
+import { startBenchStack } from './bench-stack.js';
+import { FLOOR_WEBHOOK_PATH } from './floor-workflow.js';
+import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 
 /*
  * `npm run profile:n8n`: where n8n spends a webhook execution. Runs the stack's n8n under V8's
@@ -34,25 +34,14 @@ interface Profile {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const workDir = await mkdtemp(join(tmpdir(), 'lih-n8n-profile-'));
 const profileDir = join(workDir, 'profiles');
-const floorFile = join(workDir, 'floor-workflow.json');
-await writeFile(floorFile, JSON.stringify(floorWorkflow()));
-const leadFile = join(workDir, 'lead-workflow.json');
-await writeFile(leadFile, JSON.stringify(unthrottledLeadWorkflow()));
-const stack = await startLocalStack({
-	throwaway: true,
-	n8n: true,
-	alertsDir: join(workDir, 'alerts'),
-	ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
-	processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
-	n8nExtras: {
-		workflowFiles: [floorFile, leadFile],
-		env: {
-			NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}`,
-			...(untuned ? n8nDefaultsOverride() : {}),
-			...(JSON.parse(process.env.PROFILE_ENV ?? '{}') as Record<string, string>),
-		},
-	},
+const { stack } = await startBenchStack({
+	workDir,
 	log,
+	n8nEnv: {
+		NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}`,
+		...(untuned ? n8nDefaultsOverride() : {}),
+		...(JSON.parse(process.env.PROFILE_ENV ?? '{}') as Record<string, string>),
+	},
 });
 
 let requests = 0;
