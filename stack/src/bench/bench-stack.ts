@@ -1,14 +1,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../local-stack.js';
-import { floorWorkflow } from './floor-workflow.js';
+import { freePort } from '../ports.js';
+import { floorWorkflow, handOffWorkflow } from './floor-workflow.js';
 import { unthrottledLeadWorkflow } from './lead-workflow.js';
 
 /**
  * The stack the n8n benchmarks measure: a throwaway database, free ports, a quiet processor with
- * its own rate limit out of reach, and the two benchmark workflows (the floor and the unthrottled
- * lead intake) imported beside the shipped ones. `workflowFiles` lets other n8n deployments
- * import the same two.
+ * its own rate limit out of reach, and the benchmark workflows (the floor, the floor with one HTTP
+ * call to the mock CRM, and the unthrottled lead intake) imported beside the shipped ones.
+ * `workflowFiles` lets other n8n deployments import the same ones.
  */
 export async function startBenchStack(options: {
 	workDir: string;
@@ -16,15 +17,22 @@ export async function startBenchStack(options: {
 	n8nEnv?: Record<string, string>;
 }): Promise<{ stack: LocalStack; workflowFiles: string[] }> {
 	const floorFile = join(options.workDir, 'floor-workflow.json');
+	const handOffFile = join(options.workDir, 'hand-off-workflow.json');
 	const leadFile = join(options.workDir, 'lead-workflow.json');
+	// the hand-off workflow calls the mock CRM, so its port is chosen before the stack starts
+	const crmPort = await freePort();
 	await writeFile(floorFile, JSON.stringify(floorWorkflow()));
+	await writeFile(
+		handOffFile,
+		JSON.stringify(handOffWorkflow(`http://127.0.0.1:${crmPort}/health`)),
+	);
 	await writeFile(leadFile, JSON.stringify(unthrottledLeadWorkflow()));
-	const workflowFiles = [floorFile, leadFile];
+	const workflowFiles = [floorFile, handOffFile, leadFile];
 	const stack = await startLocalStack({
 		throwaway: true,
 		n8n: true,
 		alertsDir: join(options.workDir, 'alerts'),
-		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
+		ports: { processor: 0, crm: crmPort, jiraConfluence: 0, postgres: 0, n8n: 0 },
 		processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
 		n8nExtras: { workflowFiles, env: options.n8nEnv },
 		log: options.log,

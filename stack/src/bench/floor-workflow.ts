@@ -40,3 +40,42 @@ export function floorWorkflow() {
 		pinData: {},
 	};
 }
+
+export const HAND_OFF_WORKFLOW_ID = 'lihBenchHandOff1';
+export const HAND_OFF_WEBHOOK_PATH = 'bench-hand-off';
+
+/**
+ * The floor plus the least a workflow that hands a lead on can do: one call with n8n's own HTTP
+ * Request node to a server that does no work (`url`, the mock CRM's health), no expression. What
+ * it reaches is the most any lead workflow that passes its lead on over HTTP can reach.
+ */
+export function handOffWorkflow(url: string) {
+	const floor = floorWorkflow();
+	const [webhook, respond] = floor.nodes;
+	return {
+		...floor,
+		id: HAND_OFF_WORKFLOW_ID,
+		name: 'Benchmark: Webhook → HTTP Request → Respond',
+		nodes: [
+			{
+				...webhook!,
+				id: 'f0000000-0000-4000-8000-000000000011',
+				parameters: { ...webhook!.parameters, path: HAND_OFF_WEBHOOK_PATH },
+				webhookId: 'f0000000-0000-4000-8000-0000000001ff',
+			},
+			{
+				id: 'f0000000-0000-4000-8000-000000000012',
+				name: 'HTTP Request',
+				type: 'n8n-nodes-base.httpRequest',
+				typeVersion: 4.2,
+				position: [220, 0],
+				parameters: { url, options: {} },
+			},
+			{ ...respond!, id: 'f0000000-0000-4000-8000-000000000013', position: [440, 0] },
+		],
+		connections: {
+			Webhook: { main: [[{ node: 'HTTP Request', type: 'main', index: 0 }]] },
+			'HTTP Request': { main: [[{ node: 'Respond', type: 'main', index: 0 }]] },
+		},
+	};
+}

@@ -9,15 +9,16 @@ import { ensureN8n } from '../n8n/install.js';
 import { createDatabase, dropDatabase } from '../postgres.js';
 import { deleteRedisKeys, redisReachable } from '../redis.js';
 import { startBenchStack } from './bench-stack.js';
-import { FLOOR_WEBHOOK_PATH } from './floor-workflow.js';
+import { FLOOR_WEBHOOK_PATH, HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 
 /*
  * `npm run bench:n8n`: what n8n costs per lead, and what our workflow adds, in one run on one
  * machine. One processor and its mocks serve three n8n deployments side by side:
- *   - n8n with its default settings, running the bare Webhook → Respond floor;
- *   - n8n with our production settings (N8N_PRODUCTION_SETTINGS), running the floor and our
- *     lead intake workflow;
+ *   - n8n with its default settings, running the bare Webhook → Respond floor and our workflow;
+ *   - n8n with our production settings (N8N_PRODUCTION_SETTINGS), running the floor, the floor
+ *     with one HTTP Request node calling the mock CRM (the most a workflow that hands its lead on
+ *     over HTTP can reach) and our lead intake workflow;
  *   - the same settings in queue mode (main, webhook process, BENCH_WORKERS=2 workers on
  *     REDIS_URL), running the floor and our workflow.
  * Our workflow is the shipped one with the source's rate limit out of reach (lead-workflow.ts).
@@ -111,9 +112,12 @@ try {
 	const queued = await deployment('n8n-queue', 'production', true);
 	const floorPath = `/webhook/${FLOOR_WEBHOOK_PATH}`;
 	const oursPath = `/webhook/${BENCH_LEAD_WEBHOOK_PATH}`;
+	const handOffPath = `/webhook/${HAND_OFF_WEBHOOK_PATH}`;
 	const targets: Target[] = [
 		{ name: 'floor, n8n defaults', source: source(untuned.webhookUrl, floorPath) },
+		{ name: 'ours, n8n defaults', source: source(untuned.webhookUrl, oursPath) },
 		{ name: 'floor, tuned', source: source(stack.urls.n8nWebhook!, floorPath) },
+		{ name: 'floor + HTTP, tuned', source: source(stack.urls.n8nWebhook!, handOffPath) },
 		{ name: 'ours, tuned', source: source(stack.urls.n8nWebhook!, oursPath) },
 		{ name: 'floor, queue mode', source: source(queued.webhookUrl, floorPath) },
 		{ name: 'ours, queue mode', source: source(queued.webhookUrl, oursPath) },
@@ -151,7 +155,9 @@ function report(results: Result[]): string {
 	const of = (target: string, concurrency: number) =>
 		results.find((row) => row.target === target && row.concurrency === concurrency)!;
 	const floorOf: Record<string, string> = {
+		'ours, n8n defaults': 'floor, n8n defaults',
 		'ours, tuned': 'floor, tuned',
+		'floor + HTTP, tuned': 'floor, tuned',
 		'ours, queue mode': 'floor, queue mode',
 		'floor, tuned': 'floor, n8n defaults',
 	};
@@ -173,13 +179,15 @@ function report(results: Result[]): string {
 	}
 	lines.push('');
 	for (const concurrency of concurrencies) {
-		const ours =
-			of('ours, tuned', concurrency).perSecond / of('floor, tuned', concurrency).perSecond;
-		const tuning =
-			of('floor, tuned', concurrency).perSecond / of('floor, n8n defaults', concurrency).perSecond;
+		const ratio = (target: string, base: string) =>
+			of(target, concurrency).perSecond / of(base, concurrency).perSecond;
+		const ours = ratio('ours, tuned', 'floor, tuned');
+		const tuning = ratio('floor, tuned', 'floor, n8n defaults');
 		lines.push(
-			`concurrency ${concurrency}: ours/tuned floor ${ours.toFixed(2)} (bar 0.9: ${ours >= 0.9 ? 'met' : 'NOT met'}), ` +
-				`tuned/untuned floor ${tuning.toFixed(2)} (bar 2: ${tuning >= 2 ? 'met' : 'NOT met'})`,
+			`concurrency ${concurrency}: ours/tuned floor ${ours.toFixed(2)} (bar 0.9: ${ours >= 0.9 ? 'met' : 'NOT met'}; ` +
+				`one HTTP call alone ${ratio('floor + HTTP, tuned', 'floor, tuned').toFixed(2)}), ` +
+				`tuned/untuned floor ${tuning.toFixed(2)} (bar 2: ${tuning >= 2 ? 'met' : 'NOT met'}), ` +
+				`ours/floor on n8n defaults ${ratio('ours, n8n defaults', 'floor, n8n defaults').toFixed(2)}`,
 		);
 	}
 	return lines.join('\n');

@@ -3,21 +3,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { leadSource, sampleLead } from '../lead-source.js';
 import { startBenchStack } from './bench-stack.js';
-import { FLOOR_WEBHOOK_PATH } from './floor-workflow.js';
+import { FLOOR_WEBHOOK_PATH, HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 
 /*
  * `npm run profile:n8n`: where n8n spends a webhook execution. Runs the stack's n8n under V8's
  * CPU profiler, sends PROFILE_SECONDS (default 20) of unique leads at PROFILE_CONCURRENCY
- * (default 8) to PROFILE_TARGET (`ours`, the lead intake workflow, or `floor`, the bare
- * Webhook → Respond), and prints the CPU time per execution by package and by function.
+ * (default 8) to PROFILE_TARGET (`ours`, the lead intake workflow; `floor`, the bare
+ * Webhook → Respond; `hand-off`, the floor with one HTTP Request node), and prints the CPU time per execution by package and by function.
  * PROFILE_TUNING=n8n-defaults profiles n8n with its own settings instead of ours; PROFILE_ENV
  * (JSON) adds n8n settings to try, e.g. '{"N8N_EXPRESSION_ENGINE":"legacy"}'; PROFILE_TOP
  * (default 20) is how many functions to list.
  */
 const seconds = Number(process.env.PROFILE_SECONDS ?? 20);
 const concurrency = Number(process.env.PROFILE_CONCURRENCY ?? 8);
-const target = process.env.PROFILE_TARGET === 'floor' ? 'floor' : 'ours';
+const targets = {
+	ours: { path: BENCH_LEAD_WEBHOOK_PATH, title: 'our lead intake workflow' },
+	floor: { path: FLOOR_WEBHOOK_PATH, title: 'bare Webhook → Respond' },
+	'hand-off': { path: HAND_OFF_WEBHOOK_PATH, title: 'Webhook → HTTP Request → Respond' },
+};
+const target = targets[process.env.PROFILE_TARGET as keyof typeof targets] ?? targets.ours;
 const untuned = process.env.PROFILE_TUNING === 'n8n-defaults';
 
 interface ProfileNode {
@@ -52,12 +57,12 @@ const n8nPid = stack.services.find((service) => service.name === 'n8n')!.pid;
 try {
 	const source = leadSource({
 		baseUrl: stack.urls.n8nWebhook!,
-		path: `/webhook/${target === 'floor' ? FLOOR_WEBHOOK_PATH : BENCH_LEAD_WEBHOOK_PATH}`,
+		path: `/webhook/${target.path}`,
 		headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
 	});
 	let sequence = 0;
 	for (let warm = 0; warm < 20; warm++) await source.post(sampleLead(`warm-${sequence++}`));
-	log(`Profiling ${target} at concurrency ${concurrency} for ${seconds} s ...`);
+	log(`Profiling ${target.title} at concurrency ${concurrency} for ${seconds} s ...`);
 	loadStarted = performance.now();
 	const deadline = loadStarted + seconds * 1000;
 	await Promise.all(
@@ -133,7 +138,7 @@ function summarize(profile: Profile): string {
 	const busy = [...selfTime.values()].reduce((sum, micros) => sum + micros, 0);
 	return [
 		'',
-		`n8n ${untuned ? 'with its default settings' : 'with the production settings'}, ${target === 'floor' ? 'bare Webhook → Respond' : 'our lead intake workflow'}: ${requests} executions in ${((loadEnded - loadStarted) / 1000).toFixed(1)} s at concurrency ${concurrency}`,
+		`n8n ${untuned ? 'with its default settings' : 'with the production settings'}, ${target.title}: ${requests} executions in ${((loadEnded - loadStarted) / 1000).toFixed(1)} s at concurrency ${concurrency}`,
 		`n8n's main thread per execution: ${perExecution(busy)} ms sampled (including idle)`,
 		'',
 		'by package (self time per execution)',
