@@ -47,7 +47,7 @@ export const HAND_OFF_WEBHOOK_PATH = 'bench-hand-off';
 /**
  * The floor plus the least a workflow that hands a lead on can do: one call with n8n's own HTTP
  * Request node to a server that does no work (`url`, the mock CRM's health), no expression. What
- * it reaches is the most any lead workflow that passes its lead on over HTTP can reach.
+ * it reaches is about the most a lead workflow that passes its lead on over HTTP can reach.
  */
 export function handOffWorkflow(url: string) {
 	const floor = floorWorkflow();

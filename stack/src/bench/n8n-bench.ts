@@ -17,8 +17,8 @@ import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
  * machine. One processor and its mocks serve three n8n deployments side by side:
  *   - n8n with its default settings, running the bare Webhook → Respond floor and our workflow;
  *   - n8n with our production settings (N8N_PRODUCTION_SETTINGS), running the floor, the floor
- *     with one HTTP Request node calling the mock CRM (the most a workflow that hands its lead on
- *     over HTTP can reach) and our lead intake workflow;
+ *     with one HTTP Request node calling the mock CRM (about the most a workflow that hands its
+ *     lead on over HTTP can reach) and our lead intake workflow;
  *   - the same settings in queue mode (main, webhook process, BENCH_WORKERS=2 workers on
  *     REDIS_URL), running the floor and our workflow.
  * Our workflow is the shipped one with the source's rate limit out of reach (lead-workflow.ts).

@@ -10,7 +10,8 @@ import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
  * `npm run profile:n8n`: where n8n spends a webhook execution. Runs the stack's n8n under V8's
  * CPU profiler, sends PROFILE_SECONDS (default 20) of unique leads at PROFILE_CONCURRENCY
  * (default 8) to PROFILE_TARGET (`ours`, the lead intake workflow; `floor`, the bare
- * Webhook → Respond; `hand-off`, the floor with one HTTP Request node), and prints the CPU time per execution by package and by function.
+ * Webhook → Respond; `hand-off`, the floor with one HTTP Request node), and prints the CPU time
+ * per execution by package and by function.
  * PROFILE_TUNING=n8n-defaults profiles n8n with its own settings instead of ours; PROFILE_ENV
  * (JSON) adds n8n settings to try, e.g. '{"N8N_EXPRESSION_ENGINE":"legacy"}'; PROFILE_TOP
  * (default 20) is how many functions to list.
