@@ -111,17 +111,20 @@ async function postUntilAnswered(
 	lead: unknown,
 	key: string,
 ): Promise<LeadAnswer & { attempts: number }> {
+	let attempts = 0;
 	let throttled = 0;
-	for (let attempts = 1; ; attempts++) {
+	for (;;) {
 		const answer = await source.post(lead, key);
+		// a rate limit's refusal is not an attempt: the source waits as told and sends it again
+		if (answer.status === 429 && answer.retryAfterSeconds && throttled++ < 300) {
+			await new Promise((resolve) => setTimeout(resolve, answer.retryAfterSeconds! * 1000));
+			continue;
+		}
+		attempts++;
 		const final =
 			answer.status === 200 &&
 			(answer.body.status === 'accepted' || answer.body.status === 'duplicate');
 		if (final || attempts === 8) return { ...answer, attempts };
-		if (answer.status === 429 && answer.retryAfterSeconds && throttled++ < 300) {
-			attempts--;
-			await new Promise((resolve) => setTimeout(resolve, answer.retryAfterSeconds! * 1000));
-		}
 	}
 }
 
