@@ -6,6 +6,7 @@ import type {
 	INodeType,
 	INodeTypeDescription,
 	JsonObject,
+	ResolvedFilePath,
 } from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { alertFileName, buildAlert, type Alert, type Severity } from './alert';
@@ -336,9 +337,12 @@ async function writeAlertFile(
 ): Promise<string> {
 	const content = `${JSON.stringify(alert, null, 2)}\n`;
 	const when = new Date(alert.created_at);
+	// the folder's real path: n8n resolves a folder that does not exist yet within its parent, and
+	// the first copy creates it
+	const folder = await this.helpers.resolvePath(directory.replace(/\/+$/, ''));
 	for (let copy = 1; copy < 100; copy++) {
 		const name = alertFileName(when, alert.run_id ?? 'alert', copy);
-		const target = await this.helpers.resolvePath(`${directory.replace(/\/+$/, '')}/${name}`);
+		const target = `${folder}/${name}` as ResolvedFilePath;
 		if (copy === 1) await this.helpers.ensureParentDirectoryWithoutFollowingSymlinks(target);
 		try {
 			await this.helpers.writeContentToFile(target, content, CREATE_ONLY);
