@@ -1,4 +1,5 @@
 import type { IDataObject } from 'n8n-workflow';
+import { operations, resources } from '../../nodes/LeadIntake/v2/actions/versionDescription';
 import { runNode, type RunOptions } from './support/engine';
 import { startHttpStub, type HttpStub, type StubAnswer } from './support/http-stub';
 
@@ -45,6 +46,23 @@ async function operate(
 }
 
 const ok = (body: unknown): StubAnswer => ({ status: 200, body });
+
+test('each operation module owns its parameters, and operation values are unique across resources', () => {
+	const values = Object.values(resources).flatMap((resource) =>
+		Object.values(resource.operations).map((module) => module.option.value),
+	);
+	expect(new Set(values).size).toBe(values.length);
+	expect(Object.keys(operations).sort()).toEqual([...values].sort());
+	// the router and the parameters key on the operation alone (a file may leave the resource out)
+	for (const module of Object.values(operations)) {
+		for (const parameter of module.description) {
+			expect([parameter.name, parameter.displayOptions?.show?.operation]).toEqual([
+				parameter.name,
+				[module.option.value],
+			]);
+		}
+	}
+});
 
 test('Get a run by ID or by idempotency key (URL-encoded), with the service token', async () => {
 	const byId = await operate(

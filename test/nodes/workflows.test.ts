@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'fs';
 import { readdir, readFile } from 'fs/promises';
 import { join } from 'path';
 import { OUTCOMES } from '../../nodes/LeadIntake/outcome';
-import { OUTPUTS } from '../../nodes/LeadIntake/description';
+import { OUTPUTS } from '../../nodes/LeadIntake/v2/actions/versionDescription';
 import { signV2 } from '../../nodes/LeadIntake/signature';
 import {
 	runWorkflow,
