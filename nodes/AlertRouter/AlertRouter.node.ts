@@ -1,7 +1,7 @@
 import type { INodeTypeBaseDescription, IVersionedNodeType } from 'n8n-workflow';
 import { VersionedNodeType } from 'n8n-workflow';
-import { AlertRouterV1 } from './v1/AlertRouterV1.node';
-import { AlertRouterV2 } from './v2/AlertRouterV2.node';
+import { AlertRouterV1 } from './v1/AlertRouterV1';
+import { AlertRouterV2 } from './v2/AlertRouterV2';
 
 /**
  * Alert Router, n8n's versioned node. Both versions build, mask and deliver alerts the same way

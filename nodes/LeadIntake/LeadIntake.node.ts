@@ -1,7 +1,7 @@
 import type { INodeTypeBaseDescription, IVersionedNodeType } from 'n8n-workflow';
 import { VersionedNodeType } from 'n8n-workflow';
-import { LeadIntakeV1 } from './v1/LeadIntakeV1.node';
-import { LeadIntakeV2 } from './v2/LeadIntakeV2.node';
+import { LeadIntakeV1 } from './v1/LeadIntakeV1';
+import { LeadIntakeV2 } from './v2/LeadIntakeV2';
 
 /**
  * Lead Intake, n8n's versioned node: each version's class serves the workflow files saved with it.

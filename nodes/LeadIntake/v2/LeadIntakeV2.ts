@@ -12,9 +12,6 @@ import { versionDescription } from './actions/versionDescription';
  * Versions 2 and 2.1: resources and operations (actions/), Standard Webhooks signing by default,
  * defaults read from the Lead Source Trigger's item in code; 2.1 answers the lead source itself.
  */
-// The icon is the base description's (LeadIntake.node.ts), which every version's description spreads;
-// the rule looks for it in a literal description only.
-// eslint-disable-next-line @n8n/community-nodes/icon-validation
 export class LeadIntakeV2 implements INodeType {
 	description: INodeTypeDescription;
 

@@ -110,9 +110,6 @@ function parsePayload(this: IExecuteFunctions, payload: unknown, itemIndex: numb
 	}
 }
 
-// The icon is the base description's (AlertRouter.node.ts), which every version's description spreads;
-// the rule looks for it in a literal description only.
-// eslint-disable-next-line @n8n/community-nodes/icon-validation
 export class AlertRouterV2 implements INodeType {
 	description: INodeTypeDescription;
 

@@ -27,9 +27,6 @@ const operations = {
 
 const expressions = operationExpressions(operations);
 
-// The icon is the base description's (LeadIntake.node.ts), which every version's description spreads;
-// the rule looks for it in a literal description only.
-// eslint-disable-next-line @n8n/community-nodes/icon-validation
 export class LeadIntakeV1 implements INodeType {
 	description: INodeTypeDescription;
 

@@ -35,9 +35,6 @@ const version1: AlertVersion = {
 	},
 };
 
-// The icon is the base description's (AlertRouter.node.ts), which every version's description spreads;
-// the rule looks for it in a literal description only.
-// eslint-disable-next-line @n8n/community-nodes/icon-validation
 export class AlertRouterV1 implements INodeType {
 	description: INodeTypeDescription;
 
