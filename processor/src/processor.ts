@@ -79,7 +79,7 @@ export async function startProcessor(
 			pollSeconds: config.RULES_POLL_SECONDS,
 			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
 			logger,
-			seed: () => readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE),
+			seed: (options) => readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE, options),
 		});
 		closers.push(() => rules.close());
 		metrics.watchRulesVersion(() => rules.current().version);

@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Sql } from '../db/connection.js';
 import { withDeadline } from '../db/deadline.js';
 import {
@@ -10,7 +9,13 @@ import {
 } from '../db/rules-versions.js';
 import type { Logger } from '../logger.js';
 import type { RulesHolder } from '../intake/ruleset.js';
-import { activate, changedSections, RulesDocumentSchema, type RulesDocument } from './document.js';
+import {
+	activate,
+	changedSections,
+	RulesDocumentSchema,
+	sameJson,
+	type RulesDocument,
+} from './document.js';
 
 export interface LiveRules extends RulesHolder {
 	/**
@@ -29,7 +34,7 @@ export interface LiveRulesOptions {
 	deadlineMs: number;
 	logger: Logger;
 	/** The first version's document (RULES_FILE, CRM_MAPPING_FILE): read only when needed. */
-	seed: () => Promise<RulesDocument>;
+	seed: (options: { vet: boolean }) => Promise<RulesDocument>;
 }
 
 type Trigger = 'notification' | 'poll' | 'save';
@@ -117,9 +122,13 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 			// the moment the database is back may open a fresh pool connection while it is still
 			// unsteady, and postgres.js leaves a failure of that connection's first query unhandled
 			// (it fetches the array types without a catch), which ends the process
-			listener = await sql.listen(RULES_CHANNEL, (payload) => {
-				if (Number(payload) > active.version) void refresh('notification');
-			});
+			listener = await sql.listen(
+				RULES_CHANNEL,
+				(payload) => {
+					if (Number(payload) > active.version) void refresh('notification');
+				},
+				() => logger.info('listening for rules changes'),
+			);
 		} catch (error) {
 			logger.warn({ err: error }, 'cannot listen for rules changes; the poll still finds them');
 		}
@@ -158,7 +167,7 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 async function seedIfEmpty(sql: Sql, options: LiveRulesOptions): Promise<void> {
 	const newest = await newestRulesVersion(sql);
 	if (newest === null) {
-		const document = await options.seed();
+		const document = await options.seed({ vet: true });
 		const saved = await saveRulesVersion(sql, {
 			previousVersion: null,
 			document,
@@ -173,12 +182,12 @@ async function seedIfEmpty(sql: Sql, options: LiveRulesOptions): Promise<void> {
 		return;
 	}
 	const first = await findRulesVersion(sql, 1);
-	const files = await options.seed().catch(() => null);
+	const files = await options.seed({ vet: false }).catch(() => null);
 	const seeded = first ? RulesDocumentSchema.safeParse(first.document) : null;
 	if (
 		!files ||
 		!seeded?.success ||
-		!isDeepStrictEqual(
+		!sameJson(
 			{ rules: files.rules, mapping: files.mapping },
 			{ rules: seeded.data.rules, mapping: seeded.data.mapping },
 		)

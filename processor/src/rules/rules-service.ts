@@ -1,4 +1,3 @@
-import { isDeepStrictEqual } from 'node:util';
 import type { Sql } from '../db/connection.js';
 import {
 	currentRulesVersion,
@@ -13,6 +12,7 @@ import {
 	changedSections,
 	ProposedDocumentSchema,
 	RulesDocumentSchema,
+	sameJson,
 	type RulesDocument,
 } from './document.js';
 import { dryRun, type DryRunReport } from './dry-run.js';
@@ -56,7 +56,7 @@ export async function saveRules(
 		const current = await currentRulesVersion(deps.sql);
 		const before = current ? RulesDocumentSchema.safeParse(current.document) : null;
 		const previous = before?.success ? before.data : null;
-		if (current && previous && isDeepStrictEqual(previous, document)) {
+		if (current && previous && sameJson(previous, document)) {
 			return { ...current, saved: false };
 		}
 		if (change.expectedVersion !== null && current?.version !== change.expectedVersion) {
