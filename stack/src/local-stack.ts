@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
+import type { N8nTuning } from './n8n/cli.js';
 import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
 import { ensureN8n } from './n8n/install.js';
 import { freePort } from './ports.js';
@@ -63,6 +64,10 @@ export interface LocalStackOptions {
 	n8n?: boolean;
 	/** Queue mode and processor replicas instead of one n8n and one processor. */
 	scale?: ScaleOptions;
+	/** Which n8n (default: the pinned N8N_VERSION); the version smoke test runs others. */
+	n8nVersion?: string;
+	/** n8n's settings (default `production`; `npm start` runs `development`: see cli.ts). */
+	n8nTuning?: N8nTuning;
 	/** Benchmarks: more n8n environment and more workflow files to import and publish. */
 	n8nExtras?: { env?: Record<string, string>; workflowFiles?: string[] };
 	onLine?: (service: string, line: string) => void;
@@ -167,7 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	};
 
 	try {
-		const n8nInstall = options.n8n ? await ensureN8n(log) : null;
+		const n8nInstall = options.n8n ? await ensureN8n(log, options.n8nVersion) : null;
 		if (postgresDataDir) {
 			await start([
 				{
@@ -244,7 +249,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				ports: { main: ports.n8n, webhook: ports.n8nWebhook },
 				alertsDir,
 				encryptionKey: settings.N8N_ENCRYPTION_KEY,
-				tuning: 'production',
+				tuning: options.n8nTuning ?? 'production',
 				queue: scale
 					? { redisUrl: scale.redisUrl, prefix: scale.queuePrefix, workers: scale.workers }
 					: undefined,

@@ -356,6 +356,85 @@ test('no alert file holds a plain e-mail, name, phone or street', async () => {
 	}
 });
 
+/** What a lead source must never see in an answer: a stack trace, install paths, source files. */
+const INTERNALS = /stack|node_modules|\/root\/|\/home\/|\.cache|\.(?:ts|js):\d|at [\w.]+ \(/i;
+
+async function postRaw(
+	body: string | Buffer,
+	contentType: string,
+): Promise<{ status: number; contentType: string | null; text: string }> {
+	const response = await fetch(`${stack.urls.n8n}/webhook/lead-intake`, {
+		method: 'POST',
+		headers: { 'content-type': contentType, authorization: `Bearer ${devKey()}` },
+		body,
+	});
+	return {
+		status: response.status,
+		contentType: response.headers.get('content-type'),
+		text: await response.text(),
+	};
+}
+
+describe('whatever a lead source sends, it gets a JSON error without internals', () => {
+	const expectPlainJsonError = (answer: Awaited<ReturnType<typeof postRaw>>) => {
+		expect(answer.contentType).toMatch(/^application\/json/);
+		const body = JSON.parse(answer.text) as Record<string, unknown>;
+		expect(typeof body.message === 'string' || typeof body.detail === 'string').toBe(true);
+		expect(answer.text).not.toMatch(INTERNALS);
+		return body;
+	};
+
+	test('malformed JSON: 422 from n8n, no stack trace', async () => {
+		const answer = await postRaw('{"email": "broken@example.com", ', 'application/json');
+		expect(answer.status).toBe(422);
+		expect(expectPlainJsonError(answer)).toMatchObject({
+			message: 'Failed to parse request body',
+		});
+	});
+
+	test('malformed XML: 422 from n8n, no stack trace', async () => {
+		const answer = await postRaw('<lead><email>', 'application/xml');
+		expect(answer.status).toBe(422);
+		expectPlainJsonError(answer);
+	});
+
+	test('a wrong content type: 415 from the Lead Source Trigger; a broken multipart body: 400 from n8n', async () => {
+		for (const contentType of ['text/plain', 'application/octet-stream']) {
+			const answer = await postRaw('email=jane@example.com', contentType);
+			expect([contentType, answer.status]).toEqual([contentType, 415]);
+			expect(expectPlainJsonError(answer)).toMatchObject({ code: 'unsupported_media_type' });
+		}
+		// n8n parses multipart bodies itself before any node runs
+		const multipart = await postRaw('email=jane@example.com', 'multipart/form-data');
+		expect(multipart.status).toBe(400);
+		expectPlainJsonError(multipart);
+	});
+
+	test('a body larger than n8n takes (17 MB): refused by n8n before any node runs, no stack trace', async () => {
+		const executionsBefore = await leadIntakeExecutions();
+		const huge = JSON.stringify({ ...lead, note: 'x'.repeat(17 * 1024 * 1024) });
+		const answer = await postRaw(huge, 'application/json');
+		// n8n reads the body before the trigger runs and answers its own generic 500
+		expect(answer.status).toBe(500);
+		expect(expectPlainJsonError(answer)).toEqual({
+			code: 0,
+			message: 'There was a problem executing the workflow',
+		});
+		expect(await leadIntakeExecutions()).toBe(executionsBefore);
+	});
+
+	test('a body larger than the processor takes (2 MB): its 413, relayed as a refused lead', async () => {
+		const big = JSON.stringify({
+			...lead,
+			email: 'big@example.com',
+			note: 'x'.repeat(2 * 1024 * 1024),
+		});
+		const answer = await postRaw(big, 'application/json');
+		expect(answer.status).toBe(413);
+		expectPlainJsonError(answer);
+	});
+});
+
 describe('operator operations through n8n', () => {
 	test('Get run by ID', async () => {
 		const { runId, dlqId } = failedRuns[0]!;
