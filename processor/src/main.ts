@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, renamedSettingWarnings, type Config } from './config.js';
 import { isConnectionError } from './db/connection.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { startProcessor } from './processor.js';
 
 /**
@@ -12,12 +12,13 @@ import { startProcessor } from './processor.js';
  */
 async function main(): Promise<void> {
 	const config = loadConfig();
-	if (config.PROCESSOR_WORKERS > 1 && cluster.isPrimary) return supervise(config);
-	await serve(config);
+	const root = createLogger(config.LOG_LEVEL);
+	if (cluster.isPrimary) for (const warning of renamedSettingWarnings()) root.warn(warning);
+	if (config.PROCESSOR_WORKERS > 1 && cluster.isPrimary) return supervise(config, root);
+	await serve(config, root);
 }
 
-async function serve(config: Config): Promise<void> {
-	const root = createLogger(config.LOG_LEVEL);
+async function serve(config: Config, root: Logger): Promise<void> {
 	const logger = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
 	const processor = await startProcessor(config, { logger });
 	logger.info(
@@ -48,8 +49,7 @@ const MAX_RESTARTS = 5;
  * own order. Should this process be killed outright, its workers exit with it (cluster workers
  * leave when their channel to the primary closes).
  */
-function supervise(config: Config): void {
-	const logger = createLogger(config.LOG_LEVEL);
+function supervise(config: Config, logger: Logger): void {
 	const listening = new Set<number>();
 	const restarts: number[] = [];
 	let stopping = false;
