@@ -6,7 +6,7 @@ import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
-export const NODE_VERSION = '24.21.0';
+const NODE_VERSION = '24.21.0';
 
 export interface N8nInstall {
 	/** The Node.js 24 binary n8n runs on. */
@@ -16,7 +16,7 @@ export interface N8nInstall {
 }
 
 /** Outside the checkout, shared by every clone: LIH_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache. */
-export function cacheDir(): string {
+function cacheDir(): string {
 	return (
 		process.env.LIH_CACHE_DIR ??
 		join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub')
