@@ -1,3 +1,4 @@
+import { waitFor } from '@lead-intake-hub/stack';
 import { postLead, startStack, testDatabase, validLead, type Stack } from './support/harness.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -11,7 +12,8 @@ beforeAll(async () => {
 	proxy = await startTcpProxy(target.hostname, Number(target.port || 5432));
 	const viaProxy = new URL(database.url);
 	viaProxy.host = `127.0.0.1:${proxy.port}`;
-	stack = await startStack({ databaseUrl: viaProxy.toString() });
+	// no timer of its own talks to the database: every statement is one of a test's requests
+	stack = await startStack({ databaseUrl: viaProxy.toString(), env: { ALERTS_PASS_SECONDS: '0' } });
 });
 afterAll(async () => {
 	await stack.close();
@@ -61,6 +63,8 @@ test('connections cut while many writes are in flight: the process stays up and 
 			string,
 			number | boolean
 		>;
+	// armed before the requests start: the first statement any of them sends is cut off
+	const cut = proxy.cutAtNextStatement();
 	const inFlight = [
 		...Array.from({ length: 30 }, (_, index) =>
 			postLead(stack.url, validLead(), { key: `cut-${index}` }).catch(() => null),
@@ -69,14 +73,13 @@ test('connections cut while many writes are in flight: the process stays up and 
 			stack.internal('POST', '/internal/dlq/retry-due', {}).catch(() => null),
 		),
 	];
-	await new Promise((resolve) => setTimeout(resolve, 20));
-	await proxy.cut();
+	await cut;
 	await Promise.all(inFlight);
 	await proxy.restore();
-	for (;;) {
-		if ((await health()).status === 200) break;
-		await new Promise((resolve) => setTimeout(resolve, 50));
-	}
+	await waitFor(health, {
+		what: '/health to answer 200 once the connections are back',
+		until: (answer) => answer.status === 200,
+	});
 	await stack.crm.fail(0);
 	// every lead is in exactly one state: no failed run without its DLQ item
 	expect(await ledger()).toMatchObject({ unaccounted: 0 });

@@ -9,3 +9,4 @@ export { ensureN8n } from './n8n/install.js';
 export { exportWorkflows } from './n8n/n8n-service.js';
 export { workflowsDir } from './repo.js';
 export { CHROMIUM_ARGS, ensureChromium } from './chromium.js';
+export { waitFor } from './wait-for.js';
