@@ -176,4 +176,24 @@ describe('npm start honours the variables docs/operations.md documents', () => {
 		expect(alertsDirFromEnvironment({ ALERTS_DIR: '/abs' })).toBe('/abs');
 		expect(alertsDirFromEnvironment({})).toBeNull();
 	});
+
+	test("every variable of docs/launcher.md's own table is one the launcher reads", async () => {
+		const launcherDoc = await readFile(join(repoRoot, 'docs', 'launcher.md'), 'utf8');
+		const section = launcherDoc.slice(launcherDoc.indexOf('## Variables'));
+		const names = section
+			.split('\n')
+			.filter((line) => line.startsWith('| `'))
+			.map((line) => /`([A-Z][A-Z0-9_]+)`/.exec(line.split('|')[1]!)![1]!);
+		expect(names.length).toBeGreaterThan(0);
+		const srcDir = join(repoRoot, 'stack', 'src');
+		const files = (await readdir(srcDir, { recursive: true })).filter((name) =>
+			name.endsWith('.ts'),
+		);
+		const source = (
+			await Promise.all(files.map((name) => readFile(join(srcDir, name), 'utf8')))
+		).join('\n');
+		for (const name of names) {
+			expect([name, new RegExp(`env\\.${name}\\b`).test(source)]).toEqual([name, true]);
+		}
+	});
 });
