@@ -20,6 +20,7 @@ async function main(): Promise<void> {
 
 async function serve(config: Config, root: Logger): Promise<void> {
 	const logger = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
+	surviveLostConnectionSetup(logger);
 	const processor = await startProcessor(config, { logger });
 	logger.info(
 		{ port: config.PORT, fault_injection: config.FAULT_INJECTION },
@@ -36,6 +37,20 @@ async function serve(config: Config, root: Logger): Promise<void> {
 	};
 	process.on('SIGINT', () => void stop('SIGINT'));
 	process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+/**
+ * postgres.js (3.4.9) begins every new connection with a query for the database's array types
+ * and drops that query's promise (porsager/postgres#1192): when the database goes away while a
+ * connection is being set up, the rejection reaches no one and Node would end the process with
+ * every request in flight. The processor's own queries get their own errors (and answer 503);
+ * this one is logged and the process stays up. Any other unhandled rejection is still fatal.
+ */
+function surviveLostConnectionSetup(logger: Logger): void {
+	process.on('unhandledRejection', (reason) => {
+		if (!isConnectionError(reason)) throw reason;
+		logger.warn({ err: reason }, 'a database connection was lost while it was being set up');
+	});
 }
 
 /** Restarts within this window beyond this count mean a worker cannot stay up: give up. */

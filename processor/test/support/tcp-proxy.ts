@@ -5,10 +5,10 @@ export interface TcpProxy {
 	/** Stops listening and drops every connection, as a stopped Postgres would. */
 	cut(): Promise<void>;
 	/**
-	 * Cuts (as `cut`) the moment a client next sends a statement: that statement never gets its
-	 * answer. Resolves once cut.
+	 * Cuts (as `cut`) the moment clients have sent `count` more statements: the last one never
+	 * gets its answer. Resolves once cut.
 	 */
-	cutAtNextStatement(): Promise<void>;
+	cutAtStatement(count: number): Promise<void>;
 	/** Listens again on the same port. */
 	restore(): Promise<void>;
 	close(): Promise<void>;
@@ -55,9 +55,11 @@ export async function startTcpProxy(targetHost: string, targetPort: number): Pro
 			if (server) await stop(server);
 			server = null;
 		},
-		cutAtNextStatement() {
+		cutAtStatement(count) {
+			let sent = 0;
 			return new Promise<void>((resolve) => {
 				onStatement = () => {
+					if (++sent < count) return;
 					onStatement = null;
 					// synchronously, before Postgres's answer can come back through the proxy
 					const stopped = server ? stop(server) : Promise.resolve();
