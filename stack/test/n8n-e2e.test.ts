@@ -118,6 +118,9 @@ beforeAll(async () => {
 		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
 		// these tests read successful executions, which n8n's production settings do not keep
 		n8nExtras: { workflowFiles, env: { EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all' } },
+		// several tests make failed leads of their own; consecutive CRM failures would pause CRM
+		// calls (the circuit breaker, tested in processor/test) for the tests after them
+		processorEnv: { CRM_BREAKER_FAILURES: '1000' },
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
