@@ -41,7 +41,7 @@ async function serve(config: Config, root: Logger): Promise<void> {
 
 /**
  * postgres.js (3.4.9) begins every new connection with a query for the database's array types
- * and drops that query's promise (porsager/postgres#1192): when the database goes away while a
+ * and drops that query's promise (a defect of that version): when the database goes away while a
  * connection is being set up, the rejection reaches no one and Node would end the process with
  * every request in flight. The processor's own queries get their own errors (and answer 503);
  * this one is logged and the process stays up. Any other unhandled rejection is still fatal.
