@@ -73,8 +73,11 @@ const EnvSchema = z.object({
 	ALERTS_DIR: z.string().default('./alerts'),
 	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
 	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
+	/** The first rules version is read from these files (while no version is stored). */
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
+	/** A new rules version is announced at once; this poll finds it should the announcement be lost. */
+	RULES_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(5),
 	MIGRATIONS_DIR: z.string().default(defaultMigrationsDir),
 	DB_POOL_SIZE: z.coerce.number().int().positive().default(16),
 	DB_WRITE_BATCH: z.coerce.number().int().min(1).max(500).default(64),

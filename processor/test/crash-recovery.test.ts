@@ -104,6 +104,8 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 		'lead_received',
 		'run_recovered',
 		'dlq_created',
+		// a retry after the lease (the second processor's start recovered the run first) is a
+		// repeat of a failed run: answered duplicate, and audited so
 		...(retried.status === 200 ? ['lead_duplicate'] : []),
 		'crm_upserted',
 		'dlq_resolved',

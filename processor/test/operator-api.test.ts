@@ -30,6 +30,12 @@ const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['POST', '/internal/dlq/replay', { dry_run: true }],
 	['GET', '/internal/stats/ledger', undefined],
 	['GET', '/internal/runs/by-key/some-key', undefined],
+	['GET', '/internal/rules', undefined],
+	['PUT', '/internal/rules', { document: {} }],
+	['POST', '/internal/rules/dry-run', { document: {} }],
+	['GET', '/internal/rules/versions', undefined],
+	['GET', '/internal/rules/versions/1', undefined],
+	['POST', '/internal/rules/versions/1/restore', {}],
 ];
 
 test.each(OPERATOR_ENDPOINTS)(
@@ -50,7 +56,8 @@ test('every operator endpoint is in the OpenAPI document', async () => {
 		const templated = path
 			.replace(/\/dlq\/1\//, '/dlq/{id}/')
 			.replace(/\/runs\/[0-9a-f-]{36}$/, '/runs/{runId}')
-			.replace(/\/by-key\/.+$/, '/by-key/{key}');
+			.replace(/\/by-key\/.+$/, '/by-key/{key}')
+			.replace(/\/versions\/1(\/|$)/, '/versions/{version}$1');
 		expect(document.paths[templated]?.[method.toLowerCase()]).toBeDefined();
 	}
 	expect(document.paths['/webhook/lead']?.post).toBeDefined();

@@ -153,9 +153,8 @@ describe('contract.md', () => {
 		 * In the table a missing query or body means none; elsewhere, and as `{…}`, it is not stated.
 		 */
 		const parse = (span: string, inTable: boolean) => {
-			const [, method, path, query, body] = /^(GET|POST) (\S+?)(?:\?(\S+))?(?: \{(.*)\})?$/.exec(
-				span,
-			)!;
+			const [, method, path, query, body] =
+				/^(GET|POST|PUT|PATCH|DELETE) (\S+?)(?:\?(\S+))?(?: \{(.*)\})?$/.exec(span)!;
 			const unstated = inTable ? [] : null;
 			return {
 				endpoint: `${method} ${path}`,
@@ -186,7 +185,7 @@ describe('contract.md', () => {
 		// the other mentions of an operator endpoint on the page
 		const body = contract.replace(section(contract, '## Operator API'), '');
 		const mentions = codeSpans(body)
-			.filter((span) => /^(GET|POST) \/internal\//.test(span))
+			.filter((span) => /^(GET|POST|PUT|PATCH|DELETE) \/internal\//.test(span))
 			.map((span) => parse(span, false));
 		expect(mentions.length).toBeGreaterThan(0);
 		for (const entry of mentions) expect(entry).toEqual(inCode(entry));
