@@ -53,7 +53,7 @@ export async function startProcessor(
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
 		const metrics = createMetrics(sql);
 		const crmClient = createCrmClient({
-			url: config.MOCK_CRM_URL,
+			url: config.CRM_URL,
 			token: config.CRM_TOKEN,
 			timeoutMs: config.CRM_TIMEOUT_MS,
 			connections: config.DB_POOL_SIZE * 2,

@@ -17,7 +17,7 @@ export const ATTEMPT_TRIGGERS = ['intake', 'retry', 'operator'] as const;
 export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
 
 export const ACTORS = ['webhook', 'processor', 'system', 'operator'] as const;
-export type Actor = (typeof ACTORS)[number];
+type Actor = (typeof ACTORS)[number];
 
 type IsoTime = string;
 

@@ -1,3 +1,4 @@
+import { waitFor } from '@lead-intake-hub/stack';
 import {
 	postLead,
 	startStack,
@@ -27,7 +28,7 @@ beforeAll(async () => {
 		EMAIL_HASH_SALT: 'test-salt-0123',
 		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
 		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-		MOCK_CRM_URL: `${stack.crm.url}/leads/upsert`,
+		CRM_URL: `${stack.crm.url}/leads/upsert`,
 		CRM_TOKEN: 'test-crm-token',
 		RULES_POLL_SECONDS: String(POLL_SECONDS),
 		ALERTS_PASS_SECONDS: '0',
@@ -41,17 +42,16 @@ afterAll(async () => {
 /** The first line the other process prints from now on that matches, or a failure after `ms`. */
 async function nextLine(match: (line: string) => boolean, ms: number, what: string) {
 	const from = other.lines.length;
-	const deadline = Date.now() + ms;
-	for (;;) {
-		const line = other.lines.slice(from).find(match);
-		if (line) return JSON.parse(line) as { trigger?: string; time: number };
-		if (Date.now() > deadline) {
-			throw new Error(
-				`the other processor did not log ${what} within ${ms} ms; its last lines:\n${other.lines.slice(-20).join('\n')}`,
-			);
-		}
-		await new Promise((resolve) => setTimeout(resolve, 20));
-	}
+	const { line } = await waitFor(
+		() => ({ line: other.lines.slice(from).find(match), lastLines: other.lines.slice(-20) }),
+		{
+			what: `the other processor to log ${what}`,
+			until: (seen) => seen.line !== undefined,
+			deadlineMs: ms,
+			intervalMs: 20,
+		},
+	);
+	return JSON.parse(line!) as { trigger?: string; time: number };
 }
 
 const inForce = (version: number, ms: number) =>

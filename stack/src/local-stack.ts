@@ -40,7 +40,7 @@ export const DEFAULT_PORTS: StackPorts = {
 };
 
 /** The scaled topology: n8n in queue mode and processor replicas behind one address. */
-export interface ScaleOptions {
+interface ScaleOptions {
 	/** redis://host:port[/db]; the machines here run one at 127.0.0.1:6379. */
 	redisUrl: string;
 	/** Prefix of every Redis key and channel (default `lih`; a throwaway stack gets its own, removed at stop). */
@@ -226,7 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				name: 'mock-jira-confluence',
 				command: process.execPath,
 				args: [mocksMain, 'jira-confluence'],
-				env: { ...mockEnv, PORT: String(ports.jiraConfluence), ALERTS_DIR: alertsDir },
+				env: { ...mockEnv, PORT: String(ports.jiraConfluence) },
 				readyWhen: listening,
 			},
 			{
@@ -304,7 +304,7 @@ export interface ProcessorEnvironmentInput {
 	settings: StackSettings;
 	databaseUrl: string;
 	port: number;
-	/** The mocks' URLs, used unless MOCK_CRM_URL / MOCK_JC_URL point elsewhere. */
+	/** The mocks' URLs, used unless CRM_URL (or its old name MOCK_CRM_URL) / MOCK_JC_URL point elsewhere. */
 	crmUrl: string;
 	jiraConfluenceUrl: string;
 	alertsDir: string;
@@ -326,7 +326,8 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		HOST: env.HOST || '127.0.0.1',
 		DATABASE_URL: input.databaseUrl,
 		PORT: String(input.port),
-		MOCK_CRM_URL: env.MOCK_CRM_URL || input.crmUrl,
+		// the user's CRM, under either name (the processor reads the old one with a warning)
+		CRM_URL: env.CRM_URL || (env.MOCK_CRM_URL ? undefined : input.crmUrl),
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
 		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),

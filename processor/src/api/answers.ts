@@ -189,7 +189,7 @@ export const RunHistory = z
 
 export const RunCounts = z.object({ by_status: z.record(RunStatus, z.number().int()) });
 
-export const KpiRow = z
+const KpiRow = z
 	.looseObject({
 		day: z.string(),
 		received_count: z.number().int(),

@@ -6,7 +6,7 @@ import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
-export const NODE_VERSION = '24.21.0';
+const NODE_VERSION = '24.21.0';
 
 /**
  * The oldest and the newest n8n the package is tested on (README.md, Supported n8n versions; also
@@ -27,7 +27,7 @@ export interface N8nInstall {
 }
 
 /** Outside the checkout, shared by every clone: LIH_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache. */
-export function cacheDir(): string {
+function cacheDir(): string {
 	return (
 		process.env.LIH_CACHE_DIR ??
 		join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub')
