@@ -3,9 +3,7 @@ import { createMockJiraConfluence } from './jira-confluence.js';
 import { listen, type RunningServer } from './listen.js';
 
 export type { CrmLead } from './crm.js';
-export type { ReceivedEntry } from './jira-confluence.js';
 export type { RunningServer } from './listen.js';
-export { createMockCrm, createMockJiraConfluence };
 
 export function startMockCrm(options: {
 	port?: number;

@@ -1,6 +1,6 @@
 import express, { type Express } from 'express';
 
-export interface ReceivedEntry {
+interface ReceivedEntry {
 	kind: 'log' | 'alert';
 	run_id: string | null;
 	received_at: string;

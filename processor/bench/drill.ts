@@ -92,7 +92,7 @@ const processorEnv: NodeJS.ProcessEnv = {
 	EMAIL_HASH_SALT: 'drill-salt-0123',
 	LEAD_ENCRYPTION_KEY: 'drill-lead-encryption-key-0123456789',
 	SERVICE_TOKEN,
-	MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+	CRM_URL: `${crm.url}/leads/upsert`,
 	CRM_TOKEN,
 	CRM_TIMEOUT_MS: String(CRM_TIMEOUT_MS),
 	RATE_LIMIT_PER_MINUTE: '100000000',

@@ -40,7 +40,10 @@ const EnvSchema = z.object({
 	EMAIL_HASH_SALT: z.string().min(8),
 	LEAD_ENCRYPTION_KEY: z.string().min(16),
 	SERVICE_TOKEN: z.string().min(16),
-	MOCK_CRM_URL: z.url().default('http://127.0.0.1:9001/leads/upsert'),
+	/** The CRM's upsert URL (default: the mock CRM of the local stack). */
+	CRM_URL: z.url().optional(),
+	/** CRM_URL's old name: still read, with a warning at start (renamedSettingWarnings). */
+	MOCK_CRM_URL: z.url().optional(),
 	CRM_TOKEN: z.string().min(1),
 	CRM_TIMEOUT_MS: z.coerce.number().int().positive().default(5000),
 	FAULT_INJECTION: flag.default(false),
@@ -70,8 +73,11 @@ const EnvSchema = z.object({
 	ALERTS_DIR: z.string().default('./alerts'),
 	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
 	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
+	/** The first rules version is read from these files (while no version is stored). */
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),
+	/** A new rules version is announced at once; this poll finds it should the announcement be lost. */
+	RULES_POLL_SECONDS: z.coerce.number().int().min(1).max(300).default(5),
 	MIGRATIONS_DIR: z.string().default(defaultMigrationsDir),
 	DB_POOL_SIZE: z.coerce.number().int().positive().default(16),
 	DB_WRITE_BATCH: z.coerce.number().int().min(1).max(500).default(64),
@@ -85,8 +91,20 @@ const EnvSchema = z.object({
 
 type Env = z.infer<typeof EnvSchema>;
 
-/** The environment with its derived defaults filled in. */
-export type Config = Omit<Env, 'DLQ_MAX_RETRIES' | 'ACCEPTED_LEASE_SECONDS'> & {
+/** Every variable the processor reads (docs/operations.md lists each one; a test holds it to that). */
+export const SETTING_NAMES = Object.keys(EnvSchema.shape);
+
+const DEFAULT_CRM_URL = 'http://127.0.0.1:9001/leads/upsert';
+
+/** Settings that were renamed, by their old name: the old name is still read, with a warning. */
+const RENAMED_SETTINGS = { MOCK_CRM_URL: 'CRM_URL' } as const;
+
+/** The environment with its derived defaults filled in (renamed settings under their new name). */
+export type Config = Omit<
+	Env,
+	'DLQ_MAX_RETRIES' | 'ACCEPTED_LEASE_SECONDS' | 'CRM_URL' | keyof typeof RENAMED_SETTINGS
+> & {
+	CRM_URL: string;
 	/** Retries before an item is dead: by default one per step of the schedule. */
 	DLQ_MAX_RETRIES: number;
 	/** How long an accepted run belongs to its request before the recovery takes it: 3 CRM timeouts. */
@@ -99,7 +117,7 @@ export class ConfigError extends Error {}
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) {
-		const config = parsed.data;
+		const { MOCK_CRM_URL: oldCrmUrl, ...config } = parsed.data;
 		if (config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX && !config.FAULT_INJECTION) {
 			throw new ConfigError(
 				'Invalid processor configuration:\n  TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
@@ -113,6 +131,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		}
 		return {
 			...config,
+			CRM_URL: config.CRM_URL ?? oldCrmUrl ?? DEFAULT_CRM_URL,
 			DLQ_MAX_RETRIES: config.DLQ_MAX_RETRIES ?? config.DLQ_BACKOFF_SECONDS.length,
 			ACCEPTED_LEASE_SECONDS:
 				config.ACCEPTED_LEASE_SECONDS ?? Math.ceil((3 * config.CRM_TIMEOUT_MS) / 1000),
@@ -122,4 +141,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 		(issue) => `  ${issue.path.join('.')}: ${issue.message}`,
 	);
 	throw new ConfigError(`Invalid processor configuration:\n${problems.join('\n')}`);
+}
+
+/** One line per renamed setting still set under its old name, for the log at start. */
+export function renamedSettingWarnings(env: NodeJS.ProcessEnv = process.env): string[] {
+	return Object.entries(RENAMED_SETTINGS)
+		.filter(([old]) => env[old] !== undefined)
+		.map(([old, name]) =>
+			env[name] === undefined
+				? `${old} is deprecated: rename it to ${name} (read as ${name} until then)`
+				: `${old} is deprecated and ignored: ${name} is set too and wins; remove ${old}`,
+		);
 }

@@ -1,7 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, renamedSettingWarnings, type Config } from './config.js';
 import { isConnectionError } from './db/connection.js';
-import { createLogger } from './logger.js';
+import { createLogger, type Logger } from './logger.js';
 import { startProcessor } from './processor.js';
 
 /**
@@ -12,13 +12,15 @@ import { startProcessor } from './processor.js';
  */
 async function main(): Promise<void> {
 	const config = loadConfig();
-	if (config.PROCESSOR_WORKERS > 1 && cluster.isPrimary) return supervise(config);
-	await serve(config);
+	const root = createLogger(config.LOG_LEVEL);
+	if (cluster.isPrimary) for (const warning of renamedSettingWarnings()) root.warn(warning);
+	if (config.PROCESSOR_WORKERS > 1 && cluster.isPrimary) return supervise(config, root);
+	await serve(config, root);
 }
 
-async function serve(config: Config): Promise<void> {
-	const root = createLogger(config.LOG_LEVEL);
+async function serve(config: Config, root: Logger): Promise<void> {
 	const logger = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
+	surviveLostConnectionSetup(logger);
 	const processor = await startProcessor(config, { logger });
 	logger.info(
 		{ port: config.PORT, fault_injection: config.FAULT_INJECTION },
@@ -37,6 +39,20 @@ async function serve(config: Config): Promise<void> {
 	process.on('SIGTERM', () => void stop('SIGTERM'));
 }
 
+/**
+ * postgres.js (3.4.9) begins every new connection with a query for the database's array types
+ * and drops that query's promise (a defect of that version): when the database goes away while a
+ * connection is being set up, the rejection reaches no one and Node would end the process with
+ * every request in flight. The processor's own queries get their own errors (and answer 503);
+ * this one is logged and the process stays up. Any other unhandled rejection is still fatal.
+ */
+function surviveLostConnectionSetup(logger: Logger): void {
+	process.on('unhandledRejection', (reason) => {
+		if (!isConnectionError(reason)) throw reason;
+		logger.warn({ err: reason }, 'a database connection was lost while it was being set up');
+	});
+}
+
 /** Restarts within this window beyond this count mean a worker cannot stay up: give up. */
 const RESTART_WINDOW_MS = 60_000;
 const MAX_RESTARTS = 5;
@@ -48,8 +64,7 @@ const MAX_RESTARTS = 5;
  * own order. Should this process be killed outright, its workers exit with it (cluster workers
  * leave when their channel to the primary closes).
  */
-function supervise(config: Config): void {
-	const logger = createLogger(config.LOG_LEVEL);
+function supervise(config: Config, logger: Logger): void {
 	const listening = new Set<number>();
 	const restarts: number[] = [];
 	let stopping = false;

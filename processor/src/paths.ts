@@ -13,7 +13,7 @@ function findPackageRoot(): string {
 	return dir;
 }
 
-export const packageRoot = findPackageRoot();
+const packageRoot = findPackageRoot();
 export const defaultRulesFile = join(packageRoot, 'config', 'rules.json');
 export const defaultMappingFile = join(packageRoot, 'config', 'crm-mapping.json');
 export const defaultMigrationsDir = join(packageRoot, '..', 'db', 'migrations');

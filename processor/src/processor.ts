@@ -2,7 +2,6 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
-import { readJsonConfig } from './config-files.js';
 import { createCrmClient } from './crm/crm-client.js';
 import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
@@ -17,11 +16,11 @@ import { answerClientError, refuseExpectation } from './http/client-errors.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureLog } from './intake/signature-failures.js';
 import { signingKeys } from './intake/signature.js';
-import { MappingSchema } from './intake/mapping.js';
-import { compileRules, RulesSchema } from './intake/rules.js';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLeadCipher } from './pii/lead-cipher.js';
+import { readSeedDocument } from './rules/document.js';
+import { startLiveRules } from './rules/live-rules.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -54,7 +53,7 @@ export async function startProcessor(
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
 		const metrics = createMetrics(sql);
 		const crmClient = createCrmClient({
-			url: config.MOCK_CRM_URL,
+			url: config.CRM_URL,
 			token: config.CRM_TOKEN,
 			timeoutMs: config.CRM_TIMEOUT_MS,
 			connections: config.DB_POOL_SIZE * 2,
@@ -76,8 +75,14 @@ export async function startProcessor(
 						),
 		);
 		closers.push(() => crm.close());
-		const rules = compileRules(await readJsonConfig(config.RULES_FILE, RulesSchema));
-		const mapping = await readJsonConfig(config.CRM_MAPPING_FILE, MappingSchema);
+		const rules = await startLiveRules(sql, {
+			pollSeconds: config.RULES_POLL_SECONDS,
+			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+			logger,
+			seed: (options) => readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE, options),
+		});
+		closers.push(() => rules.close());
+		metrics.watchRulesVersion(() => rules.current().version);
 
 		const delivery: IntakeDeps = {
 			sql,
@@ -88,8 +93,8 @@ export async function startProcessor(
 			}),
 			crm,
 			cipher: createLeadCipher(config.LEAD_ENCRYPTION_KEY),
-			policy: { rules, emailHashSalt: config.EMAIL_HASH_SALT },
-			mapping,
+			rules,
+			emailHashSalt: config.EMAIL_HASH_SALT,
 			backoff: {
 				scheduleSeconds: config.DLQ_BACKOFF_SECONDS,
 				jitterRatio: config.DLQ_JITTER_RATIO,
@@ -149,6 +154,7 @@ export async function startProcessor(
 					claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
+				rules: { sql, live: rules },
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,

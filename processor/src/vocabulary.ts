@@ -17,7 +17,7 @@ export const ATTEMPT_TRIGGERS = ['intake', 'retry', 'operator'] as const;
 export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
 
 export const ACTORS = ['webhook', 'processor', 'system', 'operator'] as const;
-export type Actor = (typeof ACTORS)[number];
+type Actor = (typeof ACTORS)[number];
 
 type IsoTime = string;
 
@@ -67,6 +67,19 @@ export interface EventPayloads {
 		/** Whether the ledger of the day balanced when the report was written (null: not computed). */
 		ledger_balanced: boolean | null;
 	};
+	/** A new version of the rules document was saved (or seeded); no run of its own. */
+	rules_changed: {
+		version: number;
+		/** The version in force before (null for the first). */
+		previous_version: number | null;
+		/** Who saved it: the operator API's caller, `system` for the seed. */
+		changed_by: string;
+		note: string | null;
+		/** The document's top-level sections that differ from the previous version. */
+		changed: string[];
+		/** A roll-back: the version whose document this one brings back. */
+		restores: number | null;
+	};
 }
 
 export type EventType = keyof EventPayloads;
@@ -85,6 +98,7 @@ export const EVENT_TYPES = [
 	'run_recovered',
 	'health_check',
 	'kpi_computed',
+	'rules_changed',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

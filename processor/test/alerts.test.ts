@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { waitFor } from '@lead-intake-hub/stack';
 import { connect } from '../src/db/connection.js';
 import { settleFollowUps } from '../src/db/incidents.js';
 import { alertTimestamp, createAlertFile } from '../src/incidents/alert-files.js';
@@ -353,14 +354,16 @@ test('the processor runs the pass by itself: at start and every ALERTS_PASS_SECO
 		await own.crm.fail(1, 400);
 		const answer = await postLead(own.url, validLead(), { key: 'timer-dead' });
 		const runId = answer.body.run_id as string;
-		const deadline = Date.now() + 15_000;
-		let text = '';
-		for (;;) {
-			text = await readFile(join(own.alertsDir, 'index.md'), 'utf8').catch(() => '');
-			// the index may list the dead item a pass before its follow-up exists: wait for both
-			if (text.includes(`_${runId}.json\` (follow-up)`) || Date.now() > deadline) break;
-			await new Promise((resolve) => setTimeout(resolve, 100));
-		}
+		// the index may list the dead item a pass before its follow-up exists: wait for both
+		const text = await waitFor(
+			() => readFile(join(own.alertsDir, 'index.md'), 'utf8').catch(() => ''),
+			{
+				what: `the processor's own pass to list the follow-up of ${runId} in index.md`,
+				until: (index) => index.includes(`_${runId}.json\` (follow-up)`),
+				deadlineMs: 15_000,
+				intervalMs: 100,
+			},
+		);
 		expect(section(text, 'Needs a person (1)')).toContain(runId);
 		const files = (await readdir(own.alertsDir)).filter((name) => name.includes(runId));
 		expect(files).toHaveLength(1);

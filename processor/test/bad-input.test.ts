@@ -1324,6 +1324,9 @@ describe('generated bad input against a running processor', () => {
 				segment.map((id) => `/internal/runs/${id}`),
 				segment.map((id) => `/internal/runs/by-key/${id}`),
 				segment.map((id) => `/internal/${id}`),
+				query.map((q) => `/internal/rules${q}`),
+				query.map((q) => `/internal/rules/versions${q}`),
+				segment.map((id) => `/internal/rules/versions/${id}`),
 			),
 		});
 		// with the token, a body that is never a valid request (a 2xx would do the work)
@@ -1335,6 +1338,8 @@ describe('generated bad input against a running processor', () => {
 				fc.constant('/internal/dlq/retry-due'),
 				fc.constant('/internal/dlq/replay'),
 				fc.constant('/internal/kpi/compute-daily'),
+				fc.constant('/internal/rules/dry-run'),
+				segment.map((id) => `/internal/rules/versions/${id}/restore`),
 			),
 			body: jsonBody,
 			contentType: fc.constantFrom(
@@ -1381,7 +1386,12 @@ describe('generated bad input against a running processor', () => {
 									'invalid_json',
 									'invalid_range',
 								],
-								404: ['not_found', 'run_not_found', 'dlq_item_not_found'],
+								404: [
+									'not_found',
+									'run_not_found',
+									'dlq_item_not_found',
+									'rules_version_not_found',
+								],
 								409: ['dlq_item_not_retryable'],
 								413: ['payload_too_large'],
 								415: ['unsupported_charset'],
@@ -1505,11 +1515,12 @@ describe('generated bad input against a running processor', () => {
 		expect(logged.filter((line) => line.level >= 50)).toEqual([]);
 		expect(processor.lines.filter((line) => STACK_TRACE.test(line))).toEqual([]);
 
-		// the database: the long-string leads' rejected runs and nothing else
+		// the database: the long-string leads' rejected runs and nothing else (the rules as seeded)
 		expect(runsByStatus).toEqual(recordedLeads ? [{ status: 'rejected', n: recordedLeads }] : []);
 		expect(events.filter((row) => row.event_type !== 'health_check')).toEqual([
 			{ event_type: 'lead_received', n: recordedLeads },
 			{ event_type: 'lead_rejected', n: recordedLeads },
+			{ event_type: 'rules_changed', n: 1 },
 		]);
 		// the audited health check runs at most once per 10 s, however often it is asked
 		expect(healthChecks).toBeLessThanOrEqual(Math.ceil(seconds / 10) + 2);
@@ -1559,6 +1570,8 @@ function invalidFor(path: string, body: string): string {
 	if (path.endsWith('/resolve')) return JSON.stringify({ ...object, note: ' ' });
 	if (path.endsWith('/retry-due')) return JSON.stringify({ ...object, limit: 0 });
 	if (path.endsWith('/replay')) return JSON.stringify({ ...object, limit: -1 });
+	if (path.endsWith('/dry-run')) return JSON.stringify({ ...object, limit: 0 });
+	if (path.endsWith('/restore')) return JSON.stringify({ ...object, expected_version: 0 });
 	return JSON.stringify({ ...object, date: '2024-13-45' });
 }
 

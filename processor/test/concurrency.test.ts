@@ -63,6 +63,7 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 		rejection: null,
 		sealedLead: Buffer.from('sealed'),
 		signatureGuard: null,
+		rulesVersion: 1,
 		receivedEvent: { source: 'test', email_hash: null, lead: {} },
 	});
 	const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];

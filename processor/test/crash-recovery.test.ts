@@ -1,4 +1,5 @@
 import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
+import { waitFor } from '@lead-intake-hub/stack';
 import { connect, type Sql } from '../src/db/connection.js';
 import {
 	postLead,
@@ -37,7 +38,7 @@ const env = (extra: Record<string, string> = {}) => ({
 	EMAIL_HASH_SALT: 'crash-salt-0123',
 	LEAD_ENCRYPTION_KEY: 'crash-lead-encryption-key-0123456789',
 	SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-	MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+	CRM_URL: `${crm.url}/leads/upsert`,
 	CRM_TOKEN: 'crash-crm-token',
 	// the lease of an accepted run is 3 CRM timeouts: 3 s
 	CRM_TIMEOUT_MS: '1000',
@@ -48,14 +49,6 @@ const env = (extra: Record<string, string> = {}) => ({
 async function crmLead(key: string): Promise<CrmLead[]> {
 	const response = await fetch(`${crm.url}/leads`);
 	return ((await response.json()) as { leads: CrmLead[] }).leads.filter((lead) => lead.key === key);
-}
-
-async function until<T>(probe: () => Promise<T | null>): Promise<T> {
-	for (;;) {
-		const value = await probe();
-		if (value !== null) return value;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
 }
 
 test('kill -9 after the CRM call: the client is not told done; the recovery delivers it once more and the run ends processed', async () => {
@@ -75,24 +68,35 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 
 	const second = await startProcessorProcess(env());
 	running.push(second);
-	// the client retries with the same key: not "duplicate" while nobody has finished it
+	// the client retries with the same key: never told "done" while nobody has finished it
 	const retried = await postLead(second.url, validLead(), { key: 'crash-1' });
+	// 409 while the lease runs; once it has run out (a slow start of the second processor) the
+	// run is the DLQ's, and the repeat is answered as one of a failed lead
 	expect([409, 200]).toContain(retried.status);
 	if (retried.status === 409) expect(retried.body).toMatchObject({ code: 'request_in_progress' });
+	else expect(retried.body).toMatchObject({ status: 'duplicate', existing_status: 'failed' });
 
-	// the DLQ workflow's schedule, compressed: retry-due until the run is settled
-	await until(async () => {
-		await fetch(`${second.url}/internal/dlq/retry-due`, {
-			method: 'POST',
-			headers: {
-				authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
-				'content-type': 'application/json',
-			},
-			body: '{}',
-		});
-		const [run] = await sql`SELECT status FROM runs WHERE run_id = ${orphan!.run_id as string}`;
-		return run!.status === 'processed' ? run : null;
-	});
+	// the DLQ workflow's schedule, compressed: retry-due until the run is settled (its lease is 3 s)
+	await waitFor(
+		async () => {
+			await fetch(`${second.url}/internal/dlq/retry-due`, {
+				method: 'POST',
+				headers: {
+					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+					'content-type': 'application/json',
+				},
+				body: '{}',
+			});
+			const [run] = await sql`SELECT status FROM runs WHERE run_id = ${orphan!.run_id as string}`;
+			return run!.status as string;
+		},
+		{
+			what: 'retry-due to settle the orphaned run crash-1 as processed',
+			until: (status) => status === 'processed',
+			deadlineMs: 15_000,
+			intervalMs: 100,
+		},
+	);
 	expect(await crmLead('crash-1')).toEqual([expect.objectContaining({ upserts: 2 })]);
 	const events = await sql`
 		SELECT event_type FROM audit_events WHERE run_id = ${orphan!.run_id as string} ORDER BY event_id`;
@@ -100,6 +104,9 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 		'lead_received',
 		'run_recovered',
 		'dlq_created',
+		// a retry after the lease (the second processor's start recovered the run first) is a
+		// repeat of a failed run: answered duplicate, and audited so
+		...(retried.status === 200 ? ['lead_duplicate'] : []),
 		'crm_upserted',
 		'dlq_resolved',
 	]);
@@ -117,11 +124,14 @@ test('a processor starting after the lease ran out recovers the orphan by itself
 	void postLead(first.url, validLead(), { key: 'crash-2' }).catch(() => undefined);
 	await first.waitForLine((line) => line.includes('paused after the CRM call'));
 	await first.kill('SIGKILL');
-	await until(async () => {
-		const [row] = await sql`
-			SELECT 1 FROM runs WHERE idempotency_key = 'crash-2' AND received_at < now() - interval '3 seconds'`;
-		return row ?? null;
-	});
+	await waitFor(
+		async () => {
+			const [row] = await sql`
+				SELECT 1 FROM runs WHERE idempotency_key = 'crash-2' AND received_at < now() - interval '3 seconds'`;
+			return row ?? null;
+		},
+		{ what: 'the lease of run crash-2 (3 s) to run out', deadlineMs: 15_000, intervalMs: 100 },
+	);
 
 	const second = await startProcessorProcess(env());
 	running.push(second);

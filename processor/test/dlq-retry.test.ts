@@ -16,7 +16,13 @@ beforeAll(async () => {
 	stack = await startStack({ env: MECHANICS });
 });
 afterAll(() => stack.close());
-beforeEach(() => stack.crm.reset());
+beforeEach(async () => {
+	await stack.crm.reset();
+	// retry-due's counts are each test's own: whatever an earlier test left due is set aside
+	await stack.sql`
+		UPDATE dlq SET status = 'dead', next_retry_at = NULL, locked_until = NULL, lease_token = NULL
+		WHERE status IN ('open', 'retrying')`;
+});
 
 /** A lead whose intake delivery failed with a 503: an open DLQ item due 30 s later. */
 async function failedLead(key: string): Promise<{ runId: string; dlqId: number }> {

@@ -138,7 +138,7 @@ test('CRM 400: not retryable, the DLQ entry is dead at once and alerts', async (
 
 test('CRM unreachable: network error, retryable', async () => {
 	const unreachable = await startStack({
-		env: { MOCK_CRM_URL: 'http://127.0.0.1:9/leads/upsert' },
+		env: { CRM_URL: 'http://127.0.0.1:9/leads/upsert' },
 	});
 	try {
 		const answer = await postLead(unreachable.url, validLead());

@@ -17,7 +17,12 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
+/** The kpi_computed events so far, oldest first (other tests of this file compute days too). */
+const kpiComputed = () =>
+	stack.sql`SELECT actor, payload FROM audit_events WHERE event_type = 'kpi_computed' ORDER BY event_id`;
+
 test('compute-daily recomputes the day from runs, idempotently, and audits kpi_computed', async () => {
+	const auditedBefore = (await kpiComputed()).length;
 	const first = await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
 	expect(first.status).toBe(200);
 	const [expected] = await stack.sql`
@@ -40,11 +45,12 @@ test('compute-daily recomputes the day from runs, idempotently, and audits kpi_c
 
 	await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
 	// the day and the 13 before it (the report's trend), each once
-	expect(await stack.sql`SELECT day FROM kpi_daily`).toHaveLength(14);
-	const audited =
-		await stack.sql`SELECT actor, payload FROM audit_events WHERE event_type = 'kpi_computed'`;
-	expect(audited).toHaveLength(2);
-	expect(audited[0]).toMatchObject({ actor: 'system', payload: { day: today(), received: 4 } });
+	const trend = await stack.sql`
+		SELECT day FROM kpi_daily WHERE day BETWEEN ${today()}::date - 13 AND ${today()}::date`;
+	expect(trend).toHaveLength(14);
+	const audited = await kpiComputed();
+	expect(audited).toHaveLength(auditedBefore + 2);
+	expect(audited.at(-2)).toMatchObject({ actor: 'system', payload: { day: today(), received: 4 } });
 
 	const read = await stack.internal('GET', `/internal/kpi?from=${today()}&to=${today()}`);
 	expect(read.body.rows).toEqual([expect.objectContaining({ day: today(), received_count: 4 })]);

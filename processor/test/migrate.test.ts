@@ -38,6 +38,7 @@ test('applies every migration once; running again (even concurrently) changes no
 		'delivery_attempts',
 		'dlq',
 		'kpi_daily',
+		'rules_versions',
 		'runs',
 		'schema_migrations',
 	]);

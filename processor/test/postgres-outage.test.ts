@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createDatabase, freePort } from '@lead-intake-hub/stack';
+import { createDatabase, freePort, waitFor } from '@lead-intake-hub/stack';
 import { startMockCrm, type RunningServer } from '@lead-intake-hub/mocks';
 import { postLead, TEST_SECRET, TEST_SERVICE_TOKEN, validLead } from './support/harness.js';
 import {
@@ -32,7 +32,7 @@ beforeAll(async () => {
 		EMAIL_HASH_SALT: 'outage-salt-0123',
 		LEAD_ENCRYPTION_KEY: 'outage-lead-encryption-key-0123456789',
 		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-		MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+		CRM_URL: `${crm.url}/leads/upsert`,
 		CRM_TOKEN: 'outage-crm-token',
 	});
 }, 60_000);
@@ -78,11 +78,10 @@ test('while Postgres is stopped: 503 JSON within 2 s from intake and /health; ba
 	expect(processor.child.exitCode).toBeNull();
 
 	postgres = await startPostgresProcess(dataDir, port);
-	const restarted = performance.now();
-	for (;;) {
-		if ((await health()).status === 200) break;
-		await new Promise((resolve) => setTimeout(resolve, 50));
-	}
-	expect(performance.now() - restarted).toBeLessThan(5000);
+	await waitFor(health, {
+		what: '/health to answer 200 within 5 s of the restart of Postgres',
+		until: (answer) => answer.status === 200,
+		deadlineMs: 5000,
+	});
 	expect((await postLead(processor.url, validLead(), { key: 'after-outage' })).status).toBe(200);
 }, 60_000);

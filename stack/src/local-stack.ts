@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
+import type { N8nTuning } from './n8n/cli.js';
 import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
 import { ensureN8n } from './n8n/install.js';
 import { freePort } from './ports.js';
@@ -39,7 +40,7 @@ export const DEFAULT_PORTS: StackPorts = {
 };
 
 /** The scaled topology: n8n in queue mode and processor replicas behind one address. */
-export interface ScaleOptions {
+interface ScaleOptions {
 	/** redis://host:port[/db]; the machines here run one at 127.0.0.1:6379. */
 	redisUrl: string;
 	/** Prefix of every Redis key and channel (default `lih`; a throwaway stack gets its own, removed at stop). */
@@ -63,6 +64,10 @@ export interface LocalStackOptions {
 	n8n?: boolean;
 	/** Queue mode and processor replicas instead of one n8n and one processor. */
 	scale?: ScaleOptions;
+	/** Which n8n (default: the pinned N8N_VERSION); the version smoke test runs others. */
+	n8nVersion?: string;
+	/** n8n's settings (default `production`; `npm start` runs `development`: see cli.ts). */
+	n8nTuning?: N8nTuning;
 	/** Benchmarks: more n8n environment and more workflow files to import and publish. */
 	n8nExtras?: { env?: Record<string, string>; workflowFiles?: string[] };
 	onLine?: (service: string, line: string) => void;
@@ -167,7 +172,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 	};
 
 	try {
-		const n8nInstall = options.n8n ? await ensureN8n(log) : null;
+		const n8nInstall = options.n8n ? await ensureN8n(log, options.n8nVersion) : null;
 		if (postgresDataDir) {
 			await start([
 				{
@@ -221,7 +226,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				name: 'mock-jira-confluence',
 				command: process.execPath,
 				args: [mocksMain, 'jira-confluence'],
-				env: { ...mockEnv, PORT: String(ports.jiraConfluence), ALERTS_DIR: alertsDir },
+				env: { ...mockEnv, PORT: String(ports.jiraConfluence) },
 				readyWhen: listening,
 			},
 			{
@@ -244,7 +249,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				ports: { main: ports.n8n, webhook: ports.n8nWebhook },
 				alertsDir,
 				encryptionKey: settings.N8N_ENCRYPTION_KEY,
-				tuning: 'production',
+				tuning: options.n8nTuning ?? 'production',
 				queue: scale
 					? { redisUrl: scale.redisUrl, prefix: scale.queuePrefix, workers: scale.workers }
 					: undefined,
@@ -299,7 +304,7 @@ export interface ProcessorEnvironmentInput {
 	settings: StackSettings;
 	databaseUrl: string;
 	port: number;
-	/** The mocks' URLs, used unless MOCK_CRM_URL / MOCK_JC_URL point elsewhere. */
+	/** The mocks' URLs, used unless CRM_URL (or its old name MOCK_CRM_URL) / MOCK_JC_URL point elsewhere. */
 	crmUrl: string;
 	jiraConfluenceUrl: string;
 	alertsDir: string;
@@ -321,7 +326,8 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		HOST: env.HOST || '127.0.0.1',
 		DATABASE_URL: input.databaseUrl,
 		PORT: String(input.port),
-		MOCK_CRM_URL: env.MOCK_CRM_URL || input.crmUrl,
+		// the user's CRM, under either name (the processor reads the old one with a warning)
+		CRM_URL: env.CRM_URL || (env.MOCK_CRM_URL ? undefined : input.crmUrl),
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
 		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),

@@ -15,7 +15,7 @@ export function embeddedAdminUrl(port: number): string {
 }
 
 /** The same server, another database. */
-export function databaseUrl(serverUrl: string, database: string): string {
+function databaseUrl(serverUrl: string, database: string): string {
 	const url = new URL(serverUrl);
 	url.pathname = `/${database}`;
 	return url.toString();

@@ -30,7 +30,7 @@ export interface Service {
 /** How long a service may take to stop before its process group is killed. */
 const STOP_GRACE_MS = 10_000;
 
-export class ServiceError extends Error {}
+class ServiceError extends Error {}
 
 /**
  * Runs `command` behind a lifeline (lifeline.ts): it and whatever it starts end when this

@@ -131,6 +131,8 @@ async function main(): Promise<void> {
 		: {};
 	stack = await startLocalStack({
 		n8n: withN8n,
+		// successful executions stay visible in the editor (README.md, Tuning)
+		n8nTuning: 'development',
 		scale: scale ? { redisUrl } : undefined,
 		ports: free,
 		onLine: printLine,

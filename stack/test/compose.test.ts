@@ -88,6 +88,21 @@ withCompose(
 	},
 );
 
+withCompose(
+	'a .env that still names the CRM MOCK_CRM_URL is refused, naming CRM_URL (never the mock by mistake)',
+	async () => {
+		const file = join(workDir, 'old-names.env');
+		const filled = await readFile(await filledEnvFile(), 'utf8');
+		await writeFile(
+			file,
+			filled.replace(/^CRM_URL=.*$/m, 'MOCK_CRM_URL=https://crm.example.com/leads/upsert'),
+		);
+		const result = composeConfig(file);
+		expect(result.code).not.toBe(0);
+		expect(result.stderr).toContain('set CRM_URL in .env (see .env.example)');
+	},
+);
+
 test('.env.example documents every variable compose reads; no secret has a default', () => {
 	const read = new Set([...raw.matchAll(/\$\{([A-Z0-9_]+)/g)].map((match) => match[1]!));
 	const documented = new Set([...example.matchAll(/^#?([A-Z0-9_]+)=/gm)].map((match) => match[1]!));

@@ -9,7 +9,7 @@ import { CHROMIUM_ARGS } from '../src/chromium.js';
  * `[ERROR` previews of expressions. One screenshot per workflow and per node.
  */
 
-export interface EditorFinding {
+interface EditorFinding {
 	workflow: string;
 	node: string | null;
 	problem: string;

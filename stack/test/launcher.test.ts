@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { stackSettings } from '../src/dev-settings.js';
 import { alertsDirFromEnvironment, processorEnvironment } from '../src/local-stack.js';
 import { repoRoot } from '../src/repo.js';
+import { waitFor } from '../src/wait-for.js';
 import {
 	commandLine,
 	launch,
@@ -83,11 +84,11 @@ test('SIGTERM stops the stack in order and exits 0; ALERTS_DIR is where alert fi
 	expect(ports.length).toBeGreaterThanOrEqual(4);
 
 	// the processor writes alerts/index.md into ALERTS_DIR at start
-	for (;;) {
-		if ((await readdir(join(dataDir, 'alerts')).catch(() => [] as string[])).includes('index.md'))
-			break;
-		await new Promise((resolve) => setTimeout(resolve, 100));
-	}
+	await waitFor(() => readdir(join(dataDir, 'alerts')), {
+		what: `the processor to write alerts/index.md into ${join(dataDir, 'alerts')}`,
+		until: (names) => names.includes('index.md'),
+		intervalMs: 100,
+	});
 
 	launcher.child.kill('SIGTERM');
 	expect(await launcher.exited).toBe(0);
@@ -149,7 +150,7 @@ describe('npm start honours the variables docs/operations.md documents', () => {
 					),
 			),
 		];
-		expect(names).toEqual(expect.arrayContaining(['ALERTS_DIR', 'MOCK_CRM_URL', 'LOG_LEVEL']));
+		expect(names).toEqual(expect.arrayContaining(['ALERTS_DIR', 'CRM_URL', 'LOG_LEVEL']));
 		const env = Object.fromEntries(names.map((name) => [name, `set-by-user-${name}`]));
 		const processor = processorEnvironment({
 			env,
@@ -174,5 +175,25 @@ describe('npm start honours the variables docs/operations.md documents', () => {
 		);
 		expect(alertsDirFromEnvironment({ ALERTS_DIR: '/abs' })).toBe('/abs');
 		expect(alertsDirFromEnvironment({})).toBeNull();
+	});
+
+	test("every variable of docs/launcher.md's own table is one the launcher reads", async () => {
+		const launcherDoc = await readFile(join(repoRoot, 'docs', 'launcher.md'), 'utf8');
+		const section = launcherDoc.slice(launcherDoc.indexOf('## Variables'));
+		const names = section
+			.split('\n')
+			.filter((line) => line.startsWith('| `'))
+			.map((line) => /`([A-Z][A-Z0-9_]+)`/.exec(line.split('|')[1]!)![1]!);
+		expect(names.length).toBeGreaterThan(0);
+		const srcDir = join(repoRoot, 'stack', 'src');
+		const files = (await readdir(srcDir, { recursive: true })).filter((name) =>
+			name.endsWith('.ts'),
+		);
+		const source = (
+			await Promise.all(files.map((name) => readFile(join(srcDir, name), 'utf8')))
+		).join('\n');
+		for (const name of names) {
+			expect([name, new RegExp(`env\\.${name}\\b`).test(source)]).toEqual([name, true]);
+		}
 	});
 });

@@ -12,6 +12,7 @@ import {
 	workflowsDir,
 	type LocalStack,
 } from '../src/index.js';
+import { waitFor } from '../src/wait-for.js';
 import { checkEditor } from './editor-check.js';
 
 /**
@@ -117,6 +118,9 @@ beforeAll(async () => {
 		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0 },
 		// these tests read successful executions, which n8n's production settings do not keep
 		n8nExtras: { workflowFiles, env: { EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all' } },
+		// several tests make failed leads of their own; consecutive CRM failures would pause CRM
+		// calls (the circuit breaker, tested in processor/test) for the tests after them
+		processorEnv: { CRM_BREAKER_FAILURES: '1000' },
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
@@ -169,13 +173,15 @@ async function alertFilesOf(runId: string): Promise<string[]> {
 
 /** Lead Intake answers the source before the alert nodes run: wait for every execution to end. */
 async function executionsEnded(): Promise<void> {
-	for (;;) {
-		const [row] = await n8nSql<{ running: number }[]>`
-			SELECT count(*)::int AS running FROM execution_entity
-			WHERE "workflowId" = 'lihLeadIntake001' AND "stoppedAt" IS NULL`;
-		if (row!.running === 0) return;
-		await new Promise((resolve) => setImmediate(resolve));
-	}
+	await waitFor(
+		async () => {
+			const [row] = await n8nSql<{ running: number }[]>`
+				SELECT count(*)::int AS running FROM execution_entity
+				WHERE "workflowId" = 'lihLeadIntake001' AND "stoppedAt" IS NULL`;
+			return row!.running;
+		},
+		{ what: 'every lead intake execution to end', until: (running) => running === 0 },
+	);
 }
 
 /** Requests the processor's intake has answered so far (its own metrics). */
@@ -196,14 +202,39 @@ async function leadIntakeExecutions(): Promise<number> {
 	return row!.count;
 }
 
-/** n8n saves an execution after it has answered the webhook: wait for it, then read it. */
-async function finishedExecutions(count: number): Promise<{ status: string }[]> {
-	for (;;) {
-		const rows = await n8nSql<{ status: string }[]>`
-			SELECT status FROM execution_entity WHERE "workflowId" = 'lihLeadIntake001' AND "stoppedAt" IS NOT NULL`;
-		if (rows.length >= count) return rows;
-		await new Promise((resolve) => setImmediate(resolve));
-	}
+/** The newest lead intake execution's id (0 before the first): later ones are a test's own. */
+async function lastLeadIntakeExecution(): Promise<number> {
+	const [row] = await n8nSql<{ id: number }[]>`
+		SELECT coalesce(max(id), 0)::int AS id FROM execution_entity WHERE "workflowId" = 'lihLeadIntake001'`;
+	return row!.id;
+}
+
+/** Sets the mock CRM's faults (see the README's "Mock servers"). */
+async function crmFaults(faults: Record<string, unknown>): Promise<void> {
+	const response = await fetch(`${stack.urls.crm}/admin/faults`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify(faults),
+	});
+	expect(response.status).toBe(200);
+}
+
+interface FailedRun {
+	runId: string;
+	dlqId: number;
+	key: string;
+}
+
+/** A lead sent through n8n while the CRM fails once: a failed run with an open DLQ item. */
+async function failedThroughN8n(key: string): Promise<FailedRun> {
+	await crmFaults({ fail_next: 1, status: 503 });
+	const answer = await postToN8n(
+		{ ...lead, email: `${key}@example.com` },
+		{ authorization: `Bearer ${devKey()}`, 'idempotency-key': key },
+	);
+	expect(answer.status).toBe(500);
+	expect(answer.body).toMatchObject({ reason: 'crm_http_503', dlq_id: expect.any(Number) });
+	return { runId: answer.body.run_id as string, dlqId: answer.body.dlq_id as number, key };
 }
 
 async function ownerCookie(): Promise<string> {
@@ -232,6 +263,7 @@ const lead = {
 const PLAIN_PII = ['e2e.lead@example.com', 'E2E Lead', '170 1234567', 'Hauptstrasse'];
 
 test('a valid lead with the source key is processed, recorded as the development source, and sent again is a duplicate', async () => {
+	const runsBefore = await sql`SELECT 1 FROM runs`;
 	const first = await postToN8n(lead);
 	expect(first.status).toBe(200);
 	expect(first.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
@@ -246,7 +278,7 @@ test('a valid lead with the source key is processed, recorded as the development
 		run_id: first.body.run_id,
 		existing_status: 'processed',
 	});
-	expect(await sql`SELECT 1 FROM runs`).toHaveLength(1);
+	expect(await sql`SELECT 1 FROM runs`).toHaveLength(runsBefore.length + 1);
 });
 
 test('no key: 401, a wrong key: 403; nothing reaches the processor, no execution starts, no key is stored', async () => {
@@ -298,29 +330,8 @@ test('a lead outside the rules is rejected and leaves an alert file without plai
 	for (const plain of ['outside@example.com', ...PLAIN_PII]) expect(text).not.toContain(plain);
 });
 
-const failedRuns: { runId: string; dlqId: number; key: string }[] = [];
-
 test('a failed delivery lands in the DLQ, writes an alert file and reaches mock Jira', async () => {
-	await fetch(`${stack.urls.crm}/admin/faults`, {
-		method: 'POST',
-		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ fail_next: 2, status: 503 }),
-	});
-	for (const index of [1, 2]) {
-		const key = `e2e-failing-${index}`;
-		const answer = await postToN8n(
-			{ ...lead, email: `failing${index}@example.com` },
-			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': key },
-		);
-		expect(answer.status).toBe(500);
-		expect(answer.body).toMatchObject({ reason: 'crm_http_503', dlq_id: expect.any(Number) });
-		failedRuns.push({
-			runId: answer.body.run_id as string,
-			dlqId: answer.body.dlq_id as number,
-			key,
-		});
-	}
-	const { runId } = failedRuns[0]!;
+	const { runId } = await failedThroughN8n('e2e-failing');
 	const [item] = await sql`SELECT status, reason FROM dlq WHERE run_id = ${runId}`;
 	expect(item).toEqual({ status: 'open', reason: 'crm_http_503' });
 
@@ -341,22 +352,139 @@ test('a failed delivery lands in the DLQ, writes an alert file and reaches mock 
 	expect(jira.entries).toContainEqual(expect.objectContaining({ kind: 'alert', run_id: runId }));
 });
 
-test('every lead intake execution in n8n finished successfully', async () => {
-	const executions = await finishedExecutions(5);
-	expect(executions).toHaveLength(5);
-	expect(executions.every((execution) => execution.status === 'success')).toBe(true);
+test('a lead intake execution ends successfully whatever the outcome: accepted, duplicate, rejected, failed', async () => {
+	const before = await lastLeadIntakeExecution();
+	const headers = { authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-outcomes' };
+	const outcomes = [
+		await postToN8n({ ...lead, email: 'outcomes@example.com' }, headers),
+		await postToN8n({ ...lead, email: 'outcomes@example.com' }, headers),
+		await postToN8n({ ...lead, email: 'outcomes@example.com', address: { zip: '10115' } }),
+	].map((answer) => answer.body.status);
+	expect(outcomes).toEqual(['accepted', 'duplicate', 'rejected']);
+	await failedThroughN8n('e2e-outcomes-failed');
+	// n8n saves an execution after it has answered the webhook
+	const executions = await waitFor(
+		() => n8nSql<{ status: string }[]>`
+			SELECT status FROM execution_entity
+			WHERE "workflowId" = 'lihLeadIntake001' AND id > ${before} AND "stoppedAt" IS NOT NULL
+			ORDER BY id`,
+		{ what: "this test's 4 lead intake executions to end", until: (rows) => rows.length >= 4 },
+	);
+	expect(executions.map((execution) => execution.status)).toEqual([
+		'success',
+		'success',
+		'success',
+		'success',
+	]);
 });
 
 test('no alert file holds a plain e-mail, name, phone or street', async () => {
-	for (const file of (await readdir(alertsDir)).filter((name) => name.endsWith('.json'))) {
+	// a rejected and a failed lead of its own, so there are files to read whatever ran before
+	const rejected = await postToN8n({
+		...lead,
+		email: 'plain.rejected@example.com',
+		address: { zip: '10115' },
+	});
+	const failed = await failedThroughN8n('e2e-plain-failed');
+	await executionsEnded();
+	const files = (await readdir(alertsDir)).filter((name) => name.endsWith('.json'));
+	for (const runId of [rejected.body.run_id as string, failed.runId]) {
+		expect(files.filter((name) => name.includes(runId))).not.toEqual([]);
+	}
+	for (const file of files) {
 		const text = await readFile(join(alertsDir, file), 'utf8');
-		for (const plain of [...PLAIN_PII, 'failing1@example.com', 'failing2@example.com']) {
-			expect([file, text.includes(plain)]).toEqual([file, false]);
-		}
+		// any address left whole: every e-mail these tests send is at example.com
+		const plain = [...PLAIN_PII, ...(text.match(/[a-z0-9.+-]{2,}@example\.com/gi) ?? [])];
+		expect([file, plain.filter((value) => text.includes(value))]).toEqual([file, []]);
 	}
 });
 
+/** What a lead source must never see in an answer: a stack trace, install paths, source files. */
+const INTERNALS = /stack|node_modules|\/root\/|\/home\/|\.cache|\.(?:ts|js):\d|at [\w.]+ \(/i;
+
+async function postRaw(
+	body: string | Buffer,
+	contentType: string,
+): Promise<{ status: number; contentType: string | null; text: string }> {
+	const response = await fetch(`${stack.urls.n8n}/webhook/lead-intake`, {
+		method: 'POST',
+		headers: { 'content-type': contentType, authorization: `Bearer ${devKey()}` },
+		body,
+	});
+	return {
+		status: response.status,
+		contentType: response.headers.get('content-type'),
+		text: await response.text(),
+	};
+}
+
+describe('whatever a lead source sends, it gets a JSON error without internals', () => {
+	const expectPlainJsonError = (answer: Awaited<ReturnType<typeof postRaw>>) => {
+		expect(answer.contentType).toMatch(/^application\/json/);
+		const body = JSON.parse(answer.text) as Record<string, unknown>;
+		expect(typeof body.message === 'string' || typeof body.detail === 'string').toBe(true);
+		expect(answer.text).not.toMatch(INTERNALS);
+		return body;
+	};
+
+	test('malformed JSON: 422 from n8n, no stack trace', async () => {
+		const answer = await postRaw('{"email": "broken@example.com", ', 'application/json');
+		expect(answer.status).toBe(422);
+		expect(expectPlainJsonError(answer)).toMatchObject({
+			message: 'Failed to parse request body',
+		});
+	});
+
+	test('malformed XML: 422 from n8n, no stack trace', async () => {
+		const answer = await postRaw('<lead><email>', 'application/xml');
+		expect(answer.status).toBe(422);
+		expectPlainJsonError(answer);
+	});
+
+	test('a wrong content type: 415 from the Lead Source Trigger; a broken multipart body: 400 from n8n', async () => {
+		for (const contentType of ['text/plain', 'application/octet-stream']) {
+			const answer = await postRaw('email=jane@example.com', contentType);
+			expect([contentType, answer.status]).toEqual([contentType, 415]);
+			expect(expectPlainJsonError(answer)).toMatchObject({ code: 'unsupported_media_type' });
+		}
+		// n8n parses multipart bodies itself before any node runs
+		const multipart = await postRaw('email=jane@example.com', 'multipart/form-data');
+		expect(multipart.status).toBe(400);
+		expectPlainJsonError(multipart);
+	});
+
+	test('a body larger than n8n takes (17 MB): refused by n8n before any node runs, no stack trace', async () => {
+		const executionsBefore = await leadIntakeExecutions();
+		const huge = JSON.stringify({ ...lead, note: 'x'.repeat(17 * 1024 * 1024) });
+		const answer = await postRaw(huge, 'application/json');
+		// n8n reads the body before the trigger runs and answers its own generic 500
+		expect(answer.status).toBe(500);
+		expect(expectPlainJsonError(answer)).toEqual({
+			code: 0,
+			message: 'There was a problem executing the workflow',
+		});
+		expect(await leadIntakeExecutions()).toBe(executionsBefore);
+	});
+
+	test('a body larger than the processor takes (2 MB): its 413, relayed as a refused lead', async () => {
+		const big = JSON.stringify({
+			...lead,
+			email: 'big@example.com',
+			note: 'x'.repeat(2 * 1024 * 1024),
+		});
+		const answer = await postRaw(big, 'application/json');
+		expect(answer.status).toBe(413);
+		expectPlainJsonError(answer);
+	});
+});
+
 describe('operator operations through n8n', () => {
+	// two failed leads of the block's own; the tests that change items make theirs
+	const failedRuns: FailedRun[] = [];
+	beforeAll(async () => {
+		failedRuns.push(await failedThroughN8n('e2e-ops-1'), await failedThroughN8n('e2e-ops-2'));
+	}, 60_000);
+
 	test('Get run by ID', async () => {
 		const { runId, dlqId } = failedRuns[0]!;
 		const [answer] = await operate('getRun', { lookUpBy: 'runId', runId });
@@ -386,17 +514,19 @@ describe('operator operations through n8n', () => {
 	});
 
 	test('Retry one item: delivered now; Resolve another with a note', async () => {
-		const [retried] = await operate('retryDlqItem', { dlqId: failedRuns[0]!.dlqId });
-		expect(retried).toMatchObject({ dlq_id: failedRuns[0]!.dlqId, outcome: 'resolved' });
-		const [run] = await sql`SELECT status FROM runs WHERE run_id = ${failedRuns[0]!.runId}`;
+		const toRetry = await failedThroughN8n('e2e-ops-retry');
+		const toResolve = await failedThroughN8n('e2e-ops-resolve');
+		const [retried] = await operate('retryDlqItem', { dlqId: toRetry.dlqId });
+		expect(retried).toMatchObject({ dlq_id: toRetry.dlqId, outcome: 'resolved' });
+		const [run] = await sql`SELECT status FROM runs WHERE run_id = ${toRetry.runId}`;
 		expect(run).toEqual({ status: 'processed' });
 
 		const [resolved] = await operate('resolveDlqItem', {
-			dlqId: failedRuns[1]!.dlqId,
+			dlqId: toResolve.dlqId,
 			note: 'entered in the CRM by hand (e2e)',
 		});
 		expect(resolved).toMatchObject({ status: 'resolved' });
-		const [again] = await operate('resolveDlqItem', { dlqId: failedRuns[1]!.dlqId, note: 'twice' });
+		const [again] = await operate('resolveDlqItem', { dlqId: toResolve.dlqId, note: 'twice' });
 		expect(String(again!.error)).toMatch(/resolved/);
 	});
 
@@ -411,19 +541,17 @@ describe('operator operations through n8n', () => {
 
 test('a repeat while the first request with that key is still delivered answers 409 request_in_progress', async () => {
 	const fault = (latency: number) =>
-		fetch(`${stack.urls.crm}/admin/faults`, {
-			method: 'POST',
-			headers: { 'content-type': 'application/json' },
-			body: JSON.stringify({ fail_next: 0, slow_next: latency > 0 ? 1 : 0, latency_ms: latency }),
-		});
+		crmFaults({ fail_next: 0, slow_next: latency > 0 ? 1 : 0, latency_ms: latency });
 	await fault(1500);
 	try {
 		const headers = { authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-in-progress' };
 		const first = postToN8n({ ...lead, email: 'slow@example.com' }, headers);
-		// the second request starts once the first has reached the processor
-		while ((await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-in-progress'`).length === 0) {
-			await new Promise((resolve) => setImmediate(resolve));
-		}
+		// the second request starts once the first has reached the processor (its CRM call takes 1.5 s)
+		await waitFor(
+			async () =>
+				(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-in-progress'`).length > 0,
+			{ what: 'the first request with the key to reach the processor', intervalMs: 10 },
+		);
 		const second = await postToN8n({ ...lead, email: 'slow@example.com' }, headers);
 		expect(second.status).toBe(409);
 		expect(second.body).toMatchObject({ code: 'request_in_progress' });

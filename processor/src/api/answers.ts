@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RulesDocumentSchema } from '../rules/document.js';
 import {
 	ACTORS,
 	ATTEMPT_TRIGGERS,
@@ -144,6 +145,11 @@ export const Run = z
 		email_hash: z.string().nullable(),
 		email_masked: z.string().nullable(),
 		crm_id: z.string().nullable(),
+		rules_version: z
+			.number()
+			.int()
+			.nullable()
+			.meta({ description: 'The rules version that decided it (null: before versioned rules)' }),
 		received_at: Instant,
 		processed_at: Instant.nullable(),
 		updated_at: Instant,
@@ -183,7 +189,7 @@ export const RunHistory = z
 
 export const RunCounts = z.object({ by_status: z.record(RunStatus, z.number().int()) });
 
-export const KpiRow = z
+const KpiRow = z
 	.looseObject({
 		day: z.string(),
 		received_count: z.number().int(),
@@ -231,3 +237,69 @@ export const Ledger = z
 	.meta({ id: 'Ledger' });
 
 export const Health = z.object({ status: z.string(), database: z.enum(['up', 'down', 'error']) });
+
+export const RulesVersionSummary = z
+	.object({
+		version: z.number().int(),
+		changed_by: z.string(),
+		note: z.string().nullable(),
+		changed: z
+			.array(z.string())
+			.meta({ description: 'The top-level sections that differ from the version before' }),
+		restores: z
+			.number()
+			.int()
+			.nullable()
+			.meta({ description: 'A roll-back: the version whose document this one brings back' }),
+		created_at: Instant,
+	})
+	.meta({ id: 'RulesVersionSummary' });
+
+export const RulesVersion = RulesVersionSummary.extend({ document: RulesDocumentSchema }).meta({
+	id: 'RulesVersion',
+	description: 'One version of the rules document',
+});
+
+export const RulesSaved = RulesVersion.extend({
+	saved: z.boolean().meta({
+		description:
+			'false: the document equals the version in force, nothing was saved (the answer is that version)',
+	}),
+}).meta({ id: 'RulesSaved', description: 'The version in force after the request' });
+
+export const RulesVersionList = z.object({ versions: z.array(RulesVersionSummary) });
+
+const RulesChange = z.object({
+	count: z.number().int(),
+	reasons: z.record(z.string(), z.number().int()),
+	run_ids: z.array(z.uuid()).meta({ description: 'A few examples' }),
+});
+
+export const RulesDryRun = z
+	.object({
+		current_version: z
+			.number()
+			.int()
+			.meta({ description: 'Compared with this version: save with it as expected_version' }),
+		evaluated: z.number().int().meta({ description: 'Leads evaluated (the newest runs)' }),
+		unreadable: z.number().int().meta({ description: 'Runs without a readable masked lead' }),
+		from: Instant.nullable(),
+		to: Instant.nullable(),
+		current: z.object({ accepted: z.number().int(), rejected: z.number().int() }),
+		proposed: z.object({ accepted: z.number().int(), rejected: z.number().int() }),
+		newly_rejected: RulesChange.meta({
+			description: "Accepted now, rejected by the proposal (reasons: the proposal's)",
+		}),
+		newly_accepted: RulesChange.meta({
+			description: "Rejected now (reasons: the current version's), accepted by the proposal",
+		}),
+		reasons: z.record(
+			z.string(),
+			z.object({ current: z.number().int(), proposed: z.number().int() }),
+		),
+		not_as_recorded: z.object({ count: z.number().int(), run_ids: z.array(z.uuid()) }).meta({
+			description:
+				'Leads the current version does not decide as recorded (an older version decided them, or a check reads a masked field): the figures are only as good as this is small',
+		}),
+	})
+	.meta({ id: 'RulesDryRun', description: 'What the proposed document would change' });

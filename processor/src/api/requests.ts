@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ProposedDocumentSchema } from '../rules/document.js';
 import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
 
 /*
@@ -91,4 +92,53 @@ export const KpiRangeQuery = z.object({
 export const LedgerQuery = z.object({
 	from: Instant.optional().meta({ description: 'Default: 24 hours ago' }),
 	to: Instant.optional().meta({ description: 'Default: now' }),
+});
+
+const RulesVersionNumber = z.number().int().positive().max(2_147_483_647);
+const RulesChange = {
+	note: Text(1000)
+		.optional()
+		.meta({ description: 'Why: kept with the version and its audit event' }),
+	expected_version: RulesVersionNumber.optional().meta({
+		description:
+			'Save only while this is the version in force (409 otherwise): set it to the version you edited',
+	}),
+	actor: Text(100).optional().meta({
+		description:
+			'Who saves it (else the X-Operator header, else "operator"); e-mail addresses are masked',
+	}),
+};
+
+export const RulesSaveBody = z.strictObject({ document: ProposedDocumentSchema, ...RulesChange });
+
+export const RulesRestoreBody = z.strictObject(RulesChange);
+
+export const RulesDryRunBody = z.strictObject({
+	document: ProposedDocumentSchema,
+	limit: z
+		.number()
+		.int()
+		.min(1)
+		.max(10_000)
+		.default(1000)
+		.meta({ description: 'How many of the newest leads to evaluate' }),
+});
+
+export const RulesVersionParams = z.object({
+	version: z.coerce.number().pipe(RulesVersionNumber).meta({ description: 'A rules version' }),
+});
+
+export const RulesVersionsQuery = z.object({
+	limit: Limit,
+	before: z.coerce
+		.number()
+		.pipe(RulesVersionNumber)
+		.optional()
+		.meta({ description: 'Only versions older than this one (the next page)' }),
+});
+
+export const OperatorHeaders = z.object({
+	'x-operator': Text(100)
+		.optional()
+		.meta({ description: 'Who makes the change, when the body names nobody (`actor`)' }),
 });

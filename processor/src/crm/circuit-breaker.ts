@@ -9,7 +9,7 @@ export interface BreakerPolicy {
 	maxPauseSeconds: number;
 }
 
-export type CircuitState = 'closed' | 'open' | 'half-open';
+type CircuitState = 'closed' | 'open' | 'half-open';
 
 export interface CircuitStatus {
 	state: CircuitState;

@@ -100,12 +100,12 @@ export function attemptRecordOf(result: DeliveryResult): AttemptRecord {
 /** Client errors that say "try again later" rather than "this request is wrong". */
 const RETRYABLE_CLIENT_ERRORS = new Set([408, 409, 425, 429]);
 
-export function isRetryableStatus(statusCode: number): boolean {
+function isRetryableStatus(statusCode: number): boolean {
 	return statusCode >= 500 || RETRYABLE_CLIENT_ERRORS.has(statusCode);
 }
 
 /** Retry-After as delay-seconds or an HTTP date; null when absent or unreadable. */
-export function retryAfterSeconds(
+function retryAfterSeconds(
 	value: string | string[] | undefined,
 	now: number = Date.now(),
 ): number | null {

@@ -84,3 +84,33 @@ export async function eventsOfRun(sql: Sql, runId: string) {
 		SELECT event_id, event_time, event_type, actor, payload, correlation_id
 		FROM audit_events WHERE run_id = ${runId} ORDER BY event_id`;
 }
+
+export interface ReceivedLead {
+	run_id: string;
+	status: string;
+	received_at: Date;
+	/** The lead as its lead_received event holds it: normalised and masked; null if absent. */
+	lead: unknown;
+}
+
+/**
+ * The masked leads of the newest `limit` runs, newest first, handed over `batch` at a time (a
+ * cursor: memory stays bounded however large the leads are). Each run's lead comes from its
+ * lead_received event (the raw lead is purged once delivered).
+ */
+export async function forEachReceivedLead(
+	sql: Sql,
+	limit: number,
+	batch: number,
+	handle: (leads: ReceivedLead[]) => void,
+): Promise<void> {
+	const cursor = sql<ReceivedLead[]>`
+		SELECT r.run_id, r.status, r.received_at, e.payload -> 'lead' AS lead
+		FROM (SELECT run_id, status, received_at FROM runs ORDER BY received_at DESC, run_id LIMIT ${limit}) r
+		LEFT JOIN LATERAL (
+			SELECT payload FROM audit_events
+			WHERE run_id = r.run_id AND event_type = 'lead_received' ORDER BY event_id LIMIT 1
+		) e ON true
+		ORDER BY r.received_at DESC, r.run_id`.cursor(batch);
+	for await (const rows of cursor) handle(rows);
+}

@@ -40,35 +40,6 @@ function isFragment(value: unknown): value is Fragment {
 	return typeof (value as { execute?: unknown }).execute === 'function';
 }
 
-export interface SignatureFailures {
-	reason: string;
-	/** One row per reason and time bucket: repeats only count up, so the table cannot be flooded. */
-	bucketKey: string;
-	/** The first request of the bucket, as kept for investigation. */
-	payload: JsonObject;
-	count: number;
-}
-
-/** Adds counted signature refusals to their buckets: one statement for everything counted. */
-export async function recordSignatureFailures(
-	sql: Sql,
-	failures: readonly SignatureFailures[],
-): Promise<void> {
-	const rows = failures.map((failure) => ({
-		reason: failure.reason,
-		bucket_key: failure.bucketKey,
-		payload: failure.payload,
-		count: failure.count,
-	}));
-	await sql`
-		INSERT INTO dlq (reason, payload, status, alert, bucket_key, last_error, occurrences)
-		SELECT f.reason, f.payload, 'dead', true, f.bucket_key, f.reason, f.count
-		FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)})
-			AS f(reason text, payload jsonb, bucket_key text, count integer)
-		ON CONFLICT (bucket_key) DO UPDATE SET occurrences = dlq.occurrences + EXCLUDED.occurrences,
-			updated_at = now()`;
-}
-
 export interface DlqEntry {
 	dlq_id: string;
 	run_id: string | null;
@@ -297,13 +268,6 @@ export async function dlqDepth(sql: Sql): Promise<Record<DlqStatus, number>> {
 	const depth: Record<DlqStatus, number> = { open: 0, retrying: 0, resolved: 0, dead: 0 };
 	for (const row of rows) depth[row.status] = Number(row.count);
 	return depth;
-}
-
-/** Open items by reason, for the daily report. */
-export async function openDlqByReason(sql: Sql): Promise<{ reason: string; count: number }[]> {
-	const rows = await sql<{ reason: string; count: string }[]>`
-		SELECT reason, count(*) FROM dlq WHERE status IN ('open', 'retrying') GROUP BY reason ORDER BY count(*) DESC, reason`;
-	return rows.map((row) => ({ reason: row.reason, count: Number(row.count) }));
 }
 
 const DLQ_COLUMNS = [

@@ -5,7 +5,7 @@ import type { Sql } from './connection.js';
 
 const MIGRATION_FILE = /^\d{4}_[a-z0-9_]+\.sql$/;
 
-export class MigrationError extends Error {}
+class MigrationError extends Error {}
 
 /**
  * Applies the pending files of db/migrations in name order, all in one transaction, under an

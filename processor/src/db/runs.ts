@@ -35,6 +35,8 @@ export interface NewRun {
 	sealedLead: Buffer | null;
 	/** Legacy-signed requests only: the signature may create this one run and no other. */
 	signatureGuard: string | null;
+	/** The rules version that decided the lead. */
+	rulesVersion: number;
 	receivedEvent: EventPayloads['lead_received'];
 }
 
@@ -116,6 +118,7 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 		email_masked: run.emailMasked,
 		sealed_lead: run.sealedLead?.toString('base64') ?? null,
 		signature_guard: run.signatureGuard,
+		rules_version: run.rulesVersion,
 	}));
 	const events: EventRow[] = runs.flatMap((run) => {
 		const events: AuditEvent[] = [
@@ -140,16 +143,17 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}) AS x(
 				run_id uuid, idempotency_key text, fingerprint text, source text, correlation_id text, status text,
 				rejection_reasons text[], error_code text, error_message text, email_hash text, email_masked text,
-				sealed_lead text, signature_guard text)
+				sealed_lead text, signature_guard text, rules_version integer)
 			-- a legacy signature already used (with any key) creates nothing: the caller sorts out why
 			WHERE x.signature_guard IS NULL
 				OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.signature_guard = x.signature_guard)
 		), new_runs AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
-				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead, signature_guard)
+				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead, signature_guard,
+				rules_version)
 			SELECT run_id, idempotency_key, fingerprint, source, correlation_id, status,
 				rejection_reasons, error_code, error_message, email_hash, email_masked, decode(sealed_lead, 'base64'),
-				signature_guard
+				signature_guard, rules_version
 			FROM new_run_input
 			ORDER BY idempotency_key
 			ON CONFLICT (idempotency_key) DO NOTHING
@@ -299,6 +303,8 @@ export interface RunRow {
 	email_hash: string | null;
 	email_masked: string | null;
 	crm_id: string | null;
+	/** The rules version that decided it (null: before rules were versioned). */
+	rules_version: number | null;
 	received_at: Date;
 	processed_at: Date | null;
 	updated_at: Date;
@@ -316,6 +322,7 @@ const RUN_COLUMNS = [
 	'email_hash',
 	'email_masked',
 	'crm_id',
+	'rules_version',
 	'received_at',
 	'processed_at',
 	'updated_at',

@@ -51,12 +51,3 @@ export function nextRetryAt(
 	const seconds = Math.max(base + spread, Math.min(retryAfterSeconds ?? 0, LONGEST_DELAY_SECONDS));
 	return new Date(now.getTime() + Math.round(seconds * 1000));
 }
-
-/** How long the schedule waits in total before an item is dead, without jitter. */
-export function scheduleSpanSeconds(policy: BackoffPolicy): number {
-	let total = 0;
-	for (let retry = 0; retry < policy.maxRetries; retry++) {
-		total += policy.scheduleSeconds[Math.min(retry, policy.scheduleSeconds.length - 1)]!;
-	}
-	return total;
-}

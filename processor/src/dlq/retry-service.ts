@@ -267,11 +267,13 @@ function summarize(claimed: number, outcomes: RetryOutcome[]): RetrySummary {
 /** The CRM request rebuilt from the encrypted raw lead; null if the lead cannot be read back. */
 function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 	try {
-		const lead = prepareLead(
-			parseLeadBody(deps.cipher.decrypt(sealedLead), deps.leadLimits),
-			deps.policy,
-		);
-		return toCrmRequest(lead.normalized, deps.mapping, item.runId, item.idempotencyKey);
+		// mapped by the version in force now: a corrected mapping applies to what waits in the DLQ
+		const { rules, mapping } = deps.rules.current();
+		const lead = prepareLead(parseLeadBody(deps.cipher.decrypt(sealedLead), deps.leadLimits), {
+			rules,
+			emailHashSalt: deps.emailHashSalt,
+		});
+		return toCrmRequest(lead.normalized, mapping, item.runId, item.idempotencyKey);
 	} catch {
 		return null;
 	}

@@ -8,7 +8,7 @@ import { formatAge, formatUtcMinute } from '../text/durations.js';
  * follow-up files and alerts/index.md share. Pure.
  */
 
-export type Outcome =
+type Outcome =
 	| 'waiting_for_retry'
 	| 'delivered_by_retry'
 	| 'delivered_by_operator_retry'

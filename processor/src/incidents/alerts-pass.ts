@@ -42,7 +42,7 @@ export interface AlertsPassDeps {
 	logger: Logger;
 }
 
-export interface AlertsPassResult {
+interface AlertsPassResult {
 	/** Follow-up files written (or found written by a pass that crashed before recording them). */
 	followUps: string[];
 	indexWritten: boolean;

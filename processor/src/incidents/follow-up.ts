@@ -9,7 +9,7 @@ import { adviseOn, safeText } from './advice.js';
  * closed by an operator, or dead), named after the same run id as the alert that opened it.
  */
 
-export const FOLLOW_UP_KIND = 'follow_up';
+const FOLLOW_UP_KIND = 'follow_up';
 
 export function buildFollowUp(
 	item: DlqIncident,

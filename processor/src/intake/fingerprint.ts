@@ -11,7 +11,8 @@ export function fingerprintLead(lead: JsonObject): string {
 	return createHash('sha256').update(canonicalJson(rest)).digest('hex');
 }
 
-function canonicalJson(value: JsonValue): string {
+/** JSON with every object's keys sorted: equal values, equal text. */
+export function canonicalJson(value: JsonValue): string {
 	if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
 	if (value !== null && typeof value === 'object') {
 		const keys = Object.keys(value).sort();

@@ -16,16 +16,17 @@ import type { LeadCipher } from '../pii/lead-cipher.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
-import type { MappingConfig } from './mapping.js';
-import { prepareLead, type LeadPolicy, type PreparedLead } from './prepare-lead.js';
+import { prepareLead, type PreparedLead } from './prepare-lead.js';
+import type { RulesHolder } from './ruleset.js';
 
 export interface IntakeDeps {
 	sql: Sql;
 	runs: RunWriter;
 	crm: GuardedCrm;
 	cipher: LeadCipher;
-	policy: LeadPolicy;
-	mapping: MappingConfig;
+	/** The rules and CRM mapping in force, swapped when a new version is saved: read once per lead. */
+	rules: RulesHolder;
+	emailHashSalt: string;
 	backoff: BackoffPolicy;
 	now: () => Date;
 	/** How long an accepted run belongs to its request (then the recovery takes it). */
@@ -63,7 +64,11 @@ export interface IntakeAnswer {
 
 /** One signed request: idempotency, rules, delivery and the failure path (docs/contract.md). */
 export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeAnswer> {
-	const lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), deps.policy);
+	const ruleset = deps.rules.current();
+	const lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), {
+		rules: ruleset.rules,
+		emailHashSalt: deps.emailHashSalt,
+	});
 	const runId = randomUUID();
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
@@ -81,6 +86,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			: null,
 		sealedLead: rejected ? null : deps.cipher.encrypt(request.rawBody),
 		signatureGuard: request.signatureGuard,
+		rulesVersion: ruleset.version,
 		receivedEvent: { source: request.source, email_hash: lead.emailHash, lead: lead.sanitized },
 	});
 	if (!opened) return answerRepeat(deps, request, lead);
@@ -100,7 +106,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		});
 	}
 
-	const crmRequest = toCrmRequest(lead.normalized, deps.mapping, runId, request.idempotencyKey);
+	const crmRequest = toCrmRequest(lead.normalized, ruleset.mapping, runId, request.idempotencyKey);
 	const result = await deps.crm.upsert(crmRequest.body);
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {

@@ -19,8 +19,6 @@ export const LeadSchema = z.looseObject({
 	idempotency_key: text,
 });
 
-export type Lead = z.infer<typeof LeadSchema>;
-
 export type JsonValue =
 	| string
 	| number

@@ -2,23 +2,44 @@ import { z } from 'zod';
 import { readPath } from './field-path.js';
 import type { JsonObject, JsonValue } from './lead-schema.js';
 
-const FieldPathSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+const FieldPathSchema = z.union([
+	z.string().min(1).max(200),
+	z.array(z.string().min(1).max(200)).min(1).max(10),
+]);
+const Name = z.string().min(1).max(100);
 
 const AttributeSchema = z.discriminatedUnion('type', [
-	z.object({ type: z.literal('text'), numeric: z.boolean().default(false) }),
-	z.object({ type: z.literal('dropdown'), values: z.array(z.string()).min(1) }),
-	z.object({ type: z.literal('range'), min: z.number().optional(), max: z.number().optional() }),
+	z.strictObject({ type: z.literal('text'), numeric: z.boolean().default(false) }),
+	z.strictObject({
+		type: z.literal('dropdown'),
+		values: z.array(z.string().max(200)).min(1).max(200),
+	}),
+	z.strictObject({
+		type: z.literal('range'),
+		min: z.number().optional(),
+		max: z.number().optional(),
+	}),
 ]);
 
+/** At most `max` entries: every section of the document has a size the processor can afford. */
+const atMost = (max: number) => (record: object) => Object.keys(record).length <= max;
+
 /**
- * The CRM mapping file (CRM_MAPPING_FILE): target field -> dot path(s) into the normalised
- * lead, constants merged into every payload, and typed optional attributes (text, dropdown,
- * range: a value that does not fit is dropped, never fatal).
+ * The CRM mapping (the `mapping` section of the rules document, first read from
+ * CRM_MAPPING_FILE): target field -> dot path(s) into the normalised lead, constants merged into
+ * every payload, and typed optional attributes (text, dropdown, range: a value that does not fit
+ * is dropped, never fatal). Unknown keys are refused.
  */
-export const MappingSchema = z.object({
-	fields: z.record(z.string().min(1), FieldPathSchema),
-	constants: z.record(z.string(), z.json()).default({}),
-	attributes: z.record(z.string().min(1), AttributeSchema).default({}),
+export const MappingSchema = z.strictObject({
+	fields: z.record(Name, FieldPathSchema).refine(atMost(100), 'at most 100 fields'),
+	constants: z
+		.record(Name, z.json().meta({ id: 'JsonValue', description: 'Any JSON value' }))
+		.refine(atMost(100), 'at most 100 constants')
+		.default({}),
+	attributes: z
+		.record(Name, AttributeSchema)
+		.refine(atMost(100), 'at most 100 attributes')
+		.default({}),
 });
 
 export type MappingConfig = z.infer<typeof MappingSchema>;

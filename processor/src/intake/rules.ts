@@ -2,23 +2,45 @@ import { z } from 'zod';
 import { readPath, type FieldPath } from './field-path.js';
 import type { JsonObject } from './lead-schema.js';
 
-const FieldPathSchema = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
-const RuleCode = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'rule codes are UPPER_SNAKE_CASE');
+const FieldPathSchema = z.union([
+	z.string().min(1).max(200),
+	z.array(z.string().min(1).max(200)).min(1).max(10),
+]);
+const RuleCode = z
+	.string()
+	.max(64)
+	.regex(/^[A-Z][A-Z0-9_]*$/, 'rule codes are UPPER_SNAKE_CASE');
+const Pattern = z
+	.string()
+	.min(1)
+	.max(200)
+	.refine(isRegExp, 'not a valid regular expression (JavaScript syntax, no flags)');
 
-/** The rules file (RULES_FILE): required fields, then checks that each yield a rejection code. */
-export const RulesSchema = z.object({
+/**
+ * The rules (the `rules` section of the rules document, first read from RULES_FILE): required
+ * fields, then checks that each yield a rejection code. Unknown keys are refused, so a misspelt
+ * one is named rather than ignored.
+ */
+export const RulesSchema = z.strictObject({
 	missingFieldCode: RuleCode.default('MISSING_REQUIRED_FIELD'),
-	required: z.array(z.object({ field: z.string().min(1), path: FieldPathSchema })),
-	checks: z.array(
-		z.union([
-			z.object({ code: RuleCode, path: FieldPathSchema, pattern: z.string().min(1) }),
-			z.object({
-				code: RuleCode,
-				path: FieldPathSchema,
-				equals: z.union([z.string(), z.number(), z.boolean()]),
-			}),
-		]),
-	),
+	required: z
+		.array(z.strictObject({ field: z.string().min(1).max(200), path: FieldPathSchema }))
+		.max(50),
+	checks: z
+		.array(
+			z
+				.strictObject({
+					code: RuleCode,
+					path: FieldPathSchema,
+					pattern: Pattern.optional(),
+					equals: z.union([z.string().max(200), z.number(), z.boolean()]).optional(),
+				})
+				.refine(
+					(check) => (check.pattern === undefined) !== (check.equals === undefined),
+					'a check has either "pattern" or "equals"',
+				),
+		)
+		.max(50),
 });
 
 export type RulesConfig = z.infer<typeof RulesSchema>;
@@ -40,7 +62,7 @@ export interface CompiledRules {
 
 export function compileRules(config: RulesConfig): CompiledRules {
 	const checks: Check[] = config.checks.map((check) => {
-		if ('pattern' in check) {
+		if (check.pattern !== undefined) {
 			const pattern = new RegExp(check.pattern);
 			// a pattern never runs over more than a field's worth of text, however it is written
 			return whenPresent(check.path, (value) => {
@@ -64,6 +86,15 @@ export function compileRules(config: RulesConfig): CompiledRules {
 			return { reasons: [...new Set(codes)], missingFields };
 		},
 	};
+}
+
+function isRegExp(pattern: string): boolean {
+	try {
+		new RegExp(pattern);
+		return true;
+	} catch {
+		return false;
+	}
 }
 
 /** A missing field is reported once, by the required-field rule, not again by each check. */

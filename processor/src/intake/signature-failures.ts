@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Sql } from '../db/connection.js';
-import { recordSignatureFailures, type SignatureFailures } from '../db/dlq.js';
+import { recordSignatureFailures, type SignatureFailures } from '../db/signature-failures.js';
 import type { Logger } from '../logger.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import type { SignatureFailureCode } from './signature.js';

@@ -10,7 +10,7 @@ import { buildHtmlReport } from './html-report.js';
 import { buildCsv, buildReport, type LedgerSummary } from './report.js';
 
 /** The ledger of the leads received in [from, to): where each one stands now. */
-export type LedgerSource = (range: { from: Date; to: Date }) => Promise<LedgerSummary>;
+type LedgerSource = (range: { from: Date; to: Date }) => Promise<LedgerSummary>;
 
 export interface KpiDeps {
 	sql: Sql;
@@ -27,7 +27,7 @@ export interface KpiResult {
 }
 
 /** Days the report's trend covers, the day itself included. */
-export const TREND_DAYS = 14;
+const TREND_DAYS = 14;
 
 /**
  * POST /internal/kpi/compute-daily: recompute the day and the days of its trend (a late retry

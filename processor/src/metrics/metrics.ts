@@ -38,6 +38,17 @@ export function createMetrics(sql: Sql) {
 
 	return {
 		registry,
+		/** Reports this version in force (every process of a deployment should show the same). */
+		watchRulesVersion(version: () => number) {
+			new Gauge({
+				name: 'lih_rules_version',
+				help: 'The rules version in force in this process',
+				registers: [registry],
+				collect() {
+					this.set(version());
+				},
+			});
+		},
 		countRequest: (method: string, route: string, status: number) =>
 			requests.inc({ method, route, status: String(status) }),
 		countLead: (outcome: string) => leads.inc({ outcome }),

@@ -211,6 +211,71 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 				},
 			),
 		},
+		'/internal/rules': {
+			get: internal('The rules document in force (the newest version)', {
+				responses: { '200': json(answer.RulesVersion, 'The version in force') },
+			}),
+			put: internal(
+				'Save a new version of the rules document: in force in every processor within seconds (audited as rules_changed)',
+				{
+					requestParams: { header: request.OperatorHeaders },
+					requestBody: {
+						required: true,
+						content: { 'application/json': { schema: request.RulesSaveBody } },
+					},
+					responses: {
+						'200': json(
+							answer.RulesSaved,
+							'The version in force now: the new one, or (saved false) the one equal to the document',
+						),
+						'400': failure(
+							'The document does not validate: `issues` names each field (document.rules.checks.0.pattern, …); nothing was saved',
+						),
+						'409': failure('expected_version is no longer the version in force (current_version)'),
+						'413': failure('Body larger than 256 KB'),
+					},
+				},
+			),
+		},
+		'/internal/rules/dry-run': {
+			post: internal(
+				'What a proposed rules document would change, against the newest stored leads (nothing is saved)',
+				{
+					requestBody: {
+						required: true,
+						content: { 'application/json': { schema: request.RulesDryRunBody } },
+					},
+					responses: { '200': json(answer.RulesDryRun, 'The differences, counted') },
+				},
+			),
+		},
+		'/internal/rules/versions': {
+			get: internal('Rules versions, newest first', {
+				requestParams: { query: request.RulesVersionsQuery },
+				responses: { '200': json(answer.RulesVersionList, 'A page of versions') },
+			}),
+		},
+		'/internal/rules/versions/{version}': {
+			get: internal('One rules version, with its document', {
+				requestParams: { path: request.RulesVersionParams },
+				responses: {
+					'200': json(answer.RulesVersion, 'The version'),
+					'404': failure('No such version'),
+				},
+			}),
+		},
+		'/internal/rules/versions/{version}/restore': {
+			post: internal("Roll back: save this version's document again as the newest version", {
+				requestParams: { path: request.RulesVersionParams, header: request.OperatorHeaders },
+				requestBody: { content: { 'application/json': { schema: request.RulesRestoreBody } } },
+				responses: {
+					'200': json(answer.RulesSaved, 'The version in force now'),
+					'404': failure('No such version'),
+					'409': failure('expected_version is no longer the version in force'),
+					'422': failure("The version's document does not pass today's checks (`issues`)"),
+				},
+			}),
+		},
 		'/internal/kpi': {
 			get: internal('KPI rows for a date range (default: the last 7 days)', {
 				requestParams: { query: request.KpiRangeQuery },

@@ -1,5 +1,4 @@
 import express, { Router } from 'express';
-import { z } from 'zod';
 import * as request from '../api/requests.js';
 import { eventsOfRun } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
@@ -14,6 +13,9 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
 import { requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
+import type { RulesDeps } from '../rules/rules-service.js';
+import { parse } from './parse.js';
+import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 
 export interface OperatorDeps {
 	sql: Sql;
@@ -22,13 +24,19 @@ export interface OperatorDeps {
 	serviceToken: string;
 	retry: RetryDeps;
 	kpi: KpiDeps;
+	rules: RulesDeps;
 	retryBatchSize: number;
 }
 
 /** The internal endpoints (docs/contract.md, "Operator API"), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
-	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));
+	const json = express.json({ limit: '16kb' });
+	const rulesJson = express.json({ limit: RULES_BODY_LIMIT });
+	router.use('/internal', requireServiceToken(deps.serviceToken), (req, res, next) =>
+		(req.path.startsWith('/rules') ? rulesJson : json)(req, res, next),
+	);
+	router.use(rulesRouter(deps.rules));
 
 	router.post('/internal/dlq/retry-due', async (req, res) => {
 		const { limit } = parse(request.RetryDueBody, req.body ?? {});
@@ -160,16 +168,4 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	return router;
-}
-
-/** Validates input at the edge: 400 naming each bad field. */
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-	const result = schema.safeParse(value);
-	if (result.success) return result.data;
-	throw new HttpError(400, 'invalid_request', 'The request parameters are invalid', {
-		issues: result.error.issues.map((issue) => ({
-			path: issue.path.join('.') || '(body)',
-			message: issue.message,
-		})),
-	});
 }

@@ -71,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		EMAIL_HASH_SALT: 'test-salt-0123',
 		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
 		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-		MOCK_CRM_URL: `${crm.url}/leads/upsert`,
+		CRM_URL: `${crm.url}/leads/upsert`,
 		CRM_TOKEN,
 		CRM_TIMEOUT_MS: '1000',
 		FAULT_INJECTION: 'on',

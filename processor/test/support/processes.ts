@@ -14,7 +14,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..')
 const processorMain = join(repoRoot, 'processor', 'dist', 'src', 'main.js');
 const postgresMain = join(repoRoot, 'stack', 'dist', 'postgres-service.js');
 
-export interface ChildService {
+interface ChildService {
 	child: ChildProcess;
 	/** Every line it printed so far. */
 	lines: string[];

@@ -3,7 +3,7 @@
  * a fixed JSON body, no expression, nothing else. What n8n costs per execution before a workflow
  * does anything at all.
  */
-export const FLOOR_WORKFLOW_ID = 'lihBenchFloor001';
+const FLOOR_WORKFLOW_ID = 'lihBenchFloor001';
 export const FLOOR_WEBHOOK_PATH = 'bench-floor';
 
 export function floorWorkflow() {
@@ -41,7 +41,7 @@ export function floorWorkflow() {
 	};
 }
 
-export const HAND_OFF_WORKFLOW_ID = 'lihBenchHandOff1';
+const HAND_OFF_WORKFLOW_ID = 'lihBenchHandOff1';
 export const HAND_OFF_WEBHOOK_PATH = 'bench-hand-off';
 
 /**

@@ -13,11 +13,16 @@ export interface N8nEnvironment {
 	brokerPort?: number;
 	/** The Node.js n8n runs on: its task runner is started as `node` from PATH, so it comes first. */
 	nodeBinDir?: string;
-	/** `production` (default): N8N_PRODUCTION_SETTINGS; `n8n-defaults`: n8n's own (benchmarks). */
-	tuning?: 'production' | 'n8n-defaults';
+	/**
+	 * `production` (default; compose, benchmarks, tests): N8N_PRODUCTION_SETTINGS; `development`
+	 * (`npm start`): N8N_DEVELOPMENT_SETTINGS; `n8n-defaults`: n8n's own (benchmarks).
+	 */
+	tuning?: N8nTuning;
 	/** Queue mode: executions go through Redis to workers. */
 	queue?: QueueSettings;
 }
+
+export type N8nTuning = 'production' | 'development' | 'n8n-defaults';
 
 export interface QueueSettings {
 	/** redis://[user:password@]host:port[/db] */
@@ -48,6 +53,24 @@ export const N8N_PRODUCTION_SETTINGS = {
 	DB_POSTGRESDB_POOL_SIZE: '8',
 } as const;
 
+/**
+ * `npm start`: the production settings, except that successful executions are kept so an operator
+ * learning the workflow can open one in the editor; pruned after 3 days or beyond 2,000, so a
+ * development database stays small. README.md (Tuning) says which is which and why.
+ */
+export const N8N_DEVELOPMENT_SETTINGS = {
+	...N8N_PRODUCTION_SETTINGS,
+	EXECUTIONS_DATA_SAVE_ON_SUCCESS: 'all',
+	EXECUTIONS_DATA_MAX_AGE: '72',
+	EXECUTIONS_DATA_PRUNE_MAX_COUNT: '2000',
+} as const;
+
+const TUNING: Record<N8nTuning, Readonly<Record<string, string>>> = {
+	production: N8N_PRODUCTION_SETTINGS,
+	development: N8N_DEVELOPMENT_SETTINGS,
+	'n8n-defaults': {},
+};
+
 /** Worker processes of a queue-mode deployment run this many executions at once. */
 export const N8N_WORKER_CONCURRENCY = 10;
 
@@ -64,6 +87,9 @@ export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 		DB_POSTGRESDB_DATABASE: config.database,
 		DB_POSTGRESDB_USER: decodeURIComponent(server.username),
 		DB_POSTGRESDB_PASSWORD: decodeURIComponent(server.password),
+		// n8n's production mode, as in n8n's own image: an HTTP error answer carries no stack trace
+		// and no install path (n8n adds `stacktrace` to every error answer when NODE_ENV is unset)
+		NODE_ENV: 'production',
 		N8N_PORT: String(config.port),
 		N8N_LISTEN_ADDRESS: '127.0.0.1',
 		N8N_ENCRYPTION_KEY: config.encryptionKey,
@@ -78,7 +104,7 @@ export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 		// the Alert Router's default directory is the expression {{ $env.ALERTS_DIR }}
 		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
 		...(config.brokerPort ? { N8N_RUNNERS_BROKER_PORT: String(config.brokerPort) } : {}),
-		...(config.tuning === 'n8n-defaults' ? {} : N8N_PRODUCTION_SETTINGS),
+		...TUNING[config.tuning ?? 'production'],
 		...(config.queue ? queueEnv(config.queue) : {}),
 	};
 }

@@ -2,7 +2,7 @@ import { cp, mkdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { freePort } from '../ports.js';
 import { answersOk, startService, type Service } from '../services.js';
-import { N8N_WORKER_CONCURRENCY, n8nEnv, type QueueSettings } from './cli.js';
+import { N8N_WORKER_CONCURRENCY, n8nEnv, type N8nTuning, type QueueSettings } from './cli.js';
 import type { N8nInstall } from './install.js';
 import { n8nReady, startN8n } from './n8n-service.js';
 
@@ -18,7 +18,7 @@ export interface N8nDeploymentOptions {
 	ports: { main: number; webhook?: number };
 	alertsDir: string;
 	encryptionKey: string;
-	tuning: 'production' | 'n8n-defaults';
+	tuning: N8nTuning;
 	/** Queue mode: a main, one webhook process and `workers` workers on Redis. */
 	queue?: QueueSettings & { workers: number };
 	/** More environment for every process (benchmarks). */

@@ -6,17 +6,28 @@ import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
-export const NODE_VERSION = '24.21.0';
+const NODE_VERSION = '24.21.0';
+
+/**
+ * The oldest and the newest n8n the package is tested on (README.md, Supported n8n versions; also
+ * `engines.n8n` in package.json): the smoke test (stack/test/n8n-versions.test.ts) runs on both.
+ * Older n8n lacks the n8n-workflow API the Lead Source Trigger resolves its webhook with
+ * (webhookDescriptionFields, n8n 2.35); the newest release, 2.41.3, depends on a package version
+ * the registry does not have.
+ */
+export const SUPPORTED_N8N_VERSIONS = { oldest: '2.35.0', newest: '2.41.1' } as const;
 
 export interface N8nInstall {
 	/** The Node.js 24 binary n8n runs on. */
 	node: string;
 	/** n8n's CLI script (run with `node`). */
 	n8nBin: string;
+	/** n8n's version (N8N_VERSION unless a test asked for another). */
+	version: string;
 }
 
 /** Outside the checkout, shared by every clone: LIH_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache. */
-export function cacheDir(): string {
+function cacheDir(): string {
 	return (
 		process.env.LIH_CACHE_DIR ??
 		join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'lead-intake-hub')
@@ -28,21 +39,26 @@ export function cacheDir(): string {
  * afterwards this is instant. A folder counts as installed only once its `.complete` marker
  * exists, so an interrupted install starts over instead of leaving a broken n8n.
  */
-export async function ensureN8n(log: (line: string) => void): Promise<N8nInstall> {
+export async function ensureN8n(
+	log: (line: string) => void,
+	version: string = N8N_VERSION,
+): Promise<N8nInstall> {
+	if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`n8n version ${version} is not x.y.z`);
 	const nodeDir = join(cacheDir(), `node-${NODE_VERSION}`);
-	const n8nDir = join(cacheDir(), `n8n-${N8N_VERSION}`);
+	const n8nDir = join(cacheDir(), `n8n-${version}`);
 	const install: N8nInstall = {
 		node: join(nodeDir, 'node_modules', 'node', 'bin', 'node'),
 		n8nBin: join(n8nDir, 'node_modules', 'n8n', 'bin', 'n8n'),
+		version,
 	};
 	// node's package links its binary in an install script; n8n must skip scripts (a native
 	// build in its tree downloads from the internet)
 	await installOnce(nodeDir, `node@${NODE_VERSION}`, [], `Node.js ${NODE_VERSION} for n8n`, log);
 	await installOnce(
 		n8nDir,
-		`n8n@${N8N_VERSION}`,
+		`n8n@${version}`,
 		['--ignore-scripts'],
-		`n8n ${N8N_VERSION} (about 4 minutes and 2.8 GB, only once)`,
+		`n8n ${version} (about 4 minutes and 2.8 GB, only once)`,
 		log,
 	);
 	return install;

@@ -53,7 +53,7 @@ export async function readWorkflowFiles(
  * What n8n exported, as our file: the version goes up by one when anything a person can edit
  * (name, nodes, connections, settings, pinned data) differs from the file.
  */
-export function toWorkflowFile(
+function toWorkflowFile(
 	exported: Record<string, unknown>,
 	current: WorkflowFile | null,
 ): WorkflowFile {
@@ -76,7 +76,7 @@ export function toWorkflowFile(
 	return candidate;
 }
 
-export function serialize(workflow: WorkflowFile): string {
+function serialize(workflow: WorkflowFile): string {
 	return `${JSON.stringify(workflow, null, '\t')}\n`;
 }
 

@@ -19,7 +19,7 @@ function pids(): number[] {
 }
 
 /** A process that exists and is not a zombie waiting to be reaped. */
-export function alive(pid: number): boolean {
+function alive(pid: number): boolean {
 	const stat = readOr(`/proc/${pid}/stat`);
 	if (!stat) return false;
 	return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';

@@ -1,0 +1,95 @@
+import { Router, type Request } from 'express';
+import * as request from '../api/requests.js';
+import { listRulesVersions } from '../db/rules-versions.js';
+import { HttpError } from '../errors.js';
+import {
+	dryRunRules,
+	restoreRules,
+	rulesVersion,
+	saveRules,
+	type RulesChange,
+	type RulesDeps,
+} from '../rules/rules-service.js';
+import { parse } from './parse.js';
+
+/** A rules document's JSON body may be this large (the other operator bodies: 16 KB). */
+export const RULES_BODY_LIMIT = '256kb';
+/** ... and nest this deep: the zod checks walk it recursively. */
+const MAX_DEPTH = 32;
+
+/**
+ * The rules document's endpoints (docs/contract.md, "The rules document"). Mounted by the
+ * operator router, behind the service token.
+ */
+export function rulesRouter(deps: RulesDeps): Router {
+	const router = Router();
+
+	router.get('/internal/rules', async (_req, res) => {
+		res.json(await rulesVersion(deps.sql, null));
+	});
+
+	router.put('/internal/rules', async (req, res) => {
+		const body = parse(request.RulesSaveBody, shallow(req.body));
+		res.json(await saveRules(deps, body.document, changeOf(req, body)));
+	});
+
+	router.post('/internal/rules/dry-run', async (req, res) => {
+		const body = parse(request.RulesDryRunBody, shallow(req.body));
+		res.json(await dryRunRules(deps, body.document, body.limit));
+	});
+
+	router.get('/internal/rules/versions', async (req, res) => {
+		const query = parse(request.RulesVersionsQuery, req.query);
+		res.json({
+			versions: await listRulesVersions(deps.sql, {
+				limit: query.limit,
+				before: query.before ?? null,
+			}),
+		});
+	});
+
+	router.get('/internal/rules/versions/:version', async (req, res) => {
+		const { version } = parse(request.RulesVersionParams, req.params);
+		res.json(await rulesVersion(deps.sql, version));
+	});
+
+	router.post('/internal/rules/versions/:version/restore', async (req, res) => {
+		const { version } = parse(request.RulesVersionParams, req.params);
+		const body = parse(request.RulesRestoreBody, req.body ?? {});
+		res.json(await restoreRules(deps, version, changeOf(req, body)));
+	});
+
+	return router;
+}
+
+/** Who changes the rules: the body's `actor`, else the X-Operator header, else "operator". */
+function changeOf(
+	req: Request,
+	body: { actor?: string; note?: string; expected_version?: number },
+): RulesChange {
+	const headers = parse(request.OperatorHeaders, { 'x-operator': req.get('x-operator') });
+	return {
+		changedBy: body.actor ?? headers['x-operator'] ?? 'operator',
+		note: body.note ?? null,
+		expectedVersion: body.expected_version ?? null,
+		correlationId: String(req.id),
+	};
+}
+
+/** The body, refused before any recursive check walks it if it nests deeper than MAX_DEPTH. */
+function shallow(body: unknown): unknown {
+	const stack: [unknown, number][] = [[body, 0]];
+	while (stack.length > 0) {
+		const [value, depth] = stack.pop()!;
+		if (value === null || typeof value !== 'object') continue;
+		if (depth >= MAX_DEPTH) {
+			throw new HttpError(
+				400,
+				'invalid_request',
+				`The request body may nest objects and arrays ${MAX_DEPTH} levels deep at most`,
+			);
+		}
+		for (const item of Object.values(value)) stack.push([item, depth + 1]);
+	}
+	return body ?? {};
+}

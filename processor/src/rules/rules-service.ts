@@ -1,0 +1,153 @@
+import type { Sql } from '../db/connection.js';
+import {
+	currentRulesVersion,
+	findRulesVersion,
+	saveRulesVersion,
+	type RulesVersionRow,
+} from '../db/rules-versions.js';
+import { HttpError } from '../errors.js';
+import { compileRules } from '../intake/rules.js';
+import { maskEmailsIn } from '../pii/sanitize.js';
+import {
+	changedSections,
+	ProposedDocumentSchema,
+	RulesDocumentSchema,
+	sameJson,
+	type RulesDocument,
+} from './document.js';
+import { dryRun, type DryRunReport } from './dry-run.js';
+import type { LiveRules } from './live-rules.js';
+
+/*
+ * What the operator API does with rules: show, save (optimistically concurrent), roll back to a
+ * version, dry-run a proposal. Every change is a new version with its audit event.
+ */
+
+export interface RulesDeps {
+	sql: Sql;
+	live: LiveRules;
+}
+
+export interface RulesChange {
+	/** Save only while this version is in force (null: whatever is). */
+	expectedVersion: number | null;
+	changedBy: string;
+	note: string | null;
+	correlationId: string;
+}
+
+export type SavedRules = RulesVersionRow & { saved: boolean };
+
+/** Saves racing this one that may overtake it before it gives up (each overtaking is a save). */
+const MAX_ATTEMPTS = 5;
+
+/**
+ * Saves the document as the next version and puts it in force in this process before answering
+ * (the others follow within seconds: rules/live-rules.ts). A document equal to the version in
+ * force saves nothing (a retried save is harmless). With an expected version that is no longer in
+ * force: 409, nothing saved.
+ */
+export async function saveRules(
+	deps: RulesDeps,
+	document: RulesDocument,
+	change: RulesChange & { restores?: number },
+): Promise<SavedRules> {
+	for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+		const current = await currentRulesVersion(deps.sql);
+		const before = current ? RulesDocumentSchema.safeParse(current.document) : null;
+		const previous = before?.success ? before.data : null;
+		if (current && previous && sameJson(previous, document)) {
+			return { ...current, saved: false };
+		}
+		if (change.expectedVersion !== null && current?.version !== change.expectedVersion) {
+			throw new HttpError(
+				409,
+				'rules_version_conflict',
+				`The rules are at version ${current?.version ?? 'none'}, not ${change.expectedVersion}: someone saved since. Look at the version in force, apply your change to it and save again`,
+				{ current_version: current?.version ?? null },
+			);
+		}
+		const saved = await saveRulesVersion(deps.sql, {
+			previousVersion: current?.version ?? null,
+			document,
+			changedBy: maskEmailsIn(change.changedBy),
+			note: change.note === null ? null : maskEmailsIn(change.note),
+			changed: changedSections(previous, document),
+			restores: change.restores ?? null,
+			actor: 'operator',
+			correlationId: change.correlationId,
+		});
+		if (saved) {
+			await deps.live.refresh();
+			return { ...saved, saved: true };
+		}
+		// another save came first: decide again against the version it made
+	}
+	throw new HttpError(
+		503,
+		'rules_busy',
+		'Other saves kept overtaking this one; try again',
+		{},
+		{ 'Retry-After': '1' },
+	);
+}
+
+/**
+ * Rolls back: version `version`'s document saved again as the next version. It must still pass
+ * today's checks (a stored document is kept as it was saved); 422 naming the problems otherwise.
+ */
+export async function restoreRules(
+	deps: RulesDeps,
+	version: number,
+	change: RulesChange,
+): Promise<SavedRules> {
+	const row = await findRulesVersion(deps.sql, version);
+	if (!row) throw new HttpError(404, 'rules_version_not_found', `No rules version ${version}`);
+	const checked = ProposedDocumentSchema.safeParse(row.document);
+	if (!checked.success) {
+		throw new HttpError(
+			422,
+			'rules_version_not_restorable',
+			`Version ${version} does not pass today's checks; fetch it, correct it and save it instead`,
+			{
+				issues: checked.error.issues.slice(0, 50).map((issue) => ({
+					path: ['document', ...issue.path].join('.'),
+					message: issue.message,
+				})),
+			},
+		);
+	}
+	return saveRules(deps, checked.data, {
+		...change,
+		note: change.note ?? `restores version ${version}`,
+		restores: version,
+	});
+}
+
+/** What the proposal would change against the newest `limit` leads, compared with the version in force. */
+export async function dryRunRules(
+	deps: RulesDeps,
+	document: RulesDocument,
+	limit: number,
+): Promise<DryRunReport> {
+	const current = await currentRulesVersion(deps.sql);
+	if (!current) throw new Error('no rules version stored');
+	return dryRun(deps.sql, {
+		current: {
+			version: current.version,
+			rules: compileRules(RulesDocumentSchema.parse(current.document).rules),
+		},
+		proposed: compileRules(document.rules),
+		limit,
+	});
+}
+
+/** The version in force, or the one asked for: 404 if there is no such version. */
+export async function rulesVersion(sql: Sql, version: number | null): Promise<RulesVersionRow> {
+	const row =
+		version === null ? await currentRulesVersion(sql) : await findRulesVersion(sql, version);
+	if (!row) {
+		throw new HttpError(404, 'rules_version_not_found', `No rules version ${version ?? ''}`.trim());
+	}
+	return row;
+}

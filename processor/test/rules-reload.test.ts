@@ -1,0 +1,148 @@
+import { waitFor } from '@lead-intake-hub/stack';
+import {
+	postLead,
+	startStack,
+	TEST_SECRET,
+	TEST_SERVICE_TOKEN,
+	validLead,
+	type Stack,
+} from './support/harness.js';
+import { startProcessorProcess, type ProcessorProcess } from './support/processes.js';
+
+/*
+ * A rules change reaches another processor PROCESS on the same database without a restart: by
+ * its notification within moments, and, when the notification is lost, by the poll within
+ * RULES_POLL_SECONDS. Events are awaited (the other process's log lines), each with a deadline.
+ */
+
+const POLL_SECONDS = 2;
+
+let stack: Stack;
+let other: ProcessorProcess;
+
+beforeAll(async () => {
+	stack = await startStack({ env: { RULES_POLL_SECONDS: '300' } });
+	other = await startProcessorProcess({
+		DATABASE_URL: stack.databaseUrl,
+		WEBHOOK_HMAC_SECRET: TEST_SECRET,
+		EMAIL_HASH_SALT: 'test-salt-0123',
+		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
+		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+		CRM_URL: `${stack.crm.url}/leads/upsert`,
+		CRM_TOKEN: 'test-crm-token',
+		RULES_POLL_SECONDS: String(POLL_SECONDS),
+		ALERTS_PASS_SECONDS: '0',
+	});
+}, 30_000);
+afterAll(async () => {
+	await other?.kill('SIGTERM');
+	await stack?.close();
+});
+
+/** The first line the other process prints from now on that matches, or a failure after `ms`. */
+async function nextLine(match: (line: string) => boolean, ms: number, what: string) {
+	const from = other.lines.length;
+	const { line } = await waitFor(
+		() => ({ line: other.lines.slice(from).find(match), lastLines: other.lines.slice(-20) }),
+		{
+			what: `the other processor to log ${what}`,
+			until: (seen) => seen.line !== undefined,
+			deadlineMs: ms,
+			intervalMs: 20,
+		},
+	);
+	return JSON.parse(line!) as { trigger?: string; time: number };
+}
+
+const inForce = (version: number, ms: number) =>
+	nextLine(
+		(line) => line.includes('"rules in force"') && line.includes(`"rules_version":${version},`),
+		ms,
+		`rules version ${version} in force`,
+	);
+const listening = (ms: number) =>
+	nextLine((line) => line.includes('"listening for rules changes"'), ms, 'a new listen');
+
+async function saveZipPattern(pattern: string): Promise<number> {
+	const { document } = (await stack.internal('GET', '/internal/rules')).body as {
+		document: { rules: { checks: Record<string, unknown>[] } };
+	};
+	document.rules.checks = document.rules.checks.map((check) =>
+		check.code === 'ZIP_NOT_66XXX' ? { ...check, pattern } : check,
+	);
+	const saved = await stack.internal('PUT', '/internal/rules', { document });
+	expect(saved.body).toMatchObject({ saved: true });
+	return saved.body.version as number;
+}
+
+const runVersion = async (runId: string) =>
+	(
+		await stack.sql<{ rules_version: number }[]>`
+		SELECT rules_version FROM runs WHERE run_id = ${runId}`
+	)[0]!.rules_version;
+
+test('a version saved through one processor is in force in another process within moments, without a restart', async () => {
+	expect(other.lines.some((line) => line.includes('"listening for rules changes"'))).toBe(true);
+	const rejected = await postLead(other.url, validLead({ address: { zip: '67123' } }));
+	expect(rejected.body).toMatchObject({ status: 'rejected' });
+
+	const started = Date.now();
+	const taking = inForce(2, 5000);
+	const version = await saveZipPattern('^6[67]\\d{3}$');
+	expect(version).toBe(2);
+	const taken = await taking;
+	expect(taken.trigger).toBe('notification');
+	const [saved] = await stack.sql<{ created_at: Date }[]>`
+		SELECT created_at FROM rules_versions WHERE version = ${version}`;
+	console.log(
+		`rules version ${version}: the save answered ${Date.now() - started} ms after it was sent; in force in the other process ${taken.time - saved!.created_at.getTime()} ms after its transaction began`,
+	);
+
+	const accepted = await postLead(other.url, validLead({ address: { zip: '67123' } }));
+	expect(accepted.body).toMatchObject({ status: 'accepted' });
+	expect(await runVersion(accepted.body.run_id as string)).toBe(version);
+	expect(await runVersion(rejected.body.run_id as string)).toBe(1);
+});
+
+test('a version whose notification is lost is found by the poll within RULES_POLL_SECONDS; the listen is set up anew', async () => {
+	const [latest] = await stack.sql<{ version: number; document: unknown }[]>`
+		SELECT version, document FROM rules_versions ORDER BY version DESC LIMIT 1`;
+	const { version, document } = latest!;
+	// written with triggers off (a replica session): no notification is sent
+	const started = Date.now();
+	const taking = inForce(version + 1, (POLL_SECONDS + 3) * 1000);
+	const relistening = listening((POLL_SECONDS + 3) * 1000);
+	await stack.sql.begin(async (tx) => {
+		await tx`SET LOCAL session_replication_role = replica`;
+		await tx`
+			INSERT INTO rules_versions (version, document, changed_by, note)
+			VALUES (${version + 1}, ${tx.json(document as never)}, 'test', 'announced to nobody')`;
+	});
+	const taken = await taking;
+	expect(taken.trigger).toBe('poll');
+	expect(taken.time - started).toBeLessThan((POLL_SECONDS + 2) * 1000);
+	console.log(
+		`rules version ${version + 1}, announced to nobody: in force in the other process ${taken.time - started} ms after it was written (RULES_POLL_SECONDS=${POLL_SECONDS})`,
+	);
+	await relistening;
+
+	// and the next change is announced again
+	const announced = inForce(version + 2, 5000);
+	expect(await saveZipPattern('^6[5-7]\\d{3}$')).toBe(version + 2);
+	expect((await announced).trigger).toBe('notification');
+});
+
+test('after the listening connection is cut the process listens again and hears the next version', async () => {
+	const relistening = listening(5000);
+	const killed = await stack.sql`
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND query ILIKE 'listen %' AND pid <> pg_backend_pid()`;
+	expect(killed.length).toBe(2);
+	await relistening;
+	const [latest] = await stack.sql<{ version: number }[]>`
+		SELECT max(version) AS version FROM rules_versions`;
+	const version = latest!.version;
+	const announced = inForce(version + 1, 5000);
+	expect(await saveZipPattern('^6[4-7]\\d{3}$')).toBe(version + 1);
+	expect((await announced).trigger).toBe('notification');
+});

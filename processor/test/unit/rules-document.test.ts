@@ -1,0 +1,81 @@
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultMappingFile, defaultRulesFile } from '../../src/paths.js';
+import {
+	changedSections,
+	ProposedDocumentSchema,
+	readSeedDocument,
+	RulesDocumentSchema,
+} from '../../src/rules/document.js';
+
+const seed = () => readSeedDocument(defaultRulesFile, defaultMappingFile);
+
+test('the files with the default duplicate settings make a valid first version', async () => {
+	const document = await seed();
+	expect(ProposedDocumentSchema.safeParse(document).error).toBeUndefined();
+	expect(document.duplicates).toEqual({
+		window_hours: 24,
+		identity: 'email_or_phone',
+		default_phone_region: 'DE',
+		policy: 'drop',
+	});
+});
+
+test.each([
+	['^66\\d{3}$', true],
+	['^(?:DE-)?6[67]\\d{3}$', true],
+	['^(\\d+)+$', false],
+	['^(a|a)*$', false],
+	['(x+x+)+y', false],
+])('pattern %s is proven safe: %p', async (pattern, safe) => {
+	const document = await seed();
+	document.rules.checks[0] = { ...document.rules.checks[0]!, pattern };
+	const result = ProposedDocumentSchema.safeParse(document);
+	expect(result.success).toBe(safe);
+	if (!safe) expect(result.error!.issues[0]!.path).toEqual(['rules', 'checks', 0, 'pattern']);
+	// a stored document is not vetted again on load (only its shape is checked)
+	expect(RulesDocumentSchema.safeParse(document).success).toBe(true);
+});
+
+test('many hard patterns in one document are all refused (by steps, or by the time budget once it is spent)', async () => {
+	const document = await seed();
+	document.rules.checks = Array.from({ length: 50 }, (_, index) => ({
+		code: `CHECK_${index}`,
+		path: 'note',
+		pattern: `^(a|a${'a'.repeat(index % 5)})*$`,
+	}));
+	const result = ProposedDocumentSchema.safeParse(document);
+	expect(result.success).toBe(false);
+	expect(result.error!.issues).toHaveLength(50);
+});
+
+test('changedSections names the top-level sections that differ', async () => {
+	const before = await seed();
+	const after = structuredClone(before);
+	expect(changedSections(before, after)).toEqual([]);
+	after.duplicates.window_hours = 0;
+	expect(changedSections(before, after)).toEqual(['duplicates']);
+	expect(changedSections(null, after)).toEqual(['rules', 'mapping', 'duplicates']);
+});
+
+test('a rules file that does not validate stops the start, naming the file and the field', async () => {
+	const folder = await mkdtemp(join(tmpdir(), 'lih-rules-'));
+	try {
+		const broken = join(folder, 'rules.json');
+		const rules = JSON.parse(await readFile(defaultRulesFile, 'utf8')) as {
+			checks: { pattern?: string }[];
+		};
+		rules.checks[0]!.pattern = '(a+)+$';
+		await writeFile(broken, JSON.stringify({ ...rules, extra: 1 }));
+		await expect(readSeedDocument(broken, defaultMappingFile)).rejects.toThrow(
+			`Invalid ${broken}:\n  (file): Unrecognized key: "extra"`,
+		);
+		await writeFile(broken, JSON.stringify(rules));
+		await expect(readSeedDocument(broken, defaultMappingFile)).rejects.toThrow(
+			`Invalid ${broken}:\n  checks.0.pattern: the pattern `,
+		);
+	} finally {
+		await rm(folder, { recursive: true, force: true });
+	}
+});
