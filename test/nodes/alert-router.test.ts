@@ -1,11 +1,11 @@
 import { readFileSync } from 'fs';
-import { join } from 'path';
+import { dirname, join } from 'path';
+import { readdir, readFile, mkdir, writeFile } from 'fs/promises';
 import type { IDataObject } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 import { alertFileName, buildAlert } from '../../nodes/AlertRouter/alert';
-import { AlertRouter } from '../../nodes/AlertRouter/AlertRouter.node';
 import { sanitize } from '../../nodes/AlertRouter/sanitize';
-import { executeHarness, type ParameterValue } from './harness';
+import { runNode, type RunOptions } from './support/engine';
+import { startHttpStub, type HttpStub } from './support/http-stub';
 
 const now = new Date('2026-11-23T06:15:02.345Z');
 
@@ -101,7 +101,29 @@ test('severity and summary follow the outcome, in words a stakeholder reads', ()
 	).toBe('Problem: crm_http_503.');
 });
 
-describe('execute()', () => {
+describe('on the engine', () => {
+	let jira: HttpStub;
+	/** Where this test file's n8n may write (N8N_RESTRICT_FILE_ACCESS_TO, test/nodes/support/environment.ts). */
+	const files = process.env.N8N_RESTRICT_FILE_ACCESS_TO!;
+	let directoryCounter = 0;
+	/** A fresh directory n8n may write to. */
+	const freshDirectory = () => join(files, `alerts-${++directoryCounter}`);
+
+	beforeAll(async () => {
+		jira = await startHttpStub();
+	});
+	afterAll(async () => {
+		await jira.close();
+	});
+	beforeEach(() => {
+		jira.reset();
+		jira.answer(() => ({ status: 200, body: { ok: true } }));
+	});
+	afterEach(() => {
+		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'true';
+		delete process.env.ALERTS_DIR;
+	});
+
 	const rejected = {
 		outcome: 'rejected',
 		statusCode: 200,
@@ -110,50 +132,56 @@ describe('execute()', () => {
 		lead: seedLead,
 	};
 
-	function router(options: {
-		version?: number;
-		parameters?: Record<string, ParameterValue>;
-		items?: IDataObject[];
-		continueOnFail?: boolean;
-		writes?: (path: string, flag: number | undefined) => void;
-		environment?: () => unknown;
-	}) {
-		const harness = executeHarness({
-			type: 'alertRouter',
-			version: options.version ?? 2,
-			parameters: { deliverTo: ['file'], ...options.parameters },
-			items: options.items ?? [rejected],
-			credentials: { baseUrl: 'http://jira.test/', apiToken: '' },
-			continueOnFail: options.continueOnFail,
-			respond: () => ({ statusCode: 200, body: { ok: true } }),
-		});
-		const written: { path: string; content: string; flag: number | undefined }[] = [];
-		const { helpers } = harness.context;
-		(helpers.resolvePath as unknown as jest.Mock).mockImplementation(async (path: string) => path);
-		(
-			helpers.ensureParentDirectoryWithoutFollowingSymlinks as unknown as jest.Mock
-		).mockResolvedValue(undefined);
-		(helpers.writeContentToFile as unknown as jest.Mock).mockImplementation(
-			async (path: string, content: string, flag?: number) => {
-				options.writes?.(path, flag);
-				written.push({ path, content, flag });
+	async function route(
+		options: {
+			version?: number;
+			parameters?: IDataObject;
+			items?: IDataObject[];
+			continueOnFail?: boolean;
+		} & RunOptions = {},
+	) {
+		return await runNode(
+			{
+				type: 'alertRouter',
+				typeVersion: options.version ?? 2,
+				parameters: { deliverTo: ['file'], ...options.parameters },
+				continueOnFail: options.continueOnFail,
+			},
+			{
+				items: options.items ?? [rejected],
+				credentials: {
+					leadIntakeJiraConfluenceApi: { baseUrl: `${jira.url}/`, apiToken: 'jira-token' },
+				},
 			},
 		);
-		(harness.context.evaluateExpression as unknown as jest.Mock).mockImplementation(
-			options.environment ?? (() => undefined),
-		);
-		return { ...harness, written, run: () => new AlertRouter().execute.call(harness.context) };
 	}
 
-	test('takes run id, reason and payload from the Lead Intake result and writes one new file', async () => {
-		const { run, written, context } = router({ environment: () => '/srv/alerts' });
-		const [[item]] = await run();
-		expect(written).toHaveLength(1);
-		expect(written[0]!.path).toMatch(/^\/srv\/alerts\/\d{8}T\d{6}Z_run-7\.json$/);
-		expect(written[0]!.flag).toBe(0o200);
-		expect(context.evaluateExpression).toHaveBeenCalledWith('{{ $env.ALERTS_DIR }}', 0);
-		const alert = JSON.parse(written[0]!.content) as IDataObject;
-		expect(alert).toMatchObject({
+	async function alertsIn(directory: string): Promise<Record<string, IDataObject>> {
+		const names = await readdir(directory);
+		return Object.fromEntries(
+			await Promise.all(
+				names.map(
+					async (name) =>
+						[
+							name,
+							JSON.parse(await readFile(join(directory, name), 'utf8')) as IDataObject,
+						] as const,
+				),
+			),
+		);
+	}
+
+	test("takes run id, reason and payload from the Lead Intake result and writes one new file in n8n's ALERTS_DIR", async () => {
+		const directory = freshDirectory();
+		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'false';
+		process.env.ALERTS_DIR = directory;
+		const run = await route();
+		expect(run.error).toBeUndefined();
+		const written = await alertsIn(directory);
+		const [name] = Object.keys(written);
+		expect(Object.keys(written)).toHaveLength(1);
+		expect(name).toMatch(/^\d{8}T\d{6}Z_run-7\.json$/);
+		expect(written[name!]).toMatchObject({
 			run_id: 'run-7',
 			statusCode: 200,
 			reason: 'ZIP_NOT_66XXX, NOT_OWNER',
@@ -161,124 +189,190 @@ describe('execute()', () => {
 			outcome: 'rejected',
 			payload: { email: 'j***@example.com', name: 'J***', phone: '***67' },
 		});
-		expect(item!.json.alert_file).toBe(written[0]!.path.split('/').pop());
+		const [[item]] = run.outputs('Node');
+		expect(item!.json.alert_file).toBe(name);
+		expect(item!.json.alert).toEqual(written[name!]);
 		expect(item!.pairedItem).toEqual({ item: 0 });
+		expect(jira.requests).toHaveLength(0);
 	});
 
-	test('a name already taken moves on to -2, without checking first', async () => {
-		let first = true;
-		const { run, written } = router({
-			parameters: { alertsDirectory: 'custom-dir/' },
-			writes: () => {
-				if (first) {
-					first = false;
-					throw Object.assign(new Error('EEXIST: file already exists'), { code: 'EEXIST' });
-				}
-			},
+	test('a name already taken moves on to -2, and the first file is left as it was', async () => {
+		const directory = freshDirectory();
+		// the alert's name is its second: hold the clock still (n8n's timers keep running)
+		jest.useFakeTimers({
+			now: new Date('2026-11-23T06:15:02.345Z'),
+			doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'setTimeout', 'clearTimeout'],
 		});
-		const [[item]] = await run();
-		expect(written[0]!.path).toMatch(/^custom-dir\/\d{8}T\d{6}Z_run-7-2\.json$/);
-		expect(item!.json.alert_file).toMatch(/_run-7-2\.json$/);
+		try {
+			await mkdir(directory);
+			await writeFile(join(directory, '20261123T061502Z_run-7.json'), 'taken\n');
+			const run = await route({ parameters: { alertsDirectory: `${directory}/` } });
+			expect(run.json('Node')[0]![0]!.alert_file).toBe('20261123T061502Z_run-7-2.json');
+		} finally {
+			jest.useRealTimers();
+		}
+		expect(await readFile(join(directory, '20261123T061502Z_run-7.json'), 'utf8')).toBe('taken\n');
+		expect((await readdir(directory)).sort()).toEqual([
+			'20261123T061502Z_run-7-2.json',
+			'20261123T061502Z_run-7.json',
+		]);
 	});
 
 	test('any other write failure is an error, or an item with Continue On Fail', async () => {
-		const failing = () => {
-			throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
-		};
-		await expect(router({ writes: failing }).run()).rejects.toThrow(NodeOperationError);
-		const [[item]] = await router({ writes: failing, continueOnFail: true }).run();
-		expect(item!.json.alert_error).toMatch(/Cannot write the alert file/);
+		// outside the folders n8n may write to (N8N_RESTRICT_FILE_ACCESS_TO)
+		const forbidden = join(dirname(files), 'forbidden');
+		const failed = await route({ parameters: { alertsDirectory: forbidden } });
+		expect(failed.error).toMatchObject({
+			name: 'NodeOperationError',
+			message: 'Access to the file is not allowed.',
+		});
+		const passed = await route({
+			parameters: { alertsDirectory: forbidden },
+			continueOnFail: true,
+		});
+		const [[item]] = passed.outputs('Node');
+		expect(item!.json.alert_error).toBe('Access to the file is not allowed.');
+		expect(await readdir(forbidden)).toEqual([]);
+		expect(item!.json.outcome).toBe('rejected');
 		expect(item!.pairedItem).toEqual({ item: 0 });
 	});
 
-	test('without ALERTS_DIR, or with environment access blocked, the default is alerts', async () => {
-		const unset = router({ environment: () => '' });
-		await unset.run();
-		expect(unset.written[0]!.path).toMatch(/^alerts\//);
-		const blocked = router({
-			environment: () => {
-				throw new Error('access to env vars denied');
-			},
-		});
-		await blocked.run();
-		expect(blocked.written[0]!.path).toMatch(/^alerts\//);
+	test("without ALERTS_DIR, or with environment access blocked (n8n's default), the directory is alerts", async () => {
+		const cwd = process.cwd();
+		const home = freshDirectory();
+		await mkdir(home);
+		process.chdir(home);
+		try {
+			process.env.ALERTS_DIR = join(files, 'never-read');
+			const blocked = await route();
+			expect(blocked.error).toBeUndefined();
+			process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'false';
+			delete process.env.ALERTS_DIR;
+			const unset = await route({ items: [{ ...rejected, run_id: 'run-8' }] });
+			expect(unset.error).toBeUndefined();
+		} finally {
+			process.chdir(cwd);
+		}
+		const names = Object.keys(await alertsIn(join(home, 'alerts'))).sort();
+		expect(names).toEqual([
+			expect.stringMatching(/_run-7\.json$/),
+			expect.stringMatching(/_run-8\.json$/),
+		]);
 	});
 
 	test('custom run id, reason and payload; the payload is masked as well', async () => {
-		const { run, written } = router({
+		const directory = freshDirectory();
+		await route({
 			parameters: {
+				alertsDirectory: directory,
 				runIdFrom: 'custom',
 				customRunId: 'manual-1',
 				reasonFrom: 'custom',
-				customReason: 'checked by hand',
+				customReason: '={{ "checked by " + $json.checker }}',
 				payloadFrom: 'custom',
 				customPayload: '{"full_name":"Jane Doe","zip":"66123"}',
 			},
+			items: [{ ...rejected, checker: 'hand' }],
 		});
-		await run();
-		expect(JSON.parse(written[0]!.content)).toMatchObject({
-			run_id: 'manual-1',
-			reason: 'checked by hand',
-			payload: { full_name: 'J***', zip: '66123' },
+		expect(Object.values(await alertsIn(directory))).toEqual([
+			expect.objectContaining({
+				run_id: 'manual-1',
+				reason: 'checked by hand',
+				payload: { full_name: 'J***', zip: '66123' },
+			}),
+		]);
+		const broken = await route({
+			parameters: { alertsDirectory: directory, payloadFrom: 'custom', customPayload: '{x' },
 		});
-		await expect(
-			router({ parameters: { payloadFrom: 'custom', customPayload: '{x' } }).run(),
-		).rejects.toThrow('Custom Payload is not valid JSON');
+		expect(broken.error!.message).toBe('Custom Payload is not valid JSON');
 	});
 
 	test('a workflow error from the Error Trigger: execution id and message', async () => {
-		const { run, written } = router({
-			parameters: { severity: 'high' },
+		const directory = freshDirectory();
+		await route({
+			parameters: { alertsDirectory: directory, severity: 'high' },
 			items: [{ execution: { id: '42', error: { message: 'boom at jane@example.com' } } }],
 		});
-		await run();
-		expect(JSON.parse(written[0]!.content)).toMatchObject({
-			run_id: '42',
-			severity: 'high',
-			reason: 'boom at j***@example.com',
-		});
+		expect(Object.values(await alertsIn(directory))).toEqual([
+			expect.objectContaining({
+				run_id: '42',
+				severity: 'high',
+				reason: 'boom at j***@example.com',
+			}),
+		]);
 	});
 
 	test('a dead DLQ item goes to Jira only, masked, with the credential', async () => {
-		const { run, written, calls } = router({
+		const run = await route({
 			parameters: { deliverTo: ['jiraAlert'] },
 			items: [
-				{ outcome: 'dead', statusCode: 400, run_id: 'r9', response: { reason: 'crm_http_400' } },
+				{
+					outcome: 'dead',
+					statusCode: 400,
+					run_id: 'r9',
+					response: { reason: 'crm_http_400', email: 'jane.doe@example.com' },
+				},
 			],
 		});
-		const [[item]] = await run();
-		expect(written).toHaveLength(0);
-		expect(calls).toHaveLength(1);
-		expect(calls[0]).toMatchObject({
-			authenticated: true,
-			options: { method: 'POST', url: 'http://jira.test/alert', json: true },
+		expect(jira.requests).toHaveLength(1);
+		const [request] = jira.requests;
+		expect(request).toMatchObject({
+			method: 'POST',
+			path: '/alert',
+			headers: { authorization: 'Bearer jira-token' },
 		});
-		expect(calls[0]!.options.body).toMatchObject({
+		expect(JSON.parse(request!.body)).toMatchObject({
 			run_id: 'r9',
 			severity: 'critical',
 			reason: 'crm_http_400',
+			response: { email: 'j***@example.com' },
 		});
+		expect(request!.body).not.toContain('jane.doe');
+		const [[item]] = run.outputs('Node');
 		expect(item!.json.jiraAlert).toEqual({ ok: true });
+		expect(item!.json.alert_file).toBeUndefined();
+	});
+
+	test('a log entry goes to /log; Jira refusing it is an API error, or an item with Continue On Fail', async () => {
+		await route({ parameters: { deliverTo: ['jiraLog'] } });
+		expect(jira.requests.map(({ path }) => path)).toEqual(['/log']);
+		jira.answer(() => ({ status: 503, body: { detail: 'down' } }));
+		const refused = await route({ parameters: { deliverTo: ['jiraAlert'] } });
+		// n8n's request helper has made it a NodeApiError already, with n8n's words for the status
+		expect(refused.error).toMatchObject({ name: 'NodeApiError', httpCode: '503' });
+		const passed = await route({ parameters: { deliverTo: ['jiraAlert'] }, continueOnFail: true });
+		expect(passed.json('Node')[0]![0]!.alert_error).toEqual(expect.any(String));
+	});
+
+	test('a folder that does not exist yet is created', async () => {
+		const directory = join(freshDirectory(), 'new');
+		await mkdir(dirname(directory));
+		const run = await route({ parameters: { alertsDirectory: directory } });
+		expect(run.error).toBeUndefined();
+		expect(await readdir(directory)).toEqual([expect.stringMatching(/_run-7\.json$/)]);
 	});
 
 	test('version 1 keeps its parameters (the expressions of old workflow files)', async () => {
-		const { run, written, context } = router({
+		const directory = freshDirectory();
+		await route({
 			version: 1,
 			parameters: {
-				alertsDirectory: '/old/alerts',
+				alertsDirectory: directory,
 				runId: 'old-run',
 				statusCode: '500',
 				reason: 'crm_http_503',
 				payload: { email: 'old@example.com' },
 			},
 		});
-		await run();
-		expect(context.evaluateExpression).not.toHaveBeenCalled();
-		expect(written[0]!.path).toMatch(/^\/old\/alerts\/\d{8}T\d{6}Z_old-run\.json$/);
-		expect(JSON.parse(written[0]!.content)).toMatchObject({
-			statusCode: 500,
-			reason: 'crm_http_503',
-			payload: { email: 'o***@example.com' },
-		});
+		expect(Object.entries(await alertsIn(directory))).toEqual([
+			[
+				expect.stringMatching(/^\d{8}T\d{6}Z_old-run\.json$/),
+				expect.objectContaining({
+					statusCode: 500,
+					reason: 'crm_http_503',
+					payload: { email: 'o***@example.com' },
+				}),
+			],
+		]);
 	});
 });

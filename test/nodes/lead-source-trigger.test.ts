@@ -1,10 +1,8 @@
-import type { IDataObject } from 'n8n-workflow';
+import type { IDataObject, INode } from 'n8n-workflow';
 import {
 	resolveWebhookDescriptionField,
 	webhookDescriptionIsNativelyResolvable,
 } from 'n8n-workflow';
-import type { ICredentialsDecrypted, ICredentialTestFunctions } from 'n8n-workflow';
-import { mock } from 'jest-mock-extended';
 import { LeadSourceTrigger } from '../../nodes/LeadSourceTrigger/LeadSourceTrigger.node';
 import { SourceRateLimiter } from '../../nodes/LeadSourceTrigger/rate-limit';
 import {
@@ -12,49 +10,86 @@ import {
 	keyMatches,
 	presentedKey,
 } from '../../nodes/LeadSourceTrigger/source-auth';
-import { node, webhookHarness } from './harness';
+import {
+	n8nLogLine,
+	startWebhookServer,
+	testCredential,
+	type WebhookServer,
+} from './support/engine';
+
+/*
+ * The Lead Source Trigger behind a stand-in for n8n's webhook server (support/engine.ts): each
+ * request is served by the node's webhook() on n8n's WebhookContext, and what it emits runs on
+ * n8n's engine. A lead source's requests are real HTTP requests.
+ */
 
 const credentials = { sourceName: 'website', apiKey: 'current-key-0123456789', previousApiKey: '' };
 let sourceCounter = 0;
-
-async function call(options: {
-	headers?: Record<string, string>;
-	body?: unknown;
-	credentials?: IDataObject | Error;
-	parameters?: Record<string, unknown>;
-	version?: number;
-}) {
-	const harness = webhookHarness({
-		version: options.version,
-		headers: { 'content-type': 'application/json', ...options.headers },
-		body: options.body ?? { email: 'jane@example.com' },
-		credentials: options.credentials ?? credentials,
-		parameters: options.parameters,
-	});
-	const result = await new LeadSourceTrigger().webhook.call(harness.context);
-	return {
-		...harness,
-		result,
-		answer: harness.response.body ? JSON.parse(harness.response.body) : null,
-	};
-}
-
 /** A source of its own, so the rate limit of one test does not touch another. */
 const freshSource = () => ({ ...credentials, sourceName: `source-${++sourceCounter}` });
 
-test('the right key: one item with the lead and the source from the credential, no headers', async () => {
-	const { result, response } = await call({
-		headers: {
-			authorization: 'Bearer current-key-0123456789',
-			'webhook-id': 'lead-42',
-			'x-correlation-id': 'corr-1',
-			'x-source': 'spoofed',
+const servers: WebhookServer[] = [];
+afterAll(async () => {
+	await Promise.all(servers.map((server) => server.close()));
+});
+
+/** A workflow of one Lead Source Trigger at /webhook/leads, answering with what it emits. */
+async function serve(options: {
+	credentials?: IDataObject;
+	parameters?: IDataObject;
+	version?: number;
+}) {
+	const server = await startWebhookServer(
+		{
+			nodes: [
+				{
+					name: 'Lead source',
+					type: 'leadSourceTrigger',
+					typeVersion: options.version ?? 1.1,
+					parameters: { path: 'leads', responseMode: 'lastNode', ...options.parameters },
+				},
+			],
 		},
-		body: { email: 'jane@example.com' },
+		options.credentials ? { credentials: { leadSourceApi: options.credentials } } : {},
+	);
+	servers.push(server);
+	return server;
+}
+
+async function post(
+	server: WebhookServer,
+	headers: Record<string, string>,
+	body: string = JSON.stringify({ email: 'jane@example.com' }),
+) {
+	const served = server.calls.length + 1;
+	const response = await fetch(`${server.url}/webhook/leads`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json', ...headers },
+		body,
 	});
-	expect(response.status).toBeUndefined();
-	expect(result.noWebhookResponse).toBeUndefined();
-	const [[item]] = result.workflowData!;
+	const text = await response.text();
+	const call = (await server.served(served))[served - 1]!;
+	expect(call.failure).toBeUndefined();
+	return {
+		status: response.status,
+		headers: response.headers,
+		text,
+		answer: JSON.parse(text) as IDataObject,
+		call,
+	};
+}
+
+test('the right key: one item with the lead and the source from the credential, no headers', async () => {
+	const server = await serve({ credentials });
+	const { status, call, answer } = await post(server, {
+		authorization: 'Bearer current-key-0123456789',
+		'webhook-id': 'lead-42',
+		'x-correlation-id': 'corr-1',
+		'x-source': 'spoofed',
+	});
+	expect(status).toBe(200);
+	expect(call.response.noWebhookResponse).toBeUndefined();
+	const [[item]] = call.execution!.outputs('Lead source');
 	expect(item!.json).toEqual({
 		body: { email: 'jane@example.com' },
 		source: 'website',
@@ -62,110 +97,103 @@ test('the right key: one item with the lead and the source from the credential, 
 		correlation_id: 'corr-1',
 		received_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
 	});
-	expect(JSON.stringify(item)).not.toContain('current-key-0123456789');
+	expect(answer).toEqual(item!.json);
+	expect(JSON.stringify(call.execution!.run.data)).not.toContain('current-key-0123456789');
 });
 
 test('X-API-Key and the previous key during a rotation are accepted; no idempotency key is null', async () => {
-	const rotating = { ...freshSource(), previousApiKey: 'previous-key-0123456789' };
-	const viaHeader = await call({
-		headers: { 'x-api-key': 'previous-key-0123456789' },
-		credentials: rotating,
+	const server = await serve({
+		credentials: { ...freshSource(), previousApiKey: 'previous-key-0123456789' },
 	});
-	expect(viaHeader.result.workflowData![0]![0]!.json).toMatchObject({
+	const { status, answer } = await post(server, { 'x-api-key': 'previous-key-0123456789' });
+	expect(status).toBe(200);
+	expect(answer).toMatchObject({
 		idempotency_key: null,
 		correlation_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
 	});
 });
 
 test('no key: 401 with WWW-Authenticate and a JSON body, and no execution', async () => {
-	const { result, response, answer } = await call({ headers: {} });
-	expect(result).toEqual({ noWebhookResponse: true });
-	expect(response.status).toBe(401);
-	expect(response.headers).toMatchObject({
-		'content-type': 'application/json; charset=utf-8',
-		'www-authenticate': 'Bearer realm="lead-intake"',
+	const server = await serve({ credentials });
+	const missing = await post(server, {});
+	expect(missing.status).toBe(401);
+	expect(missing.call.response).toEqual({ noWebhookResponse: true });
+	expect(missing.call.execution).toBeUndefined();
+	expect(missing.headers.get('content-type')).toBe('application/json; charset=utf-8');
+	expect(missing.headers.get('www-authenticate')).toBe('Bearer realm="lead-intake"');
+	expect(missing.answer).toMatchObject({
+		code: 'api_key_missing',
+		correlation_id: expect.any(String),
 	});
-	expect(answer).toMatchObject({ code: 'api_key_missing', correlation_id: expect.any(String) });
-	const basic = await call({ headers: { authorization: 'Basic abc' } });
-	expect(basic.response.status).toBe(401);
+	expect((await post(server, { authorization: 'Basic abc' })).status).toBe(401);
 });
 
 test('a wrong key: 403 and no execution; the key is not echoed', async () => {
-	const { result, response, answer } = await call({
-		headers: { authorization: 'Bearer wrong-key-0123456789' },
-	});
-	expect(result).toEqual({ noWebhookResponse: true });
-	expect(response.status).toBe(403);
-	expect(answer).toMatchObject({ code: 'api_key_invalid' });
-	expect(response.body).not.toContain('wrong-key');
+	const server = await serve({ credentials });
+	const wrong = await post(server, { authorization: 'Bearer wrong-key-0123456789' });
+	expect(wrong.status).toBe(403);
+	expect(wrong.call.execution).toBeUndefined();
+	expect(wrong.answer).toMatchObject({ code: 'api_key_invalid' });
+	expect(wrong.text).not.toContain('wrong-key');
 });
 
 test('over the rate limit: 429 with Retry-After, per source', async () => {
 	const source = freshSource();
+	const server = await serve({ credentials: source, parameters: { rateLimitPerMinute: 2 } });
 	const headers = { authorization: `Bearer ${source.apiKey}` };
-	const parameters = { rateLimitPerMinute: 2 };
-	for (let index = 0; index < 2; index++) {
-		expect(
-			(await call({ headers, credentials: source, parameters })).result.workflowData,
-		).toHaveLength(1);
-	}
-	const limited = await call({ headers, credentials: source, parameters });
-	expect(limited.result).toEqual({ noWebhookResponse: true });
-	expect(limited.response.status).toBe(429);
-	expect(limited.response.headers!['retry-after']).toBe('30');
+	expect((await post(server, headers)).status).toBe(200);
+	expect((await post(server, headers)).status).toBe(200);
+	const limited = await post(server, headers);
+	expect(limited.status).toBe(429);
+	expect(limited.call.execution).toBeUndefined();
+	expect(limited.headers.get('retry-after')).toBe('30');
 	expect(limited.answer.code).toBe('rate_limited');
 	const other = freshSource();
-	const otherSource = await call({
-		headers: { authorization: `Bearer ${other.apiKey}` },
-		credentials: other,
-		parameters,
-	});
-	expect(otherSource.result.workflowData).toHaveLength(1);
+	const otherServer = await serve({ credentials: other, parameters: { rateLimitPerMinute: 2 } });
+	expect((await post(otherServer, { authorization: `Bearer ${other.apiKey}` })).status).toBe(200);
 });
 
 test('not JSON: 415; an unusable idempotency key: 400', async () => {
 	const source = freshSource();
+	const server = await serve({ credentials: source });
 	const authorization = `Bearer ${source.apiKey}`;
-	const form = await call({
-		headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
-		credentials: source,
-	});
-	expect(form.response.status).toBe(415);
-	// n8n parses a `+json` body only for a version 1 trigger
+	const form = await post(
+		server,
+		{ authorization, 'content-type': 'application/x-www-form-urlencoded' },
+		'email=jane%40example.com',
+	);
+	expect(form.status).toBe(415);
+	// a `+json` body is taken only by a version 1 trigger
 	const problem = { authorization, 'content-type': 'application/problem+json' };
-	expect((await call({ headers: problem, credentials: source })).response.status).toBe(415);
-	const v1 = await call({ headers: problem, credentials: source, version: 1 });
-	expect(v1.result.workflowData).toHaveLength(1);
-	const badKey = await call({
-		headers: { authorization, 'idempotency-key': 'é'.repeat(3) },
-		credentials: source,
-	});
-	expect(badKey.response.status).toBe(400);
+	expect((await post(server, problem)).status).toBe(415);
+	const v1 = await serve({ credentials: source, version: 1 });
+	const v1Answer = await post(v1, problem);
+	expect(v1Answer.status).toBe(200);
+	expect(v1Answer.answer.body).toEqual({ email: 'jane@example.com' });
+	const badKey = await post(server, { authorization, 'idempotency-key': 'é'.repeat(3) });
+	expect(badKey.status).toBe(400);
 	expect(badKey.answer.code).toBe('idempotency_key_invalid');
 });
 
 test('a misconfigured or unreadable credential: 503 for the caller, an error in the n8n log', async () => {
-	const short = await call({
-		headers: { authorization: 'Bearer short' },
-		credentials: { sourceName: 'x', apiKey: 'short' },
-	});
-	expect(short.response.status).toBe(503);
-	expect(short.context.logger.error).toHaveBeenCalledWith(
-		expect.stringContaining('API Key must be at least 16 characters'),
-		expect.anything(),
-	);
-	const missing = await call({ credentials: new Error('Node does not have any credentials set') });
-	expect(missing.response.status).toBe(503);
+	const short = await serve({ credentials: { sourceName: 'misconfigured', apiKey: 'short' } });
+	const refused = await post(short, { authorization: 'Bearer short' });
+	expect(refused.status).toBe(503);
+	expect(refused.answer.code).toBe('source_not_configured');
+	expect(await n8nLogLine(/API Key must be at least 16 characters/)).toMatch(/error/i);
+
+	const unset = await serve({});
+	const missing = await post(unset, { authorization: 'Bearer current-key-0123456789' });
+	expect(missing.status).toBe(503);
 	expect(missing.answer.code).toBe('source_not_configured');
+	expect(await n8nLogLine(/the Lead Source credential cannot be read/)).toBeTruthy();
 });
 
 test('the credential test checks the fields without a network call', async () => {
-	const test = new LeadSourceTrigger().methods.credentialTest.leadSourceApiTest;
-	const run = (data: IDataObject) =>
-		test.call(mock<ICredentialTestFunctions>(), { data } as unknown as ICredentialsDecrypted);
+	const run = (data: IDataObject) => testCredential('leadSourceTrigger', 'leadSourceApiTest', data);
 	expect(await run(credentials)).toEqual({ status: 'OK', message: expect.any(String) });
 	expect(await run({ ...credentials, sourceName: 'has space' })).toMatchObject({ status: 'Error' });
-	expect(await run({ ...credentials, previousApiKey: credentials.apiKey })).toMatchObject({
+	expect(await run({ ...credentials, previousApiKey: credentials.apiKey })).toEqual({
 		status: 'Error',
 		message: 'Previous API Key must differ from API Key',
 	});
@@ -192,8 +220,12 @@ test('the pure parts: presented key, key comparison, credential problems, rate b
 test("n8n resolves the webhook's path and response mode without its expression engine", () => {
 	const [webhook] = new LeadSourceTrigger().description.webhooks!;
 	expect(webhookDescriptionIsNativelyResolvable(webhook!)).toBe(true);
-	const trigger = {
-		...node('leadSourceTrigger', 1),
+	const trigger: INode = {
+		id: 'trigger',
+		name: 'Lead source',
+		type: 'n8n-nodes-lead-intake.leadSourceTrigger',
+		typeVersion: 1,
+		position: [0, 0],
 		parameters: { path: 'web-form', responseMode: 'responseNode', rateLimitPerMinute: 600 },
 	};
 	expect(resolveWebhookDescriptionField(trigger, webhook!, 'path')).toEqual({

@@ -1,11 +1,21 @@
 import { readdirSync, readFileSync } from 'fs';
+import { readdir, readFile } from 'fs/promises';
 import { join } from 'path';
-import { OUTPUTS } from '../../nodes/LeadIntake/description';
 import { OUTCOMES } from '../../nodes/LeadIntake/outcome';
+import { OUTPUTS } from '../../nodes/LeadIntake/v2/actions/versionDescription';
+import { signV2 } from '../../nodes/LeadIntake/signature';
+import {
+	runWorkflow,
+	startWebhookServer,
+	workflowFile,
+	type WebhookServer,
+} from './support/engine';
+import { startHttpStub, type HttpStub } from './support/http-stub';
 
 /*
  * The workflow files wire the Lead Intake node by output index; these tests read each index as its
- * output name (from OUTCOMES / OUTPUTS), so a reordered list cannot silently rewire a workflow.
+ * output name (from OUTCOMES / OUTPUTS), so a reordered list cannot silently rewire a workflow, and
+ * then run the files' own nodes on n8n's engine.
  */
 
 interface WorkflowNode {
@@ -110,4 +120,175 @@ test('every node of ours in the workflow files is at the newest version, credent
 			}
 		}
 	}
+});
+
+describe('the workflow files on the engine', () => {
+	let processor: HttpStub;
+	let jira: HttpStub;
+	let leadIntake: WebhookServer;
+	const alertsDir = join(process.env.N8N_RESTRICT_FILE_ACCESS_TO!, 'alerts');
+	const sourceKey = 'dev-lead-source-key-0123456789';
+	const hmacSecret = 'workflow-test-secret-0123456789';
+
+	beforeAll(async () => {
+		processor = await startHttpStub();
+		jira = await startHttpStub();
+		jira.answer(() => ({ status: 200, body: { ok: true } }));
+		// as the local stack runs n8n: the Alert Router finds ALERTS_DIR through $env
+		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'false';
+		process.env.ALERTS_DIR = alertsDir;
+		leadIntake = await startWebhookServer(workflowFile('workflows/lead-intake.json'), {
+			credentials: {
+				leadSourceApi: { sourceName: 'development', apiKey: sourceKey, previousApiKey: '' },
+				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
+				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
+			},
+		});
+	});
+	afterAll(async () => {
+		await Promise.all([processor.close(), jira.close(), leadIntake.close()]);
+		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'true';
+		delete process.env.ALERTS_DIR;
+	});
+	beforeEach(() => {
+		processor.reset();
+		jira.reset();
+		jira.answer(() => ({ status: 200, body: { ok: true } }));
+	});
+
+	async function postLead(key: string, idempotencyKey: string) {
+		const served = leadIntake.calls.length + 1;
+		const response = await fetch(`${leadIntake.url}/webhook/lead-intake`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json',
+				authorization: `Bearer ${sourceKey}`,
+				'idempotency-key': idempotencyKey,
+			},
+			body: JSON.stringify({ email: 'jane.doe@example.com', address: { zip: key } }),
+		});
+		const body = (await response.json()) as Record<string, unknown>;
+		const call = (await leadIntake.served(served))[served - 1]!;
+		expect(call.failure).toBeUndefined();
+		return { status: response.status, body, execution: call.execution! };
+	}
+
+	const alertFiles = async (runId: string) =>
+		(await readdir(alertsDir).catch(() => [] as string[])).filter((name) =>
+			name.endsWith(`_${runId}.json`),
+		);
+
+	test('lead intake: the source gets the processor answer; an accepted lead raises no alert', async () => {
+		processor.answer(() => ({ status: 200, body: { status: 'accepted', run_id: 'wf-run-1' } }));
+		const { status, body, execution } = await postLead('66123', 'wf-lead-1');
+		expect([status, body]).toEqual([200, { status: 'accepted', run_id: 'wf-run-1' }]);
+		const [request] = processor.requests;
+		expect(request!.headers).toMatchObject({
+			'webhook-id': 'wf-lead-1',
+			'x-source': 'development',
+		});
+		expect(request!.headers['webhook-signature']).toBe(
+			signV2(
+				[hmacSecret],
+				'wf-lead-1',
+				String(request!.headers['webhook-timestamp']),
+				request!.body,
+			),
+		);
+		expect(execution.executed).toEqual(['Lead source: development', 'Lead Intake']);
+		expect(execution.error).toBeUndefined();
+	});
+
+	test('lead intake: a rejected lead leaves an alert file, a failed one a file and a Jira alert', async () => {
+		processor.answer(() => ({
+			status: 200,
+			body: { status: 'rejected', run_id: 'wf-run-2', reasons: ['ZIP_NOT_66XXX'] },
+		}));
+		const rejected = await postLead('10115', 'wf-lead-2');
+		expect(rejected.status).toBe(200);
+		expect(rejected.execution.executed).toEqual([
+			'Lead source: development',
+			'Lead Intake',
+			'Alert: rejected',
+		]);
+		expect(await alertFiles('wf-run-2')).toHaveLength(1);
+		expect(jira.requests).toHaveLength(0);
+
+		processor.answer(() => ({
+			status: 500,
+			body: { status: 'failed', run_id: 'wf-run-3', dlq_id: 4, reason: 'crm_http_503' },
+		}));
+		const failed = await postLead('66123', 'wf-lead-3');
+		expect([failed.status, failed.body]).toEqual([500, expect.objectContaining({ dlq_id: 4 })]);
+		expect(failed.execution.executed).toEqual([
+			'Lead source: development',
+			'Lead Intake',
+			'Alert: failed',
+		]);
+		const [file] = await alertFiles('wf-run-3');
+		const alert = JSON.parse(await readFile(join(alertsDir, file!), 'utf8')) as Record<
+			string,
+			unknown
+		>;
+		expect(alert).toMatchObject({ severity: 'high', reason: 'crm_http_503', statusCode: 500 });
+		expect(JSON.stringify(alert)).not.toContain('jane.doe');
+		expect(jira.requests.map(({ path }) => path)).toEqual(['/alert']);
+	});
+
+	test('DLQ retry: dead items go to the Jira alert', async () => {
+		processor.answer(() => ({
+			status: 200,
+			body: {
+				claimed: 1,
+				dead: 1,
+				dead_items: [{ dlq_id: 9, run_id: 'wf-run-4', status_code: 400 }],
+			},
+		}));
+		const run = await runWorkflow(workflowFile('workflows/dlq-retry.json'), {
+			mode: 'trigger',
+			startAt: 'Retry due DLQ items',
+			credentials: {
+				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
+				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
+			},
+		});
+		expect(run.error).toBeUndefined();
+		expect(processor.requests[0]!.path).toBe('/internal/dlq/retry-due');
+		expect(run.executed).toEqual(['Items', 'Retry due DLQ items', 'Alert Jira: dead item']);
+		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
+			run_id: 'wf-run-4',
+			severity: 'critical',
+		});
+	});
+
+	test("KPI: yesterday's figures", async () => {
+		processor.answer(() => ({ status: 200, body: { day: '2026-11-22' } }));
+		const run = await runWorkflow(workflowFile('workflows/kpi-daily.json'), {
+			mode: 'trigger',
+			credentials: {
+				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
+			},
+		});
+		expect(run.error).toBeUndefined();
+		expect(processor.requests.map(({ path, body }) => [path, body])).toEqual([
+			['/internal/kpi/compute-daily', '{}'],
+		]);
+	});
+
+	test('the error handler writes a file and a Jira alert for a workflow error', async () => {
+		const run = await runWorkflow(workflowFile('workflows/error-handler.json'), {
+			mode: 'error',
+			items: [{ execution: { id: 'wf-exec-5', error: { message: 'Lead Intake failed' } } }],
+			credentials: {
+				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
+			},
+		});
+		expect(run.error).toBeUndefined();
+		expect(await alertFiles('wf-exec-5')).toHaveLength(1);
+		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
+			run_id: 'wf-exec-5',
+			severity: 'high',
+			reason: 'Lead Intake failed',
+		});
+	});
 });
