@@ -384,3 +384,22 @@ describe('rules', () => {
 		expect(answer.body).toMatchObject({ status: 'accepted' });
 	});
 });
+
+test('a query string on the intake is refused, naming its parameters, and nothing is recorded', async () => {
+	const raw = JSON.stringify(validLead());
+	const response = await fetch(`${stack.url}/webhook/lead?dry_run=1&x=2`, {
+		method: 'POST',
+		headers: {
+			'content-type': 'application/json',
+			...signatureHeaders(raw, { key: 'with-query' }),
+		},
+		body: raw,
+	});
+	expect(response.status).toBe(400);
+	expect(await response.json()).toMatchObject({
+		code: 'invalid_request',
+		detail: 'Unknown query parameter "dry_run", "x": the intake takes none; nothing was done',
+		issues: [expect.objectContaining({ path: 'dry_run' }), expect.objectContaining({ path: 'x' })],
+	});
+	expect(await stack.sql`SELECT 1 FROM runs WHERE idempotency_key = 'with-query'`).toHaveLength(0);
+});
