@@ -51,6 +51,7 @@ const EnvSchema = z.object({
 		.default(256 * 1024),
 	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
 	REFUSED_PER_MINUTE: z.coerce.number().int().positive().default(120),
+	REFUSED_TOKENS_PER_MINUTE: z.coerce.number().int().positive().default(30),
 	SIGNATURE_FAILURE_BUCKET_SECONDS: seconds.default(60),
 	DLQ_BACKOFF_SECONDS: backoffSchedule.default(() => [...BACKOFF_PRESETS.standard]),
 	DLQ_JITTER_RATIO: z.coerce.number().min(0).max(1).default(0.1),

@@ -115,9 +115,14 @@ export async function startProcessor(
 		closers.push(() => signatureFailures.close());
 		const signerLimit = rateLimit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer');
 		const refusalLimit = rateLimit(config.REFUSED_PER_MINUTE, 'refused signatures from one client');
+		const refusedTokens = rateLimit(
+			config.REFUSED_TOKENS_PER_MINUTE,
+			'refused service tokens from one client',
+		);
 		closers.push(
 			() => signerLimit.close(),
 			() => refusalLimit.close(),
+			() => refusedTokens.close(),
 		);
 
 		const app = createApp({
@@ -142,6 +147,7 @@ export async function startProcessor(
 				sql,
 				emailHashSalt: config.EMAIL_HASH_SALT,
 				serviceToken: config.SERVICE_TOKEN,
+				refusedTokens,
 				retryBatchSize: config.DLQ_RETRY_BATCH,
 				retry: {
 					...delivery,

@@ -1,4 +1,4 @@
-import express, { Router } from 'express';
+import express, { Router, type Request } from 'express';
 import { z } from 'zod';
 import * as request from '../api/requests.js';
 import { eventsOfRun } from '../db/audit-events.js';
@@ -12,7 +12,8 @@ import { findRun, findRunByKey, recentRuns, runCountsByStatus, type RunRow } fro
 import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
-import { requireServiceToken } from '../http/service-auth.js';
+import type { RateLimit } from '../http/rate-limit.js';
+import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 
 export interface OperatorDeps {
@@ -20,23 +21,33 @@ export interface OperatorDeps {
 	/** Looking a run up by key stores the key as the intake does. */
 	emailHashSalt: string;
 	serviceToken: string;
+	/** Wrong or missing service tokens per client address (a right one is never counted or refused). */
+	refusedTokens: RateLimit;
 	retry: RetryDeps;
 	kpi: KpiDeps;
 	retryBatchSize: number;
 }
 
+/** An operator request's JSON body, after decompression. */
+const OPERATOR_BODY_LIMIT = 16 * 1024;
+
 /** The internal endpoints (docs/contract.md, "Operator API"), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
-	router.use('/internal', requireServiceToken(deps.serviceToken), express.json({ limit: '16kb' }));
+	router.use(
+		'/internal',
+		requireServiceToken(deps.serviceToken, deps.refusedTokens),
+		requireJsonBody(OPERATOR_BODY_LIMIT),
+		express.json({ limit: OPERATOR_BODY_LIMIT }),
+	);
 
 	router.post('/internal/dlq/retry-due', async (req, res) => {
-		const { limit } = parse(request.RetryDueBody, req.body ?? {});
+		const { limit } = input(req, { body: request.RetryDueBody });
 		res.json(await retryDue(deps.retry, limit ?? deps.retryBatchSize));
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
-		const filter = parse(request.DlqListQuery, req.query);
+		const filter = input(req, { query: request.DlqListQuery });
 		const page = await listDlq(deps.sql, {
 			status: filter.status ?? null,
 			reason: filter.reason ?? null,
@@ -47,7 +58,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/retry', async (req, res) => {
-		const { id } = parse(request.DlqIdParams, req.params);
+		const { id } = input(req, { params: request.DlqIdParams });
 		const outcome = await retryOne(deps.retry, id);
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
@@ -60,8 +71,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
-		const { id } = parse(request.DlqIdParams, req.params);
-		const { note } = parse(request.ResolveBody, req.body ?? {});
+		const { id, note } = input(req, { params: request.DlqIdParams, body: request.ResolveBody });
 		const resolved = await resolveByOperator(deps.sql, {
 			dlqId: id,
 			note,
@@ -75,12 +85,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		res.json(await findDlqEntry(deps.sql, id));
 	});
 
-	router.get('/internal/stats/runs', async (_req, res) => {
+	router.get('/internal/stats/runs', async (req, res) => {
+		input(req, {});
 		res.json({ by_status: await runCountsByStatus(deps.sql) });
 	});
 
 	router.get('/internal/runs', async (req, res) => {
-		const filter = parse(request.RunsQuery, req.query);
+		const filter = input(req, { query: request.RunsQuery });
 		res.json({
 			runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }),
 		});
@@ -96,21 +107,21 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	};
 
 	router.get('/internal/runs/by-key/:key', async (req, res) => {
-		const { key } = parse(request.RunKeyParams, req.params);
+		const { key } = input(req, { params: request.RunKeyParams });
 		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
 		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
 		res.json(await history(run));
 	});
 
 	router.get('/internal/runs/:runId', async (req, res) => {
-		const { runId } = parse(request.RunIdParams, req.params);
+		const { runId } = input(req, { params: request.RunIdParams });
 		const run = await findRun(deps.sql, runId);
 		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
 		res.json(await history(run));
 	});
 
 	router.post('/internal/dlq/replay', async (req, res) => {
-		const body = parse(request.ReplayBody, req.body ?? {});
+		const body = input(req, { body: request.ReplayBody });
 		if (body.from && body.to && body.from >= body.to) {
 			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
 		}
@@ -126,7 +137,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 
 	router.get('/internal/stats/ledger', async (req, res) => {
 		const now = deps.retry.now();
-		const query = parse(request.LedgerQuery, req.query);
+		const query = input(req, { query: request.LedgerQuery });
 		const range = {
 			from: query.from ?? new Date(now.getTime() - 24 * 3600 * 1000),
 			to: query.to ?? now,
@@ -142,12 +153,12 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/kpi/compute-daily', async (req, res) => {
-		const { date } = parse(request.KpiComputeBody, req.body ?? {});
+		const { date } = input(req, { body: request.KpiComputeBody });
 		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
 	});
 
 	router.get('/internal/kpi', async (req, res) => {
-		const query = parse(request.KpiRangeQuery, req.query);
+		const query = input(req, { query: request.KpiRangeQuery });
 		const to = query.to ?? yesterday(deps.kpi.now());
 		const range = { from: query.from ?? shiftDay(to, -6), to };
 		if (range.from > range.to)
@@ -162,14 +173,54 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	return router;
 }
 
-/** Validates input at the edge: 400 naming each bad field. */
-function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
-	const result = schema.safeParse(value);
-	if (result.success) return result.data;
-	throw new HttpError(400, 'invalid_request', 'The request parameters are invalid', {
-		issues: result.error.issues.map((issue) => ({
-			path: issue.path.join('.') || '(body)',
-			message: issue.message,
-		})),
-	});
+type Shape = z.ZodObject;
+type Parsed<T extends Shape | undefined> = T extends Shape ? z.infer<T> : object;
+
+/**
+ * Validates a request's path parameters, query and body at the edge, each against its strict
+ * schema (a part without one must be empty): 400 naming each bad or unknown parameter.
+ */
+function input<
+	P extends Shape | undefined,
+	Q extends Shape | undefined,
+	B extends Shape | undefined,
+>(req: Request, schemas: { params?: P; query?: Q; body?: B }): Parsed<P> & Parsed<Q> & Parsed<B> {
+	const issues: { path: string; message: string }[] = [];
+	const unknown: string[] = [];
+	const parsed: Record<string, unknown> = {};
+	const parts = [
+		['path parameter', schemas.params, req.params],
+		['query parameter', schemas.query ?? request.NoQuery, req.query],
+		['body field', schemas.body ?? request.NoBody, req.body ?? {}],
+	] as const;
+	for (const [what, schema, value] of parts) {
+		if (!schema) continue;
+		const result = schema.safeParse(value);
+		if (result.success) {
+			Object.assign(parsed, result.data);
+			continue;
+		}
+		for (const issue of result.error.issues) {
+			if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
+				const known = Object.keys(schema.shape);
+				for (const key of issue.keys) {
+					unknown.push(`${what} "${key}"`);
+					issues.push({
+						path: key,
+						message: `unknown ${what}; ${known.length ? `the ${what}s are ${known.join(', ')}` : `this endpoint takes no ${what}s`}`,
+					});
+				}
+			} else {
+				issues.push({ path: issue.path.join('.') || `(${what}s)`, message: issue.message });
+			}
+		}
+	}
+	if (issues.length === 0) return parsed as Parsed<P> & Parsed<Q> & Parsed<B>;
+	const listed = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
+	if (issues.length > 3) listed.push(`${issues.length - 3} more in "issues"`);
+	const detail =
+		unknown.length === issues.length
+			? `Unknown ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ` and ${unknown.length - 3} more` : ''}: nothing was done`
+			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
+	throw new HttpError(400, 'invalid_request', detail, { issues });
 }
