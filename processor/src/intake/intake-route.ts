@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
+import { nameSome } from '../api/requests.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { clientKey, type RateLimit } from '../http/rate-limit.js';
@@ -127,17 +128,13 @@ async function refuseSignature(
 function refuseQuery(req: IncomingMessage): void {
 	const url = req.url ?? '';
 	const at = url.indexOf('?');
-	if (at === -1 || at === url.length - 1) return;
+	if (at === -1) return;
 	const names = [...new Set(new URLSearchParams(url.slice(at + 1)).keys())];
+	if (names.length === 0) return;
 	throw new HttpError(
 		400,
 		'invalid_request',
-		`Unknown query parameter ${names
-			.slice(0, 3)
-			.map((name) => `"${name}"`)
-			.join(
-				', ',
-			)}${names.length > 3 ? ` and ${names.length - 3} more` : ''}: the intake takes none; nothing was done`,
+		`Unknown query parameter ${nameSome(names)}: the intake takes none; nothing was done`,
 		{
 			issues: names.map((name) => ({
 				path: name,

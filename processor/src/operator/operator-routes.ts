@@ -186,7 +186,7 @@ function input<
 	B extends Shape | undefined,
 >(req: Request, schemas: { params?: P; query?: Q; body?: B }): Parsed<P> & Parsed<Q> & Parsed<B> {
 	const issues: { path: string; message: string }[] = [];
-	const unknown: string[] = [];
+	const unknown: { what: string; names: string[] }[] = [];
 	const parsed: Record<string, unknown> = {};
 	const parts = [
 		['path parameter', schemas.params, req.params],
@@ -203,8 +203,8 @@ function input<
 		for (const issue of result.error.issues) {
 			if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
 				const known = Object.keys(schema.shape);
+				unknown.push({ what, names: issue.keys });
 				for (const key of issue.keys) {
-					unknown.push(`${what} "${key}"`);
 					issues.push({
 						path: key,
 						message: `unknown ${what}; ${known.length ? `the ${what}s are ${known.join(', ')}` : `this endpoint takes no ${what}s`}`,
@@ -216,11 +216,12 @@ function input<
 		}
 	}
 	if (issues.length === 0) return parsed as Parsed<P> & Parsed<Q> & Parsed<B>;
+	const unknownCount = unknown.reduce((sum, part) => sum + part.names.length, 0);
 	const listed = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
 	if (issues.length > 3) listed.push(`${issues.length - 3} more in "issues"`);
 	const detail =
-		unknown.length === issues.length
-			? `Unknown ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ` and ${unknown.length - 3} more` : ''}: nothing was done`
+		unknownCount === issues.length
+			? `Unknown ${unknown.map((part) => `${part.what} ${request.nameSome(part.names)}`).join(', ')}: nothing was done`
 			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
 	throw new HttpError(400, 'invalid_request', detail, { issues });
 }
