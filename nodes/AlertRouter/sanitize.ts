@@ -2,9 +2,11 @@
  * The project's one masking rule for personal data (docs/contract.md, "Personal data"), mirrored
  * from the processor's sanitize module: the node package cannot import the processor. Both are held
  * to test/contracts/pii-vectors.json, so they cannot drift apart unnoticed.
+ *
+ * An allow-list: a value stays plain only under a key known not to be personal; everything else
+ * is masked, whatever its key is called. Keys stay (every field's presence is visible), and so do
+ * true/false and null.
  */
-
-type PersonalKind = 'email' | 'name' | 'phone' | 'street' | 'text';
 
 /** `max@example.com` -> `m***@example.com`; anything that is not an address -> `***`. */
 function maskEmail(email: string): string {
@@ -13,13 +15,92 @@ function maskEmail(email: string): string {
 	return `${email[0]}***${email.slice(at)}`;
 }
 
-const MASKS: Record<PersonalKind, (value: string) => string> = {
+/** How a value that is not plain is masked. `withheld`: any key not known either way. */
+type Mask = 'email' | 'name' | 'phone' | 'street' | 'text' | 'withheld';
+
+const MASKS: Record<Mask, (value: string) => string> = {
 	email: maskEmail,
 	name: (value) => (value === '' ? '' : `${value.slice(0, 1)}***`),
 	phone: (value) => (value.length > 4 ? `***${value.slice(-2)}` : '***'),
 	street: () => '***',
 	text: (value) => `[${value.length} characters withheld]`,
+	withheld: (value) => (value === '' ? '' : '***'),
 };
+
+/**
+ * Keys whose values are known not to be personal (compared without case, spaces, `_`, `-` or
+ * `.`), and any key starting with `utm`. Their text is still scanned for e-mail addresses.
+ */
+const PLAIN_KEYS = new Set([
+	// where, roughly: what the rules and the CRM mapping read
+	'zip',
+	'zipcode',
+	'postcode',
+	'postalcode',
+	'plz',
+	'country',
+	'countrycode',
+	// the owner flag (not the owner: that is a name)
+	'isowner',
+	'ishomeowner',
+	'homeowner',
+	// where the lead came from
+	'source',
+	'leadsource',
+	'campaign',
+	'campaignid',
+	'campaignname',
+	'adgroup',
+	'channel',
+	'medium',
+	'formid',
+	'formname',
+	'product',
+	'producttype',
+	'language',
+	'locale',
+	'consent',
+	'optin',
+	'idempotencykey',
+	'createdat',
+	'submittedat',
+	// the processor's answers and DLQ outcomes, as the Alert Router receives them
+	'status',
+	'runid',
+	'runstatus',
+	'existingstatus',
+	'crmid',
+	'dlqid',
+	'dlqstatus',
+	'reason',
+	'reasons',
+	'missingfields',
+	'code',
+	'correlationid',
+	'outcome',
+	'statuscode',
+	'retryafter',
+	'nextretryat',
+	// an n8n error item
+	'id',
+	'mode',
+	'lastnodeexecuted',
+	'retryof',
+	// request headers kept for investigation
+	'contenttype',
+	'contentlength',
+	'contentencoding',
+	'transferencoding',
+	'host',
+	'xsource',
+	'xcorrelationid',
+	'xidempotencykey',
+	'xtimestamp',
+	'webhookid',
+	'webhooktimestamp',
+	'xfailafteraccept',
+]);
+const PLAIN_PREFIX = 'utm';
 
 const NAME_KEYS = new Set([
 	'name',
@@ -69,9 +150,14 @@ const STREET_KEYS = new Set([
 const PHONE_KEYS = new Set(['tel', 'cell', 'cellular', 'fax', 'handy', 'mobil']);
 const TEXT_KEYS = new Set(['note', 'notes', 'comment', 'comments', 'message', 'remarks']);
 
-/** What a key says its value is: compared without case, spaces, `_`, `-` or `.`. */
-function personalKindOf(key: string, value: unknown): PersonalKind | null {
+/**
+ * What a key says about its value: `plain` (known not personal), a kind of personal data whose
+ * mask keeps a hint (an e-mail's domain, a name's initial, a phone's last two digits), or
+ * `withheld` (anything else). Compared without case, spaces, `_`, `-` or `.`.
+ */
+function maskOf(key: string, value: unknown): Mask | 'plain' {
 	const normalized = key.toLowerCase().replace(/[\s_.-]/g, '');
+	if (PLAIN_KEYS.has(normalized) || normalized.startsWith(PLAIN_PREFIX)) return 'plain';
 	if (normalized.includes('email') || normalized === 'mail') return 'email';
 	if (NAME_KEYS.has(normalized)) return 'name';
 	if (
@@ -83,38 +169,45 @@ function personalKindOf(key: string, value: unknown): PersonalKind | null {
 		return 'phone';
 	}
 	if (STREET_KEYS.has(normalized)) return 'street';
-	// a one-line address; an address object is walked and its street fields masked
+	// a one-line address; an address object is walked and its fields judged one by one
 	if (normalized === 'address' && typeof value === 'string') return 'street';
 	if (TEXT_KEYS.has(normalized)) return 'text';
-	return null;
+	return 'withheld';
 }
 
 /**
- * A copy of any JSON value fit for people to read: values under personal keys masked (every
- * string or number below such a key), and every e-mail address anywhere else, keys included.
- * A `__proto__` key is dropped.
+ * A copy of any JSON value fit for people to read. Under each key: a plain key's text keeps
+ * everything but its e-mail addresses; any other key's text and numbers are masked (a number
+ * becomes text: it may be a phone or a house number); true, false and null stay. Objects are
+ * walked key by key (a personal kind also masks everything below it), so every field stays
+ * visible; keys keep their names with e-mail addresses masked. A value with no key at all (a
+ * bare text) keeps everything but its e-mail addresses. A `__proto__` key is dropped (the
+ * intake refuses such leads; headers may still carry one).
  */
 export function sanitize(value: unknown): unknown {
-	return sanitizeAs(value, null);
+	return sanitizeAs(value, 'plain');
 }
 
-function sanitizeAs(value: unknown, kind: PersonalKind | null): unknown {
-	if (typeof value === 'string') return kind ? MASKS[kind](value) : maskEmailsIn(value);
-	if (typeof value === 'number') return kind ? MASKS[kind](String(value)) : value;
-	if (Array.isArray(value)) return value.map((item) => sanitizeAs(item, kind));
+function sanitizeAs(value: unknown, mask: Mask | 'plain'): unknown {
+	if (typeof value === 'string') return mask === 'plain' ? maskEmailsIn(value) : MASKS[mask](value);
+	if (typeof value === 'number') return mask === 'plain' ? value : MASKS[mask](String(value));
+	if (Array.isArray(value)) return value.map((item) => sanitizeAs(item, mask));
 	if (value === null || typeof value !== 'object') return value;
 	const result: Record<string, unknown> = {};
 	for (const [key, item] of Object.entries(value)) {
 		if (key === '__proto__') continue;
-		result[maskEmailsIn(key)] = sanitizeAs(item, kind ?? personalKindOf(key, item));
+		const inherited = mask === 'plain' || mask === 'withheld' ? null : mask;
+		result[maskEmailsIn(key)] = sanitizeAs(item, inherited ?? maskOf(key, item));
 	}
 	return result;
 }
 
 /**
- * Every e-mail address in the text masked (`jane@example.com` -> `j***@example.com`). An address
- * is a run of non-separator characters, an `@`, and a run holding a dot with characters on both
- * sides. Linear time: each character is looked at no more than twice, whatever the input.
+ * Every e-mail address in the text masked (`jane@example.com` -> `j***@example.com`). An
+ * address is a run of non-separator characters, an `@`, and a run of characters up to the next
+ * separator (`jane.local@localhost` is one; `a@b@c.de` is one, masked up to its last `@`).
+ * Linear time: each character is looked at no more than twice, whatever the input (a
+ * backtracking pattern was quadratic on long text without `@`).
  */
 export function maskEmailsIn(text: string): string {
 	let at = text.indexOf('@');
@@ -125,11 +218,15 @@ export function maskEmailsIn(text: string): string {
 		let start = at;
 		while (start > copied && !isSeparator(text.charCodeAt(start - 1))) start--;
 		let end = at + 1;
-		let dot = -1;
-		for (; end < text.length && !isSeparator(text.charCodeAt(end)); end++) {
-			if (dot === -1 && end > at + 1 && text.charCodeAt(end) === DOT) dot = end;
+		if (start < at) {
+			// the domain runs to the next separator; an `@` in it belongs to the address
+			while (
+				end < text.length &&
+				(text.charCodeAt(end) === AT || !isSeparator(text.charCodeAt(end)))
+			)
+				end++;
 		}
-		if (start < at && dot !== -1 && dot < end - 1) {
+		if (start < at && end > at + 1) {
 			masked += text.slice(copied, start) + maskEmail(text.slice(start, end));
 			copied = end;
 			at = text.indexOf('@', end);
@@ -140,7 +237,7 @@ export function maskEmailsIn(text: string): string {
 	return masked + text.slice(copied);
 }
 
-const DOT = 46;
+const AT = 64;
 // @ " ' < > ( ) , ; : and whitespace end an address
 const SEPARATOR_CODES = new Set([...'@"\'<>(),;:'].map((char) => char.charCodeAt(0)));
 

@@ -4,6 +4,7 @@ import type { Sql } from './db/connection.js';
 import { healthRouter, type HealthOptions } from './health/health-route.js';
 import { HttpError } from './errors.js';
 import { errorHandler, notFound, sendError } from './http/errors.js';
+import { readToTheEnd } from './http/read-to-the-end.js';
 import { observeRequests, pathOf } from './http/request-logging.js';
 import { INTAKE_PATH, intakeHandler, type IntakeRouteOptions } from './intake/intake-route.js';
 import type { Logger } from './logger.js';
@@ -42,6 +43,8 @@ export function createApp(deps: AppDeps): RequestListener {
 	return (req, res) => {
 		const path = pathOf(req);
 		observe(req, res, path);
+		// an answer sent before the body was read must still reach the client
+		readToTheEnd(req, res);
 		// node's own check (requireHostHeader, switched off in processor.ts) answers without a body
 		if (req.headers.host === undefined && req.httpVersion === '1.1') {
 			return sendError(

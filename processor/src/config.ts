@@ -54,6 +54,7 @@ const EnvSchema = z.object({
 		.default(256 * 1024),
 	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
 	REFUSED_PER_MINUTE: z.coerce.number().int().positive().default(120),
+	REFUSED_TOKENS_PER_MINUTE: z.coerce.number().int().positive().default(30),
 	SIGNATURE_FAILURE_BUCKET_SECONDS: seconds.default(60),
 	DLQ_BACKOFF_SECONDS: backoffSchedule.default(() => [...BACKOFF_PRESETS.standard]),
 	DLQ_JITTER_RATIO: z.coerce.number().min(0).max(1).default(0.1),
@@ -107,34 +108,77 @@ export type Config = Omit<
 	CRM_URL: string;
 	/** Retries before an item is dead: by default one per step of the schedule. */
 	DLQ_MAX_RETRIES: number;
-	/** How long an accepted run belongs to its request before the recovery takes it: 3 CRM timeouts. */
+	/**
+	 * How long an accepted run belongs to its request before the recovery takes it: 3 CRM
+	 * timeouts, and at least a CRM call and the write after it.
+	 */
 	ACCEPTED_LEASE_SECONDS: number;
 };
 
 export class ConfigError extends Error {}
+
+/**
+ * Settings that contradict each other, each named with the other: the processor refuses to start
+ * with them rather than misbehave later (a lease that runs out in the middle of the work it
+ * covers re-delivers a lead during its own CRM call and tells the client it failed).
+ */
+function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
+	const problems: string[] = [];
+	if (config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX && !config.FAULT_INJECTION) {
+		problems.push(
+			'TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
+		);
+	}
+	if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
+		// node:http would refuse it at start with a stack trace
+		problems.push(
+			'HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)',
+		);
+	}
+	// what a lease must outlast: one CRM call and the write that records its outcome
+	const callAndWriteMs = config.CRM_TIMEOUT_MS + config.DB_QUERY_TIMEOUT_MS;
+	const covers = `CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${callAndWriteMs} ms`;
+	if (acceptedLeaseSeconds * 1000 < callAndWriteMs) {
+		problems.push(
+			`ACCEPTED_LEASE_SECONDS (${acceptedLeaseSeconds}): shorter than a CRM call and the write after it, ${covers}; an accepted lead would be recovered and re-delivered during its own call`,
+		);
+	}
+	if (config.DLQ_LEASE_SECONDS * 1000 < callAndWriteMs) {
+		problems.push(
+			`DLQ_LEASE_SECONDS (${config.DLQ_LEASE_SECONDS}): shorter than a CRM call and the write after it, ${covers}; a claimed DLQ item could be claimed again during its own re-delivery`,
+		);
+	}
+	if (config.CRM_BREAKER_COOLDOWN_SECONDS > config.CRM_MAX_PAUSE_SECONDS) {
+		problems.push(
+			`CRM_BREAKER_COOLDOWN_SECONDS (${config.CRM_BREAKER_COOLDOWN_SECONDS}): longer than CRM_MAX_PAUSE_SECONDS (${config.CRM_MAX_PAUSE_SECONDS}), the longest pause of CRM calls; the cooldown would be cut short`,
+		);
+	}
+	return problems;
+}
 
 /** Reads the processor's configuration from the environment; names each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) {
 		const { MOCK_CRM_URL: oldCrmUrl, ...config } = parsed.data;
-		if (config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX && !config.FAULT_INJECTION) {
-			throw new ConfigError(
-				'Invalid processor configuration:\n  TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
+		// three CRM timeouts, and never less than a call and its write
+		const acceptedLeaseSeconds =
+			config.ACCEPTED_LEASE_SECONDS ??
+			Math.ceil(
+				Math.max(3 * config.CRM_TIMEOUT_MS, config.CRM_TIMEOUT_MS + config.DB_QUERY_TIMEOUT_MS) /
+					1000,
 			);
-		}
-		if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
-			// node:http would refuse it at start with a stack trace
+		const problems = contradictions(config, acceptedLeaseSeconds);
+		if (problems.length > 0) {
 			throw new ConfigError(
-				'Invalid processor configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)',
+				`Invalid processor configuration:\n${problems.map((problem) => `  ${problem}`).join('\n')}`,
 			);
 		}
 		return {
 			...config,
 			CRM_URL: config.CRM_URL ?? oldCrmUrl ?? DEFAULT_CRM_URL,
 			DLQ_MAX_RETRIES: config.DLQ_MAX_RETRIES ?? config.DLQ_BACKOFF_SECONDS.length,
-			ACCEPTED_LEASE_SECONDS:
-				config.ACCEPTED_LEASE_SECONDS ?? Math.ceil((3 * config.CRM_TIMEOUT_MS) / 1000),
+			ACCEPTED_LEASE_SECONDS: acceptedLeaseSeconds,
 		};
 	}
 	const problems = parsed.error.issues.map(

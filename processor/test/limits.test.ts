@@ -1,4 +1,5 @@
 import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './support/harness.js';
+import { streamRequest } from './support/streaming-client.js';
 
 const OTHER_SECRET = 'a-second-signer-0123456789';
 
@@ -54,15 +55,123 @@ test('per verified signer: past the limit -> 429 with Retry-After, whatever X-So
 	expect(other.status).toBe(200);
 });
 
-test('refused signatures are limited per client: past the limit -> 429 before any work, no row per refusal', async () => {
+test('refused signatures past the per-client limit -> 429, every one counted in one row, none logged on a line of its own', async () => {
 	const statuses: number[] = [];
+	const ids: string[] = [];
 	for (let i = 0; i < 5; i++) {
 		const answer = await postLead(stack.url, validLead(), { secret: 'a-forger-0123456789' });
 		statuses.push(answer.status);
+		ids.push(answer.body.correlation_id as string);
 	}
 	expect(statuses).toEqual([401, 401, 401, 429, 429]);
 	expect(await stack.sql`SELECT 1 FROM dlq WHERE reason = 'signature_invalid'`).toHaveLength(0);
 	await stack.processor.flush();
 	const [row] = await stack.sql`SELECT occurrences FROM dlq WHERE reason = 'signature_invalid'`;
-	expect(row).toEqual({ occurrences: 3 });
+	expect(row).toEqual({ occurrences: 5 });
+	// the refusals within the limit have their warn line; those past it only a debug one
+	const logged = ids.map((id) => stack.logs.some((line) => line.includes(id)));
+	expect(logged).toEqual([true, true, true, false, false]);
+});
+
+describe('no lockout: what others send from an address never refuses a good lead or the right token', () => {
+	const REFUSED_PER_MINUTE = 5;
+	let shared: Stack;
+	beforeAll(async () => {
+		shared = await startStack({
+			env: {
+				REFUSED_PER_MINUTE: String(REFUSED_PER_MINUTE),
+				REFUSED_TOKENS_PER_MINUTE: '3',
+				RATE_LIMIT_PER_MINUTE: '100000',
+			},
+		});
+	});
+	afterAll(() => shared.close());
+
+	test('junk and signed leads interleaved from one address at full speed: every signed lead accepted, junk refused and counted', async () => {
+		const JUNK = 400;
+		const LEADS = 100;
+		// one lead after every four junk requests, 16 in flight at once, all from 127.0.0.1
+		const kinds = Array.from({ length: JUNK + LEADS }, (_, i) => (i % 5 === 4 ? 'lead' : 'junk'));
+		const junk = [
+			() => postLead(shared.url, validLead(), { secret: 'a-forger-0123456789' }),
+			() => postLead(shared.url, validLead(), { secret: 'a-forger-0123456789', scheme: 'v1' }),
+			() =>
+				fetch(`${shared.url}/webhook/lead`, { method: 'POST', body: '{"junk":true}' }).then(
+					async (response) => ({
+						status: response.status,
+						body: (await response.json()) as Record<string, unknown>,
+					}),
+				),
+			() =>
+				postLead(shared.url, validLead(), {
+					timestamp: String(Math.floor(shared.clock.now.getTime() / 1000) - 3600),
+				}),
+		];
+		const statuses = { lead: [] as number[], junk: [] as number[] };
+		let next = 0;
+		await Promise.all(
+			Array.from({ length: 16 }, async () => {
+				for (let i = next++; i < kinds.length; i = next++) {
+					const kind = kinds[i]!;
+					const answer =
+						kind === 'lead'
+							? await postLead(shared.url, validLead(), { key: `shared-${i}` })
+							: await junk[i % junk.length]!();
+					statuses[kind].push(answer.status);
+					if (kind === 'lead') expect(answer.body).toMatchObject({ status: 'accepted' });
+				}
+			}),
+		);
+		expect(statuses.lead).toEqual(Array(LEADS).fill(200));
+		const refused = statuses.junk.filter((status) => status === 401 || status === 409).length;
+		expect(refused).toBe(REFUSED_PER_MINUTE);
+		expect(statuses.junk.filter((status) => status === 429)).toHaveLength(
+			JUNK - REFUSED_PER_MINUTE,
+		);
+		await shared.processor.flush();
+		const [counted] =
+			await shared.sql`SELECT coalesce(sum(occurrences), 0)::int AS n FROM dlq WHERE run_id IS NULL`;
+		expect(counted).toEqual({ n: JUNK });
+		expect(await shared.sql`SELECT 1 FROM runs`).toHaveLength(LEADS);
+	});
+
+	test('wrong service tokens past the limit -> 429; the right one from the same address is never refused', async () => {
+		const statuses: number[] = [];
+		for (let i = 0; i < 6; i++) {
+			statuses.push(
+				(await shared.internal('GET', '/internal/stats/runs', undefined, 'a-guess-0123456789'))
+					.status,
+			);
+			const right = await shared.internal('GET', '/internal/stats/runs');
+			expect(right.status).toBe(200);
+		}
+		expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+		const limited = await shared.internal('GET', '/internal/dlq', undefined, null);
+		expect(limited.status).toBe(429);
+		expect(limited.body).toMatchObject({ code: 'rate_limited' });
+		expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+		// the right token with a body that is refused for itself still gets its own answer
+		expect(
+			(await shared.internal('POST', '/internal/kpi/compute-daily', { day: 'x' })).status,
+		).toBe(400);
+	});
+
+	test('the 429 of a throttled token reaches a client still streaming a 2 MB body', async () => {
+		// past the limit (the test before did it already when run with it)
+		for (let i = 0; i < 4; i++) {
+			await shared.internal('GET', '/internal/stats/runs', undefined, 'a-guess-0123456789');
+		}
+		const bytes = 2 * 1024 * 1024;
+		const answer = await streamRequest({
+			port: Number(new URL(shared.url).port),
+			head: `POST /internal/dlq/replay HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a-guess-0123456789\r\nContent-Type: application/json\r\nContent-Length: ${bytes}`,
+			bodyBytes: bytes,
+		});
+		expect(answer.status).toBe(429);
+		expect(JSON.parse(answer.body)).toMatchObject({ code: 'rate_limited' });
+		expect({ sent: answer.sent, writeError: answer.writeError }).toEqual({
+			sent: bytes,
+			writeError: null,
+		});
+	});
 });

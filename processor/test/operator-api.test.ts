@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { z } from 'zod';
 import * as answers from '../src/api/answers.js';
 import {
@@ -12,7 +13,8 @@ import {
 let stack: Stack;
 
 beforeAll(async () => {
-	stack = await startStack();
+	// wrong tokens are sent on purpose below; their throttle is limits.test.ts's
+	stack = await startStack({ env: { REFUSED_TOKENS_PER_MINUTE: '1000' } });
 });
 afterAll(() => stack.close());
 
@@ -178,3 +180,230 @@ test('the answers are what the OpenAPI document says they are', async () => {
 		});
 	}
 });
+
+describe('strict: whatever an endpoint does not take is refused with 400 naming it, never ignored', () => {
+	const BODY_ENDPOINTS: [string, unknown][] = [
+		['/internal/dlq/retry-due', { limit: 1 }],
+		['/internal/dlq/replay', { dry_run: true }],
+		['/internal/dlq/1/resolve', { note: 'x' }],
+		['/internal/kpi/compute-daily', { date: '2026-01-01' }],
+	];
+
+	test.each(OPERATOR_ENDPOINTS)('%s %s: an unknown query parameter', async (method, path, body) => {
+		const answer = await stack.internal(
+			method,
+			`${path}${path.includes('?') ? '&' : '?'}bogus=1`,
+			body,
+		);
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({
+			code: 'invalid_request',
+			detail: expect.stringContaining('"bogus"'),
+			issues: [expect.objectContaining({ path: 'bogus' })],
+		});
+	});
+
+	test.each(BODY_ENDPOINTS)('POST %s: an unknown body field', async (path, body) => {
+		const answer = await stack.internal('POST', path, { ...(body as object), bogus: true });
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({
+			code: 'invalid_request',
+			detail: 'Unknown body field "bogus": nothing was done',
+			issues: [expect.objectContaining({ path: 'bogus' })],
+		});
+	});
+
+	test.each(OPERATOR_ENDPOINTS.filter(([, path]) => !BODY_ENDPOINTS.some(([p]) => p === path)))(
+		'%s %s: a body field where it takes no body',
+		async (method, path) => {
+			const answer = await withBody(method, path, '{"force":true}');
+			expect(answer.status).toBe(400);
+			expect(answer.body).toMatchObject({
+				code: 'invalid_request',
+				issues: [
+					{ path: 'force', message: 'unknown body field; this endpoint takes no body fields' },
+				],
+			});
+		},
+	);
+
+	test('compute-daily {"day": ...} names the field it does not know and the one it does', async () => {
+		const answer = await stack.internal('POST', '/internal/kpi/compute-daily', {
+			day: '2026-12-04',
+		});
+		expect(answer.status).toBe(400);
+		expect(answer.body.issues).toEqual([
+			{ path: 'day', message: 'unknown body field; the body fields are date' },
+		]);
+		expect(
+			await stack.sql`SELECT 1 FROM audit_events WHERE event_type = 'kpi_computed'`,
+		).toHaveLength(0);
+	});
+
+	test('POST /internal/dlq/replay?dry_run=true replays nothing: the query parameter is refused', async () => {
+		await stack.crm.fail(1, 400);
+		const dead = await postLead(stack.url, validLead(), { key: 'replay-query' });
+		expect(dead.body).toMatchObject({ dlq_status: 'dead' });
+		const calls = await stack.crm.calls();
+		const answer = await stack.internal('POST', '/internal/dlq/replay?dry_run=true', {});
+		expect(answer.status).toBe(400);
+		expect(answer.body.detail).toBe('Unknown query parameter "dry_run": nothing was done');
+		expect(await stack.crm.calls()).toBe(calls);
+		const [item] =
+			await stack.sql`SELECT status FROM dlq WHERE dlq_id = ${dead.body.dlq_id as number}`;
+		expect(item).toEqual({ status: 'dead' });
+	});
+
+	test('a body that is not JSON is refused with 415 before it is read, never run as an empty body', async () => {
+		const calls = await stack.crm.calls();
+		for (const type of ['text/plain', 'application/x-www-form-urlencoded', null]) {
+			const response = await fetch(`${stack.url}/internal/dlq/replay`, {
+				method: 'POST',
+				headers: {
+					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+					...(type ? { 'content-type': type } : {}),
+				},
+				body: '{"dry_run":true}',
+			});
+			expect(response.status).toBe(415);
+			expect(await response.json()).toMatchObject({ code: 'unsupported_content_type' });
+		}
+		expect(await stack.crm.calls()).toBe(calls);
+	});
+
+	test.each([
+		['POST', '/internal/kpi/compute-daily', { date: '0001-01-01' }],
+		['POST', '/internal/kpi/compute-daily', { date: '9999-12-31' }],
+		['POST', '/internal/kpi/compute-daily', { date: '1999-12-31' }],
+		['GET', '/internal/kpi?from=0001-01-01', undefined],
+		['GET', '/internal/kpi?to=9999-12-31', undefined],
+		['GET', '/internal/stats/ledger?from=0001-01-01T00:00:00Z', undefined],
+		['GET', '/internal/stats/ledger?to=2100-01-01', undefined],
+		['POST', '/internal/dlq/replay', { from: '9999-12-31', dry_run: true }],
+	])('%s %s %j: a day or instant out of range -> 400, not 500', async (method, path, body) => {
+		const answer = await stack.internal(method, path, body);
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({
+			code: 'invalid_request',
+			issues: [expect.objectContaining({ message: 'must be from 2000-01-01 to 2099-12-31' })],
+		});
+	});
+
+	test('the first and last days of the range are fine', async () => {
+		for (const date of ['2000-01-01', '2099-12-31']) {
+			expect((await stack.internal('POST', '/internal/kpi/compute-daily', { date })).status).toBe(
+				200,
+			);
+		}
+	});
+
+	test('the requests the Lead Intake node sends (nodes/LeadIntake/operator.ts, every parameter set) are all accepted', async () => {
+		const node = async (method: string, path: string, body?: string) => {
+			const response = await fetch(`${stack.url}${path}`, {
+				method,
+				// as the node's processorCall sends them: always this content type, the body as text
+				headers: {
+					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+					'content-type': 'application/json',
+				},
+				body,
+			});
+			return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+		};
+		await stack.crm.fail(1, 503);
+		const failed = await postLead(stack.url, validLead(), { key: 'node-ops' });
+		const dlqId = failed.body.dlq_id as number;
+		const from = new Date('2026-01-01T00:00:00Z').toISOString();
+		const to = new Date(stack.clock.now.getTime() + 60_000).toISOString();
+		const sent: [string, string, string | undefined][] = [
+			['GET', `/internal/runs/${failed.body.run_id as string}`, undefined],
+			['GET', `/internal/runs/by-key/${encodeURIComponent('node-ops')}`, undefined],
+			['GET', '/internal/dlq?status=open&reason=crm_http_503&limit=500&offset=0', undefined],
+			[
+				'POST',
+				'/internal/dlq/replay',
+				JSON.stringify({
+					dry_run: true,
+					limit: 100,
+					status: ['open', 'dead'],
+					reason: 'crm_http_503',
+					source: 'unknown',
+					from,
+					to,
+				}),
+			],
+			['POST', '/internal/dlq/retry-due', JSON.stringify({ limit: 500 })],
+			['POST', '/internal/kpi/compute-daily', JSON.stringify({ date: '2026-01-01' })],
+			['POST', '/internal/kpi/compute-daily', JSON.stringify({})],
+			['POST', `/internal/dlq/${dlqId}/retry`, undefined],
+			['POST', `/internal/dlq/${dlqId}/resolve`, JSON.stringify({ note: 'done by hand' })],
+		];
+		for (const [method, path, body] of sent) {
+			const answer = await node(method, path, body);
+			expect({ path, status: answer.status < 400 || answer.status === 409 }).toEqual({
+				path,
+				status: true,
+			});
+		}
+	});
+});
+
+test('the OpenAPI document says every body refuses other fields and every operation other query parameters', async () => {
+	const document = (await (await fetch(`${stack.url}/openapi.json`)).json()) as {
+		paths: Record<
+			string,
+			Record<
+				string,
+				{
+					description?: string;
+					requestBody?: { content: Record<string, { schema: { additionalProperties?: unknown } }> };
+				}
+			>
+		>;
+	};
+	for (const [path, operations] of Object.entries(document.paths)) {
+		if (!path.startsWith('/internal')) continue;
+		for (const operation of Object.values(operations)) {
+			expect(operation.description).toMatch(/unknown query parameters? .*refused/i);
+			const schema = operation.requestBody?.content['application/json']?.schema;
+			if (schema)
+				expect({ path, additionalProperties: schema.additionalProperties }).toEqual({
+					path,
+					additionalProperties: false,
+				});
+		}
+	}
+});
+
+/** fetch sends no body with a GET: node's own client does. */
+function withBody(
+	method: string,
+	path: string,
+	body: string,
+): Promise<{ status: number; body: Record<string, unknown> }> {
+	return new Promise((resolve, reject) => {
+		const req = request(
+			`${stack.url}${path}`,
+			{
+				method,
+				headers: {
+					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+					'content-type': 'application/json',
+					'content-length': String(Buffer.byteLength(body)),
+				},
+			},
+			(res) => {
+				let text = '';
+				res.on('data', (chunk: Buffer) => (text += chunk.toString()));
+				res.on('end', () =>
+					resolve({
+						status: res.statusCode ?? 0,
+						body: JSON.parse(text) as Record<string, unknown>,
+					}),
+				);
+			},
+		);
+		req.on('error', reject);
+		req.end(body);
+	});
+}

@@ -16,6 +16,7 @@ const LAST = 'Quorndorf';
 const NAME = `${FIRST} ${LAST}`;
 const PHONE = '+49 151 7445 5236';
 const STREET = 'Quokkaweg 77';
+const LOCAL_EMAIL = 'xaverine.quorndorf@localhost';
 
 /** What a leak of each kind looks like in any text (compared without case). */
 const LEAKS: Record<'email' | 'name' | 'phone' | 'street', (text: string) => boolean> = {
@@ -51,6 +52,12 @@ function probeLead(overrides: Record<string, unknown> = {}): Record<string, unkn
 		note: `call ${NAME} on ${PHONE} or write to ${EMAIL}`,
 		extra_contact: EMAIL,
 		[EMAIL.toLowerCase()]: 'opted in',
+		// keys no list of personal keys names, and an address whose domain has no dot
+		nick: FIRST,
+		owner: NAME,
+		kontakt: `${NAME}, ${PHONE}`,
+		person: { given: FIRST, family: LAST },
+		source: `web form of ${LOCAL_EMAIL}`,
 		...overrides,
 	};
 }
@@ -60,7 +67,7 @@ function probeRequest(path: string, extra: SignedPostOptions = {}): SignedPostOp
 	return {
 		...extra,
 		key: `${path}:${EMAIL}`,
-		headers: { 'x-source': EMAIL, 'user-agent': `probe ${EMAIL}`, ...extra.headers },
+		headers: { 'x-source': EMAIL, 'user-agent': `probe of ${NAME} ${EMAIL}`, ...extra.headers },
 	};
 }
 
@@ -146,11 +153,17 @@ test('what was stored is there, masked (the scan is not looking at empty tables)
 		full_name: 'X***',
 		phone: '***36',
 		mobile_phone: '***36',
-		address: { street: '***', address_line_1: '***' },
 		address_line_1: '***',
 		contact: { 'E-Mail': 'X***@Example.org', Telefon: '***36', Vorname: 'X***' },
-		extra_contact: 'X***@Example.org',
-		'x***@example.org': 'opted in',
+		extra_contact: '***',
+		'x***@example.org': '***',
+		nick: '***',
+		owner: '***',
+		kontakt: '***',
+		person: { given: '***', family: '***' },
+		source: 'web form of x***@localhost',
+		address: { zip: '66123', street: '***', address_line_1: '***' },
+		house: { is_owner: true },
 	});
 	const dlq = await stack.sql`SELECT reason FROM dlq ORDER BY dlq_id`;
 	expect(dlq.map((row) => row.reason)).toEqual(

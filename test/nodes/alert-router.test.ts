@@ -20,10 +20,12 @@ test.each(vectors.map((vector) => [vector.name, vector] as const))(
 	},
 );
 
-test('masking is linear: a long text without an address is cheap', () => {
-	const text = 'a'.repeat(200_000) + '@'.repeat(2000);
+test('masking is linear: long texts with many @ and no address, or one address, are cheap', () => {
+	const noAddress = '@ '.repeat(100_000) + 'a'.repeat(100_000);
+	const oneAddress = 'a'.repeat(200_000) + '@'.repeat(2000);
 	const started = process.hrtime.bigint();
-	expect(sanitize({ note_x: text })).toEqual({ note_x: text });
+	expect(sanitize({ source: noAddress })).toEqual({ source: noAddress });
+	expect(sanitize({ source: oneAddress })).toEqual({ source: 'a***@' });
 	// generous bound: a quadratic scan of this input takes many seconds
 	expect(Number(process.hrtime.bigint() - started) / 1e6).toBeLessThan(2000);
 });

@@ -5,14 +5,37 @@ import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
 /*
  * Every operator request's parameters, as the routes validate them; the OpenAPI document is
  * generated from these same schemas (openapi/openapi.ts), so it cannot drift from the code.
+ * Every schema is strict: a query parameter or body field it does not name is refused (400
+ * naming it), never ignored; a route that takes none refuses any (NoQuery, NoBody).
  */
 
-const Day = z.iso.date().meta({ description: 'A UTC day, YYYY-MM-DD', example: '2026-11-24' });
+/** Days and instants an operator may name: the KPI and ledger arithmetic stays in range. */
+export const FIRST_DAY = '2000-01-01';
+export const LAST_DAY = '2099-12-31';
+const dayInRange = (day: string) => day >= FIRST_DAY && day <= LAST_DAY;
+const IN_RANGE = `must be from ${FIRST_DAY} to ${LAST_DAY}`;
+const RANGE = `from ${FIRST_DAY} to ${LAST_DAY}`;
+
+const Day = z.iso
+	.date()
+	.refine(dayInRange, IN_RANGE)
+	.meta({
+		description: `A UTC day, YYYY-MM-DD, from ${FIRST_DAY} to ${LAST_DAY}`,
+		example: '2026-11-24',
+	});
 /** An ISO date (midnight UTC) or date-time. */
 const Instant = z
 	.union([z.iso.datetime({ offset: true }), z.iso.date()])
 	.transform((value) => new Date(value))
-	.meta({ description: 'An ISO 8601 date-time with offset, or a date (midnight UTC)' });
+	.refine(
+		(date) =>
+			date.getTime() >= Date.parse(`${FIRST_DAY}T00:00:00Z`) &&
+			date.getTime() < Date.parse(`${LAST_DAY}T00:00:00Z`) + 24 * 3600 * 1000,
+		IN_RANGE,
+	)
+	.meta({
+		description: `An ISO 8601 date-time with offset, or a date (midnight UTC), from ${FIRST_DAY} to ${LAST_DAY}`,
+	});
 /** Operator text reaches SQL: Postgres refuses a NUL in text, so it is a 400 here, not a 500 there. */
 const Text = (max: number) =>
 	z
@@ -26,14 +49,24 @@ const Reason = Text(100).meta({
 });
 const Limit = z.coerce.number().int().min(1).max(500).default(50);
 
-export const DlqListQuery = z.object({
+/** `"a", "b", "c" and 2 more`: unknown parameters named in an answer's detail, a few at most. */
+export function nameSome(names: readonly string[]): string {
+	const named = names.slice(0, 3).map((name) => `"${name}"`);
+	return `${named.join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
+}
+
+/** A route that takes no query parameters, or no body: anything sent is refused, not ignored. */
+export const NoQuery = z.strictObject({});
+export const NoBody = z.strictObject({});
+
+export const DlqListQuery = z.strictObject({
 	status: z.enum(DLQ_STATUSES).optional(),
 	reason: Reason.optional(),
 	limit: Limit,
 	offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
 });
 
-export const DlqIdParams = z.object({
+export const DlqIdParams = z.strictObject({
 	id: z.coerce
 		.number()
 		.int()
@@ -42,11 +75,11 @@ export const DlqIdParams = z.object({
 		.meta({ description: 'dlq_id' }),
 });
 
-export const ResolveBody = z.object({
+export const ResolveBody = z.strictObject({
 	note: Text(1000).meta({ description: 'Why the item is closed by hand' }),
 });
 
-export const RetryDueBody = z.object({
+export const RetryDueBody = z.strictObject({
 	limit: z.number().int().min(1).max(10_000).optional().meta({
 		description: 'How many due items to claim (default DLQ_RETRY_BATCH)',
 	}),
@@ -60,8 +93,8 @@ export const ReplayBody = z.strictObject({
 		.meta({ description: 'Which items: dead (default) and/or open ones' }),
 	reason: Reason.optional(),
 	source: Text(100).optional().meta({ description: "The runs' source" }),
-	from: Instant.optional().meta({ description: 'Items created at or after' }),
-	to: Instant.optional().meta({ description: 'Items created before' }),
+	from: Instant.optional().meta({ description: `Items created at or after; ${RANGE}` }),
+	to: Instant.optional().meta({ description: `Items created before; ${RANGE}` }),
 	limit: z
 		.number()
 		.int()
@@ -72,26 +105,26 @@ export const ReplayBody = z.strictObject({
 	dry_run: z.boolean().default(false).meta({ description: 'Only count the matching items' }),
 });
 
-export const RunsQuery = z.object({ status: z.enum(RUN_STATUSES).optional(), limit: Limit });
+export const RunsQuery = z.strictObject({ status: z.enum(RUN_STATUSES).optional(), limit: Limit });
 
-export const RunIdParams = z.object({ runId: z.uuid() });
+export const RunIdParams = z.strictObject({ runId: z.uuid() });
 
-export const RunKeyParams = z.object({
+export const RunKeyParams = z.strictObject({
 	key: Text(200).meta({ description: 'The idempotency key as the source sent it' }),
 });
 
-export const KpiComputeBody = z.object({
-	date: Day.optional().meta({ description: 'Default: yesterday (UTC)' }),
+export const KpiComputeBody = z.strictObject({
+	date: Day.optional().meta({ description: `Default: yesterday (UTC); ${RANGE}` }),
 });
 
-export const KpiRangeQuery = z.object({
-	from: Day.optional().meta({ description: 'Default: seven days before `to`' }),
-	to: Day.optional().meta({ description: 'Default: yesterday (UTC)' }),
+export const KpiRangeQuery = z.strictObject({
+	from: Day.optional().meta({ description: `Default: seven days before \`to\`; ${RANGE}` }),
+	to: Day.optional().meta({ description: `Default: yesterday (UTC); ${RANGE}` }),
 });
 
-export const LedgerQuery = z.object({
-	from: Instant.optional().meta({ description: 'Default: 24 hours ago' }),
-	to: Instant.optional().meta({ description: 'Default: now' }),
+export const LedgerQuery = z.strictObject({
+	from: Instant.optional().meta({ description: `Default: 24 hours ago; ${RANGE}` }),
+	to: Instant.optional().meta({ description: `Default: now; ${RANGE}` }),
 });
 
 const RulesVersionNumber = z.number().int().positive().max(2_147_483_647);

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
+import { isDiscarding } from './read-to-the-end.js';
 import { correlationIdOf } from './request-logging.js';
 import { sendJson } from './send-json.js';
 
@@ -14,7 +15,13 @@ import { sendJson } from './send-json.js';
 export function answerClientError(logger: Logger) {
 	return (error: Error & { code?: string }, socket: Duplex): void => {
 		const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
-		if (error.code === 'ECONNRESET' || !socket.writable || response?.headersSent) {
+		// answered already, the rest of its body was being dropped (read-to-the-end.ts): only close
+		if (
+			error.code === 'ECONNRESET' ||
+			!socket.writable ||
+			response?.headersSent ||
+			isDiscarding(socket)
+		) {
 			socket.destroy();
 			return;
 		}

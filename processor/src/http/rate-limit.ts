@@ -6,8 +6,6 @@ const WINDOW_MS = 60_000;
 export interface RateLimit {
 	/** Counts a request against `key`; 429 with Retry-After beyond the limit. */
 	take(key: string): Promise<void>;
-	/** 429 if `key` is already over the limit, without counting. */
-	check(key: string): Promise<void>;
 	close(): void;
 }
 
@@ -37,10 +35,6 @@ export function rateLimit(perMinute: number, what: string): RateLimit {
 		async take(key) {
 			const { totalHits, resetTime } = await store.increment(key);
 			if (totalHits > perMinute) throw refuse(resetTime);
-		},
-		async check(key) {
-			const current = await store.get(key);
-			if (current && current.totalHits >= perMinute) throw refuse(current.resetTime);
 		},
 		close: () => store.shutdown(),
 	};

@@ -17,6 +17,11 @@ declare module 'node:http' {
 		runId?: string;
 		/** The route that answered, for metrics (express routes are read from `req.route`). */
 		route?: string;
+		/**
+		 * A refusal past a per-client limit: logged at debug level, not on a line of its own at
+		 * warn (a flood must not become a flood of log lines; the metrics still count it).
+		 */
+		quiet?: boolean;
 	}
 }
 
@@ -55,7 +60,8 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 		res.once('finish', () => {
 			const status = res.statusCode;
 			countRequest(req.method ?? 'GET', res.route ?? expressRoute(req) ?? 'unmatched', status);
-			const level = res.err || status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+			const level =
+				res.err || status >= 500 ? 'error' : res.quiet ? 'debug' : status >= 400 ? 'warn' : 'info';
 			if (!logger.isLevelEnabled(level)) return;
 			logger[level](
 				{

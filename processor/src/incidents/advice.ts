@@ -1,6 +1,5 @@
 import type { DlqIncident } from '../db/incidents.js';
-import type { JsonValue } from '../intake/lead-schema.js';
-import { sanitize } from '../pii/sanitize.js';
+import { maskEmailsIn } from '../pii/sanitize.js';
 import { formatAge, formatUtcMinute } from '../text/durations.js';
 
 /*
@@ -110,7 +109,6 @@ function plural(count: number, one: string, many: string): string {
 
 /** Text from the record or a file, fit for a one-line note: masked, one line, bounded. */
 export function safeText(value: string, maxLength = 300): string {
-	const masked = sanitize(value as JsonValue);
-	const text = (typeof masked === 'string' ? masked : '').replace(/\s+/g, ' ').trim();
+	const text = maskEmailsIn(value).replace(/\s+/g, ' ').trim();
 	return text.length > maxLength ? `${text.slice(0, maxLength - 1)}…` : text;
 }

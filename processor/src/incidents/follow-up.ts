@@ -1,6 +1,5 @@
 import type { DlqIncident } from '../db/incidents.js';
-import type { JsonObject, JsonValue } from '../intake/lead-schema.js';
-import { sanitize } from '../pii/sanitize.js';
+import type { JsonObject } from '../intake/lead-schema.js';
 import { formatAge } from '../text/durations.js';
 import { adviseOn, safeText } from './advice.js';
 
@@ -22,7 +21,8 @@ export function buildFollowUp(
 	const summary = advice.needsPerson
 		? `${lead} could not be delivered and needs a person. ${advice.happened}`
 		: `${lead} is settled, ${after} after it failed: ${lowerFirst(advice.happened)} Nothing is left to do.`;
-	const document = {
+	// the processor's own words and ids; every text taken from the record passes safeText()
+	const document: JsonObject = {
 		alert: true,
 		kind: FOLLOW_UP_KIND,
 		run_id: item.run_id,
@@ -45,7 +45,7 @@ export function buildFollowUp(
 		earlier_alert_files: context.earlierFiles,
 		created_at: context.writtenAt.toISOString(),
 	};
-	return sanitize(document as JsonValue) as JsonObject;
+	return document;
 }
 
 /** Whether a parsed alert file is the follow-up of this item's ending (written before a crash). */

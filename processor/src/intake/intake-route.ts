@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
+import { nameSome } from '../api/requests.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { clientKey, type RateLimit } from '../http/rate-limit.js';
@@ -8,7 +9,13 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { maskEmailsIn } from '../pii/sanitize.js';
 import { handleLead, type IntakeDeps } from './intake-service.js';
 import type { SignatureFailureLog } from './signature-failures.js';
-import { IDEMPOTENCY_KEY_FORMAT, verifySignature, type SigningKey } from './signature.js';
+import {
+	IDEMPOTENCY_KEY_FORMAT,
+	readSignatureHeaders,
+	verifyClaim,
+	type SignatureFailure,
+	type SigningKey,
+} from './signature.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
@@ -18,7 +25,11 @@ export interface IntakeRouteOptions {
 	bodyLimitBytes: number;
 	/** Per verified signer (the secret that signed). */
 	signerLimit: RateLimit;
-	/** Refused signatures per client address: a client past it is refused before any HMAC work. */
+	/**
+	 * Refused signatures per client address: past it a refusal is answered 429 and not logged on
+	 * its own line. Never consulted for a signature that matches: a good lead is never refused
+	 * for what others sent from its address.
+	 */
 	refusalLimit: RateLimit;
 	emailHashSalt: string;
 	faultInjection: boolean;
@@ -39,11 +50,14 @@ export function intakeHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
 	const answer = async (req: IncomingMessage, res: ServerResponse) => {
 		res.route = INTAKE_PATH;
-		const client = clientKey(req.socket.remoteAddress);
-		await options.refusalLimit.check(client);
-		// the raw bytes: the signature covers exactly what was sent
-		const rawBody = await readBody(req, options.bodyLimitBytes);
-		const verdict = verifySignature(
+		// what needs no body first: such refusals cost no read (read-to-the-end.ts drops the rest)
+		refuseQuery(req);
+		refuseEncoding(req);
+		const declared = header(req, 'content-length');
+		if (declared !== undefined && Number(declared) > options.bodyLimitBytes) {
+			throw tooLarge(options.bodyLimitBytes);
+		}
+		const claim = readSignatureHeaders(
 			{
 				webhookId: header(req, 'webhook-id'),
 				webhookTimestamp: header(req, 'webhook-timestamp'),
@@ -51,21 +65,18 @@ export function intakeHandler(
 				legacyTimestamp: header(req, 'x-timestamp'),
 				legacySignature: header(req, 'x-signature'),
 			},
-			rawBody,
-			{
-				keys: options.signingKeys,
-				legacyEnabled: options.legacySignatures,
-				toleranceSeconds: options.maxSkewSeconds,
-				nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
-			},
+			options.legacySignatures,
 		);
-		if (!verdict.ok) {
-			if (verdict.status !== 400) {
-				options.signatureFailures.record(verdict.code, req, rawBody);
-				await options.refusalLimit.take(client);
-			}
-			throw new HttpError(verdict.status, verdict.code, verdict.message);
-		}
+		if ('ok' in claim) return refuseSignature(options, req, res, claim, null);
+		// the raw bytes: the signature covers exactly what was sent
+		const rawBody = await getRawBody(req, { limit: options.bodyLimitBytes, length: declared });
+		const verdict = verifyClaim(claim, rawBody, {
+			keys: options.signingKeys,
+			legacyEnabled: options.legacySignatures,
+			toleranceSeconds: options.maxSkewSeconds,
+			nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
+		});
+		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
 		await options.signerLimit.take(verdict.signer);
 
 		const idempotencyKey =
@@ -88,7 +99,52 @@ export function intakeHandler(
 	return (req, res) => void answer(req, res).catch((error: unknown) => sendError(req, res, error));
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/**
+ * A refused signature: a malformed one (400) is answered; a missing, wrong or stale one
+ * (401, 409) is also counted for investigation and against the client's address. Past
+ * REFUSED_PER_MINUTE such refusals from one address are answered 429 and logged at debug level
+ * only (the refused-signature rows still count each one), which bounds what junk costs.
+ */
+async function refuseSignature(
+	options: IntakeRouteOptions,
+	req: IncomingMessage,
+	res: ServerResponse,
+	failure: SignatureFailure,
+	rawBody: Buffer | null,
+): Promise<never> {
+	if (failure.status !== 400) {
+		options.signatureFailures.record(failure.code, req, rawBody);
+		try {
+			await options.refusalLimit.take(clientKey(req.socket.remoteAddress));
+		} catch (error) {
+			res.quiet = true;
+			throw error;
+		}
+	}
+	throw new HttpError(failure.status, failure.code, failure.message);
+}
+
+/** The intake takes no query parameters: one sent is refused, never ignored. */
+function refuseQuery(req: IncomingMessage): void {
+	const url = req.url ?? '';
+	const at = url.indexOf('?');
+	if (at === -1) return;
+	const names = [...new Set(new URLSearchParams(url.slice(at + 1)).keys())];
+	if (names.length === 0) return;
+	throw new HttpError(
+		400,
+		'invalid_request',
+		`Unknown query parameter ${nameSome(names)}: the intake takes none; nothing was done`,
+		{
+			issues: names.map((name) => ({
+				path: name,
+				message: 'unknown query parameter; this endpoint takes no query parameters',
+			})),
+		},
+	);
+}
+
+function refuseEncoding(req: IncomingMessage): void {
 	const encoding = header(req, 'content-encoding');
 	if (encoding && encoding.toLowerCase() !== 'identity') {
 		throw new HttpError(
@@ -97,7 +153,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 			'Send the lead uncompressed: the signature covers the raw body',
 		);
 	}
-	return getRawBody(req, { limit, length: header(req, 'content-length') });
+}
+
+function tooLarge(limit: number): HttpError {
+	return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -7,8 +7,11 @@ import { sanitizeHeaders } from '../pii/sanitize.js';
 import type { SignatureFailureCode } from './signature.js';
 
 export interface SignatureFailureLog {
-	/** Counts one refused request (in memory: a refusal costs no write of its own). */
-	record(code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer): void;
+	/**
+	 * Counts one refused request (in memory: a refusal costs no write of its own). `rawBody` is
+	 * null for a request refused on its headers alone, before its body was read.
+	 */
+	record(code: SignatureFailureCode, req: IncomingMessage, rawBody: Buffer | null): void;
 	/** Writes what was counted: one row per reason and time bucket. */
 	flush(): Promise<void>;
 	close(): Promise<void>;
@@ -62,8 +65,9 @@ export function signatureFailureLog(
 					first_request: {
 						client: req.socket.remoteAddress ?? null,
 						headers: sanitizeHeaders(req.headers),
-						body_bytes: rawBody.length,
-						body_sha256: createHash('sha256').update(rawBody).digest('hex'),
+						// null: refused on its headers, the body was never read
+						body_bytes: rawBody?.length ?? null,
+						body_sha256: rawBody ? createHash('sha256').update(rawBody).digest('hex') : null,
 					},
 				},
 			});

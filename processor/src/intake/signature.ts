@@ -30,7 +30,7 @@ export function signingKeys(secrets: readonly string[]): SigningKey[] {
 }
 
 export function signV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): string {
-	return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.`).update(rawBody).digest('base64')}`;
+	return `v1,${hmacV2(key, id, timestamp, rawBody).toString('base64')}`;
 }
 
 export function signV1(key: Buffer, timestamp: string, rawBody: Buffer): string {
@@ -62,34 +62,66 @@ export type SignatureFailureCode =
 	| 'timestamp_out_of_window'
 	| 'webhook_id_invalid';
 
+export type SignatureFailure = {
+	ok: false;
+	status: 400 | 401 | 409;
+	code: SignatureFailureCode;
+	message: string;
+};
+
 export type SignatureVerdict =
 	| { ok: true; scheme: 'v2'; signer: string; webhookId: string }
 	| { ok: true; scheme: 'v1'; signer: string; replayGuard: string }
-	| { ok: false; status: 400 | 401 | 409; code: SignatureFailureCode; message: string };
+	| SignatureFailure;
+
+/** What the signature headers claim, read and checked before the body is. */
+export type SignatureClaim =
+	| { scheme: 'v2'; id: string; timestamp: string; signatures: Buffer[] }
+	| { scheme: 'v1'; timestamp: string; signature: string };
 
 const UNIX_SECONDS = /^\d{1,12}$/;
 const V1_FORMAT = /^sha256=[0-9a-f]{64}$/;
+/**
+ * A v2 signature: `v1,` and the canonical base64 of an HMAC-SHA256 (32 bytes: 43 characters,
+ * the last one carrying no stray bits, and one `=`). Nothing else is decoded: base64 decoders
+ * skip junk after the padding, a missing padding and the URL-safe alphabet, and take stray
+ * bits, so several spellings would verify as one signature.
+ */
+const V2_ENTRY = /^v1,[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
 export const IDEMPOTENCY_KEY_FORMAT = /^[\x20-\x7E]{1,200}$/;
 /** A sender signs with one secret, two during a rotation; more than this is not a sender of ours. */
 const MAX_V2_SIGNATURES = 8;
 
+/** Both steps at once: the headers, then the signature over the body. */
 export function verifySignature(
 	headers: SignatureHeaders,
 	rawBody: Buffer,
 	policy: SignaturePolicy,
 ): SignatureVerdict {
+	const claim = readSignatureHeaders(headers, policy.legacyEnabled);
+	return 'ok' in claim ? claim : verifyClaim(claim, rawBody, policy);
+}
+
+/**
+ * The signature headers, checked without the body: present, well-formed, a scheme that is on.
+ * A request that fails here is refused before its body is read.
+ */
+export function readSignatureHeaders(
+	headers: SignatureHeaders,
+	legacyEnabled: boolean,
+): SignatureClaim | SignatureFailure {
 	if (headers.webhookId !== undefined || headers.webhookSignature !== undefined) {
-		return verifyV2(headers, rawBody, policy);
+		return readV2(headers);
 	}
 	if (headers.legacySignature !== undefined || headers.legacyTimestamp !== undefined) {
-		if (!policy.legacyEnabled) {
+		if (!legacyEnabled) {
 			return fail(
 				401,
 				'signature_scheme_disabled',
 				'X-Signature is no longer accepted; sign with webhook-id, webhook-timestamp and webhook-signature',
 			);
 		}
-		return verifyV1(headers, rawBody, policy);
+		return readV1(headers);
 	}
 	return fail(
 		401,
@@ -98,11 +130,7 @@ export function verifySignature(
 	);
 }
 
-function verifyV2(
-	headers: SignatureHeaders,
-	rawBody: Buffer,
-	policy: SignaturePolicy,
-): SignatureVerdict {
+function readV2(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 	const { webhookId: id, webhookTimestamp: timestamp, webhookSignature: signature } = headers;
 	if (!id || !timestamp || !signature) {
 		return fail(
@@ -117,36 +145,16 @@ function verifyV2(
 	if (!UNIX_SECONDS.test(timestamp)) {
 		return fail(400, 'timestamp_invalid', 'webhook-timestamp must be an integer (Unix seconds)');
 	}
-	const offered = signature
+	const signatures = signature
 		.split(' ')
 		.slice(0, MAX_V2_SIGNATURES)
-		.filter((entry) => entry.startsWith('v1,'))
+		.filter((entry) => V2_ENTRY.test(entry))
 		.map((entry) => Buffer.from(entry.slice(3), 'base64'));
-	let signer: string | null = null;
-	// every pair is compared, so the time taken does not tell which secret matched
-	for (const { id: keyId, key } of policy.keys) {
-		const expected = Buffer.from(signV2(key, id, timestamp, rawBody).slice(3), 'base64');
-		for (const candidate of offered) {
-			if (candidate.length === expected.length && timingSafeEqual(candidate, expected)) {
-				signer ??= keyId;
-			}
-		}
-	}
-	if (!signer) {
-		return fail(
-			401,
-			'signature_invalid',
-			'webhook-signature does not match the request (id, timestamp and body)',
-		);
-	}
-	return outsideWindow(timestamp, policy) ?? { ok: true, scheme: 'v2', signer, webhookId: id };
+	if (signatures.length === 0) return invalidV2();
+	return { scheme: 'v2', id, timestamp, signatures };
 }
 
-function verifyV1(
-	headers: SignatureHeaders,
-	rawBody: Buffer,
-	policy: SignaturePolicy,
-): SignatureVerdict {
+function readV1(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 	const { legacyTimestamp: timestamp, legacySignature: signature } = headers;
 	if (!timestamp || !signature) {
 		return fail(401, 'signature_missing', 'X-Timestamp and X-Signature headers are required');
@@ -154,26 +162,63 @@ function verifyV1(
 	if (!UNIX_SECONDS.test(timestamp)) {
 		return fail(400, 'timestamp_invalid', 'X-Timestamp must be an integer (Unix seconds)');
 	}
-	const received = Buffer.from(signature);
+	if (!V1_FORMAT.test(signature)) return invalidV1();
+	return { scheme: 'v1', timestamp, signature };
+}
+
+/** The signature over the body, then the timestamp's window (only for a signature that matches). */
+export function verifyClaim(
+	claim: SignatureClaim,
+	rawBody: Buffer,
+	policy: SignaturePolicy,
+): SignatureVerdict {
 	let signer: string | null = null;
-	if (V1_FORMAT.test(signature)) {
+	if (claim.scheme === 'v2') {
+		// every pair is compared, so the time taken does not tell which secret matched
 		for (const { id: keyId, key } of policy.keys) {
-			const expected = Buffer.from(signV1(key, timestamp, rawBody));
-			if (timingSafeEqual(expected, received)) signer ??= keyId;
+			const expected = hmacV2(key, claim.id, claim.timestamp, rawBody);
+			for (const candidate of claim.signatures) {
+				if (timingSafeEqual(candidate, expected)) signer ??= keyId;
+			}
 		}
+		if (!signer) return invalidV2();
+		return (
+			outsideWindow(claim.timestamp, policy) ?? {
+				ok: true,
+				scheme: 'v2',
+				signer,
+				webhookId: claim.id,
+			}
+		);
 	}
-	if (!signer) {
-		return fail(401, 'signature_invalid', 'X-Signature does not match the request body');
+	const received = Buffer.from(claim.signature);
+	for (const { id: keyId, key } of policy.keys) {
+		const expected = Buffer.from(signV1(key, claim.timestamp, rawBody));
+		if (timingSafeEqual(expected, received)) signer ??= keyId;
 	}
+	if (!signer) return invalidV1();
 	return (
-		outsideWindow(timestamp, policy) ?? {
+		outsideWindow(claim.timestamp, policy) ?? {
 			ok: true,
 			scheme: 'v1',
 			signer,
-			replayGuard: createHash('sha256').update(signature).digest('hex'),
+			replayGuard: createHash('sha256').update(claim.signature).digest('hex'),
 		}
 	);
 }
+
+function hmacV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): Buffer {
+	return createHmac('sha256', key).update(`${id}.${timestamp}.`).update(rawBody).digest();
+}
+
+const invalidV2 = () =>
+	fail(
+		401,
+		'signature_invalid',
+		'webhook-signature does not match the request (id, timestamp and body)',
+	);
+const invalidV1 = () =>
+	fail(401, 'signature_invalid', 'X-Signature does not match the request body');
 
 function outsideWindow(timestamp: string, policy: SignaturePolicy): SignatureVerdict | null {
 	if (Math.abs(policy.nowSeconds - Number(timestamp)) <= policy.toleranceSeconds) return null;
@@ -188,6 +233,6 @@ function fail(
 	status: 400 | 401 | 409,
 	code: SignatureFailureCode,
 	message: string,
-): SignatureVerdict {
+): SignatureFailure {
 	return { ok: false, status, code, message };
 }

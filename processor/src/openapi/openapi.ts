@@ -20,6 +20,8 @@ const json = (schema: z.ZodType, description: string) => ({
 });
 const failure = (description: string) => json(answer.ErrorAnswer, description);
 const unavailable = { '503': failure('The database cannot be reached; try again (Retry-After)') };
+const STRICT =
+	'Unknown query parameters are refused, and so are body fields the body schema does not name (additionalProperties: false) or any body where the operation takes none: 400 invalid_request naming each, and nothing is done.';
 
 function internal(
 	summary: string,
@@ -29,11 +31,21 @@ function internal(
 ): ZodOpenApiOperationObject {
 	return {
 		summary,
+		description: STRICT,
 		security: [{ serviceToken: [] }],
 		...operation,
 		responses: {
-			'400': failure('A parameter is invalid: the answer names each one'),
+			'400': failure(
+				'A parameter is invalid, or unknown (a query parameter or body field this operation does not take): the answer names each one',
+			),
 			'401': failure('Missing or wrong service token'),
+			'413': failure('A body over 16 KB (after decompression)'),
+			'415': failure(
+				'A body that is not application/json (unsupported_content_type), an unknown Content-Encoding or a charset that is not UTF',
+			),
+			'429': failure(
+				'More than REFUSED_TOKENS_PER_MINUTE wrong or missing service tokens from this address in a minute (Retry-After); the right token is never refused',
+			),
 			...unavailable,
 			...operation.responses,
 		},
@@ -94,7 +106,7 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 						'Not a lead: shape, depth, size, forbidden key, NUL; or the key was used for another lead',
 					),
 					'429': failure(
-						'Rate limit of the signer, or too many refused signatures from this client (Retry-After)',
+						'Rate limit of the signer, or a refused signature past REFUSED_PER_MINUTE refused signatures from this client (Retry-After); a signature that matches is never refused for what others sent',
 					),
 					'500': json(answer.IntakeFailure, 'Delivery failed; the lead is in the DLQ'),
 					...unavailable,

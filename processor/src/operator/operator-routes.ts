@@ -11,10 +11,11 @@ import { findRun, findRunByKey, recentRuns, runCountsByStatus, type RunRow } fro
 import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
-import { requireServiceToken } from '../http/service-auth.js';
+import type { RateLimit } from '../http/rate-limit.js';
+import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import type { RulesDeps } from '../rules/rules-service.js';
-import { parse } from './parse.js';
+import { input } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 
 export interface OperatorDeps {
@@ -22,29 +23,39 @@ export interface OperatorDeps {
 	/** Looking a run up by key stores the key as the intake does. */
 	emailHashSalt: string;
 	serviceToken: string;
+	/** Wrong or missing service tokens per client address (a right one is never counted or refused). */
+	refusedTokens: RateLimit;
 	retry: RetryDeps;
 	kpi: KpiDeps;
 	rules: RulesDeps;
 	retryBatchSize: number;
 }
 
+/** An operator request's JSON body, after decompression. */
+const OPERATOR_BODY_LIMIT = 16 * 1024;
+
 /** The internal endpoints (docs/contract.md, "Operator API"), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
-	const json = express.json({ limit: '16kb' });
-	const rulesJson = express.json({ limit: RULES_BODY_LIMIT });
-	router.use('/internal', requireServiceToken(deps.serviceToken), (req, res, next) =>
-		(req.path.startsWith('/rules') ? rulesJson : json)(req, res, next),
+	// a rules document may be larger than any other operator body
+	const bodies = (limit: number) => [requireJsonBody(limit), express.json({ limit })];
+	const [checkBody, readBody] = bodies(OPERATOR_BODY_LIMIT);
+	const [checkRules, readRules] = bodies(RULES_BODY_LIMIT);
+	router.use(
+		'/internal',
+		requireServiceToken(deps.serviceToken, deps.refusedTokens),
+		(req, res, next) => (req.path.startsWith('/rules') ? checkRules : checkBody)!(req, res, next),
+		(req, res, next) => (req.path.startsWith('/rules') ? readRules : readBody)!(req, res, next),
 	);
 	router.use(rulesRouter(deps.rules));
 
 	router.post('/internal/dlq/retry-due', async (req, res) => {
-		const { limit } = parse(request.RetryDueBody, req.body ?? {});
+		const { limit } = input(req, { body: request.RetryDueBody });
 		res.json(await retryDue(deps.retry, limit ?? deps.retryBatchSize));
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
-		const filter = parse(request.DlqListQuery, req.query);
+		const filter = input(req, { query: request.DlqListQuery });
 		const page = await listDlq(deps.sql, {
 			status: filter.status ?? null,
 			reason: filter.reason ?? null,
@@ -55,7 +66,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/retry', async (req, res) => {
-		const { id } = parse(request.DlqIdParams, req.params);
+		const { id } = input(req, { params: request.DlqIdParams });
 		const outcome = await retryOne(deps.retry, id);
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
@@ -68,8 +79,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/dlq/:id/resolve', async (req, res) => {
-		const { id } = parse(request.DlqIdParams, req.params);
-		const { note } = parse(request.ResolveBody, req.body ?? {});
+		const { id, note } = input(req, { params: request.DlqIdParams, body: request.ResolveBody });
 		const resolved = await resolveByOperator(deps.sql, {
 			dlqId: id,
 			note,
@@ -83,12 +93,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		res.json(await findDlqEntry(deps.sql, id));
 	});
 
-	router.get('/internal/stats/runs', async (_req, res) => {
+	router.get('/internal/stats/runs', async (req, res) => {
+		input(req, {});
 		res.json({ by_status: await runCountsByStatus(deps.sql) });
 	});
 
 	router.get('/internal/runs', async (req, res) => {
-		const filter = parse(request.RunsQuery, req.query);
+		const filter = input(req, { query: request.RunsQuery });
 		res.json({
 			runs: await recentRuns(deps.sql, { status: filter.status ?? null, limit: filter.limit }),
 		});
@@ -104,21 +115,21 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	};
 
 	router.get('/internal/runs/by-key/:key', async (req, res) => {
-		const { key } = parse(request.RunKeyParams, req.params);
+		const { key } = input(req, { params: request.RunKeyParams });
 		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
 		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
 		res.json(await history(run));
 	});
 
 	router.get('/internal/runs/:runId', async (req, res) => {
-		const { runId } = parse(request.RunIdParams, req.params);
+		const { runId } = input(req, { params: request.RunIdParams });
 		const run = await findRun(deps.sql, runId);
 		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
 		res.json(await history(run));
 	});
 
 	router.post('/internal/dlq/replay', async (req, res) => {
-		const body = parse(request.ReplayBody, req.body ?? {});
+		const body = input(req, { body: request.ReplayBody });
 		if (body.from && body.to && body.from >= body.to) {
 			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
 		}
@@ -134,7 +145,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 
 	router.get('/internal/stats/ledger', async (req, res) => {
 		const now = deps.retry.now();
-		const query = parse(request.LedgerQuery, req.query);
+		const query = input(req, { query: request.LedgerQuery });
 		const range = {
 			from: query.from ?? new Date(now.getTime() - 24 * 3600 * 1000),
 			to: query.to ?? now,
@@ -150,12 +161,12 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	});
 
 	router.post('/internal/kpi/compute-daily', async (req, res) => {
-		const { date } = parse(request.KpiComputeBody, req.body ?? {});
+		const { date } = input(req, { body: request.KpiComputeBody });
 		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
 	});
 
 	router.get('/internal/kpi', async (req, res) => {
-		const query = parse(request.KpiRangeQuery, req.query);
+		const query = input(req, { query: request.KpiRangeQuery });
 		const to = query.to ?? yesterday(deps.kpi.now());
 		const range = { from: query.from ?? shiftDay(to, -6), to };
 		if (range.from > range.to)

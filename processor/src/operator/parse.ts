@@ -1,10 +1,12 @@
+import type { Request } from 'express';
 import type { z } from 'zod';
+import * as request from '../api/requests.js';
 import { HttpError } from '../errors.js';
 
 /** A long list of problems is cut here: the first ones say what to fix. */
 const MAX_ISSUES = 50;
 
-/** Validates input at the edge: 400 naming each bad field (by its path in the input). */
+/** Validates one value at the edge: 400 naming each bad field (by its path in the input). */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 	const result = schema.safeParse(value);
 	if (result.success) return result.data;
@@ -14,4 +16,62 @@ export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T
 			message: issue.message,
 		})),
 	});
+}
+type Shape = z.ZodObject;
+
+type Parsed<T extends Shape | undefined> = T extends Shape ? z.infer<T> : object;
+
+/**
+ * Validates a request's path parameters, query and body at the edge, each against its strict
+ * schema (a part without one must be empty): 400 naming each bad or unknown parameter.
+ */
+export function input<
+	P extends Shape | undefined,
+	Q extends Shape | undefined,
+	B extends Shape | undefined,
+>(
+	req: Request,
+	schemas: { params?: P; query?: Q; body?: B },
+	/** What of the body is validated (the body as parsed, by default). */
+	bodyOf: (body: unknown) => unknown = (body) => body,
+): Parsed<P> & Parsed<Q> & Parsed<B> {
+	const issues: { path: string; message: string }[] = [];
+	const unknown: { what: string; names: string[] }[] = [];
+	const parsed: Record<string, unknown> = {};
+	const parts = [
+		['path parameter', schemas.params, req.params],
+		['query parameter', schemas.query ?? request.NoQuery, req.query],
+		['body field', schemas.body ?? request.NoBody, bodyOf(req.body ?? {})],
+	] as const;
+	for (const [what, schema, value] of parts) {
+		if (!schema) continue;
+		const result = schema.safeParse(value);
+		if (result.success) {
+			Object.assign(parsed, result.data);
+			continue;
+		}
+		for (const issue of result.error.issues.slice(0, MAX_ISSUES)) {
+			if (issue.code === 'unrecognized_keys' && issue.path.length === 0) {
+				const known = Object.keys(schema.shape);
+				unknown.push({ what, names: issue.keys });
+				for (const key of issue.keys) {
+					issues.push({
+						path: key,
+						message: `unknown ${what}; ${known.length ? `the ${what}s are ${known.join(', ')}` : `this endpoint takes no ${what}s`}`,
+					});
+				}
+			} else {
+				issues.push({ path: issue.path.join('.') || `(${what}s)`, message: issue.message });
+			}
+		}
+	}
+	if (issues.length === 0) return parsed as Parsed<P> & Parsed<Q> & Parsed<B>;
+	const unknownCount = unknown.reduce((sum, part) => sum + part.names.length, 0);
+	const listed = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
+	if (issues.length > 3) listed.push(`${issues.length - 3} more in "issues"`);
+	const detail =
+		unknownCount === issues.length
+			? `Unknown ${unknown.map((part) => `${part.what} ${request.nameSome(part.names)}`).join(', ')}: nothing was done`
+			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
+	throw new HttpError(400, 'invalid_request', detail, { issues });
 }

@@ -10,7 +10,7 @@ import {
 	type RulesChange,
 	type RulesDeps,
 } from '../rules/rules-service.js';
-import { parse } from './parse.js';
+import { input, parse } from './parse.js';
 
 /** A rules document's JSON body may be this large (the other operator bodies: 16 KB). */
 export const RULES_BODY_LIMIT = '256kb';
@@ -24,22 +24,23 @@ const MAX_DEPTH = 32;
 export function rulesRouter(deps: RulesDeps): Router {
 	const router = Router();
 
-	router.get('/internal/rules', async (_req, res) => {
+	router.get('/internal/rules', async (req, res) => {
+		input(req, {});
 		res.json(await rulesVersion(deps.sql, null));
 	});
 
 	router.put('/internal/rules', async (req, res) => {
-		const body = parse(request.RulesSaveBody, shallow(req.body));
+		const body = input(req, { body: request.RulesSaveBody }, shallow);
 		res.json(await saveRules(deps, body.document, changeOf(req, body)));
 	});
 
 	router.post('/internal/rules/dry-run', async (req, res) => {
-		const body = parse(request.RulesDryRunBody, shallow(req.body));
+		const body = input(req, { body: request.RulesDryRunBody }, shallow);
 		res.json(await dryRunRules(deps, body.document, body.limit));
 	});
 
 	router.get('/internal/rules/versions', async (req, res) => {
-		const query = parse(request.RulesVersionsQuery, req.query);
+		const query = input(req, { query: request.RulesVersionsQuery });
 		res.json({
 			versions: await listRulesVersions(deps.sql, {
 				limit: query.limit,
@@ -49,13 +50,15 @@ export function rulesRouter(deps: RulesDeps): Router {
 	});
 
 	router.get('/internal/rules/versions/:version', async (req, res) => {
-		const { version } = parse(request.RulesVersionParams, req.params);
+		const { version } = input(req, { params: request.RulesVersionParams });
 		res.json(await rulesVersion(deps.sql, version));
 	});
 
 	router.post('/internal/rules/versions/:version/restore', async (req, res) => {
-		const { version } = parse(request.RulesVersionParams, req.params);
-		const body = parse(request.RulesRestoreBody, req.body ?? {});
+		const { version, ...body } = input(req, {
+			params: request.RulesVersionParams,
+			body: request.RulesRestoreBody,
+		});
 		res.json(await restoreRules(deps, version, changeOf(req, body)));
 	});
 

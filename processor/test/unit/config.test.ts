@@ -25,3 +25,63 @@ describe('server timeouts', () => {
 		);
 	});
 });
+
+describe('settings that contradict each other refuse to start, naming both', () => {
+	test('an accepted lease shorter than a CRM call and the write after it', () => {
+		const load = () =>
+			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '5', CRM_TIMEOUT_MS: '5000' });
+		expect(load).toThrow(ConfigError);
+		expect(load).toThrow(
+			/ACCEPTED_LEASE_SECONDS \(5\): shorter than a CRM call and the write after it, CRM_TIMEOUT_MS \(5000\) \+ DB_QUERY_TIMEOUT_MS \(1500\) = 6500 ms/,
+		);
+		expect(
+			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '7', CRM_TIMEOUT_MS: '5000' }),
+		).toMatchObject({ ACCEPTED_LEASE_SECONDS: 7 });
+	});
+
+	test('a DLQ claim lease shorter than a CRM call and the write after it', () => {
+		expect(() =>
+			loadConfig({ ...required, DLQ_LEASE_SECONDS: '2', CRM_TIMEOUT_MS: '3000' }),
+		).toThrow(
+			/DLQ_LEASE_SECONDS \(2\): shorter than a CRM call .*CRM_TIMEOUT_MS \(3000\) \+ DB_QUERY_TIMEOUT_MS/,
+		);
+	});
+
+	test('a breaker cooldown longer than the longest pause', () => {
+		expect(() =>
+			loadConfig({
+				...required,
+				CRM_BREAKER_COOLDOWN_SECONDS: '600',
+				CRM_MAX_PAUSE_SECONDS: '300',
+			}),
+		).toThrow(/CRM_BREAKER_COOLDOWN_SECONDS \(600\): longer than CRM_MAX_PAUSE_SECONDS \(300\)/);
+	});
+
+	test('every contradiction is named at once', () => {
+		expect(() =>
+			loadConfig({
+				...required,
+				ACCEPTED_LEASE_SECONDS: '1',
+				DLQ_LEASE_SECONDS: '1',
+				HTTP_HEADERS_TIMEOUT_MS: '40000',
+			}),
+		).toThrow(/HTTP_HEADERS_TIMEOUT_MS[\s\S]*ACCEPTED_LEASE_SECONDS[\s\S]*DLQ_LEASE_SECONDS/);
+	});
+
+	test('the derived accepted lease is three CRM timeouts, and never shorter than a call and its write', () => {
+		expect(loadConfig(required)).toMatchObject({ ACCEPTED_LEASE_SECONDS: 15 });
+		expect(loadConfig({ ...required, CRM_TIMEOUT_MS: '1000' })).toMatchObject({
+			ACCEPTED_LEASE_SECONDS: 3,
+		});
+		expect(loadConfig({ ...required, CRM_TIMEOUT_MS: '300' })).toMatchObject({
+			ACCEPTED_LEASE_SECONDS: 2,
+		});
+	});
+});
+
+test('failed service tokens are throttled per address: 30 a minute by default', () => {
+	expect(loadConfig(required)).toMatchObject({
+		REFUSED_TOKENS_PER_MINUTE: 30,
+		REFUSED_PER_MINUTE: 120,
+	});
+});

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { hashEmail, maskEmail } from '../../src/pii/email.js';
 import { createLeadCipher } from '../../src/pii/lead-cipher.js';
 import { readFileSync } from 'node:fs';
-import type { JsonValue } from '../../src/intake/lead-schema.js';
+import type { JsonObject, JsonValue } from '../../src/intake/lead-schema.js';
+import { compileRules, RulesSchema } from '../../src/intake/rules.js';
 import { maskEmailsIn, sanitize, sanitizeHeaders } from '../../src/pii/sanitize.js';
 
 describe('email', () => {
@@ -31,16 +32,41 @@ describe('sanitize: the one masking rule (shared with the Alert Router node)', (
 		expect(sanitize(input)).toEqual(expected);
 	});
 
-	test('linear on text without @ and on text made of @ and no dot', () => {
+	test('linear on text without @, on text of many @ and no address, and on one long address', () => {
 		const long = 'a'.repeat(200_000);
 		expect(maskEmailsIn(long)).toBe(long);
-		const ats = 'a@b '.repeat(50_000);
+		const ats = '@ a@ '.repeat(40_000);
 		expect(maskEmailsIn(ats)).toBe(ats);
 		const one = `${'x'.repeat(100_000)}@example.com`;
 		expect(maskEmailsIn(one)).toBe('x***@example.com');
+		const chained = `a${'@b'.repeat(50_000)}`;
+		expect(maskEmailsIn(chained)).toBe('a***@b');
 	});
 
-	test('headers: only the ones worth keeping, cut short and masked; credentials never kept', () => {
+	test("the rules judge a masked lead as they judge the lead: zip, owner flag and every field's presence stay", () => {
+		const rules = compileRules(
+			RulesSchema.parse(
+				JSON.parse(readFileSync(new URL('../../config/rules.json', import.meta.url), 'utf8')),
+			),
+		);
+		const leads: JsonObject[] = [
+			{
+				email: 'jane@example.com',
+				address: { zip: '66123', street: 'Hauptstrasse 1' },
+				house: { is_owner: true },
+			},
+			{ name: 'Jane Doe', zipcode: 66123, house: { is_owner: false } },
+			{ nick: 'Janie', address: { zip: '10115' }, house: { is_owner: 'yes' } },
+			{ owner: 'Jane Doe', house: {} },
+			{ zipcode: '', address: { zip: null }, house: { is_owner: true } },
+			{ person: { given: 'Jane' }, address: '66123 Homburg, Hauptstrasse 1' },
+		];
+		for (const lead of leads) {
+			expect(rules.evaluate(sanitize(lead) as JsonObject)).toEqual(rules.evaluate(lead));
+		}
+	});
+
+	test('headers: the allowed ones plain (cut short, e-mails masked); any other named with its value masked', () => {
 		expect(
 			sanitizeHeaders({
 				authorization: 'Bearer abc',
@@ -48,10 +74,28 @@ describe('sanitize: the one masking rule (shared with the Alert Router node)', (
 				'webhook-signature': 'v1,abc=',
 				cookie: 'a=b',
 				'x-source': 'jane@example.com',
-				'user-agent': 'u'.repeat(1000),
+				'content-type': 'application/json',
+				'x-idempotency-key': `k${'k'.repeat(1000)}`,
+				'user-agent': 'LeadBot (Jane Doe)',
 				'x-skip': undefined,
 			}),
-		).toEqual({ 'x-source': 'j***@example.com', 'user-agent': 'u'.repeat(200) });
+		).toEqual({
+			authorization: '***',
+			'x-signature': '***',
+			'webhook-signature': '***',
+			cookie: '***',
+			'x-source': 'j***@example.com',
+			'content-type': 'application/json',
+			'x-idempotency-key': 'k'.repeat(200),
+			'user-agent': '***',
+		});
+	});
+
+	test('headers: a flood of other headers names at most 20 of them', () => {
+		const flood = Object.fromEntries(Array.from({ length: 3000 }, (_, i) => [`x-fuzz-${i}`, 'v']));
+		const kept = sanitizeHeaders({ ...flood, 'x-source': 'web' });
+		expect(Object.keys(kept)).toHaveLength(21);
+		expect(kept['x-source']).toBe('web');
 	});
 });
 

@@ -3,6 +3,7 @@ import {
 	signingKeys,
 	signV1,
 	signV2,
+	readSignatureHeaders,
 	verifySignature,
 	type SignatureHeaders,
 	type SignaturePolicy,
@@ -159,6 +160,45 @@ describe('verifySignature', () => {
 			status: 401,
 			code: 'signature_scheme_disabled',
 		});
+	});
+
+	test('v2: only canonical base64 counts; a malformed entry beside a good one does not spoil it', () => {
+		const good = v2(NOW).webhookSignature!;
+		const encoded = good.slice(3);
+		for (const spelled of [
+			`${encoded}x`,
+			encoded.slice(0, -1),
+			`${encoded}=`,
+			` ${encoded}`,
+			encoded.replace(/\+/g, '-').replace(/\//g, '_'),
+		]) {
+			expect(
+				verifySignature({ ...v2(NOW), webhookSignature: `v1,${spelled}` }, body, at(NOW, [SECRET])),
+			).toMatchObject({ status: 401, code: 'signature_invalid' });
+		}
+		const both = { ...v2(NOW), webhookSignature: `v1,${encoded}junk ${good}` };
+		expect(verifySignature(both, body, at(NOW, [SECRET]))).toMatchObject({
+			ok: true,
+			signer: KEY.id,
+		});
+	});
+
+	test('the headers are judged without the body: a request with no usable signature is refused before it is read', () => {
+		expect(
+			readSignatureHeaders(
+				{ webhookId: 'lead-1', webhookTimestamp: NOW, webhookSignature: 'v1,abc=' },
+				true,
+			),
+		).toMatchObject({ status: 401, code: 'signature_invalid' });
+		expect(
+			readSignatureHeaders({ legacyTimestamp: NOW, legacySignature: 'sha256=00' }, true),
+		).toMatchObject({ status: 401, code: 'signature_invalid' });
+		expect(readSignatureHeaders(v2(NOW), true)).toMatchObject({
+			scheme: 'v2',
+			id: 'lead-1',
+			timestamp: NOW,
+		});
+		expect(readSignatureHeaders(v1(NOW), true)).toMatchObject({ scheme: 'v1', timestamp: NOW });
 	});
 
 	test('v1: the replay guard is the same for the same signature, different for another', () => {
