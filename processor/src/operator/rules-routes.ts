@@ -13,7 +13,7 @@ import {
 import { input, parse } from './parse.js';
 
 /** A rules document's JSON body may be this large (the other operator bodies: 16 KB). */
-export const RULES_BODY_LIMIT = '256kb';
+export const RULES_BODY_LIMIT = 256 * 1024;
 /** ... and nest this deep: the zod checks walk it recursively. */
 const MAX_DEPTH = 32;
 
