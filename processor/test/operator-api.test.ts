@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { z } from 'zod';
 import * as answers from '../src/api/answers.js';
+import { DEFAULT_DUPLICATE_SETTINGS } from '../src/intake/ruleset.js';
+import { defaultMappingFile, defaultRulesFile } from '../src/paths.js';
 import {
 	postLead,
 	startStack,
@@ -18,6 +21,13 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
+/** A valid rules document: the shipped files, as version 1 is seeded from them. */
+const document = {
+	rules: JSON.parse(readFileSync(defaultRulesFile, 'utf8')) as unknown,
+	mapping: JSON.parse(readFileSync(defaultMappingFile, 'utf8')) as unknown,
+	duplicates: DEFAULT_DUPLICATE_SETTINGS,
+};
+
 // every row has three entries: jest reads a shorter row as a callback-style test
 const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['POST', '/internal/dlq/retry-due', {}],
@@ -33,8 +43,8 @@ const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['GET', '/internal/stats/ledger', undefined],
 	['GET', '/internal/runs/by-key/some-key', undefined],
 	['GET', '/internal/rules', undefined],
-	['PUT', '/internal/rules', { document: {} }],
-	['POST', '/internal/rules/dry-run', { document: {} }],
+	['PUT', '/internal/rules', { document }],
+	['POST', '/internal/rules/dry-run', { document }],
 	['GET', '/internal/rules/versions', undefined],
 	['GET', '/internal/rules/versions/1', undefined],
 	['POST', '/internal/rules/versions/1/restore', {}],
@@ -182,11 +192,14 @@ test('the answers are what the OpenAPI document says they are', async () => {
 });
 
 describe('strict: whatever an endpoint does not take is refused with 400 naming it, never ignored', () => {
-	const BODY_ENDPOINTS: [string, unknown][] = [
-		['/internal/dlq/retry-due', { limit: 1 }],
-		['/internal/dlq/replay', { dry_run: true }],
-		['/internal/dlq/1/resolve', { note: 'x' }],
-		['/internal/kpi/compute-daily', { date: '2026-01-01' }],
+	const BODY_ENDPOINTS: [string, string, unknown][] = [
+		['POST', '/internal/dlq/retry-due', { limit: 1 }],
+		['POST', '/internal/dlq/replay', { dry_run: true }],
+		['POST', '/internal/dlq/1/resolve', { note: 'x' }],
+		['POST', '/internal/kpi/compute-daily', { date: '2026-01-01' }],
+		['PUT', '/internal/rules', { document }],
+		['POST', '/internal/rules/dry-run', { document }],
+		['POST', '/internal/rules/versions/1/restore', { note: 'x' }],
 	];
 
 	test.each(OPERATOR_ENDPOINTS)('%s %s: an unknown query parameter', async (method, path, body) => {
@@ -203,8 +216,8 @@ describe('strict: whatever an endpoint does not take is refused with 400 naming 
 		});
 	});
 
-	test.each(BODY_ENDPOINTS)('POST %s: an unknown body field', async (path, body) => {
-		const answer = await stack.internal('POST', path, { ...(body as object), bogus: true });
+	test.each(BODY_ENDPOINTS)('%s %s: an unknown body field', async (method, path, body) => {
+		const answer = await stack.internal(method, path, { ...(body as object), bogus: true });
 		expect(answer.status).toBe(400);
 		expect(answer.body).toMatchObject({
 			code: 'invalid_request',
@@ -213,7 +226,7 @@ describe('strict: whatever an endpoint does not take is refused with 400 naming 
 		});
 	});
 
-	test.each(OPERATOR_ENDPOINTS.filter(([, path]) => !BODY_ENDPOINTS.some(([p]) => p === path)))(
+	test.each(OPERATOR_ENDPOINTS.filter(([, path]) => !BODY_ENDPOINTS.some(([, p]) => p === path)))(
 		'%s %s: a body field where it takes no body',
 		async (method, path) => {
 			const answer = await withBody(method, path, '{"force":true}');

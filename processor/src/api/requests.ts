@@ -161,7 +161,7 @@ export const RulesVersionParams = z.object({
 	version: z.coerce.number().pipe(RulesVersionNumber).meta({ description: 'A rules version' }),
 });
 
-export const RulesVersionsQuery = z.object({
+export const RulesVersionsQuery = z.strictObject({
 	limit: Limit,
 	before: z.coerce
 		.number()
