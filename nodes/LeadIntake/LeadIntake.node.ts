@@ -5,8 +5,9 @@ import { LeadIntakeV2 } from './v2/LeadIntakeV2';
 
 /**
  * Lead Intake, n8n's versioned node: each version's class serves the workflow files saved with it.
- * Version 1 (v1/) as it shipped; versions 2 and 2.1 (v2/): resources and operations, one module
- * each (v2/actions/), 2.1 answering the lead source itself. docs/nodes.md says how to add an
+ * Version 1 (v1/) as it shipped; versions 2, 2.1 and 2.2 (v2/): resources and operations, one
+ * module each (v2/actions/), 2.1 answering the lead source itself, 2.2 as soon as the lead is
+ * stored (or, by choice, when the CRM has it). docs/nodes.md says how to add an
  * operation or a version.
  */
 export class LeadIntake extends VersionedNodeType {
@@ -21,12 +22,13 @@ export class LeadIntake extends VersionedNodeType {
 			group: ['transform'],
 			description:
 				'Sign leads and submit them to the Lead Intake processor; look runs up, work the DLQ, compute KPIs',
-			defaultVersion: 2.1,
+			defaultVersion: 2.2,
 		};
 		const nodeVersions: IVersionedNodeType['nodeVersions'] = {
 			1: new LeadIntakeV1(baseDescription),
 			2: new LeadIntakeV2(baseDescription),
 			2.1: new LeadIntakeV2(baseDescription),
+			2.2: new LeadIntakeV2(baseDescription),
 		};
 		super(nodeVersions, baseDescription);
 	}

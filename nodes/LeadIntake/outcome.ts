@@ -9,7 +9,8 @@ export const OUTCOMES = [
 	{
 		name: 'accepted',
 		displayName: 'Accepted',
-		meaning: 'the processor took the lead and delivered it to the CRM.',
+		meaning:
+			'the processor took the lead: delivered it to the CRM (response.run_status processed), or, answering when the lead is stored, stored it for delivery in the background (HTTP 202, run_status queued; a Lead Outcome Trigger hears how it ends).',
 		action: 'Nothing to do.',
 		hintType: 'info',
 	},
@@ -64,11 +65,15 @@ export const OUTCOME_HINTS: NodeHint[] = OUTCOMES.map(({ displayName, meaning, a
 const LEAD_REFUSED = new Set([400, 413, 422]);
 
 /**
- * Maps the processor's answer to an output. 200s say what happened in `status`; the lead's own
- * faults are `rejected`; anything else (signature, rate limit, DLQ 500, processor down) is `failed`,
- * so an alert follows and no lead disappears silently.
+ * Maps the processor's answer to an output. 200s say what happened in `status`; a 202 (answered on
+ * store: the lead is stored, delivery follows in the background) is `accepted` with run_status
+ * `queued`; the lead's own faults are `rejected`; anything else (signature, rate limit, DLQ 500,
+ * processor down) is `failed`, so an alert follows and no lead disappears silently.
  */
 export function outcomeOf(statusCode: number, answer: Record<string, unknown>): Outcome {
+	if (statusCode === 202) {
+		return answer.status === 'accepted' && answer.run_status === 'queued' ? 'accepted' : 'failed';
+	}
 	if (statusCode === 200) {
 		if (
 			answer.status === 'accepted' ||

@@ -9,6 +9,10 @@ import { createHash, createHmac } from 'crypto';
  *   one per secret (two during a rotation). The key is bound to the signature.
  * v1 (legacy, for processors that predate v2): X-Timestamp, X-Signature = `sha256=<hex
  *   HMAC-SHA256(key, "<timestamp>.<body>")>`, X-Idempotency-Key unsigned.
+ *
+ * Answer on store: a request that asks for it (`Prefer: respond-async`) is signed, under either
+ * scheme, with the derived key HMAC-SHA256(key, "lead-intake answer-on-store") instead of the key,
+ * so nobody on the way can add or strip the header: the processor would not recognise the signature.
  */
 
 export type SignatureScheme = 'v2' | 'legacy';
@@ -20,23 +24,45 @@ export function keyBytes(secret: string): Buffer {
 		: Buffer.from(secret, 'utf8');
 }
 
+/** What the derived key of a request answered on store is made from (docs/contract.md). */
+export const ANSWER_ON_STORE_LABEL = 'lead-intake answer-on-store';
+
+/** When the processor answers the source: once the lead is stored, or once the CRM has it. */
+export type AnswerMode = 'stored' | 'delivered';
+
+/** The key a request answered on store is signed with: HMAC-SHA256(key bytes, the label), 32 bytes. */
+export function answerOnStoreKey(secret: string): Buffer {
+	return createHmac('sha256', keyBytes(secret)).update(ANSWER_ON_STORE_LABEL).digest();
+}
+
+/** The key bytes a request is signed with, under the answer mode it asks for. */
+function signingKey(secret: string, mode: AnswerMode): Buffer {
+	return mode === 'stored' ? answerOnStoreKey(secret) : keyBytes(secret);
+}
+
 /** One `v1,<base64>` entry per secret, space-separated. */
 export function signV2(
 	secrets: readonly string[],
 	id: string,
 	timestamp: string,
 	rawBody: string,
+	mode: AnswerMode = 'delivered',
 ): string {
 	return secrets
 		.map(
 			(secret) =>
-				`v1,${createHmac('sha256', keyBytes(secret)).update(`${id}.${timestamp}.${rawBody}`).digest('base64')}`,
+				`v1,${createHmac('sha256', signingKey(secret, mode)).update(`${id}.${timestamp}.${rawBody}`).digest('base64')}`,
 		)
 		.join(' ');
 }
 
-export function signV1(secret: string, timestamp: string, rawBody: string): string {
-	return `sha256=${createHmac('sha256', keyBytes(secret)).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+export function signV1(
+	secret: string,
+	timestamp: string,
+	rawBody: string,
+	mode: AnswerMode = 'delivered',
+): string {
+	return `sha256=${createHmac('sha256', signingKey(secret, mode)).update(`${timestamp}.${rawBody}`).digest('hex')}`;
 }
 
 /** The headers that prove a request to the processor under the chosen scheme. */
@@ -46,19 +72,24 @@ export function signatureHeaders(
 	idempotencyKey: string,
 	timestamp: string,
 	rawBody: string,
+	mode: AnswerMode = 'delivered',
 ): Record<string, string> {
+	// the header only asks; the derived key is what makes the request mean it
+	const prefer: Record<string, string> = mode === 'stored' ? { prefer: 'respond-async' } : {};
 	if (scheme === 'legacy') {
 		// X-Signature carries one signature: the current secret's
 		return {
 			'x-timestamp': timestamp,
-			'x-signature': signV1(secrets[0]!, timestamp, rawBody),
+			'x-signature': signV1(secrets[0]!, timestamp, rawBody, mode),
 			'x-idempotency-key': idempotencyKey,
+			...prefer,
 		};
 	}
 	return {
 		'webhook-id': idempotencyKey,
 		'webhook-timestamp': timestamp,
-		'webhook-signature': signV2(secrets, idempotencyKey, timestamp, rawBody),
+		'webhook-signature': signV2(secrets, idempotencyKey, timestamp, rawBody, mode),
+		...prefer,
 	};
 }
 

@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { NodeOperationError } from 'n8n-workflow';
 import { OUTCOMES, outcomeOf } from './outcome';
 import { INTAKE_PATH, type ProcessorCall, type ProcessorCredentials } from './processor';
-import { signatureHeaders, type SignatureScheme } from './signature';
+import { signatureHeaders, type AnswerMode, type SignatureScheme } from './signature';
 
 /*
  * Submit, as every version does it: sign each lead, send it, put it on the output of its outcome.
@@ -17,6 +17,8 @@ export interface Submission {
 	source: string;
 	correlationId: string;
 	scheme: SignatureScheme;
+	/** When the processor is to answer; not set (versions before 2.2): once the CRM has the lead. */
+	answerMode?: AnswerMode;
 }
 
 /** One version's reading of an input item. */
@@ -54,6 +56,7 @@ export async function submitLeads(
 					submission.idempotencyKey,
 					timestamp,
 					submission.rawBody,
+					submission.answerMode,
 				),
 				'x-source': submission.source,
 				'x-correlation-id': submission.correlationId,

@@ -376,3 +376,91 @@ describe('Answer the Lead Source (version 2.1)', () => {
 		expect(processor.requests).toHaveLength(2);
 	});
 });
+
+describe('Answer the Source (version 2.2)', () => {
+	const queued = { status: 'accepted', run_status: 'queued', run_id: 41 };
+
+	test('by default asks to be answered when the lead is stored, signed with the derived key; the 202 is Accepted and answers the source', async () => {
+		processor.answer(() => ({ status: 202, body: queued }));
+		const run = await submit({ typeVersion: 2.2 }, { items: [triggerItem] });
+		expect(run.error).toBeUndefined();
+		const headers = headersOf(processor.requests[0]!);
+		const timestamp = headers['webhook-timestamp']!;
+		const body = JSON.stringify(lead);
+		expect(headers.prefer).toBe('respond-async');
+		expect(headers['webhook-signature']).toBe(
+			signV2([hmacSecret], 'lead-1', timestamp, body, 'stored'),
+		);
+		// not the secret's own signature: a processor that ignored the header would refuse it
+		expect(headers['webhook-signature']).not.toBe(signV2([hmacSecret], 'lead-1', timestamp, body));
+		expect(run.json('Node')).toEqual([
+			[expect.objectContaining({ outcome: 'accepted', statusCode: 202, run_id: 41 })],
+			[],
+			[],
+			[],
+		]);
+		expect(run.json('Node')[0]![0]!.response).toEqual(queued);
+		expect(run.hints('Node')).toEqual([]);
+		expect(run.responses).toEqual([
+			{
+				statusCode: 202,
+				headers: {
+					'content-type': 'application/json; charset=utf-8',
+					'x-correlation-id': 'corr-1',
+				},
+				body: queued,
+			},
+		]);
+	});
+
+	test('legacy signing and a rotation use the derived key of every secret too', async () => {
+		const next = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+		processor.answer(() => ({ status: 202, body: queued }));
+		await submit(
+			{ typeVersion: 2.2 },
+			{
+				items: [triggerItem],
+				credentials: {
+					leadIntakeProcessorApi: { ...credentials().leadIntakeProcessorApi, nextHmacSecret: next },
+				},
+			},
+		);
+		await submit(
+			{ typeVersion: 2.2, parameters: { options: { signatureScheme: 'legacy' } } },
+			{ items: [triggerItem] },
+		);
+		const [v2, legacy] = processor.requests.map(headersOf);
+		const body = JSON.stringify(lead);
+		expect(v2!['webhook-signature']).toBe(
+			signV2([hmacSecret, next], 'lead-1', v2!['webhook-timestamp']!, body, 'stored'),
+		);
+		expect(legacy).toMatchObject({
+			prefer: 'respond-async',
+			'x-signature': signV1(hmacSecret, legacy!['x-timestamp']!, body, 'stored'),
+		});
+	});
+
+	test("'When the CRM Has It' is today's request and answer; so are versions 2 and 2.1", async () => {
+		const delivered = await submit(
+			{ typeVersion: 2.2, parameters: { answerWhen: 'delivered' } },
+			{ items: [triggerItem] },
+		);
+		await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
+		await submit({ typeVersion: 2 }, { items: [triggerItem] });
+		const body = JSON.stringify(lead);
+		for (const headers of processor.requests.map(headersOf)) {
+			expect(headers).not.toHaveProperty('prefer');
+			expect(headers['webhook-signature']).toBe(
+				signV2([hmacSecret], 'lead-1', headers['webhook-timestamp']!, body),
+			);
+		}
+		expect(delivered.json('Node')[0]![0]).toMatchObject({ outcome: 'accepted', statusCode: 200 });
+		expect(delivered.responses[0]).toMatchObject({ statusCode: 200 });
+	});
+
+	test('a 202 that is not a queued acceptance is Failed, never lost', async () => {
+		processor.answer(() => ({ status: 202, body: { status: 'something-else' } }));
+		const run = await submit({ typeVersion: 2.2 }, { items: [triggerItem] });
+		expect(run.json('Node')[3]).toHaveLength(1);
+	});
+});

@@ -14,7 +14,8 @@ import { startHttpStub, type HttpStub } from './support/http-stub';
 /*
  * Old workflow files keep their behaviour. test/nodes/old-workflows/ holds the workflow files as the
  * package shipped them (version-1/: Lead Intake 1 and Alert Router 1, before the Lead Source
- * Trigger; version-2/: Lead Source Trigger 1, Lead Intake 2), byte for byte, with the parameters
+ * Trigger; version-2/: Lead Source Trigger 1, Lead Intake 2; version-2.1/: Lead Intake 2.1, answered
+ * when the CRM has the lead), byte for byte, with the parameters
  * they were saved with. Each runs on n8n's engine with today's nodes; n8n's own nodes in them
  * (Webhook, Respond to Webhook, schedules, Error Trigger) are replaced by the items they emit.
  */
@@ -85,7 +86,7 @@ test('the nodes of every shipped version are there: the same types and version n
 			: [type.description.version].flat();
 	};
 	expect(Object.keys(nodeTypes).sort()).toEqual(['alertRouter', 'leadIntake', 'leadSourceTrigger']);
-	expect(versions('leadIntake')).toEqual([1, 2, 2.1]);
+	expect(versions('leadIntake')).toEqual([1, 2, 2.1, 2.2]);
 	expect(versions('alertRouter')).toEqual([1, 2]);
 	expect(versions('leadSourceTrigger')).toEqual([1, 1.1]);
 });
@@ -259,5 +260,44 @@ describe('version 2 (Lead Source Trigger 1, Lead Intake 2)', () => {
 		expect(run.executed).toEqual(['Items', 'Retry due DLQ items', 'Alert Jira: dead item']);
 		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({ run_id: 'old-run-6' });
 		expect((await readdir(alertsDir)).filter((name) => name.includes('old-run-6'))).toEqual([]);
+	});
+});
+
+describe('version 2.1 (Lead Intake 2.1: the source is answered when the CRM has the lead)', () => {
+	test('lead intake: no Prefer header, signed with the secret itself; the source gets the 200 with the CRM id', async () => {
+		const processed = {
+			status: 'accepted',
+			run_status: 'processed',
+			run_id: 'old-run-7',
+			crm_id: 'c-7',
+		};
+		processor.answer(() => ({ status: 200, body: processed }));
+		const server = await startWebhookServer(
+			workflowFile('test/nodes/old-workflows/version-2.1/lead-intake.json'),
+			{ credentials: withStubs() },
+		);
+		try {
+			const response = await fetch(`${server.url}/webhook/lead-intake`, {
+				method: 'POST',
+				headers: {
+					'content-type': 'application/json',
+					authorization: 'Bearer old-source-key-0123456789',
+					'idempotency-key': 'old-key-7',
+				},
+				body: JSON.stringify(lead),
+			});
+			expect(response.status).toBe(200);
+			expect(await response.json()).toEqual(processed);
+			const [call] = await server.served(1);
+			expect(call!.execution!.executed).toEqual(['Lead source: development', 'Lead Intake']);
+			const [request] = processor.requests;
+			const headers = request!.headers as Record<string, string>;
+			expect(headers).not.toHaveProperty('prefer');
+			expect(headers['webhook-signature']).toBe(
+				signV2([hmacSecret], 'old-key-7', headers['webhook-timestamp']!, request!.body),
+			);
+		} finally {
+			await server.close();
+		}
 	});
 });

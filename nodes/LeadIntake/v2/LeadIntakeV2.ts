@@ -9,8 +9,9 @@ import { router } from './actions/router';
 import { versionDescription } from './actions/versionDescription';
 
 /**
- * Versions 2 and 2.1: resources and operations (actions/), Standard Webhooks signing by default,
- * defaults read from the Lead Source Trigger's item in code; 2.1 answers the lead source itself.
+ * Versions 2, 2.1 and 2.2: resources and operations (actions/), Standard Webhooks signing by
+ * default, defaults read from the Lead Source Trigger's item in code; 2.1 answers the lead source
+ * itself; 2.2 asks the processor to answer once the lead is stored.
  */
 export class LeadIntakeV2 implements INodeType {
 	description: INodeTypeDescription;

@@ -14,7 +14,7 @@ export type VersionDescription = Omit<
 	'displayName' | 'name' | 'group' | 'description'
 >;
 
-/** Every resource of versions 2 and 2.1, in the order of the Resource list. */
+/** Every resource of versions 2, 2.1 and 2.2, in the order of the Resource list. */
 export const resources = { dlqItem, kpi, lead, run };
 
 /** Every operation module, by its operation value (the values are unique across resources). */
@@ -46,9 +46,12 @@ export function operationExpressions(modules: Record<string, OperationModule>) {
 
 const expressions = operationExpressions(operations);
 
-/** Versions 2 and 2.1 (2.1 adds Answer the Lead Source). */
+/**
+ * Versions 2, 2.1 (adds Answer the Lead Source) and 2.2 (adds Answer the Source: when the lead is
+ * stored, the default, or when the CRM has it).
+ */
 export const versionDescription: VersionDescription = {
-	version: [2, 2.1],
+	version: [2, 2.1, 2.2],
 	subtitle: expressions.subtitle,
 	defaults: { name: 'Lead Intake' },
 	inputs: [NodeConnectionTypes.Main],

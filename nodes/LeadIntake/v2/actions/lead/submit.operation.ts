@@ -2,7 +2,7 @@ import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-wor
 import { NodeOperationError } from 'n8n-workflow';
 import { showOnlyFor } from '../../../../common/display-options';
 import { OUTCOME_OUTPUTS } from '../../../outcome';
-import { contentKey, type SignatureScheme } from '../../../signature';
+import { contentKey, type AnswerMode, type SignatureScheme } from '../../../signature';
 import { submitLeads, text, type Submission } from '../../../submit';
 import type { OperationModule, Processor } from '../node.type';
 
@@ -57,6 +57,30 @@ export const description = showOnlyFor({ operation: [option.value] }, [
 		hint: "The trigger's Respond must be 'By the Lead Intake Node'. Without a webhook call (a test run by hand) there is no one to answer.",
 		// new in 2.1: version 2 workflows answer with a Respond to Webhook node
 		displayOptions: { show: { '@version': [{ _cnd: { gte: 2.1 } }] } },
+	},
+	{
+		displayName: 'Answer the Source',
+		name: 'answerWhen',
+		type: 'options',
+		options: [
+			{
+				name: 'When the Lead Is Stored',
+				value: 'stored',
+				description:
+					'HTTP 202 (run_status queued) in milliseconds, once the lead is durably stored; the processor delivers it to the CRM in the background, with its retries',
+			},
+			{
+				name: 'When the CRM Has It',
+				value: 'delivered',
+				description:
+					"HTTP 200 with the CRM's ID (run_status processed); the source waits for the CRM, up to its timeout, and a CRM failure is answered 500 although the lead waits safely in the DLQ",
+			},
+		],
+		default: 'stored',
+		description: 'When the processor answers this lead (and so the lead source)',
+		hint: 'Answered when stored, the Failed output no longer sees CRM failures: the processor reports delivered, failed, dead and resolved leads to a Lead Outcome Trigger',
+		// new in 2.2: versions 2 and 2.1 answer when the CRM has the lead
+		displayOptions: { show: { '@version': [{ _cnd: { gte: 2.2 } }] } },
 	},
 	{
 		displayName: 'Options',
@@ -161,7 +185,16 @@ function submission(this: IExecuteFunctions, json: IDataObject, itemIndex: numbe
 			text(headers['x-correlation-id']) ??
 			`n8n-${this.getExecutionId()}-${itemIndex}`,
 		scheme: options.signatureScheme === 'legacy' ? 'legacy' : 'v2',
+		answerMode: answerModeOf.call(this, itemIndex),
 	};
+}
+
+/** 2.2 asks for the chosen answer; versions 2 and 2.1 are answered when the CRM has the lead. */
+function answerModeOf(this: IExecuteFunctions, itemIndex: number): AnswerMode {
+	if (this.getNode().typeVersion < 2.2) return 'delivered';
+	return this.getNodeParameter('answerWhen', itemIndex, 'stored') === 'delivered'
+		? 'delivered'
+		: 'stored';
 }
 
 function parseLead(this: IExecuteFunctions, custom: string, itemIndex: number): unknown {
