@@ -3,6 +3,7 @@ import { join } from 'path';
 import type { INodeType } from 'n8n-workflow';
 import { AlertRouter } from '../../nodes/AlertRouter/AlertRouter.node';
 import { LeadIntake } from '../../nodes/LeadIntake/LeadIntake.node';
+import { LeadOutcomeTrigger } from '../../nodes/LeadOutcomeTrigger/LeadOutcomeTrigger.node';
 import { LeadSourceTrigger } from '../../nodes/LeadSourceTrigger/LeadSourceTrigger.node';
 
 /**
@@ -33,6 +34,7 @@ const nodes: [string, INodeType][] = [
 	['LeadIntake', new LeadIntake()],
 	['LeadSourceTrigger', new LeadSourceTrigger()],
 	['AlertRouter', new AlertRouter()],
+	['LeadOutcomeTrigger', new LeadOutcomeTrigger()],
 ];
 
 interface Codex {

@@ -85,7 +85,12 @@ test('the nodes of every shipped version are there: the same types and version n
 			? Object.keys(type.nodeVersions).map(Number)
 			: [type.description.version].flat();
 	};
-	expect(Object.keys(nodeTypes).sort()).toEqual(['alertRouter', 'leadIntake', 'leadSourceTrigger']);
+	expect(Object.keys(nodeTypes).sort()).toEqual([
+		'alertRouter',
+		'leadIntake',
+		'leadOutcomeTrigger',
+		'leadSourceTrigger',
+	]);
 	expect(versions('leadIntake')).toEqual([1, 2, 2.1, 2.2]);
 	expect(versions('alertRouter')).toEqual([1, 2]);
 	expect(versions('leadSourceTrigger')).toEqual([1, 1.1]);

@@ -556,10 +556,19 @@ export async function startWebhookServer(
 				.split(';', 1)[0]!
 				.trim();
 			const isJson = type === 'application/json' || type.endsWith('+json');
-			Object.assign(request, { body: isJson && raw ? (JSON.parse(raw) as unknown) : {} });
+			// n8n's body parser keeps the bytes as they came (rawBody) beside the parsed body
+			Object.assign(request, {
+				rawBody: Buffer.concat(chunks),
+				body: isJson && raw ? (JSON.parse(raw) as unknown) : {},
+			});
 			serveWebhook(spec, request, response, options)
 				.then((call) => {
 					const lastNode = call.execution?.executed.at(-1);
+					if (!response.headersSent && call.execution && respondsOnReceived(spec, request)) {
+						// Respond: When Received (n8n answers once the execution has started)
+						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+						response.end(JSON.stringify({ message: 'Workflow was started' }));
+					}
 					if (!response.headersSent && lastNode && respondsWithLastNode(spec, request)) {
 						// Respond: When Last Node Finishes (n8n answers with the first item's JSON)
 						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
@@ -600,6 +609,13 @@ function respondsWithLastNode(spec: WorkflowSpec, request: IncomingMessage): boo
 	const path = webhookPath(request);
 	return spec.nodes.some(
 		({ parameters }) => parameters?.path === path && parameters?.responseMode === 'lastNode',
+	);
+}
+
+function respondsOnReceived(spec: WorkflowSpec, request: IncomingMessage): boolean {
+	const path = webhookPath(request);
+	return spec.nodes.some(
+		({ parameters }) => parameters?.path === path && parameters?.responseMode === 'onReceived',
 	);
 }
 
