@@ -13,6 +13,8 @@ cat > "$credentials" <<JSON
   "data":{"baseUrl":"${PROCESSOR_URL}","hmacSecret":"${WEBHOOK_HMAC_SECRET%%,*}","serviceToken":"${SERVICE_TOKEN}"}},
  {"id":"lihJiraConflue01","name":"Lead Intake Jira/Confluence","type":"leadIntakeJiraConfluenceApi",
   "data":{"baseUrl":"${MOCK_JC_URL}","apiToken":""}},
+ {"id":"lihEventsApi0001","name":"Lead Intake Events","type":"leadIntakeEventsApi",
+  "data":{"secret":"${EVENTS_SECRET}","previousSecret":""}},
  {"id":"lihSourceDev0001","name":"Lead source: ${LEAD_SOURCE_NAME}","type":"leadSourceApi",
   "data":{"sourceName":"${LEAD_SOURCE_NAME}","apiKey":"${LEAD_SOURCE_API_KEY}","previousApiKey":""}}]
 JSON

@@ -10,6 +10,8 @@ export interface StackSettings {
 	SERVICE_TOKEN: string;
 	CRM_TOKEN: string;
 	FAULT_INJECTION: string;
+	/** The processor signs its outcome events with it; n8n's credential "Lead Intake Events" holds it. */
+	EVENTS_SECRET: string;
 	/** The key of the development lead source (n8n credential "Lead source: development"). */
 	LEAD_SOURCE_API_KEY: string;
 	/** n8n encrypts credentials with it; fixed so the local n8n keeps reading its own. */
@@ -26,6 +28,7 @@ const DEVELOPMENT_VALUES: StackSettings = {
 	SERVICE_TOKEN: 'dev-service-token-change-me',
 	CRM_TOKEN: 'dev-crm-token-change-me',
 	FAULT_INJECTION: 'on',
+	EVENTS_SECRET: 'dev-events-secret-change-me',
 	LEAD_SOURCE_API_KEY: 'dev-lead-source-key-change-me',
 	N8N_ENCRYPTION_KEY: 'dev-n8n-encryption-key-change-me',
 	N8N_OWNER_EMAIL: 'operator@example.com',

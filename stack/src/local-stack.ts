@@ -18,6 +18,9 @@ import {
 } from './repo.js';
 import { answersOk, startService, type Service, type ServiceSpec } from './services.js';
 
+/** The Lead Outcome Trigger's path in workflows/lead-outcomes.json: where the processor's events go. */
+export const EVENTS_PATH = 'lead-outcomes';
+
 export interface StackPorts {
 	processor: number;
 	crm: number;
@@ -203,6 +206,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			jiraConfluenceUrl: `http://127.0.0.1:${ports.jiraConfluence}`,
 			alertsDir,
 			processors: scale?.processors,
+			// outcome events go to the lead-outcomes workflow's production webhook (where leads go)
+			eventsUrl: options.n8n
+				? `http://127.0.0.1:${scale ? ports.n8nWebhook : ports.n8n}/webhook/${EVENTS_PATH}`
+				: undefined,
 			extra: options.processorEnv,
 		});
 		const urls = {
@@ -258,6 +265,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				processorUrl: urls.processor,
 				jiraConfluenceUrl: processorEnv.MOCK_JC_URL!,
 				hmacSecret: signingSecret(settings),
+				eventsSecret: settings.EVENTS_SECRET,
 				serviceToken: settings.SERVICE_TOKEN,
 				owner: { email: settings.N8N_OWNER_EMAIL, password: settings.N8N_OWNER_PASSWORD },
 				log,
@@ -310,6 +318,8 @@ export interface ProcessorEnvironmentInput {
 	alertsDir: string;
 	/** Processor processes (PROCESSOR_WORKERS) of the scaled stack. */
 	processors?: number;
+	/** n8n's Lead Outcome Trigger, when n8n is part of the stack: the processor's EVENTS_URL. */
+	eventsUrl?: string;
 	extra?: Record<string, string>;
 }
 
@@ -331,6 +341,7 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
 		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),
+		...(input.eventsUrl && !env.EVENTS_URL ? { EVENTS_URL: input.eventsUrl } : {}),
 		...input.extra,
 	};
 }

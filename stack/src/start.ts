@@ -81,6 +81,7 @@ Development settings (set these variables to override):
   SERVICE_TOKEN=${settings.SERVICE_TOKEN}
   CRM_TOKEN=${settings.CRM_TOKEN}
   FAULT_INJECTION=${settings.FAULT_INJECTION}
+  EVENTS_SECRET=${settings.EVENTS_SECRET}
 
 Send a signed lead straight to the processor, as n8n does (Standard Webhooks; paste into a shell):
 

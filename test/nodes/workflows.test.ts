@@ -4,6 +4,8 @@ import { join } from 'path';
 import { OUTCOMES } from '../../nodes/LeadIntake/outcome';
 import { OUTPUTS } from '../../nodes/LeadIntake/v2/actions/versionDescription';
 import { signV2 } from '../../nodes/LeadIntake/signature';
+import { OUTCOME_EVENTS } from '../../nodes/LeadOutcomeTrigger/events';
+import { signEvent } from '../../nodes/LeadOutcomeTrigger/verify';
 import {
 	runWorkflow,
 	startWebhookServer,
@@ -62,8 +64,10 @@ test('lead intake: the source trigger feeds Lead Intake, which answers; each out
 	// Lead Intake answers the source itself: no Respond to Webhook node, no expression on the hot path
 	expect(workflow.nodes.map((node) => node.type)).not.toContain('n8n-nodes-base.respondToWebhook');
 	const leadIntake = workflow.nodes.find((node) => node.name === 'Lead Intake')!;
-	expect(leadIntake.typeVersion).toBeGreaterThanOrEqual(2.1);
+	expect(leadIntake.typeVersion).toBeGreaterThanOrEqual(2.2);
 	expect(leadIntake.parameters.respondToSource ?? true).toBe(true);
+	// the source is answered once the lead is stored; the lead-outcomes workflow hears the rest
+	expect(leadIntake.parameters.answerWhen).toBe('stored');
 	expect(JSON.stringify(workflow.nodes)).not.toContain('"=');
 	expect(
 		wiring(
@@ -83,6 +87,36 @@ test('lead intake: the source trigger feeds Lead Intake, which answers; each out
 		['Alert: failed', ['file', 'jiraAlert']],
 	]);
 	for (const alert of alerts) expect(workflow.connections[alert.name]).toBeUndefined();
+});
+
+test('lead outcomes: failed opens an alert (file and Jira), dead goes to Jira, resolved to the Jira log; the others are not picked', () => {
+	const workflow = workflows['lead-outcomes.json']!;
+	const trigger = workflow.nodes.find((node) => node.type.endsWith('.leadOutcomeTrigger'))!;
+	expect(trigger.parameters).toEqual({
+		path: 'lead-outcomes',
+		events: ['lead.failed', 'lead.dead', 'lead.resolved'],
+	});
+	expect(trigger.credentials).toEqual({
+		leadIntakeEventsApi: { id: 'lihEventsApi0001', name: 'Lead Intake Events' },
+	});
+	const targets = wiring(
+		workflow,
+		trigger.name,
+		OUTCOME_EVENTS.map((event) => event.displayName),
+	);
+	expect(targets).toEqual({
+		Delivered: [],
+		Failed: ['Alert: failed'],
+		Dead: ['Alert Jira: dead'],
+		Resolved: ['Log Jira: resolved'],
+		Rejected: [],
+	});
+	const deliverTo = (name: string) =>
+		workflow.nodes.find((node) => node.name === name)!.parameters.deliverTo;
+	expect(deliverTo('Alert: failed')).toEqual(['file', 'jiraAlert']);
+	expect(deliverTo('Alert Jira: dead')).toEqual(['jiraAlert']);
+	expect(deliverTo('Log Jira: resolved')).toEqual(['jiraLog']);
+	expect(JSON.stringify(workflow.nodes)).not.toContain('"=');
 });
 
 test('DLQ retry: dead items go to Jira only (the processor writes the follow-up files)', () => {
@@ -108,7 +142,8 @@ test('the error handler still writes a file for a workflow error', () => {
 test('every node of ours in the workflow files is at the newest version, credentials by id', () => {
 	const newest: Record<string, number> = {
 		'n8n-nodes-lead-intake.leadSourceTrigger': 1.1,
-		'n8n-nodes-lead-intake.leadIntake': 2.1,
+		'n8n-nodes-lead-intake.leadIntake': 2.2,
+		'n8n-nodes-lead-intake.leadOutcomeTrigger': 1,
 		'n8n-nodes-lead-intake.alertRouter': 2,
 	};
 	for (const workflow of Object.values(workflows)) {
@@ -178,14 +213,16 @@ describe('the workflow files on the engine', () => {
 			name.endsWith(`_${runId}.json`),
 		);
 
-	test('lead intake: the source gets the processor answer; an accepted lead raises no alert', async () => {
-		processor.answer(() => ({ status: 200, body: { status: 'accepted', run_id: 'wf-run-1' } }));
+	test('lead intake: the source gets the processor answer once the lead is stored; an accepted lead raises no alert', async () => {
+		const queued = { status: 'accepted', run_status: 'queued', run_id: 1 };
+		processor.answer(() => ({ status: 202, body: queued }));
 		const { status, body, execution } = await postLead('66123', 'wf-lead-1');
-		expect([status, body]).toEqual([200, { status: 'accepted', run_id: 'wf-run-1' }]);
+		expect([status, body]).toEqual([202, queued]);
 		const [request] = processor.requests;
 		expect(request!.headers).toMatchObject({
 			'webhook-id': 'wf-lead-1',
 			'x-source': 'development',
+			prefer: 'respond-async',
 		});
 		expect(request!.headers['webhook-signature']).toBe(
 			signV2(
@@ -193,6 +230,7 @@ describe('the workflow files on the engine', () => {
 				'wf-lead-1',
 				String(request!.headers['webhook-timestamp']),
 				request!.body,
+				'stored',
 			),
 		);
 		expect(execution.executed).toEqual(['Lead source: development', 'Lead Intake']);
@@ -258,6 +296,85 @@ describe('the workflow files on the engine', () => {
 		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
 			run_id: 'wf-run-4',
 			severity: 'critical',
+		});
+	});
+
+	describe('lead outcomes', () => {
+		const eventsSecret = 'workflow-events-secret-0123456789';
+		let outcomes: WebhookServer;
+		beforeAll(async () => {
+			outcomes = await startWebhookServer(workflowFile('workflows/lead-outcomes.json'), {
+				credentials: {
+					leadIntakeEventsApi: { secret: eventsSecret, previousSecret: '' },
+					leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
+				},
+			});
+		});
+		afterAll(async () => {
+			await outcomes.close();
+		});
+
+		async function postEvent(type: string, data: Record<string, unknown>) {
+			const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data });
+			const id = `evt-${type}-${String(data.run_id)}`;
+			const timestamp = String(Math.floor(Date.now() / 1000));
+			const served = outcomes.calls.length + 1;
+			const response = await fetch(`${outcomes.url}/webhook/lead-outcomes`, {
+				method: 'POST',
+				headers: {
+					'content-type': 'application/json',
+					'webhook-id': id,
+					'webhook-timestamp': timestamp,
+					'webhook-signature': `v1,${signEvent(eventsSecret, id, timestamp, Buffer.from(body)).toString('base64')}`,
+				},
+				body,
+			});
+			await response.text();
+			const call = (await outcomes.served(served))[served - 1]!;
+			expect(call.failure).toBeUndefined();
+			return { status: response.status, execution: call.execution };
+		}
+
+		test('a failed lead opens an alert (file and Jira) as the Failed output did', async () => {
+			const { status, execution } = await postEvent('lead.failed', {
+				run_id: 31,
+				source: 'development',
+				dlq_id: 5,
+				reason: 'crm_http_503',
+				status_code: 503,
+			});
+			expect(status).toBe(200);
+			expect(execution!.executed).toEqual(['Lead outcomes', 'Alert: failed']);
+			const [file] = await alertFiles('31');
+			const alert = JSON.parse(await readFile(join(alertsDir, file!), 'utf8')) as Record<
+				string,
+				unknown
+			>;
+			expect(alert).toMatchObject({
+				severity: 'high',
+				reason: 'crm_http_503',
+				outcome: 'failed',
+				statusCode: 503,
+				summary: expect.stringContaining('waits in the retry queue'),
+			});
+			expect(jira.requests.map(({ path }) => path)).toEqual(['/alert']);
+		});
+
+		test('dead goes to the Jira alert (critical), resolved to the Jira log; delivered starts nothing', async () => {
+			const dead = await postEvent('lead.dead', { run_id: 32, source: 'development', dlq_id: 6 });
+			expect(dead.status).toBe(200);
+			expect(dead.execution!.executed).toEqual(['Lead outcomes', 'Alert Jira: dead']);
+			const resolved = await postEvent('lead.resolved', { run_id: 32, source: 'development' });
+			expect(resolved.execution!.executed).toEqual(['Lead outcomes', 'Log Jira: resolved']);
+			const delivered = await postEvent('lead.delivered', { run_id: 33, source: 'development' });
+			expect(delivered.status).toBe(200);
+			expect(delivered.execution).toBeUndefined();
+			expect(jira.requests.map(({ path }) => path)).toEqual(['/alert', '/log']);
+			expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
+				run_id: '32',
+				severity: 'critical',
+			});
+			expect(await alertFiles('32')).toEqual([]);
 		});
 	});
 

@@ -93,6 +93,7 @@ async function deployment(
 		processorUrl: stack.urls.processor,
 		jiraConfluenceUrl: stack.urls.jiraConfluence,
 		hmacSecret: signingSecret(stack.settings),
+		eventsSecret: stack.settings.EVENTS_SECRET,
 		serviceToken: stack.settings.SERVICE_TOKEN,
 		owner: { email: stack.settings.N8N_OWNER_EMAIL, password: stack.settings.N8N_OWNER_PASSWORD },
 		log,

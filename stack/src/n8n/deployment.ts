@@ -27,6 +27,7 @@ export interface N8nDeploymentOptions {
 	processorUrl: string;
 	jiraConfluenceUrl: string;
 	hmacSecret: string;
+	eventsSecret: string;
 	serviceToken: string;
 	owner: { email: string; password: string };
 	log: (line: string) => void;
@@ -87,6 +88,7 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 				processorUrl: options.processorUrl,
 				jiraConfluenceUrl: options.jiraConfluenceUrl,
 				hmacSecret: options.hmacSecret,
+				eventsSecret: options.eventsSecret,
 				serviceToken: options.serviceToken,
 				owner: options.owner,
 				servesWebhooks: !queue,

@@ -18,6 +18,8 @@ export interface N8nOptions {
 	processorUrl: string;
 	jiraConfluenceUrl: string;
 	hmacSecret: string;
+	/** The processor's EVENTS_SECRET: the Lead Outcome Trigger verifies its events with it. */
+	eventsSecret: string;
 	serviceToken: string;
 	owner: { email: string; password: string };
 	extraWorkflowFiles: string[];
@@ -33,6 +35,7 @@ const CREDENTIAL_IDS = {
 	processor: 'lihProcessorApi1',
 	jiraConfluence: 'lihJiraConflue01',
 	developmentSource: 'lihSourceDev0001',
+	events: 'lihEventsApi0001',
 };
 
 /**
@@ -119,6 +122,13 @@ async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): P
 				name: 'Lead Intake Jira/Confluence',
 				type: 'leadIntakeJiraConfluenceApi',
 				data: { baseUrl: options.jiraConfluenceUrl, apiToken: '' },
+			},
+			{
+				// the lead-outcomes workflow's trigger verifies the processor's events with it
+				id: CREDENTIAL_IDS.events,
+				name: 'Lead Intake Events',
+				type: 'leadIntakeEventsApi',
+				data: { secret: options.eventsSecret, previousSecret: '' },
 			},
 			{
 				// the lead source the lead intake workflow's trigger authenticates (docs/lead-sources.md)

@@ -508,6 +508,8 @@ export interface WebhookCall {
 	response: IWebhookResponseData;
 	/** The execution it started, if it started one. */
 	execution?: EngineRun;
+	/** The webhook node's Respond setting as n8n resolves it (its default when the file has none). */
+	responseMode?: string;
 	/** Why the stand-in could not serve it (a bug in the test or the node). */
 	failure?: Error;
 }
@@ -564,12 +566,12 @@ export async function startWebhookServer(
 			serveWebhook(spec, request, response, options)
 				.then((call) => {
 					const lastNode = call.execution?.executed.at(-1);
-					if (!response.headersSent && call.execution && respondsOnReceived(spec, request)) {
+					if (!response.headersSent && call.execution && call.responseMode === 'onReceived') {
 						// Respond: When Received (n8n answers once the execution has started)
 						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
 						response.end(JSON.stringify({ message: 'Workflow was started' }));
 					}
-					if (!response.headersSent && lastNode && respondsWithLastNode(spec, request)) {
+					if (!response.headersSent && lastNode && call.responseMode === 'lastNode') {
 						// Respond: When Last Node Finishes (n8n answers with the first item's JSON)
 						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
 						response.end(JSON.stringify(call.execution!.json(lastNode).flat()[0] ?? {}));
@@ -603,20 +605,6 @@ export async function startWebhookServer(
 				server.close((error) => (error ? reject(error) : resolve()));
 			}),
 	};
-}
-
-function respondsWithLastNode(spec: WorkflowSpec, request: IncomingMessage): boolean {
-	const path = webhookPath(request);
-	return spec.nodes.some(
-		({ parameters }) => parameters?.path === path && parameters?.responseMode === 'lastNode',
-	);
-}
-
-function respondsOnReceived(spec: WorkflowSpec, request: IncomingMessage): boolean {
-	const path = webhookPath(request);
-	return spec.nodes.some(
-		({ parameters }) => parameters?.path === path && parameters?.responseMode === 'onReceived',
-	);
 }
 
 const webhookPath = (request: IncomingMessage) =>
@@ -655,8 +643,9 @@ async function serveWebhook(
 		[],
 		null,
 	);
+	const responseMode = String(webhookContext.getNodeParameter('responseMode', 'onReceived'));
 	const answer = await nodeType.webhook!.call(webhookContext);
-	if (answer.noWebhookResponse || !answer.workflowData) return { response: answer };
+	if (answer.noWebhookResponse || !answer.workflowData) return { response: answer, responseMode };
 	additionalData.hooks!.addHandler('sendResponse', ({ statusCode, headers, body }) => {
 		response.writeHead(Number(statusCode ?? 200), headers as Record<string, string>);
 		response.end(typeof body === 'string' ? body : JSON.stringify(body));
@@ -668,7 +657,7 @@ async function serveWebhook(
 	});
 	const workflowExecute = new WorkflowExecute(additionalData, context.mode, runExecutionData);
 	const run = await workflowExecute.processRunExecutionData(workflow);
-	return { response: answer, execution: result(run, context) };
+	return { response: answer, responseMode, execution: result(run, context) };
 }
 
 /**
