@@ -1,7 +1,13 @@
 import { readFileSync } from 'fs';
 import { join } from 'path';
 import { outcomeOf } from '../../nodes/LeadIntake/outcome';
-import { contentKey, signatureHeaders, signV1, signV2 } from '../../nodes/LeadIntake/signature';
+import {
+	answerOnStoreKey,
+	contentKey,
+	signatureHeaders,
+	signV1,
+	signV2,
+} from '../../nodes/LeadIntake/signature';
 
 interface V1Vector {
 	name: string;
@@ -84,4 +90,37 @@ test.each([
 	[0, { code: 'processor_unreachable' }, 'failed'],
 ] as const)('HTTP %i %j goes to the %s output', (statusCode, answer, expected) => {
 	expect(outcomeOf(statusCode, answer)).toBe(expected);
+});
+
+interface AnswerOnStoreVector {
+	name: string;
+	secret: string;
+	derived_key_base64: string;
+	id: string;
+	timestamp: string;
+	body: string;
+	signature: string;
+}
+
+const answerOnStore = (
+	JSON.parse(
+		readFileSync(join(__dirname, '..', 'contracts', 'signature-vectors.json'), 'utf8'),
+	) as { answer_on_store?: AnswerOnStoreVector[] }
+).answer_on_store;
+
+// the vectors arrive with the processor's answer on store (the same file holds both sides)
+(answerOnStore?.length ? describe : describe.skip)('answer on store', () => {
+	test.each((answerOnStore ?? []).map((vector) => [vector.name, vector] as const))(
+		'%s: the derived key and the v2 signature are the processor’s',
+		(_name, vector) => {
+			expect(answerOnStoreKey(vector.secret).toString('base64')).toBe(vector.derived_key_base64);
+			expect(signV2([vector.secret], vector.id, vector.timestamp, vector.body, 'stored')).toBe(
+				vector.signature,
+			);
+			// and never the secret's own signature
+			expect(signV2([vector.secret], vector.id, vector.timestamp, vector.body)).not.toBe(
+				vector.signature,
+			);
+		},
+	);
 });
