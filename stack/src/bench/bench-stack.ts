@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { startLocalStack, type LocalStack } from '../local-stack.js';
 import { freePort } from '../ports.js';
 import { floorWorkflow, handOffWorkflow } from './floor-workflow.js';
-import { unthrottledLeadWorkflow } from './lead-workflow.js';
+import { unthrottledLeadOnDeliveryWorkflow, unthrottledLeadWorkflow } from './lead-workflow.js';
 
 /**
  * The stack the n8n benchmarks measure: a throwaway database, free ports, a quiet processor with
  * its own rate limit out of reach, and the benchmark workflows (the floor, the floor with one HTTP
- * call to the mock CRM, and the unthrottled lead intake) imported beside the shipped ones.
+ * call to the mock CRM, and the unthrottled lead intake in both answer modes) imported beside the
+ * shipped ones.
  * `workflowFiles` lets other n8n deployments import the same ones.
  */
 export async function startBenchStack(options: {
@@ -19,6 +20,7 @@ export async function startBenchStack(options: {
 	const floorFile = join(options.workDir, 'floor-workflow.json');
 	const handOffFile = join(options.workDir, 'hand-off-workflow.json');
 	const leadFile = join(options.workDir, 'lead-workflow.json');
+	const onDeliveryFile = join(options.workDir, 'lead-workflow-on-delivery.json');
 	// the hand-off workflow calls the mock CRM, so its port is chosen before the stack starts
 	const crmPort = await freePort();
 	await writeFile(floorFile, JSON.stringify(floorWorkflow()));
@@ -27,7 +29,8 @@ export async function startBenchStack(options: {
 		JSON.stringify(handOffWorkflow(`http://127.0.0.1:${crmPort}/health`)),
 	);
 	await writeFile(leadFile, JSON.stringify(unthrottledLeadWorkflow()));
-	const workflowFiles = [floorFile, handOffFile, leadFile];
+	await writeFile(onDeliveryFile, JSON.stringify(unthrottledLeadOnDeliveryWorkflow()));
+	const workflowFiles = [floorFile, handOffFile, leadFile, onDeliveryFile];
 	const stack = await startLocalStack({
 		throwaway: true,
 		n8n: true,

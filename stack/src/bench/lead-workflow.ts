@@ -8,11 +8,33 @@ import { workflowsDir } from '../repo.js';
  * answered before any execution would count as a very cheap lead).
  */
 export const BENCH_LEAD_WEBHOOK_PATH = 'bench-lead-intake';
+/** The same workflow answering the source when the CRM has the lead (Lead Intake's other mode). */
+export const BENCH_LEAD_ON_DELIVERY_WEBHOOK_PATH = 'bench-lead-intake-on-delivery';
 
 interface WorkflowFile {
 	id: string;
 	name: string;
 	nodes: { type: string; parameters: Record<string, unknown>; webhookId?: string }[];
+}
+
+/**
+ * The shipped workflow answering when the CRM has the lead: its Lead Intake node's Answer the
+ * Source switched, under its own id and path (the benchmarks compare both answer modes).
+ */
+export function unthrottledLeadOnDeliveryWorkflow(): WorkflowFile {
+	const workflow = unthrottledLeadWorkflow();
+	for (const node of workflow.nodes) {
+		if (node.type.endsWith('.leadIntake')) node.parameters.answerWhen = 'delivered';
+		if (node.type.endsWith('.leadSourceTrigger')) {
+			node.parameters.path = BENCH_LEAD_ON_DELIVERY_WEBHOOK_PATH;
+			node.webhookId = 'b0000000-0000-4000-8000-0000000000bd';
+		}
+	}
+	return {
+		...workflow,
+		id: 'lihBenchLeads002',
+		name: 'Benchmark: lead intake, answered on delivery',
+	};
 }
 
 export function unthrottledLeadWorkflow(): WorkflowFile {
