@@ -4,8 +4,11 @@
  * (processor/test/vocabulary.test.ts) proves them equal. docs/contract.md says what each means.
  */
 
-/** accepted -> processed | failed (in the DLQ); rejected by the rules at intake. */
-export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected'] as const;
+/**
+ * accepted -> processed | failed (in the DLQ); rejected by the rules at intake. Answered on
+ * store (`Prefer: respond-async`): queued -> accepted (claimed by a deliverer, leased) -> as above.
+ */
+export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected', 'queued'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** open (waiting for its next attempt) -> retrying (claimed, leased) -> resolved | dead | open. */
@@ -110,3 +113,58 @@ void everyEventTypeListed;
 export type AuditEvent = {
 	[Type in EventType]: { type: Type; actor: Actor; payload: EventPayloads[Type] };
 }[EventType];
+
+/*
+ * Outcome events: what became of a lead, told to n8n (EVENTS_URL). Written to the outbox
+ * (outcome_events) by the same statement as the state change they report; the dispatcher sends
+ * each, signed (Standard Webhooks), until the receiver answers 2xx. Never personal data.
+ */
+
+/** In the order the migration lists them (the test compares sets). */
+export const OUTCOME_EVENT_TYPES = [
+	'lead.delivered',
+	'lead.failed',
+	'lead.dead',
+	'lead.resolved',
+	'lead.rejected',
+] as const;
+export type OutcomeEventType = (typeof OUTCOME_EVENT_TYPES)[number];
+
+/** pending (waiting to be sent; leased while a dispatcher sends it) -> sent. */
+export const OUTBOX_STATUSES = ['pending', 'sent'] as const;
+export type OutboxStatus = (typeof OUTBOX_STATUSES)[number];
+
+interface OutcomeBase {
+	/** The run's id, as the intake's answers give it (a UUID). */
+	run_id: string;
+	/** The run's X-Source. */
+	source: string;
+}
+
+/** Each event type's `data`. */
+export interface OutcomeData {
+	/** The CRM has the lead (the run is `processed`). */
+	'lead.delivered': OutcomeBase & { crm_id: string | null };
+	/** Delivery failed; the DLQ item waits for its next retry. */
+	'lead.failed': OutcomeBase & {
+		dlq_id: number;
+		reason: string;
+		retry_count: number;
+		next_retry_at: IsoTime | null;
+	};
+	/** No retry is left (or the failure cannot be retried): a person must look at it. */
+	'lead.dead': OutcomeBase & { dlq_id: number; reason: string; retry_count: number };
+	/** The DLQ item was closed: re-delivered by a retry, or resolved by hand. */
+	'lead.resolved': OutcomeBase & {
+		dlq_id: number;
+		by: 'retry' | 'operator' | 'intake';
+		retry_count: number;
+	};
+	/** The rules refused the lead at intake. */
+	'lead.rejected': OutcomeBase & { reasons: string[] };
+}
+
+/** The body POSTed to EVENTS_URL. */
+export type OutcomeEvent = {
+	[Type in OutcomeEventType]: { type: Type; timestamp: IsoTime; data: OutcomeData[Type] };
+}[OutcomeEventType];

@@ -6,6 +6,8 @@ import {
 	ATTEMPT_TRIGGERS,
 	DLQ_STATUSES,
 	EVENT_TYPES,
+	OUTBOX_STATUSES,
+	OUTCOME_EVENT_TYPES,
 	RUN_STATUSES,
 } from '../src/vocabulary.js';
 import { testDatabase } from './support/harness.js';
@@ -37,6 +39,8 @@ test.each([
 	['audit_events_type_check', EVENT_TYPES],
 	['audit_events_actor_check', ACTORS],
 	['delivery_attempts_trigger_check', ATTEMPT_TRIGGERS],
+	['outcome_events_type_check', OUTCOME_EVENT_TYPES],
+	['outcome_events_status_check', OUTBOX_STATUSES],
 ] as const)('%s allows exactly the declared values', async (constraint, declared) => {
 	expect(await allowedBy(constraint)).toEqual([...declared].sort());
 });

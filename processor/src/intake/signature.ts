@@ -29,6 +29,22 @@ export function signingKeys(secrets: readonly string[]): SigningKey[] {
 	}));
 }
 
+/**
+ * Answer on store (`Prefer: respond-async`): the request is signed with a key derived from the
+ * secret's, so a signature made for one answer mode never verifies in the other and the mode
+ * cannot be flipped on the way. HMAC-SHA256(secret key bytes, ANSWER_ON_STORE_LABEL), 32 bytes.
+ */
+export const ANSWER_ON_STORE_LABEL = 'lead-intake answer-on-store';
+
+export function answerOnStoreKey(key: Buffer): Buffer {
+	return createHmac('sha256', key).update(ANSWER_ON_STORE_LABEL).digest();
+}
+
+/** The same signers, each with its answer-on-store key (same id: it names the same secret). */
+export function answerOnStoreKeys(keys: readonly SigningKey[]): SigningKey[] {
+	return keys.map(({ id, key }) => ({ id, key: answerOnStoreKey(key) }));
+}
+
 export function signV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): string {
 	return `v1,${hmacV2(key, id, timestamp, rawBody).toString('base64')}`;
 }
