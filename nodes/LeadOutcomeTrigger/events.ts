@@ -1,7 +1,8 @@
 /**
  * The outcome events the processor sends (docs/contract.md, "Outcome events"), one output of the
  * Lead Outcome Trigger each, in this order (its outputs are numbered by it: append, never
- * reorder). The processor declares the same types in its vocabulary.
+ * reorder). The processor declares the same types in its vocabulary; the trigger's test holds the
+ * two lists equal.
  */
 export const OUTCOME_EVENTS = [
 	{

@@ -1,6 +1,7 @@
 import { createHmac } from 'crypto';
 import type { IDataObject } from 'n8n-workflow';
 import { OUTCOME_EVENT_TYPES } from '../../nodes/LeadOutcomeTrigger/events';
+import { OUTCOME_EVENT_TYPES as PROCESSOR_EVENT_TYPES } from '../../processor/src/vocabulary';
 import { isCanonicalBase64, signEvent } from '../../nodes/LeadOutcomeTrigger/verify';
 import { startWebhookServer, testCredential, type WebhookServer } from './support/engine';
 
@@ -77,6 +78,10 @@ async function post(
 	expect(call.failure).toBeUndefined();
 	return { id, status: response.status, text, call };
 }
+
+test("the trigger's outputs are the processor's event types, in its order", () => {
+	expect(OUTCOME_EVENT_TYPES).toEqual(PROCESSOR_EVENT_TYPES);
+});
 
 test.each(OUTCOME_EVENT_TYPES.map((type, index) => [type, index] as const))(
 	'a signed %s event runs the workflow from its own output',
