@@ -19,7 +19,9 @@ import { checkEditor } from './editor-check.js';
  * The product as users get it: the pinned n8n with our packed package installed, our workflow
  * files imported unchanged, the processor and mocks on a throwaway database. Beside our workflows,
  * one small workflow per operator operation (a webhook in front of a Lead Intake node), so the
- * operations are exercised through n8n too.
+ * operations are exercised through n8n too, and the shipped lead intake workflow answering when the
+ * CRM has the lead (at /webhook/lead-intake-on-delivery), for the tests of that answer: the shipped
+ * one answers once the lead is stored.
  */
 let stack: LocalStack;
 let alertsDir: string;
@@ -57,6 +59,27 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
 	retryDue: { resource: 'dlqItem', operation: 'retryDue' },
 	computeKpi: { resource: 'kpi', operation: 'computeKpi', date: '={{ $json.body.date }}' },
 };
+
+/** The shipped lead intake workflow, answering the source when the CRM has the lead. */
+const ON_DELIVERY_WORKFLOW_ID = 'lihE2eOnDelivery';
+const ON_DELIVERY_PATH = 'lead-intake-on-delivery';
+/** Every workflow whose executions handle a lead or its outcome. */
+const LEAD_WORKFLOW_IDS = ['lihLeadIntake001', ON_DELIVERY_WORKFLOW_ID, 'lihLeadOutcome01'];
+
+async function onDeliveryWorkflow() {
+	const workflow = JSON.parse(await readFile(join(workflowsDir, 'lead-intake.json'), 'utf8')) as {
+		nodes: { type: string; parameters: Record<string, unknown>; webhookId?: string }[];
+	};
+	for (const node of workflow.nodes) {
+		if (node.type.endsWith('.leadIntake')) node.parameters.answerWhen = 'delivered';
+		if (node.type.endsWith('.leadSourceTrigger')) {
+			node.parameters.path = ON_DELIVERY_PATH;
+			node.webhookId = 'e2e00000-0000-4000-8000-00000000de11';
+		}
+	}
+	// the export test leaves workflows named e2e… aside
+	return { ...workflow, id: ON_DELIVERY_WORKFLOW_ID, name: 'e2e lead intake on delivery' };
+}
 
 const opsWorkflowId = (operation: string) => `lihE2e${operation.padEnd(10, '0').slice(0, 10)}`;
 
@@ -111,6 +134,9 @@ beforeAll(async () => {
 		await writeFile(file, JSON.stringify(operationWorkflow(operation, parameters)));
 		workflowFiles.push(file);
 	}
+	const onDeliveryFile = join(opsDir, 'on-delivery.json');
+	await writeFile(onDeliveryFile, JSON.stringify(await onDeliveryWorkflow()));
+	workflowFiles.push(onDeliveryFile);
 	stack = await startLocalStack({
 		throwaway: true,
 		n8n: true,
@@ -139,8 +165,9 @@ const devKey = () => stack.settings.LEAD_SOURCE_API_KEY;
 async function postToN8n(
 	lead: unknown,
 	headers: Record<string, string> = { authorization: `Bearer ${devKey()}` },
+	path = 'lead-intake',
 ): Promise<{ status: number; headers: Headers; body: Record<string, unknown> }> {
-	const response = await fetch(`${stack.urls.n8n}/webhook/lead-intake`, {
+	const response = await fetch(`${stack.urls.n8n}/webhook/${path}`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json', ...headers },
 		body: JSON.stringify(lead),
@@ -177,10 +204,18 @@ async function executionsEnded(): Promise<void> {
 		async () => {
 			const [row] = await n8nSql<{ running: number }[]>`
 				SELECT count(*)::int AS running FROM execution_entity
-				WHERE "workflowId" = 'lihLeadIntake001' AND "stoppedAt" IS NULL`;
+				WHERE "workflowId" IN ${n8nSql(LEAD_WORKFLOW_IDS)} AND "stoppedAt" IS NULL`;
 			return row!.running;
 		},
 		{ what: 'every lead intake execution to end', until: (running) => running === 0 },
+	);
+}
+
+/** The alert files of a run once there are at least `count` (an outcome event writes them later). */
+async function awaitAlertFiles(runId: string, count = 1): Promise<string[]> {
+	return await waitFor(
+		async () => (await readdir(alertsDir)).filter((name) => name.includes(runId)),
+		{ what: `${count} alert file(s) of run ${runId}`, until: (files) => files.length >= count },
 	);
 }
 
@@ -225,12 +260,16 @@ interface FailedRun {
 	key: string;
 }
 
-/** A lead sent through n8n while the CRM fails once: a failed run with an open DLQ item. */
+/**
+ * A lead sent through n8n, answered when the CRM has it, while the CRM fails once: a failed run
+ * with an open DLQ item, and a 500 answer that says so.
+ */
 async function failedThroughN8n(key: string): Promise<FailedRun> {
 	await crmFaults({ fail_next: 1, status: 503 });
 	const answer = await postToN8n(
 		{ ...lead, email: `${key}@example.com` },
 		{ authorization: `Bearer ${devKey()}`, 'idempotency-key': key },
+		ON_DELIVERY_PATH,
 	);
 	expect(answer.status).toBe(500);
 	expect(answer.body).toMatchObject({ reason: 'crm_http_503', dlq_id: expect.any(Number) });
@@ -264,14 +303,14 @@ const PLAIN_PII = ['e2e.lead@example.com', 'E2E Lead', '170 1234567', 'Hauptstra
 
 test('a valid lead with the source key is processed, recorded as the development source, and sent again is a duplicate', async () => {
 	const runsBefore = await sql`SELECT 1 FROM runs`;
-	const first = await postToN8n(lead);
+	const first = await postToN8n(lead, undefined, ON_DELIVERY_PATH);
 	expect(first.status).toBe(200);
 	expect(first.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
 	const [run] =
 		await sql`SELECT status, source FROM runs WHERE run_id = ${first.body.run_id as string}`;
 	expect(run).toEqual({ status: 'processed', source: 'development' });
 
-	const again = await postToN8n(lead);
+	const again = await postToN8n(lead, undefined, ON_DELIVERY_PATH);
 	expect(again.status).toBe(200);
 	expect(again.body).toEqual({
 		status: 'duplicate',
@@ -279,6 +318,82 @@ test('a valid lead with the source key is processed, recorded as the development
 		existing_status: 'processed',
 	});
 	expect(await sql`SELECT 1 FROM runs`).toHaveLength(runsBefore.length + 1);
+});
+
+describe('answered when the lead is stored (the shipped lead intake workflow)', () => {
+	/** The outbox row of a run's event once the receiver acknowledged it (answered 2xx). */
+	const eventSent = (runId: string, type: string) =>
+		waitFor(
+			async () =>
+				(
+					await sql<{ webhook_id: string }[]>`
+						SELECT webhook_id FROM outcome_events
+						WHERE run_id = ${runId} AND event_type = ${type} AND status = 'sent'`
+				)[0],
+			{ what: `the ${type} event of run ${runId} acknowledged by n8n`, deadlineMs: 30_000 },
+		);
+
+	test('202 at once; the lead reaches the CRM in the background; the Lead Outcome Trigger acknowledges lead.delivered', async () => {
+		const answer = await postToN8n(
+			{ ...lead, email: 'on.store@example.com' },
+			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-on-store' },
+		);
+		expect(answer.status).toBe(202);
+		expect(answer.body).toEqual({
+			status: 'accepted',
+			run_status: 'queued',
+			run_id: expect.any(String),
+		});
+		const runId = answer.body.run_id as string;
+		const crmLead = await waitFor(
+			async () =>
+				(
+					(await (await fetch(`${stack.urls.crm}/leads`)).json()) as {
+						leads: { key: string; upserts: number }[];
+					}
+				).leads.find((entry) => entry.key === 'e2e-on-store'),
+			{ what: 'the lead answered on store to reach the mock CRM', deadlineMs: 30_000 },
+		);
+		expect(crmLead!.upserts).toBe(1);
+		await eventSent(runId, 'lead.delivered');
+		const [run] = await sql`SELECT status FROM runs WHERE run_id = ${runId}`;
+		expect(run).toEqual({ status: 'processed' });
+	});
+
+	test('a failing CRM: the source still gets 202; lead.failed runs the lead-outcomes workflow, which writes the alert file and the Jira alert', async () => {
+		const before = await lastLeadIntakeExecution();
+		await crmFaults({ fail_next: 1, status: 503 });
+		const answer = await postToN8n(
+			{ ...lead, email: 'on.store.failing@example.com' },
+			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-on-store-failing' },
+		);
+		expect(answer.status).toBe(202);
+		expect(answer.body).toMatchObject({ status: 'accepted', run_status: 'queued' });
+		const runId = answer.body.run_id as string;
+		await eventSent(runId, 'lead.failed');
+		const [file] = await awaitAlertFiles(runId);
+		const text = await readFile(join(alertsDir, file!), 'utf8');
+		expect(JSON.parse(text)).toMatchObject({
+			alert: true,
+			run_id: runId,
+			severity: 'high',
+			outcome: 'failed',
+			reason: 'crm_http_503',
+		});
+		for (const plain of ['on.store.failing@example.com', ...PLAIN_PII])
+			expect(text).not.toContain(plain);
+		const jira = (await (await fetch(`${stack.urls.jiraConfluence}/entries`)).json()) as {
+			entries: { kind: string; run_id: string }[];
+		};
+		expect(jira.entries).toContainEqual(expect.objectContaining({ kind: 'alert', run_id: runId }));
+		const executions = await waitFor(
+			() => n8nSql<{ status: string }[]>`
+				SELECT status FROM execution_entity
+				WHERE "workflowId" = 'lihLeadOutcome01' AND id > ${before} AND "stoppedAt" IS NOT NULL`,
+			{ what: 'the lead-outcomes execution to end', until: (rows) => rows.length >= 1 },
+		);
+		expect(executions.map(({ status }) => status)).toContain('success');
+	});
 });
 
 test('no key: 401, a wrong key: 403; nothing reaches the processor, no execution starts, no key is stored', async () => {
@@ -335,17 +450,20 @@ test('a failed delivery lands in the DLQ, writes an alert file and reaches mock 
 	const [item] = await sql`SELECT status, reason FROM dlq WHERE run_id = ${runId}`;
 	expect(item).toEqual({ status: 'open', reason: 'crm_http_503' });
 
+	// the Failed output's alert (the lead.failed event may add one of its own: the workflow
+	// answering when the CRM has it does not leave that event out)
 	const files = await alertFilesOf(runId);
-	expect(files.length).toBeGreaterThanOrEqual(1);
-	const text = await readFile(join(alertsDir, files.sort()[0]!), 'utf8');
-	expect(JSON.parse(text)).toMatchObject({
-		alert: true,
-		run_id: runId,
-		statusCode: 500,
-		severity: 'high',
-		outcome: 'failed',
-	});
-	for (const plain of PLAIN_PII) expect(text).not.toContain(plain);
+	const texts = await Promise.all(files.map((file) => readFile(join(alertsDir, file), 'utf8')));
+	expect(texts.map((text) => JSON.parse(text) as unknown)).toContainEqual(
+		expect.objectContaining({
+			alert: true,
+			run_id: runId,
+			statusCode: 500,
+			severity: 'high',
+			outcome: 'failed',
+		}),
+	);
+	for (const text of texts) for (const plain of PLAIN_PII) expect(text).not.toContain(plain);
 	const jira = (await (await fetch(`${stack.urls.jiraConfluence}/entries`)).json()) as {
 		entries: { kind: string; run_id: string }[];
 	};
@@ -366,7 +484,8 @@ test('a lead intake execution ends successfully whatever the outcome: accepted, 
 	const executions = await waitFor(
 		() => n8nSql<{ status: string }[]>`
 			SELECT status FROM execution_entity
-			WHERE "workflowId" = 'lihLeadIntake001' AND id > ${before} AND "stoppedAt" IS NOT NULL
+			WHERE "workflowId" IN ('lihLeadIntake001', ${ON_DELIVERY_WORKFLOW_ID})
+			AND id > ${before} AND "stoppedAt" IS NOT NULL
 			ORDER BY id`,
 		{ what: "this test's 4 lead intake executions to end", until: (rows) => rows.length >= 4 },
 	);
@@ -545,14 +664,18 @@ test('a repeat while the first request with that key is still delivered answers 
 	await fault(1500);
 	try {
 		const headers = { authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-in-progress' };
-		const first = postToN8n({ ...lead, email: 'slow@example.com' }, headers);
+		const first = postToN8n({ ...lead, email: 'slow@example.com' }, headers, ON_DELIVERY_PATH);
 		// the second request starts once the first has reached the processor (its CRM call takes 1.5 s)
 		await waitFor(
 			async () =>
 				(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-in-progress'`).length > 0,
 			{ what: 'the first request with the key to reach the processor', intervalMs: 10 },
 		);
-		const second = await postToN8n({ ...lead, email: 'slow@example.com' }, headers);
+		const second = await postToN8n(
+			{ ...lead, email: 'slow@example.com' },
+			headers,
+			ON_DELIVERY_PATH,
+		);
 		expect(second.status).toBe(409);
 		expect(second.body).toMatchObject({ code: 'request_in_progress' });
 		expect((await first).body).toMatchObject({ status: 'accepted' });
@@ -596,7 +719,13 @@ test('the editor shows no error marker and no [ERROR preview in any workflow or 
 			.split('; ')
 			.find((part) => part.startsWith('n8n-auth='))!
 			.slice('n8n-auth='.length),
-		workflowIds: ['lihLeadIntake001', 'lihDlqRetry00001', 'lihKpiDaily00001', 'lihErrorHandler1'],
+		workflowIds: [
+			'lihLeadIntake001',
+			'lihLeadOutcome01',
+			'lihDlqRetry00001',
+			'lihKpiDaily00001',
+			'lihErrorHandler1',
+		],
 		screenshotDir: join(repoRoot, '.data', 'screenshots'),
 	});
 	expect(check.findings).toEqual([]);
@@ -607,11 +736,13 @@ test('the editor shows no error marker and no [ERROR preview in any workflow or 
 			'Alert: rejected',
 			'Alert: failed',
 		],
+		lihLeadOutcome01: ['Lead outcomes', 'Alert: failed', 'Alert Jira: dead', 'Log Jira: resolved'],
 		lihDlqRetry00001: ['Retry due DLQ items', 'Alert Jira: dead item'],
 		lihKpiDaily00001: ["Compute yesterday's KPI"],
 		lihErrorHandler1: ['Alert: workflow error'],
 	});
-	expect(check.screenshots).toHaveLength(12);
+	// one per workflow and one per node panel
+	expect(check.screenshots).toHaveLength(17);
 }, 300_000);
 
 test('exporting the workflows from n8n reproduces every workflow file unchanged', async () => {
@@ -680,6 +811,7 @@ test('a request n8n signed, captured on its way and replayed with another key, i
 		const sent = await postToN8n(
 			{ ...lead, email: 'captured@example.com' },
 			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-captured' },
+			ON_DELIVERY_PATH,
 		);
 		expect(sent.body).toMatchObject({ status: 'accepted' });
 	} finally {
