@@ -63,6 +63,26 @@ const EnvSchema = z.object({
 	DLQ_RETRY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 	DLQ_RETRY_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
 	ACCEPTED_LEASE_SECONDS: seconds.optional(),
+	/** Queued leads (answered on store) claimed and delivered at once by one processor. */
+	DELIVERY_BATCH: z.coerce.number().int().min(1).max(1000).default(64),
+	DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
+	/** How often the queue is looked at for leads another processor stored (its own: at once). */
+	DELIVERY_POLL_MS: milliseconds.default(1000),
+	/** How often the processor runs retry-due itself (0: only when called, by n8n's dlq-retry). */
+	DLQ_RETRY_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(3600).default(15),
+	/** Where outcome events are POSTed (n8n's Lead Outcome Trigger); unset: none are sent. */
+	EVENTS_URL: z.url().optional(),
+	EVENTS_SECRET: z.string().min(16).optional(),
+	/** The secret being retired during a rotation: events carry a signature with each. */
+	EVENTS_SECRET_PREVIOUS: z.string().min(16).optional(),
+	EVENTS_TIMEOUT_MS: milliseconds.default(5000),
+	/** Waits after the 1st, 2nd, … refused attempt; the last repeats for as long as it takes. */
+	EVENTS_BACKOFF_SECONDS: backoffSchedule.default(() => [5, 30, 120, 600, 1800]),
+	EVENTS_BATCH: z.coerce.number().int().min(1).max(1000).default(100),
+	EVENTS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
+	EVENTS_POLL_MS: milliseconds.default(1000),
+	/** Sent events (and, without EVENTS_URL, unsent ones) are deleted after this. */
+	EVENTS_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 365).default(72),
 	CRM_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
 	CRM_BREAKER_COOLDOWN_SECONDS: seconds.default(30),
 	CRM_MAX_PAUSE_SECONDS: seconds.default(3600),
@@ -147,6 +167,12 @@ function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 		problems.push(
 			`DLQ_LEASE_SECONDS (${config.DLQ_LEASE_SECONDS}): shorter than a CRM call and the write after it, ${covers}; a claimed DLQ item could be claimed again during its own re-delivery`,
 		);
+	}
+	if (config.EVENTS_URL && !config.EVENTS_SECRET) {
+		problems.push('EVENTS_URL: set EVENTS_SECRET too (outcome events are always signed)');
+	}
+	if (config.EVENTS_SECRET_PREVIOUS && !config.EVENTS_SECRET) {
+		problems.push('EVENTS_SECRET_PREVIOUS: only beside EVENTS_SECRET (the secret that replaces it)');
 	}
 	if (config.CRM_BREAKER_COOLDOWN_SECONDS > config.CRM_MAX_PAUSE_SECONDS) {
 		problems.push(

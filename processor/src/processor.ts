@@ -15,7 +15,13 @@ import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
 import { answerClientError, refuseExpectation } from './http/client-errors.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureLog } from './intake/signature-failures.js';
-import { signingKeys } from './intake/signature.js';
+import { answerOnStoreKeys, signingKeys } from './intake/signature.js';
+import { startDeliverer } from './delivery/deliverer.js';
+import { startLoop, type Loop } from './delivery/loop.js';
+import { retryDue, type RetryDeps } from './dlq/retry-service.js';
+import { startDispatcher, startEventPruning } from './events/dispatcher.js';
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from './logger.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createLeadCipher } from './pii/lead-cipher.js';
@@ -110,6 +116,74 @@ export async function startProcessor(
 		if (recovered > 0) {
 			logger.warn({ recovered }, 'runs interrupted before this start were handed to the DLQ');
 		}
+		const retry: RetryDeps = {
+			...delivery,
+			concurrency: config.DLQ_RETRY_CONCURRENCY,
+			claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
+			crmTimeoutMs: config.CRM_TIMEOUT_MS,
+		};
+		// the background work (docs/architecture.md): delivery of queued leads, DLQ retries and
+		// outcome events go on whether n8n is up or not; every claim is leased, so processors share it
+		const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+		const loops: Loop[] = [];
+		// stopped first: a pass in progress still has the CRM client and the database
+		closers.unshift(async () => {
+			for (const loop of loops.splice(0)) await loop.stop();
+		});
+		const deliverer = startDeliverer(delivery, {
+			owner,
+			batch: config.DELIVERY_BATCH,
+			concurrency: config.DELIVERY_CONCURRENCY,
+			pollMs: config.DELIVERY_POLL_MS,
+			logger,
+		});
+		loops.push(deliverer);
+		delivery.queued = () => deliverer.wake();
+		if (config.DLQ_RETRY_INTERVAL_SECONDS > 0) {
+			loops.push(
+				startLoop(
+					async () => {
+						const summary = await retryDue(retry, config.DLQ_RETRY_BATCH);
+						if (summary.claimed + summary.recovered > 0) {
+							const { claimed, resolved, retried, dead, recovered } = summary;
+							logger.info({ claimed, resolved, retried, dead, recovered }, 'DLQ retry pass');
+						}
+						return summary.claimed === config.DLQ_RETRY_BATCH;
+					},
+					{ pollMs: config.DLQ_RETRY_INTERVAL_SECONDS * 1000, logger, name: 'dlq-retry' },
+				),
+			);
+		}
+		const dispatcher = config.EVENTS_URL
+			? startDispatcher({
+					sql,
+					url: config.EVENTS_URL,
+					keys: signingKeys(
+						[config.EVENTS_SECRET, config.EVENTS_SECRET_PREVIOUS].filter(
+							(secret): secret is string => secret !== undefined,
+						),
+					),
+					owner,
+					batch: config.EVENTS_BATCH,
+					concurrency: config.EVENTS_CONCURRENCY,
+					timeoutMs: config.EVENTS_TIMEOUT_MS,
+					backoffSeconds: config.EVENTS_BACKOFF_SECONDS,
+					pollMs: config.EVENTS_POLL_MS,
+					deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+					now,
+					logger,
+				})
+			: null;
+		if (dispatcher) loops.push(dispatcher);
+		loops.push(
+			startEventPruning({
+				sql,
+				retentionHours: config.EVENTS_RETENTION_HOURS,
+				pendingToo: !config.EVENTS_URL,
+				now,
+				logger,
+			}),
+		);
 
 		const signatureFailures = signatureFailureLog(sql, {
 			bucketSeconds: config.SIGNATURE_FAILURE_BUCKET_SECONDS,
@@ -138,6 +212,7 @@ export async function startProcessor(
 			intake: {
 				intake: delivery,
 				signingKeys: signingKeys(config.WEBHOOK_HMAC_SECRET),
+				answerOnStoreKeys: answerOnStoreKeys(signingKeys(config.WEBHOOK_HMAC_SECRET)),
 				legacySignatures: config.WEBHOOK_LEGACY_SIGNATURE,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
@@ -154,12 +229,8 @@ export async function startProcessor(
 				serviceToken: config.SERVICE_TOKEN,
 				refusedTokens,
 				retryBatchSize: config.DLQ_RETRY_BATCH,
-				retry: {
-					...delivery,
-					concurrency: config.DLQ_RETRY_CONCURRENCY,
-					claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
-					crmTimeoutMs: config.CRM_TIMEOUT_MS,
-				},
+				retry,
+				events: { urlSet: Boolean(config.EVENTS_URL), wake: () => dispatcher?.wake() },
 				rules: { sql, live: rules },
 				kpi: {
 					sql,
@@ -167,7 +238,12 @@ export async function startProcessor(
 					now,
 					logger,
 					ledger: (range) =>
-						ledger(sql, range, new Date(now().getTime() - config.ACCEPTED_LEASE_SECONDS * 1000)),
+						ledger(
+							sql,
+							range,
+							new Date(now().getTime() - config.ACCEPTED_LEASE_SECONDS * 1000),
+							now(),
+						),
 				},
 			},
 		});

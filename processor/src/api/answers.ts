@@ -5,6 +5,7 @@ import {
 	ATTEMPT_TRIGGERS,
 	DLQ_STATUSES,
 	EVENT_TYPES,
+	OUTCOME_EVENT_TYPES,
 	RUN_STATUSES,
 } from '../vocabulary.js';
 
@@ -24,6 +25,14 @@ export const ErrorAnswer = z
 		correlation_id: z.string(),
 	})
 	.meta({ id: 'Error', description: 'Every error; never a stack trace' });
+
+export const QueuedAnswer = z
+	.object({
+		status: z.literal('accepted'),
+		run_status: z.literal('queued'),
+		run_id: z.uuid(),
+	})
+	.meta({ id: 'QueuedAnswer', description: 'Answered on store: delivered in the background' });
 
 export const IntakeAnswer = z
 	.discriminatedUnion('status', [
@@ -222,6 +231,7 @@ export const Ledger = z
 		waiting: z.number().int().meta({ description: 'In the DLQ, waiting for a retry' }),
 		dead: z.number().int().meta({ description: 'In the DLQ, given up on: needs a person' }),
 		resolved_manually: z.number().int(),
+		queued: z.number().int().meta({ description: 'Answered on store, waiting for a deliverer' }),
 		in_flight: z.number().int().meta({ description: 'Accepted, within their lease' }),
 		stuck: z
 			.number()
@@ -231,7 +241,7 @@ export const Ledger = z
 		duplicates: z.number().int(),
 		balanced: z.boolean().meta({
 			description:
-				'received = processed + rejected + waiting + dead + resolved_manually + in_flight',
+				'received = processed + rejected + waiting + dead + resolved_manually + queued + in_flight',
 		}),
 	})
 	.meta({ id: 'Ledger' });
@@ -303,3 +313,28 @@ export const RulesDryRun = z
 		}),
 	})
 	.meta({ id: 'RulesDryRun', description: 'What the proposed document would change' });
+
+export const OutboxAnswer = z
+	.object({
+		pending: z.number().int().meta({ description: 'Events not yet acknowledged by the receiver' }),
+		retrying: z.number().int().meta({ description: 'Of them, refused or unanswered at least once' }),
+		oldest_pending_at: z.iso.datetime().nullable(),
+		by_type: z.record(z.string(), z.number().int()),
+		events_url_set: z.boolean().meta({ description: 'false: EVENTS_URL is unset, nothing is sent' }),
+		events: z.array(
+			z.object({
+				webhook_id: z.string(),
+				type: z.enum(OUTCOME_EVENT_TYPES),
+				run_id: z.uuid().nullable(),
+				occurred_at: z.iso.datetime(),
+				attempts: z.number().int(),
+				next_attempt_at: z.iso.datetime(),
+				last_error: z.string().nullable(),
+			}),
+		),
+	})
+	.meta({ id: 'Outbox', description: 'The outcome events waiting to be sent, oldest first' });
+
+export const OutboxRetryAnswer = z.object({
+	due: z.number().int().meta({ description: 'Pending events made due now' }),
+});

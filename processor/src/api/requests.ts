@@ -105,6 +105,7 @@ export const ReplayBody = z.strictObject({
 	dry_run: z.boolean().default(false).meta({ description: 'Only count the matching items' }),
 });
 
+export const OutboxQuery = z.strictObject({ limit: Limit });
 export const RunsQuery = z.strictObject({ status: z.enum(RUN_STATUSES).optional(), limit: Limit });
 
 export const RunIdParams = z.strictObject({ runId: z.uuid() });

@@ -2,7 +2,7 @@ import type { Sql } from './connection.js';
 
 /**
  * Where every lead received in a time range is now. Each run is in exactly one bucket, so
- * received = processed + rejected + waiting + dead + resolved_manually + in_flight holds
+ * received = processed + rejected + waiting + dead + resolved_manually + queued + in_flight holds
  * exactly when nothing is stuck (accepted past its lease: nobody is delivering it) or
  * unaccounted (failed without a DLQ item). Duplicates are repeats, counted apart.
  */
@@ -16,6 +16,8 @@ export interface LedgerSummary {
 	dead: number;
 	/** Failed, and closed by an operator by hand. */
 	resolved_manually: number;
+	/** Answered on store, waiting for a deliverer. */
+	queued: number;
 	/** Accepted and still within their lease: being delivered right now. */
 	in_flight: number;
 	stuck: number;
@@ -28,10 +30,12 @@ export async function ledger(
 	sql: Sql,
 	range: { from: Date; to: Date },
 	leaseCutoff: Date,
+	/** The processor's clock: a run claimed from the queue is in flight until its lease_until. */
+	now: Date = new Date(),
 ): Promise<LedgerSummary> {
 	const [row] = await sql<Record<Exclude<keyof LedgerSummary, 'balanced'>, string>[]>`
 		WITH ranged AS (
-			SELECT r.status, r.received_at,
+			SELECT r.status, r.received_at, r.lease_until,
 				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status
 			FROM runs r WHERE r.received_at >= ${range.from} AND r.received_at < ${range.to}
 		)
@@ -41,8 +45,11 @@ export async function ledger(
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status IN ('open', 'retrying')) AS waiting,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'dead') AS dead,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved') AS resolved_manually,
-			count(*) FILTER (WHERE status = 'accepted' AND received_at >= ${leaseCutoff}) AS in_flight,
-			count(*) FILTER (WHERE status = 'accepted' AND received_at < ${leaseCutoff}) AS stuck,
+			count(*) FILTER (WHERE status = 'queued') AS queued,
+			count(*) FILTER (WHERE status = 'accepted'
+				AND (received_at >= ${leaseCutoff} OR lease_until >= ${now})) AS in_flight,
+			count(*) FILTER (WHERE status = 'accepted' AND received_at < ${leaseCutoff}
+				AND (lease_until IS NULL OR lease_until < ${now})) AS stuck,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status IS NULL) AS unaccounted,
 			(SELECT count(*) FROM audit_events e WHERE e.event_type = 'lead_duplicate'
 				AND e.event_time >= ${range.from} AND e.event_time < ${range.to}) AS duplicates
@@ -56,6 +63,7 @@ export async function ledger(
 		counts.waiting +
 		counts.dead +
 		counts.resolved_manually +
+		counts.queued +
 		counts.in_flight;
 	return { ...counts, balanced: counts.received === accounted };
 }

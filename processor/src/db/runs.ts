@@ -33,6 +33,8 @@ export interface NewRun {
 	rejection: { reasons: string[]; missingFields: string[]; message: string } | null;
 	/** The encrypted raw lead, kept until delivery; absent for rejected leads. */
 	sealedLead: Buffer | null;
+	/** Answered on store: born `queued`, for a deliverer to claim (ignored for a rejection). */
+	queued?: boolean;
 	/** Legacy-signed requests only: the signature may create this one run and no other. */
 	signatureGuard: string | null;
 	/** The rules version that decided the lead. */
@@ -110,7 +112,7 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 		fingerprint: run.fingerprint,
 		source: run.source,
 		correlation_id: run.correlationId,
-		status: run.rejection ? 'rejected' : 'accepted',
+		status: run.rejection ? 'rejected' : run.queued ? 'queued' : 'accepted',
 		rejection_reasons: run.rejection?.reasons ?? null,
 		error_code: run.rejection?.reasons[0] ?? null,
 		error_message: run.rejection?.message ?? null,
@@ -268,7 +270,7 @@ export function failAcceptedStatement(
  */
 export function failExpiredStatement(
 	sql: Queryable,
-	expired: { cutoff: Date; limit: number; errorMessage: string },
+	expired: { cutoff: Date; now: Date; limit: number; errorMessage: string },
 ) {
 	return sql`
 		UPDATE runs r SET status = 'failed', error_code = 'interrupted', error_message = ${expired.errorMessage},
@@ -276,11 +278,44 @@ export function failExpiredStatement(
 		FROM (
 			SELECT run_id FROM runs
 			WHERE status = 'accepted' AND received_at < ${expired.cutoff}
+				-- claimed from the queue: its deliverer's lease decides
+				AND (lease_until IS NULL OR lease_until < ${expired.now})
 			ORDER BY received_at
 			LIMIT ${expired.limit}
 			FOR UPDATE SKIP LOCKED
 		) e WHERE r.run_id = e.run_id
 		RETURNING r.run_id, r.correlation_id, r.idempotency_key, r.source, r.received_at`;
+}
+
+export interface QueuedRun {
+	run_id: string;
+	idempotency_key: string;
+	source: string;
+	correlation_id: string | null;
+	sealed_lead: Buffer | null;
+}
+
+/**
+ * A deliverer takes up to `limit` queued runs, oldest first: each becomes `accepted`, leased to
+ * `owner` until `leaseUntil` (past it the recovery hands it to the DLQ). SKIP LOCKED: several
+ * processors claim side by side, never the same run.
+ */
+export async function claimQueued(
+	sql: Sql,
+	claim: { owner: string; leaseUntil: Date; limit: number; deadlineMs: number },
+): Promise<QueuedRun[]> {
+	return withDeadline(
+		sql<QueuedRun[]>`
+			UPDATE runs r SET status = 'accepted', lease_owner = ${claim.owner},
+				lease_until = ${claim.leaseUntil}, updated_at = now()
+			FROM (
+				SELECT run_id FROM runs WHERE status = 'queued'
+				ORDER BY received_at LIMIT ${claim.limit}
+				FOR UPDATE SKIP LOCKED
+			) q WHERE r.run_id = q.run_id AND r.status = 'queued'
+			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead`,
+		claim.deadlineMs,
+	);
 }
 
 /** The raw lead is no longer needed (its DLQ item was closed by hand): for the runs of `runs`. */
@@ -348,6 +383,12 @@ export async function recentRuns(
 	return sql<
 		RunRow[]
 	>`SELECT ${sql(RUN_COLUMNS)} FROM runs ${where} ORDER BY received_at DESC, run_id LIMIT ${filter.limit}`;
+}
+
+/** Runs waiting in the queue (answered on store, not yet claimed). */
+export async function queuedCount(sql: Sql): Promise<number> {
+	const [row] = await sql<{ count: string }[]>`SELECT count(*) FROM runs WHERE status = 'queued'`;
+	return Number(row!.count);
 }
 
 export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, number>> {

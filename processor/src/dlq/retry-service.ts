@@ -279,7 +279,7 @@ function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 	}
 }
 
-async function mapConcurrently<T, R>(
+export async function mapConcurrently<T, R>(
 	items: T[],
 	concurrency: number,
 	work: (item: T) => Promise<R>,

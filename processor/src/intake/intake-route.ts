@@ -20,6 +20,8 @@ import {
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
 	signingKeys: readonly SigningKey[];
+	/** The same secrets' answer-on-store keys (answerOnStoreKeys): for `Prefer: respond-async`. */
+	answerOnStoreKeys: readonly SigningKey[];
 	legacySignatures: boolean;
 	maxSkewSeconds: number;
 	bodyLimitBytes: number;
@@ -70,8 +72,10 @@ export function intakeHandler(
 		if ('ok' in claim) return refuseSignature(options, req, res, claim, null);
 		// the raw bytes: the signature covers exactly what was sent
 		const rawBody = await getRawBody(req, { limit: options.bodyLimitBytes, length: declared });
+		// the answer mode is part of what is signed: the derived key signs an answer-on-store request
+		const answerOnStore = prefersAsync(req);
 		const verdict = verifyClaim(claim, rawBody, {
-			keys: options.signingKeys,
+			keys: answerOnStore ? options.answerOnStoreKeys : options.signingKeys,
 			legacyEnabled: options.legacySignatures,
 			toleranceSeconds: options.maxSkewSeconds,
 			nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
@@ -89,9 +93,11 @@ export function intakeHandler(
 			headers: req.headers,
 			failAfterAccept: options.faultInjection && header(req, 'x-fail-after-accept') === '1',
 			signatureGuard: verdict.scheme === 'v1' ? verdict.replayGuard : null,
+			answerOnStore,
 			log: req.log,
 		});
 		res.runId = outcome.runId;
+		if (outcome.httpStatus === 202) res.setHeader('Preference-Applied', 'respond-async');
 		options.countLead(String(outcome.body.status));
 		sendJson(res, outcome.httpStatus, outcome.body);
 	};
@@ -122,6 +128,17 @@ async function refuseSignature(
 		}
 	}
 	throw new HttpError(failure.status, failure.code, failure.message);
+}
+
+/** `Prefer: respond-async` (RFC 7240), alone or among other preferences. */
+export function prefersAsync(req: IncomingMessage): boolean {
+	const values = req.headers.prefer;
+	if (values === undefined) return false;
+	return (Array.isArray(values) ? values : [values]).some((value) =>
+		value
+			.split(',')
+			.some((preference) => preference.split(';')[0]!.trim().toLowerCase() === 'respond-async'),
+	);
 }
 
 /** The intake takes no query parameters: one sent is refused, never ignored. */

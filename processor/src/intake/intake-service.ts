@@ -16,6 +16,7 @@ import type { LeadCipher } from '../pii/lead-cipher.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
+import type { MappingConfig } from './mapping.js';
 import { prepareLead, type PreparedLead } from './prepare-lead.js';
 import type { RulesHolder } from './ruleset.js';
 
@@ -39,6 +40,8 @@ export interface IntakeDeps {
 	 * the CRM answered, before its run is marked processed, so a test can kill the process there.
 	 */
 	pauseAfterCrmKeyPrefix: string | null;
+	/** Told when a lead was stored `queued` (answer on store), so a deliverer picks it up now. */
+	queued?: () => void;
 }
 
 export interface IntakeRequest {
@@ -53,8 +56,19 @@ export interface IntakeRequest {
 	failAfterAccept: boolean;
 	/** A legacy signature's guard: it may create one run only. */
 	signatureGuard: string | null;
+	/**
+	 * `Prefer: respond-async`, verified with the derived key: answer 202 once the run is stored
+	 * (`queued`); a deliverer delivers it in the background (delivery/deliverer.ts).
+	 */
+	answerOnStore: boolean;
 	log: Logger;
 }
+
+/** What delivering a run needs to know about the request that brought it. */
+export type DeliveryContext = Pick<
+	IntakeRequest,
+	'idempotencyKey' | 'source' | 'correlationId' | 'headers' | 'log'
+>;
 
 export interface IntakeAnswer {
 	httpStatus: number;
@@ -73,6 +87,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
 
+	const queued = request.answerOnStore && !rejected;
 	const opened = await deps.runs.open({
 		runId,
 		idempotencyKey: request.idempotencyKey,
@@ -85,6 +100,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			? { reasons, missingFields, message: describeRejection(reasons, missingFields) }
 			: null,
 		sealedLead: rejected ? null : deps.cipher.encrypt(request.rawBody),
+		queued,
 		signatureGuard: request.signatureGuard,
 		rulesVersion: ruleset.version,
 		receivedEvent: { source: request.source, email_hash: lead.emailHash, lead: lead.sanitized },
@@ -96,6 +112,14 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		if (missingFields.length > 0) answer.missing_fields = missingFields;
 		return { httpStatus: 200, runId, body: answer };
 	}
+	if (queued) {
+		deps.queued?.();
+		return {
+			httpStatus: 202,
+			runId,
+			body: { status: 'accepted', run_status: 'queued', run_id: runId },
+		};
+	}
 	if (request.failAfterAccept) {
 		return recordFailure(deps, request, runId, lead, {
 			reason: 'forced_failure_after_accept',
@@ -106,7 +130,22 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		});
 	}
 
-	const crmRequest = toCrmRequest(lead.normalized, ruleset.mapping, runId, request.idempotencyKey);
+	return deliverAccepted(deps, request, runId, lead, ruleset.mapping);
+}
+
+/**
+ * Delivers an `accepted` run this process holds and settles it: `processed` (200 with the CRM's
+ * id), or `failed` with a DLQ item (500). The synchronous intake calls it for the request it
+ * answers; a deliverer for a queued run it claimed (then nobody reads the answer).
+ */
+export async function deliverAccepted(
+	deps: IntakeDeps,
+	request: DeliveryContext,
+	runId: string,
+	lead: PreparedLead,
+	mapping: MappingConfig,
+): Promise<IntakeAnswer> {
+	const crmRequest = toCrmRequest(lead.normalized, mapping, runId, request.idempotencyKey);
 	const result = await deps.crm.upsert(crmRequest.body);
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {
@@ -147,7 +186,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
  */
 async function recordDelivery(
 	deps: IntakeDeps,
-	request: IntakeRequest,
+	request: DeliveryContext,
 	runId: string,
 	result: Extract<DeliveryResult, { ok: true }>,
 	droppedAttributes: string[],
@@ -236,7 +275,7 @@ interface FailureCause {
  */
 async function recordFailure(
 	deps: IntakeDeps,
-	request: IntakeRequest,
+	request: DeliveryContext,
 	runId: string,
 	lead: PreparedLead,
 	cause: FailureCause,

@@ -10,7 +10,7 @@ import { formatDuration } from '../text/durations.js';
 /**
  * Where every lead received in a time range stands (GET /internal/stats/ledger). It balances
  * when stuck + unaccounted = 0, i.e. received = processed + rejected + waiting + dead +
- * resolved_manually + in_flight; duplicates are counted apart.
+ * resolved_manually + queued + in_flight; duplicates are counted apart.
  */
 import type { LedgerSummary } from '../db/ledger.js';
 
@@ -49,6 +49,7 @@ export function ledgerLine(
 		`${ledger.waiting} waiting for a retry`,
 		`${ledger.dead} dead`,
 		`${ledger.resolved_manually} resolved by hand`,
+		`${ledger.queued} queued`,
 		`${ledger.in_flight} in flight`,
 	].join(' + ');
 	const duplicates = `duplicates counted apart: ${ledger.duplicates}`;

@@ -2,6 +2,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { CrmClient } from '../crm/crm-client.js';
 import type { Sql } from '../db/connection.js';
 import { dlqDepth } from '../db/dlq.js';
+import { pendingSummary } from '../db/outcome-events.js';
+import { queuedCount } from '../db/runs.js';
 
 /** The processor's Prometheus metrics, on a registry of its own (one per processor instance). */
 export function createMetrics(sql: Sql) {
@@ -33,6 +35,34 @@ export function createMetrics(sql: Sql) {
 		async collect() {
 			for (const [status, count] of Object.entries(await dlqDepth(sql)))
 				this.set({ status }, count);
+		},
+	});
+
+	new Gauge({
+		name: 'lih_outcome_events_pending',
+		help: 'Outcome events not yet acknowledged by the receiver (EVENTS_URL), by type',
+		labelNames: ['type'] as const,
+		registers: [registry],
+		async collect() {
+			this.reset();
+			const summary = await pendingSummary(sql);
+			for (const [type, count] of Object.entries(summary.by_type)) this.set({ type }, count);
+			oldestPending.set(
+				summary.oldest_pending_at ? (Date.now() - summary.oldest_pending_at.getTime()) / 1000 : 0,
+			);
+		},
+	});
+	const oldestPending = new Gauge({
+		name: 'lih_outcome_events_oldest_pending_seconds',
+		help: 'Age of the oldest unacknowledged outcome event (0: none pending)',
+		registers: [registry],
+	});
+	new Gauge({
+		name: 'lih_runs_queued',
+		help: 'Leads answered on store and waiting for a deliverer',
+		registers: [registry],
+		async collect() {
+			this.set(await queuedCount(sql));
 		},
 	});
 

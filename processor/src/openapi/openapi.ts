@@ -68,6 +68,10 @@ const signatureHeaders = z.object({
 		.meta({ description: 'legacy: `sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`' }),
 	'x-idempotency-key': z.string().optional().meta({ description: 'legacy: the idempotency key' }),
 	'x-source': z.string().optional().meta({ description: 'The lead source n8n authenticated' }),
+	prefer: z.string().optional().meta({
+		description:
+			'`respond-async`: answer 202 once stored (the signature is then made with the answer-on-store key)',
+	}),
 	'x-correlation-id': z.string().optional().meta({ description: 'Echoed; generated when absent' }),
 });
 
@@ -94,6 +98,10 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 					'200': json(
 						answer.IntakeAnswer,
 						'Accepted and delivered, a duplicate, or rejected by the rules',
+					),
+					'202': json(
+						answer.QueuedAnswer,
+						'Prefer: respond-async: stored, delivered in the background (Preference-Applied: respond-async)',
 					),
 					'400': failure('Invalid JSON or UTF-8, a missing or invalid key, a bad timestamp'),
 					'401': failure('Missing or wrong signature, or the legacy scheme is switched off'),
@@ -148,6 +156,17 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 			post: internal('Re-deliver the DLQ items matching a filter now (or count them)', {
 				requestBody: { content: { 'application/json': { schema: request.ReplayBody } } },
 				responses: { '200': json(answer.ReplayAnswer, 'The count, or what was re-delivered') },
+			}),
+		},
+		'/internal/events': {
+			get: internal('The outcome events waiting to be sent (counts, and the oldest first)', {
+				requestParams: { query: request.OutboxQuery },
+				responses: { '200': json(answer.OutboxAnswer, 'What waits in the outbox') },
+			}),
+		},
+		'/internal/events/retry': {
+			post: internal('Send every pending outcome event now (their backoff waits are cut short)', {
+				responses: { '200': json(answer.OutboxRetryAnswer, 'How many were made due') },
 			}),
 		},
 		'/internal/dlq': {

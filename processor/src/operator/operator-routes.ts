@@ -7,6 +7,7 @@ import { dlqEntriesOfRun, findDlqEntry, listDlq } from '../db/dlq.js';
 import { resolveByOperator } from '../db/transitions.js';
 import { readKpiRange } from '../db/kpi.js';
 import { ledger } from '../db/ledger.js';
+import { makeAllDue, pendingEvents, pendingSummary } from '../db/outcome-events.js';
 import { findRun, findRunByKey, recentRuns, runCountsByStatus, type RunRow } from '../db/runs.js';
 import { replay, retryDue, retryOne, type RetryDeps } from '../dlq/retry-service.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
@@ -29,6 +30,8 @@ export interface OperatorDeps {
 	kpi: KpiDeps;
 	rules: RulesDeps;
 	retryBatchSize: number;
+	/** Whether EVENTS_URL is set; wakes the dispatcher after an operator's "send now". */
+	events: { urlSet: boolean; wake: () => void };
 }
 
 /** An operator request's JSON body, after decompression. */
@@ -52,6 +55,22 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.post('/internal/dlq/retry-due', async (req, res) => {
 		const { limit } = input(req, { body: request.RetryDueBody });
 		res.json(await retryDue(deps.retry, limit ?? deps.retryBatchSize));
+	});
+
+	router.get('/internal/events', async (req, res) => {
+		const { limit } = input(req, { query: request.OutboxQuery });
+		const [summary, events] = await Promise.all([
+			pendingSummary(deps.sql),
+			pendingEvents(deps.sql, limit),
+		]);
+		res.json({ ...summary, events_url_set: deps.events.urlSet, events });
+	});
+
+	router.post('/internal/events/retry', async (req, res) => {
+		input(req, {});
+		const due = await makeAllDue(deps.sql, deps.retry.now());
+		deps.events.wake();
+		res.json({ due });
 	});
 
 	router.get('/internal/dlq', async (req, res) => {
@@ -156,7 +175,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		res.json({
 			from: range.from.toISOString(),
 			to: range.to.toISOString(),
-			...(await ledger(deps.sql, range, leaseCutoff)),
+			...(await ledger(deps.sql, range, leaseCutoff, now)),
 		});
 	});
 

@@ -37,6 +37,7 @@ const ledger: LedgerSummary = {
 	waiting: 5,
 	dead: 2,
 	resolved_manually: 1,
+	queued: 0,
 	in_flight: 2,
 	stuck: 0,
 	unaccounted: 0,
@@ -47,7 +48,7 @@ const ledger: LedgerSummary = {
 test('the ledger line says whether every lead is accounted for, or by how much it is not', () => {
 	expect(ledgerLine('2026-05-01', ledger)).toEqual({
 		verdict: 'balanced',
-		text: 'Every lead received on 2026-05-01 is accounted for: 120 received = 100 delivered + 10 rejected + 5 waiting for a retry + 2 dead + 1 resolved by hand + 2 in flight (duplicates counted apart: 3).',
+		text: 'Every lead received on 2026-05-01 is accounted for: 120 received = 100 delivered + 10 rejected + 5 waiting for a retry + 2 dead + 1 resolved by hand + 0 queued + 2 in flight (duplicates counted apart: 3).',
 	});
 	const off = ledgerLine('2026-05-01', {
 		...ledger,

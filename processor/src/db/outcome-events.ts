@@ -1,0 +1,149 @@
+import type { OutcomeEventType } from '../vocabulary.js';
+import type { Sql } from './connection.js';
+import { withDeadline } from './deadline.js';
+
+/*
+ * The outcome events outbox. Rows are written by the database's triggers (migration 0008) in the
+ * statement that changes the run or DLQ item they report, never by this module; it claims,
+ * settles, counts and prunes them.
+ */
+
+export interface OutboxEvent {
+	event_id: string;
+	webhook_id: string;
+	event_type: OutcomeEventType;
+	run_id: string | null;
+	data: Record<string, unknown>;
+	occurred_at: Date;
+	attempts: number;
+}
+
+/**
+ * Up to `limit` due events, oldest first, leased to `owner` until `leaseUntil`: a claimed event
+ * whose lease ran out (its dispatcher died) is due again. Each claim counts an attempt.
+ */
+export async function claimDueEvents(
+	sql: Sql,
+	claim: { owner: string; now: Date; leaseUntil: Date; limit: number; deadlineMs: number },
+): Promise<OutboxEvent[]> {
+	return withDeadline(
+		sql<OutboxEvent[]>`
+			UPDATE outcome_events o SET lease_owner = ${claim.owner}, lease_until = ${claim.leaseUntil},
+				attempts = o.attempts + 1
+			FROM (
+				SELECT event_id FROM outcome_events
+				WHERE status = 'pending' AND next_attempt_at <= ${claim.now}
+					AND (lease_until IS NULL OR lease_until < ${claim.now})
+				ORDER BY next_attempt_at, event_id LIMIT ${claim.limit}
+				FOR UPDATE SKIP LOCKED
+			) due WHERE o.event_id = due.event_id
+			RETURNING o.event_id, o.webhook_id, o.event_type, o.run_id, o.data, o.occurred_at, o.attempts`,
+		claim.deadlineMs,
+	);
+}
+
+/** The receiver acknowledged: sent, while this dispatcher's claim still holds. */
+export async function markSent(
+	sql: Sql,
+	eventIds: readonly string[],
+	owner: string,
+	deadlineMs: number,
+): Promise<void> {
+	if (eventIds.length === 0) return;
+	await withDeadline(
+		sql`
+			UPDATE outcome_events SET status = 'sent', sent_at = now(), lease_owner = NULL,
+				lease_until = NULL, last_error = NULL
+			WHERE event_id = ANY(${eventIds as string[]}::bigint[]) AND lease_owner = ${owner}
+				AND status = 'pending'`,
+		deadlineMs,
+	);
+}
+
+/** Not acknowledged: due again at `nextAttemptAt`, the claim released. */
+export async function reschedule(
+	sql: Sql,
+	failure: { eventId: string; owner: string; nextAttemptAt: Date; error: string },
+	deadlineMs: number,
+): Promise<void> {
+	await withDeadline(
+		sql`
+			UPDATE outcome_events SET next_attempt_at = ${failure.nextAttemptAt}, lease_owner = NULL,
+				lease_until = NULL, last_error = ${failure.error.slice(0, 500)}
+			WHERE event_id = ${failure.eventId} AND lease_owner = ${failure.owner} AND status = 'pending'`,
+		deadlineMs,
+	);
+}
+
+export interface PendingSummary {
+	pending: number;
+	/** Of them, waiting after a refused or failed attempt. */
+	retrying: number;
+	oldest_pending_at: Date | null;
+	by_type: Record<string, number>;
+}
+
+export async function pendingSummary(sql: Sql): Promise<PendingSummary> {
+	const rows = await sql<
+		{ event_type: string; count: string; retrying: string; oldest: Date | null }[]
+	>`
+		SELECT event_type, count(*) AS count, count(*) FILTER (WHERE attempts > 0) AS retrying,
+			min(occurred_at) AS oldest
+		FROM outcome_events WHERE status = 'pending' GROUP BY event_type`;
+	const summary: PendingSummary = { pending: 0, retrying: 0, oldest_pending_at: null, by_type: {} };
+	for (const row of rows) {
+		summary.pending += Number(row.count);
+		summary.retrying += Number(row.retrying);
+		summary.by_type[row.event_type] = Number(row.count);
+		if (row.oldest && (!summary.oldest_pending_at || row.oldest < summary.oldest_pending_at)) {
+			summary.oldest_pending_at = row.oldest;
+		}
+	}
+	return summary;
+}
+
+export interface PendingEvent {
+	webhook_id: string;
+	type: OutcomeEventType;
+	run_id: string | null;
+	occurred_at: Date;
+	attempts: number;
+	next_attempt_at: Date;
+	last_error: string | null;
+}
+
+/** The oldest pending events, for the operator. */
+export async function pendingEvents(sql: Sql, limit: number): Promise<PendingEvent[]> {
+	return sql<PendingEvent[]>`
+		SELECT webhook_id, event_type AS type, run_id, occurred_at, attempts, next_attempt_at, last_error
+		FROM outcome_events WHERE status = 'pending'
+		ORDER BY occurred_at, event_id LIMIT ${limit}`;
+}
+
+/** An operator's "send now": every pending event not being sent right now is due at once. */
+export async function makeAllDue(sql: Sql, now: Date): Promise<number> {
+	const rows = await sql`
+		UPDATE outcome_events SET next_attempt_at = ${now}
+		WHERE status = 'pending' AND next_attempt_at > ${now}
+			AND (lease_until IS NULL OR lease_until < ${now})
+		RETURNING event_id`;
+	return rows.length;
+}
+
+/**
+ * Events older than `before` that need no more work: sent ones, and (`pendingToo`: no
+ * EVENTS_URL, so nothing will send them) pending ones. At most `limit` per call.
+ */
+export async function pruneEvents(
+	sql: Sql,
+	prune: { before: Date; pendingToo: boolean; limit: number },
+): Promise<number> {
+	const statuses = prune.pendingToo ? ['sent', 'pending'] : ['sent'];
+	const rows = await sql`
+		DELETE FROM outcome_events WHERE event_id IN (
+			SELECT event_id FROM outcome_events
+			WHERE occurred_at < ${prune.before} AND status = ANY(${statuses}::text[])
+			ORDER BY occurred_at LIMIT ${prune.limit})
+		RETURNING event_id`;
+	return rows.length;
+}

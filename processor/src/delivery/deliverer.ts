@@ -1,0 +1,78 @@
+import { claimQueued, type QueuedRun } from '../db/runs.js';
+import { mapConcurrently } from '../dlq/retry-service.js';
+import { deliverAccepted, type IntakeDeps } from '../intake/intake-service.js';
+import { parseLeadBody } from '../intake/lead-body.js';
+import { prepareLead } from '../intake/prepare-lead.js';
+import type { Logger } from '../logger.js';
+import { startLoop, type Loop } from './loop.js';
+
+export interface DelivererOptions {
+	/** Names this process in the runs it claims (lease_owner). */
+	owner: string;
+	/** Runs claimed at once, and delivered at once. */
+	batch: number;
+	concurrency: number;
+	/** How often the queue is looked at when nothing woke the deliverer (another processor's leads). */
+	pollMs: number;
+	logger: Logger;
+}
+
+/**
+ * Background delivery of leads answered on store: claims `queued` runs (leased: queued ->
+ * accepted, lease_owner, lease_until = ACCEPTED_LEASE_SECONDS on), and delivers each with the
+ * synchronous intake's own code (deliverAccepted): the same CRM client behind the circuit
+ * breaker, keyed upsert, attempt and ledger records, a DLQ item on failure with the retry
+ * schedule and Retry-After. A processor killed mid-delivery leaves its runs `accepted`; past
+ * their lease the recovery hands them to the DLQ and the retry loop re-delivers them (the CRM
+ * upserts by key: still one record). While CRM calls are paused nothing is claimed: queued leads
+ * wait in the queue rather than filling the DLQ; half-open, one lead goes first as the probe.
+ */
+export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loop {
+	return startLoop(
+		async () => {
+			const circuit = deps.crm.status();
+			if (circuit.state === 'open') return false;
+			const limit = circuit.state === 'half-open' ? 1 : options.batch;
+			const now = deps.now();
+			const runs = await claimQueued(deps.sql, {
+				owner: options.owner,
+				leaseUntil: new Date(now.getTime() + deps.acceptedLeaseSeconds * 1000),
+				limit,
+				deadlineMs: deps.deadlineMs,
+			});
+			await mapConcurrently(runs, options.concurrency, (run) => deliver(deps, options, run));
+			// a full batch: there may be more waiting
+			return runs.length === limit;
+		},
+		{ pollMs: options.pollMs, logger: options.logger, name: 'deliverer' },
+	);
+}
+
+async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedRun) {
+	const log = options.logger.child({ run_id: run.run_id });
+	const context = {
+		idempotencyKey: run.idempotency_key,
+		source: run.source,
+		correlationId: run.correlation_id ?? run.run_id,
+		headers: {},
+		log,
+	};
+	const ruleset = deps.rules.current();
+	let lead;
+	try {
+		lead = prepareLead(parseLeadBody(deps.cipher.decrypt(run.sealed_lead!), deps.leadLimits), {
+			rules: ruleset.rules,
+			emailHashSalt: deps.emailHashSalt,
+		});
+	} catch (error) {
+		// cannot happen for a lead the intake stored; left to its lease, the recovery and the DLQ
+		// (which marks it dead as unreadable: a person must look at it)
+		log.error({ err: error }, 'a queued lead cannot be read back; the recovery takes it');
+		return;
+	}
+	try {
+		await deliverAccepted(deps, context, run.run_id, lead, ruleset.mapping);
+	} catch (error) {
+		log.error({ err: error }, 'background delivery failed to record; the recovery takes it');
+	}
+}

@@ -1,0 +1,163 @@
+import { Pool } from 'undici';
+import type { Sql } from '../db/connection.js';
+import {
+	claimDueEvents,
+	markSent,
+	pruneEvents,
+	reschedule,
+	type OutboxEvent,
+} from '../db/outcome-events.js';
+import { startLoop, type Loop } from '../delivery/loop.js';
+import { mapConcurrently } from '../dlq/retry-service.js';
+import { signV2, type SigningKey } from '../intake/signature.js';
+import type { Logger } from '../logger.js';
+import type { OutcomeEvent } from '../vocabulary.js';
+
+export interface DispatcherOptions {
+	sql: Sql;
+	/** Where events go (n8n's Lead Outcome Trigger webhook). */
+	url: string;
+	/** EVENTS_SECRET, then EVENTS_SECRET_PREVIOUS during a rotation: one signature each. */
+	keys: readonly SigningKey[];
+	owner: string;
+	batch: number;
+	concurrency: number;
+	timeoutMs: number;
+	/** Waits after a refused attempt: the nth for the nth failure, the last one repeating. */
+	backoffSeconds: readonly number[];
+	pollMs: number;
+	deadlineMs: number;
+	now: () => Date;
+	logger: Logger;
+}
+
+/** The body POSTed for an event: the envelope of vocabulary.ts, as the outbox holds it. */
+export function eventBody(event: OutboxEvent): OutcomeEvent {
+	return {
+		type: event.event_type,
+		timestamp: event.occurred_at.toISOString(),
+		data: event.data,
+		// the trigger that wrote the row built `data` in the shape OutcomeData declares
+	} as unknown as OutcomeEvent;
+}
+
+/** Standard Webhooks headers: one `v1,` signature per key, over `<id>.<timestamp>.<body>`. */
+export function signedHeaders(
+	keys: readonly SigningKey[],
+	webhookId: string,
+	timestamp: string,
+	body: string,
+): Record<string, string> {
+	const raw = Buffer.from(body, 'utf8');
+	return {
+		'content-type': 'application/json',
+		'webhook-id': webhookId,
+		'webhook-timestamp': timestamp,
+		'webhook-signature': keys.map(({ key }) => signV2(key, webhookId, timestamp, raw)).join(' '),
+	};
+}
+
+/**
+ * Sends the outbox: claims a bounded batch of due events with a lease (a killed processor's
+ * claims are due again after it), POSTs each signed, marks it sent on a 2xx and otherwise
+ * schedules it again with backoff. At least once: a receiver drops repeats by `webhook-id`.
+ */
+export function startDispatcher(options: DispatcherOptions): Loop {
+	const target = new URL(options.url);
+	const pool = new Pool(target.origin, { connections: options.concurrency });
+	// a claim outlives the batch's sends, each bounded by the timeout
+	const leaseMs =
+		(Math.ceil(options.batch / options.concurrency) + 1) * options.timeoutMs + options.deadlineMs;
+	const loop = startLoop(
+		async () => {
+			const now = options.now();
+			const events = await claimDueEvents(options.sql, {
+				owner: options.owner,
+				now,
+				leaseUntil: new Date(now.getTime() + leaseMs),
+				limit: options.batch,
+				deadlineMs: options.deadlineMs,
+			});
+			const sent: string[] = [];
+			await mapConcurrently(events, options.concurrency, async (event) => {
+				const error = await send(pool, target, options, event);
+				if (error === null) sent.push(event.event_id);
+				else {
+					const delays = options.backoffSeconds;
+					const delay = delays[Math.min(event.attempts, delays.length) - 1] ?? delays[0]!;
+					await reschedule(
+						options.sql,
+						{
+							eventId: event.event_id,
+							owner: options.owner,
+							nextAttemptAt: new Date(options.now().getTime() + delay * 1000),
+							error,
+						},
+						options.deadlineMs,
+					);
+				}
+			});
+			await markSent(options.sql, sent, options.owner, options.deadlineMs);
+			return events.length === options.batch;
+		},
+		{ pollMs: options.pollMs, logger: options.logger, name: 'events' },
+	);
+	return {
+		wake: loop.wake,
+		async stop() {
+			await loop.stop();
+			await pool.close();
+		},
+	};
+}
+
+/** One attempt: null when acknowledged (2xx), else why not (no body, no secret in it). */
+async function send(
+	pool: Pool,
+	target: URL,
+	options: DispatcherOptions,
+	event: OutboxEvent,
+): Promise<string | null> {
+	const body = JSON.stringify(eventBody(event));
+	const timestamp = String(Math.floor(options.now().getTime() / 1000));
+	try {
+		const response = await pool.request({
+			method: 'POST',
+			path: target.pathname + target.search,
+			headers: signedHeaders(options.keys, event.webhook_id, timestamp, body),
+			body,
+			signal: AbortSignal.timeout(options.timeoutMs),
+		});
+		// the answer is not read: bounded work whatever the receiver sends back
+		await response.body.dump();
+		if (response.statusCode >= 200 && response.statusCode < 300) return null;
+		return `the receiver answered HTTP ${response.statusCode}`;
+	} catch (error) {
+		const name = (error as Error).name;
+		return name === 'TimeoutError' || name === 'AbortError'
+			? `the receiver did not answer within ${options.timeoutMs} ms`
+			: `the receiver cannot be reached: ${(error as Error).message.slice(0, 200)}`;
+	}
+}
+
+/** Keeps the outbox bounded: sent events (and, with no EVENTS_URL, unsent ones) past retention. */
+export function startEventPruning(options: {
+	sql: Sql;
+	retentionHours: number;
+	pendingToo: boolean;
+	now: () => Date;
+	logger: Logger;
+}): Loop {
+	return startLoop(
+		async () => {
+			const before = new Date(options.now().getTime() - options.retentionHours * 3600 * 1000);
+			const pruned = await pruneEvents(options.sql, {
+				before,
+				pendingToo: options.pendingToo,
+				limit: 1000,
+			});
+			return pruned === 1000;
+		},
+		{ pollMs: 10 * 60 * 1000, logger: options.logger, name: 'events-pruning' },
+	);
+}
