@@ -150,6 +150,20 @@ beforeAll(async () => {
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
+	// the stack is ready once the lead intake webhook is registered; n8n registers the others'
+	// as it activates each workflow
+	for (const path of [ON_DELIVERY_PATH, 'lead-outcomes']) {
+		await waitFor(
+			async () => {
+				const response = await fetch(`${stack.urls.n8n}/webhook/${path}`);
+				return (
+					response.status === 404 &&
+					(await response.text()).includes('Did you mean to make a POST request')
+				);
+			},
+			{ what: `n8n to register the webhook /webhook/${path}`, deadlineMs: 60_000 },
+		);
+	}
 }, 600_000);
 
 afterAll(async () => {
