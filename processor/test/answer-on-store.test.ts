@@ -59,8 +59,12 @@ beforeAll(async () => {
 	await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
 	receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`;
 });
+// each test's processors stop with it: a leftover one would claim the next test's leads
+afterEach(async () => {
+	for (const processor of running.splice(0)) await processor.kill('SIGKILL');
+	await setCrmFaults({ fail_next: 0, latency_ms: 0, slow_next: 0 });
+});
 afterAll(async () => {
-	for (const processor of running) await processor.kill('SIGKILL');
 	receiver.closeAllConnections();
 	await new Promise((resolve) => receiver.close(resolve));
 	await sql.end();
@@ -250,7 +254,7 @@ test('CRM failing then recovering, nobody calling retry-due: every stored lead r
 	// retried by the processor's own loop: nothing called the operator endpoint
 	expect(processor.lines.some((line) => line.includes('/internal/dlq/retry-due'))).toBe(false);
 	await processor.kill('SIGTERM');
-});
+}, 60_000);
 
 function verifies(event: Received, secret: string): boolean {
 	const key = signingKeys([secret])[0]!.key;
@@ -329,4 +333,4 @@ test('outcome events survive a processor kill: none lost, repeats only with the 
 		headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}` },
 	});
 	expect(await response.json()).toMatchObject({ pending: 0, events: [], events_url_set: true });
-});
+}, 60_000);
