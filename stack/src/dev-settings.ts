@@ -10,6 +10,11 @@ export interface StackSettings {
 	SERVICE_TOKEN: string;
 	CRM_TOKEN: string;
 	FAULT_INJECTION: string;
+	/**
+	 * Signs the processor's outcome events (EVENTS_URL); the n8n Lead Outcome Trigger's credential
+	 * holds the same secret. Without EVENTS_URL nothing is sent.
+	 */
+	EVENTS_SECRET: string;
 	/** The key of the development lead source (n8n credential "Lead source: development"). */
 	LEAD_SOURCE_API_KEY: string;
 	/** n8n encrypts credentials with it; fixed so the local n8n keeps reading its own. */
@@ -26,6 +31,7 @@ const DEVELOPMENT_VALUES: StackSettings = {
 	SERVICE_TOKEN: 'dev-service-token-change-me',
 	CRM_TOKEN: 'dev-crm-token-change-me',
 	FAULT_INJECTION: 'on',
+	EVENTS_SECRET: 'dev-events-secret-change-me',
 	LEAD_SOURCE_API_KEY: 'dev-lead-source-key-change-me',
 	N8N_ENCRYPTION_KEY: 'dev-n8n-encryption-key-change-me',
 	N8N_OWNER_EMAIL: 'operator@example.com',
