@@ -196,9 +196,10 @@ test('the answer mode cannot be flipped on the way: each signature verifies in i
 });
 
 test('kill -9 while leads are queued and in delivery: another processor delivers each lead, one CRM record each', async () => {
-	// a slow CRM keeps the first processor's deliveries in flight when it is killed
-	await setCrmFaults({ fail_next: 0, latency_ms: 600, slow_next: 1000 });
-	const first = await start({ DELIVERY_CONCURRENCY: '2', DELIVERY_BATCH: '2' });
+	// a slow CRM and one delivery at a time: the first processor is in the middle of one
+	// delivery, with the rest still queued, when it is killed
+	await setCrmFaults({ fail_next: 0, latency_ms: 800, slow_next: 1000 });
+	const first = await start({ DELIVERY_CONCURRENCY: '1', DELIVERY_BATCH: '1' });
 	const answers = await Promise.all(
 		Array.from({ length: 12 }, (_, index) =>
 			postAsync(first.url, validLead(), `aos-kill-${index}`),
@@ -206,9 +207,10 @@ test('kill -9 while leads are queued and in delivery: another processor delivers
 	);
 	expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(202));
 	await waitFor(() => statuses('aos-kill-'), {
-		what: 'the first processor to have claimed queued runs',
+		what: 'the first processor to be delivering a claimed run',
 		until: (by) => (by.accepted ?? 0) > 0,
 		deadlineMs: 10_000,
+		intervalMs: 20,
 	});
 	await first.kill('SIGKILL');
 	const left = await statuses('aos-kill-');
@@ -226,7 +228,7 @@ test('kill -9 while leads are queued and in delivery: another processor delivers
 		SELECT count(*)::int AS n FROM dlq d JOIN runs r USING (run_id)
 		WHERE r.idempotency_key LIKE 'aos-kill-%' AND d.status <> 'resolved'`;
 	expect(stuck!.n).toBe(0);
-});
+}, 60_000);
 
 test('CRM failing then recovering, nobody calling retry-due: every stored lead reaches the CRM exactly once', async () => {
 	// 503s with Retry-After 1: the first deliveries fail into the DLQ, the breaker pauses calls
