@@ -335,4 +335,18 @@ test('outcome events survive a processor kill: none lost, repeats only with the 
 		headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}` },
 	});
 	expect(await response.json()).toMatchObject({ pending: 0, events: [], events_url_set: true });
+	// "send now" is strict like every operator endpoint, and finds nothing left to do
+	const retry = (body: string) =>
+		fetch(`${second.url}/internal/events/retry`, {
+			method: 'POST',
+			headers: {
+				authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+				'content-type': 'application/json',
+			},
+			body,
+		});
+	const refused = await retry('{"now":true}');
+	expect(refused.status).toBe(400);
+	expect(JSON.stringify(await refused.json())).toContain('now');
+	expect(await (await retry('{}')).json()).toEqual({ due: 0 });
 }, 60_000);
