@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { startMockCrm, type CrmLead } from '@lead-intake-hub/mocks';
 import { createDatabase, dropDatabase, freePort } from '@lead-intake-hub/stack';
 import postgres from 'postgres';
-import { signingKeys, signV2 } from '../src/intake/signature.js';
+import { answerOnStoreKey, signingKeys, signV2 } from '../src/intake/signature.js';
 
 /*
  * `npm run drill`: can a lead be lost? Starts Postgres (a throwaway embedded one, or a throwaway
@@ -17,10 +17,16 @@ import { signingKeys, signV2 } from '../src/intake/signature.js';
  * processor with SIGKILL DRILL_KILLS times (3) and starting it again; every client retries with
  * the same key until it has an answer that owns the lead. Then it drives retry-due (as n8n's
  * schedule does, compressed) until every lead has settled, and counts.
+ *
+ * DRILL_MODE=store (`npm run drill:store`): every lead asks to be answered on store
+ * (`Prefer: respond-async`, signed with the answer-on-store key) and is owned once answered 202;
+ * nothing calls retry-due: the processor's own deliverer and retry loop (every second here)
+ * must bring every lead to the CRM across the kills.
  */
 const LEADS = Number(process.env.DRILL_LEADS ?? 3000);
 const CONCURRENCY = Number(process.env.DRILL_CONCURRENCY ?? 16);
 const KILLS = Number(process.env.DRILL_KILLS ?? 3);
+const ON_STORE = process.env.DRILL_MODE === 'store';
 const SECRET = 'drill-hmac-secret-0123456789';
 const SERVICE_TOKEN = 'drill-service-token-0123456789';
 const CRM_TOKEN = 'drill-crm-token';
@@ -96,6 +102,8 @@ const processorEnv: NodeJS.ProcessEnv = {
 	CRM_TOKEN,
 	CRM_TIMEOUT_MS: String(CRM_TIMEOUT_MS),
 	RATE_LIMIT_PER_MINUTE: '100000000',
+	// store mode: the processor retries by itself (nothing calls retry-due), every second here
+	DLQ_RETRY_INTERVAL_SECONDS: ON_STORE ? '1' : '0',
 	LOG_LEVEL: 'warn',
 };
 const startProcessor = () =>
@@ -106,11 +114,12 @@ const startProcessor = () =>
 	);
 
 // --- the clients: each lead is sent until an answer owns it -------------------------------
-const { key: signingKey } = signingKeys([SECRET])[0]!;
+const { key: secretKey } = signingKeys([SECRET])[0]!;
+const signingKey = ON_STORE ? answerOnStoreKey(secretKey) : secretKey;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const emailOf = (index: number) => `drill.lead.${index}@example.com`;
 
-type Owned = 'accepted' | 'duplicate' | 'in_dlq';
+type Owned = 'accepted' | 'queued' | 'duplicate' | 'in_dlq';
 const answers = new Map<number, Owned>();
 let attempts = 0;
 const retriesByReason = new Map<string, number>();
@@ -133,6 +142,7 @@ async function sendUntilOwned(index: number): Promise<void> {
 				'webhook-id': key,
 				'webhook-timestamp': timestamp,
 				'webhook-signature': signV2(signingKey, key, timestamp, Buffer.from(body)),
+				...(ON_STORE ? { prefer: 'respond-async' } : {}),
 			},
 			body,
 			signal: AbortSignal.timeout(10_000),
@@ -143,6 +153,10 @@ async function sendUntilOwned(index: number): Promise<void> {
 					dlq_id?: number;
 					code?: string;
 				};
+				if (response.status === 202 && answer.status === 'accepted') {
+					answers.set(index, 'queued');
+					return null;
+				}
 				if (
 					response.status === 200 &&
 					(answer.status === 'accepted' || answer.status === 'duplicate')
@@ -180,14 +194,14 @@ const retryDue = () =>
 	);
 // n8n's DLQ workflow runs retry-due every minute; here every second, so the drill ends soon
 const driver = (async () => {
-	while (!stopDriving) {
+	while (!stopDriving && !ON_STORE) {
 		await retryDue();
 		await pause(1000);
 	}
 })();
 
 log(
-	`sending ${LEADS} leads at concurrency ${CONCURRENCY}, killing the processor ${KILLS} times ...`,
+	`sending ${LEADS} leads at concurrency ${CONCURRENCY}${ON_STORE ? ', answered on store' : ''}, killing the processor ${KILLS} times ...`,
 );
 const started = Date.now();
 let next = 0;
@@ -215,7 +229,7 @@ const settleStarted = Date.now();
 for (;;) {
 	const [row] = await sql<{ unsettled: string }[]>`
 		SELECT count(*) AS unsettled FROM runs r
-		WHERE r.status = 'accepted'
+		WHERE r.status IN ('accepted', 'queued')
 			OR (r.status = 'failed' AND EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying')))`;
 	if (Number(row!.unsettled) === 0 || Date.now() - settleStarted > 120_000) break;
 	await pause(500);
@@ -235,7 +249,9 @@ for (const lead of crmLeads) {
 const leaseCutoffSeconds = (3 * CRM_TIMEOUT_MS) / 1000;
 const [db] = await sql<{ stuck: string; dead: string; waiting: string; recovered: string }[]>`
 	SELECT
-		(SELECT count(*) FROM runs WHERE status = 'accepted' AND received_at < now() - make_interval(secs => ${leaseCutoffSeconds})) AS stuck,
+		(SELECT count(*) FROM runs WHERE status = 'queued'
+			OR (status = 'accepted' AND received_at < now() - make_interval(secs => ${leaseCutoffSeconds})
+				AND (lease_until IS NULL OR lease_until < now()))) AS stuck,
 		(SELECT count(*) FROM dlq WHERE run_id IS NOT NULL AND status = 'dead') AS dead,
 		(SELECT count(*) FROM dlq WHERE run_id IS NOT NULL AND status IN ('open', 'retrying')) AS waiting,
 		(SELECT count(*) FROM audit_events WHERE event_type = 'run_recovered') AS recovered`;
@@ -260,10 +276,11 @@ for (let index = 0; index < LEADS; index++) {
 }
 const rows: [string, string | number][] = [
 	['leads sent', LEADS],
-	['acknowledged (accepted, duplicate or in the DLQ)', acknowledged],
+	['acknowledged (accepted, queued, duplicate or in the DLQ)', acknowledged],
+	['answered 202 on store', [...answers.values()].filter((owned) => owned === 'queued').length],
 	['in CRM once', inCrmOnce],
 	['in CRM twice (two records for one lead)', twice],
-	['stuck (accepted past the lease)', Number(db!.stuck)],
+	['stuck (queued, or accepted past the lease)', Number(db!.stuck)],
 	['dead DLQ items', Number(db!.dead)],
 	['still waiting in the DLQ', Number(db!.waiting)],
 	['lost (acknowledged, not in the CRM)', lost],
@@ -273,7 +290,7 @@ const rows: [string, string | number][] = [
 	['ledger balances', String(ledger.balanced)],
 ];
 console.log(
-	`\nDrill: ${LEADS} leads, concurrency ${CONCURRENCY}, ${KILLS} × kill -9, sent in ${sendSeconds.toFixed(1)} s\n`,
+	`\nDrill${ON_STORE ? ' (answer on store)' : ''}: ${LEADS} leads, concurrency ${CONCURRENCY}, ${KILLS} × kill -9, sent in ${sendSeconds.toFixed(1)} s\n`,
 );
 console.log('| measure | count |\n| --- | ---: |');
 for (const [name, value] of rows) console.log(`| ${name} | ${value} |`);

@@ -82,7 +82,12 @@ const EnvSchema = z.object({
 	EVENTS_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(8),
 	EVENTS_POLL_MS: milliseconds.default(1000),
 	/** Sent events (and, without EVENTS_URL, unsent ones) are deleted after this. */
-	EVENTS_RETENTION_HOURS: z.coerce.number().int().min(1).max(24 * 365).default(72),
+	EVENTS_RETENTION_HOURS: z.coerce
+		.number()
+		.int()
+		.min(1)
+		.max(24 * 365)
+		.default(72),
 	CRM_BREAKER_FAILURES: z.coerce.number().int().min(1).default(5),
 	CRM_BREAKER_COOLDOWN_SECONDS: seconds.default(30),
 	CRM_MAX_PAUSE_SECONDS: seconds.default(3600),
@@ -172,7 +177,9 @@ function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 		problems.push('EVENTS_URL: set EVENTS_SECRET too (outcome events are always signed)');
 	}
 	if (config.EVENTS_SECRET_PREVIOUS && !config.EVENTS_SECRET) {
-		problems.push('EVENTS_SECRET_PREVIOUS: only beside EVENTS_SECRET (the secret that replaces it)');
+		problems.push(
+			'EVENTS_SECRET_PREVIOUS: only beside EVENTS_SECRET (the secret that replaces it)',
+		);
 	}
 	if (config.CRM_BREAKER_COOLDOWN_SECONDS > config.CRM_MAX_PAUSE_SECONDS) {
 		problems.push(

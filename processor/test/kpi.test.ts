@@ -73,7 +73,7 @@ test('the report files for the day exist and carry the numbers', async () => {
 	expect(report).toContain('| delivered to the CRM (processed) | 2 | 50.0 % |');
 	expect(report).toContain('| crm_http_503 | 1 | 0 |');
 	expect(report.split('\n')[0]).toBe(
-		`**Every lead received on ${today()} is accounted for: 4 received = 2 delivered + 1 rejected + 1 waiting for a retry + 0 dead + 0 resolved by hand + 0 in flight (duplicates counted apart: 1).**`,
+		`**Every lead received on ${today()} is accounted for: 4 received = 2 delivered + 1 rejected + 1 waiting for a retry + 0 dead + 0 resolved by hand + 0 queued + 0 in flight (duplicates counted apart: 1).**`,
 	);
 	const csv = await readFile(join(stack.alertsDir, `kpi_${today()}.csv`), 'utf8');
 	expect(csv.split('\n')[0]).toBe(

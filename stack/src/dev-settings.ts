@@ -10,7 +10,10 @@ export interface StackSettings {
 	SERVICE_TOKEN: string;
 	CRM_TOKEN: string;
 	FAULT_INJECTION: string;
-	/** The processor signs its outcome events with it; n8n's credential "Lead Intake Events" holds it. */
+	/**
+	 * Signs the processor's outcome events (EVENTS_URL); the n8n Lead Outcome Trigger's credential
+	 * holds the same secret. Without EVENTS_URL nothing is sent.
+	 */
 	EVENTS_SECRET: string;
 	/** The key of the development lead source (n8n credential "Lead source: development"). */
 	LEAD_SOURCE_API_KEY: string;

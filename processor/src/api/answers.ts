@@ -317,10 +317,15 @@ export const RulesDryRun = z
 export const OutboxAnswer = z
 	.object({
 		pending: z.number().int().meta({ description: 'Events not yet acknowledged by the receiver' }),
-		retrying: z.number().int().meta({ description: 'Of them, refused or unanswered at least once' }),
+		retrying: z
+			.number()
+			.int()
+			.meta({ description: 'Of them, refused or unanswered at least once' }),
 		oldest_pending_at: z.iso.datetime().nullable(),
 		by_type: z.record(z.string(), z.number().int()),
-		events_url_set: z.boolean().meta({ description: 'false: EVENTS_URL is unset, nothing is sent' }),
+		events_url_set: z
+			.boolean()
+			.meta({ description: 'false: EVENTS_URL is unset, nothing is sent' }),
 		events: z.array(
 			z.object({
 				webhook_id: z.string(),

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
+	answerOnStoreKey,
+	answerOnStoreKeys,
 	signingKeys,
 	signV1,
 	signV2,
@@ -27,7 +29,11 @@ interface V2Vector {
 
 const contract = JSON.parse(
 	readFileSync(new URL('../../../test/contracts/signature-vectors.json', import.meta.url), 'utf8'),
-) as { v1: { vectors: V1Vector[] }; v2: { vectors: V2Vector[]; must_fail: V2Vector[] } };
+) as {
+	v1: { vectors: V1Vector[] };
+	v2: { vectors: V2Vector[]; must_fail: V2Vector[] };
+	answer_on_store: (V1Vector & { id: string; derived_key_base64: string })[];
+};
 
 const at = (timestamp: string, secrets: string[], legacyEnabled = true): SignaturePolicy => ({
 	keys: signingKeys(secrets),
@@ -42,6 +48,28 @@ const v2Headers = (vector: V2Vector): SignatureHeaders => ({
 });
 
 describe('signature contract (shared with the n8n Lead Intake node)', () => {
+	test.each(contract.answer_on_store)('answer on store: $name', (vector) => {
+		const body = Buffer.from(vector.body, 'utf8');
+		const [key] = signingKeys([vector.secret]);
+		const derived = answerOnStoreKey(key!.key);
+		expect(derived.toString('base64')).toBe(vector.derived_key_base64);
+		expect(signV2(derived, vector.id, vector.timestamp, body)).toBe(vector.signature);
+		const headers = {
+			webhookId: vector.id,
+			webhookTimestamp: vector.timestamp,
+			webhookSignature: vector.signature,
+		};
+		const policy = at(vector.timestamp, [vector.secret]);
+		// verifies with the derived keys only: the answer mode cannot be flipped
+		expect(
+			verifySignature(headers, body, { ...policy, keys: answerOnStoreKeys(policy.keys) }),
+		).toMatchObject({ ok: true, scheme: 'v2', signer: key!.id });
+		expect(verifySignature(headers, body, policy)).toMatchObject({
+			ok: false,
+			code: 'signature_invalid',
+		});
+	});
+
 	test.each(contract.v1.vectors)('v1: $name', (vector) => {
 		const body = Buffer.from(vector.body, 'utf8');
 		const [key] = signingKeys([vector.secret]);

@@ -1,0 +1,352 @@
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
+import { waitFor } from '@lead-intake-hub/stack';
+import { connect, type Sql } from '../src/db/connection.js';
+import { answerOnStoreKey, signingKeys, signV2 } from '../src/intake/signature.js';
+import {
+	postLead,
+	testDatabase,
+	TEST_SECRET,
+	TEST_SERVICE_TOKEN,
+	validLead,
+} from './support/harness.js';
+import { startProcessorProcess, type ProcessorProcess } from './support/processes.js';
+
+/*
+ * Answer on store on real processes: 202 once stored, the processor's own deliverer and DLQ
+ * retries (nobody calls retry-due: n8n is not running), kill -9 with leads queued, and the
+ * outcome events outbox across a kill, received by a small HTTP server that records them.
+ */
+let database: Awaited<ReturnType<typeof testDatabase>>;
+let crm: RunningServer;
+let sql: Sql;
+const running: ProcessorProcess[] = [];
+const EVENTS_SECRET = 'events-secret-0123456789';
+const EVENTS_SECRET_PREVIOUS = 'events-secret-previous-0123456789';
+
+interface Received {
+	id: string;
+	timestamp: string;
+	signature: string;
+	body: string;
+}
+let receiver: Server;
+let receiverUrl: string;
+const received: Received[] = [];
+/** What the receiver does: answer 2xx, refuse, or hold the request without answering. */
+let receiverMode: 'ok' | 'refuse' | 'hold' = 'ok';
+
+beforeAll(async () => {
+	database = await testDatabase();
+	crm = await startMockCrm({ token: 'aos-crm-token' });
+	sql = connect(database.url, { maxConnections: 2 });
+	receiver = createServer((req, res) => {
+		const chunks: Buffer[] = [];
+		req.on('data', (chunk: Buffer) => chunks.push(chunk));
+		req.on('end', () => {
+			if (receiverMode === 'hold') return;
+			received.push({
+				id: String(req.headers['webhook-id']),
+				timestamp: String(req.headers['webhook-timestamp']),
+				signature: String(req.headers['webhook-signature']),
+				body: Buffer.concat(chunks).toString('utf8'),
+			});
+			res.writeHead(receiverMode === 'ok' ? 204 : 503).end();
+		});
+	});
+	await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+	receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/events`;
+});
+// each test's processors stop with it: a leftover one would claim the next test's leads
+afterEach(async () => {
+	for (const processor of running.splice(0)) await processor.kill('SIGKILL');
+	await setCrmFaults({ fail_next: 0, latency_ms: 0, slow_next: 0 });
+});
+afterAll(async () => {
+	receiver.closeAllConnections();
+	await new Promise((resolve) => receiver.close(resolve));
+	await sql.end();
+	await crm.close();
+	await database.drop();
+});
+
+const env = (extra: Record<string, string> = {}) => ({
+	DATABASE_URL: database.url,
+	WEBHOOK_HMAC_SECRET: TEST_SECRET,
+	EMAIL_HASH_SALT: 'aos-salt-0123',
+	LEAD_ENCRYPTION_KEY: 'aos-lead-encryption-key-0123456789',
+	SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+	CRM_URL: `${crm.url}/leads/upsert`,
+	CRM_TOKEN: 'aos-crm-token',
+	// leases of 3 s: an accepted run's is 3 CRM timeouts
+	CRM_TIMEOUT_MS: '1000',
+	DLQ_LEASE_SECONDS: '3',
+	DLQ_RETRY_INTERVAL_SECONDS: '1',
+	DELIVERY_POLL_MS: '200',
+	...extra,
+});
+
+async function start(extra: Record<string, string> = {}) {
+	const processor = await startProcessorProcess(env(extra));
+	running.push(processor);
+	return processor;
+}
+
+/** Signed with the answer-on-store key, as the Lead Intake node does when it answers on store. */
+function postAsync(url: string, lead: Record<string, unknown>, key: string) {
+	const raw = JSON.stringify(lead);
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
+	return postLead(url, lead, {
+		key,
+		headers: {
+			prefer: 'respond-async',
+			'webhook-signature': signV2(derived, key, timestamp, Buffer.from(raw)),
+			'webhook-timestamp': timestamp,
+		},
+	});
+}
+
+async function crmLeads(prefix: string): Promise<CrmLead[]> {
+	const response = await fetch(`${crm.url}/leads`);
+	return ((await response.json()) as { leads: CrmLead[] }).leads.filter((lead) =>
+		lead.key.startsWith(prefix),
+	);
+}
+
+async function setCrmFaults(faults: Record<string, number>) {
+	await fetch(`${crm.url}/admin/faults`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify(faults),
+	});
+}
+
+async function statuses(prefix: string): Promise<Record<string, number>> {
+	const rows = await sql<{ status: string; count: string }[]>`
+		SELECT status, count(*) FROM runs WHERE idempotency_key LIKE ${`${prefix}%`} GROUP BY status`;
+	return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
+}
+
+function allProcessed(prefix: string, count: number) {
+	return waitFor(() => statuses(prefix), {
+		what: `${count} runs ${prefix}* processed`,
+		until: (by) => by.processed === count,
+		deadlineMs: 40_000,
+		intervalMs: 100,
+	});
+}
+
+test('202 once stored, Preference-Applied; the run is delivered in the background, once', async () => {
+	const processor = await start();
+	const answer = await postAsync(processor.url, validLead(), 'aos-1');
+	expect(answer.status).toBe(202);
+	expect(answer.headers.get('preference-applied')).toBe('respond-async');
+	expect(answer.body).toEqual({
+		status: 'accepted',
+		run_status: 'queued',
+		run_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+	});
+	await allProcessed('aos-1', 1);
+	expect(await crmLeads('aos-1')).toEqual([expect.objectContaining({ upserts: 1 })]);
+	// a repeat is answered as today: duplicate of a processed run
+	const again = await postAsync(processor.url, validLead(), 'aos-1');
+	expect(again.body).toEqual({
+		status: 'duplicate',
+		run_id: answer.body.run_id,
+		existing_status: 'processed',
+	});
+	// rejected: answered as today, in both modes
+	const rejected = await postAsync(processor.url, { email: 'x@example.com' }, 'aos-rej');
+	expect(rejected.status).toBe(200);
+	expect(rejected.body).toMatchObject({ status: 'rejected' });
+	// without the header: the synchronous answer, unchanged
+	const sync = await postLead(processor.url, validLead(), { key: 'aos-sync' });
+	expect(sync.status).toBe(200);
+	expect(sync.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+	expect(sync.headers.get('preference-applied')).toBeNull();
+	await processor.kill('SIGTERM');
+});
+
+test('the answer mode cannot be flipped on the way: each signature verifies in its own mode only', async () => {
+	const processor = await start();
+	// a synchronous request's signature with the header added
+	const added = await postLead(processor.url, validLead(), {
+		key: 'aos-flip-1',
+		headers: { prefer: 'respond-async' },
+	});
+	expect(added.status).toBe(401);
+	expect(added.body).toMatchObject({ code: 'signature_invalid' });
+	// an answer-on-store request with the header removed
+	const raw = JSON.stringify(validLead());
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
+	const removed = await postLead(processor.url, validLead(), {
+		key: 'aos-flip-2',
+		headers: {
+			'webhook-signature': signV2(derived, 'aos-flip-2', timestamp, Buffer.from(raw)),
+			'webhook-timestamp': timestamp,
+		},
+	});
+	expect(removed.status).toBe(401);
+	expect(await statuses('aos-flip')).toEqual({});
+	await processor.kill('SIGTERM');
+});
+
+test('kill -9 while leads are queued and in delivery: another processor delivers each lead, one CRM record each', async () => {
+	// a slow CRM and one delivery at a time: the first processor is in the middle of one
+	// delivery, with the rest still queued, when it is killed
+	await setCrmFaults({ fail_next: 0, latency_ms: 800, slow_next: 1000 });
+	const first = await start({ DELIVERY_CONCURRENCY: '1', DELIVERY_BATCH: '1' });
+	const answers = await Promise.all(
+		Array.from({ length: 12 }, (_, index) =>
+			postAsync(first.url, validLead(), `aos-kill-${index}`),
+		),
+	);
+	expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(202));
+	await waitFor(() => statuses('aos-kill-'), {
+		what: 'the first processor to be delivering a claimed run',
+		until: (by) => (by.accepted ?? 0) > 0,
+		deadlineMs: 10_000,
+		intervalMs: 20,
+	});
+	await first.kill('SIGKILL');
+	const left = await statuses('aos-kill-');
+	expect(left.queued ?? 0).toBeGreaterThan(0);
+	await setCrmFaults({ fail_next: 0, latency_ms: 0, slow_next: 0 });
+
+	await start();
+	await allProcessed('aos-kill-', 12);
+	const leads = await crmLeads('aos-kill-');
+	// one record per lead; a lead whose call was in flight at the kill was upserted again (by key)
+	expect(leads.map((lead) => lead.key).sort()).toEqual(
+		Array.from({ length: 12 }, (_, index) => `aos-kill-${index}`).sort(),
+	);
+	const [stuck] = await sql`
+		SELECT count(*)::int AS n FROM dlq d JOIN runs r USING (run_id)
+		WHERE r.idempotency_key LIKE 'aos-kill-%' AND d.status <> 'resolved'`;
+	expect(stuck!.n).toBe(0);
+}, 60_000);
+
+test('CRM failing then recovering, nobody calling retry-due: every stored lead reaches the CRM exactly once', async () => {
+	// 503s with Retry-After 1: the first deliveries fail into the DLQ, the breaker pauses calls
+	await setCrmFaults({ fail_next: 15, status: 503, retry_after: 1 });
+	const processor = await start({
+		DLQ_BACKOFF_SECONDS: '1,1,1,1,1,1,1,1,1,1',
+		CRM_BREAKER_FAILURES: '3',
+		CRM_BREAKER_COOLDOWN_SECONDS: '1',
+	});
+	const answers = await Promise.all(
+		Array.from({ length: 8 }, (_, index) =>
+			postAsync(processor.url, validLead(), `aos-down-${index}`),
+		),
+	);
+	expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(202));
+	await allProcessed('aos-down-', 8);
+	const leads = await crmLeads('aos-down-');
+	expect(leads).toHaveLength(8);
+	// injected failures do not count: every lead was written once
+	expect(leads.map((lead) => lead.upserts)).toEqual(Array(8).fill(1));
+	const [failed] = await sql`
+		SELECT count(*)::int AS n FROM delivery_attempts a JOIN runs r USING (run_id)
+		WHERE r.idempotency_key LIKE 'aos-down-%' AND NOT a.success`;
+	expect(failed!.n).toBeGreaterThan(0);
+	// retried by the processor's own loop: nothing called the operator endpoint
+	expect(processor.lines.some((line) => line.includes('/internal/dlq/retry-due'))).toBe(false);
+	await processor.kill('SIGTERM');
+}, 60_000);
+
+function verifies(event: Received, secret: string): boolean {
+	const key = signingKeys([secret])[0]!.key;
+	const expected = `v1,${createHmac('sha256', key).update(`${event.id}.${event.timestamp}.${event.body}`).digest('base64')}`;
+	return event.signature.split(' ').includes(expected);
+}
+
+test('outcome events survive a processor kill: none lost, repeats only with the same id, signed with both secrets', async () => {
+	const eventsEnv = {
+		EVENTS_URL: receiverUrl,
+		EVENTS_SECRET,
+		EVENTS_SECRET_PREVIOUS,
+		EVENTS_TIMEOUT_MS: '1000',
+		EVENTS_POLL_MS: '200',
+		EVENTS_BACKOFF_SECONDS: '1',
+		EVENTS_BATCH: '10',
+		EVENTS_CONCURRENCY: '10',
+	};
+	// the receiver holds every request: the first processor's claimed events are in flight at the kill
+	receiverMode = 'hold';
+	const first = await start(eventsEnv);
+	await Promise.all(
+		Array.from({ length: 6 }, (_, index) => postAsync(first.url, validLead(), `aos-ev-${index}`)),
+	);
+	await postAsync(first.url, { email: 'rejected@example.com' }, 'aos-ev-rejected');
+	await allProcessed('aos-ev-', 6);
+	await waitFor(
+		async () => {
+			const [row] =
+				await sql`SELECT count(*)::int AS n FROM outcome_events WHERE lease_owner IS NOT NULL`;
+			return row!.n as number;
+		},
+		{ what: 'events claimed by the first processor', until: (n) => n > 0, deadlineMs: 10_000 },
+	);
+	await first.kill('SIGKILL');
+	receiver.closeAllConnections();
+	receiverMode = 'ok';
+
+	const second = await start(eventsEnv);
+	const outbox = await waitFor(
+		async () => sql<{ webhook_id: string; status: string; event_type: string }[]>`
+			SELECT webhook_id, status, event_type FROM outcome_events ORDER BY event_id`,
+		{
+			what: 'every outcome event sent',
+			until: (rows) => rows.length > 0 && rows.every((row) => row.status === 'sent'),
+			deadlineMs: 30_000,
+			intervalMs: 200,
+		},
+	);
+	// none lost: every event in the outbox reached the receiver
+	const ids = new Set(received.map((event) => event.id));
+	for (const row of outbox) expect(ids.has(row.webhook_id)).toBe(true);
+	// repeats only with the same id and the same body
+	const bodies = new Map<string, string>();
+	for (const event of received) {
+		if (bodies.has(event.id)) expect(event.body).toBe(bodies.get(event.id));
+		bodies.set(event.id, event.body);
+		expect(verifies(event, EVENTS_SECRET)).toBe(true);
+		expect(verifies(event, EVENTS_SECRET_PREVIOUS)).toBe(true);
+		expect(verifies(event, 'some-other-secret-0123456789')).toBe(false);
+	}
+	const types = received
+		.filter((event, index) => received.findIndex((other) => other.id === event.id) === index)
+		.map((event) => JSON.parse(event.body) as { type: string; data: Record<string, unknown> });
+	const ours = types.filter((event) => outbox.some((row) => row.event_type === event.type));
+	expect(ours.filter((event) => event.type === 'lead.delivered').length).toBeGreaterThanOrEqual(6);
+	expect(ours.some((event) => event.type === 'lead.rejected')).toBe(true);
+	for (const event of ours) {
+		expect(event.data).toEqual(
+			expect.objectContaining({ run_id: expect.any(String), source: expect.any(String) }),
+		);
+		expect(JSON.stringify(event.data)).not.toContain('@');
+	}
+	// the operator sees nothing pending
+	const response = await fetch(`${second.url}/internal/events`, {
+		headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}` },
+	});
+	expect(await response.json()).toMatchObject({ pending: 0, events: [], events_url_set: true });
+	// "send now" is strict like every operator endpoint, and finds nothing left to do
+	const retry = (body: string) =>
+		fetch(`${second.url}/internal/events/retry`, {
+			method: 'POST',
+			headers: {
+				authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+				'content-type': 'application/json',
+			},
+			body,
+		});
+	const refused = await retry('{"now":true}');
+	expect(refused.status).toBe(400);
+	expect(JSON.stringify(await refused.json())).toContain('now');
+	expect(await (await retry('{}')).json()).toEqual({ due: 0 });
+}, 60_000);
