@@ -9,7 +9,7 @@ import { withCircuitBreaker } from './crm/circuit-breaker.js';
 import { ledger } from './db/ledger.js';
 import { recoverInterrupted } from './dlq/recovery.js';
 import { rateLimit } from './http/rate-limit.js';
-import { startAlertsPass } from './incidents/alerts-pass.js';
+import { createAlertsPass, startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
 import { answerClientError, refuseExpectation } from './http/client-errors.js';
@@ -130,6 +130,8 @@ export async function startProcessor(
 			() => refusedTokens.close(),
 		);
 
+		const alertsDeps = { sql, alertsDir: config.ALERTS_DIR, now, logger };
+		const alertsIndex = createAlertsPass(alertsDeps);
 		const app = createApp({
 			sql,
 			logger,
@@ -161,6 +163,7 @@ export async function startProcessor(
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
 				rules: { sql, live: rules },
+				alerts: { ...alertsDeps, refreshIndex: () => alertsIndex.refreshIndex() },
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,
@@ -173,10 +176,7 @@ export async function startProcessor(
 		});
 		const server = await listen(app, config, logger);
 		const { port } = server.address() as AddressInfo;
-		const alertsPass = startAlertsPass(
-			{ sql, alertsDir: config.ALERTS_DIR, now, logger },
-			config.ALERTS_PASS_SECONDS * 1000,
-		);
+		const alertsPass = startAlertsPass(alertsDeps, config.ALERTS_PASS_SECONDS * 1000);
 		return {
 			url: `http://127.0.0.1:${port}`,
 			sql,

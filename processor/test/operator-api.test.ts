@@ -38,6 +38,7 @@ const OPERATOR_ENDPOINTS: [string, string, unknown][] = [
 	['GET', '/internal/runs', undefined],
 	['GET', '/internal/runs/00000000-0000-4000-8000-000000000000', undefined],
 	['POST', '/internal/kpi/compute-daily', {}],
+	['POST', '/internal/alerts', { alert_id: 'x', severity: 'info', summary: 'x' }],
 	['GET', '/internal/kpi', undefined],
 	['POST', '/internal/dlq/replay', { dry_run: true }],
 	['GET', '/internal/stats/ledger', undefined],

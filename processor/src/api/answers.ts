@@ -303,3 +303,11 @@ export const RulesDryRun = z
 		}),
 	})
 	.meta({ id: 'RulesDryRun', description: 'What the proposed document would change' });
+
+export const AlertRouted = z.object({
+	alert_id: z.string(),
+	file: z.string().meta({ description: 'The alert file in the alerts folder' }),
+	created: z.boolean().meta({
+		description: 'false: this alert_id was handed over before; nothing was written this time',
+	}),
+});

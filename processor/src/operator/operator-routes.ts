@@ -13,6 +13,7 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
+import { routeAlert, type RoutedAlertDeps } from '../incidents/routed-alerts.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import type { RulesDeps } from '../rules/rules-service.js';
 import { input } from './parse.js';
@@ -28,6 +29,7 @@ export interface OperatorDeps {
 	retry: RetryDeps;
 	kpi: KpiDeps;
 	rules: RulesDeps;
+	alerts: RoutedAlertDeps;
 	retryBatchSize: number;
 }
 
@@ -163,6 +165,12 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.post('/internal/kpi/compute-daily', async (req, res) => {
 		const { date } = input(req, { body: request.KpiComputeBody });
 		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
+	});
+
+	router.post('/internal/alerts', async (req, res) => {
+		const body = input(req, { body: request.AlertBody });
+		const routed = await routeAlert(deps.alerts, body);
+		res.status(routed.created ? 201 : 200).json(routed);
 	});
 
 	router.get('/internal/kpi', async (req, res) => {
