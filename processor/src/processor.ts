@@ -8,7 +8,7 @@ import { createRunWriter } from './db/runs.js';
 import { withCircuitBreaker } from './crm/circuit-breaker.js';
 import { ledger } from './db/ledger.js';
 import { recoverInterrupted } from './dlq/recovery.js';
-import { rateLimit } from './http/rate-limit.js';
+import { rateLimit, startRateLimitCleanup } from './http/rate-limit.js';
 import { createAlertsPass, startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
@@ -118,17 +118,43 @@ export async function startProcessor(
 			logger,
 		});
 		closers.push(() => signatureFailures.close());
-		const signerLimit = rateLimit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer');
-		const refusalLimit = rateLimit(config.REFUSED_PER_MINUTE, 'refused signatures from one client');
-		const refusedTokens = rateLimit(
+		const shared =
+			config.RATE_LIMIT_STORE === 'postgres'
+				? {
+						sql,
+						deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+						onFailure: config.RATE_LIMIT_STORE_FAILURE,
+						logger,
+					}
+				: undefined;
+		const limit = (perMinute: number, what: string, name: string) =>
+			rateLimit(perMinute, what, shared && { ...shared, name });
+		const signerLimit = limit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer', 'signer');
+		const sourceLimit = limit(
+			config.SOURCE_RATE_LIMIT_PER_MINUTE,
+			'leads from one lead source',
+			'source',
+		);
+		const refusalLimit = limit(
+			config.REFUSED_PER_MINUTE,
+			'refused signatures from one client',
+			'refused-signature',
+		);
+		const refusedTokens = limit(
 			config.REFUSED_TOKENS_PER_MINUTE,
 			'refused service tokens from one client',
+			'refused-token',
 		);
 		closers.push(
 			() => signerLimit.close(),
+			() => sourceLimit.close(),
 			() => refusalLimit.close(),
 			() => refusedTokens.close(),
 		);
+		if (shared) {
+			const cleanup = startRateLimitCleanup(sql, logger);
+			closers.push(() => cleanup.stop());
+		}
 
 		const alertsDeps = { sql, alertsDir: config.ALERTS_DIR, now, logger };
 		const alertsIndex = createAlertsPass(alertsDeps);
@@ -144,6 +170,7 @@ export async function startProcessor(
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				signerLimit,
+				sourceLimit,
 				refusalLimit,
 				emailHashSalt: config.EMAIL_HASH_SALT,
 				faultInjection: config.FAULT_INJECTION,
