@@ -1,7 +1,10 @@
+import { createHmac } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { signingSecret } from '../src/dev-settings.js';
+import { waitFor } from '../src/wait-for.js';
 import {
 	leadSource,
 	redisReachable,
@@ -224,4 +227,47 @@ test('SIGKILL of a worker during a batch loses no lead and delivers none twice (
 	console.log(
 		`worker killed: ${retried.length} of 300 leads were retried, ${late} of them answered duplicate (the processor had them before the worker died)`,
 	);
+}, 300_000);
+
+test('a per-source limit holds over both processor processes: the limit once, not once per process', async () => {
+	// the processor's SOURCE_RATE_LIMIT_PER_MINUTE (600, counted in Postgres); every n8n webhook
+	// process hands its leads to these processors, so it is the limit over all of them
+	const LIMIT = 600;
+	const source = `scale-limit-${runId}`;
+	const secret = signingSecret(stack.settings);
+	const post = async (index: number) => {
+		const id = `${source}-${index}`;
+		const timestamp = String(Math.floor(Date.now() / 1000));
+		const body = JSON.stringify(sampleLead(id));
+		const signature = createHmac('sha256', secret)
+			.update(`${id}.${timestamp}.${body}`)
+			.digest('base64');
+		const response = await fetch(`${stack.urls.processor}/webhook/lead`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json',
+				'webhook-id': id,
+				'webhook-timestamp': timestamp,
+				'webhook-signature': `v1,${signature}`,
+				'x-source': source,
+			},
+			body,
+		});
+		await response.arrayBuffer();
+		return response.status;
+	};
+	// the windows are whole minutes: start early in one, so the batch is counted in one window
+	await waitFor(() => Date.now() % 60_000 < 20_000, {
+		what: 'the first 20 seconds of a minute',
+		deadlineMs: 65_000,
+		intervalMs: 500,
+	});
+	const processorsBefore = leadsPerProcessor();
+	const statuses = await inParallel(LIMIT + 40, post);
+	expect(statuses.filter((status) => status === 200)).toHaveLength(LIMIT);
+	expect(statuses.filter((status) => status === 429)).toHaveLength(40);
+	// both processes answered some of them: each alone would have allowed the whole limit
+	const processors = since(processorsBefore, leadsPerProcessor());
+	expect(processors['1']).toBeGreaterThan(0);
+	expect(processors['2']).toBeGreaterThan(0);
 }, 300_000);
