@@ -198,6 +198,7 @@ describe('strict: whatever an endpoint does not take is refused with 400 naming 
 		['POST', '/internal/dlq/replay', { dry_run: true }],
 		['POST', '/internal/dlq/1/resolve', { note: 'x' }],
 		['POST', '/internal/kpi/compute-daily', { date: '2026-01-01' }],
+		['POST', '/internal/alerts', { alert_id: 'strict', severity: 'info', summary: 'x' }],
 		['PUT', '/internal/rules', { document }],
 		['POST', '/internal/rules/dry-run', { document }],
 		['POST', '/internal/rules/versions/1/restore', { note: 'x' }],

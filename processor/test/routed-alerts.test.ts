@@ -118,3 +118,20 @@ test('input is strict and bounded', async () => {
 	);
 	expect(tooLarge.status).toBe(413);
 });
+
+test('the least an alert needs: alert_id, severity and summary', async () => {
+	const answer = await stack.internal('POST', '/internal/alerts', {
+		alert_id: 'minimal',
+		severity: 'warning',
+		summary: 'Something went wrong.',
+	});
+	expect(answer.status).toBe(201);
+	expect(await readJson(answer.body.file as string)).toMatchObject({
+		alert_id: 'minimal',
+		run_id: null,
+		statusCode: 0,
+		reason: 'unknown',
+		response: null,
+		payload: null,
+	});
+});

@@ -193,7 +193,8 @@ const AlertData = z
 	.refine(
 		(value) => depthOf(value, ALERT_DEPTH) <= ALERT_DEPTH,
 		`nests deeper than ${ALERT_DEPTH}`,
-	);
+	)
+	.optional();
 
 /** Free text of an alert (masked again by the processor before it is written). */
 const AlertText = (max: number) =>
