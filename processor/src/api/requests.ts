@@ -190,10 +190,7 @@ function depthOf(value: unknown, limit: number): number {
 /** Any JSON value (the body is parsed JSON already). */
 const AlertData = z
 	.unknown()
-	.refine(
-		(value) => depthOf(value, ALERT_DEPTH) <= ALERT_DEPTH,
-		`nests deeper than ${ALERT_DEPTH}`,
-	)
+	.refine((value) => depthOf(value, ALERT_DEPTH) <= ALERT_DEPTH, `nests deeper than ${ALERT_DEPTH}`)
 	.optional();
 
 /** Free text of an alert (masked again by the processor before it is written). */
