@@ -169,7 +169,7 @@ export async function routeAlerts(
  * Creates the alert file, never over another one: the name is claimed with a create-only open,
  * so of two alerts racing for one name, one gets it and the other moves on to `-2`, `-3` ...
  */
-async function writeAlertFile(
+export async function writeAlertFile(
 	this: IExecuteFunctions,
 	directory: string,
 	alert: Alert,
@@ -196,7 +196,7 @@ async function writeAlertFile(
 	throw new NodeOperationError(this.getNode(), `Too many alerts for ${alert.run_id} in one second`);
 }
 
-async function postToJira(
+export async function postToJira(
 	this: IExecuteFunctions,
 	path: string,
 	alert: Alert,

@@ -26,6 +26,8 @@ export interface ProcessorCredentials {
 export interface ProcessorAnswer {
 	statusCode: number;
 	answer: IDataObject;
+	/** The processor's Retry-After (a 429, a 503), passed on to the lead source. */
+	retryAfter?: string;
 }
 
 export interface ProcessorRequest {
@@ -62,8 +64,13 @@ export function processorCall(
 			path === INTAKE_PATH
 				? await context.helpers.httpRequest(request)
 				: await context.helpers.httpRequestWithAuthentication.call(context, CREDENTIAL, request)
-		) as { statusCode: number; body: unknown };
-		return { statusCode: response.statusCode, answer: parseAnswer(response.body) };
+		) as { statusCode: number; body: unknown; headers?: IDataObject };
+		const retryAfter = response.headers?.['retry-after'];
+		return {
+			statusCode: response.statusCode,
+			answer: parseAnswer(response.body),
+			...(typeof retryAfter === 'string' && /^\d{1,6}$/.test(retryAfter) ? { retryAfter } : {}),
+		};
 	};
 }
 

@@ -1,7 +1,12 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 import { OUTCOMES, outcomeOf } from './outcome';
-import { INTAKE_PATH, type ProcessorCall, type ProcessorCredentials } from './processor';
+import {
+	INTAKE_PATH,
+	type ProcessorAnswer,
+	type ProcessorCall,
+	type ProcessorCredentials,
+} from './processor';
 import { signatureHeaders, type AnswerMode, type SignatureScheme } from './signature';
 
 /*
@@ -61,22 +66,24 @@ export async function submitLeads(
 				'x-source': submission.source,
 				'x-correlation-id': submission.correlationId,
 			};
-			const { statusCode, answer } = await call({
+			const { statusCode, answer, retryAfter } = await call({
 				method: 'POST',
 				path: INTAKE_PATH,
 				body: submission.rawBody,
 				headers,
-			}).catch((error: Error) => ({
-				statusCode: 0,
-				answer: {
-					code: 'processor_unreachable',
-					detail: `The processor could not be reached: ${error.message}`,
-				} as IDataObject,
-			}));
+			}).catch(
+				(error: Error): ProcessorAnswer => ({
+					statusCode: 0,
+					answer: {
+						code: 'processor_unreachable',
+						detail: `The processor could not be reached: ${error.message}`,
+					} as IDataObject,
+				}),
+			);
 			const outcome = outcomeOf(statusCode, answer);
 			if (!sourceAnswered) {
 				sourceAnswered = true;
-				await answerTheSource.call(this, statusCode, answer, submission.correlationId);
+				await answerTheSource.call(this, statusCode, answer, submission.correlationId, retryAfter);
 			}
 			outputs[OUTCOMES.findIndex(({ name }) => name === outcome)]!.push({
 				json: {
@@ -120,6 +127,7 @@ async function answerTheSource(
 	statusCode: number,
 	answer: IDataObject,
 	correlationId: string | null,
+	retryAfter?: string,
 ): Promise<void> {
 	const reached = statusCode > 0;
 	const body: IDataObject = reached
@@ -134,6 +142,8 @@ async function answerTheSource(
 		headers: {
 			'content-type': 'application/json; charset=utf-8',
 			...(correlationId ? { 'x-correlation-id': correlationId } : {}),
+			// a 429 of the processor's per-source limit reaches the source as the trigger's would
+			...(reached && retryAfter ? { 'retry-after': retryAfter } : {}),
 		},
 		body,
 	});

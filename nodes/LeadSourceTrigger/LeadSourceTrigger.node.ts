@@ -118,7 +118,7 @@ export class LeadSourceTrigger implements INodeType {
 				default: 600,
 				description:
 					'How many requests this source may send per minute (bursts up to this many); more are answered 429 with Retry-After',
-				hint: 'Counted per source in memory by each n8n process: with several webhook processes, each allows this many',
+				hint: 'A first line counted in memory by each n8n process; the processor holds its per-source limit (SOURCE_RATE_LIMIT_PER_MINUTE) over all of them',
 			},
 		],
 	};

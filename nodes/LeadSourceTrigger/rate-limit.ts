@@ -1,7 +1,9 @@
 /**
  * Requests per minute per lead source, as a token bucket: a source may burst up to its limit and
  * then gets one request per 60/limit seconds. Kept in memory by each n8n process (with several
- * webhook processes each allows the limit); the processor's own limit stands behind it.
+ * webhook processes each allows the limit): a first line that refuses a flood before an execution
+ * starts. The limit that holds over all processes is the processor's per-source limit
+ * (SOURCE_RATE_LIMIT_PER_MINUTE, counted in Postgres), whose 429 the Lead Intake node passes on.
  */
 export class SourceRateLimiter {
 	private readonly buckets = new Map<string, { tokens: number; updatedMs: number }>();

@@ -55,6 +55,12 @@ const EnvSchema = z.object({
 	RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(60_000),
 	REFUSED_PER_MINUTE: z.coerce.number().int().positive().default(120),
 	REFUSED_TOKENS_PER_MINUTE: z.coerce.number().int().positive().default(30),
+	/** Leads per minute from one lead source (X-Source), counted over every processor. */
+	SOURCE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().positive().default(600),
+	/** Where the rate limits are counted: `postgres` (shared by every processor) or `memory`. */
+	RATE_LIMIT_STORE: z.enum(['postgres', 'memory']).default('postgres'),
+	/** When the shared store fails: `open` (each process counts alone) or `closed` (503). */
+	RATE_LIMIT_STORE_FAILURE: z.enum(['open', 'closed']).default('open'),
 	SIGNATURE_FAILURE_BUCKET_SECONDS: seconds.default(60),
 	DLQ_BACKOFF_SECONDS: backoffSchedule.default(() => [...BACKOFF_PRESETS.standard]),
 	DLQ_JITTER_RATIO: z.coerce.number().min(0).max(1).default(0.1),

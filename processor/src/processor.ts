@@ -8,8 +8,8 @@ import { createRunWriter } from './db/runs.js';
 import { withCircuitBreaker } from './crm/circuit-breaker.js';
 import { ledger } from './db/ledger.js';
 import { recoverInterrupted } from './dlq/recovery.js';
-import { rateLimit } from './http/rate-limit.js';
-import { startAlertsPass } from './incidents/alerts-pass.js';
+import { rateLimit, startRateLimitCleanup } from './http/rate-limit.js';
+import { createAlertsPass, startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
 import { answerClientError, refuseExpectation } from './http/client-errors.js';
@@ -192,18 +192,46 @@ export async function startProcessor(
 			logger,
 		});
 		closers.push(() => signatureFailures.close());
-		const signerLimit = rateLimit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer');
-		const refusalLimit = rateLimit(config.REFUSED_PER_MINUTE, 'refused signatures from one client');
-		const refusedTokens = rateLimit(
+		const shared =
+			config.RATE_LIMIT_STORE === 'postgres'
+				? {
+						sql,
+						deadlineMs: config.DB_QUERY_TIMEOUT_MS,
+						onFailure: config.RATE_LIMIT_STORE_FAILURE,
+						logger,
+					}
+				: undefined;
+		const limit = (perMinute: number, what: string, name: string) =>
+			rateLimit(perMinute, what, shared && { ...shared, name });
+		const signerLimit = limit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer', 'signer');
+		const sourceLimit = limit(
+			config.SOURCE_RATE_LIMIT_PER_MINUTE,
+			'leads from one lead source',
+			'source',
+		);
+		const refusalLimit = limit(
+			config.REFUSED_PER_MINUTE,
+			'refused signatures from one client',
+			'refused-signature',
+		);
+		const refusedTokens = limit(
 			config.REFUSED_TOKENS_PER_MINUTE,
 			'refused service tokens from one client',
+			'refused-token',
 		);
 		closers.push(
 			() => signerLimit.close(),
+			() => sourceLimit.close(),
 			() => refusalLimit.close(),
 			() => refusedTokens.close(),
 		);
+		if (shared) {
+			const cleanup = startRateLimitCleanup(sql, logger);
+			closers.push(() => cleanup.stop());
+		}
 
+		const alertsDeps = { sql, alertsDir: config.ALERTS_DIR, now, logger };
+		const alertsIndex = createAlertsPass(alertsDeps);
 		const app = createApp({
 			sql,
 			logger,
@@ -217,6 +245,7 @@ export async function startProcessor(
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				signerLimit,
+				sourceLimit,
 				refusalLimit,
 				emailHashSalt: config.EMAIL_HASH_SALT,
 				faultInjection: config.FAULT_INJECTION,
@@ -232,6 +261,7 @@ export async function startProcessor(
 				retry,
 				events: { urlSet: Boolean(config.EVENTS_URL), wake: () => dispatcher?.wake() },
 				rules: { sql, live: rules },
+				alerts: { ...alertsDeps, refreshIndex: () => alertsIndex.refreshIndex() },
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,
@@ -249,10 +279,7 @@ export async function startProcessor(
 		});
 		const server = await listen(app, config, logger);
 		const { port } = server.address() as AddressInfo;
-		const alertsPass = startAlertsPass(
-			{ sql, alertsDir: config.ALERTS_DIR, now, logger },
-			config.ALERTS_PASS_SECONDS * 1000,
-		);
+		const alertsPass = startAlertsPass(alertsDeps, config.ALERTS_PASS_SECONDS * 1000);
 		return {
 			url: `http://127.0.0.1:${port}`,
 			sql,

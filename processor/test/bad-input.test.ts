@@ -1747,6 +1747,12 @@ describe('generated bad input against a running processor', () => {
 			{ method: 'GET', path: '/internal/stats/ledger', body: null, query: { from: '2026-01-01' } },
 			{ method: 'GET', path: '/internal/kpi', body: null, query: { to: '2026-01-07' } },
 			{ method: 'GET', path: '/internal/runs/by-key/k', body: null, query: {} },
+			{
+				method: 'POST',
+				path: '/internal/alerts',
+				body: { alert_id: 'bad-input-suite', severity: 'info', summary: 'x' },
+				query: {},
+			},
 		] as const;
 		const KNOWN = new Set([
 			'limit',
@@ -1759,6 +1765,15 @@ describe('generated bad input against a running processor', () => {
 			'dry_run',
 			'note',
 			'date',
+			// POST /internal/alerts
+			'alert_id',
+			'severity',
+			'summary',
+			'run_id',
+			'outcome',
+			'created_at',
+			'response',
+			'payload',
 		]);
 		const name = fc.stringMatching(/^[a-z][a-z0-9_]{0,15}$/).filter((key) => !KNOWN.has(key));
 		await check(

@@ -38,6 +38,8 @@ test('applies every migration once; running again (even concurrently) changes no
 		'delivery_attempts',
 		'dlq',
 		'kpi_daily',
+		'rate_limit_hits',
+		'routed_alerts',
 		'rules_versions',
 		'runs',
 		'schema_migrations',

@@ -52,6 +52,8 @@ interface ScaleOptions {
 	workers?: number;
 	/** Processor processes on the one processor port (default 2). */
 	processors?: number;
+	/** n8n webhook processes (default 1); leads go to the first (`urls.n8nWebhook`). */
+	webhooks?: number;
 }
 
 export interface LocalStackOptions {
@@ -87,6 +89,8 @@ export interface LocalStack {
 		n8n: string | null;
 		/** Where lead sources post (`/webhook/lead-intake`): n8n itself, or its webhook process. */
 		n8nWebhook: string | null;
+		/** Every n8n process that takes production webhooks (empty without n8n). */
+		n8nWebhooks: string[];
 	};
 	/** n8n's own database (null without n8n). */
 	n8nDatabaseUrl: string | null;
@@ -135,6 +139,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				queuePrefix: options.scale.queuePrefix ?? (options.throwaway ? `lih-${runId}` : 'lih'),
 				workers: options.scale.workers ?? 2,
 				processors: options.scale.processors ?? 2,
+				webhooks: options.scale.webhooks ?? 1,
 			}
 		: null;
 	const existingServer = process.env.DATABASE_URL;
@@ -218,6 +223,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			jiraConfluence: `http://127.0.0.1:${ports.jiraConfluence}`,
 			n8n: null as string | null,
 			n8nWebhook: null as string | null,
+			n8nWebhooks: [] as string[],
 		};
 		const mockEnv = { ...process.env, HOST: '127.0.0.1' };
 		const listening = (line: string) => line.includes('listening on');
@@ -258,7 +264,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 				encryptionKey: settings.N8N_ENCRYPTION_KEY,
 				tuning: options.n8nTuning ?? 'production',
 				queue: scale
-					? { redisUrl: scale.redisUrl, prefix: scale.queuePrefix, workers: scale.workers }
+					? {
+							redisUrl: scale.redisUrl,
+							prefix: scale.queuePrefix,
+							workers: scale.workers,
+							webhooks: scale.webhooks,
+						}
 					: undefined,
 				extraEnv: options.n8nExtras?.env,
 				extraWorkflowFiles: options.n8nExtras?.workflowFiles ?? [],
@@ -274,6 +285,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 			running.push(...n8nDeployment.services);
 			urls.n8n = n8nDeployment.editorUrl;
 			urls.n8nWebhook = n8nDeployment.webhookUrl;
+			urls.n8nWebhooks = n8nDeployment.webhookUrls;
 		}
 		const failure = Promise.race(
 			running.map((service) =>

@@ -1,7 +1,10 @@
+import { createHmac } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
+import { signingSecret } from '../src/dev-settings.js';
+import { waitFor } from '../src/wait-for.js';
 import {
 	leadSource,
 	redisReachable,
@@ -15,8 +18,8 @@ import {
 
 /**
  * The scaled topology for real (`npm start -- --scale`): n8n in queue mode on the local Redis
- * (a prefix of its own) with a main, a webhook process and two workers, and two processor
- * processes behind one port, on a throwaway database. Leads go through the webhook process.
+ * (a prefix of its own) with a main, two webhook processes and two workers, and two processor
+ * processes behind one port, on a throwaway database. Leads go through the (first) webhook process.
  */
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
 const CONCURRENCY = 16;
@@ -36,7 +39,7 @@ beforeAll(async () => {
 	stack = await startLocalStack({
 		throwaway: true,
 		n8n: true,
-		scale: { redisUrl, workers: 2, processors: 2 },
+		scale: { redisUrl, workers: 2, processors: 2, webhooks: 2 },
 		alertsDir,
 		ports: { processor: 0, crm: 0, jiraConfluence: 0, postgres: 0, n8n: 0, n8nWebhook: 0 },
 		// workers say at info level which execution of which workflow each one runs
@@ -224,4 +227,90 @@ test('SIGKILL of a worker during a batch loses no lead and delivers none twice (
 	console.log(
 		`worker killed: ${retried.length} of 300 leads were retried, ${late} of them answered duplicate (the processor had them before the worker died)`,
 	);
+}, 300_000);
+
+/** A lead signed as the Lead Intake node signs it, sent straight to the processor port. */
+async function postSigned(id: string, xSource: string): Promise<number> {
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const body = JSON.stringify(sampleLead(id));
+	const signature = createHmac('sha256', signingSecret(stack.settings))
+		.update(`${id}.${timestamp}.${body}`)
+		.digest('base64');
+	const response = await fetch(`${stack.urls.processor}/webhook/lead`, {
+		method: 'POST',
+		headers: {
+			'content-type': 'application/json',
+			'webhook-id': id,
+			'webhook-timestamp': timestamp,
+			'webhook-signature': `v1,${signature}`,
+			'x-source': xSource,
+		},
+		body,
+	});
+	await response.arrayBuffer();
+	return response.status;
+}
+
+/** The windows are whole minutes: a batch started early in one is counted in one window. */
+async function earlyInAMinute(): Promise<void> {
+	await waitFor(() => Date.now() % 60_000 < 20_000, {
+		what: 'the first 20 seconds of a minute',
+		deadlineMs: 65_000,
+		intervalMs: 500,
+	});
+}
+
+/** The processor's SOURCE_RATE_LIMIT_PER_MINUTE (its default), counted in Postgres. */
+const SOURCE_LIMIT = 600;
+
+test('a per-source limit holds over both processor processes: the limit once, not once per process', async () => {
+	const xSource = `scale-limit-${runId}`;
+	await earlyInAMinute();
+	const processorsBefore = leadsPerProcessor();
+	const statuses = await inParallel(SOURCE_LIMIT + 40, (index) =>
+		postSigned(`${xSource}-${index}`, xSource),
+	);
+	expect(statuses.filter((status) => status === 200)).toHaveLength(SOURCE_LIMIT);
+	expect(statuses.filter((status) => status === 429)).toHaveLength(40);
+	// both processes answered some of them: each alone would have allowed the whole limit
+	const processors = since(processorsBefore, leadsPerProcessor());
+	expect(processors['1']).toBeGreaterThan(0);
+	expect(processors['2']).toBeGreaterThan(0);
+}, 300_000);
+
+test('the per-source limit holds over every n8n webhook process: leads through either count in the one window', async () => {
+	expect(stack.urls.n8nWebhooks).toHaveLength(2);
+	const webhooks = stack.urls.n8nWebhooks.map((baseUrl) =>
+		leadSource({
+			baseUrl,
+			headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
+			timeoutMs: 15_000,
+		}),
+	);
+	await earlyInAMinute();
+	// the development source's window filled to 5 below the limit by leads signed as n8n signs them
+	const direct = await inParallel(SOURCE_LIMIT - 5, (index) =>
+		postSigned(`webhooks-${runId}-d${index}`, 'development'),
+	);
+	expect(direct.filter((status) => status !== 200)).toEqual([]);
+	// then 10 leads through each webhook process (each trigger's own bucket would take them all)
+	const answers = await inParallel(20, (index) =>
+		webhooks[index % 2]!.post(
+			sampleLead(`webhooks-${runId}-w${index}`),
+			`webhooks-${runId}-w${index}`,
+		),
+	);
+	const accepted = answers.filter((answer) => answer.status === 200);
+	const limited = answers
+		.map((answer, index) => ({ answer, webhook: index % 2 }))
+		.filter(
+			({ answer }) =>
+				answer.status === 429 &&
+				String(answer.body.detail).includes('leads from one lead source') &&
+				answer.retryAfterSeconds! > 0,
+		);
+	expect(accepted).toHaveLength(5);
+	expect(limited).toHaveLength(15);
+	// with 10 leads each and 5 accepted in all, both webhook processes had leads refused
+	expect(new Set(limited.map(({ webhook }) => webhook))).toEqual(new Set([0, 1]));
 }, 300_000);

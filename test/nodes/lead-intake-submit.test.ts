@@ -323,6 +323,21 @@ describe('Answer the Lead Source (version 2.1)', () => {
 		]);
 	});
 
+	test("the processor's rate limit reaches the source as a 429 with the processor's Retry-After", async () => {
+		processor.answer(() => ({
+			status: 429,
+			body: { code: 'rate_limited', detail: 'More than 600 leads from one lead source per minute' },
+			headers: { 'retry-after': '17' },
+		}));
+		const limited = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
+		expect(limited.responses[0]).toMatchObject({
+			statusCode: 429,
+			headers: { 'retry-after': '17' },
+			body: { code: 'rate_limited' },
+		});
+		expect(limited.json('Node')[3]![0]!.statusCode).toBe(429);
+	});
+
 	test("passes the processor's refusal on; an unreachable processor is a 502 that names no address", async () => {
 		processor.answer(() => ({ status: 422, body: { status: 'rejected' } }));
 		const refused = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });

@@ -92,7 +92,7 @@ test('the nodes of every shipped version are there: the same types and version n
 		'leadSourceTrigger',
 	]);
 	expect(versions('leadIntake')).toEqual([1, 2, 2.1, 2.2]);
-	expect(versions('alertRouter')).toEqual([1, 2]);
+	expect(versions('alertRouter')).toEqual([1, 2, 3]);
 	expect(versions('leadSourceTrigger')).toEqual([1, 1.1]);
 });
 

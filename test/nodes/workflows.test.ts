@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'fs';
-import { readdir, readFile } from 'fs/promises';
 import { join } from 'path';
 import { OUTCOMES } from '../../nodes/LeadIntake/outcome';
 import { OUTPUTS } from '../../nodes/LeadIntake/v2/actions/versionDescription';
@@ -12,7 +11,7 @@ import {
 	workflowFile,
 	type WebhookServer,
 } from './support/engine';
-import { startHttpStub, type HttpStub } from './support/http-stub';
+import { startHttpStub, type HttpStub, type StubAnswer } from './support/http-stub';
 
 /*
  * The workflow files wire the Lead Intake node by output index; these tests read each index as its
@@ -82,9 +81,10 @@ test('lead intake: the source trigger feeds Lead Intake, which answers; each out
 		Failed: ['Alert: failed'],
 	});
 	const alerts = workflow.nodes.filter((node) => node.name.startsWith('Alert: '));
-	expect(alerts.map((node) => [node.name, node.parameters.deliverTo])).toEqual([
-		['Alert: rejected', ['file']],
-		['Alert: failed', ['file', 'jiraAlert']],
+	// the processor writes the alert files: one folder whichever n8n process runs the execution
+	expect(alerts.map((node) => [node.name, node.parameters.targets])).toEqual([
+		['Alert: rejected', ['processor']],
+		['Alert: failed', ['processor', 'jiraAlert']],
 	]);
 	for (const alert of alerts) expect(workflow.connections[alert.name]).toBeUndefined();
 });
@@ -129,14 +129,26 @@ test('DLQ retry: dead items go to Jira only (the processor writes the follow-up 
 	});
 	const alert = workflow.nodes.find((node) => node.name === deadTarget![0])!;
 	expect(alert.type).toBe('n8n-nodes-lead-intake.alertRouter');
-	expect(alert.parameters.deliverTo).toEqual(['jiraAlert']);
+	expect(alert.parameters.targets).toEqual(['jiraAlert']);
 });
 
-test('the error handler still writes a file for a workflow error', () => {
+test('the error handler still has a file written for a workflow error, by the processor', () => {
 	const alert = workflows['error-handler.json']!.nodes.find((node) =>
 		node.type.endsWith('.alertRouter'),
 	)!;
-	expect(alert.parameters.deliverTo).toEqual(['file', 'jiraAlert']);
+	expect(alert.parameters.targets).toEqual(['processor', 'jiraAlert']);
+});
+
+test('no node of the shipped workflows reads $env or writes files', () => {
+	for (const workflow of Object.values(workflows)) {
+		expect(JSON.stringify(workflow.nodes)).not.toContain('$env');
+		for (const node of workflow.nodes.filter((node) => node.type.endsWith('.alertRouter'))) {
+			expect([node.name, node.parameters.targets]).not.toEqual([
+				node.name,
+				expect.arrayContaining(['file']),
+			]);
+		}
+	}
 });
 
 test('every node of ours in the workflow files is at the newest version, credentials by id', () => {
@@ -144,7 +156,7 @@ test('every node of ours in the workflow files is at the newest version, credent
 		'n8n-nodes-lead-intake.leadSourceTrigger': 1.1,
 		'n8n-nodes-lead-intake.leadIntake': 2.2,
 		'n8n-nodes-lead-intake.leadOutcomeTrigger': 1,
-		'n8n-nodes-lead-intake.alertRouter': 2,
+		'n8n-nodes-lead-intake.alertRouter': 3,
 	};
 	for (const workflow of Object.values(workflows)) {
 		for (const node of workflow.nodes) {
@@ -161,7 +173,6 @@ describe('the workflow files on the engine', () => {
 	let processor: HttpStub;
 	let jira: HttpStub;
 	let leadIntake: WebhookServer;
-	const alertsDir = join(process.env.N8N_RESTRICT_FILE_ACCESS_TO!, 'alerts');
 	const sourceKey = 'dev-lead-source-key-0123456789';
 	const hmacSecret = 'workflow-test-secret-0123456789';
 
@@ -169,9 +180,6 @@ describe('the workflow files on the engine', () => {
 		processor = await startHttpStub();
 		jira = await startHttpStub();
 		jira.answer(() => ({ status: 200, body: { ok: true } }));
-		// as the local stack runs n8n: the Alert Router finds ALERTS_DIR through $env
-		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'false';
-		process.env.ALERTS_DIR = alertsDir;
 		leadIntake = await startWebhookServer(workflowFile('workflows/lead-intake.json'), {
 			credentials: {
 				leadSourceApi: { sourceName: 'development', apiKey: sourceKey, previousApiKey: '' },
@@ -182,8 +190,6 @@ describe('the workflow files on the engine', () => {
 	});
 	afterAll(async () => {
 		await Promise.all([processor.close(), jira.close(), leadIntake.close()]);
-		process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'true';
-		delete process.env.ALERTS_DIR;
 	});
 	beforeEach(() => {
 		processor.reset();
@@ -208,9 +214,25 @@ describe('the workflow files on the engine', () => {
 		return { status: response.status, body, execution: call.execution! };
 	}
 
-	const alertFiles = async (runId: string) =>
-		(await readdir(alertsDir).catch(() => [] as string[])).filter((name) =>
-			name.endsWith(`_${runId}.json`),
+	/** The alerts handed to the processor for this run (it writes the files). */
+	const alertsSent = (runId: string) =>
+		processor.requests
+			.filter(({ path }) => path === '/internal/alerts')
+			.map(({ body }) => JSON.parse(body) as Record<string, unknown>)
+			.filter((alert) => alert.run_id === runId);
+	/** The stub processor: `lead` answers the intake, /internal/alerts is answered as the processor would. */
+	const answerLeadsWith = (lead: StubAnswer) =>
+		processor.answer((request) =>
+			request.path === '/internal/alerts'
+				? {
+						status: 201,
+						body: {
+							alert_id: (JSON.parse(request.body) as Record<string, unknown>).alert_id,
+							file: 'written-by-the-processor.json',
+							created: true,
+						},
+					}
+				: lead,
 		);
 
 	test('lead intake: the source gets the processor answer once the lead is stored; an accepted lead raises no alert', async () => {
@@ -238,10 +260,10 @@ describe('the workflow files on the engine', () => {
 	});
 
 	test('lead intake: a rejected lead leaves an alert file, a failed one a file and a Jira alert', async () => {
-		processor.answer(() => ({
+		answerLeadsWith({
 			status: 200,
 			body: { status: 'rejected', run_id: 'wf-run-2', reasons: ['ZIP_NOT_66XXX'] },
-		}));
+		});
 		const rejected = await postLead('10115', 'wf-lead-2');
 		expect(rejected.status).toBe(200);
 		expect(rejected.execution.executed).toEqual([
@@ -249,13 +271,15 @@ describe('the workflow files on the engine', () => {
 			'Lead Intake',
 			'Alert: rejected',
 		]);
-		expect(await alertFiles('wf-run-2')).toHaveLength(1);
+		expect(alertsSent('wf-run-2')).toEqual([
+			expect.objectContaining({ alert_id: 'rejected:wf-run-2', severity: 'info' }),
+		]);
 		expect(jira.requests).toHaveLength(0);
 
-		processor.answer(() => ({
+		answerLeadsWith({
 			status: 500,
 			body: { status: 'failed', run_id: 'wf-run-3', dlq_id: 4, reason: 'crm_http_503' },
-		}));
+		});
 		const failed = await postLead('66123', 'wf-lead-3');
 		expect([failed.status, failed.body]).toEqual([500, expect.objectContaining({ dlq_id: 4 })]);
 		expect(failed.execution.executed).toEqual([
@@ -263,12 +287,13 @@ describe('the workflow files on the engine', () => {
 			'Lead Intake',
 			'Alert: failed',
 		]);
-		const [file] = await alertFiles('wf-run-3');
-		const alert = JSON.parse(await readFile(join(alertsDir, file!), 'utf8')) as Record<
-			string,
-			unknown
-		>;
-		expect(alert).toMatchObject({ severity: 'high', reason: 'crm_http_503', statusCode: 500 });
+		const [alert] = alertsSent('wf-run-3');
+		expect(alert).toMatchObject({
+			alert_id: 'failed:wf-run-3',
+			severity: 'high',
+			reason: 'crm_http_503',
+			statusCode: 500,
+		});
 		expect(JSON.stringify(alert)).not.toContain('jane.doe');
 		expect(jira.requests.map(({ path }) => path)).toEqual(['/alert']);
 	});
@@ -392,16 +417,20 @@ describe('the workflow files on the engine', () => {
 		]);
 	});
 
-	test('the error handler writes a file and a Jira alert for a workflow error', async () => {
+	test('the error handler has the processor write a file, and sends a Jira alert, for a workflow error', async () => {
+		answerLeadsWith({ status: 500, body: {} });
 		const run = await runWorkflow(workflowFile('workflows/error-handler.json'), {
 			mode: 'error',
 			items: [{ execution: { id: 'wf-exec-5', error: { message: 'Lead Intake failed' } } }],
 			credentials: {
+				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
 				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
 			},
 		});
 		expect(run.error).toBeUndefined();
-		expect(await alertFiles('wf-exec-5')).toHaveLength(1);
+		expect(alertsSent('wf-exec-5')).toEqual([
+			expect.objectContaining({ alert_id: 'wf-exec-5', severity: 'high' }),
+		]);
 		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
 			run_id: 'wf-exec-5',
 			severity: 'high',

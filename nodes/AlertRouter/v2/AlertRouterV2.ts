@@ -20,7 +20,7 @@ import {
 import { fromResult } from '../from-result';
 
 /** A value the node takes from the Lead Intake result unless the operator writes it here. */
-function fromResultOrCustom(
+export function fromResultOrCustom(
 	label: string,
 	name: string,
 	custom: Omit<INodeProperties, 'displayName' | 'name' | 'displayOptions'>,
@@ -59,7 +59,7 @@ const customName = (name: string) => `custom${name[0]!.toUpperCase()}${name.slic
  * code, unless a value is written in the node; files go to the node's directory, else n8n's
  * ALERTS_DIR, else `alerts`.
  */
-const version2: AlertVersion = {
+export const version2: AlertVersion = {
 	content(this: IExecuteFunctions, json: IDataObject, itemIndex: number): AlertContent {
 		const derived = fromResult(json);
 		const custom = (name: string) =>

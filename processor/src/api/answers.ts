@@ -343,3 +343,11 @@ export const OutboxAnswer = z
 export const OutboxRetryAnswer = z.object({
 	due: z.number().int().meta({ description: 'Pending events made due now' }),
 });
+
+export const AlertRouted = z.object({
+	alert_id: z.string(),
+	file: z.string().meta({ description: 'The alert file in the alerts folder' }),
+	created: z.boolean().meta({
+		description: 'false: this alert_id was handed over before; nothing was written this time',
+	}),
+});

@@ -176,3 +176,60 @@ export const OperatorHeaders = z.object({
 		.optional()
 		.meta({ description: 'Who makes the change, when the body names nobody (`actor`)' }),
 });
+
+/** How deep an alert's `response` or `payload` may nest: bounded work to mask and write it. */
+const ALERT_DEPTH = 12;
+
+function depthOf(value: unknown, limit: number): number {
+	if (value === null || typeof value !== 'object') return 0;
+	if (limit <= 0) return 1;
+	let deepest = 0;
+	for (const item of Object.values(value)) deepest = Math.max(deepest, depthOf(item, limit - 1));
+	return deepest + 1;
+}
+
+/** Any JSON value (the body is parsed JSON already). */
+const AlertData = z
+	.unknown()
+	.refine((value) => depthOf(value, ALERT_DEPTH) <= ALERT_DEPTH, `nests deeper than ${ALERT_DEPTH}`)
+	.optional();
+
+/** Free text of an alert (masked again by the processor before it is written). */
+const AlertText = (max: number) =>
+	z
+		.string()
+		.max(max)
+		.refine((text) => !text.includes('\u0000'), 'must not contain NUL characters');
+
+/** What the Alert Router (version 3) hands to POST /internal/alerts. */
+export const AlertBody = z.strictObject({
+	alert_id: z
+		.string()
+		.regex(/^[A-Za-z0-9._:@-]{1,200}$/, 'must be 1-200 characters of A-Z a-z 0-9 . _ : @ -')
+		.meta({
+			description:
+				'Makes the call idempotent: a repeat answers the file written the first time and writes nothing. The Alert Router sends the outcome event id when there is one, else `<outcome>:<run_id>`, else the n8n execution id',
+			example: 'failed:3f8e2f0e-0c5e-4a54-9a57-1a4c1d6f3a10',
+		}),
+	severity: z.enum(['info', 'warning', 'high', 'critical']),
+	summary: AlertText(1000).meta({ description: 'One line a reader understands' }),
+	run_id: z
+		.string()
+		.regex(/^[A-Za-z0-9_-]{1,100}$/)
+		.nullable()
+		.default(null)
+		.meta({ description: "The lead's run id, or the n8n execution id of a workflow error" }),
+	statusCode: z.number().int().min(0).max(599).default(0),
+	reason: AlertText(1000).default('unknown'),
+	outcome: z
+		.string()
+		.regex(/^[a-z_]{1,40}$/)
+		.nullable()
+		.default(null),
+	created_at: z.iso
+		.datetime({ offset: true })
+		.optional()
+		.meta({ description: 'When the alert was raised (default: now)' }),
+	response: AlertData.meta({ description: "The processor's answer the alert is about" }),
+	payload: AlertData.meta({ description: 'What the alert shows; personal data is masked' }),
+});

@@ -1,5 +1,9 @@
 import { ipKeyGenerator, MemoryStore } from 'express-rate-limit';
+import type { Sql } from '../db/connection.js';
+import { withDeadline } from '../db/deadline.js';
+import { countHit, deleteExpiredHits } from '../db/rate-limit-hits.js';
 import { HttpError } from '../errors.js';
+import type { Logger } from '../logger.js';
 
 const WINDOW_MS = 60_000;
 
@@ -10,17 +14,34 @@ export interface RateLimit {
 }
 
 /**
- * A fixed one-minute window per key (express-rate-limit's store, called directly: the intake
- * route is a plain node:http handler).
+ * Where the limits are counted together by every processor process: a row per key and minute in
+ * Postgres (RATE_LIMIT_STORE=postgres), or nowhere (memory: each process counts alone).
  */
-export function rateLimit(perMinute: number, what: string): RateLimit {
+export interface SharedCounter {
+	sql: Sql;
+	/** A count that takes longer is a store failure (`onFailure` decides). */
+	deadlineMs: number;
+	/** `open`: the request passes on the process's own count; `closed`: 503. */
+	onFailure: 'open' | 'closed';
+	logger: Logger;
+}
+
+/**
+ * A fixed one-minute window per key. The process's own count comes first (express-rate-limit's
+ * store, called directly: the intake route is a plain node:http handler): past the limit here,
+ * the request is refused without asking the shared store, so refusals cost no write. Then the
+ * shared count of all processes for this minute (one upsert), which is what holds the limit.
+ */
+export function rateLimit(
+	perMinute: number,
+	what: string,
+	shared?: SharedCounter & { name: string },
+): RateLimit {
 	const store = new MemoryStore();
 	store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore['init']>[0]);
-	const refuse = (resetTime: Date | undefined) => {
-		const retryAfterSeconds = Math.max(
-			1,
-			Math.ceil(((resetTime?.getTime() ?? Date.now() + WINDOW_MS) - Date.now()) / 1000),
-		);
+	let failing = false;
+	const refuse = (resetMs: number) => {
+		const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - Date.now()) / 1000));
 		return new HttpError(
 			429,
 			'rate_limited',
@@ -31,13 +52,59 @@ export function rateLimit(perMinute: number, what: string): RateLimit {
 			},
 		);
 	};
+	const countShared = async (key: string): Promise<void> => {
+		if (!shared) return;
+		const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
+		let hits: number;
+		try {
+			hits = await withDeadline(
+				countHit(shared.sql, `${shared.name}:${key}`, new Date(windowStart)),
+				shared.deadlineMs,
+			);
+		} catch (error) {
+			if (!failing) {
+				shared.logger.warn(
+					{ err: error, limit: shared.name, on_failure: shared.onFailure },
+					shared.onFailure === 'open'
+						? 'shared rate limit store failed: each process counts alone until it answers'
+						: 'shared rate limit store failed: requests are refused until it answers',
+				);
+			}
+			failing = true;
+			if (shared.onFailure === 'open') return;
+			throw new HttpError(
+				503,
+				'rate_limit_unavailable',
+				'The rate limit cannot be checked now',
+				{},
+				{
+					'Retry-After': '5',
+				},
+			);
+		}
+		if (failing)
+			shared.logger.info({ limit: shared.name }, 'shared rate limit store answers again');
+		failing = false;
+		if (hits > perMinute) throw refuse(windowStart + WINDOW_MS);
+	};
 	return {
 		async take(key) {
 			const { totalHits, resetTime } = await store.increment(key);
-			if (totalHits > perMinute) throw refuse(resetTime);
+			if (totalHits > perMinute) throw refuse(resetTime?.getTime() ?? Date.now() + WINDOW_MS);
+			await countShared(key);
 		},
 		close: () => store.shutdown(),
 	};
+}
+
+/** Expired windows are deleted in small batches, by every processor (any one is enough). */
+export function startRateLimitCleanup(sql: Sql, logger: Logger): { stop(): void } {
+	const timer = setInterval(() => {
+		deleteExpiredHits(sql, new Date(Date.now() - 2 * WINDOW_MS), 5000).catch((error: unknown) =>
+			logger.debug({ err: error }, 'expired rate limit windows not deleted; the next pass will'),
+		);
+	}, WINDOW_MS).unref();
+	return { stop: () => clearInterval(timer) };
 }
 
 /** A client address as a rate-limit key (IPv6 by its /56, so one host cannot rotate through its range). */

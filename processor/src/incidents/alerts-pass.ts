@@ -50,6 +50,8 @@ interface AlertsPassResult {
 
 export interface AlertsPass {
 	run(): Promise<AlertsPassResult>;
+	/** Only the index step: after an alert file was written (POST /internal/alerts). */
+	refreshIndex(): Promise<boolean>;
 }
 
 const FOLLOW_UP_BATCH = 100;
@@ -227,6 +229,7 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 			const indexWritten = await refreshIndex();
 			return { followUps, indexWritten };
 		},
+		refreshIndex,
 	};
 }
 

@@ -28,6 +28,12 @@ export interface IntakeRouteOptions {
 	/** Per verified signer (the secret that signed). */
 	signerLimit: RateLimit;
 	/**
+	 * Per lead source (X-Source, which the Lead Intake node sets to the source its trigger
+	 * authenticated): the per-source limit every n8n webhook process shares. A request without
+	 * X-Source is held to the signer's limit only.
+	 */
+	sourceLimit: RateLimit;
+	/**
 	 * Refused signatures per client address: past it a refusal is answered 429 and not logged on
 	 * its own line. Never consulted for a signature that matches: a good lead is never refused
 	 * for what others sent from its address.
@@ -82,13 +88,15 @@ export function intakeHandler(
 		});
 		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
 		await options.signerLimit.take(verdict.signer);
+		const source = readSource(req);
+		if (source !== 'unknown') await options.sourceLimit.take(source);
 
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
 		const outcome = await handleLead(options.intake, {
 			rawBody,
 			idempotencyKey: storedIdempotencyKey(idempotencyKey, options.emailHashSalt),
-			source: readSource(req),
+			source,
 			correlationId: req.id,
 			headers: req.headers,
 			failAfterAccept: options.faultInjection && header(req, 'x-fail-after-accept') === '1',

@@ -242,6 +242,24 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 				},
 			),
 		},
+		'/internal/alerts': {
+			post: internal(
+				"Write an alert n8n's Alert Router raised: its file in the alerts folder (masked by the processor's allow-list) and its alerts/index.md entry; idempotent by alert_id",
+				{
+					requestBody: {
+						required: true,
+						content: { 'application/json': { schema: request.AlertBody } },
+					},
+					responses: {
+						'201': json(answer.AlertRouted, 'The alert file written'),
+						'200': json(
+							answer.AlertRouted,
+							'This alert_id was handed over before: the file written then; nothing was written now',
+						),
+					},
+				},
+			),
+		},
 		'/internal/rules': {
 			get: internal('The rules document in force (the newest version)', {
 				responses: { '200': json(answer.RulesVersion, 'The version in force') },

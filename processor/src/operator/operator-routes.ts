@@ -14,6 +14,7 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
+import { routeAlert, type RoutedAlertDeps } from '../incidents/routed-alerts.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import type { RulesDeps } from '../rules/rules-service.js';
 import { input } from './parse.js';
@@ -29,6 +30,7 @@ export interface OperatorDeps {
 	retry: RetryDeps;
 	kpi: KpiDeps;
 	rules: RulesDeps;
+	alerts: RoutedAlertDeps;
 	retryBatchSize: number;
 	/** Whether EVENTS_URL is set; wakes the dispatcher after an operator's "send now". */
 	events: { urlSet: boolean; wake: () => void };
@@ -182,6 +184,12 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.post('/internal/kpi/compute-daily', async (req, res) => {
 		const { date } = input(req, { body: request.KpiComputeBody });
 		res.json(await computeDaily(deps.kpi, date ?? yesterday(deps.kpi.now()), String(req.id)));
+	});
+
+	router.post('/internal/alerts', async (req, res) => {
+		const body = input(req, { body: request.AlertBody });
+		const routed = await routeAlert(deps.alerts, body);
+		res.status(routed.created ? 201 : 200).json(routed);
 	});
 
 	router.get('/internal/kpi', async (req, res) => {

@@ -36,7 +36,11 @@ export async function startBenchStack(options: {
 		n8n: true,
 		alertsDir: join(options.workDir, 'alerts'),
 		ports: { processor: 0, crm: crmPort, jiraConfluence: 0, postgres: 0, n8n: 0 },
-		processorEnv: { LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '100000000' },
+		processorEnv: {
+			LOG_LEVEL: 'warn',
+			RATE_LIMIT_PER_MINUTE: '100000000',
+			SOURCE_RATE_LIMIT_PER_MINUTE: '100000000',
+		},
 		n8nExtras: { workflowFiles, env: options.n8nEnv },
 		log: options.log,
 	});

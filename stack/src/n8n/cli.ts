@@ -98,11 +98,10 @@ export function n8nEnv(config: N8nEnvironment): NodeJS.ProcessEnv {
 		N8N_TEMPLATES_ENABLED: 'false',
 		N8N_PERSONALIZATION_ENABLED: 'false',
 		N8N_SECURE_COOKIE: 'false',
-		// the Alert Router writes alert files here, and only here
+		// the shipped workflows write no files (the processor writes the alert files) and read no
+		// environment variable; an Alert Router set to write files itself may write here only
 		N8N_RESTRICT_FILE_ACCESS_TO: config.alertsDir,
-		ALERTS_DIR: config.alertsDir,
-		// the Alert Router's default directory is the expression {{ $env.ALERTS_DIR }}
-		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'false',
+		N8N_BLOCK_ENV_ACCESS_IN_NODE: 'true',
 		...(config.brokerPort ? { N8N_RUNNERS_BROKER_PORT: String(config.brokerPort) } : {}),
 		...TUNING[config.tuning ?? 'production'],
 		...(config.queue ? queueEnv(config.queue) : {}),

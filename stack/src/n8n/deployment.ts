@@ -19,8 +19,8 @@ export interface N8nDeploymentOptions {
 	alertsDir: string;
 	encryptionKey: string;
 	tuning: N8nTuning;
-	/** Queue mode: a main, one webhook process and `workers` workers on Redis. */
-	queue?: QueueSettings & { workers: number };
+	/** Queue mode: a main, `webhooks` webhook processes (default 1) and `workers` workers on Redis. */
+	queue?: QueueSettings & { workers: number; webhooks?: number };
 	/** More environment for every process (benchmarks). */
 	extraEnv?: Record<string, string>;
 	extraWorkflowFiles: string[];
@@ -37,8 +37,10 @@ export interface N8nDeploymentOptions {
 export interface N8nDeployment {
 	/** The editor and API (main). */
 	editorUrl: string;
-	/** Where lead sources post: main in regular mode, the webhook process in queue mode. */
+	/** Where lead sources post: main in regular mode, the (first) webhook process in queue mode. */
 	webhookUrl: string;
+	/** Every process that serves production webhooks. */
+	webhookUrls: string[];
 	/** The main process's environment, for n8n CLI commands (export). */
 	env: NodeJS.ProcessEnv;
 	/** Every process, main first. */
@@ -97,12 +99,29 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 			}),
 		);
 		const editorUrl = `http://127.0.0.1:${mainPort}`;
-		if (!queue) return { editorUrl, webhookUrl: editorUrl, env, services, userFolders };
+		if (!queue) {
+			return {
+				editorUrl,
+				webhookUrl: editorUrl,
+				webhookUrls: [editorUrl],
+				env,
+				services,
+				userFolders,
+			};
+		}
 
-		options.log(`Starting the n8n webhook process and ${queue.workers} workers (queue mode) ...`);
-		const webhookPort = options.ports.webhook || (await freePort());
+		const webhooks = queue.webhooks ?? 1;
+		options.log(
+			`Starting ${webhooks === 1 ? 'the n8n webhook process' : `${webhooks} n8n webhook processes`} and ${queue.workers} workers (queue mode) ...`,
+		);
+		const webhookPorts = [options.ports.webhook || (await freePort())];
+		while (webhookPorts.length < webhooks) webhookPorts.push(await freePort());
 		const roles = [
-			{ name: `${options.name}-webhook`, args: ['webhook'], port: webhookPort },
+			...webhookPorts.map((port, index) => ({
+				name: `${options.name}-webhook${index === 0 ? '' : `-${index + 1}`}`,
+				args: ['webhook'],
+				port,
+			})),
 			...Array.from({ length: queue.workers }, (_, index) => ({
 				name: `${options.name}-worker-${index + 1}`,
 				args: ['worker', `--concurrency=${N8N_WORKER_CONCURRENCY}`],
@@ -140,7 +159,8 @@ export async function startN8nDeployment(options: N8nDeploymentOptions): Promise
 		if (failed) throw failed.reason;
 		return {
 			editorUrl,
-			webhookUrl: `http://127.0.0.1:${webhookPort}`,
+			webhookUrl: `http://127.0.0.1:${webhookPorts[0]}`,
+			webhookUrls: webhookPorts.map((port) => `http://127.0.0.1:${port}`),
 			env,
 			services,
 			userFolders,

@@ -25,6 +25,8 @@ export interface StubAnswer {
 	hangUp?: boolean;
 	/** Never answer (a server that hangs); the connection is closed with the stub. */
 	hold?: boolean;
+	/** Headers besides the content type. */
+	headers?: Record<string, string>;
 }
 
 export type StubHandler = (request: ReceivedRequest) => StubAnswer;
@@ -81,6 +83,7 @@ export async function startHttpStub(): Promise<HttpStub> {
 			response.writeHead(answer.status, {
 				'content-type':
 					typeof answer.body === 'string' ? 'text/plain' : 'application/json; charset=utf-8',
+				...answer.headers,
 			});
 			response.end(text);
 		});

@@ -1,0 +1,137 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startStack, type Stack } from './support/harness.js';
+
+/**
+ * POST /internal/alerts (issue 24): the processor is the one writer of the alert files n8n's
+ * Alert Router raises, whichever n8n process ran the execution; idempotent by alert_id.
+ */
+let stack: Stack;
+
+beforeAll(async () => {
+	stack = await startStack({ env: { ALERTS_PASS_SECONDS: '0' } });
+});
+afterAll(() => stack.close());
+
+const RUN_ID = '3f8e2f0e-0c5e-4a54-9a57-1a4c1d6f3a10';
+
+function alert(overrides: Record<string, unknown> = {}) {
+	return {
+		alert_id: `failed:${RUN_ID}`,
+		severity: 'high',
+		summary: 'Lead was not taken by jane.doe@example.com (HTTP 500).',
+		run_id: RUN_ID,
+		statusCode: 500,
+		reason: 'crm_http_503',
+		outcome: 'failed',
+		response: { status: 'failed', run_id: RUN_ID },
+		payload: { email: 'jane.doe@example.com', name: 'Jane Doe', zip: '10115', nick: 'JD' },
+		...overrides,
+	};
+}
+
+async function readJson(name: string): Promise<Record<string, unknown>> {
+	return JSON.parse(await readFile(join(stack.alertsDir, name), 'utf8')) as Record<string, unknown>;
+}
+
+test('writes the alert file in the Alert Router format, masked by the allow-list, and lists it in index.md', async () => {
+	const answer = await stack.internal('POST', '/internal/alerts', alert());
+	expect(answer.status).toBe(201);
+	expect(answer.body).toMatchObject({ alert_id: `failed:${RUN_ID}`, created: true });
+	const file = answer.body.file as string;
+	expect(file).toMatch(new RegExp(`^\\d{8}T\\d{6}Z_${RUN_ID}\\.json$`));
+	const content = await readJson(file);
+	expect(content).toMatchObject({
+		alert: true,
+		alert_id: `failed:${RUN_ID}`,
+		severity: 'high',
+		run_id: RUN_ID,
+		statusCode: 500,
+		outcome: 'failed',
+		payload: { email: 'j***@example.com', name: 'J***', zip: '10115', nick: '***' },
+	});
+	expect(JSON.stringify(content)).not.toMatch(/jane\.doe|Jane Doe/);
+	const index = await readFile(join(stack.alertsDir, 'index.md'), 'utf8');
+	expect(index).toContain(file);
+});
+
+test('a repeat of the same alert_id answers the first file and writes nothing', async () => {
+	const first = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_1' }));
+	expect(first.status).toBe(201);
+	const before = await readdir(stack.alertsDir);
+	const repeats = await Promise.all(
+		[1, 2, 3].map(() =>
+			stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_1', summary: 'other' })),
+		),
+	);
+	for (const repeat of repeats) {
+		expect(repeat.status).toBe(200);
+		expect(repeat.body).toEqual({ alert_id: 'evt_1', file: first.body.file, created: false });
+	}
+	expect(await readdir(stack.alertsDir)).toEqual(before);
+});
+
+test('concurrent first calls with one alert_id write one file', async () => {
+	const answers = await Promise.all(
+		[1, 2, 3, 4].map(() =>
+			stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_race', run_id: null })),
+		),
+	);
+	expect(answers.filter((answer) => answer.status === 201)).toHaveLength(1);
+	expect(new Set(answers.map((answer) => answer.body.file)).size).toBe(1);
+	const files = (await readdir(stack.alertsDir)).filter((name) => name.includes('evt_race'));
+	expect(files).toHaveLength(1);
+});
+
+test('a file written before a crash (no row yet) is found by its alert_id, not written twice', async () => {
+	const first = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_crash' }));
+	await stack.sql`DELETE FROM routed_alerts WHERE alert_id = 'evt_crash'`;
+	const again = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_crash' }));
+	expect(again.body).toMatchObject({ file: first.body.file, created: false });
+});
+
+test('a workflow error without a lead is named after its execution id', async () => {
+	const answer = await stack.internal(
+		'POST',
+		'/internal/alerts',
+		alert({ alert_id: '4711', run_id: '4711', outcome: null, payload: { message: 'boom' } }),
+	);
+	expect(answer.body.file).toMatch(/_4711\.json$/);
+	const index = await readFile(join(stack.alertsDir, 'index.md'), 'utf8');
+	expect(index).toContain('n8n execution 4711');
+});
+
+test('input is strict and bounded', async () => {
+	const unknown = await stack.internal('POST', '/internal/alerts', alert({ extra: 1 }));
+	expect(unknown.status).toBe(400);
+	expect(unknown.body.detail).toContain('"extra"');
+	const badId = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'a b' }));
+	expect(badId.status).toBe(400);
+	let deep: unknown = 1;
+	for (let level = 0; level < 20; level++) deep = { a: deep };
+	const tooDeep = await stack.internal('POST', '/internal/alerts', alert({ payload: deep }));
+	expect(tooDeep.status).toBe(400);
+	const tooLarge = await stack.internal(
+		'POST',
+		'/internal/alerts',
+		alert({ payload: { note: 'x'.repeat(20_000) } }),
+	);
+	expect(tooLarge.status).toBe(413);
+});
+
+test('the least an alert needs: alert_id, severity and summary', async () => {
+	const answer = await stack.internal('POST', '/internal/alerts', {
+		alert_id: 'minimal',
+		severity: 'warning',
+		summary: 'Something went wrong.',
+	});
+	expect(answer.status).toBe(201);
+	expect(await readJson(answer.body.file as string)).toMatchObject({
+		alert_id: 'minimal',
+		run_id: null,
+		statusCode: 0,
+		reason: 'unknown',
+		response: null,
+		payload: null,
+	});
+});

@@ -1,0 +1,206 @@
+import { mkdir, readdir, readFile } from 'fs/promises';
+import { join } from 'path';
+import type { IDataObject } from 'n8n-workflow';
+import { processorAlert } from '../../nodes/AlertRouter/v3/processor-alert';
+import { buildAlert } from '../../nodes/AlertRouter/alert';
+import { runNode } from './support/engine';
+import { startHttpStub, type HttpStub } from './support/http-stub';
+
+/**
+ * Alert Router version 3 (issue 24): the alert goes to the processor (the one writer of alert
+ * files) and/or Jira/Confluence, each target on its own; no environment variable is read and no
+ * file is written unless the node is told to, into its own folder.
+ */
+let processor: HttpStub;
+let jira: HttpStub;
+const files = process.env.N8N_RESTRICT_FILE_ACCESS_TO!;
+let directoryCounter = 0;
+const freshDirectory = () => join(files, `v3-alerts-${++directoryCounter}`);
+
+beforeAll(async () => {
+	processor = await startHttpStub();
+	jira = await startHttpStub();
+});
+afterAll(async () => {
+	await processor.close();
+	await jira.close();
+});
+beforeEach(() => {
+	processor.reset();
+	jira.reset();
+	processor.answer((request) => ({
+		status: 201,
+		body: {
+			alert_id: (JSON.parse(request.body) as IDataObject).alert_id,
+			file: '20261123T061502Z_run-7.json',
+			created: true,
+		},
+	}));
+	jira.answer(() => ({ status: 200, body: { ok: true } }));
+});
+afterEach(() => {
+	process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'true';
+	delete process.env.ALERTS_DIR;
+});
+
+const seedLead = {
+	email: 'jane.doe@example.com',
+	name: 'Jane Doe',
+	phone: '+49 170 1234567',
+	address: { zip: '66123', street: 'Hauptstrasse 1' },
+};
+const failed = {
+	outcome: 'failed',
+	statusCode: 500,
+	run_id: 'run-7',
+	response: { status: 'failed', run_id: 'run-7', reason: 'crm_http_503', dlq_id: 3 },
+	lead: seedLead,
+};
+
+async function route(
+	options: { parameters?: IDataObject; items?: IDataObject[]; continueOnFail?: boolean } = {},
+) {
+	return await runNode(
+		{
+			type: 'alertRouter',
+			typeVersion: 3,
+			parameters: { ...options.parameters },
+			continueOnFail: options.continueOnFail,
+		},
+		{
+			items: options.items ?? [failed],
+			credentials: {
+				leadIntakeProcessorApi: {
+					baseUrl: processor.url,
+					hmacSecret: 'current-secret-0123456789',
+					serviceToken: 'service-token',
+				},
+				leadIntakeJiraConfluenceApi: { baseUrl: `${jira.url}/`, apiToken: 'jira-token' },
+			},
+		},
+	);
+}
+
+test('by default the alert goes to the processor, masked, named <outcome>:<run id>; nothing is written by n8n', async () => {
+	const cwd = process.cwd();
+	const home = freshDirectory();
+	await mkdir(home);
+	process.chdir(home);
+	let run;
+	try {
+		run = await route();
+	} finally {
+		process.chdir(cwd);
+	}
+	expect(run.error).toBeUndefined();
+	expect(processor.requests).toHaveLength(1);
+	const [request] = processor.requests;
+	expect(request).toMatchObject({
+		method: 'POST',
+		path: '/internal/alerts',
+		headers: { authorization: 'Bearer service-token', 'content-type': 'application/json' },
+	});
+	const body = JSON.parse(request!.body) as IDataObject;
+	expect(body).toMatchObject({
+		alert_id: 'failed:run-7',
+		run_id: 'run-7',
+		severity: 'high',
+		outcome: 'failed',
+		statusCode: 500,
+		reason: 'crm_http_503',
+		payload: { email: 'j***@example.com', name: 'J***', phone: '***67' },
+	});
+	expect(request!.body).not.toMatch(/jane\.doe|Jane Doe|Hauptstrasse/);
+	const [[item]] = run.outputs('Node');
+	expect(item!.json).toMatchObject({
+		alert_id: 'failed:run-7',
+		alert_file: '20261123T061502Z_run-7.json',
+	});
+	expect(item!.pairedItem).toEqual({ item: 0 });
+	expect(jira.requests).toHaveLength(0);
+	expect(await readdir(home)).toEqual([]);
+});
+
+test("the event's id names the alert when the item is an outcome event; an Error Trigger item, the failed execution", async () => {
+	await route({
+		items: [
+			{ ...failed, headers: { 'webhook-id': 'msg_2ZzQ' } },
+			{ execution: { id: '42', error: { message: 'boom at jane@example.com' } } },
+		],
+	});
+	const ids = processor.requests.map(
+		(request) => (JSON.parse(request.body) as IDataObject).alert_id,
+	);
+	expect(ids).toEqual(['msg_2ZzQ', '42']);
+	expect(JSON.parse(processor.requests[1]!.body)).toMatchObject({
+		run_id: '42',
+		reason: 'boom at j***@example.com',
+	});
+});
+
+test('targets are independent: a processor that fails does not keep the alert from Jira (Continue On Fail: the item says which failed)', async () => {
+	processor.answer(() => ({ status: 503, body: { code: 'database_unavailable', detail: 'x' } }));
+	const passed = await route({
+		parameters: { targets: ['processor', 'jiraAlert'] },
+		continueOnFail: true,
+	});
+	expect(jira.requests).toHaveLength(1);
+	const [[item]] = passed.outputs('Node');
+	expect(Object.keys(item!.json.alert_errors as IDataObject)).toEqual(['processor']);
+	expect(item!.json.jiraAlert).toEqual({ ok: true });
+	expect(item!.pairedItem).toEqual({ item: 0 });
+
+	jira.reset();
+	jira.answer(() => ({ status: 200, body: { ok: true } }));
+	const stopped = await route({ parameters: { targets: ['processor', 'jiraAlert'] } });
+	expect(stopped.error).toMatchObject({ name: 'NodeApiError' });
+	// the error stops the workflow only after every target had its turn
+	expect(jira.requests).toHaveLength(1);
+});
+
+test('Jira failing does not keep the alert from the processor', async () => {
+	jira.answer(() => ({ status: 500, body: {} }));
+	const run = await route({
+		parameters: { targets: ['jiraAlert', 'processor'] },
+		continueOnFail: true,
+	});
+	expect(processor.requests).toHaveLength(1);
+	const [[item]] = run.outputs('Node');
+	expect(Object.keys(item!.json.alert_errors as IDataObject)).toEqual(['jiraAlert']);
+	expect(item!.json.alert_file).toBe('20261123T061502Z_run-7.json');
+});
+
+test('writing the file from n8n is an option, into the folder set in the node: ALERTS_DIR is never read', async () => {
+	const folder = freshDirectory();
+	process.env.N8N_BLOCK_ENV_ACCESS_IN_NODE = 'false';
+	process.env.ALERTS_DIR = join(files, 'never-read');
+	const run = await route({ parameters: { targets: ['file'], alertsFolder: folder } });
+	expect(run.error).toBeUndefined();
+	const names = await readdir(folder);
+	expect(names).toEqual([expect.stringMatching(/^\d{8}T\d{6}Z_run-7\.json$/)]);
+	expect(JSON.parse(await readFile(join(folder, names[0]!), 'utf8'))).toMatchObject({
+		run_id: 'run-7',
+		payload: { email: 'j***@example.com' },
+	});
+	await expect(readdir(join(files, 'never-read'))).rejects.toMatchObject({ code: 'ENOENT' });
+	expect(processor.requests).toHaveLength(0);
+});
+
+test('what the processor is sent fits its strict schema: odd ids left out, a payload too large replaced by a note', () => {
+	const alert = buildAlert(
+		{
+			runId: 'not a run id!',
+			statusCode: 200,
+			reason: 'r',
+			severity: 'auto',
+			outcome: 'lead.failed',
+			response: null,
+			payload: { source: 'x'.repeat(40_000) }, // a plain key: masking does not shorten it
+		},
+		new Date('2026-11-23T06:15:02Z'),
+	);
+	const body = processorAlert(alert, 'a:b');
+	expect(body).toMatchObject({ run_id: null, outcome: null, alert_id: 'a:b' });
+	expect(body.payload).toEqual({ withheld: expect.stringContaining('too large') });
+	expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThan(16 * 1024);
+});
