@@ -89,7 +89,7 @@ test('lead intake: the source trigger feeds Lead Intake, which answers; each out
 	for (const alert of alerts) expect(workflow.connections[alert.name]).toBeUndefined();
 });
 
-test('lead outcomes: failed opens an alert (file and Jira), dead goes to Jira, resolved to the Jira log; the others are not picked', () => {
+test('lead outcomes: failed opens an alert (processor and Jira), dead goes to Jira, resolved to the Jira log; the others are not picked', () => {
 	const workflow = workflows['lead-outcomes.json']!;
 	const trigger = workflow.nodes.find((node) => node.type.endsWith('.leadOutcomeTrigger'))!;
 	expect(trigger.parameters).toEqual({
@@ -111,11 +111,11 @@ test('lead outcomes: failed opens an alert (file and Jira), dead goes to Jira, r
 		Resolved: ['Log Jira: resolved'],
 		Rejected: [],
 	});
-	const deliverTo = (name: string) =>
-		workflow.nodes.find((node) => node.name === name)!.parameters.deliverTo;
-	expect(deliverTo('Alert: failed')).toEqual(['file', 'jiraAlert']);
-	expect(deliverTo('Alert Jira: dead')).toEqual(['jiraAlert']);
-	expect(deliverTo('Log Jira: resolved')).toEqual(['jiraLog']);
+	const targetsOf = (name: string) =>
+		workflow.nodes.find((node) => node.name === name)!.parameters.targets;
+	expect(targetsOf('Alert: failed')).toEqual(['processor', 'jiraAlert']);
+	expect(targetsOf('Alert Jira: dead')).toEqual(['jiraAlert']);
+	expect(targetsOf('Log Jira: resolved')).toEqual(['jiraLog']);
 	expect(JSON.stringify(workflow.nodes)).not.toContain('"=');
 });
 
@@ -331,6 +331,7 @@ describe('the workflow files on the engine', () => {
 			outcomes = await startWebhookServer(workflowFile('workflows/lead-outcomes.json'), {
 				credentials: {
 					leadIntakeEventsApi: { secret: eventsSecret, previousSecret: '' },
+					leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
 					leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
 				},
 			});
@@ -360,7 +361,8 @@ describe('the workflow files on the engine', () => {
 			return { status: response.status, execution: call.execution };
 		}
 
-		test('a failed lead opens an alert (file and Jira) as the Failed output did', async () => {
+		test('a failed lead opens an alert (processor and Jira) as the Failed output did', async () => {
+			answerLeadsWith({ status: 500, body: {} });
 			const { status, execution } = await postEvent('lead.failed', {
 				run_id: 31,
 				source: 'development',
@@ -370,12 +372,9 @@ describe('the workflow files on the engine', () => {
 			});
 			expect(status).toBe(200);
 			expect(execution!.executed).toEqual(['Lead outcomes', 'Alert: failed']);
-			const [file] = await alertFiles('31');
-			const alert = JSON.parse(await readFile(join(alertsDir, file!), 'utf8')) as Record<
-				string,
-				unknown
-			>;
+			const [alert] = alertsSent('31');
 			expect(alert).toMatchObject({
+				alert_id: 'evt-lead.failed-31',
 				severity: 'high',
 				reason: 'crm_http_503',
 				outcome: 'failed',
@@ -399,7 +398,7 @@ describe('the workflow files on the engine', () => {
 				run_id: '32',
 				severity: 'critical',
 			});
-			expect(await alertFiles('32')).toEqual([]);
+			expect(alertsSent('32')).toEqual([]);
 		});
 	});
 
