@@ -74,6 +74,8 @@ const EnvSchema = z.object({
 	ALERTS_DIR: z.string().default('./alerts'),
 	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
 	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
+	/** How often pending CRM erasures are asked of the CRM (0: never; docs/privacy.md). */
+	PRIVACY_CRM_ERASE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
 	/** The first rules version is read from these files (while no version is stored). */
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),

@@ -21,6 +21,8 @@ import { createMetrics } from './metrics/metrics.js';
 import { createLeadCipher } from './pii/lead-cipher.js';
 import { readSeedDocument } from './rules/document.js';
 import { startLiveRules } from './rules/live-rules.js';
+import { createCrmEraser } from './privacy/crm-eraser.js';
+import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -111,6 +113,28 @@ export async function startProcessor(
 			logger.warn({ recovered }, 'runs interrupted before this start were handed to the DLQ');
 		}
 
+		const crmEraser = createCrmEraser({
+			url: config.CRM_URL,
+			token: config.CRM_TOKEN,
+			timeoutMs: config.CRM_TIMEOUT_MS,
+		});
+		closers.push(() => crmEraser.close());
+		const privacy: PrivacyDeps = {
+			sql,
+			cipher: delivery.cipher,
+			emailHashSalt: config.EMAIL_HASH_SALT,
+			alertsDir: config.ALERTS_DIR,
+			crm: crmEraser,
+			now,
+			logger,
+			// an intake in flight or a claimed retry may still reach the CRM until its lease ends
+			inFlightSeconds: Math.max(config.ACCEPTED_LEASE_SECONDS, config.DLQ_LEASE_SECONDS),
+			crmBackoffSeconds: config.DLQ_BACKOFF_SECONDS,
+			scanBatch: 500,
+		};
+		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
+		closers.push(() => crmErasures.stop());
+
 		const signatureFailures = signatureFailureLog(sql, {
 			bucketSeconds: config.SIGNATURE_FAILURE_BUCKET_SECONDS,
 			flushSeconds: 5,
@@ -161,6 +185,7 @@ export async function startProcessor(
 					crmTimeoutMs: config.CRM_TIMEOUT_MS,
 				},
 				rules: { sql, live: rules },
+				privacy,
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,

@@ -4,8 +4,11 @@
  * (processor/test/vocabulary.test.ts) proves them equal. docs/contract.md says what each means.
  */
 
-/** accepted -> processed | failed (in the DLQ); rejected by the rules at intake. */
-export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected'] as const;
+/**
+ * accepted -> processed | failed (in the DLQ); rejected by the rules at intake; erased: the
+ * person's data was erased while the lead was in flight (docs/privacy.md), nothing finishes it.
+ */
+export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected', 'erased'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** open (waiting for its next attempt) -> retrying (claimed, leased) -> resolved | dead | open. */
@@ -80,6 +83,29 @@ export interface EventPayloads {
 		/** A roll-back: the version whose document this one brings back. */
 		restores: number | null;
 	};
+	/** A person's records were erased (docs/privacy.md): what, never who. No run of its own. */
+	person_erased: {
+		erasure_id: number;
+		requested_by: string;
+		run_ids: string[];
+		counts: ErasureCounts;
+		crm_status: 'pending' | 'not_needed';
+	};
+	/** Everything held about a person was exported for them: what, never who. */
+	person_exported: { requested_by: string; run_ids: string[] };
+	/** The CRM confirmed the erasure of a person's records. */
+	crm_erased: { erasure_id: number; attempts: number };
+}
+
+/** What one erasure changed, per kind of record. */
+export interface ErasureCounts {
+	runs: number;
+	audit_events: number;
+	delivery_attempts: number;
+	dlq_items: number;
+	/** Undelivered leads whose retries were stopped. */
+	retries_stopped: number;
+	alert_files: number;
 }
 
 export type EventType = keyof EventPayloads;
@@ -99,6 +125,9 @@ export const EVENT_TYPES = [
 	'health_check',
 	'kpi_computed',
 	'rules_changed',
+	'person_erased',
+	'person_exported',
+	'crm_erased',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

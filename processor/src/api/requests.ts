@@ -175,3 +175,26 @@ export const OperatorHeaders = z.object({
 		.optional()
 		.meta({ description: 'Who makes the change, when the body names nobody (`actor`)' }),
 });
+
+/** A person, by what they give when they ask (docs/privacy.md): an e-mail and/or a phone. */
+export const PersonBody = z
+	.strictObject({
+		email: Text(320)
+			.refine((value) => value.includes('@'), 'must be an e-mail address')
+			.optional()
+			.meta({
+				description: 'The e-mail address the person gave (compared as the intake stores it)',
+			}),
+		phone: Text(50)
+			.refine((value) => /\d{4,}/.test(value.replace(/\D/g, '')), 'must hold at least 4 digits')
+			.optional()
+			.meta({ description: 'The phone number the person gave (compared by its digits)' }),
+		actor: Text(100).optional().meta({
+			description:
+				'Who asks (else the X-Operator header, else "operator"); kept with the audit event',
+		}),
+	})
+	.refine((body) => body.email !== undefined || body.phone !== undefined, {
+		message: 'name the person: "email", "phone" or both',
+		path: ['email'],
+	});

@@ -14,8 +14,10 @@ import { HttpError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
+import { pendingErasures } from '../db/privacy.js';
+import { erasePerson, exportPerson, type PrivacyDeps } from '../privacy/privacy-service.js';
 import type { RulesDeps } from '../rules/rules-service.js';
-import { input } from './parse.js';
+import { input, parse } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 
 export interface OperatorDeps {
@@ -28,6 +30,7 @@ export interface OperatorDeps {
 	retry: RetryDeps;
 	kpi: KpiDeps;
 	rules: RulesDeps;
+	privacy: PrivacyDeps;
 	retryBatchSize: number;
 }
 
@@ -176,6 +179,39 @@ export function operatorRouter(deps: OperatorDeps): Router {
 			to: range.to,
 			rows: await readKpiRange(deps.sql, range.from, range.to),
 		});
+	});
+
+	/** Who asks: the body's `actor`, else the X-Operator header, else "operator". */
+	const requester = (req: express.Request, actor: string | undefined) =>
+		actor ??
+		parse(request.OperatorHeaders, { 'x-operator': req.get('x-operator') })['x-operator'] ??
+		'operator';
+
+	router.post('/internal/privacy/erase', async (req, res) => {
+		const { email, phone, actor } = input(req, { body: request.PersonBody });
+		res.json(
+			await erasePerson(
+				deps.privacy,
+				{ email, phone },
+				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+			),
+		);
+	});
+
+	router.post('/internal/privacy/export', async (req, res) => {
+		const { email, phone, actor } = input(req, { body: request.PersonBody });
+		res.json(
+			await exportPerson(
+				deps.privacy,
+				{ email, phone },
+				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+			),
+		);
+	});
+
+	router.get('/internal/privacy/erasures', async (req, res) => {
+		input(req, {});
+		res.json({ pending: await pendingErasures(deps.sql) });
 	});
 
 	return router;
