@@ -216,9 +216,10 @@ export async function recordErasure(
 
 /** The erasures whose CRM part is still to be done (newest first), for the answer and the docs. */
 export async function pendingErasures(sql: Sql): Promise<ErasureRecord[]> {
-	return sql<ErasureRecord[]>`
+	const rows = await sql<ErasureRecord[]>`
 		SELECT ${sql(ERASURE_COLUMNS)} FROM privacy_erasures WHERE crm_status = 'pending'
 		ORDER BY erasure_id DESC LIMIT 100`;
+	return rows.map((row) => ({ ...row, erasure_id: Number(row.erasure_id) }));
 }
 
 export interface DueCrmErasure {
