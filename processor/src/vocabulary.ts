@@ -27,7 +27,13 @@ type IsoTime = string;
 /** Every audit event and its payload. Payloads never hold plain personal data. */
 export interface EventPayloads {
 	/** A new run: the lead as received, masked. */
-	lead_received: { source: string; email_hash: string | null; lead: unknown };
+	lead_received: {
+		source: string;
+		email_hash: string | null;
+		lead: unknown;
+		/** What the lead consented to, as sent (docs/privacy.md, "Consent"); absent: nothing sent. */
+		consent?: ConsentRecord;
+	};
 	/** The same key and body again: answered `duplicate`, nothing else done. */
 	lead_duplicate: { idempotency_key: string };
 	lead_rejected: { reasons: string[]; missing_fields: string[] };
@@ -95,6 +101,13 @@ export interface EventPayloads {
 	person_exported: { requested_by: string; run_ids: string[] };
 	/** The CRM confirmed the erasure of a person's records. */
 	crm_erased: { erasure_id: number; attempts: number };
+}
+
+/** A lead's consent: kept with the run for as long as the run (not personal: no person in it). */
+export interface ConsentRecord {
+	given: boolean;
+	timestamp: string | null;
+	text_version: string | null;
 }
 
 /** What one erasure changed, per kind of record. */

@@ -326,3 +326,58 @@ test('the person endpoints are strict: a person must be named, unknown fields ar
 		(await stack.internal('POST', '/internal/privacy/erase', { email: 'a@b.c' }, null)).status,
 	).toBe(401);
 });
+
+test('consent: the rules can require it (CONSENT_MISSING); what was consented to stays with the run, also after an erasure', async () => {
+	const { document } = (await stack.internal('GET', '/internal/rules')).body as {
+		document: { rules: Record<string, unknown> };
+	};
+	const original = structuredClone(document);
+	document.rules.consent = { required: true, text_versions: ['privacy-2026-01'] };
+	const saved = await stack.internal('PUT', '/internal/rules', { document, note: 'consent' });
+	expect(saved.body).toMatchObject({ saved: true });
+	const version = saved.body.version as number;
+	await waitFor(
+		() =>
+			stack.logs.some(
+				(line) => line.includes('"rules in force"') && line.includes(`"rules_version":${version},`),
+			),
+		{ what: `rules version ${version} in force` },
+	);
+	const carl: Person = {
+		email: 'carl.consent@example.com',
+		phone: '+49 170 5550006',
+		name: 'Carlotta Consent',
+		street: 'Zustimmungsweg 6',
+	};
+	const consent = {
+		given: true,
+		timestamp: '2026-12-01T10:00:00Z',
+		text_version: 'privacy-2026-01',
+	};
+	try {
+		const none = await post(lead(carl), 'carl-none');
+		expect(none.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const old = await post(
+			{ ...lead(carl), consent: { ...consent, text_version: 'privacy-2020' } },
+			'carl-old',
+		);
+		expect(old.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const refused = await post({ ...lead(carl), consent: { ...consent, given: false } }, 'carl-no');
+		expect(refused.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const given = await post({ ...lead(carl), consent }, 'carl-yes');
+		expect(given.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+
+		const received = async () =>
+			(
+				await stack.sql`
+					SELECT payload FROM audit_events
+					WHERE run_id = ${given.body.run_id as string} AND event_type = 'lead_received'`
+			)[0]!.payload as Record<string, unknown>;
+		expect((await received()).consent).toEqual(consent);
+		await stack.internal('POST', '/internal/privacy/erase', { email: carl.email });
+		expect(await received()).toEqual({ source: expect.any(String), consent, erased: true });
+	} finally {
+		const restored = await stack.internal('PUT', '/internal/rules', { document: original });
+		expect(restored.status).toBe(200);
+	}
+});
