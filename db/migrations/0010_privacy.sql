@@ -9,6 +9,7 @@ DECLARE
 		['audit_events', 'audit_events_type_check', 'event_type', 'person_erased'],
 		['audit_events', 'audit_events_type_check', 'event_type', 'person_exported'],
 		['audit_events', 'audit_events_type_check', 'event_type', 'crm_erased'],
+		['audit_events', 'audit_events_type_check', 'event_type', 'retention_applied'],
 		['runs', 'runs_status_check', 'status', 'erased']
 	];
 	addition text[];
@@ -54,3 +55,6 @@ CREATE TABLE privacy_erasures (
 	CONSTRAINT privacy_erasures_requested_by_check CHECK (char_length(requested_by) BETWEEN 1 AND 100)
 );
 CREATE INDEX privacy_erasures_crm_due_idx ON privacy_erasures (crm_next_at) WHERE crm_status = 'pending';
+
+-- the retention pass finds old runs by when they were received and skips erased ones
+CREATE INDEX runs_retention_idx ON runs (received_at) WHERE erased_at IS NULL;

@@ -23,6 +23,7 @@ import { readSeedDocument } from './rules/document.js';
 import { startLiveRules } from './rules/live-rules.js';
 import { createCrmEraser } from './privacy/crm-eraser.js';
 import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
+import { startRetention, type RetentionDeps } from './privacy/retention.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -134,6 +135,19 @@ export async function startProcessor(
 		};
 		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
 		closers.push(() => crmErasures.stop());
+		const retention: RetentionDeps = {
+			sql,
+			alertsDir: config.ALERTS_DIR,
+			now,
+			logger,
+			rawLeadDays: config.RETENTION_RAW_LEAD_DAYS,
+			runDays: config.RETENTION_RUN_DAYS,
+			alertFileDays: config.RETENTION_ALERT_FILE_DAYS,
+			batch: config.RETENTION_BATCH,
+			maxBatches: 20,
+		};
+		const retentionPass = startRetention(retention, config.RETENTION_PASS_SECONDS * 1000);
+		closers.push(() => retentionPass.stop());
 
 		const signatureFailures = signatureFailureLog(sql, {
 			bucketSeconds: config.SIGNATURE_FAILURE_BUCKET_SECONDS,
@@ -186,6 +200,7 @@ export async function startProcessor(
 				},
 				rules: { sql, live: rules },
 				privacy,
+				retention,
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,

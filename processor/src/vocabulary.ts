@@ -99,6 +99,14 @@ export interface EventPayloads {
 	};
 	/** Everything held about a person was exported for them: what, never who. */
 	person_exported: { requested_by: string; run_ids: string[] };
+	/** The daily retention pass removed what was past its window (docs/privacy.md). */
+	retention_applied: {
+		raw_leads_purged: number;
+		runs_anonymised: number;
+		alert_files_deleted: number;
+		/** Whether a batch limit was reached (the rest is done by the next pass). */
+		more: boolean;
+	};
 	/** The CRM confirmed the erasure of a person's records. */
 	crm_erased: { erasure_id: number; attempts: number };
 }
@@ -141,6 +149,7 @@ export const EVENT_TYPES = [
 	'person_erased',
 	'person_exported',
 	'crm_erased',
+	'retention_applied',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

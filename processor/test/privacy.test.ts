@@ -381,3 +381,56 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 		expect(restored.status).toBe(200);
 	}
 });
+
+test('retention on an injected clock: old runs anonymised, old alert files deleted, KPI rows kept, recent records untouched', async () => {
+	const old: Person = {
+		email: 'olga.old@example.com',
+		phone: '+49 170 5550007',
+		name: 'Olga Oldtimer',
+		street: 'Altweg 7',
+	};
+	const fresh: Person = {
+		email: 'fred.fresh@example.com',
+		phone: '+49 170 5550008',
+		name: 'Fred Fresh',
+		street: 'Neuweg 8',
+	};
+	const first = await post(lead(old), 'olga-1');
+	expect(first.status).toBe(200);
+	// olga's lead arrived 400 days ago (the record's times are the database's: moved back here)
+	await stack.sql`
+		UPDATE runs SET received_at = received_at - interval '400 days' WHERE idempotency_key = 'olga-1'`;
+	const oldFile = `20250101T000000Z_${first.body.run_id as string}.json`;
+	await writeFile(join(stack.alertsDir, oldFile), JSON.stringify({ lead: old }));
+	const kpiBefore = await kpiOfToday();
+	const day = stack.clock.now.toISOString().slice(0, 10);
+
+	// the processor's clock a month on: inside every window for what arrived today
+	stack.clock.advance(30 * 86_400);
+	const recent = await post(lead(fresh), 'fred-1');
+	expect(recent.status).toBe(200);
+
+	const pass = await stack.internal('POST', '/internal/privacy/retention', {});
+	expect(pass.status).toBe(200);
+	expect(pass.body.runs_anonymised).toBeGreaterThanOrEqual(1);
+	expect(pass.body.alert_files_deleted).toBeGreaterThanOrEqual(1);
+	expect(await readdir(stack.alertsDir)).not.toContain(oldFile);
+	for (const needle of needlesOf(old))
+		expect([needle, await findEverywhere(needle)]).toEqual([needle, []]);
+	expect(await findEverywhere(hashEmail(fresh.email, SALT))).toContain('runs.email_hash');
+	const [kpiAfter] = await stack.sql`
+		SELECT received_count, processed_count, rejected_count, failed_count, duplicate_count
+		FROM kpi_daily WHERE day = ${day}::date`;
+	expect(kpiAfter).toEqual(kpiBefore);
+	const [event] = await stack.sql`
+		SELECT payload FROM audit_events WHERE event_type = 'retention_applied' ORDER BY event_id DESC LIMIT 1`;
+	expect(event!.payload).toEqual(pass.body);
+
+	const again = await stack.internal('POST', '/internal/privacy/retention', {});
+	expect(again.body).toEqual({
+		raw_leads_purged: 0,
+		runs_anonymised: 0,
+		alert_files_deleted: 0,
+		more: false,
+	});
+});

@@ -357,3 +357,12 @@ export const PersonExport = z
 export const PendingErasures = z
 	.object({ pending: z.array(z.looseObject({ erasure_id: z.number().int() })) })
 	.meta({ id: 'PendingErasures', description: 'Erasures the CRM has not confirmed yet' });
+
+export const Retention = z
+	.object({
+		raw_leads_purged: z.number().int(),
+		runs_anonymised: z.number().int(),
+		alert_files_deleted: z.number().int(),
+		more: z.boolean().meta({ description: 'A batch limit was reached: the next pass goes on' }),
+	})
+	.meta({ id: 'Retention', description: 'What one retention pass removed' });

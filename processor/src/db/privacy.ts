@@ -307,3 +307,54 @@ export async function recordExport(
 		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
 		VALUES (NULL, 'person_exported', 'operator', ${sql.json(payload as never)}, ${correlationId})`;
 }
+
+/** One retention pass at a time across processors: held for one batch's transaction only. */
+const RETENTION_LOCK = 0x6c6968_72; // "lih" + "r"
+
+/**
+ * One batch of the retention pass, in a transaction that holds the advisory lock (null: another
+ * processor's batch holds it). Purges the raw leads of DLQ items dead since before `rawCutoff`
+ * and returns the ids of runs received before `runCutoff` that are settled (never one in
+ * flight or waiting for a retry) and not yet anonymised.
+ */
+export async function retentionBatch(
+	sql: Sql,
+	batch: { rawCutoff: Date | null; runCutoff: Date | null; limit: number },
+): Promise<{ rawLeadsPurged: number; runIds: string[] } | null> {
+	return sql.begin(async (tx) => {
+		const [lock] = await tx<{ locked: boolean }[]>`
+			SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS locked`;
+		if (!lock!.locked) return null;
+		let rawLeadsPurged = 0;
+		if (batch.rawCutoff) {
+			const purged = await tx`
+				UPDATE runs SET sealed_lead = NULL, updated_at = now()
+				WHERE run_id IN (
+					SELECT d.run_id FROM dlq d JOIN runs r ON r.run_id = d.run_id
+					WHERE d.status = 'dead' AND d.updated_at < ${batch.rawCutoff} AND r.sealed_lead IS NOT NULL
+					LIMIT ${batch.limit}
+				)`;
+			rawLeadsPurged = purged.count;
+		}
+		let runIds: string[] = [];
+		if (batch.runCutoff) {
+			const rows = await tx<{ run_id: string }[]>`
+				SELECT r.run_id FROM runs r
+				WHERE r.erased_at IS NULL AND r.received_at < ${batch.runCutoff} AND r.status <> 'accepted'
+					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))
+				ORDER BY r.received_at LIMIT ${batch.limit}`;
+			runIds = rows.map((row) => row.run_id);
+		}
+		return { rawLeadsPurged, runIds };
+	});
+}
+
+export async function recordRetention(
+	sql: Sql,
+	payload: EventPayloads['retention_applied'],
+	correlationId: string,
+): Promise<void> {
+	await sql`
+		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+		VALUES (NULL, 'retention_applied', 'system', ${sql.json(payload as never)}, ${correlationId})`;
+}

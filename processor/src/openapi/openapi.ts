@@ -246,6 +246,11 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 				responses: { '200': json(answer.PersonExport, 'The export') },
 			}),
 		},
+		'/internal/privacy/retention': {
+			post: internal('Run the retention pass now (it also runs every RETENTION_PASS_SECONDS)', {
+				responses: { '200': json(answer.Retention, 'What was removed') },
+			}),
+		},
 		'/internal/privacy/erasures': {
 			get: internal('Erasures whose CRM part is still pending', {
 				responses: { '200': json(answer.PendingErasures, 'Pending erasures') },

@@ -16,6 +16,7 @@ import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import { pendingErasures } from '../db/privacy.js';
 import { erasePerson, exportPerson, type PrivacyDeps } from '../privacy/privacy-service.js';
+import { applyRetention, type RetentionDeps } from '../privacy/retention.js';
 import type { RulesDeps } from '../rules/rules-service.js';
 import { input, parse } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
@@ -31,6 +32,7 @@ export interface OperatorDeps {
 	kpi: KpiDeps;
 	rules: RulesDeps;
 	privacy: PrivacyDeps;
+	retention: RetentionDeps;
 	retryBatchSize: number;
 }
 
@@ -207,6 +209,11 @@ export function operatorRouter(deps: OperatorDeps): Router {
 				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
 			),
 		);
+	});
+
+	router.post('/internal/privacy/retention', async (req, res) => {
+		input(req, {});
+		res.json(await applyRetention(deps.retention, String(req.id)));
 	});
 
 	router.get('/internal/privacy/erasures', async (req, res) => {
