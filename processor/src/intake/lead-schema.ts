@@ -19,11 +19,16 @@ export const LeadSchema = z.looseObject({
 	idempotency_key: text,
 	/** What the person consented to (docs/privacy.md, "Consent"); the rules may require it. */
 	consent: z
-		.looseObject({
-			given: z.union([z.boolean(), z.string()]).nullish(),
-			timestamp: z.string().max(64).nullish(),
-			text_version: z.string().max(100).nullish(),
-		})
+		.union([
+			z.looseObject({
+				given: z.union([z.boolean(), z.string()]).nullish(),
+				timestamp: z.string().max(64).nullish(),
+				text_version: z.string().max(100).nullish(),
+			}),
+			// a bare flag, as sources sent before: given, but not when or to what
+			z.boolean(),
+			z.string(),
+		])
 		.nullish(),
 });
 

@@ -26,6 +26,7 @@ export interface PreparedLead {
 
 function consentOf(lead: JsonObject): ConsentRecord | null {
 	const consent = lead.consent;
+	if (typeof consent === 'boolean') return { given: consent, timestamp: null, text_version: null };
 	if (consent === null || typeof consent !== 'object' || Array.isArray(consent)) return null;
 	const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
 	return {
