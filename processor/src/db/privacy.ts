@@ -85,6 +85,17 @@ export async function eraseRuns(
 ): Promise<ErasedRows> {
 	return sql.begin(async (tx) => {
 		await tx`SELECT set_config('lock_timeout', ${`${options.lockTimeoutMs}ms`}, true)`;
+		return eraseRunsIn(tx, candidateIds);
+	});
+}
+
+/** eraseRuns within the caller's transaction. */
+async function eraseRunsIn(
+	tx: postgres.TransactionSql,
+	candidateIds: readonly string[],
+): Promise<ErasedRows> {
+	{
+		const sql = tx;
 		const runs = await tx<{ run_id: string; status: string; idempotency_key: string }[]>`
 			SELECT run_id, status, idempotency_key FROM runs
 			WHERE run_id = ANY(${candidateIds as string[]}::uuid[]) AND erased_at IS NULL
@@ -151,7 +162,7 @@ export async function eraseRuns(
 				retries_stopped: stopped.count,
 			},
 		};
-	});
+	}
 }
 
 export interface ErasureRecord {
@@ -320,11 +331,13 @@ const RETENTION_LOCK = 0x6c6968_72; // "lih" + "r"
 export async function retentionBatch(
 	sql: Sql,
 	batch: { rawCutoff: Date | null; runCutoff: Date | null; limit: number },
-): Promise<{ rawLeadsPurged: number; runIds: string[] } | null> {
+): Promise<{ rawLeadsPurged: number; selected: number; anonymised: number } | null> {
 	return sql.begin(async (tx) => {
 		const [lock] = await tx<{ locked: boolean }[]>`
 			SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS locked`;
 		if (!lock!.locked) return null;
+		// a row another transaction holds is waited for briefly, never long: the intake goes first
+		await tx`SELECT set_config('lock_timeout', '2000ms', true)`;
 		let rawLeadsPurged = 0;
 		if (batch.rawCutoff) {
 			const purged = await tx`
@@ -342,10 +355,17 @@ export async function retentionBatch(
 				SELECT r.run_id FROM runs r
 				WHERE r.erased_at IS NULL AND r.received_at < ${batch.runCutoff} AND r.status <> 'accepted'
 					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))
-				ORDER BY r.received_at LIMIT ${batch.limit}`;
+				ORDER BY r.received_at LIMIT ${batch.limit}
+				FOR UPDATE OF r SKIP LOCKED`;
 			runIds = rows.map((row) => row.run_id);
 		}
-		return { rawLeadsPurged, runIds };
+		// anonymised in the same transaction: nothing can change hands between choosing and erasing
+		const erased = runIds.length > 0 ? await eraseRunsIn(tx, runIds) : null;
+		return {
+			rawLeadsPurged,
+			selected: runIds.length,
+			anonymised: erased?.counts.runs ?? 0,
+		};
 	});
 }
 

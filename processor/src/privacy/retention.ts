@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from '../db/connection.js';
-import { eraseRuns, recordRetention, retentionBatch } from '../db/privacy.js';
+import { recordRetention, retentionBatch } from '../db/privacy.js';
 import { listAlertFiles } from '../incidents/alert-files.js';
 import type { Logger } from '../logger.js';
 import type { EventPayloads } from '../vocabulary.js';
@@ -43,11 +43,8 @@ export async function applyRetention(
 		const batch = await retentionBatch(deps.sql, { rawCutoff, runCutoff, limit: deps.batch });
 		if (batch === null) break;
 		result.raw_leads_purged += batch.rawLeadsPurged;
-		if (batch.runIds.length > 0) {
-			const erased = await eraseRuns(deps.sql, batch.runIds, { lockTimeoutMs: 5_000 });
-			result.runs_anonymised += erased.counts.runs;
-		}
-		const full = batch.rawLeadsPurged >= deps.batch || batch.runIds.length >= deps.batch;
+		result.runs_anonymised += batch.anonymised;
+		const full = batch.rawLeadsPurged >= deps.batch || batch.selected >= deps.batch;
 		if (!full) break;
 		result.more = round === deps.maxBatches - 1;
 	}
