@@ -22,7 +22,8 @@ interface Faults {
 }
 
 /**
- * Mock CRM: `POST /leads/upsert` upserts by `key` behind a bearer token.
+ * Mock CRM: `POST /leads/upsert` upserts by `key` behind a bearer token; `POST /leads/erase`
+ * forgets one (`GET /erasures`: the keys erased).
  * Test controls: `POST /admin/faults {"fail_next", "status", "latency_ms"}`, `GET /leads`,
  * `POST /admin/reset`. Plain node:http: it stands in for a fast CRM in the benchmarks, so it
  * must cost as little as possible per request.
@@ -75,6 +76,28 @@ export function createMockCrm(token: string): RequestListener {
 		send(res, 200, { crm_id: lead.crm_id, action: 'created' });
 	};
 
+	/** `POST /leads/erase {"key"}`: forgets the lead (404 when none); injected faults apply. */
+	const erase = async (req: IncomingMessage, res: ServerResponse) => {
+		if (req.headers.authorization !== expectedAuthorization) {
+			return send(res, 401, { error: 'invalid or missing bearer token' });
+		}
+		const body = await readJson(req);
+		calls += 1;
+		if (faults.remaining > 0) {
+			faults.remaining -= 1;
+			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` });
+		}
+		if (!body || typeof body.key !== 'string' || body.key === '') {
+			return send(res, 400, { error: 'body must be a JSON object with a string "key"' });
+		}
+		const lead = leads.get(body.key);
+		if (!lead) return send(res, 404, { error: 'no lead with this key' });
+		leads.delete(body.key);
+		erased.push(body.key);
+		send(res, 200, { erased: true, crm_id: lead.crm_id });
+	};
+	const erased: string[] = [];
+
 	const setFaults = async (req: IncomingMessage, res: ServerResponse) => {
 		const body = (await readJson(req)) ?? {};
 		const remaining = body.fail_next ?? 1;
@@ -105,10 +128,13 @@ export function createMockCrm(token: string): RequestListener {
 
 	const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => unknown> = {
 		'POST /leads/upsert': upsert,
+		'POST /leads/erase': erase,
+		'GET /erasures': (_req, res) => send(res, 200, { keys: erased }),
 		'POST /admin/faults': setFaults,
 		'GET /leads': (_req, res) => send(res, 200, { leads: [...leads.values()] }),
 		'POST /admin/reset': (_req, res) => {
 			leads.clear();
+			erased.length = 0;
 			faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null, slowNext: 0 };
 			calls = 0;
 			send(res, 200, { reset: true });

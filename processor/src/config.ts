@@ -105,6 +105,16 @@ const EnvSchema = z.object({
 	ALERTS_DIR: z.string().default('./alerts'),
 	/** How often follow-up alert files and alerts/index.md are brought up to date (0: never). */
 	ALERTS_PASS_SECONDS: z.coerce.number().int().min(0).max(86_400).default(15),
+	/** How often pending CRM erasures are asked of the CRM (0: never; docs/privacy.md). */
+	/** Retention windows in days (docs/privacy.md, "How long records are kept"); 0: kept forever. */
+	RETENTION_RAW_LEAD_DAYS: z.coerce.number().int().min(0).max(36_500).default(30),
+	RETENTION_RUN_DAYS: z.coerce.number().int().min(0).max(36_500).default(395),
+	RETENTION_ALERT_FILE_DAYS: z.coerce.number().int().min(0).max(36_500).default(90),
+	/** How often the retention pass runs (0: never here; another processor does it). */
+	RETENTION_PASS_SECONDS: z.coerce.number().int().min(0).max(604_800).default(86_400),
+	/** Records per retention batch: each batch is one short transaction. */
+	RETENTION_BATCH: z.coerce.number().int().min(1).max(10_000).default(500),
+	PRIVACY_CRM_ERASE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
 	/** The first rules version is read from these files (while no version is stored). */
 	RULES_FILE: z.string().default(defaultRulesFile),
 	CRM_MAPPING_FILE: z.string().default(defaultMappingFile),

@@ -27,6 +27,9 @@ import { createMetrics } from './metrics/metrics.js';
 import { createLeadCipher } from './pii/lead-cipher.js';
 import { readSeedDocument } from './rules/document.js';
 import { startLiveRules } from './rules/live-rules.js';
+import { createCrmEraser } from './privacy/crm-eraser.js';
+import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
+import { startRetention, type RetentionDeps } from './privacy/retention.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -185,6 +188,41 @@ export async function startProcessor(
 			}),
 		);
 
+		const crmEraser = createCrmEraser({
+			url: config.CRM_URL,
+			token: config.CRM_TOKEN,
+			timeoutMs: config.CRM_TIMEOUT_MS,
+		});
+		closers.push(() => crmEraser.close());
+		const privacy: PrivacyDeps = {
+			sql,
+			cipher: delivery.cipher,
+			emailHashSalt: config.EMAIL_HASH_SALT,
+			alertsDir: config.ALERTS_DIR,
+			crm: crmEraser,
+			now,
+			logger,
+			// an intake in flight or a claimed retry may still reach the CRM until its lease ends
+			inFlightSeconds: Math.max(config.ACCEPTED_LEASE_SECONDS, config.DLQ_LEASE_SECONDS),
+			crmBackoffSeconds: config.DLQ_BACKOFF_SECONDS,
+			scanBatch: 500,
+		};
+		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
+		closers.push(() => crmErasures.stop());
+		const retention: RetentionDeps = {
+			sql,
+			alertsDir: config.ALERTS_DIR,
+			now,
+			logger,
+			rawLeadDays: config.RETENTION_RAW_LEAD_DAYS,
+			runDays: config.RETENTION_RUN_DAYS,
+			alertFileDays: config.RETENTION_ALERT_FILE_DAYS,
+			batch: config.RETENTION_BATCH,
+			maxBatches: 20,
+		};
+		const retentionPass = startRetention(retention, config.RETENTION_PASS_SECONDS * 1000);
+		closers.push(() => retentionPass.stop());
+
 		const signatureFailures = signatureFailureLog(sql, {
 			bucketSeconds: config.SIGNATURE_FAILURE_BUCKET_SECONDS,
 			flushSeconds: 5,
@@ -262,6 +300,8 @@ export async function startProcessor(
 				events: { urlSet: Boolean(config.EVENTS_URL), wake: () => dispatcher?.wake() },
 				rules: { sql, live: rules },
 				alerts: { ...alertsDeps, refreshIndex: () => alertsIndex.refreshIndex() },
+				privacy,
+				retention,
 				kpi: {
 					sql,
 					alertsDir: config.ALERTS_DIR,

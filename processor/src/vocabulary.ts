@@ -7,8 +7,17 @@
 /**
  * accepted -> processed | failed (in the DLQ); rejected by the rules at intake. Answered on
  * store (`Prefer: respond-async`): queued -> accepted (claimed by a deliverer, leased) -> as above.
+ * erased: the person's data was erased while the lead was in flight (docs/privacy.md), nothing
+ * finishes it.
  */
-export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected', 'queued'] as const;
+export const RUN_STATUSES = [
+	'accepted',
+	'processed',
+	'failed',
+	'rejected',
+	'queued',
+	'erased',
+] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** open (waiting for its next attempt) -> retrying (claimed, leased) -> resolved | dead | open. */
@@ -27,7 +36,13 @@ type IsoTime = string;
 /** Every audit event and its payload. Payloads never hold plain personal data. */
 export interface EventPayloads {
 	/** A new run: the lead as received, masked. */
-	lead_received: { source: string; email_hash: string | null; lead: unknown };
+	lead_received: {
+		source: string;
+		email_hash: string | null;
+		lead: unknown;
+		/** What the lead consented to, as sent (docs/privacy.md, "Consent"); absent: nothing sent. */
+		consent?: ConsentRecord;
+	};
 	/** The same key and body again: answered `duplicate`, nothing else done. */
 	lead_duplicate: { idempotency_key: string };
 	lead_rejected: { reasons: string[]; missing_fields: string[] };
@@ -83,6 +98,44 @@ export interface EventPayloads {
 		/** A roll-back: the version whose document this one brings back. */
 		restores: number | null;
 	};
+	/** A person's records were erased (docs/privacy.md): what, never who. No run of its own. */
+	person_erased: {
+		erasure_id: number;
+		requested_by: string;
+		run_ids: string[];
+		counts: ErasureCounts;
+		crm_status: 'pending' | 'not_needed';
+	};
+	/** Everything held about a person was exported for them: what, never who. */
+	person_exported: { requested_by: string; run_ids: string[] };
+	/** The daily retention pass removed what was past its window (docs/privacy.md). */
+	retention_applied: {
+		raw_leads_purged: number;
+		runs_anonymised: number;
+		alert_files_deleted: number;
+		/** Whether a batch limit was reached (the rest is done by the next pass). */
+		more: boolean;
+	};
+	/** The CRM confirmed the erasure of a person's records. */
+	crm_erased: { erasure_id: number; attempts: number };
+}
+
+/** A lead's consent: kept with the run for as long as the run (not personal: no person in it). */
+export interface ConsentRecord {
+	given: boolean;
+	timestamp: string | null;
+	text_version: string | null;
+}
+
+/** What one erasure changed, per kind of record. */
+export interface ErasureCounts {
+	runs: number;
+	audit_events: number;
+	delivery_attempts: number;
+	dlq_items: number;
+	/** Undelivered leads whose retries were stopped. */
+	retries_stopped: number;
+	alert_files: number;
 }
 
 export type EventType = keyof EventPayloads;
@@ -102,6 +155,10 @@ export const EVENT_TYPES = [
 	'health_check',
 	'kpi_computed',
 	'rules_changed',
+	'person_erased',
+	'person_exported',
+	'crm_erased',
+	'retention_applied',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

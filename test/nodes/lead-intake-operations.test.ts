@@ -323,3 +323,41 @@ test('a workflow file that names the operation without its resource still gets i
 		body: JSON.stringify({ limit: 9 }),
 	});
 });
+
+test('Person: Erase and Export send the person and who asks, and output what the processor answered', async () => {
+	const erased = {
+		erasure_id: 7,
+		run_ids: ['r-1'],
+		counts: { runs: 1 },
+		crm: { status: 'pending' },
+		nothing_left: false,
+	};
+	const run = await operate(
+		'person',
+		'erasePerson',
+		{ email: ' jane@example.com ', phone: '', actor: 'dpo' },
+		ok(erased),
+	);
+	expect(processor.requests[0]).toMatchObject({
+		method: 'POST',
+		path: '/internal/privacy/erase',
+		body: JSON.stringify({ email: 'jane@example.com', actor: 'dpo' }),
+		headers: { authorization: 'Bearer service-token' },
+	});
+	expect(run.json('Node')).toEqual([[erased]]);
+	expect(run.outputs('Node')[0]![0]!.pairedItem).toEqual({ item: 0 });
+
+	await operate('person', 'exportPerson', { phone: '+49 170 1' }, ok({ runs: [] }));
+	expect(processor.requests[1]).toMatchObject({
+		path: '/internal/privacy/export',
+		body: JSON.stringify({ phone: '+49 170 1' }),
+	});
+});
+
+test('Person: nobody named is refused before any request; with Continue On Fail the item carries the error', async () => {
+	const refused = await operate('person', 'erasePerson', {}, ok({}));
+	expect(refused.error?.message).toContain('Name the person');
+	expect(processor.requests).toHaveLength(0);
+	const continued = await operate('person', 'exportPerson', {}, ok({}), { continueOnFail: true });
+	expect(JSON.stringify(continued.json('Node'))).toContain('Name the person');
+});

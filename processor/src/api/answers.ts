@@ -351,3 +351,65 @@ export const AlertRouted = z.object({
 		description: 'false: this alert_id was handed over before; nothing was written this time',
 	}),
 });
+const ErasureCounts = z
+	.object({
+		runs: z.number().int(),
+		audit_events: z.number().int(),
+		delivery_attempts: z.number().int(),
+		dlq_items: z.number().int(),
+		retries_stopped: z
+			.number()
+			.int()
+			.meta({ description: 'Undelivered leads of the person that will not be retried' }),
+		alert_files: z.number().int(),
+	})
+	.meta({ id: 'ErasureCounts', description: 'What one erasure changed, per kind of record' });
+
+export const Erasure = z
+	.object({
+		erasure_id: z
+			.number()
+			.int()
+			.nullable()
+			.meta({ description: 'The erasure request recorded; null when nothing was left' }),
+		erased_at: Instant,
+		requested_by: z.string(),
+		run_ids: z.array(z.uuid()),
+		counts: ErasureCounts,
+		crm: z.object({
+			status: z.enum(['pending', 'not_needed']),
+			first_attempt_at: Instant.nullable().meta({
+				description:
+					'When the CRM is first asked (later than now while a lead of the person was in flight)',
+			}),
+		}),
+		nothing_left: z.boolean(),
+	})
+	.meta({ id: 'Erasure', description: 'What was erased; never the person' });
+
+export const PersonExport = z
+	.object({
+		exported_at: Instant,
+		runs: z.array(z.looseObject({ run_id: z.uuid(), lead: z.looseObject({}).nullable() })),
+		events: z.array(z.looseObject({})),
+		attempts: z.array(z.looseObject({})),
+		dlq: z.array(z.looseObject({})),
+		alert_files: z.array(z.string()),
+	})
+	.meta({
+		id: 'PersonExport',
+		description: 'Everything held about the person; `lead` is the raw lead where still held',
+	});
+
+export const PendingErasures = z
+	.object({ pending: z.array(z.looseObject({ erasure_id: z.number().int() })) })
+	.meta({ id: 'PendingErasures', description: 'Erasures the CRM has not confirmed yet' });
+
+export const Retention = z
+	.object({
+		raw_leads_purged: z.number().int(),
+		runs_anonymised: z.number().int(),
+		alert_files_deleted: z.number().int(),
+		more: z.boolean().meta({ description: 'A batch limit was reached: the next pass goes on' }),
+	})
+	.meta({ id: 'Retention', description: 'What one retention pass removed' });

@@ -233,3 +233,25 @@ export const AlertBody = z.strictObject({
 	response: AlertData.meta({ description: "The processor's answer the alert is about" }),
 	payload: AlertData.meta({ description: 'What the alert shows; personal data is masked' }),
 });
+/** A person, by what they give when they ask (docs/privacy.md): an e-mail and/or a phone. */
+export const PersonBody = z
+	.strictObject({
+		email: Text(320)
+			.refine((value) => value.includes('@'), 'must be an e-mail address')
+			.optional()
+			.meta({
+				description: 'The e-mail address the person gave (compared as the intake stores it)',
+			}),
+		phone: Text(50)
+			.refine((value) => /\d{4,}/.test(value.replace(/\D/g, '')), 'must hold at least 4 digits')
+			.optional()
+			.meta({ description: 'The phone number the person gave (compared by its digits)' }),
+		actor: Text(100).optional().meta({
+			description:
+				'Who asks (else the X-Operator header, else "operator"); kept with the audit event',
+		}),
+	})
+	.refine((body) => body.email !== undefined || body.phone !== undefined, {
+		message: 'name the person: "email", "phone" or both',
+		path: ['email'],
+	});

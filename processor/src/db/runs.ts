@@ -401,6 +401,7 @@ export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, num
 		failed: 0,
 		rejected: 0,
 		queued: 0,
+		erased: 0,
 	};
 	for (const row of rows) counts[row.status] = Number(row.count);
 	return counts;

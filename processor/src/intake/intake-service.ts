@@ -103,7 +103,12 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		queued,
 		signatureGuard: request.signatureGuard,
 		rulesVersion: ruleset.version,
-		receivedEvent: { source: request.source, email_hash: lead.emailHash, lead: lead.sanitized },
+		receivedEvent: {
+			source: request.source,
+			email_hash: lead.emailHash,
+			lead: lead.sanitized,
+			...(lead.consent ? { consent: lead.consent } : {}),
+		},
 	});
 	if (!opened) return answerRepeat(deps, request, lead);
 

@@ -17,6 +17,19 @@ export const LeadSchema = z.looseObject({
 	address: z.looseObject({ zip: textOrNumber, street: text }).nullish(),
 	house: z.looseObject({ is_owner: z.union([z.boolean(), z.string()]).nullish() }).nullish(),
 	idempotency_key: text,
+	/** What the person consented to (docs/privacy.md, "Consent"); the rules may require it. */
+	consent: z
+		.union([
+			z.looseObject({
+				given: z.union([z.boolean(), z.string()]).nullish(),
+				timestamp: z.string().max(64).nullish(),
+				text_version: z.string().max(100).nullish(),
+			}),
+			// a bare flag, as sources sent before: given, but not when or to what
+			z.boolean(),
+			z.string(),
+		])
+		.nullish(),
 });
 
 export type JsonValue =

@@ -4,6 +4,7 @@ import { fingerprintLead } from './fingerprint.js';
 import type { JsonObject } from './lead-schema.js';
 import { normalizeLead } from './normalize.js';
 import type { CompiledRules, RuleVerdict } from './rules.js';
+import type { ConsentRecord } from '../vocabulary.js';
 
 export interface LeadPolicy {
 	rules: CompiledRules;
@@ -19,6 +20,20 @@ export interface PreparedLead {
 	emailMasked: string | null;
 	/** The normalised lead with personal fields masked: safe for audit rows and DLQ entries. */
 	sanitized: JsonObject;
+	/** What the lead consented to, when it says. */
+	consent: ConsentRecord | null;
+}
+
+function consentOf(lead: JsonObject): ConsentRecord | null {
+	const consent = lead.consent;
+	if (typeof consent === 'boolean') return { given: consent, timestamp: null, text_version: null };
+	if (consent === null || typeof consent !== 'object' || Array.isArray(consent)) return null;
+	const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
+	return {
+		given: consent.given === true,
+		timestamp: text(consent.timestamp),
+		text_version: text(consent.text_version),
+	};
 }
 
 export function prepareLead(body: JsonObject, policy: LeadPolicy): PreparedLead {
@@ -31,5 +46,6 @@ export function prepareLead(body: JsonObject, policy: LeadPolicy): PreparedLead 
 		emailHash: email ? hashEmail(email, policy.emailHashSalt) : null,
 		emailMasked: email ? maskEmail(email) : null,
 		sanitized: sanitize(lead) as JsonObject,
+		consent: consentOf(lead),
 	};
 }

@@ -41,6 +41,18 @@ export const RulesSchema = z.strictObject({
 				),
 		)
 		.max(50),
+	/**
+	 * Consent (docs/privacy.md): when required, a lead without `consent.given` true and a
+	 * `consent.timestamp` (and, if `text_versions` is set, one of those `consent.text_version`s)
+	 * is refused with `code`.
+	 */
+	consent: z
+		.strictObject({
+			required: z.boolean(),
+			code: RuleCode.default('CONSENT_MISSING'),
+			text_versions: z.array(z.string().min(1).max(100)).min(1).max(50).optional(),
+		})
+		.optional(),
 });
 
 export type RulesConfig = z.infer<typeof RulesSchema>;
@@ -72,6 +84,21 @@ export function compileRules(config: RulesConfig): CompiledRules {
 		}
 		return whenPresent(check.path, (value) => (value === check.equals ? undefined : check.code));
 	});
+
+	const consent = config.consent?.required ? config.consent : null;
+	if (consent) {
+		const versions = consent.text_versions ? new Set(consent.text_versions) : null;
+		checks.push((lead) => {
+			const given = readPath(lead, 'consent.given');
+			const timestamp = readPath(lead, 'consent.timestamp');
+			const version = readPath(lead, 'consent.text_version');
+			const ok =
+				given === true &&
+				typeof timestamp === 'string' &&
+				(versions === null || (typeof version === 'string' && versions.has(version)));
+			return ok ? undefined : consent.code;
+		});
+	}
 
 	return {
 		evaluate(lead) {

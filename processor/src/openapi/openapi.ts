@@ -260,6 +260,39 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 				},
 			),
 		},
+		'/internal/privacy/erase': {
+			post: internal(
+				"Erase a person's personal data: runs, events, attempts, DLQ items, alert files, and (driven by the processor) the CRM's record (docs/privacy.md)",
+				{
+					requestParams: { header: request.OperatorHeaders },
+					requestBody: {
+						required: true,
+						content: { 'application/json': { schema: request.PersonBody } },
+					},
+					responses: { '200': json(answer.Erasure, 'What was erased') },
+				},
+			),
+		},
+		'/internal/privacy/export': {
+			post: internal('Everything held about a person, in one document (docs/privacy.md)', {
+				requestParams: { header: request.OperatorHeaders },
+				requestBody: {
+					required: true,
+					content: { 'application/json': { schema: request.PersonBody } },
+				},
+				responses: { '200': json(answer.PersonExport, 'The export') },
+			}),
+		},
+		'/internal/privacy/retention': {
+			post: internal('Run the retention pass now (it also runs every RETENTION_PASS_SECONDS)', {
+				responses: { '200': json(answer.Retention, 'What was removed') },
+			}),
+		},
+		'/internal/privacy/erasures': {
+			get: internal('Erasures whose CRM part is still pending', {
+				responses: { '200': json(answer.PendingErasures, 'Pending erasures') },
+			}),
+		},
 		'/internal/rules': {
 			get: internal('The rules document in force (the newest version)', {
 				responses: { '200': json(answer.RulesVersion, 'The version in force') },

@@ -16,8 +16,11 @@ import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
 import { routeAlert, type RoutedAlertDeps } from '../incidents/routed-alerts.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
+import { pendingErasures } from '../db/privacy.js';
+import { erasePerson, exportPerson, type PrivacyDeps } from '../privacy/privacy-service.js';
+import { applyRetention, type RetentionDeps } from '../privacy/retention.js';
 import type { RulesDeps } from '../rules/rules-service.js';
-import { input } from './parse.js';
+import { input, parse } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 
 export interface OperatorDeps {
@@ -31,6 +34,8 @@ export interface OperatorDeps {
 	kpi: KpiDeps;
 	rules: RulesDeps;
 	alerts: RoutedAlertDeps;
+	privacy: PrivacyDeps;
+	retention: RetentionDeps;
 	retryBatchSize: number;
 	/** Whether EVENTS_URL is set; wakes the dispatcher after an operator's "send now". */
 	events: { urlSet: boolean; wake: () => void };
@@ -203,6 +208,44 @@ export function operatorRouter(deps: OperatorDeps): Router {
 			to: range.to,
 			rows: await readKpiRange(deps.sql, range.from, range.to),
 		});
+	});
+
+	/** Who asks: the body's `actor`, else the X-Operator header, else "operator". */
+	const requester = (req: express.Request, actor: string | undefined) =>
+		actor ??
+		parse(request.OperatorHeaders, { 'x-operator': req.get('x-operator') })['x-operator'] ??
+		'operator';
+
+	router.post('/internal/privacy/erase', async (req, res) => {
+		const { email, phone, actor } = input(req, { body: request.PersonBody });
+		res.json(
+			await erasePerson(
+				deps.privacy,
+				{ email, phone },
+				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+			),
+		);
+	});
+
+	router.post('/internal/privacy/export', async (req, res) => {
+		const { email, phone, actor } = input(req, { body: request.PersonBody });
+		res.json(
+			await exportPerson(
+				deps.privacy,
+				{ email, phone },
+				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+			),
+		);
+	});
+
+	router.post('/internal/privacy/retention', async (req, res) => {
+		input(req, {});
+		res.json(await applyRetention(deps.retention, String(req.id)));
+	});
+
+	router.get('/internal/privacy/erasures', async (req, res) => {
+		input(req, {});
+		res.json({ pending: await pendingErasures(deps.sql) });
 	});
 
 	return router;

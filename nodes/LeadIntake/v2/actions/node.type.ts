@@ -14,6 +14,7 @@ type LeadIntakeMap = {
 	run: 'getRun';
 	dlqItem: 'listDlq' | 'retryDlqItem' | 'resolveDlqItem' | 'replayDlq' | 'retryDue';
 	kpi: 'computeKpi';
+	person: 'erasePerson' | 'exportPerson';
 };
 
 export type LeadIntakeType = AllEntities<LeadIntakeMap>;

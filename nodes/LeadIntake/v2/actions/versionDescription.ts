@@ -5,6 +5,7 @@ import { CREDENTIAL } from '../../processor';
 import * as dlqItem from './dlqItem/DlqItem.resource';
 import * as kpi from './kpi/Kpi.resource';
 import * as lead from './lead/Lead.resource';
+import * as person from './person/Person.resource';
 import type { Operation, OperationModule } from './node.type';
 import * as run from './run/Run.resource';
 
@@ -15,7 +16,7 @@ export type VersionDescription = Omit<
 >;
 
 /** Every resource of versions 2, 2.1 and 2.2, in the order of the Resource list. */
-export const resources = { dlqItem, kpi, lead, run };
+export const resources = { dlqItem, kpi, lead, person, run };
 
 /** Every operation module, by its operation value (the values are unique across resources). */
 export const operations = Object.fromEntries(
@@ -70,6 +71,11 @@ export const versionDescription: VersionDescription = {
 				{ name: 'KPI', value: 'kpi', description: 'Daily figures and the stakeholder report' },
 				{ name: 'Lead', value: 'lead', description: 'Send a lead to the processor' },
 				{
+					name: 'Person',
+					value: 'person',
+					description: 'Erase or export everything held about a person',
+				},
+				{
 					name: 'Run',
 					value: 'run',
 					description: "One lead's record: status, audit trail, attempts",
@@ -81,5 +87,6 @@ export const versionDescription: VersionDescription = {
 		...run.description,
 		...dlqItem.description,
 		...kpi.description,
+		...person.description,
 	],
 };

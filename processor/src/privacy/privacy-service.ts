@@ -1,0 +1,269 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Sql } from '../db/connection.js';
+import {
+	claimDueCrmErasures,
+	eraseRuns,
+	exportRuns,
+	recordErasure,
+	recordExport,
+	runsWithEmailHash,
+	sealedLeadsPage,
+	settleCrmErasure,
+	type ErasureRecord,
+} from '../db/privacy.js';
+import { createAlertsPass } from '../incidents/alerts-pass.js';
+import { listAlertFiles } from '../incidents/alert-files.js';
+import type { Logger } from '../logger.js';
+import { hashEmail } from '../pii/email.js';
+import type { LeadCipher } from '../pii/lead-cipher.js';
+import type { ErasureCounts } from '../vocabulary.js';
+import type { CrmEraser } from './crm-eraser.js';
+
+/*
+ * A person's data: found, erased, exported (docs/privacy.md). A person is found by the salted
+ * hash of their e-mail (every run that had an e-mail keeps it until erased) and by the phone in
+ * the encrypted raw leads still held (a delivered lead's raw copy is gone; its masked phone
+ * cannot identify anyone).
+ */
+
+export interface PrivacyDeps {
+	sql: Sql;
+	cipher: LeadCipher;
+	emailHashSalt: string;
+	alertsDir: string;
+	crm: CrmEraser;
+	now: () => Date;
+	logger: Logger;
+	/** A lead in flight may reach the CRM until its lease runs out: the CRM is asked after that. */
+	inFlightSeconds: number;
+	/** CRM erasures failed this often are retried after these many seconds (the last repeats). */
+	crmBackoffSeconds: readonly number[];
+	/** Leads without an e-mail are looked through this many at a time for a phone. */
+	scanBatch: number;
+}
+
+export interface Person {
+	email?: string | undefined;
+	phone?: string | undefined;
+}
+
+const digits = (value: string) => value.replace(/\D/g, '');
+
+/** The runs of this person that the processor can still tell are theirs. */
+export async function findPerson(deps: PrivacyDeps, person: Person): Promise<string[]> {
+	const found = new Set<string>();
+	if (person.email) {
+		const hash = hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt);
+		for (const runId of await runsWithEmailHash(deps.sql, hash)) found.add(runId);
+	}
+	if (person.phone) {
+		const wanted = digits(person.phone);
+		let after: string | null = null;
+		for (;;) {
+			const page = await sealedLeadsPage(deps.sql, after, deps.scanBatch);
+			for (const row of page) {
+				if (phoneOf(deps.cipher, row.sealed_lead) === wanted) found.add(row.run_id);
+			}
+			if (page.length < deps.scanBatch) break;
+			after = page.at(-1)!.run_id;
+		}
+	}
+	return [...found];
+}
+
+function openLead(cipher: LeadCipher, sealed: Buffer): Record<string, unknown> | null {
+	try {
+		const lead: unknown = JSON.parse(cipher.decrypt(sealed).toString('utf8'));
+		return lead !== null && typeof lead === 'object' && !Array.isArray(lead)
+			? (lead as Record<string, unknown>)
+			: null;
+	} catch {
+		return null;
+	}
+}
+
+function phoneOf(cipher: LeadCipher, sealed: Buffer): string | null {
+	const phone = openLead(cipher, sealed)?.phone;
+	return typeof phone === 'string' || typeof phone === 'number' ? digits(String(phone)) : null;
+}
+
+export interface ErasureAnswer {
+	/** null: nothing was left to erase (no request recorded). */
+	erasure_id: number | null;
+	erased_at: string;
+	requested_by: string;
+	run_ids: string[];
+	counts: ErasureCounts;
+	crm: { status: 'pending' | 'not_needed'; first_attempt_at: string | null };
+	nothing_left: boolean;
+}
+
+/** Erases everything held about a person; a second call finds nothing left. */
+export async function erasePerson(
+	deps: PrivacyDeps,
+	person: Person,
+	request: { requestedBy: string; correlationId: string },
+): Promise<ErasureAnswer> {
+	const candidates = await findPerson(deps, person);
+	const erased = await eraseRuns(deps.sql, candidates, { lockTimeoutMs: 10_000 });
+	const alertFiles = await deleteAlertFiles(deps, erased.runIds);
+	const counts: ErasureCounts = { ...erased.counts, alert_files: alertFiles };
+	const now = deps.now();
+	if (erased.runIds.length === 0 && alertFiles === 0) {
+		return {
+			erasure_id: null,
+			erased_at: now.toISOString(),
+			requested_by: request.requestedBy,
+			run_ids: [],
+			counts,
+			crm: { status: 'not_needed', first_attempt_at: null },
+			nothing_left: true,
+		};
+	}
+	const crmNextAt = new Date(now.getTime() + (erased.inFlight ? deps.inFlightSeconds * 1000 : 0));
+	const record = await recordErasure(deps.sql, {
+		requestedBy: request.requestedBy,
+		runIds: erased.runIds,
+		counts,
+		crmKeys: erased.crmKeys,
+		crmNextAt,
+		correlationId: request.correlationId,
+	});
+	// the index no longer lists them (the pass rewrites it from the record and the files)
+	await createAlertsPass({
+		sql: deps.sql,
+		alertsDir: deps.alertsDir,
+		now: deps.now,
+		logger: deps.logger,
+	})
+		.run()
+		.catch((error: unknown) =>
+			deps.logger.error({ err: error }, 'alerts/index.md could not be rewritten after an erasure'),
+		);
+	if (record.crm_status === 'pending' && !erased.inFlight) await runCrmErasures(deps);
+	return answerOf(record, now);
+}
+
+function answerOf(record: ErasureRecord, now: Date): ErasureAnswer {
+	return {
+		erasure_id: record.erasure_id,
+		erased_at: now.toISOString(),
+		requested_by: record.requested_by,
+		run_ids: record.run_ids,
+		counts: record.counts,
+		crm: {
+			status: record.crm_status === 'not_needed' ? 'not_needed' : 'pending',
+			first_attempt_at: record.crm_next_at ? new Date(record.crm_next_at).toISOString() : null,
+		},
+		nothing_left: false,
+	};
+}
+
+/** Alert files are named after their run: those of these runs are deleted. */
+async function deleteAlertFiles(deps: PrivacyDeps, runIds: string[]): Promise<number> {
+	if (runIds.length === 0) return 0;
+	const ids = new Set(runIds);
+	let deleted = 0;
+	for (const file of await listAlertFiles(deps.alertsDir)) {
+		if (!file.isRunId || !ids.has(file.id)) continue;
+		await rm(join(deps.alertsDir, file.name), { force: true });
+		deleted += 1;
+	}
+	return deleted;
+}
+
+/**
+ * Asks the CRM to erase the records of due erasures. A failure is retried with backoff, like a
+ * delivery; the erasure stays `pending` (GET /internal/privacy/erasures) until the CRM confirms.
+ */
+export async function runCrmErasures(deps: PrivacyDeps, limit = 20): Promise<number> {
+	const due = await claimDueCrmErasures(deps.sql, {
+		now: deps.now(),
+		leaseSeconds: 120,
+		limit,
+	});
+	let done = 0;
+	for (const erasure of due) {
+		let error: string | null = null;
+		for (const key of erasure.crm_keys) {
+			const result = await deps.crm.erase(key);
+			if (!result.ok) {
+				error = result.error;
+				break;
+			}
+		}
+		const schedule = deps.crmBackoffSeconds;
+		const delay = schedule[Math.min(erasure.crm_attempts, schedule.length - 1)] ?? 60;
+		await settleCrmErasure(
+			deps.sql,
+			erasure.erasure_id,
+			error === null
+				? { ok: true }
+				: { ok: false, error, nextAt: new Date(deps.now().getTime() + delay * 1000) },
+			`privacy-${erasure.erasure_id}`,
+		);
+		if (error === null) done += 1;
+		else
+			deps.logger.warn(
+				{ erasure_id: erasure.erasure_id, error },
+				'CRM erasure failed; it is retried',
+			);
+	}
+	return done;
+}
+
+/** Everything held about a person, in one document (docs/privacy.md, "Access"). */
+export async function exportPerson(
+	deps: PrivacyDeps,
+	person: Person,
+	request: { requestedBy: string; correlationId: string },
+) {
+	const runIds = await findPerson(deps, person);
+	const held = await exportRuns(deps.sql, runIds);
+	const files = runIds.length === 0 ? [] : await listAlertFiles(deps.alertsDir);
+	const ids = new Set(runIds);
+	await recordExport(
+		deps.sql,
+		{ requested_by: request.requestedBy, run_ids: runIds },
+		request.correlationId,
+	);
+	return {
+		exported_at: deps.now().toISOString(),
+		runs: held.runs.map(({ sealed_lead, ...run }) => ({
+			...run,
+			lead: sealed_lead ? openLead(deps.cipher, sealed_lead as Buffer) : null,
+		})),
+		events: held.events,
+		attempts: held.attempts,
+		dlq: held.dlq,
+		alert_files: files.filter((file) => file.isRunId && ids.has(file.id)).map((file) => file.name),
+	};
+}
+
+/** Drives pending CRM erasures every `intervalMs` (0: never). */
+export function startCrmErasures(deps: PrivacyDeps, intervalMs: number): { stop(): Promise<void> } {
+	if (intervalMs <= 0) return { stop: async () => undefined };
+	let running: Promise<unknown> = Promise.resolve();
+	let failing = false;
+	const timer = setInterval(() => {
+		running = running.then(() =>
+			runCrmErasures(deps).then(
+				() => {
+					failing = false;
+				},
+				(error: unknown) => {
+					if (!failing) deps.logger.error({ err: error }, 'CRM erasure pass failed');
+					failing = true;
+				},
+			),
+		);
+	}, intervalMs);
+	timer.unref();
+	return {
+		async stop() {
+			clearInterval(timer);
+			await running;
+		},
+	};
+}

@@ -1,0 +1,91 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Sql } from '../db/connection.js';
+import { recordRetention, retentionBatch } from '../db/privacy.js';
+import { listAlertFiles } from '../incidents/alert-files.js';
+import type { Logger } from '../logger.js';
+import type { EventPayloads } from '../vocabulary.js';
+
+/*
+ * The retention pass (docs/privacy.md, "How long records are kept"): what is past its window is
+ * purged (raw leads of dead items), anonymised (runs with their events, attempts and DLQ items,
+ * as an erasure does) or deleted (alert files). Bounded: batches of `batch`, at most
+ * `maxBatches` per pass, each a short transaction holding an advisory lock, so several
+ * processors never work on it at once and the intake is never held up. KPI rows are not touched.
+ */
+
+export interface RetentionDeps {
+	sql: Sql;
+	alertsDir: string;
+	now: () => Date;
+	logger: Logger;
+	/** Windows in days; 0 keeps that kind of record forever. */
+	rawLeadDays: number;
+	runDays: number;
+	alertFileDays: number;
+	batch: number;
+	maxBatches: number;
+}
+
+const DAY_MS = 86_400_000;
+const before = (now: Date, days: number) =>
+	days > 0 ? new Date(now.getTime() - days * DAY_MS) : null;
+
+export async function applyRetention(
+	deps: RetentionDeps,
+	correlationId = 'retention',
+): Promise<EventPayloads['retention_applied']> {
+	const now = deps.now();
+	const rawCutoff = before(now, deps.rawLeadDays);
+	const runCutoff = before(now, deps.runDays);
+	const result = { raw_leads_purged: 0, runs_anonymised: 0, alert_files_deleted: 0, more: false };
+	for (let round = 0; round < deps.maxBatches; round++) {
+		const batch = await retentionBatch(deps.sql, { rawCutoff, runCutoff, limit: deps.batch });
+		if (batch === null) break;
+		result.raw_leads_purged += batch.rawLeadsPurged;
+		result.runs_anonymised += batch.anonymised;
+		const full = batch.rawLeadsPurged >= deps.batch || batch.selected >= deps.batch;
+		if (!full) break;
+		result.more = round === deps.maxBatches - 1;
+	}
+	const fileCutoff = before(now, deps.alertFileDays);
+	if (fileCutoff) {
+		for (const file of await listAlertFiles(deps.alertsDir)) {
+			if (file.at >= fileCutoff) break;
+			await rm(join(deps.alertsDir, file.name), { force: true });
+			result.alert_files_deleted += 1;
+		}
+	}
+	if (result.raw_leads_purged + result.runs_anonymised + result.alert_files_deleted > 0) {
+		await recordRetention(deps.sql, result, correlationId);
+	}
+	return result;
+}
+
+/** Runs the pass every `intervalMs` (0: never); a failure is logged once until it works again. */
+export function startRetention(deps: RetentionDeps, intervalMs: number): { stop(): Promise<void> } {
+	if (intervalMs <= 0) return { stop: async () => undefined };
+	let running: Promise<unknown> = Promise.resolve();
+	let failing = false;
+	const timer = setInterval(() => {
+		running = running.then(() =>
+			applyRetention(deps).then(
+				(result) => {
+					failing = false;
+					deps.logger.info({ retention: result }, 'retention pass done');
+				},
+				(error: unknown) => {
+					if (!failing) deps.logger.error({ err: error }, 'retention pass failed');
+					failing = true;
+				},
+			),
+		);
+	}, intervalMs);
+	timer.unref();
+	return {
+		async stop() {
+			clearInterval(timer);
+			await running;
+		},
+	};
+}

@@ -1,0 +1,436 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { waitFor } from '@lead-intake-hub/stack';
+import { hashEmail } from '../src/pii/email.js';
+import { postLead, startStack, validLead, type Stack } from './support/harness.js';
+
+/**
+ * Erasure and access on real Postgres, real files and the mock CRM (docs/privacy.md): after an
+ * erasure nothing of the person is found anywhere, another person's records are intact and the
+ * KPI rows do not change.
+ */
+let stack: Stack;
+const SALT = 'test-salt-0123';
+
+beforeAll(async () => {
+	stack = await startStack({
+		env: {
+			DLQ_JITTER_RATIO: '0',
+			DLQ_BACKOFF_SECONDS: 'seed',
+			CRM_BREAKER_FAILURES: '1000000',
+			PRIVACY_CRM_ERASE_SECONDS: '1',
+			ALERTS_PASS_SECONDS: '0',
+		},
+	});
+});
+afterAll(() => stack.close());
+beforeEach(() => stack.crm.fail(0));
+
+interface Person {
+	email: string;
+	phone: string;
+	name: string;
+	street: string;
+}
+
+const lead = (person: Person) =>
+	validLead({
+		email: person.email,
+		name: person.name,
+		phone: person.phone,
+		address: { zip: '66123', street: person.street },
+	});
+
+function post(body: unknown, key: string) {
+	return postLead(stack.url, body, {
+		key,
+		timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)),
+	});
+}
+
+/** Every text, text[], jsonb and bytea value of every table, every file and every log line holding the needle. */
+async function findEverywhere(needle: string): Promise<string[]> {
+	const found: string[] = [];
+	const columns = await stack.sql<{ table_name: string; column_name: string }[]>`
+		SELECT table_name, column_name FROM information_schema.columns
+		WHERE table_schema = 'public' AND data_type IN ('text', 'jsonb', 'ARRAY', 'bytea', 'character varying')`;
+	expect(columns.length).toBeGreaterThan(10);
+	for (const { table_name, column_name } of columns) {
+		const [row] = await stack.sql<{ n: number }[]>`
+			SELECT count(*)::int AS n FROM ${stack.sql(table_name)}
+			WHERE position(lower(${needle}) IN lower(${stack.sql(column_name)}::text)) > 0`;
+		if (row!.n > 0) found.push(`${table_name}.${column_name}`);
+	}
+	for (const name of await readdir(stack.alertsDir)) {
+		const text = await readFile(join(stack.alertsDir, name), 'utf8');
+		if (text.toLowerCase().includes(needle.toLowerCase())) found.push(`file ${name}`);
+	}
+	if (stack.logs.some((line) => line.toLowerCase().includes(needle.toLowerCase()))) {
+		found.push('log');
+	}
+	return found;
+}
+
+const needlesOf = (person: Person) => [
+	person.email,
+	person.phone,
+	person.phone.replace(/\D/g, ''),
+	person.name,
+	person.street,
+	hashEmail(person.email, SALT),
+];
+
+/** An alert file as the Alert Router writes one for a run (here with the plain data, the worst case). */
+async function alertFileFor(runId: string, person: Person, second: number) {
+	const name = `20261201T0000${String(second).padStart(2, '0')}Z_${runId}.json`;
+	await writeFile(join(stack.alertsDir, name), JSON.stringify({ run_id: runId, lead: person }));
+	return name;
+}
+
+async function kpiOfToday() {
+	const day = stack.clock.now.toISOString().slice(0, 10);
+	const answer = await stack.internal('POST', '/internal/kpi/compute-daily', { date: day });
+	expect(answer.status).toBe(200);
+	const [row] = await stack.sql`
+		SELECT received_count, processed_count, rejected_count, failed_count, duplicate_count
+		FROM kpi_daily WHERE day = ${day}::date`;
+	return row;
+}
+
+test('erasure leaves nothing of the person anywhere; another person is intact; KPI rows unchanged; idempotent', async () => {
+	const jane: Person = {
+		email: 'jane.erase@example.com',
+		phone: '+49 170 5550001',
+		name: 'Janet Erasewell',
+		street: 'Loeschweg 17',
+	};
+	const max: Person = {
+		email: 'max.keep@other.org',
+		phone: '+49 151 5550002',
+		name: 'Maximilian Keeper',
+		street: 'Bleibeallee 3',
+	};
+	// jane: one delivered lead, a repeat of it, one waiting in the DLQ after a CRM failure
+	expect((await post(lead(jane), 'jane-1')).status).toBe(200);
+	expect((await post(lead(jane), 'jane-1')).body.status).toBe('duplicate');
+	await stack.crm.fail(1, 503);
+	const failed = await post(lead(jane), 'jane-2');
+	expect(failed.status).toBe(500);
+	expect((await post(lead(max), 'max-1')).status).toBe(200);
+	const janeRuns = (
+		await stack.sql<
+			{ run_id: string }[]
+		>`SELECT run_id FROM runs WHERE idempotency_key LIKE 'jane-%'`
+	).map((row) => row.run_id);
+	expect(janeRuns).toHaveLength(2);
+	const [maxRun] = await stack.sql`SELECT run_id FROM runs WHERE idempotency_key = 'max-1'`;
+	await alertFileFor(janeRuns[0]!, jane, 1);
+	const maxFile = await alertFileFor(maxRun!.run_id as string, max, 2);
+	for (const needle of needlesOf(jane)) {
+		// the needles are real: the salted hash and the DLQ item's lead hold jane before the erasure
+		if (needle === hashEmail(jane.email, SALT) || needle === jane.name) {
+			expect(await findEverywhere(needle)).not.toEqual([]);
+		}
+	}
+	const kpiBefore = await kpiOfToday();
+	const maxBefore = await stack.sql`SELECT * FROM runs WHERE run_id = ${maxRun!.run_id}`;
+
+	const answer = await stack.internal('POST', '/internal/privacy/erase', {
+		email: 'Jane.Erase@Example.com',
+		actor: 'dpo@company',
+	});
+	expect(answer.status).toBe(200);
+	expect(answer.body).toMatchObject({
+		requested_by: 'dpo@company',
+		nothing_left: false,
+		counts: { runs: 2, dlq_items: 1, retries_stopped: 1, alert_files: 1 },
+	});
+	expect([...(answer.body.run_ids as string[])].sort()).toEqual([...janeRuns].sort());
+	expect(JSON.stringify(answer.body)).not.toContain('jane');
+
+	// the CRM is asked to forget the delivered record (the failed one never reached it: a 404 is fine)
+	await waitFor(
+		async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'jane-1'),
+		{
+			what: "the CRM's record of jane erased",
+		},
+	);
+	await waitFor(
+		async () =>
+			(await stack.sql`SELECT crm_status, crm_keys FROM privacy_erasures`)[0]?.crm_status ===
+			'done',
+		{ what: 'the erasure settled with the CRM' },
+	);
+
+	for (const needle of needlesOf(jane))
+		expect([needle, await findEverywhere(needle)]).toEqual([needle, []]);
+	// max's salted hash is still on his run, his data in his alert file
+	for (const needle of [max.email, max.phone, max.name, max.street, hashEmail(max.email, SALT)]) {
+		expect(await findEverywhere(needle)).not.toEqual([]);
+	}
+	expect(await readdir(stack.alertsDir)).toContain(maxFile);
+	expect(await stack.sql`SELECT * FROM runs WHERE run_id = ${maxRun!.run_id}`).toEqual(maxBefore);
+	expect((await stack.crm.leads()).some((crmLead) => crmLead.key === 'max-1')).toBe(true);
+	expect(await kpiOfToday()).toEqual(kpiBefore);
+
+	// the waiting lead is not retried any more
+	stack.clock.advance(3600);
+	const retried = await stack.internal('POST', '/internal/dlq/retry-due', {});
+	expect(retried.body.claimed).toBe(0);
+
+	const [event] =
+		await stack.sql`SELECT payload, actor FROM audit_events WHERE event_type = 'person_erased'`;
+	expect(event!.payload).toMatchObject({ requested_by: 'dpo@company', counts: { runs: 2 } });
+
+	const again = await stack.internal('POST', '/internal/privacy/erase', { email: jane.email });
+	expect(again.body).toMatchObject({ nothing_left: true, erasure_id: null, run_ids: [] });
+	const exported = await stack.internal('POST', '/internal/privacy/export', { email: jane.email });
+	expect(exported.body).toMatchObject({ runs: [], events: [], dlq: [], alert_files: [] });
+});
+
+test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure waits and is retried until it succeeds', async () => {
+	const ann: Person = {
+		email: 'ann.outage@example.com',
+		phone: '+49 170 5550003',
+		name: 'Annabel Outage',
+		street: 'Sturmgasse 9',
+	};
+	await stack.crm.fail(1_000_000, 503);
+	const answer = await post(lead(ann), 'ann-1');
+	expect(answer.status).toBe(500);
+
+	// found by the phone alone: the raw lead is still held (encrypted)
+	const erased = await stack.internal('POST', '/internal/privacy/erase', {
+		phone: '0049-170-555 0003'.replace('0049-', '+49 '),
+	});
+	expect(erased.body).toMatchObject({
+		counts: { runs: 1, retries_stopped: 1 },
+		crm: { status: 'pending' },
+	});
+	const erasureId = erased.body.erasure_id as number;
+	const pending = await waitFor(
+		async () => {
+			const list = (await stack.internal('GET', '/internal/privacy/erasures')).body.pending as {
+				erasure_id: number;
+				crm_attempts: number;
+				crm_last_error: string | null;
+			}[];
+			return list.find((item) => item.erasure_id === erasureId && item.crm_attempts > 0);
+		},
+		{ what: 'a failed CRM erasure attempt recorded' },
+	);
+	expect(pending!.crm_last_error).toContain('503');
+
+	await stack.crm.fail(0);
+	stack.clock.advance(3600);
+	await waitFor(
+		async () =>
+			(await stack.sql`SELECT crm_status FROM privacy_erasures WHERE erasure_id = ${erasureId}`)[0]
+				?.crm_status === 'done',
+		{ what: 'the CRM erasure done after the outage' },
+	);
+	for (const needle of needlesOf(ann)) expect(await findEverywhere(needle)).toEqual([]);
+	const [crmErased] = await stack.sql`
+		SELECT payload FROM audit_events WHERE event_type = 'crm_erased' AND (payload->>'erasure_id')::int = ${erasureId}`;
+	expect((crmErased!.payload as { attempts: number }).attempts).toBeGreaterThan(1);
+});
+
+test('erasure while a lead is in flight: the run ends erased, not processed, and the CRM is asked after the lease', async () => {
+	const bob: Person = {
+		email: 'bob.flight@example.com',
+		phone: '+49 170 5550004',
+		name: 'Bobby Inflight',
+		street: 'Flugweg 4',
+	};
+	// the CRM answers the next upsert after 0.6 s (the CRM timeout is 1 s): the lead is in flight meanwhile
+	await fetch(`${stack.crm.url}/admin/faults`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ fail_next: 0, latency_ms: 600, slow_next: 1 }),
+	});
+	const answer = post(lead(bob), 'bob-1');
+	await waitFor(
+		async () =>
+			(await stack.sql`SELECT status FROM runs WHERE idempotency_key = 'bob-1'`)[0]?.status ===
+			'accepted',
+		{ what: "bob's run accepted and in flight" },
+	);
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: bob.email });
+	expect(erased.body).toMatchObject({ counts: { runs: 1 }, crm: { status: 'pending' } });
+	const firstAttempt = Date.parse(
+		(erased.body.crm as { first_attempt_at: string }).first_attempt_at,
+	);
+	expect(firstAttempt).toBeGreaterThan(stack.clock.now.getTime());
+
+	const delivered = await answer;
+	expect(delivered.status).toBe(200);
+	expect(delivered.body.run_status).not.toBe('processed');
+	const runId = (erased.body.run_ids as string[])[0]!;
+	const [run] =
+		await stack.sql`SELECT status, email_hash, sealed_lead, idempotency_key FROM runs WHERE run_id = ${runId}`;
+	expect(run).toEqual({
+		status: 'erased',
+		email_hash: null,
+		sealed_lead: null,
+		idempotency_key: `erased:${runId}`,
+	});
+	// the CRM got the lead during the erasure; it is asked to forget it once the lease is over
+	expect((await stack.crm.leads()).some((crmLead) => crmLead.key === 'bob-1')).toBe(true);
+	stack.clock.advance(3600);
+	await waitFor(async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'bob-1'), {
+		what: "bob's CRM record erased after the lease",
+	});
+	for (const needle of needlesOf(bob)) expect(await findEverywhere(needle)).toEqual([]);
+});
+
+test('export round trip: everything held about a person, with the raw lead while it is held; audited without the person', async () => {
+	const eve: Person = {
+		email: 'eve.export@example.com',
+		phone: '+49 170 5550005',
+		name: 'Evelyn Export',
+		street: 'Auskunftstrasse 5',
+	};
+	await stack.crm.fail(1, 503);
+	const failed = await post(lead(eve), 'eve-1');
+	expect(failed.status).toBe(500);
+	const file = await alertFileFor(failed.body.run_id as string, eve, 5);
+
+	const answer = await stack.internal('POST', '/internal/privacy/export', {
+		email: eve.email,
+		phone: eve.phone,
+	});
+	expect(answer.status).toBe(200);
+	const runs = answer.body.runs as { run_id: string; lead: Record<string, unknown> | null }[];
+	expect(runs).toHaveLength(1);
+	expect(runs[0]!.lead).toEqual(lead(eve));
+	expect((answer.body.dlq as unknown[]).length).toBe(1);
+	expect(
+		(answer.body.events as { event_type: string }[]).map((event) => event.event_type),
+	).toContain('lead_received');
+	expect(answer.body.alert_files).toEqual([file]);
+	const [event] = await stack.sql`
+		SELECT payload FROM audit_events WHERE event_type = 'person_exported' ORDER BY event_id DESC LIMIT 1`;
+	expect(event!.payload).toEqual({ requested_by: 'operator', run_ids: [failed.body.run_id] });
+});
+
+test('the person endpoints are strict: a person must be named, unknown fields are refused', async () => {
+	const none = await stack.internal('POST', '/internal/privacy/erase', {});
+	expect(none.status).toBe(400);
+	const unknown = await stack.internal('POST', '/internal/privacy/export', {
+		email: 'a@b.c',
+		name: 'x',
+	});
+	expect(unknown.status).toBe(400);
+	expect(JSON.stringify(unknown.body)).toContain('name');
+	expect(
+		(await stack.internal('POST', '/internal/privacy/erase', { email: 'a@b.c' }, null)).status,
+	).toBe(401);
+});
+
+test('consent: the rules can require it (CONSENT_MISSING); what was consented to stays with the run, also after an erasure', async () => {
+	const { document } = (await stack.internal('GET', '/internal/rules')).body as {
+		document: { rules: Record<string, unknown> };
+	};
+	const original = structuredClone(document);
+	document.rules.consent = { required: true, text_versions: ['privacy-2026-01'] };
+	const saved = await stack.internal('PUT', '/internal/rules', { document, note: 'consent' });
+	expect(saved.body).toMatchObject({ saved: true });
+	const version = saved.body.version as number;
+	await waitFor(
+		() =>
+			stack.logs.some(
+				(line) => line.includes('"rules in force"') && line.includes(`"rules_version":${version},`),
+			),
+		{ what: `rules version ${version} in force` },
+	);
+	const carl: Person = {
+		email: 'carl.consent@example.com',
+		phone: '+49 170 5550006',
+		name: 'Carlotta Consent',
+		street: 'Zustimmungsweg 6',
+	};
+	const consent = {
+		given: true,
+		timestamp: '2026-12-01T10:00:00Z',
+		text_version: 'privacy-2026-01',
+	};
+	try {
+		const none = await post(lead(carl), 'carl-none');
+		expect(none.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const old = await post(
+			{ ...lead(carl), consent: { ...consent, text_version: 'privacy-2020' } },
+			'carl-old',
+		);
+		expect(old.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const refused = await post({ ...lead(carl), consent: { ...consent, given: false } }, 'carl-no');
+		expect(refused.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		const given = await post({ ...lead(carl), consent }, 'carl-yes');
+		expect(given.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+
+		const received = async () =>
+			(
+				await stack.sql`
+					SELECT payload FROM audit_events
+					WHERE run_id = ${given.body.run_id as string} AND event_type = 'lead_received'`
+			)[0]!.payload as Record<string, unknown>;
+		expect((await received()).consent).toEqual(consent);
+		await stack.internal('POST', '/internal/privacy/erase', { email: carl.email });
+		expect(await received()).toEqual({ source: expect.any(String), consent, erased: true });
+	} finally {
+		const restored = await stack.internal('PUT', '/internal/rules', { document: original });
+		expect(restored.status).toBe(200);
+	}
+});
+
+test('retention on an injected clock: old runs anonymised, old alert files deleted, KPI rows kept, recent records untouched', async () => {
+	const old: Person = {
+		email: 'olga.old@example.com',
+		phone: '+49 170 5550007',
+		name: 'Olga Oldtimer',
+		street: 'Altweg 7',
+	};
+	const fresh: Person = {
+		email: 'fred.fresh@example.com',
+		phone: '+49 170 5550008',
+		name: 'Fred Fresh',
+		street: 'Neuweg 8',
+	};
+	const first = await post(lead(old), 'olga-1');
+	expect(first.status).toBe(200);
+	// olga's lead arrived 400 days ago (the record's times are the database's: moved back here)
+	await stack.sql`
+		UPDATE runs SET received_at = received_at - interval '400 days' WHERE idempotency_key = 'olga-1'`;
+	const oldFile = `20250101T000000Z_${first.body.run_id as string}.json`;
+	await writeFile(join(stack.alertsDir, oldFile), JSON.stringify({ lead: old }));
+	const kpiBefore = await kpiOfToday();
+	const day = stack.clock.now.toISOString().slice(0, 10);
+
+	// the processor's clock a month on: inside every window for what arrived today
+	stack.clock.advance(30 * 86_400);
+	const recent = await post(lead(fresh), 'fred-1');
+	expect(recent.status).toBe(200);
+
+	const pass = await stack.internal('POST', '/internal/privacy/retention', {});
+	expect(pass.status).toBe(200);
+	expect(pass.body.runs_anonymised).toBeGreaterThanOrEqual(1);
+	expect(pass.body.alert_files_deleted).toBeGreaterThanOrEqual(1);
+	expect(await readdir(stack.alertsDir)).not.toContain(oldFile);
+	for (const needle of needlesOf(old))
+		expect([needle, await findEverywhere(needle)]).toEqual([needle, []]);
+	expect(await findEverywhere(hashEmail(fresh.email, SALT))).toContain('runs.email_hash');
+	const [kpiAfter] = await stack.sql`
+		SELECT received_count, processed_count, rejected_count, failed_count, duplicate_count
+		FROM kpi_daily WHERE day = ${day}::date`;
+	expect(kpiAfter).toEqual(kpiBefore);
+	const [event] = await stack.sql`
+		SELECT payload FROM audit_events WHERE event_type = 'retention_applied' ORDER BY event_id DESC LIMIT 1`;
+	expect(event!.payload).toEqual(pass.body);
+
+	const again = await stack.internal('POST', '/internal/privacy/retention', {});
+	expect(again.body).toEqual({
+		raw_leads_purged: 0,
+		runs_anonymised: 0,
+		alert_files_deleted: 0,
+		more: false,
+	});
+});
