@@ -1,5 +1,6 @@
 import { ipKeyGenerator, MemoryStore } from 'express-rate-limit';
 import { HttpError } from '../errors.js';
+import { ERR } from '../error-codes.js';
 
 const WINDOW_MS = 60_000;
 
@@ -23,7 +24,7 @@ export function rateLimit(perMinute: number, what: string): RateLimit {
 		);
 		return new HttpError(
 			429,
-			'rate_limited',
+			ERR.rate_limited,
 			`More than ${perMinute} ${what} per minute`,
 			{},
 			{

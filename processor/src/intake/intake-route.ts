@@ -16,6 +16,7 @@ import {
 	type SignatureFailure,
 	type SigningKey,
 } from './signature.js';
+import { ERR } from '../error-codes.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
@@ -133,7 +134,7 @@ function refuseQuery(req: IncomingMessage): void {
 	if (names.length === 0) return;
 	throw new HttpError(
 		400,
-		'invalid_request',
+		ERR.invalid_request,
 		`Unknown query parameter ${nameSome(names)}: the intake takes none; nothing was done`,
 		{
 			issues: names.map((name) => ({
@@ -149,14 +150,14 @@ function refuseEncoding(req: IncomingMessage): void {
 	if (encoding && encoding.toLowerCase() !== 'identity') {
 		throw new HttpError(
 			415,
-			'unsupported_content_encoding',
+			ERR.unsupported_content_encoding,
 			'Send the lead uncompressed: the signature covers the raw body',
 		);
 	}
 }
 
 function tooLarge(limit: number): HttpError {
-	return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
+	return new HttpError(413, ERR.payload_too_large, `Request body is larger than ${limit} bytes`);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -170,7 +171,7 @@ function sameKey(req: IncomingMessage, webhookId: string): string {
 	if (other !== undefined && other !== webhookId) {
 		throw new HttpError(
 			400,
-			'idempotency_key_conflict',
+			ERR.idempotency_key_conflict,
 			'webhook-id and X-Idempotency-Key differ; send one key (webhook-id)',
 		);
 	}
@@ -180,12 +181,12 @@ function sameKey(req: IncomingMessage, webhookId: string): string {
 function readIdempotencyKey(req: IncomingMessage): string {
 	const key = header(req, 'x-idempotency-key')?.trim();
 	if (!key) {
-		throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
+		throw new HttpError(400, ERR.idempotency_key_missing, 'X-Idempotency-Key header is required');
 	}
 	if (!IDEMPOTENCY_KEY_FORMAT.test(key)) {
 		throw new HttpError(
 			400,
-			'idempotency_key_invalid',
+			ERR.idempotency_key_invalid,
 			'X-Idempotency-Key must be 1-200 printable ASCII characters',
 		);
 	}
@@ -199,7 +200,7 @@ function readSource(req: IncomingMessage): string {
 	if (!SOURCE.test(source)) {
 		throw new HttpError(
 			400,
-			'source_invalid',
+			ERR.source_invalid,
 			'X-Source must be 1-100 characters of A-Z a-z 0-9 . _ : / @ -',
 		);
 	}

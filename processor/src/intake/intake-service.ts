@@ -18,6 +18,7 @@ import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
 import { prepareLead, type PreparedLead } from './prepare-lead.js';
 import type { RulesHolder } from './ruleset.js';
+import { ERR } from '../error-codes.js';
 
 export interface IntakeDeps {
 	sql: Sql;
@@ -189,7 +190,7 @@ async function answerRepeat(
 		if (signatureGuard && (await signatureGuardTaken(deps.sql, signatureGuard, deps.deadlineMs))) {
 			throw new HttpError(
 				409,
-				'signature_replayed',
+				ERR.signature_replayed,
 				'This X-Signature was already used with another idempotency key; sign each request anew',
 			);
 		}
@@ -198,7 +199,7 @@ async function answerRepeat(
 	if (existing.fingerprint !== lead.fingerprint) {
 		throw new HttpError(
 			422,
-			'idempotency_key_reused',
+			ERR.idempotency_key_reused,
 			'X-Idempotency-Key was already used for a different lead',
 			{ run_id: existing.runId },
 		);
@@ -208,7 +209,7 @@ async function answerRepeat(
 		const retryAfter = Math.max(1, Math.ceil((leaseEnds - deps.now().getTime()) / 1000));
 		throw new HttpError(
 			409,
-			'request_in_progress',
+			ERR.request_in_progress,
 			'The first request with this idempotency key is still being delivered; ask again later',
 			{ run_id: existing.runId },
 			{ 'Retry-After': String(retryAfter) },
