@@ -1,7 +1,8 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { HttpError } from '../errors.js';
-import { LeadSchema, type JsonObject, type JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
+import { LeadSchema } from './lead-schema.js';
 import { ERR } from '../error-codes.js';
 
 export interface LeadLimits {

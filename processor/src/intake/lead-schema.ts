@@ -18,12 +18,3 @@ export const LeadSchema = z.looseObject({
 	house: z.looseObject({ is_owner: z.union([z.boolean(), z.string()]).nullish() }).nullish(),
 	idempotency_key: text,
 });
-
-export type JsonValue =
-	| string
-	| number
-	| boolean
-	| null
-	| JsonValue[]
-	| { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };

@@ -2,7 +2,7 @@ import { isSafePattern } from 'redos-detector';
 import { z } from 'zod';
 import { readJsonConfig } from '../config-files.js';
 import { canonicalJson } from '../intake/fingerprint.js';
-import type { JsonValue } from '../intake/lead-schema.js';
+import type { JsonValue } from '../json.js';
 import { MappingSchema } from '../intake/mapping.js';
 import { compileRules, RulesSchema, type RulesConfig } from '../intake/rules.js';
 import {
