@@ -110,3 +110,6 @@ void everyEventTypeListed;
 export type AuditEvent = {
 	[Type in EventType]: { type: Type; actor: Actor; payload: EventPayloads[Type] };
 }[EventType];
+
+/** Where sources (and the n8n node) POST a lead. */
+export const INTAKE_PATH = '/webhook/lead';

@@ -17,6 +17,7 @@ import {
 	type SigningKey,
 } from './signature.js';
 import { ERR } from '../error-codes.js';
+import { INTAKE_PATH } from '../vocabulary.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
@@ -38,7 +39,7 @@ export interface IntakeRouteOptions {
 	countLead: (outcome: string) => void;
 }
 
-export const INTAKE_PATH = '/webhook/lead';
+export { INTAKE_PATH };
 const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 
 /**
