@@ -10,8 +10,8 @@ import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
  */
 
 /** Days and instants an operator may name: the KPI and ledger arithmetic stays in range. */
-export const FIRST_DAY = '2000-01-01';
-export const LAST_DAY = '2099-12-31';
+const FIRST_DAY = '2000-01-01';
+const LAST_DAY = '2099-12-31';
 const dayInRange = (day: string) => day >= FIRST_DAY && day <= LAST_DAY;
 const IN_RANGE = `must be from ${FIRST_DAY} to ${LAST_DAY}`;
 const RANGE = `from ${FIRST_DAY} to ${LAST_DAY}`;
