@@ -49,11 +49,7 @@ const Reason = Text(100).meta({
 });
 const Limit = z.coerce.number().int().min(1).max(500).default(50);
 
-/** `"a", "b", "c" and 2 more`: unknown parameters named in an answer's detail, a few at most. */
-export function nameSome(names: readonly string[]): string {
-	const named = names.slice(0, 3).map((name) => `"${name}"`);
-	return `${named.join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
-}
+export { nameSome } from '../text/names.js';
 
 /** A route that takes no query parameters, or no body: anything sent is refused, not ignored. */
 export const NoQuery = z.strictObject({});

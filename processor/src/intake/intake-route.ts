@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
-import { nameSome } from '../api/requests.js';
+import { nameSome } from '../text/names.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { clientKey, type RateLimit } from '../http/rate-limit.js';
