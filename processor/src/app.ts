@@ -11,6 +11,7 @@ import type { Logger } from './logger.js';
 import type { Metrics } from './metrics/metrics.js';
 import { openApiDocument } from './openapi/openapi.js';
 import { operatorRouter, type OperatorDeps } from './operator/operator-routes.js';
+import { ERR } from './error-codes.js';
 
 export interface AppDeps {
 	sql: Sql;
@@ -50,7 +51,7 @@ export function createApp(deps: AppDeps): RequestListener {
 			return sendError(
 				req,
 				res,
-				new HttpError(400, 'host_missing', 'HTTP/1.1 needs a Host header'),
+				new HttpError(400, ERR.host_missing, 'HTTP/1.1 needs a Host header'),
 			);
 		}
 		if (req.method === 'POST' && path === INTAKE_PATH) intake(req, res);

@@ -225,3 +225,6 @@ export interface OutcomeData {
 export type OutcomeEvent = {
 	[Type in OutcomeEventType]: { type: Type; timestamp: IsoTime; data: OutcomeData[Type] };
 }[OutcomeEventType];
+
+/** Where sources (and the n8n node) POST a lead. */
+export const INTAKE_PATH = '/webhook/lead';

@@ -10,8 +10,8 @@ import { DLQ_STATUSES, RUN_STATUSES } from '../vocabulary.js';
  */
 
 /** Days and instants an operator may name: the KPI and ledger arithmetic stays in range. */
-export const FIRST_DAY = '2000-01-01';
-export const LAST_DAY = '2099-12-31';
+const FIRST_DAY = '2000-01-01';
+const LAST_DAY = '2099-12-31';
 const dayInRange = (day: string) => day >= FIRST_DAY && day <= LAST_DAY;
 const IN_RANGE = `must be from ${FIRST_DAY} to ${LAST_DAY}`;
 const RANGE = `from ${FIRST_DAY} to ${LAST_DAY}`;
@@ -49,11 +49,7 @@ const Reason = Text(100).meta({
 });
 const Limit = z.coerce.number().int().min(1).max(500).default(50);
 
-/** `"a", "b", "c" and 2 more`: unknown parameters named in an answer's detail, a few at most. */
-export function nameSome(names: readonly string[]): string {
-	const named = names.slice(0, 3).map((name) => `"${name}"`);
-	return `${named.join(', ')}${names.length > 3 ? ` and ${names.length - 3} more` : ''}`;
-}
+export { nameSome } from '../text/names.js';
 
 /** A route that takes no query parameters, or no body: anything sent is refused, not ignored. */
 export const NoQuery = z.strictObject({});

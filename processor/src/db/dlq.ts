@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import type { JsonObject } from '../intake/lead-schema.js';
+import type { JsonObject } from '../json.js';
 import type { DlqStatus, RunStatus } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { CircuitStatus } from '../crm/circuit-breaker.js';
 import { attemptRecordOf } from '../crm/crm-client.js';
-import { toCrmRequest } from '../crm/crm-request.js';
+import { toCrmRequest } from '../intake/crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
 import {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { isDiscarding } from './read-to-the-end.js';
 import { correlationIdOf } from './request-logging.js';
 import { sendJson } from './send-json.js';
+import { ERR } from '../error-codes.js';
 
 /**
  * node:http's `clientError`: what it refuses before any handler runs (not HTTP/1.1, headers over
@@ -53,7 +54,7 @@ export function refuseExpectation(logger: Logger) {
 		const correlationId = correlationIdOf(req, res);
 		sendJson(res, 417, {
 			detail: 'Only "Expect: 100-continue" is supported',
-			code: 'expectation_failed',
+			code: ERR.expectation_failed,
 			correlation_id: correlationId,
 		});
 		logger.warn(
@@ -68,14 +69,14 @@ function refusalOf(code: string | undefined): [number, string, string] {
 		case 'ERR_HTTP_REQUEST_TIMEOUT':
 			return [
 				408,
-				'request_timeout',
+				ERR.request_timeout,
 				'The request was not received in time (HTTP_HEADERS_TIMEOUT_MS, HTTP_REQUEST_TIMEOUT_MS)',
 			];
 		case 'HPE_HEADER_OVERFLOW':
-			return [431, 'headers_too_large', 'The request headers are larger than 16 KB'];
+			return [431, ERR.headers_too_large, 'The request headers are larger than 16 KB'];
 		case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-			return [413, 'payload_too_large', 'The chunk extensions are too large'];
+			return [413, ERR.payload_too_large, 'The chunk extensions are too large'];
 		default:
-			return [400, 'bad_request', 'The request is not valid HTTP/1.1'];
+			return [400, ERR.bad_request, 'The request is not valid HTTP/1.1'];
 	}
 }

@@ -3,6 +3,7 @@ import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isConnectionError } from '../db/connection.js';
 import { HttpError } from '../errors.js';
 import { sendJson } from './send-json.js';
+import { ERR } from '../error-codes.js';
 
 /**
  * The one place where errors become HTTP answers: always JSON `{detail, code, correlation_id}`,
@@ -25,33 +26,33 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, _next) =>
 	sendError(req, res, error);
 
 export const notFound: RequestHandler = (req, _res, next) => {
-	next(new HttpError(404, 'not_found', `No route for ${req.method} ${req.path}`));
+	next(new HttpError(404, ERR.not_found, `No route for ${req.method} ${req.path}`));
 };
 
 function toHttpError(error: unknown): HttpError {
 	if (error instanceof HttpError) return error;
 	const type = (error as { type?: string } | null)?.type;
 	if (type === 'entity.parse.failed')
-		return new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
+		return new HttpError(400, ERR.invalid_json, 'Request body is not valid JSON');
 	if (type === 'request.size.invalid') {
 		return new HttpError(
 			400,
-			'content_length_mismatch',
+			ERR.content_length_mismatch,
 			'The body is not as long as Content-Length says',
 		);
 	}
 	if (type === 'request.aborted')
-		return new HttpError(400, 'request_aborted', 'The client stopped sending the body');
+		return new HttpError(400, ERR.request_aborted, 'The client stopped sending the body');
 	if (type === 'entity.too.large') {
 		const limit = (error as { limit?: number }).limit;
-		return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
+		return new HttpError(413, ERR.payload_too_large, `Request body is larger than ${limit} bytes`);
 	}
 	const unreadable = unreadableRequest(error);
 	if (unreadable) return unreadable;
 	if (isConnectionError(error)) {
 		return new HttpError(
 			503,
-			'database_unavailable',
+			ERR.database_unavailable,
 			'The database is unavailable; try again shortly',
 			{},
 			{ 'Retry-After': '5' },
@@ -59,7 +60,7 @@ function toHttpError(error: unknown): HttpError {
 	}
 	return new HttpError(
 		500,
-		'internal_error',
+		ERR.internal_error,
 		'Internal error; quote the correlation id when reporting it',
 	);
 }
@@ -79,15 +80,15 @@ function unreadableRequest(error: unknown): HttpError | null {
 	if (type === 'encoding.unsupported') {
 		return new HttpError(
 			415,
-			'unsupported_content_encoding',
+			ERR.unsupported_content_encoding,
 			'Content-Encoding must be gzip, deflate, br or identity',
 		);
 	}
 	if (type === 'charset.unsupported')
-		return new HttpError(415, 'unsupported_charset', 'JSON bodies must be UTF-8');
+		return new HttpError(415, ERR.unsupported_charset, 'JSON bodies must be UTF-8');
 	if (error instanceof URIError)
-		return new HttpError(400, 'invalid_path', 'The path is not valid percent-encoding');
+		return new HttpError(400, ERR.invalid_path, 'The path is not valid percent-encoding');
 	if (code?.startsWith('Z_'))
-		return new HttpError(400, 'invalid_body', 'The body does not decompress (Content-Encoding)');
-	return new HttpError(status, 'bad_request', 'The request could not be read');
+		return new HttpError(400, ERR.invalid_body, 'The body does not decompress (Content-Encoding)');
+	return new HttpError(status, ERR.bad_request, 'The request could not be read');
 }

@@ -3,6 +3,7 @@ import type { Sql } from '../db/connection.js';
 import { withDeadline } from '../db/deadline.js';
 import { countHit, deleteExpiredHits } from '../db/rate-limit-hits.js';
 import { HttpError } from '../errors.js';
+import { ERR } from '../error-codes.js';
 import type { Logger } from '../logger.js';
 
 const WINDOW_MS = 60_000;
@@ -44,7 +45,7 @@ export function rateLimit(
 		const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - Date.now()) / 1000));
 		return new HttpError(
 			429,
-			'rate_limited',
+			ERR.rate_limited,
 			`More than ${perMinute} ${what} per minute`,
 			{},
 			{
@@ -74,7 +75,7 @@ export function rateLimit(
 			if (shared.onFailure === 'open') return;
 			throw new HttpError(
 				503,
-				'rate_limit_unavailable',
+				ERR.rate_limit_unavailable,
 				'The rate limit cannot be checked now',
 				{},
 				{

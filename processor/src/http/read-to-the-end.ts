@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
  * read (a refusal: service token, encoding, content type, size, rate limit, unknown route...);
  * past this the connection is closed (docs/hostile-input.md, "An answer before the body").
  */
-export const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
+const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
 
 /** Connections whose answer is out while the rest of the request is being read and dropped. */
 const discarding = new WeakSet<Socket>();

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { RequestHandler } from 'express';
 import { HttpError } from '../errors.js';
 import { clientKey, type RateLimit } from './rate-limit.js';
+import { ERR } from '../error-codes.js';
 
 /**
  * Internal and operator endpoints need `Authorization: Bearer <SERVICE_TOKEN>`. A wrong or
@@ -24,7 +25,7 @@ export function requireServiceToken(token: string, refused: RateLimit): RequestH
 		next(
 			new HttpError(
 				401,
-				'unauthorized',
+				ERR.unauthorized,
 				'A valid service token is required (Authorization: Bearer ...)',
 				{},
 				{ 'WWW-Authenticate': 'Bearer' },
@@ -49,14 +50,18 @@ export function requireJsonBody(limitBytes: number): RequestHandler {
 			return next(
 				new HttpError(
 					415,
-					'unsupported_content_type',
+					ERR.unsupported_content_type,
 					'Send the body as JSON (Content-Type: application/json)',
 				),
 			);
 		}
 		if (length !== undefined && Number(length) > limitBytes) {
 			return next(
-				new HttpError(413, 'payload_too_large', `Request body is larger than ${limitBytes} bytes`),
+				new HttpError(
+					413,
+					ERR.payload_too_large,
+					`Request body is larger than ${limitBytes} bytes`,
+				),
 			);
 		}
 		next();

@@ -1,5 +1,5 @@
 import type { DlqIncident } from '../db/incidents.js';
-import type { JsonObject } from '../intake/lead-schema.js';
+import type { JsonObject } from '../json.js';
 import { formatAge } from '../text/durations.js';
 import { adviseOn, safeText } from './advice.js';
 

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { AlertBody } from '../api/requests.js';
 import type { Sql } from '../db/connection.js';
 import { findRoutedAlert, recordRoutedAlert, withAlertLock } from '../db/routed-alerts.js';
-import type { JsonObject, JsonValue } from '../intake/lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 import type { Logger } from '../logger.js';
 import { maskEmailsIn, sanitize } from '../pii/sanitize.js';
 import { createAlertFile, listAlertFiles, readAlertJson } from './alert-files.js';

@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 
 /** A dot path, or several tried in order (e.g. `["address.zip", "zipcode"]`). */
 export type FieldPath = string | readonly string[];

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { JsonObject, JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 
 /**
  * SHA-256 of the body as canonical JSON (keys sorted, whitespace ignored), so a re-sent lead

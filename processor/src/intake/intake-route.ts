@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
-import { nameSome } from '../api/requests.js';
+import { nameSome } from '../text/names.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { clientKey, type RateLimit } from '../http/rate-limit.js';
@@ -16,6 +16,8 @@ import {
 	type SignatureFailure,
 	type SigningKey,
 } from './signature.js';
+import { ERR } from '../error-codes.js';
+import { INTAKE_PATH } from '../vocabulary.js';
 
 export interface IntakeRouteOptions {
 	intake: IntakeDeps;
@@ -45,7 +47,7 @@ export interface IntakeRouteOptions {
 	countLead: (outcome: string) => void;
 }
 
-export const INTAKE_PATH = '/webhook/lead';
+export { INTAKE_PATH };
 const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 
 /**
@@ -158,7 +160,7 @@ function refuseQuery(req: IncomingMessage): void {
 	if (names.length === 0) return;
 	throw new HttpError(
 		400,
-		'invalid_request',
+		ERR.invalid_request,
 		`Unknown query parameter ${nameSome(names)}: the intake takes none; nothing was done`,
 		{
 			issues: names.map((name) => ({
@@ -174,14 +176,14 @@ function refuseEncoding(req: IncomingMessage): void {
 	if (encoding && encoding.toLowerCase() !== 'identity') {
 		throw new HttpError(
 			415,
-			'unsupported_content_encoding',
+			ERR.unsupported_content_encoding,
 			'Send the lead uncompressed: the signature covers the raw body',
 		);
 	}
 }
 
 function tooLarge(limit: number): HttpError {
-	return new HttpError(413, 'payload_too_large', `Request body is larger than ${limit} bytes`);
+	return new HttpError(413, ERR.payload_too_large, `Request body is larger than ${limit} bytes`);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -195,7 +197,7 @@ function sameKey(req: IncomingMessage, webhookId: string): string {
 	if (other !== undefined && other !== webhookId) {
 		throw new HttpError(
 			400,
-			'idempotency_key_conflict',
+			ERR.idempotency_key_conflict,
 			'webhook-id and X-Idempotency-Key differ; send one key (webhook-id)',
 		);
 	}
@@ -205,12 +207,12 @@ function sameKey(req: IncomingMessage, webhookId: string): string {
 function readIdempotencyKey(req: IncomingMessage): string {
 	const key = header(req, 'x-idempotency-key')?.trim();
 	if (!key) {
-		throw new HttpError(400, 'idempotency_key_missing', 'X-Idempotency-Key header is required');
+		throw new HttpError(400, ERR.idempotency_key_missing, 'X-Idempotency-Key header is required');
 	}
 	if (!IDEMPOTENCY_KEY_FORMAT.test(key)) {
 		throw new HttpError(
 			400,
-			'idempotency_key_invalid',
+			ERR.idempotency_key_invalid,
 			'X-Idempotency-Key must be 1-200 printable ASCII characters',
 		);
 	}
@@ -224,7 +226,7 @@ function readSource(req: IncomingMessage): string {
 	if (!SOURCE.test(source)) {
 		throw new HttpError(
 			400,
-			'source_invalid',
+			ERR.source_invalid,
 			'X-Source must be 1-100 characters of A-Z a-z 0-9 . _ : / @ -',
 		);
 	}

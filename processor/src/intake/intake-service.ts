@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { GuardedCrm } from '../crm/circuit-breaker.js';
 import { attemptRecordOf, type DeliveryResult } from '../crm/crm-client.js';
-import { toCrmRequest } from '../crm/crm-request.js';
+import { toCrmRequest } from './crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
@@ -15,10 +15,11 @@ import type { Logger } from '../logger.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
 import { sanitizeHeaders } from '../pii/sanitize.js';
 import { parseLeadBody, type LeadLimits } from './lead-body.js';
-import type { JsonObject } from './lead-schema.js';
+import type { JsonObject } from '../json.js';
 import type { MappingConfig } from './mapping.js';
 import { prepareLead, type PreparedLead } from './prepare-lead.js';
 import type { RulesHolder } from './ruleset.js';
+import { ERR } from '../error-codes.js';
 
 export interface IntakeDeps {
 	sql: Sql;
@@ -233,7 +234,7 @@ async function answerRepeat(
 		if (signatureGuard && (await signatureGuardTaken(deps.sql, signatureGuard, deps.deadlineMs))) {
 			throw new HttpError(
 				409,
-				'signature_replayed',
+				ERR.signature_replayed,
 				'This X-Signature was already used with another idempotency key; sign each request anew',
 			);
 		}
@@ -242,7 +243,7 @@ async function answerRepeat(
 	if (existing.fingerprint !== lead.fingerprint) {
 		throw new HttpError(
 			422,
-			'idempotency_key_reused',
+			ERR.idempotency_key_reused,
 			'X-Idempotency-Key was already used for a different lead',
 			{ run_id: existing.runId },
 		);
@@ -252,7 +253,7 @@ async function answerRepeat(
 		const retryAfter = Math.max(1, Math.ceil((leaseEnds - deps.now().getTime()) / 1000));
 		throw new HttpError(
 			409,
-			'request_in_progress',
+			ERR.request_in_progress,
 			'The first request with this idempotency key is still being delivered; ask again later',
 			{ run_id: existing.runId },
 			{ 'Retry-After': String(retryAfter) },

@@ -1,7 +1,9 @@
 import { isUtf8 } from 'node:buffer';
 import { z } from 'zod';
 import { HttpError } from '../errors.js';
-import { LeadSchema, type JsonObject, type JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
+import { LeadSchema } from './lead-schema.js';
+import { ERR } from '../error-codes.js';
 
 export interface LeadLimits {
 	/** Deepest nesting of objects and arrays. */
@@ -25,18 +27,19 @@ export function parseLeadBody(
 	rawBody: Buffer,
 	limits: LeadLimits = DEFAULT_LEAD_LIMITS,
 ): JsonObject {
-	if (!isUtf8(rawBody)) throw new HttpError(400, 'invalid_utf8', 'Request body is not valid UTF-8');
+	if (!isUtf8(rawBody))
+		throw new HttpError(400, ERR.invalid_utf8, 'Request body is not valid UTF-8');
 	checkStructure(rawBody, limits);
 	let parsed: unknown;
 	try {
 		parsed = JSON.parse(rawBody.toString('utf8'));
 	} catch {
-		throw new HttpError(400, 'invalid_json', 'Request body is not valid JSON');
+		throw new HttpError(400, ERR.invalid_json, 'Request body is not valid JSON');
 	}
 	checkText(parsed as JsonValue);
 	const result = LeadSchema.safeParse(parsed);
 	if (!result.success) {
-		throw new HttpError(422, 'invalid_lead', 'Lead payload does not have the expected shape', {
+		throw new HttpError(422, ERR.invalid_lead, 'Lead payload does not have the expected shape', {
 			issues: result.error.issues.map(describeIssue),
 		});
 	}
@@ -70,7 +73,7 @@ function checkStructure(bytes: Buffer, limits: LeadLimits): void {
 			if (++depth > limits.maxDepth) {
 				throw new HttpError(
 					422,
-					'lead_too_deep',
+					ERR.lead_too_deep,
 					`A lead may nest objects and arrays ${limits.maxDepth} levels deep at most`,
 				);
 			}
@@ -80,7 +83,7 @@ function checkStructure(bytes: Buffer, limits: LeadLimits): void {
 		if (nodes > limits.maxNodes) {
 			throw new HttpError(
 				422,
-				'lead_too_large',
+				ERR.lead_too_large,
 				`A lead may hold ${limits.maxNodes} values at most`,
 			);
 		}
@@ -100,7 +103,7 @@ function checkText(value: JsonValue): void {
 	if (value === null || typeof value !== 'object') return;
 	for (const [key, item] of Object.entries(value)) {
 		if (FORBIDDEN_KEYS.has(key)) {
-			throw new HttpError(422, 'lead_forbidden_key', `A lead may not use "${key}" as a key`);
+			throw new HttpError(422, ERR.lead_forbidden_key, `A lead may not use "${key}" as a key`);
 		}
 		if (!isStorableText(key)) throw invalidText();
 		checkText(item);
@@ -114,7 +117,7 @@ function isStorableText(text: string): boolean {
 function invalidText(): HttpError {
 	return new HttpError(
 		422,
-		'lead_invalid_text',
+		ERR.lead_invalid_text,
 		'A lead may not contain NUL characters or unpaired UTF-16 surrogates (\\u0000, lone \\ud800-\\udfff)',
 	);
 }

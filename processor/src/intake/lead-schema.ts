@@ -31,12 +31,3 @@ export const LeadSchema = z.looseObject({
 		])
 		.nullish(),
 });
-
-export type JsonValue =
-	| string
-	| number
-	| boolean
-	| null
-	| JsonValue[]
-	| { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { readPath } from './field-path.js';
-import type { JsonObject, JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 
 const FieldPathSchema = z.union([
 	z.string().min(1).max(200),

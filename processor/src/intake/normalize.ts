@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue } from './lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 
 /**
  * Normalisation before the rules: strings trimmed, email lower-cased, "true"/"false"

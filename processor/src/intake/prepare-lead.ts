@@ -1,7 +1,7 @@
 import { hashEmail, maskEmail } from '../pii/email.js';
 import { sanitize } from '../pii/sanitize.js';
 import { fingerprintLead } from './fingerprint.js';
-import type { JsonObject } from './lead-schema.js';
+import type { JsonObject } from '../json.js';
 import { normalizeLead } from './normalize.js';
 import type { CompiledRules, RuleVerdict } from './rules.js';
 import type { ConsentRecord } from '../vocabulary.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { readPath, type FieldPath } from './field-path.js';
-import type { JsonObject } from './lead-schema.js';
+import type { JsonObject } from '../json.js';
 
 const FieldPathSchema = z.union([
 	z.string().min(1).max(200),

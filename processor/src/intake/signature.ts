@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { ERR, type SignatureFailureCode } from '../error-codes.js';
 
 /*
  * How n8n's Lead Intake node proves a request (docs/contract.md, "Signatures"). Two schemes:
@@ -70,13 +71,7 @@ export interface SignaturePolicy {
 	nowSeconds: number;
 }
 
-export type SignatureFailureCode =
-	| 'signature_missing'
-	| 'signature_invalid'
-	| 'signature_scheme_disabled'
-	| 'timestamp_invalid'
-	| 'timestamp_out_of_window'
-	| 'webhook_id_invalid';
+export type { SignatureFailureCode } from '../error-codes.js';
 
 export type SignatureFailure = {
 	ok: false;
@@ -133,7 +128,7 @@ export function readSignatureHeaders(
 		if (!legacyEnabled) {
 			return fail(
 				401,
-				'signature_scheme_disabled',
+				ERR.signature_scheme_disabled,
 				'X-Signature is no longer accepted; sign with webhook-id, webhook-timestamp and webhook-signature',
 			);
 		}
@@ -141,7 +136,7 @@ export function readSignatureHeaders(
 	}
 	return fail(
 		401,
-		'signature_missing',
+		ERR.signature_missing,
 		'Sign the request: webhook-id, webhook-timestamp and webhook-signature headers are required',
 	);
 }
@@ -151,15 +146,15 @@ function readV2(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 	if (!id || !timestamp || !signature) {
 		return fail(
 			401,
-			'signature_missing',
+			ERR.signature_missing,
 			'webhook-id, webhook-timestamp and webhook-signature headers are all required',
 		);
 	}
 	if (!IDEMPOTENCY_KEY_FORMAT.test(id)) {
-		return fail(400, 'webhook_id_invalid', 'webhook-id must be 1-200 printable ASCII characters');
+		return fail(400, ERR.webhook_id_invalid, 'webhook-id must be 1-200 printable ASCII characters');
 	}
 	if (!UNIX_SECONDS.test(timestamp)) {
-		return fail(400, 'timestamp_invalid', 'webhook-timestamp must be an integer (Unix seconds)');
+		return fail(400, ERR.timestamp_invalid, 'webhook-timestamp must be an integer (Unix seconds)');
 	}
 	const signatures = signature
 		.split(' ')
@@ -173,10 +168,10 @@ function readV2(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 function readV1(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 	const { legacyTimestamp: timestamp, legacySignature: signature } = headers;
 	if (!timestamp || !signature) {
-		return fail(401, 'signature_missing', 'X-Timestamp and X-Signature headers are required');
+		return fail(401, ERR.signature_missing, 'X-Timestamp and X-Signature headers are required');
 	}
 	if (!UNIX_SECONDS.test(timestamp)) {
-		return fail(400, 'timestamp_invalid', 'X-Timestamp must be an integer (Unix seconds)');
+		return fail(400, ERR.timestamp_invalid, 'X-Timestamp must be an integer (Unix seconds)');
 	}
 	if (!V1_FORMAT.test(signature)) return invalidV1();
 	return { scheme: 'v1', timestamp, signature };
@@ -230,17 +225,17 @@ function hmacV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): Bu
 const invalidV2 = () =>
 	fail(
 		401,
-		'signature_invalid',
+		ERR.signature_invalid,
 		'webhook-signature does not match the request (id, timestamp and body)',
 	);
 const invalidV1 = () =>
-	fail(401, 'signature_invalid', 'X-Signature does not match the request body');
+	fail(401, ERR.signature_invalid, 'X-Signature does not match the request body');
 
 function outsideWindow(timestamp: string, policy: SignaturePolicy): SignatureVerdict | null {
 	if (Math.abs(policy.nowSeconds - Number(timestamp)) <= policy.toleranceSeconds) return null;
 	return fail(
 		409,
-		'timestamp_out_of_window',
+		ERR.timestamp_out_of_window,
 		'The signature timestamp is outside the allowed clock skew',
 	);
 }

@@ -22,6 +22,7 @@ import { applyRetention, type RetentionDeps } from '../privacy/retention.js';
 import type { RulesDeps } from '../rules/rules-service.js';
 import { input, parse } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
+import { ERR } from '../error-codes.js';
 
 export interface OperatorDeps {
 	sql: Sql;
@@ -96,10 +97,10 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		const outcome = await retryOne(deps.retry, id);
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
-		if (!entry) throw new HttpError(404, 'dlq_item_not_found', `No DLQ item ${id}`);
+		if (!entry) throw new HttpError(404, ERR.dlq_item_not_found, `No DLQ item ${id}`);
 		throw new HttpError(
 			409,
-			'dlq_item_not_retryable',
+			ERR.dlq_item_not_retryable,
 			`DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`,
 		);
 	});
@@ -113,8 +114,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		});
 		if (!resolved) {
 			const entry = await findDlqEntry(deps.sql, id);
-			if (!entry) throw new HttpError(404, 'dlq_item_not_found', `No DLQ item ${id}`);
-			throw new HttpError(409, 'dlq_item_not_resolvable', `DLQ item ${id} is ${entry.status}`);
+			if (!entry) throw new HttpError(404, ERR.dlq_item_not_found, `No DLQ item ${id}`);
+			throw new HttpError(409, ERR.dlq_item_not_resolvable, `DLQ item ${id} is ${entry.status}`);
 		}
 		res.json(await findDlqEntry(deps.sql, id));
 	});
@@ -143,21 +144,21 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	router.get('/internal/runs/by-key/:key', async (req, res) => {
 		const { key } = input(req, { params: request.RunKeyParams });
 		const run = await findRunByKey(deps.sql, storedIdempotencyKey(key, deps.emailHashSalt));
-		if (!run) throw new HttpError(404, 'run_not_found', 'No run with this idempotency key');
+		if (!run) throw new HttpError(404, ERR.run_not_found, 'No run with this idempotency key');
 		res.json(await history(run));
 	});
 
 	router.get('/internal/runs/:runId', async (req, res) => {
 		const { runId } = input(req, { params: request.RunIdParams });
 		const run = await findRun(deps.sql, runId);
-		if (!run) throw new HttpError(404, 'run_not_found', `No run ${runId}`);
+		if (!run) throw new HttpError(404, ERR.run_not_found, `No run ${runId}`);
 		res.json(await history(run));
 	});
 
 	router.post('/internal/dlq/replay', async (req, res) => {
 		const body = input(req, { body: request.ReplayBody });
 		if (body.from && body.to && body.from >= body.to) {
-			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
+			throw new HttpError(400, ERR.invalid_range, '"from" must be before "to"');
 		}
 		const filter = {
 			statuses: body.status,
@@ -177,7 +178,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 			to: query.to ?? now,
 		};
 		if (range.from >= range.to)
-			throw new HttpError(400, 'invalid_range', '"from" must be before "to"');
+			throw new HttpError(400, ERR.invalid_range, '"from" must be before "to"');
 		const leaseCutoff = new Date(now.getTime() - deps.retry.acceptedLeaseSeconds * 1000);
 		res.json({
 			from: range.from.toISOString(),
@@ -202,7 +203,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		const to = query.to ?? yesterday(deps.kpi.now());
 		const range = { from: query.from ?? shiftDay(to, -6), to };
 		if (range.from > range.to)
-			throw new HttpError(400, 'invalid_range', '"from" must not be after "to"');
+			throw new HttpError(400, ERR.invalid_range, '"from" must not be after "to"');
 		res.json({
 			from: range.from,
 			to: range.to,

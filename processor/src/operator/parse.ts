@@ -2,6 +2,7 @@ import type { Request } from 'express';
 import type { z } from 'zod';
 import * as request from '../api/requests.js';
 import { HttpError } from '../errors.js';
+import { ERR } from '../error-codes.js';
 
 /** A long list of problems is cut here: the first ones say what to fix. */
 const MAX_ISSUES = 50;
@@ -10,7 +11,7 @@ const MAX_ISSUES = 50;
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
 	const result = schema.safeParse(value);
 	if (result.success) return result.data;
-	throw new HttpError(400, 'invalid_request', 'The request parameters are invalid', {
+	throw new HttpError(400, ERR.invalid_request, 'The request parameters are invalid', {
 		issues: result.error.issues.slice(0, MAX_ISSUES).map((issue) => ({
 			path: issue.path.join('.') || '(body)',
 			message: issue.message,
@@ -73,5 +74,5 @@ export function input<
 		unknownCount === issues.length
 			? `Unknown ${unknown.map((part) => `${part.what} ${request.nameSome(part.names)}`).join(', ')}: nothing was done`
 			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
-	throw new HttpError(400, 'invalid_request', detail, { issues });
+	throw new HttpError(400, ERR.invalid_request, detail, { issues });
 }

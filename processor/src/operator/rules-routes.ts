@@ -11,6 +11,7 @@ import {
 	type RulesDeps,
 } from '../rules/rules-service.js';
 import { input, parse } from './parse.js';
+import { ERR } from '../error-codes.js';
 
 /** A rules document's JSON body may be this large (the other operator bodies: 16 KB). */
 export const RULES_BODY_LIMIT = 256 * 1024;
@@ -88,7 +89,7 @@ function shallow(body: unknown): unknown {
 		if (depth >= MAX_DEPTH) {
 			throw new HttpError(
 				400,
-				'invalid_request',
+				ERR.invalid_request,
 				`The request body may nest objects and arrays ${MAX_DEPTH} levels deep at most`,
 			);
 		}

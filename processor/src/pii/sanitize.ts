@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue } from '../intake/lead-schema.js';
+import type { JsonObject, JsonValue } from '../json.js';
 import { maskEmail } from './email.js';
 
 /*

@@ -2,7 +2,7 @@ import { isSafePattern } from 'redos-detector';
 import { z } from 'zod';
 import { readJsonConfig } from '../config-files.js';
 import { canonicalJson } from '../intake/fingerprint.js';
-import type { JsonValue } from '../intake/lead-schema.js';
+import type { JsonValue } from '../json.js';
 import { MappingSchema } from '../intake/mapping.js';
 import { compileRules, RulesSchema, type RulesConfig } from '../intake/rules.js';
 import {
@@ -55,7 +55,7 @@ const VETTING_REFUSALS: Record<string, string> = {
  * it is saved: a saved pattern runs in every processor on every lead at once. The proof is
  * bounded by steps (deterministic), and all patterns of a document together by time.
  */
-export function vetPatterns(rules: RulesConfig, context: z.RefinementCtx, path: PropertyKey[]) {
+function vetPatterns(rules: RulesConfig, context: z.RefinementCtx, path: PropertyKey[]) {
 	const deadline = performance.now() + VETTING_BUDGET_MS;
 	rules.checks.forEach((check, index) => {
 		if (check.pattern === undefined) return;

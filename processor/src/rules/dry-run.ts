@@ -1,6 +1,6 @@
 import { forEachReceivedLead, type ReceivedLead } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
-import type { JsonObject } from '../intake/lead-schema.js';
+import type { JsonObject } from '../json.js';
 import type { CompiledRules } from '../intake/rules.js';
 
 /** Run ids given as examples of each kind of change. */

@@ -17,6 +17,7 @@ import {
 } from './document.js';
 import { dryRun, type DryRunReport } from './dry-run.js';
 import type { LiveRules } from './live-rules.js';
+import { ERR } from '../error-codes.js';
 
 /*
  * What the operator API does with rules: show, save (optimistically concurrent), roll back to a
@@ -62,7 +63,7 @@ export async function saveRules(
 		if (change.expectedVersion !== null && current?.version !== change.expectedVersion) {
 			throw new HttpError(
 				409,
-				'rules_version_conflict',
+				ERR.rules_version_conflict,
 				`The rules are at version ${current?.version ?? 'none'}, not ${change.expectedVersion}: someone saved since. Look at the version in force, apply your change to it and save again`,
 				{ current_version: current?.version ?? null },
 			);
@@ -85,7 +86,7 @@ export async function saveRules(
 	}
 	throw new HttpError(
 		503,
-		'rules_busy',
+		ERR.rules_busy,
 		'Other saves kept overtaking this one; try again',
 		{},
 		{ 'Retry-After': '1' },
@@ -102,12 +103,12 @@ export async function restoreRules(
 	change: RulesChange,
 ): Promise<SavedRules> {
 	const row = await findRulesVersion(deps.sql, version);
-	if (!row) throw new HttpError(404, 'rules_version_not_found', `No rules version ${version}`);
+	if (!row) throw new HttpError(404, ERR.rules_version_not_found, `No rules version ${version}`);
 	const checked = ProposedDocumentSchema.safeParse(row.document);
 	if (!checked.success) {
 		throw new HttpError(
 			422,
-			'rules_version_not_restorable',
+			ERR.rules_version_not_restorable,
 			`Version ${version} does not pass today's checks; fetch it, correct it and save it instead`,
 			{
 				issues: checked.error.issues.slice(0, 50).map((issue) => ({
@@ -147,7 +148,11 @@ export async function rulesVersion(sql: Sql, version: number | null): Promise<Ru
 	const row =
 		version === null ? await currentRulesVersion(sql) : await findRulesVersion(sql, version);
 	if (!row) {
-		throw new HttpError(404, 'rules_version_not_found', `No rules version ${version ?? ''}`.trim());
+		throw new HttpError(
+			404,
+			ERR.rules_version_not_found,
+			`No rules version ${version ?? ''}`.trim(),
+		);
 	}
 	return row;
 }

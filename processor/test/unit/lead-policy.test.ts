@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fingerprintLead } from '../../src/intake/fingerprint.js';
-import type { JsonObject } from '../../src/intake/lead-schema.js';
+import type { JsonObject } from '../../src/json.js';
 import { mapLead, MappingSchema } from '../../src/intake/mapping.js';
 import { normalizeLead } from '../../src/intake/normalize.js';
 import { parseLeadBody } from '../../src/intake/lead-body.js';

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { hashEmail, maskEmail } from '../../src/pii/email.js';
 import { createLeadCipher } from '../../src/pii/lead-cipher.js';
 import { readFileSync } from 'node:fs';
-import type { JsonObject, JsonValue } from '../../src/intake/lead-schema.js';
+import type { JsonObject, JsonValue } from '../../src/json.js';
 import { compileRules, RulesSchema } from '../../src/intake/rules.js';
 import { maskEmailsIn, sanitize, sanitizeHeaders } from '../../src/pii/sanitize.js';
 

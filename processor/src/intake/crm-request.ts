@@ -1,5 +1,5 @@
-import type { JsonObject } from '../intake/lead-schema.js';
-import { mapLead, type MappingConfig } from '../intake/mapping.js';
+import type { JsonObject } from '../json.js';
+import { mapLead, type MappingConfig } from './mapping.js';
 
 export interface CrmRequest {
 	body: Record<string, unknown>;
