@@ -4,8 +4,11 @@
  * (processor/test/vocabulary.test.ts) proves them equal. docs/contract.md says what each means.
  */
 
-/** accepted -> processed | failed (in the DLQ); rejected by the rules at intake. */
-export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected'] as const;
+/**
+ * accepted -> processed | failed (in the DLQ); rejected by the rules at intake; accepted ->
+ * duplicate when the same person was already received within the rules' window (policy drop).
+ */
+export const RUN_STATUSES = ['accepted', 'processed', 'failed', 'rejected', 'duplicate'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
 /** open (waiting for its next attempt) -> retrying (claimed, leased) -> resolved | dead | open. */
@@ -28,6 +31,8 @@ export interface EventPayloads {
 	/** The same key and body again: answered `duplicate`, nothing else done. */
 	lead_duplicate: { idempotency_key: string };
 	lead_rejected: { reasons: string[]; missing_fields: string[] };
+	/** The same person again (another key, maybe another source): `duplicate_of` the first run. */
+	lead_same_person: { duplicate_of: string; match: 'email' | 'phone' | 'payload'; policy: string };
 	crm_upserted: {
 		crm_id: string | null;
 		status_code: number;
@@ -99,6 +104,7 @@ export const EVENT_TYPES = [
 	'health_check',
 	'kpi_computed',
 	'rules_changed',
+	'lead_same_person',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

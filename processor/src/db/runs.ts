@@ -354,7 +354,13 @@ export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, num
 	const rows = await sql<
 		{ status: RunStatus; count: string }[]
 	>`SELECT status, count(*) FROM runs GROUP BY status`;
-	const counts: Record<RunStatus, number> = { accepted: 0, processed: 0, failed: 0, rejected: 0 };
+	const counts: Record<RunStatus, number> = {
+		accepted: 0,
+		processed: 0,
+		failed: 0,
+		rejected: 0,
+		duplicate: 0,
+	};
 	for (const row of rows) counts[row.status] = Number(row.count);
 	return counts;
 }

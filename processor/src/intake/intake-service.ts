@@ -6,6 +6,7 @@ import { toCrmRequest } from '../crm/crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
+import { claimPerson } from '../db/person-identities.js';
 import { findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
 import { PENDING_DLQ_ID, recordIntakeFailure } from '../db/transitions.js';
 import { attemptFailed, dlqCreated, upserted } from '../delivery/events.js';
@@ -17,6 +18,7 @@ import { sanitizeHeaders } from '../pii/sanitize.js';
 import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from './lead-schema.js';
 import { prepareLead, type PreparedLead } from './prepare-lead.js';
+import { personIdentities } from './person-identity.js';
 import type { RulesHolder } from './ruleset.js';
 
 export interface IntakeDeps {
@@ -96,6 +98,31 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		if (missingFields.length > 0) answer.missing_fields = missingFields;
 		return { httpStatus: 200, runId, body: answer };
 	}
+	// The same person again (any key, any source) within the window: docs/contract.md.
+	const duplicates = ruleset.duplicates;
+	const samePerson = await claimPerson(
+		deps.sql,
+		{
+			runId,
+			correlationId: request.correlationId,
+			identities: personIdentities(lead.normalized, duplicates, deps.emailHashSalt),
+			windowHours: duplicates.window_hours,
+			policy: duplicates.policy,
+		},
+		deps.deadlineMs,
+	);
+	if (samePerson && duplicates.policy === 'drop') {
+		return {
+			httpStatus: 200,
+			runId,
+			body: {
+				status: 'duplicate',
+				run_id: runId,
+				duplicate_of: samePerson.duplicateOf,
+				match: samePerson.match,
+			},
+		};
+	}
 	if (request.failAfterAccept) {
 		return recordFailure(deps, request, runId, lead, {
 			reason: 'forced_failure_after_accept',
@@ -106,7 +133,9 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		});
 	}
 
-	const crmRequest = toCrmRequest(lead.normalized, ruleset.mapping, runId, request.idempotencyKey);
+	// Policy update: the CRM upserts by key, so the first lead's key updates the first record.
+	const crmKey = samePerson ? samePerson.firstIdempotencyKey : request.idempotencyKey;
+	const crmRequest = toCrmRequest(lead.normalized, ruleset.mapping, runId, crmKey);
 	const result = await deps.crm.upsert(crmRequest.body);
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {
