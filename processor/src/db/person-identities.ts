@@ -51,7 +51,7 @@ export async function claimPerson(
 			WHERE p.identity_hash = ANY(${hashes}::text[])
 				AND p.received_at > now() - make_interval(hours => ${claim.windowHours})
 				AND p.run_id <> ${claim.runId}
-			ORDER BY p.received_at, p.run_id
+			ORDER BY p.received_at, p.run_id, p.match
 			LIMIT 1`;
 		if (!first) {
 			const rows = claim.identities.map((identity) => ({
