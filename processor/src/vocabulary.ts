@@ -5,10 +5,11 @@
  */
 
 /**
- * accepted -> processed | failed (in the DLQ); rejected by the rules at intake. Answered on
- * store (`Prefer: respond-async`): queued -> accepted (claimed by a deliverer, leased) -> as above.
- * erased: the person's data was erased while the lead was in flight (docs/privacy.md), nothing
- * finishes it.
+ * accepted -> processed | failed (in the DLQ); rejected by the rules at intake; accepted ->
+ * duplicate when the same person was already received within the rules' window (policy drop).
+ * Answered on store (`Prefer: respond-async`): queued -> accepted (claimed by a deliverer,
+ * leased) -> as above. erased: the person's data was erased while the lead was in flight
+ * (docs/privacy.md), nothing finishes it.
  */
 export const RUN_STATUSES = [
 	'accepted',
@@ -17,6 +18,7 @@ export const RUN_STATUSES = [
 	'rejected',
 	'queued',
 	'erased',
+	'duplicate',
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
@@ -46,6 +48,8 @@ export interface EventPayloads {
 	/** The same key and body again: answered `duplicate`, nothing else done. */
 	lead_duplicate: { idempotency_key: string };
 	lead_rejected: { reasons: string[]; missing_fields: string[] };
+	/** The same person again (another key, maybe another source): `duplicate_of` the first run. */
+	lead_same_person: { duplicate_of: string; match: 'email' | 'phone' | 'payload'; policy: string };
 	crm_upserted: {
 		crm_id: string | null;
 		status_code: number;
@@ -159,6 +163,7 @@ export const EVENT_TYPES = [
 	'person_exported',
 	'crm_erased',
 	'retention_applied',
+	'lead_same_person',
 ] as const satisfies readonly EventType[];
 
 // EVENT_TYPES lists every key of EventPayloads (a compile-time check)

@@ -38,6 +38,7 @@ test('compute-daily recomputes the day from runs, idempotently, and audits kpi_c
 		rejected_count: expected!.rejected,
 		failed_count: expected!.failed,
 		duplicate_count: 1,
+		same_person_count: 0,
 		dlq_open_count: 1,
 	});
 	expect(expected).toEqual({ received: 4, processed: 2, rejected: 1, failed: 1 });
@@ -73,13 +74,13 @@ test('the report files for the day exist and carry the numbers', async () => {
 	expect(report).toContain('| delivered to the CRM (processed) | 2 | 50.0 % |');
 	expect(report).toContain('| crm_http_503 | 1 | 0 |');
 	expect(report.split('\n')[0]).toBe(
-		`**Every lead received on ${today()} is accounted for: 4 received = 2 delivered + 1 rejected + 1 waiting for a retry + 0 dead + 0 resolved by hand + 0 queued + 0 in flight (duplicates counted apart: 1).**`,
+		`**Every lead received on ${today()} is accounted for: 4 received = 2 delivered + 1 rejected + 0 the same person again + 1 waiting for a retry + 0 dead + 0 resolved by hand + 0 queued + 0 in flight (the same request again, counted apart: 1).**`,
 	);
 	const csv = await readFile(join(stack.alertsDir, `kpi_${today()}.csv`), 'utf8');
 	expect(csv.split('\n')[0]).toBe(
-		'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms',
+		'day,received,processed,rejected,failed,duplicates,same_person,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms',
 	);
-	expect(csv).toContain(`${today()},4,2,1,1,1,1,`);
+	expect(csv).toContain(`${today()},4,2,1,1,1,0,1,`);
 });
 
 test('without a date it computes yesterday (UTC) by the processor clock', async () => {

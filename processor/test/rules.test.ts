@@ -76,7 +76,7 @@ const rulesEvents = async (stack: Stack) =>
 describe('the rules document through the operator API', () => {
 	let stack: Stack;
 	beforeAll(async () => {
-		stack = await startStack();
+		stack = await startStack({ duplicates: 'shipped' });
 	});
 	afterAll(() => stack.close());
 

@@ -205,7 +205,14 @@ const KpiRow = z
 		processed_count: z.number().int(),
 		rejected_count: z.number().int(),
 		failed_count: z.number().int(),
-		duplicate_count: z.number().int(),
+		duplicate_count: z
+			.number()
+			.int()
+			.meta({ description: 'The same request again (key and body repeated)' }),
+		same_person_count: z
+			.number()
+			.int()
+			.meta({ description: 'The same person again within the window (run status duplicate)' }),
 		dlq_open_count: z.number().int(),
 		avg_processing_ms: z.number().nullable(),
 		p50_processing_ms: z
@@ -228,6 +235,10 @@ export const Ledger = z
 		received: z.number().int(),
 		processed: z.number().int(),
 		rejected: z.number().int(),
+		same_person: z
+			.number()
+			.int()
+			.meta({ description: 'The same person again within the window (run status duplicate)' }),
 		waiting: z.number().int().meta({ description: 'In the DLQ, waiting for a retry' }),
 		dead: z.number().int().meta({ description: 'In the DLQ, given up on: needs a person' }),
 		resolved_manually: z.number().int(),
@@ -238,10 +249,13 @@ export const Ledger = z
 			.int()
 			.meta({ description: 'Accepted past their lease (0 unless recovery is not running)' }),
 		unaccounted: z.number().int(),
-		duplicates: z.number().int(),
+		duplicates: z
+			.number()
+			.int()
+			.meta({ description: 'The same request again (same key and body): no run of its own' }),
 		balanced: z.boolean().meta({
 			description:
-				'received = processed + rejected + waiting + dead + resolved_manually + queued + in_flight',
+				'received = processed + rejected + same_person + waiting + dead + resolved_manually + queued + in_flight',
 		}),
 	})
 	.meta({ id: 'Ledger' });

@@ -6,7 +6,10 @@ export interface KpiRow {
 	processed_count: number;
 	rejected_count: number;
 	failed_count: number;
+	/** The same request again (key and body repeated): answered duplicate, no run of its own. */
 	duplicate_count: number;
+	/** The same person again within the window: runs of status `duplicate`. */
+	same_person_count: number;
 	dlq_open_count: number;
 	avg_processing_ms: number | null;
 	/** Median time from intake to CRM of the day's delivered runs. */
@@ -18,8 +21,8 @@ export interface KpiRow {
 
 /**
  * Recomputes the UTC days from `from` to `to` (inclusive) from the record, idempotently (ON
- * CONFLICT replaces each row), in one statement: runs received each day by their current status,
- * repeats answered `duplicate` that day, DLQ items of that day's runs still open or retrying, and
+ * CONFLICT replaces each row), in one statement: runs received each day by their current status
+ * (`duplicate`: the same person again), repeats of a request answered `duplicate` that day, DLQ items of that day's runs still open or retrying, and
  * the time from intake to CRM (received -> processed) of its delivered runs: mean, p50, p95.
  * A day without runs gets a row of zeros. Returns the rows, oldest first.
  */
@@ -39,6 +42,7 @@ export async function computeKpiDays(sql: Sql, from: string, to: string): Promis
 				count(*) FILTER (WHERE status = 'processed') AS processed,
 				count(*) FILTER (WHERE status = 'rejected') AS rejected,
 				count(*) FILTER (WHERE status = 'failed') AS failed,
+				count(*) FILTER (WHERE status = 'duplicate') AS same_person,
 				avg(to_crm_ms) FILTER (WHERE status = 'processed') AS avg_ms,
 				percentile_cont(0.5) WITHIN GROUP (ORDER BY to_crm_ms) FILTER (WHERE status = 'processed') AS p50_ms,
 				percentile_cont(0.95) WITHIN GROUP (ORDER BY to_crm_ms) FILTER (WHERE status = 'processed') AS p95_ms
@@ -54,10 +58,11 @@ export async function computeKpiDays(sql: Sql, from: string, to: string): Promis
 			WHERE d.status IN ('open', 'retrying') GROUP BY r.day
 		)
 		INSERT INTO kpi_daily (day, received_count, processed_count, rejected_count, failed_count,
-			duplicate_count, dlq_open_count, avg_processing_ms, p50_processing_ms, p95_processing_ms,
+			duplicate_count, same_person_count, dlq_open_count, avg_processing_ms, p50_processing_ms, p95_processing_ms,
 			computed_at)
 		SELECT days.day, coalesce(c.received, 0), coalesce(c.processed, 0), coalesce(c.rejected, 0),
-			coalesce(c.failed, 0), coalesce(dup.duplicates, 0), coalesce(o.open, 0),
+			coalesce(c.failed, 0), coalesce(dup.duplicates, 0), coalesce(c.same_person, 0),
+			coalesce(o.open, 0),
 			round(c.avg_ms::numeric, 1), round(c.p50_ms::numeric, 1), round(c.p95_ms::numeric, 1), now()
 		FROM days
 			LEFT JOIN run_counts c ON c.day = days.day
@@ -66,7 +71,8 @@ export async function computeKpiDays(sql: Sql, from: string, to: string): Promis
 		ON CONFLICT (day) DO UPDATE SET
 			received_count = EXCLUDED.received_count, processed_count = EXCLUDED.processed_count,
 			rejected_count = EXCLUDED.rejected_count, failed_count = EXCLUDED.failed_count,
-			duplicate_count = EXCLUDED.duplicate_count, dlq_open_count = EXCLUDED.dlq_open_count,
+			duplicate_count = EXCLUDED.duplicate_count, same_person_count = EXCLUDED.same_person_count,
+			dlq_open_count = EXCLUDED.dlq_open_count,
 			avg_processing_ms = EXCLUDED.avg_processing_ms, p50_processing_ms = EXCLUDED.p50_processing_ms,
 			p95_processing_ms = EXCLUDED.p95_processing_ms, computed_at = EXCLUDED.computed_at
 		RETURNING ${sql(KPI_COLUMNS)}`;
@@ -106,6 +112,7 @@ const KPI_COLUMNS = [
 	'rejected_count',
 	'failed_count',
 	'duplicate_count',
+	'same_person_count',
 	'dlq_open_count',
 	'avg_processing_ms',
 	'p50_processing_ms',

@@ -2,14 +2,18 @@ import type { Sql } from './connection.js';
 
 /**
  * Where every lead received in a time range is now. Each run is in exactly one bucket, so
- * received = processed + rejected + waiting + dead + resolved_manually + queued + in_flight holds
- * exactly when nothing is stuck (accepted past its lease: nobody is delivering it) or
- * unaccounted (failed without a DLQ item). Duplicates are repeats, counted apart.
+ * received = processed + rejected + same_person + waiting + dead + resolved_manually + queued +
+ * in_flight holds exactly when nothing is stuck (accepted past its lease: nobody is delivering
+ * it) or unaccounted (failed without a DLQ item). `duplicates` (the same request again) are
+ * repeats that create no run, counted apart; `same_person` (the same person again) are runs of
+ * their own.
  */
 export interface LedgerSummary {
 	received: number;
 	processed: number;
 	rejected: number;
+	/** Runs of a person already received within the window (run status `duplicate`). */
+	same_person: number;
 	/** In the DLQ, waiting for a retry (open or being retried). */
 	waiting: number;
 	/** In the DLQ and given up on: a person must replay or resolve them. */
@@ -42,6 +46,7 @@ export async function ledger(
 		SELECT count(*) AS received,
 			count(*) FILTER (WHERE status = 'processed') AS processed,
 			count(*) FILTER (WHERE status = 'rejected') AS rejected,
+			count(*) FILTER (WHERE status = 'duplicate') AS same_person,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status IN ('open', 'retrying')) AS waiting,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'dead') AS dead,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved') AS resolved_manually,
@@ -60,6 +65,7 @@ export async function ledger(
 	const accounted =
 		counts.processed +
 		counts.rejected +
+		counts.same_person +
 		counts.waiting +
 		counts.dead +
 		counts.resolved_manually +

@@ -1,6 +1,7 @@
 import type postgres from 'postgres';
 import {
 	ALL_PERSONAL_PAYLOAD_FIELDS,
+	DELETED_WITH_THE_RUN,
 	PERSONAL_COLUMNS,
 	type Anonymise,
 } from '../pii/personal-data.js';
@@ -140,15 +141,19 @@ async function eraseRunsIn(
 			SET payload = (payload - ${ALL_PERSONAL_PAYLOAD_FIELDS}::text[]) || '{"erased": true}'::jsonb
 			WHERE run_id = ANY(${ids})`;
 
+		for (const table of DELETED_WITH_THE_RUN) {
+			await tx`DELETE FROM ${tx(table)} WHERE run_id = ANY(${ids})`;
+		}
+
 		const runsRun = sql`runs.run_id`;
 		await tx`
 			UPDATE runs SET ${joined(tx, setList(tx, 'runs', runsRun))},
-				status = CASE WHEN status = 'accepted' THEN 'erased' ELSE status END,
+				status = CASE WHEN status IN ('accepted', 'queued') THEN 'erased' ELSE status END,
 				erased_at = now(), updated_at = now()
 			WHERE run_id = ANY(${ids})`;
 
 		const inFlight =
-			runs.some((run) => run.status === 'accepted') ||
+			runs.some((run) => run.status === 'accepted' || run.status === 'queued') ||
 			dlq.some((item) => item.status === 'retrying');
 		return {
 			runIds,

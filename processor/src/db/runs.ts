@@ -293,6 +293,8 @@ export interface QueuedRun {
 	source: string;
 	correlation_id: string | null;
 	sealed_lead: Buffer | null;
+	/** Policy update: the first run's key, under which the CRM updates the first record. */
+	first_idempotency_key: string | null;
 }
 
 /**
@@ -313,7 +315,8 @@ export async function claimQueued(
 				ORDER BY received_at LIMIT ${claim.limit}
 				FOR UPDATE SKIP LOCKED
 			) q WHERE r.run_id = q.run_id AND r.status = 'queued'
-			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead`,
+			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,
+				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of) AS first_idempotency_key`,
 		claim.deadlineMs,
 	);
 }
@@ -402,6 +405,7 @@ export async function runCountsByStatus(sql: Sql): Promise<Record<RunStatus, num
 		rejected: 0,
 		queued: 0,
 		erased: 0,
+		duplicate: 0,
 	};
 	for (const row of rows) counts[row.status] = Number(row.count);
 	return counts;

@@ -71,7 +71,14 @@ async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedR
 		return;
 	}
 	try {
-		await deliverAccepted(deps, context, run.run_id, lead, ruleset.mapping);
+		await deliverAccepted(
+			deps,
+			context,
+			run.run_id,
+			lead,
+			ruleset.mapping,
+			run.first_idempotency_key ?? run.idempotency_key,
+		);
 	} catch (error) {
 		log.error({ err: error }, 'background delivery failed to record; the recovery takes it');
 	}

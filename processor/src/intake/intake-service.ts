@@ -6,6 +6,7 @@ import { toCrmRequest } from './crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
+import { claimPerson } from '../db/person-identities.js';
 import { findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
 import { PENDING_DLQ_ID, recordIntakeFailure } from '../db/transitions.js';
 import { attemptFailed, dlqCreated, upserted } from '../delivery/events.js';
@@ -18,6 +19,7 @@ import { parseLeadBody, type LeadLimits } from './lead-body.js';
 import type { JsonObject } from '../json.js';
 import type { MappingConfig } from './mapping.js';
 import { prepareLead, type PreparedLead } from './prepare-lead.js';
+import { personIdentities } from './person-identity.js';
 import type { RulesHolder } from './ruleset.js';
 import { ERR } from '../error-codes.js';
 
@@ -88,7 +90,15 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
 
-	const queued = request.answerOnStore && !rejected;
+	const duplicates = ruleset.duplicates;
+	const identities = rejected
+		? []
+		: personIdentities(lead.normalized, duplicates, deps.emailHashSalt);
+	const checkPerson = identities.length > 0 && duplicates.window_hours > 0;
+	// A lead whose person is checked is born `accepted` (held by this request) and queued by the
+	// check's own transaction, so that no deliverer can claim it before it is known not to be a
+	// duplicate.
+	const queued = request.answerOnStore && !rejected && !checkPerson;
 	const opened = await deps.runs.open({
 		runId,
 		idempotencyKey: request.idempotencyKey,
@@ -118,7 +128,34 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		if (missingFields.length > 0) answer.missing_fields = missingFields;
 		return { httpStatus: 200, runId, body: answer };
 	}
-	if (queued) {
+	const samePerson = checkPerson
+		? await claimPerson(
+				deps.sql,
+				{
+					runId,
+					correlationId: request.correlationId,
+					identities,
+					windowHours: duplicates.window_hours,
+					policy: duplicates.policy,
+					queue: request.answerOnStore,
+				},
+				deps.deadlineMs,
+			)
+		: null;
+	// The same person again (any key, any source) within the window: docs/contract.md.
+	if (samePerson && duplicates.policy === 'drop') {
+		return {
+			httpStatus: 200,
+			runId,
+			body: {
+				status: 'duplicate',
+				run_id: runId,
+				duplicate_of: samePerson.duplicateOf,
+				match: samePerson.match,
+			},
+		};
+	}
+	if (request.answerOnStore) {
 		deps.queued?.();
 		return {
 			httpStatus: 202,
@@ -136,7 +173,9 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		});
 	}
 
-	return deliverAccepted(deps, request, runId, lead, ruleset.mapping);
+	// Policy update: the CRM upserts by key, so the first lead's key updates the first record.
+	const crmKey = samePerson?.firstIdempotencyKey ?? request.idempotencyKey;
+	return deliverAccepted(deps, request, runId, lead, ruleset.mapping, crmKey);
 }
 
 /**
@@ -150,8 +189,9 @@ export async function deliverAccepted(
 	runId: string,
 	lead: PreparedLead,
 	mapping: MappingConfig,
+	crmKey: string = request.idempotencyKey,
 ): Promise<IntakeAnswer> {
-	const crmRequest = toCrmRequest(lead.normalized, mapping, runId, request.idempotencyKey);
+	const crmRequest = toCrmRequest(lead.normalized, mapping, runId, crmKey);
 	const result = await deps.crm.upsert(crmRequest.body);
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {

@@ -9,8 +9,9 @@ import { formatDuration } from '../text/durations.js';
 
 /**
  * Where every lead received in a time range stands (GET /internal/stats/ledger). It balances
- * when stuck + unaccounted = 0, i.e. received = processed + rejected + waiting + dead +
- * resolved_manually + queued + in_flight; duplicates are counted apart.
+ * when stuck + unaccounted = 0, i.e. received = processed + rejected + same_person + waiting +
+ * dead + resolved_manually + queued + in_flight; duplicates (the same request again) are counted
+ * apart.
  */
 import type { LedgerSummary } from '../db/ledger.js';
 
@@ -46,13 +47,14 @@ export function ledgerLine(
 	const parts = [
 		`${ledger.processed} delivered`,
 		`${ledger.rejected} rejected`,
+		`${ledger.same_person} the same person again`,
 		`${ledger.waiting} waiting for a retry`,
 		`${ledger.dead} dead`,
 		`${ledger.resolved_manually} resolved by hand`,
 		`${ledger.queued} queued`,
 		`${ledger.in_flight} in flight`,
 	].join(' + ');
-	const duplicates = `duplicates counted apart: ${ledger.duplicates}`;
+	const duplicates = `the same request again, counted apart: ${ledger.duplicates}`;
 	if (ledger.balanced) {
 		return {
 			verdict: 'balanced',
@@ -106,7 +108,8 @@ export function dayMeasures({ day, days }: ReportInput): Measure[] {
 		measure('processed_count', 'delivered to the CRM (processed)', true),
 		measure('rejected_count', 'refused by the rules (rejected)', true),
 		measure('failed_count', 'not delivered yet (failed)', true),
-		measure('duplicate_count', 'sent twice by a source (duplicates)', false),
+		measure('duplicate_count', 'the same request again (sent twice by a source)', false),
+		measure('same_person_count', 'the same person again (another request)', true),
 		measure('dlq_open_count', 'still waiting in the retry queue', false),
 	];
 }
@@ -167,7 +170,7 @@ export function buildReport(input: ReportInput): string {
 }
 
 export const CSV_HEADER =
-	'day,received,processed,rejected,failed,duplicates,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms';
+	'day,received,processed,rejected,failed,duplicates,same_person,dlq_open,avg_processing_ms,p50_processing_ms,p95_processing_ms';
 
 /** The KPI rows as CSV, oldest first. */
 export function buildCsv(rows: KpiRow[]): string {
@@ -179,6 +182,7 @@ export function buildCsv(rows: KpiRow[]): string {
 			row.rejected_count,
 			row.failed_count,
 			row.duplicate_count,
+			row.same_person_count,
 			row.dlq_open_count,
 			row.avg_processing_ms ?? '',
 			row.p50_processing_ms ?? '',

@@ -70,5 +70,11 @@ export const ALL_PERSONAL_PAYLOAD_FIELDS = [
 	...new Set(Object.values(PERSONAL_PAYLOAD_FIELDS).flat()),
 ].sort();
 
+/**
+ * Tables whose rows are nothing but a person's identifiers (salted hashes that would find them
+ * again): a run's rows are deleted with its erasure, not anonymised.
+ */
+export const DELETED_WITH_THE_RUN = ['person_identities'] as const;
+
 /** Alert files are named after the run (incidents/alert-files.ts): a run's files are deleted. */
 export const ALERT_FILES_OF_A_RUN = 'deleted';

@@ -6,6 +6,10 @@ import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
+import { migrate } from '../../src/db/migrate.js';
+import { saveRulesVersion } from '../../src/db/rules-versions.js';
+import { DEFAULT_DUPLICATE_SETTINGS, type DuplicateSettings } from '../../src/intake/ruleset.js';
+import { changedSections, readSeedDocument } from '../../src/rules/document.js';
 import { signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
@@ -48,6 +52,41 @@ export interface Stack {
 export interface StackOptions {
 	env?: Record<string, string>;
 	databaseUrl?: string;
+	/**
+	 * The duplicate settings of rules version 1 in a database of its own. Most tests send the same
+	 * person under many keys and are not about the same-person check: by default it is off
+	 * (window_hours 0). 'shipped': the processor seeds version 1 itself, as in production.
+	 */
+	duplicates?: Partial<DuplicateSettings> | 'shipped';
+}
+
+/**
+ * Version 1 as the processor would seed it from the files, with other duplicate settings
+ * (migrating first, as the processor does at its start; it then finds the version and keeps it).
+ */
+async function seedRulesVersion(
+	databaseUrl: string,
+	config: ReturnType<typeof loadConfig>,
+	duplicates: Partial<DuplicateSettings>,
+): Promise<void> {
+	const sql = connect(databaseUrl, { maxConnections: 1 });
+	try {
+		await migrate(sql, config.MIGRATIONS_DIR);
+		const files = await readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE);
+		const document = { ...files, duplicates: { ...DEFAULT_DUPLICATE_SETTINGS, ...duplicates } };
+		await saveRulesVersion(sql, {
+			previousVersion: null,
+			document,
+			changedBy: 'system',
+			note: 'the first version, from RULES_FILE and CRM_MAPPING_FILE (test settings)',
+			changed: changedSections(null, document),
+			restores: null,
+			actor: 'system',
+			correlationId: null,
+		});
+	} finally {
+		await sql.end();
+	}
 }
 
 /** Processor + mock CRM on free ports, against a real Postgres database. */
@@ -80,6 +119,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		ALERTS_DIR: alertsDir,
 		...options.env,
 	});
+	const duplicates = options.duplicates ?? { window_hours: 0 };
+	if (ownDatabase && duplicates !== 'shipped') {
+		await seedRulesVersion(databaseUrl, config, duplicates);
+	}
 	const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) });
 	const processor = await startProcessor(config, { logger, now: () => clock.now });
 	const sql = connect(databaseUrl, { maxConnections: 4 });

@@ -31,9 +31,10 @@ test('alert file names: run ids (with a copy suffix), n8n execution ids, anythin
 });
 
 const ledger: LedgerSummary = {
-	received: 120,
+	received: 124,
 	processed: 100,
 	rejected: 10,
+	same_person: 4,
 	waiting: 5,
 	dead: 2,
 	resolved_manually: 1,
@@ -48,7 +49,7 @@ const ledger: LedgerSummary = {
 test('the ledger line says whether every lead is accounted for, or by how much it is not', () => {
 	expect(ledgerLine('2026-05-01', ledger)).toEqual({
 		verdict: 'balanced',
-		text: 'Every lead received on 2026-05-01 is accounted for: 120 received = 100 delivered + 10 rejected + 5 waiting for a retry + 2 dead + 1 resolved by hand + 0 queued + 2 in flight (duplicates counted apart: 3).',
+		text: 'Every lead received on 2026-05-01 is accounted for: 124 received = 100 delivered + 10 rejected + 4 the same person again + 5 waiting for a retry + 2 dead + 1 resolved by hand + 0 queued + 2 in flight (the same request again, counted apart: 3).',
 	});
 	const off = ledgerLine('2026-05-01', {
 		...ledger,
@@ -59,7 +60,7 @@ test('the ledger line says whether every lead is accounted for, or by how much i
 	});
 	expect(off.verdict).toBe('unbalanced');
 	expect(off.text).toMatch(
-		/^The ledger does NOT balance for 2026-05-01: 2 of 120 leads are not accounted for \(1 stuck in flight past their lease, 1 unaccounted for\)/,
+		/^The ledger does NOT balance for 2026-05-01: 2 of 124 leads are not accounted for \(1 stuck in flight past their lease, 1 unaccounted for\)/,
 	);
 	expect(ledgerLine('2026-05-01', null)).toEqual({
 		verdict: 'unknown',

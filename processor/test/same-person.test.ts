@@ -1,0 +1,272 @@
+import { randomBytes } from 'node:crypto';
+import { postLead, startStack, validLead, type Answer, type Stack } from './support/harness.js';
+
+/*
+ * One person, one lead: the same person again within the rules' window is a duplicate whatever
+ * its key and source (docs/contract.md, "The same person"). Each test uses a person of its own.
+ */
+
+const person = () => {
+	const tag = randomBytes(4).toString('hex');
+	const digits = String(parseInt(tag, 16) % 10_000_000).padStart(7, '0');
+	return { email: `Jane.${tag}@Example.com`, phone: `+49 170 ${digits}`, local: `0170 ${digits}` };
+};
+
+const send = (stack: Stack, lead: Record<string, unknown>, source: string) =>
+	postLead(stack.url, lead, { headers: { 'x-source': source } });
+
+async function runOf(stack: Stack, runId: unknown) {
+	const [run] = await stack.sql<
+		{
+			status: string;
+			duplicate_of: string | null;
+			duplicate_match: string | null;
+			source: string;
+		}[]
+	>`SELECT status, duplicate_of, duplicate_match, source FROM runs WHERE run_id = ${String(runId)}`;
+	return run;
+}
+
+const crmLeadsOf = async (stack: Stack, emailLower: string) =>
+	(await stack.crm.leads()).filter((lead) =>
+		JSON.stringify(lead).toLowerCase().includes(emailLower),
+	);
+
+describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
+	let stack: Stack;
+	beforeAll(async () => {
+		stack = await startStack({ duplicates: 'shipped' });
+	});
+	afterAll(() => stack.close());
+
+	test('the same person from two sources, e-mail in another case: duplicate of the first run, no CRM call', async () => {
+		const who = person();
+		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-a');
+		expect(first.body).toMatchObject({ status: 'accepted' });
+		const callsBefore = await stack.crm.calls();
+
+		const again = await send(
+			stack,
+			validLead({ email: `  ${who.email.toLowerCase()} `, phone: undefined }),
+			'site-b',
+		);
+		expect(again.status).toBe(200);
+		expect(again.body).toEqual({
+			status: 'duplicate',
+			run_id: expect.any(String),
+			duplicate_of: first.body.run_id,
+			match: 'email',
+		});
+		expect(again.body.run_id).not.toBe(first.body.run_id);
+		expect(await stack.crm.calls()).toBe(callsBefore);
+		expect(await runOf(stack, again.body.run_id)).toEqual({
+			status: 'duplicate',
+			duplicate_of: first.body.run_id,
+			duplicate_match: 'email',
+			source: 'site-b',
+		});
+		const events = await stack.sql<{ payload: Record<string, unknown> }[]>`
+			SELECT payload FROM audit_events
+			WHERE run_id = ${String(again.body.run_id)} AND event_type = 'lead_same_person'`;
+		expect(events.map((event) => event.payload)).toEqual([
+			{ duplicate_of: first.body.run_id, match: 'email', policy: 'drop' },
+		]);
+		// the sealed lead of a duplicate is not kept
+		const [sealed] = await stack.sql`
+			SELECT sealed_lead FROM runs WHERE run_id = ${String(again.body.run_id)}`;
+		expect(sealed!.sealed_lead).toBeNull();
+	});
+
+	test('the same phone written nationally and with another e-mail: match phone', async () => {
+		const who = person();
+		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-a');
+		const again = await send(
+			stack,
+			validLead({ email: `other.${who.email}`, phone: who.local.replace(' ', '/') }),
+			'site-b',
+		);
+		expect(again.body).toMatchObject({
+			status: 'duplicate',
+			duplicate_of: first.body.run_id,
+			match: 'phone',
+		});
+	});
+
+	test('50 concurrent leads of one person, different sources and keys: one CRM record, 49 duplicates', async () => {
+		const who = person();
+		const answers: Answer[] = await Promise.all(
+			Array.from({ length: 50 }, (_, i) =>
+				send(
+					stack,
+					validLead({
+						email: i % 2 === 0 ? who.email : who.email.toUpperCase(),
+						phone: i % 3 === 0 ? who.local : who.phone,
+						name: `Jane ${i}`,
+					}),
+					`source-${i % 5}`,
+				),
+			),
+		);
+		const accepted = answers.filter((answer) => answer.body.status === 'accepted');
+		const duplicates = answers.filter((answer) => answer.body.status === 'duplicate');
+		expect(accepted).toHaveLength(1);
+		expect(duplicates).toHaveLength(49);
+		expect(new Set(duplicates.map((answer) => answer.body.duplicate_of))).toEqual(
+			new Set([accepted[0]!.body.run_id]),
+		);
+		expect(await crmLeadsOf(stack, who.email.toLowerCase())).toHaveLength(1);
+		const [counts] = await stack.sql<{ runs: number; identities: number }[]>`
+			SELECT (SELECT count(*)::int FROM runs WHERE duplicate_of = ${String(accepted[0]!.body.run_id)}) AS runs,
+				(SELECT count(*)::int FROM person_identities WHERE run_id = ${String(accepted[0]!.body.run_id)}) AS identities`;
+		expect(counts).toEqual({ runs: 49, identities: 2 });
+	});
+
+	test("the window's edge: a second inside is a duplicate, a second outside is not", async () => {
+		const who = person();
+		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-a');
+		const firstRun = String(first.body.run_id);
+		await stack.sql`UPDATE person_identities
+			SET received_at = now() - interval '24 hours' + interval '5 seconds' WHERE run_id = ${firstRun}`;
+		const inside = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-b');
+		expect(inside.body).toMatchObject({ status: 'duplicate', duplicate_of: firstRun });
+
+		await stack.sql`UPDATE person_identities
+			SET received_at = now() - interval '24 hours' - interval '1 second' WHERE run_id = ${firstRun}`;
+		const outside = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-c');
+		expect(outside.body).toMatchObject({ status: 'accepted' });
+		// the lead outside the window is the person's first again
+		const later = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-d');
+		expect(later.body).toMatchObject({ status: 'duplicate', duplicate_of: outside.body.run_id });
+	});
+
+	test('a rejected lead is not a person received; the same request again stays a repeat', async () => {
+		const who = person();
+		const rejected = await send(
+			stack,
+			validLead({ email: who.email, phone: who.phone, address: { zip: '10115' } }),
+			'site-a',
+		);
+		expect(rejected.body).toMatchObject({ status: 'rejected' });
+		const lead = validLead({ email: who.email, phone: who.phone });
+		const first = await postLead(stack.url, lead, { key: `repeat-${who.phone}` });
+		expect(first.body).toMatchObject({ status: 'accepted' });
+		const repeat = await postLead(stack.url, lead, { key: `repeat-${who.phone}` });
+		expect(repeat.body).toMatchObject({
+			status: 'duplicate',
+			run_id: first.body.run_id,
+			existing_status: 'processed',
+		});
+	});
+
+	test('the ledger balances and the KPIs count the same request and the same person apart', async () => {
+		const day = new Date().toISOString().slice(0, 10);
+		const kpi = await stack.internal('POST', '/internal/kpi/compute-daily', { date: day });
+		expect(kpi.status).toBe(200);
+		const row = kpi.body.row as Record<string, number>;
+		const [runs] = await stack.sql<{ same: number }[]>`
+			SELECT count(*)::int AS same FROM runs WHERE status = 'duplicate'`;
+		expect(row.same_person_count).toBe(runs!.same);
+		expect(row.same_person_count).toBeGreaterThanOrEqual(52);
+		expect(row.duplicate_count).toBe(1);
+		const from = new Date(Date.now() - 3_600_000).toISOString();
+		const to = new Date(Date.now() + 60_000).toISOString();
+		const ledger = await stack.internal('GET', `/internal/stats/ledger?from=${from}&to=${to}`);
+		expect(ledger.body).toMatchObject({ same_person: runs!.same, duplicates: 1, balanced: true });
+	});
+});
+
+describe('identity variants', () => {
+	test('email: the same phone with another e-mail is another person', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, identity: 'email' } });
+		try {
+			const who = person();
+			await send(stack, validLead({ email: who.email, phone: who.phone }), 'a');
+			const other = await send(
+				stack,
+				validLead({ email: `x.${who.email}`, phone: who.phone }),
+				'b',
+			);
+			expect(other.body).toMatchObject({ status: 'accepted' });
+			const same = await send(stack, validLead({ email: who.email.toUpperCase() }), 'c');
+			expect(same.body).toMatchObject({ status: 'duplicate', match: 'email' });
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('phone: the default region reads national numbers; another e-mail does not matter', async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, identity: 'phone', default_phone_region: 'AT' },
+		});
+		try {
+			const first = await send(stack, validLead({ phone: '+43 664 1234567' }), 'a');
+			expect(first.body).toMatchObject({ status: 'accepted' });
+			const national = await send(
+				stack,
+				validLead({ email: 'someone.else@example.com', phone: '0664 123 45 67' }),
+				'b',
+			);
+			expect(national.body).toMatchObject({
+				status: 'duplicate',
+				duplicate_of: first.body.run_id,
+				match: 'phone',
+			});
+			const sameEmailOtherPhone = await send(stack, validLead({ phone: '+49 170 7654321' }), 'c');
+			expect(sameEmailOtherPhone.body).toMatchObject({ status: 'accepted' });
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('payload: the same normalised lead is one, another name is another', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, identity: 'payload' } });
+		try {
+			const first = await send(stack, validLead(), 'a');
+			const same = await send(
+				stack,
+				{ ...validLead(), email: 'jane.doe@example.com', name: ' Jane Doe ' },
+				'b',
+			);
+			expect(same.body).toMatchObject({
+				status: 'duplicate',
+				duplicate_of: first.body.run_id,
+				match: 'payload',
+			});
+			const other = await send(stack, validLead({ name: 'John Doe' }), 'c');
+			expect(other.body).toMatchObject({ status: 'accepted' });
+			// only salted hashes are stored
+			const stored = await stack.sql<{ identity_hash: string }[]>`
+				SELECT identity_hash FROM person_identities`;
+			expect(stored.every((row) => /^[0-9a-f]{64}$/.test(row.identity_hash))).toBe(true);
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('policy update: the same person is sent as an update of the first record', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'first-key',
+			});
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email.toLowerCase(), name: 'Jane Doe-Smith' }),
+				{ key: 'second-key' },
+			);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			expect(await runOf(stack, update.body.run_id)).toMatchObject({
+				status: 'processed',
+				duplicate_of: first.body.run_id,
+				duplicate_match: 'email',
+			});
+			const leads = await stack.crm.leads();
+			expect(leads.map((lead) => ({ key: lead.key, upserts: lead.upserts }))).toEqual([
+				{ key: 'first-key', upserts: 2 },
+			]);
+		} finally {
+			await stack.close();
+		}
+	});
+});
