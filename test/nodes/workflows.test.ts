@@ -119,17 +119,14 @@ test('lead outcomes: failed opens an alert (processor and Jira), dead goes to Ji
 	expect(JSON.stringify(workflow.nodes)).not.toContain('"=');
 });
 
-test('DLQ retry: dead items go to Jira only (the processor writes the follow-up files)', () => {
+test("DLQ retry: the operator's handle only; dead items are alerted by the lead-outcomes workflow", () => {
 	const workflow = workflows['dlq-retry.json']!;
 	const retry = workflow.nodes.find((node) => node.parameters.operation === 'retryDue')!;
-	const [, deadTarget] = Object.values(wiring(workflow, retry.name, outputNames('retryDue')));
 	expect(wiring(workflow, retry.name, outputNames('retryDue'))).toEqual({
 		Summary: [],
-		'Dead Items': deadTarget,
+		'Dead Items': [],
 	});
-	const alert = workflow.nodes.find((node) => node.name === deadTarget![0])!;
-	expect(alert.type).toBe('n8n-nodes-lead-intake.alertRouter');
-	expect(alert.parameters.targets).toEqual(['jiraAlert']);
+	expect(workflow.nodes.map((node) => node.name)).toEqual(['Every minute', 'Retry due DLQ items']);
 });
 
 test('the error handler still has a file written for a workflow error, by the processor', () => {
@@ -298,7 +295,7 @@ describe('the workflow files on the engine', () => {
 		expect(jira.requests.map(({ path }) => path)).toEqual(['/alert']);
 	});
 
-	test('DLQ retry: dead items go to the Jira alert', async () => {
+	test('DLQ retry: calls retry-due; a dead item raises no alert here (lead.dead does)', async () => {
 		processor.answer(() => ({
 			status: 200,
 			body: {
@@ -312,16 +309,12 @@ describe('the workflow files on the engine', () => {
 			startAt: 'Retry due DLQ items',
 			credentials: {
 				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
-				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
 			},
 		});
 		expect(run.error).toBeUndefined();
 		expect(processor.requests[0]!.path).toBe('/internal/dlq/retry-due');
-		expect(run.executed).toEqual(['Items', 'Retry due DLQ items', 'Alert Jira: dead item']);
-		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
-			run_id: 'wf-run-4',
-			severity: 'critical',
-		});
+		expect(run.executed).toEqual(['Items', 'Retry due DLQ items']);
+		expect(jira.requests).toEqual([]);
 	});
 
 	describe('lead outcomes', () => {
