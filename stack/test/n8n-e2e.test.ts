@@ -125,6 +125,8 @@ function operationWorkflow(operation: string, parameters: Record<string, unknown
 	};
 }
 
+const processorLines: string[] = [];
+
 beforeAll(async () => {
 	alertsDir = await mkdtemp(join(tmpdir(), 'lih-e2e-alerts-'));
 	opsDir = await mkdtemp(join(tmpdir(), 'lih-e2e-ops-'));
@@ -147,9 +149,13 @@ beforeAll(async () => {
 		// several tests make failed leads of their own; consecutive CRM failures would pause CRM
 		// calls (the circuit breaker, tested in processor/test) for the tests after them
 		processorEnv: { CRM_BREAKER_FAILURES: '1000' },
+		onLine: (service, line) => {
+			if (service === 'processor') processorLines.push(line);
+		},
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
+	await sameRequestsOnly();
 	// the stack is ready once the lead intake webhook is registered; n8n registers the others'
 	// as it activates each workflow
 	for (const path of [ON_DELIVERY_PATH, 'lead-outcomes']) {
@@ -165,6 +171,43 @@ beforeAll(async () => {
 		);
 	}
 }, 600_000);
+
+/**
+ * These tests send one person (the same phone) under many keys and are about the n8n side: the
+ * same-person check is switched off as an operator would (a rules version with window_hours 0),
+ * and the suite goes on once the processor has it in force. processor/test/same-person.test.ts
+ * tests the check.
+ */
+async function sameRequestsOnly(): Promise<void> {
+	const call = (method: string, body?: unknown) =>
+		fetch(`${stack.urls.processor}/internal/rules`, {
+			method,
+			headers: {
+				authorization: `Bearer ${stack.settings.SERVICE_TOKEN}`,
+				'content-type': 'application/json',
+				'x-operator': 'e2e',
+			},
+			body: body === undefined ? undefined : JSON.stringify(body),
+		});
+	const current = (await (await call('GET')).json()) as {
+		version: number;
+		document: { duplicates: Record<string, unknown> };
+	};
+	const document = {
+		...current.document,
+		duplicates: { ...current.document.duplicates, window_hours: 0 },
+	};
+	const saved = await call('PUT', { document, note: 'e2e: one person under many keys' });
+	expect(saved.status).toBe(200);
+	const version = current.version + 1;
+	await waitFor(
+		() =>
+			processorLines.some(
+				(line) => line.includes('rules in force') && line.includes(`"rules_version":${version}`),
+			),
+		{ what: `the processor to have rules version ${version} in force` },
+	);
+}
 
 afterAll(async () => {
 	await sql?.end();

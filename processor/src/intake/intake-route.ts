@@ -90,11 +90,10 @@ export function intakeHandler(
 		});
 		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
 		await options.signerLimit.take(verdict.signer);
-		const source = readSource(req);
-		if (source !== 'unknown') await options.sourceLimit.take(source);
-
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
+		const source = readSource(req);
+		if (source !== 'unknown') await options.sourceLimit.take(source);
 		const outcome = await handleLead(options.intake, {
 			rawBody,
 			idempotencyKey: storedIdempotencyKey(idempotencyKey, options.emailHashSalt),

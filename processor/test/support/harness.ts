@@ -6,10 +6,8 @@ import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
-import { migrate } from '../../src/db/migrate.js';
-import { saveRulesVersion } from '../../src/db/rules-versions.js';
-import { DEFAULT_DUPLICATE_SETTINGS, type DuplicateSettings } from '../../src/intake/ruleset.js';
-import { changedSections, readSeedDocument } from '../../src/rules/document.js';
+import type { DuplicateSettings } from '../../src/intake/ruleset.js';
+import { seedRulesVersion } from './rules-seed.js';
 import { signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
@@ -60,35 +58,6 @@ export interface StackOptions {
 	duplicates?: Partial<DuplicateSettings> | 'shipped';
 }
 
-/**
- * Version 1 as the processor would seed it from the files, with other duplicate settings
- * (migrating first, as the processor does at its start; it then finds the version and keeps it).
- */
-async function seedRulesVersion(
-	databaseUrl: string,
-	config: ReturnType<typeof loadConfig>,
-	duplicates: Partial<DuplicateSettings>,
-): Promise<void> {
-	const sql = connect(databaseUrl, { maxConnections: 1 });
-	try {
-		await migrate(sql, config.MIGRATIONS_DIR);
-		const files = await readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE);
-		const document = { ...files, duplicates: { ...DEFAULT_DUPLICATE_SETTINGS, ...duplicates } };
-		await saveRulesVersion(sql, {
-			previousVersion: null,
-			document,
-			changedBy: 'system',
-			note: 'the first version, from RULES_FILE and CRM_MAPPING_FILE (test settings)',
-			changed: changedSections(null, document),
-			restores: null,
-			actor: 'system',
-			correlationId: null,
-		});
-	} finally {
-		await sql.end();
-	}
-}
-
 /** Processor + mock CRM on free ports, against a real Postgres database. */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
 	const ownDatabase = options.databaseUrl ? null : await testDatabase();
@@ -120,7 +89,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		...options.env,
 	});
 	const duplicates = options.duplicates ?? { window_hours: 0 };
-	if (ownDatabase && duplicates !== 'shipped') {
+	if (duplicates !== 'shipped') {
 		await seedRulesVersion(databaseUrl, config, duplicates);
 	}
 	const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) });

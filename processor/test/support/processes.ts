@@ -1,3 +1,6 @@
+import { loadConfig } from '../../src/config.js';
+import type { DuplicateSettings } from '../../src/intake/ruleset.js';
+import { seedRulesVersion } from './rules-seed.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
@@ -65,7 +68,18 @@ export interface ProcessorProcess extends ChildService {
 /** The built processor as its own process, on a free port; resolves once it answers /livez. */
 export async function startProcessorProcess(
 	env: Record<string, string>,
+	options: { duplicates?: Partial<DuplicateSettings> | 'shipped' } = {},
 ): Promise<ProcessorProcess> {
+	const duplicates = options.duplicates ?? { window_hours: 0 };
+	if (env.DATABASE_URL && duplicates !== 'shipped') {
+		let config: ReturnType<typeof loadConfig> | null = null;
+		try {
+			config = loadConfig({ ...env });
+		} catch {
+			// settings the processor refuses: it will say so itself, and seeds nothing
+		}
+		if (config) await seedRulesVersion(env.DATABASE_URL, config, duplicates);
+	}
 	const port = await freePort();
 	const service = startChild(process.execPath, [processorMain], {
 		PATH: process.env.PATH,
