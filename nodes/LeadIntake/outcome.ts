@@ -18,8 +18,8 @@ export const OUTCOMES = [
 		name: 'duplicate',
 		displayName: 'Duplicate',
 		meaning:
-			'the processor already had a lead with this idempotency key, so nothing was sent to the CRM again (response.existing_status says how the first one ended).',
-		action: 'Nothing to do: the source sent the same lead twice.',
+			'the processor already had this lead: the same idempotency key again (response.existing_status says how the first one ended), or the same person within the duplicate window under another key (duplicate_of names the first run, match says what matched: email, phone or payload). Nothing was sent to the CRM.',
+		action: 'Nothing to do: the lead was sent twice.',
 		hintType: 'info',
 	},
 	{

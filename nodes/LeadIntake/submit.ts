@@ -95,6 +95,7 @@ export async function submitLeads(
 					source: submission.source,
 					response: answer,
 					lead: submission.lead as IDataObject,
+					...samePersonOf(outcome, answer),
 				},
 				pairedItem: { item: itemIndex },
 			});
@@ -167,4 +168,14 @@ export function text(value: unknown): string | undefined {
 	if (typeof value !== 'string' && typeof value !== 'number') return undefined;
 	const trimmed = String(value).trim();
 	return trimmed === '' ? undefined : trimmed;
+}
+
+/**
+ * A duplicate of the same person under another key (the processor's answer names the first run
+ * and what matched): `duplicate_of` and `match` on the item, so a workflow can branch on them
+ * without reading the response. Absent for a repeated key (the same request again).
+ */
+function samePersonOf(outcome: string, answer: IDataObject): IDataObject {
+	if (outcome !== 'duplicate' || typeof answer.duplicate_of !== 'string') return {};
+	return { duplicate_of: answer.duplicate_of, match: answer.match ?? null };
 }

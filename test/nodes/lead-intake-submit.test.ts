@@ -269,6 +269,28 @@ describe('Submit (version 2)', () => {
 		expect(hints[2]).toMatch(/^3 leads on <b>Failed<\/b>.*DLQ/);
 	});
 
+	test('a duplicate of the same person carries duplicate_of and match; a repeated key does not', async () => {
+		processor.answerInTurn(
+			{
+				status: 200,
+				body: { status: 'duplicate', run_id: 'r9', duplicate_of: 'r1', match: 'phone' },
+			},
+			{ status: 200, body: { status: 'duplicate', run_id: 'r1', existing_status: 'processed' } },
+		);
+		const items = ['k-person', 'k-repeat'].map((key) => ({ ...triggerItem, idempotency_key: key }));
+		const run = await submit({}, { items });
+		const [, duplicates] = run.json('Node');
+		expect(duplicates).toHaveLength(2);
+		expect(duplicates![0]).toMatchObject({
+			outcome: 'duplicate',
+			run_id: 'r9',
+			duplicate_of: 'r1',
+			match: 'phone',
+		});
+		expect(duplicates![1]).toMatchObject({ outcome: 'duplicate', run_id: 'r1' });
+		expect(duplicates![1]).not.toHaveProperty('duplicate_of');
+	});
+
 	test('an unreachable processor is a Failed lead, not an error', async () => {
 		processor.answer(() => ({ status: 0, hangUp: true }));
 		const run = await submit({}, { items: [triggerItem] });

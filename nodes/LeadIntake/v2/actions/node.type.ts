@@ -15,6 +15,7 @@ type LeadIntakeMap = {
 	dlqItem: 'listDlq' | 'retryDlqItem' | 'resolveDlqItem' | 'replayDlq' | 'retryDue';
 	kpi: 'computeKpi';
 	person: 'erasePerson' | 'exportPerson';
+	rules: 'getRules' | 'dryRunRules' | 'saveRules' | 'listRulesVersions';
 };
 
 export type LeadIntakeType = AllEntities<LeadIntakeMap>;

@@ -7,6 +7,7 @@ import * as kpi from './kpi/Kpi.resource';
 import * as lead from './lead/Lead.resource';
 import * as person from './person/Person.resource';
 import type { Operation, OperationModule } from './node.type';
+import * as rules from './rules/Rules.resource';
 import * as run from './run/Run.resource';
 
 /** What a version adds to the node's base description (LeadIntake.node.ts). */
@@ -16,7 +17,7 @@ export type VersionDescription = Omit<
 >;
 
 /** Every resource of versions 2, 2.1 and 2.2, in the order of the Resource list. */
-export const resources = { dlqItem, kpi, lead, person, run };
+export const resources = { dlqItem, kpi, lead, person, rules, run };
 
 /** Every operation module, by its operation value (the values are unique across resources). */
 export const operations = Object.fromEntries(
@@ -76,6 +77,11 @@ export const versionDescription: VersionDescription = {
 					description: 'Erase or export everything held about a person',
 				},
 				{
+					name: 'Rule',
+					value: 'rules',
+					description: 'The versioned rules: business rules, CRM mapping, duplicate settings',
+				},
+				{
 					name: 'Run',
 					value: 'run',
 					description: "One lead's record: status, audit trail, attempts",
@@ -88,5 +94,6 @@ export const versionDescription: VersionDescription = {
 		...dlqItem.description,
 		...kpi.description,
 		...person.description,
+		...rules.description,
 	],
 };
