@@ -102,6 +102,7 @@ const processorEnv: NodeJS.ProcessEnv = {
 	CRM_TOKEN,
 	CRM_TIMEOUT_MS: String(CRM_TIMEOUT_MS),
 	RATE_LIMIT_PER_MINUTE: '100000000',
+	SOURCE_RATE_LIMIT_PER_MINUTE: '100000000',
 	// store mode: the processor retries by itself (nothing calls retry-due), every second here
 	DLQ_RETRY_INTERVAL_SECONDS: ON_STORE ? '1' : '0',
 	LOG_LEVEL: 'warn',

@@ -11,6 +11,9 @@ import { runLoad, type LoadResult } from './load.js';
  * hot path compiled by the JIT (a cold processor at concurrency 1 needs many seconds to get
  * there) and the database vacuumed and analyzed (see vacuumAnalyze);
  * BENCH_PROCESSOR_ENV (JSON) adds processor settings, e.g. '{"DB_POOL_SIZE":"8"}'.
+ * The processor is measured twice in the same run: with the same-person check on (a rules version
+ * with `duplicates.window_hours` 24; every lead is a person of its own, so each one pays the
+ * check and is delivered) and off (window 0), saved through the operator API between phases.
  */
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const warmupSeconds = Number(process.env.BENCH_WARMUP_SECONDS ?? 5);
@@ -22,18 +25,22 @@ const stack = await startLocalStack({
 	processorEnv: {
 		LOG_LEVEL: 'warn',
 		RATE_LIMIT_PER_MINUTE: '100000000',
+		SOURCE_RATE_LIMIT_PER_MINUTE: '100000000',
 		FAULT_INJECTION: 'off',
 		...(JSON.parse(process.env.BENCH_PROCESSOR_ENV ?? '{}') as Record<string, string>),
 	},
 });
 const secret = signingSecret(stack.settings);
 const floor = await startFloor(stack.databaseUrl, secret);
+const processorUrl = stack.urls.processor;
 const targets = [
-	{ name: 'floor', baseUrl: floor.url, path: '/' },
-	{ name: 'processor', baseUrl: stack.urls.processor, path: '/webhook/lead' },
+	{ name: 'floor', baseUrl: floor.url, path: '/', windowHours: null },
+	{ name: 'processor', baseUrl: processorUrl, path: '/webhook/lead', windowHours: 24 },
+	{ name: 'no-dup-check', baseUrl: processorUrl, path: '/webhook/lead', windowHours: 0 },
 ] as const;
 try {
-	for (const { name, baseUrl, path } of targets) {
+	for (const { name, baseUrl, path, windowHours } of targets) {
+		if (windowHours !== null) await setDuplicateWindow(windowHours);
 		process.stderr.write(`warming up ${name} for ${warmupSeconds} s ...\n`);
 		await runLoad({
 			baseUrl,
@@ -46,7 +53,8 @@ try {
 	await vacuumAnalyze(stack.databaseUrl);
 	const rows: { name: string; result: LoadResult }[] = [];
 	for (const concurrency of CONCURRENCIES) {
-		for (const { name, baseUrl, path } of targets) {
+		for (const { name, baseUrl, path, windowHours } of targets) {
+			if (windowHours !== null) await setDuplicateWindow(windowHours);
 			process.stderr.write(`${name} at concurrency ${concurrency} for ${seconds} s ...\n`);
 			await runLoad({ baseUrl, path, secret, concurrency, seconds: 1 });
 			rows.push({ name, result: await runLoad({ baseUrl, path, secret, concurrency, seconds }) });
@@ -74,7 +82,34 @@ function printTable(rows: { name: string; result: LoadResult }[]): void {
 		console.log(
 			`ratio processor/floor at concurrency ${concurrency}: ${(ratio * 100).toFixed(1)} %`,
 		);
+		const check = of('processor');
+		const off = of('no-dup-check');
+		console.log(
+			`same-person check at concurrency ${concurrency}: leads/s on/off ${((check.perSecond / off.perSecond) * 100).toFixed(1)} %,` +
+				` per lead ${((1000 / check.perSecond) * concurrency).toFixed(3)} ms on vs ${((1000 / off.perSecond) * concurrency).toFixed(3)} ms off`,
+		);
 	}
+}
+
+/** Saves a rules version with this duplicate window (the processor applies it to the next lead). */
+async function setDuplicateWindow(windowHours: number): Promise<void> {
+	const headers = {
+		authorization: `Bearer ${stack.settings.SERVICE_TOKEN}`,
+		'content-type': 'application/json',
+	};
+	const current = (await (await fetch(`${processorUrl}/internal/rules`, { headers })).json()) as {
+		document: { duplicates: Record<string, unknown> };
+	};
+	const document = {
+		...current.document,
+		duplicates: { ...current.document.duplicates, window_hours: windowHours },
+	};
+	const saved = await fetch(`${processorUrl}/internal/rules`, {
+		method: 'PUT',
+		headers,
+		body: JSON.stringify({ document, note: 'benchmark' }),
+	});
+	if (!saved.ok) throw new Error(`saving the rules failed: ${saved.status} ${await saved.text()}`);
 }
 
 /**

@@ -20,13 +20,18 @@ export interface LoadOptions {
 	seconds: number;
 }
 
-const LEAD = JSON.stringify({
-	email: 'bench.lead@example.com',
-	name: 'Bench Lead',
-	phone: '+49 170 1234567',
-	address: { zip: '66123', street: 'Hauptstrasse 1' },
-	house: { is_owner: true },
-});
+/** Each lead is a person of its own (e-mail and phone), so no lead is a same-person duplicate. */
+function leadOf(person: string, sequence: number): Buffer {
+	return Buffer.from(
+		JSON.stringify({
+			email: `bench.${person}.${sequence}@example.com`,
+			name: 'Bench Lead',
+			phone: `+49 170 ${String(sequence % 10_000_000).padStart(7, '0')}`,
+			address: { zip: '66123', street: 'Hauptstrasse 1' },
+			house: { is_owner: true },
+		}),
+	);
+}
 
 /**
  * A closed loop: `concurrency` workers each send a signed lead with a unique key, wait for
@@ -34,7 +39,6 @@ const LEAD = JSON.stringify({
  */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 	const pool = new Pool(options.baseUrl, { connections: options.concurrency, pipelining: 1 });
-	const body = Buffer.from(LEAD);
 	const prefix = randomBytes(4).toString('hex');
 	const latencies: number[] = [];
 	let errors = 0;
@@ -46,7 +50,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 	const worker = async () => {
 		while (performance.now() < deadline) {
 			const timestamp = String(Math.floor(Date.now() / 1000));
-			const id = `bench-${prefix}-${sequence++}`;
+			const id = `bench-${prefix}-${sequence}`;
+			const body = leadOf(prefix, sequence++);
 			const sent = performance.now();
 			const response = await pool.request({
 				method: 'POST',
