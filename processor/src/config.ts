@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { BACKOFF_PRESETS, type BackoffPreset } from './dlq/backoff.js';
+import { BACKOFF_PRESETS, type BackoffPreset } from './crm/backoff.js';
 import { defaultMappingFile, defaultMigrationsDir, defaultRulesFile } from './paths.js';
 
 const commaList = z.string().transform((value) =>

@@ -233,3 +233,17 @@ export type OutcomeEvent = {
 
 /** Where sources (and the n8n node) POST a lead. */
 export const INTAKE_PATH = '/webhook/lead';
+
+/**
+ * What made a lead the same person as an earlier one (runs.duplicate_match, person_identities.match;
+ * docs/contract.md, "The same person").
+ */
+export const IDENTITY_MATCHES = ['email', 'phone', 'payload'] as const;
+export type IdentityMatch = (typeof IDENTITY_MATCHES)[number];
+
+/** One salted identity hash of a lead. */
+export interface PersonIdentity {
+	match: IdentityMatch;
+	/** SHA-256 hex of `<match>:<normalised value>` followed by the salt. */
+	hash: string;
+}

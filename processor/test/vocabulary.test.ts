@@ -7,6 +7,7 @@ import {
 	DLQ_STATUSES,
 	EVENT_TYPES,
 	OUTBOX_STATUSES,
+	IDENTITY_MATCHES,
 	OUTCOME_EVENT_TYPES,
 	RUN_STATUSES,
 } from '../src/vocabulary.js';
@@ -41,6 +42,8 @@ test.each([
 	['delivery_attempts_trigger_check', ATTEMPT_TRIGGERS],
 	['outcome_events_type_check', OUTCOME_EVENT_TYPES],
 	['outcome_events_status_check', OUTBOX_STATUSES],
+	['person_identities_match_check', IDENTITY_MATCHES],
+	['runs_duplicate_match_check', IDENTITY_MATCHES],
 ] as const)('%s allows exactly the declared values', async (constraint, declared) => {
 	expect(await allowedBy(constraint)).toEqual([...declared].sort());
 });

@@ -1,4 +1,4 @@
-import type { PersonIdentity, IdentityMatch } from '../intake/person-identity.js';
+import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 import type postgres from 'postgres';
 import { insertEventRows } from './audit-events.js';

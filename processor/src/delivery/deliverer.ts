@@ -1,5 +1,5 @@
 import { claimQueued, type QueuedRun } from '../db/runs.js';
-import { mapConcurrently } from '../dlq/retry-service.js';
+import { mapConcurrently } from '../concurrency.js';
 import { deliverAccepted, type IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';

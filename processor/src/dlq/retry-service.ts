@@ -15,11 +15,18 @@ import {
 	type Settlement,
 } from '../db/dlq.js';
 import { settleRedelivery } from '../db/transitions.js';
-import { attemptFailed, dlqDead, dlqResolved, dlqRetried, upserted } from '../delivery/events.js';
+import {
+	attemptFailed,
+	dlqDead,
+	dlqResolved,
+	dlqRetried,
+	upserted,
+} from '../crm/delivery-events.js';
 import type { IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
-import { nextRetryAt } from './backoff.js';
+import { mapConcurrently } from '../concurrency.js';
+import { nextRetryAt } from '../crm/backoff.js';
 import { recoverInterrupted } from './recovery.js';
 
 /** What intake delivery needs, plus how retries run. */
@@ -277,21 +284,4 @@ function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 	} catch {
 		return null;
 	}
-}
-
-export async function mapConcurrently<T, R>(
-	items: T[],
-	concurrency: number,
-	work: (item: T) => Promise<R>,
-): Promise<R[]> {
-	const results: R[] = new Array(items.length);
-	let next = 0;
-	const worker = async () => {
-		while (next < items.length) {
-			const index = next++;
-			results[index] = await work(items[index]!);
-		}
-	};
-	await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-	return results;
 }

@@ -8,7 +8,7 @@ import {
 	type OutboxEvent,
 } from '../db/outcome-events.js';
 import { startLoop, type Loop } from '../delivery/loop.js';
-import { mapConcurrently } from '../dlq/retry-service.js';
+import { mapConcurrently } from '../concurrency.js';
 import { signV2, type SigningKey } from '../intake/signature.js';
 import type { Logger } from '../logger.js';
 import type { OutcomeEvent } from '../vocabulary.js';

@@ -3,6 +3,7 @@ import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/
 import { canonicalJson } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
 import type { DuplicateSettings } from './ruleset.js';
+import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 
 /*
  * Who "the same person" is (docs/adr/0010-same-person-identity.md). A lead yields up to two
@@ -12,15 +13,6 @@ import type { DuplicateSettings } from './ruleset.js';
  *  - payload: the canonical JSON of the normalised lead (idempotency_key left out).
  * The identity setting chooses which count: email_or_phone (either matches), email, phone, payload.
  */
-
-export const IDENTITY_MATCHES = ['email', 'phone', 'payload'] as const;
-export type IdentityMatch = (typeof IDENTITY_MATCHES)[number];
-
-export interface PersonIdentity {
-	match: IdentityMatch;
-	/** SHA-256 hex of `<match>:<normalised value>` followed by the salt. */
-	hash: string;
-}
 
 export function normalizeEmailIdentity(value: unknown): string | null {
 	if (typeof value !== 'string') return null;
@@ -65,3 +57,5 @@ export function personIdentities(
 export function hashIdentity(match: IdentityMatch, value: string, salt: string): string {
 	return createHash('sha256').update(`${match}:${value}${salt}`).digest('hex');
 }
+
+export type { IdentityMatch, PersonIdentity };

@@ -1,4 +1,4 @@
-import { nextRetryAt } from '../../src/dlq/backoff.js';
+import { nextRetryAt } from '../../src/crm/backoff.js';
 
 const policy = { scheduleSeconds: [30, 60, 120, 240, 480], jitterRatio: 0.1, maxRetries: 5 };
 const now = new Date('2026-11-24T12:00:00Z');

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, SETTING_NAMES } from '../../src/config.js';
-import { BACKOFF_PRESETS } from '../../src/dlq/backoff.js';
+import { BACKOFF_PRESETS } from '../../src/crm/backoff.js';
 import { CSV_HEADER } from '../../src/kpi/report.js';
 import { openApiDocument } from '../../src/openapi/openapi.js';
 import { ATTEMPT_TRIGGERS, DLQ_STATUSES, EVENT_TYPES, RUN_STATUSES } from '../../src/vocabulary.js';

@@ -1,0 +1,17 @@
+/** Runs `work` over `items` with at most `concurrency` at once; results in the items' order. */
+export async function mapConcurrently<T, R>(
+	items: T[],
+	concurrency: number,
+	work: (item: T) => Promise<R>,
+): Promise<R[]> {
+	const results: R[] = new Array(items.length);
+	let next = 0;
+	const worker = async () => {
+		while (next < items.length) {
+			const index = next++;
+			results[index] = await work(items[index]!);
+		}
+	};
+	await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+	return results;
+}
