@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
+import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
 import { hashEmail } from '../src/pii/email.js';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
@@ -425,6 +426,15 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 	const [event] = await stack.sql`
 		SELECT payload FROM audit_events WHERE event_type = 'retention_applied' ORDER BY event_id DESC LIMIT 1`;
 	expect(event!.payload).toEqual(pass.body);
+	// the day's stakeholder report says what was removed (counts only)
+	const [{ passDay }] = await stack.sql<{ passDay: string }[]>`
+		SELECT to_char(event_time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS "passDay" FROM audit_events
+		WHERE event_type = 'retention_applied' ORDER BY event_id DESC LIMIT 1`;
+	const report = await stack.internal('POST', '/internal/kpi/compute-daily', { date: passDay });
+	expect(report.status).toBe(200);
+	expect(await readFile(join(stack.alertsDir, `kpi_${passDay}.md`), 'utf8')).toContain(
+		`## Removed by retention\n\n${retentionLine(pass.body as unknown as RetentionRemoved)}`,
+	);
 
 	const again = await stack.internal('POST', '/internal/privacy/retention', {});
 	expect(again.body).toEqual({

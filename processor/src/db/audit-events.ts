@@ -114,3 +114,23 @@ export async function forEachReceivedLead(
 		ORDER BY r.received_at DESC, r.run_id`.cursor(batch);
 	for await (const rows of cursor) handle(rows);
 }
+
+/** What the retention passes of [from, to) removed, summed (retention_applied events; no person). */
+export async function retentionRemoved(
+	sql: Sql,
+	range: { from: Date; to: Date },
+): Promise<{ raw_leads_purged: number; runs_anonymised: number; alert_files_deleted: number }> {
+	const [row] = await sql<
+		{ raw_leads_purged: string; runs_anonymised: string; alert_files_deleted: string }[]
+	>`
+		SELECT coalesce(sum((payload->>'raw_leads_purged')::bigint), 0) AS raw_leads_purged,
+			coalesce(sum((payload->>'runs_anonymised')::bigint), 0) AS runs_anonymised,
+			coalesce(sum((payload->>'alert_files_deleted')::bigint), 0) AS alert_files_deleted
+		FROM audit_events
+		WHERE event_type = 'retention_applied' AND event_time >= ${range.from} AND event_time < ${range.to}`;
+	return {
+		raw_leads_purged: Number(row!.raw_leads_purged),
+		runs_anonymised: Number(row!.runs_anonymised),
+		alert_files_deleted: Number(row!.alert_files_deleted),
+	};
+}

@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { insertEvents } from '../db/audit-events.js';
+import { insertEvents, retentionRemoved } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import { computeKpiDays, dlqQueueByReason, type KpiRow } from '../db/kpi.js';
 import { writeAtomically } from '../incidents/alert-files.js';
@@ -42,11 +42,11 @@ export async function computeDaily(
 	const days = await computeKpiDays(deps.sql, shiftDay(day, -(TREND_DAYS - 1)), day);
 	const row = days.at(-1)!;
 	const dayStart = new Date(`${day}T00:00:00Z`);
-	const [queue, ledger] = await Promise.all([
+	const dayEnd = new Date(`${shiftDay(day, 1)}T00:00:00Z`);
+	const [queue, ledger, retention] = await Promise.all([
 		dlqQueueByReason(deps.sql),
-		deps.ledger
-			? deps.ledger({ from: dayStart, to: new Date(`${shiftDay(day, 1)}T00:00:00Z`) })
-			: null,
+		deps.ledger ? deps.ledger({ from: dayStart, to: dayEnd }) : null,
+		retentionRemoved(deps.sql, { from: dayStart, to: dayEnd }),
 	]);
 	if (ledger && !ledger.balanced) {
 		deps.logger.error(
@@ -54,7 +54,7 @@ export async function computeDaily(
 			'the ledger does not balance: some leads of the day are not accounted for',
 		);
 	}
-	const input = { day: row, days, queue, ledger };
+	const input = { day: row, days, queue, ledger, retention };
 	const charts = await renderTrendCharts(days);
 
 	await mkdir(deps.alertsDir, { recursive: true });

@@ -17,6 +17,19 @@ import type { LedgerSummary } from '../db/ledger.js';
 
 export type { LedgerSummary };
 
+export interface RetentionRemoved {
+	raw_leads_purged: number;
+	runs_anonymised: number;
+	alert_files_deleted: number;
+}
+
+/** The report's sentence on what retention removed this day (counts only: no person). */
+export function retentionLine(removed: RetentionRemoved): string {
+	const { raw_leads_purged: raw, runs_anonymised: runs, alert_files_deleted: files } = removed;
+	if (raw + runs + files === 0) return 'Nothing was past its retention window this day.';
+	return `Past their retention window this day: ${runs} run${runs === 1 ? '' : 's'} anonymised (with their events, attempts and DLQ items), ${raw} raw lead${raw === 1 ? '' : 's'} of dead items purged, ${files} alert file${files === 1 ? '' : 's'} deleted. The KPI rows keep their counts.`;
+}
+
 export interface ReportInput {
 	/** The day of the report: the last of `days`. */
 	day: KpiRow;
@@ -26,6 +39,8 @@ export interface ReportInput {
 	queue: QueueByReason[];
 	/** Null until the ledger is computed for reports. */
 	ledger: LedgerSummary | null;
+	/** What the retention passes of the day removed (docs/privacy.md); absent: not asked. */
+	retention?: RetentionRemoved;
 }
 
 /** Days before the report's day that its table compares with. */
@@ -162,6 +177,7 @@ export function buildReport(input: ReportInput): string {
 					...queue.map((item) => `| ${item.reason} | ${item.waiting} | ${item.dead} |`),
 				]),
 		'',
+		...(input.retention ? ['## Removed by retention', '', retentionLine(input.retention), ''] : []),
 		`The trend of the last ${input.days.length} days is drawn in kpi_${day.day}.html; kpi_${day.day}.csv holds those daily rows.`,
 		`Computed at ${day.computed_at.toISOString()}.`,
 		'',

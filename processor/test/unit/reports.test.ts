@@ -1,5 +1,5 @@
 import { parseAlertFileName } from '../../src/incidents/alert-files.js';
-import { ledgerLine, type LedgerSummary } from '../../src/kpi/report.js';
+import { ledgerLine, retentionLine, type LedgerSummary } from '../../src/kpi/report.js';
 import { formatAge, formatDuration } from '../../src/text/durations.js';
 
 const RUN = '6f1c2a9e-0000-4000-8000-000000000001';
@@ -75,4 +75,13 @@ test('durations and ages read like a person would say them', () => {
 	expect(formatDuration(7_500_000)).toBe('2 h 5 min');
 	expect(formatAge(30_000)).toBe('under a minute');
 	expect(formatAge(3 * 86_400_000 + 4 * 3_600_000)).toBe('3 d 4 h');
+});
+
+test('the daily report says what retention removed that day, in counts only', () => {
+	expect(retentionLine({ raw_leads_purged: 0, runs_anonymised: 0, alert_files_deleted: 0 })).toBe(
+		'Nothing was past its retention window this day.',
+	);
+	expect(retentionLine({ raw_leads_purged: 2, runs_anonymised: 1, alert_files_deleted: 3 })).toBe(
+		'Past their retention window this day: 1 run anonymised (with their events, attempts and DLQ items), 2 raw leads of dead items purged, 3 alert files deleted. The KPI rows keep their counts.',
+	);
 });
