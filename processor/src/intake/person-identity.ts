@@ -1,5 +1,8 @@
 import { createHash } from 'node:crypto';
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/min';
+// core + the small metadata as a JS module: the min entry imports its metadata as JSON, which
+// Node and jest warn about on every import
+import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/core';
+import metadata from 'libphonenumber-js/min/metadata';
 import { canonicalJson } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
 import type { DuplicateSettings } from './ruleset.js';
@@ -25,7 +28,7 @@ export function normalizePhoneIdentity(value: unknown, defaultRegion: string): s
 	if (typeof value !== 'string' && typeof value !== 'number') return null;
 	const text = String(value).trim();
 	if (text === '') return null;
-	const parsed = parsePhoneNumberFromString(text, defaultRegion as CountryCode);
+	const parsed = parsePhoneNumberFromString(text, defaultRegion as CountryCode, metadata);
 	if (!parsed || !parsed.isPossible()) return null;
 	return parsed.number;
 }
