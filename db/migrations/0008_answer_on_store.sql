@@ -2,22 +2,28 @@
 -- claims it (leased: lease_owner, lease_until); and the outcome events outbox, written by the
 -- same statement as the state change each event reports (the triggers below), sent to n8n.
 
--- queued joins the run statuses. Added to the list the constraint holds now rather than restated
--- in full, so parallel migrations adding statuses of their own apply in either order.
-DO $$
+-- Values join a CHECK (column IN (...)) constraint: appended to the list it holds now rather than
+-- restated in full, so migrations that add values of their own apply in either order. Used by
+-- this migration and the ones after it (0007 has its own copy: it was applied before this).
+CREATE FUNCTION append_check_values(tbl text, con text, col text, additions text[])
+RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
 	allowed text[];
 BEGIN
 	SELECT array_agg(value[1]) INTO allowed
 	FROM pg_constraint c, regexp_matches(pg_get_constraintdef(c.oid), '''([^'']+)''', 'g') AS value
-	WHERE c.conname = 'runs_status_check' AND c.conrelid = 'runs'::regclass;
-	ALTER TABLE runs DROP CONSTRAINT runs_status_check;
+	WHERE c.conname = con AND c.conrelid = tbl::regclass;
+	EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', tbl, con);
 	EXECUTE format(
-		'ALTER TABLE runs ADD CONSTRAINT runs_status_check CHECK (status IN (%s))',
-		(SELECT string_agg(DISTINCT quote_literal(status), ', ')
-		 FROM unnest(array_append(allowed, 'queued')) AS status));
+		'ALTER TABLE %I ADD CONSTRAINT %I CHECK (%I IN (%s))',
+		tbl, con, col,
+		(SELECT string_agg(DISTINCT quote_literal(value), ', ')
+		 FROM unnest(allowed || additions) AS value));
 END
 $$;
+
+-- queued joins the run statuses.
+SELECT append_check_values('runs', 'runs_status_check', 'status', ARRAY['queued']);
 
 -- A queued run claimed by a deliverer becomes `accepted` with a lease: which processor holds it
 -- and until when. Past lease_until the recovery takes it (as it takes an intake's accepted run

@@ -21,31 +21,10 @@ ALTER TABLE runs ADD COLUMN duplicate_match text;
 ALTER TABLE runs ADD CONSTRAINT runs_duplicate_match_check
 	CHECK (duplicate_match IS NULL OR duplicate_match IN ('email', 'phone', 'payload'));
 
--- `duplicate` joins the run statuses and `lead_same_person` the event types: appended to the
--- lists the constraints hold now (as 0007 does), so parallel migrations apply in any order.
-DO $$
-DECLARE
-	allowed text[];
-BEGIN
-	SELECT array_agg(value[1]) INTO allowed
-	FROM pg_constraint c, regexp_matches(pg_get_constraintdef(c.oid), '''([^'']+)''', 'g') AS value
-	WHERE c.conname = 'runs_status_check' AND c.conrelid = 'runs'::regclass;
-	ALTER TABLE runs DROP CONSTRAINT runs_status_check;
-	EXECUTE format(
-		'ALTER TABLE runs ADD CONSTRAINT runs_status_check CHECK (status IN (%s))',
-		(SELECT string_agg(DISTINCT quote_literal(status), ', ')
-		 FROM unnest(array_append(allowed, 'duplicate')) AS status));
-
-	SELECT array_agg(value[1]) INTO allowed
-	FROM pg_constraint c, regexp_matches(pg_get_constraintdef(c.oid), '''([^'']+)''', 'g') AS value
-	WHERE c.conname = 'audit_events_type_check' AND c.conrelid = 'audit_events'::regclass;
-	ALTER TABLE audit_events DROP CONSTRAINT audit_events_type_check;
-	EXECUTE format(
-		'ALTER TABLE audit_events ADD CONSTRAINT audit_events_type_check CHECK (event_type IN (%s))',
-		(SELECT string_agg(DISTINCT quote_literal(type), ', ')
-		 FROM unnest(array_append(allowed, 'lead_same_person')) AS type));
-END
-$$;
+-- `duplicate` joins the run statuses and `lead_same_person` the event types (0008's function).
+SELECT append_check_values('runs', 'runs_status_check', 'status', ARRAY['duplicate']);
+SELECT append_check_values(
+	'audit_events', 'audit_events_type_check', 'event_type', ARRAY['lead_same_person']);
 
 -- The daily KPIs count "the same request again" (duplicate_count: repeats of a key) and "the same
 -- person again" (same_person_count: runs of status duplicate) apart.

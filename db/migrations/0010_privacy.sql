@@ -1,33 +1,10 @@
 -- Personal data has a life cycle (docs/privacy.md): a person's records can be erased, and every
 -- erasure is kept as a request whose CRM part is driven to an end by the processor.
 
--- Appended to the lists the constraints hold now (as 0007 does), so parallel migrations that add
--- values of their own apply in either order.
-DO $$
-DECLARE
-	additions constant text[][] := ARRAY[
-		['audit_events', 'audit_events_type_check', 'event_type', 'person_erased'],
-		['audit_events', 'audit_events_type_check', 'event_type', 'person_exported'],
-		['audit_events', 'audit_events_type_check', 'event_type', 'crm_erased'],
-		['audit_events', 'audit_events_type_check', 'event_type', 'retention_applied'],
-		['runs', 'runs_status_check', 'status', 'erased']
-	];
-	addition text[];
-	allowed text[];
-BEGIN
-	FOREACH addition SLICE 1 IN ARRAY additions LOOP
-		SELECT array_agg(value[1]) INTO allowed
-		FROM pg_constraint c, regexp_matches(pg_get_constraintdef(c.oid), '''([^'']+)''', 'g') AS value
-		WHERE c.conname = addition[2] AND c.conrelid = addition[1]::regclass;
-		EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', addition[1], addition[2]);
-		EXECUTE format(
-			'ALTER TABLE %I ADD CONSTRAINT %I CHECK (%I IN (%s))',
-			addition[1], addition[2], addition[3],
-			(SELECT string_agg(DISTINCT quote_literal(value), ', ')
-			 FROM unnest(array_append(allowed, addition[4])) AS value));
-	END LOOP;
-END
-$$;
+-- New event types and run status `erased` (0008's function).
+SELECT append_check_values('audit_events', 'audit_events_type_check', 'event_type',
+	ARRAY['person_erased', 'person_exported', 'crm_erased', 'retention_applied']);
+SELECT append_check_values('runs', 'runs_status_check', 'status', ARRAY['erased']);
 
 -- When a run's personal data was erased (NULL: never). A run `accepted` at the time of the
 -- erasure (its lead in flight) becomes `erased`: the intake's and the recovery's writes only
