@@ -2,7 +2,6 @@ import type {
 	ICredentialsDecrypted,
 	ICredentialTestFunctions,
 	IDataObject,
-	IHookFunctions,
 	INodeCredentialTestResult,
 	INodeExecutionData,
 	INodeType,
@@ -10,6 +9,7 @@ import type {
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
+import { localWebhookMethods } from '../common/local-webhook';
 import { fromParameter, NodeConnectionTypes, webhookDescriptionFields } from 'n8n-workflow';
 import { recentCredentials } from '../common/recent-credentials';
 import { OUTCOME_EVENTS, OUTCOME_EVENT_TYPES, type OutcomeEventType } from './events';
@@ -133,20 +133,7 @@ export class LeadOutcomeTrigger implements INodeType {
 		],
 	};
 
-	// The webhook lives in n8n itself: there is nothing to register with a third party.
-	webhookMethods = {
-		default: {
-			async checkExists(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-			async create(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-			async delete(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-		},
-	};
+	webhookMethods = localWebhookMethods;
 
 	methods = {
 		credentialTest: {

@@ -3,13 +3,13 @@ import type {
 	ICredentialsDecrypted,
 	ICredentialTestFunctions,
 	IDataObject,
-	IHookFunctions,
 	INodeCredentialTestResult,
 	INodeType,
 	INodeTypeDescription,
 	IWebhookFunctions,
 	IWebhookResponseData,
 } from 'n8n-workflow';
+import { localWebhookMethods } from '../common/local-webhook';
 import { fromParameter, NodeConnectionTypes, webhookDescriptionFields } from 'n8n-workflow';
 import { recentCredentials } from '../common/recent-credentials';
 import { SourceRateLimiter } from './rate-limit';
@@ -123,20 +123,7 @@ export class LeadSourceTrigger implements INodeType {
 		],
 	};
 
-	// The webhook lives in n8n itself: there is nothing to register with a third party.
-	webhookMethods = {
-		default: {
-			async checkExists(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-			async create(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-			async delete(this: IHookFunctions): Promise<boolean> {
-				return true;
-			},
-		},
-	};
+	webhookMethods = localWebhookMethods;
 
 	methods = {
 		credentialTest: {
