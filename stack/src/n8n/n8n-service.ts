@@ -180,18 +180,32 @@ export function importLedger(userFolder: string): string {
 
 /**
  * Ready when n8n's API is up (the editor and owner setup need it) and/or the production webhook of
- * our published lead intake workflow is registered (it then refers a GET to POST).
+ * our published lead intake workflow is registered (it then refers a GET to POST). While n8n
+ * migrates its database it answers every path 200 "n8n is starting up", and for a moment after
+ * that 404 until its routes are registered: only its readiness endpoint and the settings as JSON
+ * (registered after every other API route) say the API is there.
  */
 export async function n8nReady(
 	baseUrl: string,
 	expect: { api: boolean; webhooks: boolean },
 ): Promise<boolean> {
-	if (expect.api && !(await fetch(`${baseUrl}/rest/settings`)).ok) return false;
+	if (expect.api && !(await apiReady(baseUrl))) return false;
 	if (!expect.webhooks) return true;
 	const webhook = await fetch(`${baseUrl}/webhook/lead-intake`);
 	return (
 		webhook.status === 404 && (await webhook.text()).includes('Did you mean to make a POST request')
 	);
+}
+
+async function apiReady(baseUrl: string): Promise<boolean> {
+	if (!(await fetch(`${baseUrl}/healthz/readiness`)).ok) return false;
+	const settings = await fetch(`${baseUrl}/rest/settings`);
+	if (!settings.ok || !settings.headers.get('content-type')?.includes('application/json')) {
+		await settings.body?.cancel();
+		return false;
+	}
+	const body = (await settings.json()) as { data?: unknown };
+	return typeof body.data === 'object' && body.data !== null;
 }
 
 /** The editor needs an owner account; set up once (n8n answers 400 once there is one). */
