@@ -354,6 +354,17 @@ test('Person: Erase and Export send the person and who asks, and output what the
 	});
 });
 
+test('Person: a field whose expression gives nothing for an item is left out, not sent as "undefined"', async () => {
+	await operate(
+		'person',
+		'erasePerson',
+		{ email: '={{ $json.email }}', phone: '={{ $json.phone }}' },
+		ok({ nothing_left: true }),
+		{ items: [{ phone: '+49 170 2' }] },
+	);
+	expect(processor.requests[0]).toMatchObject({ body: JSON.stringify({ phone: '+49 170 2' }) });
+});
+
 test('Person: nobody named is refused before any request; with Continue On Fail the item carries the error', async () => {
 	const refused = await operate('person', 'erasePerson', {}, ok({}));
 	expect(refused.error?.message).toContain('Name the person');

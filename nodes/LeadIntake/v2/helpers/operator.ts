@@ -67,8 +67,13 @@ export function deadItem(dead: IDataObject): INodeExecutionData {
 	};
 }
 
+/** A text parameter, trimmed; an expression that gives nothing (undefined, null) is empty. */
+export function optionalText(this: IExecuteFunctions, name: string, itemIndex: number): string {
+	return String(this.getNodeParameter(name, itemIndex, '') ?? '').trim();
+}
+
 export function requiredText(this: IExecuteFunctions, name: string, itemIndex: number): string {
-	const value = String(this.getNodeParameter(name, itemIndex, '') ?? '').trim();
+	const value = optionalText.call(this, name, itemIndex);
 	if (!value) {
 		throw new NodeOperationError(this.getNode(), `The parameter "${name}" is empty`, { itemIndex });
 	}

@@ -1,6 +1,6 @@
 import type { IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { showOnlyFor } from '../../../../common/display-options';
-import { forEachItem } from '../../helpers/operator';
+import { forEachItem, optionalText } from '../../helpers/operator';
 import { output } from '../common.descriptions';
 import type { OperationModule, Processor } from '../node.type';
 
@@ -33,7 +33,7 @@ export async function execute(
 	processor: Processor,
 ): Promise<INodeExecutionData[][]> {
 	return await forEachItem.call(this, outputs, processor, async (itemIndex, request) => {
-		const date = String(this.getNodeParameter('date', itemIndex, '')).trim();
+		const date = optionalText.call(this, 'date', itemIndex);
 		const answer = await request({
 			method: 'POST',
 			path: '/internal/kpi/compute-daily',

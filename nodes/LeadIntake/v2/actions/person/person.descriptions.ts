@@ -1,5 +1,6 @@
 import type { IExecuteFunctions, INodeProperties } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
+import { optionalText } from '../../helpers/operator';
 
 /** Who the person is: what they gave when they asked (docs/privacy.md). */
 export const personParameters: INodeProperties[] = [
@@ -16,7 +17,8 @@ export const personParameters: INodeProperties[] = [
 		name: 'phone',
 		type: 'string',
 		default: '',
-		description: 'The phone number the person gave (compared by its digits; empty: by e-mail only)',
+		description:
+			'The phone number the person gave, in any format (without a country code it is read in the region the rules name); empty: by e-mail only',
 	},
 	{
 		displayName: 'Requested By',
@@ -31,7 +33,7 @@ export const personParameters: INodeProperties[] = [
 export function personBody(this: IExecuteFunctions, itemIndex: number): Record<string, string> {
 	const body: Record<string, string> = {};
 	for (const name of ['email', 'phone', 'actor']) {
-		const value = String(this.getNodeParameter(name, itemIndex, '')).trim();
+		const value = optionalText.call(this, name, itemIndex);
 		if (value) body[name] = value;
 	}
 	if (!body.email && !body.phone) {

@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { showOnlyFor } from '../../../../common/display-options';
-import { forEachItem } from '../../helpers/operator';
+import { forEachItem, optionalText } from '../../helpers/operator';
 import { output } from '../common.descriptions';
 import type { OperationModule, Processor } from '../node.type';
 import { documentOf, documentParameter } from './rulesDocument';
@@ -46,7 +46,7 @@ export async function execute(
 	return await forEachItem.call(this, outputs, processor, async (itemIndex, request) => {
 		const body: IDataObject = { document: documentOf.call(this, itemIndex) as IDataObject };
 		const expected = this.getNodeParameter('expectedVersion', itemIndex, 0) as number;
-		const note = String(this.getNodeParameter('note', itemIndex, '')).trim();
+		const note = optionalText.call(this, 'note', itemIndex);
 		if (expected > 0) body.expected_version = expected;
 		if (note) body.note = note;
 		const answer = await request({
