@@ -206,6 +206,7 @@ export async function startProcessor(
 			inFlightSeconds: Math.max(config.ACCEPTED_LEASE_SECONDS, config.DLQ_LEASE_SECONDS),
 			crmBackoffSeconds: config.DLQ_BACKOFF_SECONDS,
 			scanBatch: 500,
+			phoneRegion: () => rules.current().duplicates.default_phone_region,
 		};
 		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
 		closers.push(() => crmErasures.stop());

@@ -92,6 +92,37 @@ describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
 		});
 	});
 
+	test('erasure by the phone alone, written another way, finds the delivered first run through its phone identity and the later run through it; no identity hash is left', async () => {
+		const who = person();
+		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-a');
+		const again = await send(
+			stack,
+			validLead({ email: `other.${who.email}`, phone: who.local }),
+			'site-b',
+		);
+		expect(again.body).toMatchObject({ status: 'duplicate', match: 'phone' });
+		const runIds = [String(first.body.run_id), String(again.body.run_id)];
+		// delivered: no raw lead is held that could be searched for the phone
+		const held = await stack.sql`
+			SELECT run_id FROM runs WHERE run_id = ANY(${runIds}::uuid[]) AND sealed_lead IS NOT NULL`;
+		expect(held).toEqual([]);
+		const hashes = (
+			await stack.sql<{ identity_hash: string }[]>`
+				SELECT identity_hash FROM person_identities WHERE run_id = ${runIds[0]!}`
+		).map((row) => row.identity_hash);
+		expect(hashes).toHaveLength(2);
+
+		const erased = await stack.internal('POST', '/internal/privacy/erase', {
+			phone: who.local.replace(' ', '-'),
+		});
+		expect(erased.status).toBe(200);
+		expect([...(erased.body.run_ids as string[])].sort()).toEqual([...runIds].sort());
+		const [left] = await stack.sql<{ identities: number; hashes: number }[]>`
+			SELECT (SELECT count(*)::int FROM person_identities WHERE identity_hash = ANY(${hashes}::text[])) AS identities,
+				(SELECT count(*)::int FROM runs WHERE run_id = ANY(${runIds}::uuid[]) AND email_hash IS NOT NULL) AS hashes`;
+		expect(left).toEqual({ identities: 0, hashes: 0 });
+	});
+
 	test('50 concurrent leads of one person, different sources and keys: one CRM record, 49 duplicates', async () => {
 		const who = person();
 		const answers: Answer[] = await Promise.all(

@@ -58,6 +58,20 @@ const OPERATIONS: Record<string, Record<string, unknown>> = {
 	},
 	retryDue: { resource: 'dlqItem', operation: 'retryDue' },
 	computeKpi: { resource: 'kpi', operation: 'computeKpi', date: '={{ $json.body.date }}' },
+	getRules: { resource: 'rules', operation: 'getRules' },
+	saveRules: {
+		resource: 'rules',
+		operation: 'saveRules',
+		document: '={{ $json.body.document }}',
+		note: '={{ $json.body.note }}',
+	},
+	erasePerson: {
+		resource: 'person',
+		operation: 'erasePerson',
+		email: '={{ $json.body.email }}',
+		phone: '={{ $json.body.phone }}',
+		actor: 'e2e operator',
+	},
 };
 
 /** The shipped lead intake workflow, answering the source when the CRM has the lead. */
@@ -155,10 +169,9 @@ beforeAll(async () => {
 	});
 	sql = postgres(stack.databaseUrl, { onnotice: () => undefined });
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
-	await sameRequestsOnly();
 	// the stack is ready once the lead intake webhook is registered; n8n registers the others'
 	// as it activates each workflow
-	for (const path of [ON_DELIVERY_PATH, 'lead-outcomes']) {
+	for (const path of [ON_DELIVERY_PATH, 'lead-outcomes', 'e2e-getRules', 'e2e-saveRules']) {
 		await waitFor(
 			async () => {
 				const response = await fetch(`${stack.urls.n8n}/webhook/${path}`);
@@ -170,36 +183,33 @@ beforeAll(async () => {
 			{ what: `n8n to register the webhook /webhook/${path}`, deadlineMs: 60_000 },
 		);
 	}
+	await sameRequestsOnly();
 }, 600_000);
 
 /**
  * These tests send one person (the same phone) under many keys and are about the n8n side: the
- * same-person check is switched off as an operator would (a rules version with window_hours 0),
- * and the suite goes on once the processor has it in force. processor/test/same-person.test.ts
- * tests the check.
+ * same-person check is switched off as an operator would, from the Lead Intake node (Rules: Get
+ * Current, then Save with window_hours 0), and the suite goes on once the processor has it in
+ * force. The last block switches it on again the same way; processor/test/same-person.test.ts
+ * tests the check itself.
  */
 async function sameRequestsOnly(): Promise<void> {
-	const call = (method: string, body?: unknown) =>
-		fetch(`${stack.urls.processor}/internal/rules`, {
-			method,
-			headers: {
-				authorization: `Bearer ${stack.settings.SERVICE_TOKEN}`,
-				'content-type': 'application/json',
-				'x-operator': 'e2e',
-			},
-			body: body === undefined ? undefined : JSON.stringify(body),
-		});
-	const current = (await (await call('GET')).json()) as {
+	await duplicateWindowFromN8n(0, 'e2e: one person under many keys');
+}
+
+/** Saves the rules in force with another duplicate window through n8n; resolves once in force. */
+async function duplicateWindowFromN8n(windowHours: number, note: string): Promise<void> {
+	const [current] = (await operate('getRules')) as {
 		version: number;
 		document: { duplicates: Record<string, unknown> };
-	};
+	}[];
 	const document = {
-		...current.document,
-		duplicates: { ...current.document.duplicates, window_hours: 0 },
+		...current!.document,
+		duplicates: { ...current!.document.duplicates, window_hours: windowHours },
 	};
-	const saved = await call('PUT', { document, note: 'e2e: one person under many keys' });
-	expect(saved.status).toBe(200);
-	const version = current.version + 1;
+	const [saved] = await operate('saveRules', { document, note });
+	const version = current!.version + 1;
+	expect(saved).toMatchObject({ version });
 	await waitFor(
 		() =>
 			processorLines.some(
@@ -894,4 +904,49 @@ test('a request n8n signed, captured on its way and replayed with another key, i
 		),
 	).toEqual([expect.objectContaining({ key: 'e2e-captured', upserts: 1 })]);
 	expect(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-replayed'`).toHaveLength(0);
+});
+
+// last: the tests above send one person under many keys
+describe('the same person through n8n, with the check switched on from the Lead Intake node', () => {
+	beforeAll(() => duplicateWindowFromN8n(24, 'e2e: one person, one lead'), 60_000);
+
+	test('another key, e-mail case and phone format: answered duplicate naming the first run and the match; no second CRM record; erased from n8n afterwards', async () => {
+		const person = { ...lead, email: 'Same.Person@Example.com', phone: '+49 171 2223334' };
+		const first = await postToN8n(person, {
+			authorization: `Bearer ${devKey()}`,
+			'idempotency-key': 'e2e-same-person-1',
+		});
+		expect(first.status).toBe(202);
+		const firstRun = first.body.run_id as string;
+		const again = await postToN8n(
+			{ ...person, email: ' same.person@EXAMPLE.com', phone: '0171 222 3334' },
+			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-same-person-2' },
+		);
+		expect(again.status).toBe(200);
+		expect(again.body).toMatchObject({
+			status: 'duplicate',
+			duplicate_of: firstRun,
+			match: 'email',
+		});
+		const crmLeads = async () =>
+			(
+				(await (await fetch(`${stack.urls.crm}/leads`)).json()) as { leads: { key: string }[] }
+			).leads.filter((entry) => entry.key.startsWith('e2e-same-person-'));
+		await waitFor(crmLeads, {
+			what: 'the first lead of the person in the mock CRM',
+			until: (found) => found.length > 0,
+			deadlineMs: 30_000,
+		});
+		expect((await crmLeads()).map((entry) => entry.key)).toEqual(['e2e-same-person-1']);
+
+		const [erased] = await operate('erasePerson', { phone: '+491712223334' });
+		expect(erased).toMatchObject({ nothing_left: false, requested_by: 'e2e operator' });
+		expect([...(erased!.run_ids as string[])].sort()).toEqual(
+			[firstRun, again.body.run_id as string].sort(),
+		);
+		const left = await sql`
+			SELECT run_id FROM runs WHERE run_id IN (${firstRun}, ${again.body.run_id as string})
+				AND email_hash IS NOT NULL`;
+		expect(left).toEqual([]);
+	});
 });

@@ -103,3 +103,15 @@ function queueRun(tx: postgres.TransactionSql, runId: string) {
 	return tx`UPDATE runs SET status = 'queued', updated_at = now()
 		WHERE run_id = ${runId} AND status = 'accepted'`;
 }
+
+/** The runs recorded under any of these identity hashes (a person's first runs, for erasure). */
+export async function runsWithIdentityHashes(
+	sql: Sql,
+	hashes: readonly string[],
+): Promise<string[]> {
+	if (hashes.length === 0) return [];
+	const rows = await sql<{ run_id: string }[]>`
+		SELECT DISTINCT run_id FROM person_identities
+		WHERE identity_hash = ANY(${[...hashes]}::text[]) ORDER BY run_id`;
+	return rows.map((row) => row.run_id);
+}

@@ -24,6 +24,14 @@ export async function runsWithEmailHash(sql: Sql, emailHash: string): Promise<st
 	return rows.map((row) => row.run_id);
 }
 
+/** The runs marked as the same person again as one of these runs (they share an identifier). */
+export async function duplicatesOfRuns(sql: Sql, runIds: readonly string[]): Promise<string[]> {
+	if (runIds.length === 0) return [];
+	const rows = await sql<{ run_id: string }[]>`
+		SELECT run_id FROM runs WHERE duplicate_of = ANY(${[...runIds]}::uuid[]) ORDER BY run_id`;
+	return rows.map((row) => row.run_id);
+}
+
 /** Runs still holding their encrypted raw lead (undelivered), a page at a time by run id. */
 export async function sealedLeadsPage(
 	sql: Sql,

@@ -11,10 +11,7 @@ import type { CompiledRules } from './rules.js';
 export const DUPLICATE_IDENTITIES = ['email_or_phone', 'email', 'phone', 'payload'] as const;
 export const DUPLICATE_POLICIES = ['drop', 'update'] as const;
 
-/**
- * How a lead from a person already received is recognised and handled. Validated and stored now;
- * read by the content-duplicate check, which is not part of the processor yet.
- */
+/** How a lead from a person already received is recognised and handled (intake/person-identity.ts). */
 export const DuplicateSettingsSchema = z
 	.strictObject({
 		window_hours: z.number().int().min(0).max(720).meta({

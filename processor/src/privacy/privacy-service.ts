@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Sql } from '../db/connection.js';
 import {
 	claimDueCrmErasures,
+	duplicatesOfRuns,
 	eraseRuns,
 	exportRuns,
 	recordErasure,
@@ -15,6 +16,8 @@ import {
 import { createAlertsPass } from '../incidents/alerts-pass.js';
 import { listAlertFiles } from '../incidents/alert-files.js';
 import type { Logger } from '../logger.js';
+import { runsWithIdentityHashes } from '../db/person-identities.js';
+import { hashIdentity, normalizePhoneIdentity } from '../intake/person-identity.js';
 import { hashEmail } from '../pii/email.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
 import type { ErasureCounts } from '../vocabulary.js';
@@ -22,9 +25,10 @@ import type { CrmEraser } from './crm-eraser.js';
 
 /*
  * A person's data: found, erased, exported (docs/privacy.md). A person is found by the salted
- * hash of their e-mail (every run that had an e-mail keeps it until erased) and by the phone in
- * the encrypted raw leads still held (a delivered lead's raw copy is gone; its masked phone
- * cannot identify anyone).
+ * hash of their e-mail (every run that had an e-mail keeps it until erased), by the salted phone
+ * identity the same-person check keeps for a person's first run, by the phone in the encrypted
+ * raw leads still held (a delivered lead's raw copy is gone; its masked phone cannot identify
+ * anyone), and through those runs by the later runs marked as the same person again.
  */
 
 export interface PrivacyDeps {
@@ -41,6 +45,8 @@ export interface PrivacyDeps {
 	crmBackoffSeconds: readonly number[];
 	/** Leads without an e-mail are looked through this many at a time for a phone. */
 	scanBatch: number;
+	/** The region of phone numbers written without a country code (the rules in force). */
+	phoneRegion: () => string;
 }
 
 export interface Person {
@@ -58,17 +64,27 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 		for (const runId of await runsWithEmailHash(deps.sql, hash)) found.add(runId);
 	}
 	if (person.phone) {
-		const wanted = digits(person.phone);
+		const region = deps.phoneRegion();
+		const e164 = normalizePhoneIdentity(person.phone, region);
+		const wantedDigits = digits(person.phone);
+		const samePhone = (value: unknown) =>
+			(wantedDigits !== '' && digitsOf(value) === wantedDigits) ||
+			(e164 !== null && normalizePhoneIdentity(value, region) === e164);
+		if (e164 !== null) {
+			const hash = hashIdentity('phone', e164, deps.emailHashSalt);
+			for (const runId of await runsWithIdentityHashes(deps.sql, [hash])) found.add(runId);
+		}
 		let after: string | null = null;
 		for (;;) {
 			const page = await sealedLeadsPage(deps.sql, after, deps.scanBatch);
 			for (const row of page) {
-				if (phoneOf(deps.cipher, row.sealed_lead) === wanted) found.add(row.run_id);
+				if (samePhone(openLead(deps.cipher, row.sealed_lead)?.phone)) found.add(row.run_id);
 			}
 			if (page.length < deps.scanBatch) break;
 			after = page.at(-1)!.run_id;
 		}
 	}
+	for (const runId of await duplicatesOfRuns(deps.sql, [...found])) found.add(runId);
 	return [...found];
 }
 
@@ -83,9 +99,8 @@ function openLead(cipher: LeadCipher, sealed: Buffer): Record<string, unknown> |
 	}
 }
 
-function phoneOf(cipher: LeadCipher, sealed: Buffer): string | null {
-	const phone = openLead(cipher, sealed)?.phone;
-	return typeof phone === 'string' || typeof phone === 'number' ? digits(String(phone)) : null;
+function digitsOf(value: unknown): string | null {
+	return typeof value === 'string' || typeof value === 'number' ? digits(String(value)) : null;
 }
 
 export interface ErasureAnswer {
