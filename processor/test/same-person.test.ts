@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { waitFor } from '@lead-intake-hub/stack';
 import { postLead, startStack, validLead, type Answer, type Stack } from './support/harness.js';
 
 /*
@@ -295,6 +296,33 @@ describe('identity variants', () => {
 			const leads = await stack.crm.leads();
 			expect(leads.map((lead) => ({ key: lead.key, upserts: lead.upserts }))).toEqual([
 				{ key: 'first-key', upserts: 2 },
+			]);
+
+			// an update the CRM fails is retried from the DLQ as the same update, not as a new record
+			await stack.crm.fail(1, 503);
+			const failed = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Doe-Smith-Jones' }),
+				{ key: 'third-key' },
+			);
+			expect(failed.status).toBe(500);
+			stack.clock.advance(3600);
+			// retry-due, or the processor's own retry loop, whichever comes first
+			await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					const [run] = await stack.sql`
+						SELECT status FROM runs WHERE run_id = ${String(failed.body.run_id)}`;
+					return run!.status as string;
+				},
+				{
+					what: 'the failed update delivered from the DLQ',
+					until: (status) => status === 'processed',
+				},
+			);
+			const after = await stack.crm.leads();
+			expect(after.map((lead) => ({ key: lead.key, upserts: lead.upserts }))).toEqual([
+				{ key: 'first-key', upserts: 3 },
 			]);
 		} finally {
 			await stack.close();

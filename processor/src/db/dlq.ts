@@ -66,6 +66,8 @@ export interface ClaimedItem {
 	retryCount: number;
 	leaseToken: string;
 	idempotencyKey: string;
+	/** The key the CRM record is upserted under: the first run's for a policy-update same person. */
+	crmKey: string;
 	correlationId: string | null;
 	sealedLead: Buffer | null;
 }
@@ -149,6 +151,7 @@ async function claimWhere(
 			run_status: RunStatus;
 			retry_count: number;
 			idempotency_key: string;
+			crm_key: string;
 			correlation_id: string | null;
 			sealed_lead: Buffer | null;
 		}[]
@@ -166,7 +169,8 @@ async function claimWhere(
 			RETURNING dlq.dlq_id, dlq.run_id, dlq.retry_count
 		)
 		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
-			r.sealed_lead
+			r.sealed_lead,
+			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
 		ORDER BY c.dlq_id`;
 	return rows.map((row) => ({
@@ -176,6 +180,7 @@ async function claimWhere(
 		retryCount: row.retry_count,
 		leaseToken: claim.leaseToken,
 		idempotencyKey: row.idempotency_key,
+		crmKey: row.crm_key,
 		correlationId: row.correlation_id,
 		sealedLead: row.sealed_lead,
 	}));

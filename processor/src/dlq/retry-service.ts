@@ -280,7 +280,7 @@ function crmRequestOf(deps: RetryDeps, item: ClaimedItem, sealedLead: Buffer) {
 			rules,
 			emailHashSalt: deps.emailHashSalt,
 		});
-		return toCrmRequest(lead.normalized, mapping, item.runId, item.idempotencyKey);
+		return toCrmRequest(lead.normalized, mapping, item.runId, item.crmKey);
 	} catch {
 		return null;
 	}
