@@ -22,6 +22,11 @@ export interface EventRowOptions {
 	 * payload has `dlq_id` takes the id of its run's item, and is left out if none was created.
 	 */
 	dlqItems?: Fragment;
+	/**
+	 * A relation of at most one row with a jsonb column `payload`: what only the statement knows
+	 * (e.g. the run a lookup found), merged over each event's payload. No row: no event.
+	 */
+	merge?: Fragment;
 }
 
 /** The one INSERT into audit_events: rows in list order (event_id order is timeline order). */
@@ -34,6 +39,14 @@ export function insertEventRows(
 	const rows = sql`jsonb_to_recordset(${sql.json(ordered as unknown as postgres.JSONValue)})
 		AS e(run_id uuid, type text, actor text, payload jsonb, correlation_id text, ord integer)`;
 	const where = options.where ? sql`AND ${options.where}` : sql``;
+	if (options.merge) {
+		return sql`
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT e.run_id, e.type, e.actor, e.payload || m.payload, e.correlation_id
+			FROM ${rows} CROSS JOIN ${options.merge} m
+			WHERE true ${where}
+			ORDER BY e.ord`;
+	}
 	if (!options.dlqItems) {
 		return sql`
 			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)

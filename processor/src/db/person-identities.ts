@@ -1,7 +1,7 @@
 import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 import type { Sql } from './connection.js';
-import type postgres from 'postgres';
 import { insertEventRows } from './audit-events.js';
+import { withDeadline } from './deadline.js';
 
 /*
  * person_identities: the salted identity hashes of the first run of each person
@@ -18,7 +18,7 @@ export interface SamePerson {
 
 export interface PersonClaim {
 	runId: string;
-	correlationId: string;
+	correlationId: string | null;
 	identities: readonly PersonIdentity[];
 	windowHours: number;
 	policy: 'drop' | 'update';
@@ -28,12 +28,13 @@ export interface PersonClaim {
 
 /**
  * Decides whether an accepted run's person was already received within the window, race-free
- * across processes: the identity hashes are locked (transaction-scoped advisory locks, taken in
- * hash order so two claims cannot deadlock), then looked up with a fresh snapshot. The first of a
- * person records its identities; a later one is marked (policy drop: run `duplicate`, sealed lead
- * purged; policy update: run stays `accepted` and names the first) with a `lead_same_person` event,
- * all in the same transaction. Not part of the grouped intake write: runs with no identity (or a
- * window of 0) never come here, and the locks serialise only leads of one person.
+ * across processes, in ONE statement (no multi-statement transaction: see migration 0012):
+ * same_person_first locks the identity hashes (transaction-scoped advisory locks, in hash order)
+ * and looks them up with a fresh snapshot. The first of a person records its identities; a later
+ * one is marked (policy drop: run `duplicate`, sealed lead purged; policy update: the run names
+ * the first) with a `lead_same_person` event. A run answered on store is queued by the same
+ * statement. Not part of the grouped intake write: runs with no identity (or a window of 0) never
+ * come here, and the locks serialise only leads of one person.
  */
 export async function claimPerson(
 	sql: Sql,
@@ -42,66 +43,62 @@ export async function claimPerson(
 ): Promise<SamePerson | null> {
 	const hashes = [...new Set(claim.identities.map((identity) => identity.hash))].sort();
 	if (hashes.length === 0) return null;
-	return sql.begin(async (tx) => {
-		await tx`SELECT set_config('statement_timeout', ${String(deadlineMs)}, true)`;
-		await tx`
-			SELECT pg_advisory_xact_lock(k) FROM (
-				SELECT hashtextextended(h, 21) AS k FROM unnest(${hashes}::text[]) AS h ORDER BY 1
-			) AS keys`;
-		const [first] = await tx<{ run_id: string; match: IdentityMatch; idempotency_key: string }[]>`
-			SELECT p.run_id, p.match, r.idempotency_key
-			FROM person_identities p JOIN runs r ON r.run_id = p.run_id
-			WHERE p.identity_hash = ANY(${hashes}::text[])
-				AND p.received_at > now() - make_interval(hours => ${claim.windowHours})
-				AND p.run_id <> ${claim.runId}
-			ORDER BY p.received_at, p.run_id, p.match
-			LIMIT 1`;
-		if (!first) {
-			const rows = claim.identities.map((identity) => ({
-				identity_hash: identity.hash,
-				match: identity.match,
-			}));
-			await tx`
+	const identities = claim.identities.map((identity) => ({
+		identity_hash: identity.hash,
+		match: identity.match,
+	}));
+	const drop = claim.policy === 'drop';
+	const [first] = await withDeadline(
+		sql<{ run_id: string; match: IdentityMatch; idempotency_key: string }[]>`
+			WITH first AS MATERIALIZED (
+				SELECT * FROM same_person_first(${hashes}::text[], ${claim.windowHours}::int, ${claim.runId}::uuid)
+			), recorded AS (
 				INSERT INTO person_identities (identity_hash, run_id, match)
 				SELECT i.identity_hash, ${claim.runId}, i.match
-				FROM jsonb_to_recordset(${tx.json(rows)}) AS i(identity_hash text, match text)
-				ON CONFLICT DO NOTHING`;
-			if (claim.queue) await queueRun(tx, claim.runId);
-			return null;
-		}
-		if (claim.policy === 'drop') {
-			await tx`
-				UPDATE runs SET status = 'duplicate', duplicate_of = ${first.run_id},
-					duplicate_match = ${first.match}, sealed_lead = NULL, updated_at = now()
-				WHERE run_id = ${claim.runId} AND status = 'accepted'`;
-		} else {
-			await tx`
-				UPDATE runs SET duplicate_of = ${first.run_id}, duplicate_match = ${first.match},
+				FROM jsonb_to_recordset(${sql.json(identities)}) AS i(identity_hash text, match text)
+				WHERE NOT EXISTS (SELECT 1 FROM first)
+				ON CONFLICT DO NOTHING
+			), marked AS (
+				UPDATE runs r SET
+					status = CASE
+						WHEN f.run_id IS NOT NULL AND ${drop} THEN 'duplicate'
+						WHEN ${claim.queue} THEN 'queued'
+						ELSE r.status END,
+					duplicate_of = f.run_id,
+					duplicate_match = f.match,
+					sealed_lead = CASE WHEN f.run_id IS NOT NULL AND ${drop} THEN NULL ELSE r.sealed_lead END,
 					updated_at = now()
-				WHERE run_id = ${claim.runId} AND status = 'accepted'`;
-			if (claim.queue) await queueRun(tx, claim.runId);
-		}
-		await insertEventRows(tx, [
-			{
-				run_id: claim.runId,
-				correlation_id: claim.correlationId,
-				type: 'lead_same_person',
-				actor: 'processor',
-				payload: { duplicate_of: first.run_id, match: first.match, policy: claim.policy },
-			},
-		]);
-		return {
-			duplicateOf: first.run_id,
-			firstIdempotencyKey: first.idempotency_key,
-			match: first.match,
-		};
-	}) as Promise<SamePerson | null>;
-}
-
-/** The run, held by its request until now, waits for a deliverer (docs/contract.md, answer on store). */
-function queueRun(tx: postgres.TransactionSql, runId: string) {
-	return tx`UPDATE runs SET status = 'queued', updated_at = now()
-		WHERE run_id = ${runId} AND status = 'accepted'`;
+				FROM (SELECT 1) AS one LEFT JOIN first f ON true
+				WHERE r.run_id = ${claim.runId} AND r.status = 'accepted' AND r.duplicate_of IS NULL
+					AND (f.run_id IS NOT NULL OR ${claim.queue})
+				RETURNING r.run_id
+			), event AS (${insertEventRows(
+				sql,
+				[
+					{
+						run_id: claim.runId,
+						correlation_id: claim.correlationId,
+						type: 'lead_same_person',
+						actor: 'processor',
+						// duplicate_of and match: the run the lookup found (merged by the statement)
+						payload: { duplicate_of: '', match: 'email', policy: claim.policy },
+					},
+				],
+				{
+					merge: sql`(SELECT jsonb_build_object('duplicate_of', run_id, 'match', match) AS payload FROM first)`,
+					// once per run: a second check of the same run (recovery) marks and tells nothing
+					where: sql`EXISTS (SELECT 1 FROM marked)`,
+				},
+			)})
+			SELECT run_id, match, idempotency_key FROM first`,
+		deadlineMs,
+	);
+	if (!first) return null;
+	return {
+		duplicateOf: first.run_id,
+		firstIdempotencyKey: first.idempotency_key,
+		match: first.match,
+	};
 }
 
 /** The runs recorded under any of these identity hashes (a person's first runs, for erasure). */
@@ -114,4 +111,23 @@ export async function runsWithIdentityHashes(
 		SELECT DISTINCT run_id FROM person_identities
 		WHERE identity_hash = ANY(${[...hashes]}::text[]) ORDER BY run_id`;
 	return rows.map((row) => row.run_id);
+}
+
+/**
+ * Runs left `accepted` past their lease that no same-person check has marked or recorded: their
+ * processor died (or its database failed) between the run's insert and the check, or they had no
+ * identity to check. The recovery checks them before it hands them to the DLQ.
+ */
+export async function uncheckedExpiredRuns(
+	sql: Sql,
+	expired: { cutoff: Date; now: Date; limit: number },
+): Promise<{ run_id: string; correlation_id: string | null; sealed_lead: Buffer }[]> {
+	return sql<{ run_id: string; correlation_id: string | null; sealed_lead: Buffer }[]>`
+		SELECT r.run_id, r.correlation_id, r.sealed_lead FROM runs r
+		WHERE r.status = 'accepted' AND r.received_at < ${expired.cutoff}
+			AND (r.lease_until IS NULL OR r.lease_until < ${expired.now})
+			AND r.sealed_lead IS NOT NULL AND r.duplicate_of IS NULL
+			AND NOT EXISTS (SELECT 1 FROM person_identities p WHERE p.run_id = r.run_id)
+		ORDER BY r.received_at
+		LIMIT ${expired.limit}`;
 }
