@@ -128,6 +128,8 @@ const EnvSchema = z.object({
 	PROCESSOR_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
 	/** Crash tests only, and only with FAULT_INJECTION on (intake-service.ts). */
 	TEST_PAUSE_AFTER_CRM_KEY_PREFIX: z.string().min(1).optional(),
+	/** Crash tests only, and only with FAULT_INJECTION on: held after the run's insert, before its same-person check. */
+	TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX: z.string().min(1).optional(),
 	LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
@@ -165,10 +167,13 @@ export class ConfigError extends Error {}
  */
 function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 	const problems: string[] = [];
-	if (config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX && !config.FAULT_INJECTION) {
-		problems.push(
-			'TEST_PAUSE_AFTER_CRM_KEY_PREFIX: only with FAULT_INJECTION=on (it is for crash tests)',
-		);
+	for (const pause of [
+		'TEST_PAUSE_AFTER_CRM_KEY_PREFIX',
+		'TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX',
+	] as const) {
+		if (config[pause] && !config.FAULT_INJECTION) {
+			problems.push(`${pause}: only with FAULT_INJECTION=on (it is for crash tests)`);
+		}
 	}
 	if (config.HTTP_HEADERS_TIMEOUT_MS > config.HTTP_REQUEST_TIMEOUT_MS) {
 		// node:http would refuse it at start with a stack trace

@@ -114,6 +114,7 @@ export async function startProcessor(
 			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
 			leadLimits: DEFAULT_LEAD_LIMITS,
 			pauseAfterCrmKeyPrefix: config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX ?? null,
+			pauseBeforeSamePersonKeyPrefix: config.TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX ?? null,
 		};
 		const recovered = await recoverInterrupted(delivery);
 		if (recovered > 0) {

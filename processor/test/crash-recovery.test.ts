@@ -140,3 +140,69 @@ test('a processor starting after the lease ran out recovers the orphan by itself
 		SELECT d.status, d.reason FROM dlq d JOIN runs r USING (run_id) WHERE r.idempotency_key = 'crash-2'`;
 	expect(item).toEqual({ status: 'open', reason: 'interrupted' });
 });
+
+test('kill -9 between the run insert and its same-person check: the recovery checks the run before the DLQ gets it, so the person still has one CRM record', async () => {
+	const own = await testDatabase();
+	const ownSql = connect(own.url, { maxConnections: 1 });
+	try {
+		const ownEnv = (extra: Record<string, string> = {}) => env({ DATABASE_URL: own.url, ...extra });
+		const first = await startProcessorProcess(
+			ownEnv({ TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX: 'unchecked-' }),
+			{ duplicates: 'shipped' },
+		);
+		running.push(first);
+		void postLead(first.url, validLead({ email: 'Una.Checked@example.com' }), {
+			key: 'unchecked-1',
+		}).catch(() => undefined);
+		await first.waitForLine((line) => line.includes('paused before the same-person check'));
+		await first.kill('SIGKILL');
+		const [orphan] =
+			await ownSql`SELECT run_id, status FROM runs WHERE idempotency_key = 'unchecked-1'`;
+		expect(orphan).toMatchObject({ status: 'accepted' });
+
+		// the same person again, through a processor that checks it: nothing recorded of the
+		// orphan, so this one is the first of the person and reaches the CRM
+		const second = await startProcessorProcess(ownEnv(), { duplicates: 'shipped' });
+		running.push(second);
+		const again = await postLead(second.url, validLead({ email: 'una.checked@EXAMPLE.com' }), {
+			key: 'checked-2',
+		});
+		expect(again.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+
+		// once the orphan's lease (3 s) has run out, retry-due's recovery checks it first
+		const run = await waitFor(
+			async () => {
+				await fetch(`${second.url}/internal/dlq/retry-due`, {
+					method: 'POST',
+					headers: {
+						authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+						'content-type': 'application/json',
+					},
+					body: '{}',
+				});
+				const [row] = await ownSql<{ status: string; duplicate_of: string | null }[]>`
+					SELECT status, duplicate_of FROM runs WHERE run_id = ${orphan!.run_id as string}`;
+				return row!;
+			},
+			{
+				what: 'the recovery to settle the unchecked orphan',
+				until: (row) => row.status !== 'accepted',
+				deadlineMs: 15_000,
+				intervalMs: 100,
+			},
+		);
+		expect(run).toEqual({ status: 'duplicate', duplicate_of: again.body.run_id });
+		expect(await ownSql`SELECT 1 FROM dlq WHERE run_id = ${orphan!.run_id as string}`).toEqual([]);
+		const crmKeys = ((await (await fetch(`${crm.url}/leads`)).json()) as { leads: CrmLead[] }).leads
+			.map((lead) => lead.key)
+			.filter((key) => key === 'unchecked-1' || key === 'checked-2');
+		expect(crmKeys).toEqual(['checked-2']);
+		const events = await ownSql`
+			SELECT event_type FROM audit_events WHERE run_id = ${orphan!.run_id as string} ORDER BY event_id`;
+		expect(events.map((event) => event.event_type)).toEqual(['lead_received', 'lead_same_person']);
+	} finally {
+		for (const processor of running.splice(0)) await processor.kill('SIGKILL');
+		await ownSql.end();
+		await own.drop();
+	}
+});

@@ -1,12 +1,8 @@
-import type { Sql } from '../db/connection.js';
 import { recoverExpiredRuns } from '../db/transitions.js';
+import { checkInterruptedRuns, type InterruptedCheckDeps } from '../intake/interrupted-check.js';
 
-export interface RecoveryDeps {
-	sql: Sql;
-	now: () => Date;
-	/** How long an accepted run belongs to the request that is delivering it. */
-	acceptedLeaseSeconds: number;
-}
+/** acceptedLeaseSeconds: how long an accepted run belongs to the request that is delivering it. */
+export type RecoveryDeps = InterruptedCheckDeps;
 
 const BATCH = 1000;
 const MESSAGE = 'The delivery was interrupted (the processor stopped or lost its database write)';
@@ -15,9 +11,12 @@ const MESSAGE = 'The delivery was interrupted (the processor stopped or lost its
  * Runs left `accepted` past their lease were being delivered by a processor that died (or whose
  * last write failed): each becomes `failed` with an `open` DLQ item (reason `interrupted`) due
  * at once, audited as `run_recovered`. Re-delivery is safe even if the CRM got the lead: it
- * upserts by key. Called by every retry-due and once at processor start. Returns how many.
+ * upserts by key. A run whose same-person check never ran is checked first: one found to be the
+ * same person again is a `duplicate`, not recovered. Called by every retry-due and once at
+ * processor start. Returns how many were recovered.
  */
 export async function recoverInterrupted(deps: RecoveryDeps): Promise<number> {
+	await checkInterruptedRuns(deps);
 	const now = deps.now();
 	const cutoff = new Date(now.getTime() - deps.acceptedLeaseSeconds * 1000);
 	let recovered = 0;

@@ -43,6 +43,8 @@ export interface IntakeDeps {
 	 * the CRM answered, before its run is marked processed, so a test can kill the process there.
 	 */
 	pauseAfterCrmKeyPrefix: string | null;
+	/** Crash tests: hold a lead whose key starts with it after its insert, before its same-person check. */
+	pauseBeforeSamePersonKeyPrefix?: string | null;
 	/** Told when a lead was stored `queued` (answer on store), so a deliverer picks it up now. */
 	queued?: () => void;
 }
@@ -128,6 +130,10 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		if (missingFields.length > 0) answer.missing_fields = missingFields;
 		return { httpStatus: 200, runId, body: answer };
 	}
+	if (checkPerson && testPause(deps.pauseBeforeSamePersonKeyPrefix, request.idempotencyKey)) {
+		request.log.warn({ run_id: runId }, 'paused before the same-person check (test pause point)');
+		await new Promise<never>(() => undefined);
+	}
 	const samePerson = checkPerson
 		? await claimPerson(
 				deps.sql,
@@ -204,10 +210,7 @@ export async function deliverAccepted(
 				: { record: attemptRecordOf(result), events: attemptFailed(result, 'intake') },
 		});
 	}
-	if (
-		deps.pauseAfterCrmKeyPrefix &&
-		request.idempotencyKey.startsWith(deps.pauseAfterCrmKeyPrefix)
-	) {
+	if (testPause(deps.pauseAfterCrmKeyPrefix, request.idempotencyKey)) {
 		request.log.warn({ run_id: runId }, 'paused after the CRM call (test pause point)');
 		await new Promise<never>(() => undefined);
 	}
@@ -374,4 +377,9 @@ async function recordFailure(
 function describeRejection(reasons: string[], missingFields: string[]): string {
 	const missing = missingFields.length > 0 ? ` (missing: ${missingFields.join(', ')})` : '';
 	return `Rejected by rules: ${reasons.join(', ')}${missing}`;
+}
+
+/** A crash test's pause point applies to this lead (FAULT_INJECTION only: config.ts). */
+function testPause(prefix: string | null | undefined, idempotencyKey: string): boolean {
+	return Boolean(prefix) && idempotencyKey.startsWith(prefix!);
 }
