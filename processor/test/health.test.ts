@@ -71,74 +71,106 @@ test('an unknown route answers JSON 404', async () => {
  * A real processor process: only a process shows that it stays up (in jest, an error nothing
  * handles fails the test file instead of ending a process).
  */
-test('connections cut while many writes are in flight: the process stays up and nothing is half written', async () => {
-	const crm = await startMockCrm({ token: 'cut-crm-token' });
-	const processor = await startProcessorProcess({
-		DATABASE_URL: viaProxy,
-		WEBHOOK_HMAC_SECRET: TEST_SECRET,
-		EMAIL_HASH_SALT: 'cut-salt-0123',
-		LEAD_ENCRYPTION_KEY: 'cut-lead-encryption-key-0123456789',
-		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-		CRM_URL: `${crm.url}/leads/upsert`,
-		CRM_TOKEN: 'cut-crm-token',
-		// no timer of its own talks to the database: every statement is one of the requests'
-		ALERTS_PASS_SECONDS: '0',
-		// the CRM fails on purpose; the breaker is another test's subject
-		CRM_BREAKER_FAILURES: '1000000',
+/** A lead of a person of its own: none is the same person as another. */
+const distinctPerson = (tag: string, index: number) =>
+	validLead({
+		email: `cut.${tag}.${index}@example.com`,
+		phone: `+49 17${tag === 'on' ? 1 : 0} ${String(5_550_000 + index)}`,
 	});
-	const internal = (path: string) =>
-		fetch(`${processor.url}${path}`, {
-			method: path.endsWith('retry-due') ? 'POST' : 'GET',
-			headers: {
-				authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
-				'content-type': 'application/json',
-			},
-			body: path.endsWith('retry-due') ? '{}' : undefined,
+
+/** The same-person check on: its statement is one more on every lead (migration 0012). */
+async function samePersonCheckOn(): Promise<void> {
+	const current = await stack.internal('GET', '/internal/rules');
+	const document = current.body.document as { duplicates: Record<string, unknown> };
+	const saved = await stack.internal('PUT', '/internal/rules', {
+		document: { ...document, duplicates: { ...document.duplicates, window_hours: 24 } },
+		note: 'health test: the same-person check on',
+	});
+	expect(saved.status).toBe(200);
+}
+
+test.each([
+	['off', async () => undefined],
+	['on', samePersonCheckOn],
+])(
+	'connections cut while many writes are in flight, the same-person check %s: the process stays up and nothing is half written',
+	async (check, prepare) => {
+		await prepare();
+		const crm = await startMockCrm({ token: 'cut-crm-token' });
+		const processor = await startProcessorProcess({
+			DATABASE_URL: viaProxy,
+			WEBHOOK_HMAC_SECRET: TEST_SECRET,
+			EMAIL_HASH_SALT: 'cut-salt-0123',
+			LEAD_ENCRYPTION_KEY: 'cut-lead-encryption-key-0123456789',
+			SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+			CRM_URL: `${crm.url}/leads/upsert`,
+			CRM_TOKEN: 'cut-crm-token',
+			// no timer of its own talks to the database: every statement is one of the requests'
+			ALERTS_PASS_SECONDS: '0',
+			// the CRM fails on purpose; the breaker is another test's subject
+			CRM_BREAKER_FAILURES: '1000000',
 		});
-	const faults = (failNext: number) =>
-		fetch(`${crm.url}/admin/faults`, {
-			method: 'POST',
-			headers: { 'content-type': 'application/json' },
-			body: JSON.stringify({ fail_next: failNext, status: 503 }),
-		});
-	try {
-		await faults(1_000_000);
-		// armed before the requests start; they send about 60 statements in all (inserts, CRM
-		// failures written with their DLQ items, retry-due claims): cut a third of the way in
-		const cut = proxy.cutAtStatement(20);
-		const finished = Promise.all([
-			...Array.from({ length: 30 }, (_, index) =>
-				postLead(processor.url, validLead(), { key: `cut-${index}` }).catch(() => null),
-			),
-			...Array.from({ length: 5 }, () => internal('/internal/dlq/retry-due').catch(() => null)),
-		]);
-		await Promise.race([
-			cut,
-			finished.then(() => {
-				throw new Error('every request was answered before their 20th statement: nothing was cut');
-			}),
-		]);
-		await finished;
-		await proxy.restore();
-		const back = await waitFor(
-			async () =>
-				processor.child.exitCode === null
-					? { health: (await fetch(`${processor.url}/health`)).status }
-					: { exited: processor.child.exitCode, output: processor.lines.slice(-5) },
-			{
-				what: '/health to answer 200 once the connections are back',
-				until: (state) => state.health === 200 || 'exited' in state,
-			},
-		);
-		expect(back).toEqual({ health: 200 });
-		expect(processor.child.exitCode).toBeNull();
-		await faults(0);
-		// every lead is in exactly one state: no failed run without its DLQ item
-		const ledger = (await (await internal('/internal/stats/ledger')).json()) as object;
-		expect(ledger).toMatchObject({ unaccounted: 0 });
-		expect((await postLead(processor.url, validLead(), { key: 'after-cut' })).status).toBe(200);
-	} finally {
-		await processor.kill('SIGKILL');
-		await crm.close();
-	}
-});
+		const internal = (path: string) =>
+			fetch(`${processor.url}${path}`, {
+				method: path.endsWith('retry-due') ? 'POST' : 'GET',
+				headers: {
+					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
+					'content-type': 'application/json',
+				},
+				body: path.endsWith('retry-due') ? '{}' : undefined,
+			});
+		const faults = (failNext: number) =>
+			fetch(`${crm.url}/admin/faults`, {
+				method: 'POST',
+				headers: { 'content-type': 'application/json' },
+				body: JSON.stringify({ fail_next: failNext, status: 503 }),
+			});
+		try {
+			await faults(1_000_000);
+			// armed before the requests start; they send about 60 statements in all (inserts, CRM
+			// failures written with their DLQ items, retry-due claims): cut a third of the way in
+			const cut = proxy.cutAtStatement(20);
+			const finished = Promise.all([
+				...Array.from({ length: 30 }, (_, index) =>
+					postLead(processor.url, distinctPerson(check, index), {
+						key: `cut-${check}-${index}`,
+					}).catch(() => null),
+				),
+				...Array.from({ length: 5 }, () => internal('/internal/dlq/retry-due').catch(() => null)),
+			]);
+			await Promise.race([
+				cut,
+				finished.then(() => {
+					throw new Error(
+						'every request was answered before their 20th statement: nothing was cut',
+					);
+				}),
+			]);
+			await finished;
+			await proxy.restore();
+			const back = await waitFor(
+				async () =>
+					processor.child.exitCode === null
+						? { health: (await fetch(`${processor.url}/health`)).status }
+						: { exited: processor.child.exitCode, output: processor.lines.slice(-5) },
+				{
+					what: '/health to answer 200 once the connections are back',
+					until: (state) => state.health === 200 || 'exited' in state,
+				},
+			);
+			expect(back).toEqual({ health: 200 });
+			expect(processor.child.exitCode).toBeNull();
+			await faults(0);
+			// every lead is in exactly one state: no failed run without its DLQ item
+			const ledger = (await (await internal('/internal/stats/ledger')).json()) as object;
+			expect(ledger).toMatchObject({ unaccounted: 0 });
+			expect(
+				(await postLead(processor.url, distinctPerson(check, 99), { key: `after-cut-${check}` }))
+					.status,
+			).toBe(200);
+		} finally {
+			await processor.kill('SIGKILL');
+			await crm.close();
+		}
+	},
+);
