@@ -98,7 +98,7 @@ export class LeadOutcomeTrigger implements INodeType {
 				})),
 				default: [...OUTCOME_EVENT_TYPES],
 				description:
-					'The events that start an execution, each on its own output. Others are acknowledged and dropped, so the processor does not send them again.',
+					"The events that start an execution, each on its own output. Others are acknowledged and dropped, so the processor does not send them again. Set the processor's EVENTS_TYPES to the same types, so it does not send the others at all.",
 			},
 			{
 				displayName: 'Acknowledge',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { BACKOFF_PRESETS, type BackoffPreset } from './crm/backoff.js';
 import { defaultMappingFile, defaultMigrationsDir, defaultRulesFile } from './paths.js';
+import { OUTCOME_EVENT_TYPES } from './vocabulary.js';
 
 const commaList = z.string().transform((value) =>
 	value
@@ -81,6 +82,14 @@ const EnvSchema = z.object({
 	EVENTS_SECRET: z.string().min(16).optional(),
 	/** The secret being retired during a rotation: events carry a signature with each. */
 	EVENTS_SECRET_PREVIOUS: z.string().min(16).optional(),
+	/**
+	 * The event types the receiver subscribes to (comma-separated; default every type): others
+	 * are dropped from the outbox unsent. The shipped lead-outcomes workflow picks failed, dead
+	 * and resolved.
+	 */
+	EVENTS_TYPES: commaList
+		.pipe(z.array(z.enum(OUTCOME_EVENT_TYPES)).min(1, 'name at least one event type'))
+		.default([...OUTCOME_EVENT_TYPES]),
 	EVENTS_TIMEOUT_MS: milliseconds.default(5000),
 	/** Waits after the 1st, 2nd, … refused attempt; the last repeats for as long as it takes. */
 	EVENTS_BACKOFF_SECONDS: backoffSchedule.default(() => [5, 30, 120, 600, 1800]),

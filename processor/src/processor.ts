@@ -162,6 +162,7 @@ export async function startProcessor(
 			? startDispatcher({
 					sql,
 					url: config.EVENTS_URL,
+					types: config.EVENTS_TYPES,
 					keys: signingKeys(
 						[config.EVENTS_SECRET, config.EVENTS_SECRET_PREVIOUS].filter(
 							(secret): secret is string => secret !== undefined,

@@ -350,3 +350,35 @@ test('outcome events survive a processor kill: none lost, repeats only with the 
 	expect(JSON.stringify(await refused.json())).toContain('now');
 	expect(await (await retry('{}')).json()).toEqual({ due: 0 });
 }, 60_000);
+
+test('EVENTS_TYPES: only the types the receiver subscribes to are sent; the others leave the outbox unsent', async () => {
+	const processor = await start({
+		EVENTS_URL: receiverUrl,
+		EVENTS_SECRET,
+		EVENTS_TYPES: 'lead.rejected',
+		EVENTS_POLL_MS: '200',
+	});
+	await postAsync(processor.url, validLead(), 'aos-types-delivered');
+	await postAsync(processor.url, { email: 'rejected.types@example.com' }, 'aos-types-rejected');
+	await allProcessed('aos-types-', 1);
+	const runIds = (
+		await sql<{ run_id: string }[]>`
+			SELECT run_id FROM runs WHERE idempotency_key LIKE 'aos-types-%'`
+	).map((row) => row.run_id);
+	expect(runIds).toHaveLength(2);
+	const outbox = await waitFor(
+		() => sql<{ event_type: string; status: string }[]>`
+			SELECT event_type, status FROM outcome_events WHERE run_id = ANY(${runIds}::uuid[])`,
+		{
+			what: 'the rejected event sent and the delivered one dropped',
+			until: (rows) => rows.length === 1 && rows[0]!.status === 'sent',
+			deadlineMs: 10_000,
+			intervalMs: 100,
+		},
+	);
+	expect(outbox).toEqual([{ event_type: 'lead.rejected', status: 'sent' }]);
+	const sentToUs = received
+		.map((event) => JSON.parse(event.body) as { type: string; data: { run_id?: string } })
+		.filter((event) => runIds.includes(String(event.data.run_id)));
+	expect(sentToUs.map((event) => event.type)).toEqual(['lead.rejected']);
+});

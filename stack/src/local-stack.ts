@@ -20,6 +20,8 @@ import { answersOk, startService, type Service, type ServiceSpec } from './servi
 
 /** The Lead Outcome Trigger's path in workflows/lead-outcomes.json: where the processor's events go. */
 export const EVENTS_PATH = 'lead-outcomes';
+/** The event types that workflow's trigger picks: the processor sends only these (EVENTS_TYPES). */
+export const SHIPPED_EVENT_TYPES = 'lead.failed,lead.dead,lead.resolved';
 
 export interface StackPorts {
 	processor: number;
@@ -353,7 +355,12 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
 		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),
-		...(input.eventsUrl && !env.EVENTS_URL ? { EVENTS_URL: input.eventsUrl } : {}),
+		...(input.eventsUrl && !env.EVENTS_URL
+			? {
+					EVENTS_URL: input.eventsUrl,
+					EVENTS_TYPES: env.EVENTS_TYPES || SHIPPED_EVENT_TYPES,
+				}
+			: {}),
 		...input.extra,
 	};
 }

@@ -99,6 +99,15 @@ test('lead outcomes: failed opens an alert (processor and Jira), dead goes to Ji
 	expect(trigger.credentials).toEqual({
 		leadIntakeEventsApi: { id: 'lihEventsApi0001', name: 'Lead Intake Events' },
 	});
+	// the processor sends only these (EVENTS_TYPES), as the local stack and compose set it
+	const picked = (trigger.parameters.events as string[]).join(',');
+	const root = join(__dirname, '..', '..');
+	expect(readFileSync(join(root, 'docker-compose.yml'), 'utf8')).toContain(
+		`EVENTS_TYPES: \${EVENTS_TYPES:-${picked}}`,
+	);
+	expect(readFileSync(join(root, 'stack', 'src', 'local-stack.ts'), 'utf8')).toContain(
+		`SHIPPED_EVENT_TYPES = '${picked}'`,
+	);
 	const targets = wiring(
 		workflow,
 		trigger.name,

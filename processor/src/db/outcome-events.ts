@@ -24,7 +24,14 @@ export interface OutboxEvent {
  */
 export async function claimDueEvents(
 	sql: Sql,
-	claim: { owner: string; now: Date; leaseUntil: Date; limit: number; deadlineMs: number },
+	claim: {
+		owner: string;
+		now: Date;
+		leaseUntil: Date;
+		limit: number;
+		types: readonly OutcomeEventType[];
+		deadlineMs: number;
+	},
 ): Promise<OutboxEvent[]> {
 	return withDeadline(
 		sql<OutboxEvent[]>`
@@ -34,12 +41,33 @@ export async function claimDueEvents(
 				SELECT event_id FROM outcome_events
 				WHERE status = 'pending' AND next_attempt_at <= ${claim.now}
 					AND (lease_until IS NULL OR lease_until < ${claim.now})
+					AND event_type = ANY(${claim.types as string[]}::text[])
 				ORDER BY next_attempt_at, event_id LIMIT ${claim.limit}
 				FOR UPDATE SKIP LOCKED
 			) due WHERE o.event_id = due.event_id
 			RETURNING o.event_id, o.webhook_id, o.event_type, o.run_id, o.data, o.occurred_at, o.attempts`,
 		claim.deadlineMs,
 	);
+}
+
+/**
+ * Deletes up to `limit` pending events of types the receiver does not subscribe to (EVENTS_TYPES):
+ * nothing will send them. Returns how many.
+ */
+export async function dropUnsubscribed(
+	sql: Sql,
+	drop: { types: readonly OutcomeEventType[]; limit: number; deadlineMs: number },
+): Promise<number> {
+	const rows = await withDeadline(
+		sql`
+			DELETE FROM outcome_events WHERE event_id IN (
+				SELECT event_id FROM outcome_events
+				WHERE status = 'pending' AND NOT (event_type = ANY(${drop.types as string[]}::text[]))
+				LIMIT ${drop.limit})
+			RETURNING event_id`,
+		drop.deadlineMs,
+	);
+	return rows.length;
 }
 
 /** The receiver acknowledged: sent, while this dispatcher's claim still holds. */

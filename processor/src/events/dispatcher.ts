@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import type { Sql } from '../db/connection.js';
 import {
 	claimDueEvents,
+	dropUnsubscribed,
 	markSent,
 	pruneEvents,
 	reschedule,
@@ -11,12 +12,14 @@ import { startLoop, type Loop } from '../delivery/loop.js';
 import { mapConcurrently } from '../concurrency.js';
 import { signV2, type SigningKey } from '../intake/signature.js';
 import type { Logger } from '../logger.js';
-import type { OutcomeEvent } from '../vocabulary.js';
+import { OUTCOME_EVENT_TYPES, type OutcomeEvent, type OutcomeEventType } from '../vocabulary.js';
 
 export interface DispatcherOptions {
 	sql: Sql;
 	/** Where events go (n8n's Lead Outcome Trigger webhook). */
 	url: string;
+	/** The types the receiver subscribes to (EVENTS_TYPES): others are dropped unsent. */
+	types: readonly OutcomeEventType[];
 	/** EVENTS_SECRET, then EVENTS_SECRET_PREVIOUS during a rotation: one signature each. */
 	keys: readonly SigningKey[];
 	owner: string;
@@ -61,6 +64,8 @@ export function signedHeaders(
  * Sends the outbox: claims a bounded batch of due events with a lease (a killed processor's
  * claims are due again after it), POSTs each signed, marks it sent on a 2xx and otherwise
  * schedules it again with backoff. At least once: a receiver drops repeats by `webhook-id`.
+ * Events of types the receiver does not subscribe to are dropped, never sent: each would cost the
+ * receiver a request (in n8n, a webhook call per lead) for nothing.
  */
 export function startDispatcher(options: DispatcherOptions): Loop {
 	const target = new URL(options.url);
@@ -68,14 +73,23 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 	// a claim outlives the batch's sends, each bounded by the timeout
 	const leaseMs =
 		(Math.ceil(options.batch / options.concurrency) + 1) * options.timeoutMs + options.deadlineMs;
+	const subscribesToAll = OUTCOME_EVENT_TYPES.every((type) => options.types.includes(type));
 	const loop = startLoop(
 		async () => {
+			const dropped = subscribesToAll
+				? 0
+				: await dropUnsubscribed(options.sql, {
+						types: options.types,
+						limit: 1000,
+						deadlineMs: options.deadlineMs,
+					});
 			const now = options.now();
 			const events = await claimDueEvents(options.sql, {
 				owner: options.owner,
 				now,
 				leaseUntil: new Date(now.getTime() + leaseMs),
 				limit: options.batch,
+				types: options.types,
 				deadlineMs: options.deadlineMs,
 			});
 			const sent: string[] = [];
@@ -98,7 +112,7 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 				}
 			});
 			await markSent(options.sql, sent, options.owner, options.deadlineMs);
-			return events.length === options.batch;
+			return events.length === options.batch || dropped === 1000;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'events' },
 	);
