@@ -8,6 +8,13 @@ import type { Socket } from 'node:net';
  */
 const DISCARD_LIMIT_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Past the limit the connection is no longer read, and closed this long after: a client that
+ * writes faster than it reads is held by TCP (its writes stop) and reads its answer and the FIN,
+ * where an immediate close would send a reset that can throw the unread answer away.
+ */
+const LINGER_MS = 2_000;
+
 /** Connections whose answer is out while the rest of the request is being read and dropped. */
 const discarding = new WeakSet<Socket>();
 
@@ -46,8 +53,13 @@ export function readToTheEnd(
 		let discarded = 0;
 		const drop = (chunk: Buffer) => {
 			discarded += chunk.length;
-			// a body without end: the client sees a reset, but its answer left long ago
-			if (discarded > limitBytes) socket.destroy();
+			if (discarded <= limitBytes) return;
+			// a body without end: no more is read; closed after the linger
+			req.off('data', drop);
+			req.pause();
+			socket.pause();
+			const linger = setTimeout(() => socket.destroy(), LINGER_MS);
+			socket.once('close', () => clearTimeout(linger));
 		};
 		// a `Connection: close` answer: half-close now, close once the request is read
 		let closing = false;
