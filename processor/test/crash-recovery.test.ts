@@ -46,6 +46,15 @@ const env = (extra: Record<string, string> = {}) => ({
 	...extra,
 });
 
+/** The DLQ workflow's call, as n8n makes it every minute. */
+async function retryDue(url: string): Promise<void> {
+	await fetch(`${url}/internal/dlq/retry-due`, {
+		method: 'POST',
+		headers: { authorization: `Bearer ${TEST_SERVICE_TOKEN}`, 'content-type': 'application/json' },
+		body: '{}',
+	});
+}
+
 async function crmLead(key: string): Promise<CrmLead[]> {
 	const response = await fetch(`${crm.url}/leads`);
 	return ((await response.json()) as { leads: CrmLead[] }).leads.filter((lead) => lead.key === key);
@@ -79,14 +88,7 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 	// the DLQ workflow's schedule, compressed: retry-due until the run is settled (its lease is 3 s)
 	await waitFor(
 		async () => {
-			await fetch(`${second.url}/internal/dlq/retry-due`, {
-				method: 'POST',
-				headers: {
-					authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
-					'content-type': 'application/json',
-				},
-				body: '{}',
-			});
+			await retryDue(second.url);
 			const [run] = await sql`SELECT status FROM runs WHERE run_id = ${orphan!.run_id as string}`;
 			return run!.status as string;
 		},
@@ -173,14 +175,7 @@ test('kill -9 between the run insert and its same-person check: the recovery che
 		// once the orphan's lease (3 s) has run out, retry-due's recovery checks it first
 		await waitFor(
 			async () => {
-				await fetch(`${second.url}/internal/dlq/retry-due`, {
-					method: 'POST',
-					headers: {
-						authorization: `Bearer ${TEST_SERVICE_TOKEN}`,
-						'content-type': 'application/json',
-					},
-					body: '{}',
-				});
+				await retryDue(second.url);
 				return await ownSql<{ status: string }[]>`
 					SELECT status FROM runs WHERE idempotency_key IN ('unchecked-1', 'checked-2')`;
 			},
