@@ -75,6 +75,11 @@ const EnvSchema = z.object({
 	DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(16),
 	/** How often the queue is looked at for leads another processor stored (its own: at once). */
 	DELIVERY_POLL_MS: milliseconds.default(1000),
+	/**
+	 * How long a deliverer waits after being woken before it claims, so that the leads stored
+	 * meanwhile go in the same claim and the same processed write (0: claim at once).
+	 */
+	DELIVERY_LINGER_MS: z.coerce.number().int().min(0).max(5000).default(50),
 	/** How often the processor runs retry-due itself (0: only when called, by n8n's dlq-retry). */
 	DLQ_RETRY_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(3600).default(15),
 	/** Where outcome events are POSTed (n8n's Lead Outcome Trigger); unset: none are sent. */

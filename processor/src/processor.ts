@@ -139,6 +139,7 @@ export async function startProcessor(
 			batch: config.DELIVERY_BATCH,
 			concurrency: config.DELIVERY_CONCURRENCY,
 			pollMs: config.DELIVERY_POLL_MS,
+			lingerMs: config.DELIVERY_LINGER_MS,
 			logger,
 		});
 		loops.push(deliverer);

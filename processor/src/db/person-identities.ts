@@ -2,6 +2,7 @@ import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 import { insertEventRows } from './audit-events.js';
 import { withDeadline } from './deadline.js';
+import { newRunsStatement, type NewRun } from './runs.js';
 
 /*
  * person_identities: the salted identity hashes of the first run of each person
@@ -99,6 +100,73 @@ export async function claimPerson(
 		firstIdempotencyKey: first.idempotency_key,
 		match: first.match,
 	};
+}
+
+/**
+ * Stores a new run whose person is checked, and checks it, in ONE statement: same_person_first
+ * locks the person's identity hashes and finds their first run within the window; the run is
+ * born knowing the answer (under policy drop a duplicate is born `duplicate` without its sealed
+ * lead; else `queued` or `accepted` as `run.queued` says, naming the first run if one was
+ * found), the first of a person records its identities, and a later one gets its
+ * `lead_same_person` event after its `lead_received`. No crash can leave the run unchecked, and
+ * the lead costs one round trip. `opened` is false when the idempotency key (or the legacy
+ * signature) was taken: then nothing was written.
+ */
+export async function openRunOfPerson(
+	sql: Sql,
+	run: NewRun,
+	claim: Pick<PersonClaim, 'identities' | 'windowHours' | 'policy'>,
+	deadlineMs: number,
+): Promise<{ opened: boolean; samePerson: SamePerson | null }> {
+	const hashes = [...new Set(claim.identities.map((identity) => identity.hash))].sort();
+	const identities = claim.identities.map((identity) => ({
+		identity_hash: identity.hash,
+		match: identity.match,
+	}));
+	const [row] = await withDeadline(
+		sql<
+			{
+				opened: boolean;
+				run_id: string | null;
+				match: IdentityMatch | null;
+				idempotency_key: string | null;
+			}[]
+		>`
+			WITH first AS MATERIALIZED (
+				SELECT * FROM same_person_first(${hashes}::text[], ${claim.windowHours}::int, ${run.runId}::uuid)
+			), ${newRunsStatement(sql, [run], { drop: claim.policy === 'drop' })}, recorded AS (
+				INSERT INTO person_identities (identity_hash, run_id, match)
+				SELECT i.identity_hash, ${run.runId}, i.match
+				FROM jsonb_to_recordset(${sql.json(identities)}) AS i(identity_hash text, match text)
+				WHERE EXISTS (SELECT 1 FROM new_runs) AND NOT EXISTS (SELECT 1 FROM first)
+				ON CONFLICT DO NOTHING
+			), same_person_event AS (${insertEventRows(
+				sql,
+				[
+					{
+						run_id: run.runId,
+						correlation_id: run.correlationId,
+						type: 'lead_same_person',
+						actor: 'processor',
+						// duplicate_of and match: the run the lookup found (merged by the statement)
+						payload: { duplicate_of: '', match: 'email', policy: claim.policy },
+					},
+				],
+				{
+					merge: sql`(SELECT jsonb_build_object('duplicate_of', run_id, 'match', match) AS payload FROM first)`,
+					// after the run's lead_received (event_id order is timeline order)
+					where: sql`EXISTS (SELECT 1 FROM new_run_events)`,
+				},
+			)})
+			SELECT EXISTS (SELECT 1 FROM new_runs) AS opened, f.run_id, f.match, f.idempotency_key
+			FROM (SELECT 1) AS one LEFT JOIN first f ON true`,
+		deadlineMs,
+	);
+	const samePerson =
+		row?.run_id && row.match && row.idempotency_key
+			? { duplicateOf: row.run_id, firstIdempotencyKey: row.idempotency_key, match: row.match }
+			: null;
+	return { opened: row?.opened ?? false, samePerson };
 }
 
 /** The runs recorded under any of these identity hashes (a person's first runs, for erasure). */

@@ -5,13 +5,22 @@ import type { Sql } from './connection.js';
  * processor process in one place.
  */
 
-/** Counts one request against `key` in the window starting at `windowStart`; the window's total. */
-export async function countHit(sql: Sql, key: string, windowStart: Date): Promise<number> {
-	const [row] = await sql<{ hits: number }[]>`
-		INSERT INTO rate_limit_hits (key, window_start, hits) VALUES (${key}, ${windowStart}, 1)
+/**
+ * Counts one request against each of `keys` in the window starting at `windowStart`, in one
+ * statement (rows in key order, so concurrent counts cannot deadlock); each key's window total.
+ */
+export async function countHits(
+	sql: Sql,
+	keys: readonly string[],
+	windowStart: Date,
+): Promise<Map<string, number>> {
+	const distinct = [...new Set(keys)].sort();
+	const rows = await sql<{ key: string; hits: number }[]>`
+		INSERT INTO rate_limit_hits (key, window_start, hits)
+		SELECT key, ${windowStart}, 1 FROM unnest(${distinct}::text[]) AS key ORDER BY key
 		ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1
-		RETURNING hits`;
-	return row!.hits;
+		RETURNING key, hits`;
+	return new Map(rows.map((row) => [row.key, row.hits]));
 }
 
 /** Deletes up to `limit` windows that ended before `before` (bounded work per call). */

@@ -104,8 +104,17 @@ function join(
 	);
 }
 
-/** CTEs `new_runs` (the runs created) and their events. Keys in order, so concurrent batches cannot deadlock. */
-function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
+/**
+ * CTEs `new_runs` (the runs created) and their events. Keys in order, so concurrent batches cannot
+ * deadlock. `samePerson`: the statement also has a CTE `first` of at most one row (run_id, match),
+ * the first run of the lead's person (person-identities.ts); a run it finds is born naming it,
+ * and under policy `drop` born `duplicate` without its sealed lead.
+ */
+export function newRunsStatement(
+	sql: Queryable,
+	runs: readonly NewRun[],
+	samePerson?: { drop: boolean },
+) {
 	const rows = runs.map((run) => ({
 		run_id: run.runId,
 		idempotency_key: run.idempotencyKey,
@@ -140,6 +149,16 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 			correlation_id: run.correlationId,
 		}));
 	});
+	const sealedLead = sql`decode(x.sealed_lead, 'base64')`;
+	const dropped = samePerson?.drop ? sql`f.run_id IS NOT NULL` : sql`false`;
+	const status = samePerson
+		? sql`CASE WHEN ${dropped} THEN 'duplicate' ELSE x.status END`
+		: sql`x.status`;
+	const sealed = samePerson
+		? sql`CASE WHEN ${dropped} THEN NULL ELSE ${sealedLead} END`
+		: sealedLead;
+	const duplicateOf = samePerson ? sql`f.run_id, f.match` : sql`NULL::uuid, NULL`;
+	const firstOfPerson = samePerson ? sql`LEFT JOIN first f ON true` : sql``;
 	return sql`
 		new_run_input AS (
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows as unknown as postgres.JSONValue)}) AS x(
@@ -152,15 +171,15 @@ function newRunsStatement(sql: Queryable, runs: readonly NewRun[]) {
 		), new_runs AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,
 				rejection_reasons, error_code, error_message, email_hash, email_masked, sealed_lead, signature_guard,
-				rules_version)
-			SELECT run_id, idempotency_key, fingerprint, source, correlation_id, status,
-				rejection_reasons, error_code, error_message, email_hash, email_masked, decode(sealed_lead, 'base64'),
-				signature_guard, rules_version
-			FROM new_run_input
-			ORDER BY idempotency_key
+				rules_version, duplicate_of, duplicate_match)
+			SELECT x.run_id, x.idempotency_key, x.fingerprint, x.source, x.correlation_id, ${status},
+				x.rejection_reasons, x.error_code, x.error_message, x.email_hash, x.email_masked, ${sealed},
+				x.signature_guard, x.rules_version, ${duplicateOf}
+			FROM new_run_input x ${firstOfPerson}
+			ORDER BY x.idempotency_key
 			ON CONFLICT (idempotency_key) DO NOTHING
 			RETURNING run_id
-		), new_run_events AS (${insertEventRows(sql, events, { where: sql`e.run_id IN (SELECT run_id FROM new_runs)` })})`;
+		), new_run_events AS (${insertEventRows(sql, events, { where: sql`e.run_id IN (SELECT run_id FROM new_runs)` })} RETURNING run_id)`;
 }
 
 /**

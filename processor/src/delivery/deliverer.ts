@@ -5,6 +5,7 @@ import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
 import type { Logger } from '../logger.js';
 import { startLoop, type Loop } from './loop.js';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export interface DelivererOptions {
 	/** Names this process in the runs it claims (lease_owner). */
@@ -14,6 +15,11 @@ export interface DelivererOptions {
 	concurrency: number;
 	/** How often the queue is looked at when nothing woke the deliverer (another processor's leads). */
 	pollMs: number;
+	/**
+	 * After a pass that emptied the queue, the next one waits this long before it claims: at a
+	 * trickle of leads each would otherwise cost a claim and a processed write of its own.
+	 */
+	lingerMs: number;
 	logger: Logger;
 }
 
@@ -28,8 +34,10 @@ export interface DelivererOptions {
  * wait in the queue rather than filling the DLQ; half-open, one lead goes first as the probe.
  */
 export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loop {
+	let linger = true;
 	return startLoop(
 		async () => {
+			if (linger && options.lingerMs > 0) await delay(options.lingerMs);
 			const circuit = deps.crm.status();
 			if (circuit.state === 'open') return false;
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
@@ -41,8 +49,9 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 				deadlineMs: deps.deadlineMs,
 			});
 			await mapConcurrently(runs, options.concurrency, (run) => deliver(deps, options, run));
-			// a full batch: there may be more waiting
-			return runs.length === limit;
+			// a full batch: there may be more waiting, so no lingering before the next claim
+			linger = runs.length < limit;
+			return !linger;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'deliverer' },
 	);

@@ -1,7 +1,7 @@
 import { ipKeyGenerator, MemoryStore } from 'express-rate-limit';
 import type { Sql } from '../db/connection.js';
 import { withDeadline } from '../db/deadline.js';
-import { countHit, deleteExpiredHits } from '../db/rate-limit-hits.js';
+import { countHits, deleteExpiredHits } from '../db/rate-limit-hits.js';
 import { HttpError } from '../errors.js';
 import { ERR } from '../error-codes.js';
 import type { Logger } from '../logger.js';
@@ -12,6 +12,17 @@ export interface RateLimit {
 	/** Counts a request against `key`; 429 with Retry-After beyond the limit. */
 	take(key: string): Promise<void>;
 	close(): void;
+	/** For takeTogether: the process's own count (throws the 429), then what the shared count needs. */
+	readonly parts: LimitParts;
+}
+
+interface LimitParts {
+	countLocally(key: string): Promise<void>;
+	shared: (SharedCounter & { name: string }) | undefined;
+	/** The shared count of this window answered: 429 past the limit. */
+	judge(hits: number, windowStart: number): void;
+	/** The shared count failed: passes (`open`) or throws the 503 (`closed`). */
+	failed(error: unknown): void;
 }
 
 /**
@@ -53,16 +64,20 @@ export function rateLimit(
 			},
 		);
 	};
-	const countShared = async (key: string): Promise<void> => {
-		if (!shared) return;
-		const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
-		let hits: number;
-		try {
-			hits = await withDeadline(
-				countHit(shared.sql, `${shared.name}:${key}`, new Date(windowStart)),
-				shared.deadlineMs,
-			);
-		} catch (error) {
+	const parts: LimitParts = {
+		async countLocally(key) {
+			const { totalHits, resetTime } = await store.increment(key);
+			if (totalHits > perMinute) throw refuse(resetTime?.getTime() ?? Date.now() + WINDOW_MS);
+		},
+		shared,
+		judge(hits, windowStart) {
+			if (failing)
+				shared?.logger.info({ limit: shared.name }, 'shared rate limit store answers again');
+			failing = false;
+			if (hits > perMinute) throw refuse(windowStart + WINDOW_MS);
+		},
+		failed(error) {
+			if (!shared) return;
 			if (!failing) {
 				shared.logger.warn(
 					{ err: error, limit: shared.name, on_failure: shared.onFailure },
@@ -82,20 +97,43 @@ export function rateLimit(
 					'Retry-After': '5',
 				},
 			);
-		}
-		if (failing)
-			shared.logger.info({ limit: shared.name }, 'shared rate limit store answers again');
-		failing = false;
-		if (hits > perMinute) throw refuse(windowStart + WINDOW_MS);
-	};
-	return {
-		async take(key) {
-			const { totalHits, resetTime } = await store.increment(key);
-			if (totalHits > perMinute) throw refuse(resetTime?.getTime() ?? Date.now() + WINDOW_MS);
-			await countShared(key);
 		},
-		close: () => store.shutdown(),
 	};
+	const limit: RateLimit = {
+		take: (key) => takeTogether([[limit, key]]),
+		close: () => store.shutdown(),
+		parts,
+	};
+	return limit;
+}
+
+/**
+ * Counts one request against several limits (the signer's and the source's, say): each
+ * process's own count first, then the shared counts of all of them in ONE statement, since every
+ * round trip to the database costs the lead's path CPU on both ends. The limits' shared counters
+ * must share one database.
+ */
+export async function takeTogether(
+	takes: readonly (readonly [RateLimit, string])[],
+): Promise<void> {
+	for (const [limit, key] of takes) await limit.parts.countLocally(key);
+	const counted = takes.filter(([limit]) => limit.parts.shared);
+	if (counted.length === 0) return;
+	const { sql, deadlineMs } = counted[0]![0].parts.shared!;
+	const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
+	const keyOf = ([limit, key]: readonly [RateLimit, string]) =>
+		`${limit.parts.shared!.name}:${key}`;
+	let hits: Map<string, number>;
+	try {
+		hits = await withDeadline(
+			countHits(sql, counted.map(keyOf), new Date(windowStart)),
+			deadlineMs,
+		);
+	} catch (error) {
+		for (const [limit] of counted) limit.parts.failed(error);
+		return;
+	}
+	for (const take of counted) take[0].parts.judge(hits.get(keyOf(take)) ?? 0, windowStart);
 }
 
 /** Expired windows are deleted in small batches, by every processor (any one is enough). */

@@ -3,7 +3,7 @@ import getRawBody from 'raw-body';
 import { nameSome } from '../text/names.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
-import { clientKey, type RateLimit } from '../http/rate-limit.js';
+import { clientKey, takeTogether, type RateLimit } from '../http/rate-limit.js';
 import { sendJson } from '../http/send-json.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { maskEmailsIn } from '../pii/sanitize.js';
@@ -89,11 +89,13 @@ export function intakeHandler(
 			nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
 		});
 		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
-		await options.signerLimit.take(verdict.signer);
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
 		const source = readSource(req);
-		if (source !== 'unknown') await options.sourceLimit.take(source);
+		await takeTogether([
+			[options.signerLimit, verdict.signer],
+			...(source === 'unknown' ? [] : [[options.sourceLimit, source] as const]),
+		]);
 		const outcome = await handleLead(options.intake, {
 			rawBody,
 			idempotencyKey: storedIdempotencyKey(idempotencyKey, options.emailHashSalt),

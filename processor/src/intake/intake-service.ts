@@ -6,8 +6,8 @@ import { toCrmRequest } from './crm-request.js';
 import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
-import { claimPerson } from '../db/person-identities.js';
-import { findRepeat, signatureGuardTaken, type RunWriter } from '../db/runs.js';
+import { openRunOfPerson, type SamePerson } from '../db/person-identities.js';
+import { findRepeat, signatureGuardTaken, type NewRun, type RunWriter } from '../db/runs.js';
 import { PENDING_DLQ_ID, recordIntakeFailure } from '../db/transitions.js';
 import { attemptFailed, dlqCreated, upserted } from '../crm/delivery-events.js';
 import { nextRetryAt, type BackoffPolicy } from '../crm/backoff.js';
@@ -97,11 +97,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		? []
 		: personIdentities(lead.normalized, duplicates, deps.emailHashSalt);
 	const checkPerson = identities.length > 0 && duplicates.window_hours > 0;
-	// A lead whose person is checked is born `accepted` (held by this request) and queued by the
-	// check's own transaction, so that no deliverer can claim it before it is known not to be a
-	// duplicate.
-	const queued = request.answerOnStore && !rejected && !checkPerson;
-	const opened = await deps.runs.open({
+	const run: NewRun = {
 		runId,
 		idempotencyKey: request.idempotencyKey,
 		fingerprint: lead.fingerprint,
@@ -113,7 +109,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			? { reasons, missingFields, message: describeRejection(reasons, missingFields) }
 			: null,
 		sealedLead: rejected ? null : deps.cipher.encrypt(request.rawBody),
-		queued,
+		queued: request.answerOnStore && !rejected,
 		signatureGuard: request.signatureGuard,
 		rulesVersion: ruleset.version,
 		receivedEvent: {
@@ -122,7 +118,26 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 			lead: lead.sanitized,
 			...(lead.consent ? { consent: lead.consent } : {}),
 		},
-	});
+	};
+	let samePerson: SamePerson | null = null;
+	let opened: boolean;
+	if (!checkPerson) {
+		opened = await deps.runs.open(run);
+	} else if (testPause(deps.pauseBeforeSamePersonKeyPrefix, request.idempotencyKey)) {
+		opened = await storeUncheckedAndHold(deps, request, run);
+	} else {
+		// stored and checked in one statement: a person's leads are one lead (docs/contract.md)
+		({ opened, samePerson } = await openRunOfPerson(
+			deps.sql,
+			run,
+			{
+				identities,
+				windowHours: duplicates.window_hours,
+				policy: duplicates.policy,
+			},
+			deps.deadlineMs,
+		));
+	}
 	if (!opened) return answerRepeat(deps, request, lead);
 
 	if (rejected) {
@@ -130,24 +145,6 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		if (missingFields.length > 0) answer.missing_fields = missingFields;
 		return { httpStatus: 200, runId, body: answer };
 	}
-	if (checkPerson && testPause(deps.pauseBeforeSamePersonKeyPrefix, request.idempotencyKey)) {
-		request.log.warn({ run_id: runId }, 'paused before the same-person check (test pause point)');
-		await new Promise<never>(() => undefined);
-	}
-	const samePerson = checkPerson
-		? await claimPerson(
-				deps.sql,
-				{
-					runId,
-					correlationId: request.correlationId,
-					identities,
-					windowHours: duplicates.window_hours,
-					policy: duplicates.policy,
-					queue: request.answerOnStore,
-				},
-				deps.deadlineMs,
-			)
-		: null;
 	// The same person again (any key, any source) within the window: docs/contract.md.
 	if (samePerson && duplicates.policy === 'drop') {
 		return {
@@ -377,6 +374,22 @@ async function recordFailure(
 function describeRejection(reasons: string[], missingFields: string[]): string {
 	const missing = missingFields.length > 0 ? ` (missing: ${missingFields.join(', ')})` : '';
 	return `Rejected by rules: ${reasons.join(', ')}${missing}`;
+}
+
+/**
+ * Crash tests only: stores the run `accepted` without its same-person check, as processors
+ * before the one-statement check could leave it when they died between their two statements,
+ * and holds the request there for the test to kill the process. The recovery must check such a
+ * run before it hands it on (intake/interrupted-check.ts).
+ */
+async function storeUncheckedAndHold(
+	deps: IntakeDeps,
+	request: IntakeRequest,
+	run: NewRun,
+): Promise<never> {
+	await deps.runs.open({ ...run, queued: false });
+	request.log.warn({ run_id: run.runId }, 'paused before the same-person check (test pause point)');
+	return new Promise<never>(() => undefined);
 }
 
 /** A crash test's pause point applies to this lead (FAULT_INJECTION only: config.ts). */
