@@ -177,62 +177,79 @@ describe('no lockout: what others send from an address never refuses a good lead
 	});
 });
 
-describe('limits shared by every processor (one Postgres): two processors allow a limit once, not twice', () => {
-	const PER_SOURCE = 4;
-	const PER_CLIENT = 3;
-	let first: Stack;
-	let second: Stack;
-	beforeAll(async () => {
-		const env = {
-			SOURCE_RATE_LIMIT_PER_MINUTE: String(PER_SOURCE),
-			REFUSED_PER_MINUTE: String(PER_CLIENT),
-			RATE_LIMIT_PER_MINUTE: '100000',
-		};
-		first = await startStack({ env });
-		second = await startStack({ env, databaseUrl: first.databaseUrl });
-	});
-	afterAll(async () => {
-		await second.close();
-		await first.close();
-	});
-
-	/** The windows are whole UTC minutes: a test that straddles two would count twice. */
-	async function notAtTheEndOfAMinute(): Promise<void> {
-		await waitFor(() => Date.now() % 60_000 < 50_000, {
-			what: 'a minute with 10 seconds left',
-			deadlineMs: 15_000,
-			intervalMs: 250,
+// with the same-person check on, a lead's shared count is made by the statement that stores it
+describe.each([
+	['the same-person check off', { window_hours: 0 }],
+	['the same-person check on', 'shipped'],
+] as const)(
+	'limits shared by every processor (one Postgres), %s: two processors allow a limit once, not twice',
+	(_, duplicates) => {
+		const PER_SOURCE = 4;
+		const PER_CLIENT = 3;
+		let first: Stack;
+		let second: Stack;
+		beforeAll(async () => {
+			const env = {
+				SOURCE_RATE_LIMIT_PER_MINUTE: String(PER_SOURCE),
+				REFUSED_PER_MINUTE: String(PER_CLIENT),
+				RATE_LIMIT_PER_MINUTE: '100000',
+			};
+			first = await startStack({ env, duplicates });
+			second = await startStack({ env, duplicates, databaseUrl: first.databaseUrl });
 		});
-	}
+		afterAll(async () => {
+			await second.close();
+			await first.close();
+		});
 
-	test('per lead source: the leads of one source sent alternately to both are allowed PER_SOURCE times in all; another source is unaffected', async () => {
-		await notAtTheEndOfAMinute();
-		const statuses: number[] = [];
-		for (let i = 0; i < 2 * PER_SOURCE + 2; i++) {
-			const answer = await postLead([first, second][i % 2]!.url, validLead(), {
-				headers: { 'x-source': 'shared-source' },
+		/** The windows are whole UTC minutes: a test that straddles two would count twice. */
+		async function notAtTheEndOfAMinute(): Promise<void> {
+			await waitFor(() => Date.now() % 60_000 < 50_000, {
+				what: 'a minute with 10 seconds left',
+				deadlineMs: 15_000,
+				intervalMs: 250,
 			});
-			statuses.push(answer.status);
-			if (answer.status === 429) {
-				expect(answer.body).toMatchObject({ code: 'rate_limited' });
-				expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+		}
+
+		test('per lead source: the leads of one source sent alternately to both are allowed PER_SOURCE times in all; another source is unaffected', async () => {
+			await notAtTheEndOfAMinute();
+			const statuses: number[] = [];
+			for (let i = 0; i < 2 * PER_SOURCE + 2; i++) {
+				// a person of its own each: accepted, not a duplicate
+				const person = validLead({ email: `shared-${i}@example.com`, phone: `+49 170 55500${i}` });
+				const answer = await postLead([first, second][i % 2]!.url, person, {
+					headers: { 'x-source': 'shared-source' },
+				});
+				statuses.push(answer.status);
+				if (answer.status === 429) {
+					expect(answer.body).toMatchObject({ code: 'rate_limited' });
+					expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
+				}
 			}
-		}
-		expect(statuses.filter((status) => status === 200)).toHaveLength(PER_SOURCE);
-		expect(statuses.slice(PER_SOURCE).every((status) => status === 429)).toBe(true);
-		const other = await postLead(second.url, validLead(), { headers: { 'x-source': 'other' } });
-		expect(other.status).toBe(200);
-	});
+			expect(statuses.filter((status) => status === 200)).toHaveLength(PER_SOURCE);
+			expect(statuses.slice(PER_SOURCE).every((status) => status === 429)).toBe(true);
+			// a refused lead left nothing behind: no run, no identity of its person
+			expect(await first.sql`SELECT status FROM runs WHERE source = 'shared-source'`).toEqual(
+				Array.from({ length: PER_SOURCE }, () => ({ status: 'processed' })),
+			);
+			expect(
+				await first.sql`SELECT 1 FROM person_identities p JOIN runs r USING (run_id)
+				WHERE r.source = 'shared-source'`,
+			).toHaveLength(duplicates === 'shipped' ? 2 * PER_SOURCE : 0);
+			const other = await postLead(second.url, validLead(), { headers: { 'x-source': 'other' } });
+			expect(other.status).toBe(200);
+		});
 
-	test('per client: refused signatures from one address count over both processors', async () => {
-		await notAtTheEndOfAMinute();
-		const statuses: number[] = [];
-		for (let i = 0; i < 2 * PER_CLIENT; i++) {
-			const answer = await postLead([first, second][i % 2]!.url, validLead(), {
-				secret: 'a-forger-0123456789',
-			});
-			statuses.push(answer.status);
-		}
-		expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
-	});
-});
+		test('per client: refused signatures from one address count over both processors', async () => {
+			await notAtTheEndOfAMinute();
+			const statuses: number[] = [];
+			for (let i = 0; i < 2 * PER_CLIENT; i++) {
+				const answer = await postLead([first, second][i % 2]!.url, validLead(), {
+					secret: 'a-forger-0123456789',
+				});
+				statuses.push(answer.status);
+			}
+			expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
+		});
+	},
+);

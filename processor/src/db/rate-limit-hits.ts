@@ -14,13 +14,20 @@ export async function countHits(
 	keys: readonly string[],
 	windowStart: Date,
 ): Promise<Map<string, number>> {
+	const rows = await sql<
+		{ key: string; hits: number }[]
+	>`${countHitsStatement(sql, keys, windowStart)}`;
+	return new Map(rows.map((row) => [row.key, row.hits]));
+}
+
+/** The counting upsert, also as a CTE body of a statement that writes the request's lead: (key, hits). */
+export function countHitsStatement(sql: Sql, keys: readonly string[], windowStart: Date) {
 	const distinct = [...new Set(keys)].sort();
-	const rows = await sql<{ key: string; hits: number }[]>`
+	return sql`
 		INSERT INTO rate_limit_hits (key, window_start, hits)
 		SELECT key, ${windowStart}, 1 FROM unnest(${distinct}::text[]) AS key ORDER BY key
 		ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1
 		RETURNING key, hits`;
-	return new Map(rows.map((row) => [row.key, row.hits]));
 }
 
 /** Deletes up to `limit` windows that ended before `before` (bounded work per call). */

@@ -17,6 +17,7 @@ export interface RateLimit {
 }
 
 interface LimitParts {
+	perMinute: number;
 	countLocally(key: string): Promise<void>;
 	shared: (SharedCounter & { name: string }) | undefined;
 	/** The shared count of this window answered: 429 past the limit. */
@@ -65,6 +66,7 @@ export function rateLimit(
 		);
 	};
 	const parts: LimitParts = {
+		perMinute,
 		async countLocally(key) {
 			const { totalHits, resetTime } = await store.increment(key);
 			if (totalHits > perMinute) throw refuse(resetTime?.getTime() ?? Date.now() + WINDOW_MS);
@@ -116,24 +118,68 @@ export function rateLimit(
 export async function takeTogether(
 	takes: readonly (readonly [RateLimit, string])[],
 ): Promise<void> {
+	await countShared(await takeLocally(takes));
+}
+
+/**
+ * The shared count a request still owes after its own process counted it (takeLocally): made
+ * by countShared, or by a statement that writes the request's lead (db/person-identities.ts),
+ * which then hands the window totals to `judge`.
+ */
+export interface SharedCount {
+	sql: Sql;
+	deadlineMs: number;
+	windowStart: Date;
+	/** `<limit>:<key>` per limit, and each limit's requests per minute. */
+	keys: string[];
+	perMinute: number[];
+	/** The window totals after this request: throws the 429 past any limit. */
+	judge(hits: ReadonlyMap<string, number>): void;
+	/** The count failed: passes (`open`) or throws the 503 (`closed`). */
+	failed(error: unknown): void;
+}
+
+/** The process's own counts (429 past one, no write); then what the shared count needs, if any. */
+export async function takeLocally(
+	takes: readonly (readonly [RateLimit, string])[],
+): Promise<SharedCount | null> {
 	for (const [limit, key] of takes) await limit.parts.countLocally(key);
 	const counted = takes.filter(([limit]) => limit.parts.shared);
-	if (counted.length === 0) return;
+	if (counted.length === 0) return null;
 	const { sql, deadlineMs } = counted[0]![0].parts.shared!;
 	const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
-	const keyOf = ([limit, key]: readonly [RateLimit, string]) =>
-		`${limit.parts.shared!.name}:${key}`;
+	const keys = counted.map(([limit, key]) => `${limit.parts.shared!.name}:${key}`);
+	return {
+		sql,
+		deadlineMs,
+		windowStart: new Date(windowStart),
+		keys,
+		perMinute: counted.map(([limit]) => limit.parts.perMinute),
+		judge(hits) {
+			counted.forEach(([limit], index) =>
+				limit.parts.judge(hits.get(keys[index]!) ?? 0, windowStart),
+			);
+		},
+		failed(error) {
+			for (const [limit] of counted) limit.parts.failed(error);
+		},
+	};
+}
+
+/** Makes a shared count on its own statement (none owed: nothing). */
+export async function countShared(count: SharedCount | null): Promise<void> {
+	if (!count) return;
 	let hits: Map<string, number>;
 	try {
 		hits = await withDeadline(
-			countHits(sql, counted.map(keyOf), new Date(windowStart)),
-			deadlineMs,
+			countHits(count.sql, count.keys, count.windowStart),
+			count.deadlineMs,
 		);
 	} catch (error) {
-		for (const [limit] of counted) limit.parts.failed(error);
+		count.failed(error);
 		return;
 	}
-	for (const take of counted) take[0].parts.judge(hits.get(keyOf(take)) ?? 0, windowStart);
+	count.judge(hits);
 }
 
 /** Expired windows are deleted in small batches, by every processor (any one is enough). */

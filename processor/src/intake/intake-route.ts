@@ -3,7 +3,7 @@ import getRawBody from 'raw-body';
 import { nameSome } from '../text/names.js';
 import { HttpError } from '../errors.js';
 import { sendError } from '../http/errors.js';
-import { clientKey, takeTogether, type RateLimit } from '../http/rate-limit.js';
+import { clientKey, takeLocally, type RateLimit } from '../http/rate-limit.js';
 import { sendJson } from '../http/send-json.js';
 import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { maskEmailsIn } from '../pii/sanitize.js';
@@ -92,7 +92,8 @@ export function intakeHandler(
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
 		const source = readSource(req);
-		await takeTogether([
+		// the shared count is made with the lead's own write where it has one (handleLead)
+		const rateCount = await takeLocally([
 			[options.signerLimit, verdict.signer],
 			...(source === 'unknown' ? [] : [[options.sourceLimit, source] as const]),
 		]);
@@ -105,6 +106,7 @@ export function intakeHandler(
 			failAfterAccept: options.faultInjection && header(req, 'x-fail-after-accept') === '1',
 			signatureGuard: verdict.scheme === 'v1' ? verdict.replayGuard : null,
 			answerOnStore,
+			rateCount,
 			log: req.log,
 		});
 		res.runId = outcome.runId;

@@ -22,6 +22,7 @@ import { prepareLead, type PreparedLead } from './prepare-lead.js';
 import { personIdentities } from './person-identity.js';
 import type { RulesHolder } from './ruleset.js';
 import { ERR } from '../error-codes.js';
+import { countShared, type SharedCount } from '../http/rate-limit.js';
 
 export interface IntakeDeps {
 	sql: Sql;
@@ -66,6 +67,11 @@ export interface IntakeRequest {
 	 * (`queued`); a deliverer delivers it in the background (delivery/deliverer.ts).
 	 */
 	answerOnStore: boolean;
+	/**
+	 * The shared rate-limit count this request still owes (http/rate-limit.ts): made by the
+	 * statement that stores a checked lead, else on its own before the lead is written.
+	 */
+	rateCount?: SharedCount | null;
 	log: Logger;
 }
 
@@ -84,10 +90,18 @@ export interface IntakeAnswer {
 /** One signed request: idempotency, rules, delivery and the failure path (docs/contract.md). */
 export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeAnswer> {
 	const ruleset = deps.rules.current();
-	const lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), {
-		rules: ruleset.rules,
-		emailHashSalt: deps.emailHashSalt,
-	});
+	const rateCount = request.rateCount ?? null;
+	let lead: PreparedLead;
+	try {
+		lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), {
+			rules: ruleset.rules,
+			emailHashSalt: deps.emailHashSalt,
+		});
+	} catch (error) {
+		// a lead that cannot be read still counts against the limits (a 429 comes first)
+		await countShared(rateCount);
+		throw error;
+	}
 	const runId = randomUUID();
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
@@ -122,12 +136,15 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	let samePerson: SamePerson | null = null;
 	let opened: boolean;
 	if (!checkPerson) {
+		await countShared(rateCount);
 		opened = await deps.runs.open(run);
 	} else if (testPause(deps.pauseBeforeSamePersonKeyPrefix, request.idempotencyKey)) {
+		await countShared(rateCount);
 		opened = await storeUncheckedAndHold(deps, request, run);
 	} else {
-		// stored and checked in one statement: a person's leads are one lead (docs/contract.md)
-		({ opened, samePerson } = await openRunOfPerson(
+		// counted, stored and checked in one statement: a person's leads are one lead
+		// (docs/contract.md); past a rate limit nothing is stored and judge() answers 429
+		const stored = await openRunOfPerson(
 			deps.sql,
 			run,
 			{
@@ -135,8 +152,11 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 				windowHours: duplicates.window_hours,
 				policy: duplicates.policy,
 			},
+			rateCount,
 			deps.deadlineMs,
-		));
+		);
+		rateCount?.judge(stored.hits);
+		({ opened, samePerson } = stored);
 	}
 	if (!opened) return answerRepeat(deps, request, lead);
 
