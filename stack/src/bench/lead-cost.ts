@@ -1,0 +1,179 @@
+import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { leadSource, sampleLead } from '../lead-source.js';
+import { waitFor } from '../wait-for.js';
+import { startBenchStack } from './bench-stack.js';
+import { HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
+import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
+
+/*
+ * `npm run bench:lead-cost`: where the CPU of a lead goes, and what it costs the processor's
+ * database. The stack's n8n takes leads at LEAD_COST_CONCURRENCY (default 8) for
+ * LEAD_COST_SECONDS (default 10) per round, LEAD_COST_ROUNDS (default 3) rounds alternating the
+ * hand-off (Webhook → HTTP Request → Respond, see floor-workflow.ts) and our workflow answering on
+ * store. After a round of ours the queue is drained before the CPU is read, so background delivery
+ * is counted with the leads it delivered. Prints, per target, the CPU time per lead of every
+ * process on the machine by role (read from /proc, so Postgres backends count for the database
+ * they serve) and the processor database's transactions and rows written per lead.
+ * Only on Linux; clock ticks are taken as 100 per second (the kernel's USER_HZ).
+ */
+const seconds = Number(process.env.LEAD_COST_SECONDS ?? 10);
+const rounds = Number(process.env.LEAD_COST_ROUNDS ?? 3);
+const concurrency = Number(process.env.LEAD_COST_CONCURRENCY ?? 8);
+const TICK_MS = 10;
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const workDir = await mkdtemp(join(tmpdir(), 'lih-lead-cost-'));
+const { stack } = await startBenchStack({ workDir, log });
+const processorDatabase = new URL(stack.databaseUrl).pathname.slice(1);
+const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => undefined });
+
+/** A process's role, from its command line. */
+function roleOf(command: string): string {
+	if (command.startsWith('postgres:')) {
+		if (command.includes(` ${processorDatabase} `)) return "processor's Postgres";
+		return command.includes(' n8n') ? "n8n's Postgres" : 'Postgres (server processes)';
+	}
+	if (command.includes('lead-cost')) return 'load generator (this script)';
+	if (command.includes('processor/dist')) return 'processor';
+	if (command.includes('mocks/')) return 'mock CRM and Jira';
+	if (command.includes('n8n')) return 'n8n';
+	return 'everything else on the machine';
+}
+
+async function cpuTicksByPid(): Promise<Map<string, { role: string; ticks: number }>> {
+	const found = new Map<string, { role: string; ticks: number }>();
+	for (const pid of await readdir('/proc')) {
+		if (!/^\d+$/.test(pid)) continue;
+		try {
+			const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+			const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
+			found.set(pid, { role: roleOf(command), ticks: Number(fields[11]) + Number(fields[12]) });
+		} catch {
+			// the process ended meanwhile
+		}
+	}
+	return found;
+}
+
+async function databaseCounters() {
+	const [row] = await sql<{ xact: string; written: string }[]>`
+		SELECT xact_commit + xact_rollback AS xact, tup_inserted + tup_updated + tup_deleted AS written
+		FROM pg_stat_database WHERE datname = current_database()`;
+	return { xact: Number(row!.xact), written: Number(row!.written) };
+}
+
+interface Sample {
+	leads: number;
+	seconds: number;
+	cpuMs: Map<string, number>;
+	xact: number;
+	written: number;
+}
+
+let sequence = 0;
+async function round(path: string, reachesProcessor: boolean): Promise<Sample> {
+	const source = leadSource({
+		baseUrl: stack.urls.n8nWebhook!,
+		path,
+		headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
+		timeoutMs: 60_000,
+	});
+	const cpuBefore = await cpuTicksByPid();
+	const dbBefore = await databaseCounters();
+	const started = performance.now();
+	const deadline = started + seconds * 1000;
+	let leads = 0;
+	await Promise.all(
+		Array.from({ length: concurrency }, async () => {
+			while (performance.now() < deadline) {
+				const answer = await source.post(sampleLead(`lead-cost-${sequence++}`));
+				if (answer.status !== 200 && answer.status !== 202) {
+					throw new Error(`n8n answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+				}
+				leads++;
+			}
+		}),
+	);
+	const elapsed = (performance.now() - started) / 1000;
+	if (reachesProcessor) {
+		await waitFor(
+			async () => {
+				const [row] = await sql<{ waiting: string }[]>`
+					SELECT count(*) AS waiting FROM runs WHERE status IN ('queued', 'accepted')`;
+				return Number(row!.waiting) === 0 ? true : null;
+			},
+			{ what: 'the queue to drain', deadlineMs: 60_000, intervalMs: 100 },
+		);
+	}
+	const cpuAfter = await cpuTicksByPid();
+	const dbAfter = await databaseCounters();
+	const cpuMs = new Map<string, number>();
+	for (const [pid, { role, ticks }] of cpuAfter) {
+		const spent = ticks - (cpuBefore.get(pid)?.ticks ?? 0);
+		if (spent > 0) cpuMs.set(role, (cpuMs.get(role) ?? 0) + spent * TICK_MS);
+	}
+	return {
+		leads,
+		seconds: elapsed,
+		cpuMs,
+		xact: dbAfter.xact - dbBefore.xact,
+		written: dbAfter.written - dbBefore.written,
+	};
+}
+
+function report(name: string, samples: Sample[]): string {
+	const leads = samples.reduce((sum, sample) => sum + sample.leads, 0);
+	const elapsed = samples.reduce((sum, sample) => sum + sample.seconds, 0);
+	const byRole = new Map<string, number>();
+	for (const sample of samples)
+		for (const [role, ms] of sample.cpuMs) byRole.set(role, (byRole.get(role) ?? 0) + ms);
+	const total = [...byRole.values()].reduce((sum, ms) => sum + ms, 0);
+	const perLead = (value: number) => (value / leads).toFixed(2).padStart(7);
+	const xact = samples.reduce((sum, sample) => sum + sample.xact, 0);
+	const written = samples.reduce((sum, sample) => sum + sample.written, 0);
+	return [
+		`${name}: ${leads} leads, ${(leads / elapsed).toFixed(1)} leads/s at concurrency ${concurrency}`,
+		`  CPU ms per lead, all processes: ${perLead(total).trim()}`,
+		...[...byRole].sort((a, b) => b[1] - a[1]).map(([role, ms]) => `  ${perLead(ms)}  ${role}`),
+		`  processor database per lead: ${(xact / leads).toFixed(2)} transactions, ${(written / leads).toFixed(2)} rows written`,
+	].join('\n');
+}
+
+try {
+	const handOff = `/webhook/${HAND_OFF_WEBHOOK_PATH}`;
+	const ours = `/webhook/${BENCH_LEAD_WEBHOOK_PATH}`;
+	log('Warming up ...');
+	for (const path of [handOff, ours]) {
+		const source = leadSource({
+			baseUrl: stack.urls.n8nWebhook!,
+			path,
+			headers: { authorization: `Bearer ${stack.settings.LEAD_SOURCE_API_KEY}` },
+		});
+		for (let i = 0; i < 50; i++) await source.post(sampleLead(`lead-cost-warm-${sequence++}`));
+	}
+	const samples = { handOff: [] as Sample[], ours: [] as Sample[] };
+	for (let index = 0; index < rounds; index++) {
+		const order: ('handOff' | 'ours')[] =
+			index % 2 === 0 ? ['handOff', 'ours'] : ['ours', 'handOff'];
+		for (const target of order) {
+			log(`${target === 'ours' ? 'ours on store' : 'hand-off'}, round ${index + 1}/${rounds} ...`);
+			samples[target].push(await round(target === 'ours' ? ours : handOff, target === 'ours'));
+		}
+	}
+	console.log(
+		[
+			'',
+			report('hand-off (Webhook → HTTP Request → Respond)', samples.handOff),
+			'',
+			report('ours answering on store (delivery included: drained before reading)', samples.ours),
+		].join('\n'),
+	);
+} finally {
+	await sql.end();
+	await stack.stop();
+	await rm(workDir, { recursive: true, force: true });
+}
