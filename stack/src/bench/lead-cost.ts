@@ -33,8 +33,10 @@ const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => undefined });
 /** A process's role, from its command line. */
 function roleOf(command: string): string {
 	if (command.startsWith('postgres:')) {
-		if (command.includes(` ${processorDatabase} `)) return "processor's Postgres";
-		return command.includes(' n8n') ? "n8n's Postgres" : 'Postgres (server processes)';
+		// a backend is `postgres: <user> <database> <client> <state>`
+		const database = command.split(' ')[2] ?? '';
+		if (database === processorDatabase) return "processor's Postgres";
+		return database.includes('n8n') ? "n8n's Postgres" : 'Postgres (server processes)';
 	}
 	if (command.includes('lead-cost')) return 'load generator (this script)';
 	if (command.includes('processor/dist')) return 'processor';
