@@ -156,7 +156,7 @@ async function claimWhere(
 			sealed_lead: Buffer | null;
 		}[]
 	>`
-		WITH due AS (
+		WITH due AS MATERIALIZED (
 			SELECT d.dlq_id FROM dlq d
 			WHERE ${condition}
 			ORDER BY ${order}

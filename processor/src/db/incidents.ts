@@ -78,7 +78,7 @@ export async function settleFollowUps(
 	write: (items: DlqIncident[]) => Promise<Map<number, string>>,
 ): Promise<{ item: DlqIncident; file: string }[]> {
 	const items = await sql<DlqIncident[]>`
-		WITH due AS (
+		WITH due AS MATERIALIZED (
 			SELECT dlq_id FROM dlq
 			WHERE run_id IS NOT NULL AND status IN ('resolved', 'dead')
 				AND followup_status IS DISTINCT FROM status

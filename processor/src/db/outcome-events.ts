@@ -37,14 +37,15 @@ export async function claimDueEvents(
 		sql<OutboxEvent[]>`
 			UPDATE outcome_events o SET lease_owner = ${claim.owner}, lease_until = ${claim.leaseUntil},
 				attempts = o.attempts + 1
-			FROM (
+			-- ARRAY(...): the locking subquery runs once, so never more than LIMIT events (a rescan
+			-- of a joined subquery would SKIP the rows it locked and take others)
+			WHERE o.event_id = ANY(ARRAY(
 				SELECT event_id FROM outcome_events
 				WHERE status = 'pending' AND next_attempt_at <= ${claim.now}
 					AND (lease_until IS NULL OR lease_until < ${claim.now})
 					AND event_type = ANY(${claim.types as string[]}::text[])
 				ORDER BY next_attempt_at, event_id LIMIT ${claim.limit}
-				FOR UPDATE SKIP LOCKED
-			) due WHERE o.event_id = due.event_id
+				FOR UPDATE SKIP LOCKED))
 			RETURNING o.event_id, o.webhook_id, o.event_type, o.run_id, o.data, o.occurred_at, o.attempts`,
 		claim.deadlineMs,
 	);

@@ -260,13 +260,13 @@ export async function claimDueCrmErasures(
 	const until = new Date(claim.now.getTime() + claim.leaseSeconds * 1000);
 	const rows = await sql<DueCrmErasure[]>`
 		UPDATE privacy_erasures e SET crm_locked_until = ${until}
-		FROM (
+		-- ARRAY(...): the locking subquery runs once, so never more than LIMIT rows
+		WHERE e.erasure_id = ANY(ARRAY(
 			SELECT erasure_id FROM privacy_erasures
 			WHERE crm_status = 'pending' AND crm_next_at <= ${claim.now}
 				AND (crm_locked_until IS NULL OR crm_locked_until <= ${claim.now})
 			ORDER BY crm_next_at LIMIT ${claim.limit}
-			FOR UPDATE SKIP LOCKED
-		) due WHERE e.erasure_id = due.erasure_id
+			FOR UPDATE SKIP LOCKED))
 		RETURNING e.erasure_id, e.crm_keys, e.crm_attempts`;
 	return rows.map((row) => ({ ...row, erasure_id: Number(row.erasure_id) }));
 }

@@ -295,15 +295,16 @@ export function failExpiredStatement(
 	return sql`
 		UPDATE runs r SET status = 'failed', error_code = 'interrupted', error_message = ${expired.errorMessage},
 			updated_at = now()
-		FROM (
+		-- ARRAY(...): the locking subquery runs once; as a joined subquery a plan could rescan it,
+		-- and each rescan SKIPs the rows it locked before and takes others: more than LIMIT rows
+		WHERE r.run_id = ANY(ARRAY(
 			SELECT run_id FROM runs
 			WHERE status = 'accepted' AND received_at < ${expired.cutoff}
 				-- claimed from the queue: its deliverer's lease decides
 				AND (lease_until IS NULL OR lease_until < ${expired.now})
 			ORDER BY received_at
 			LIMIT ${expired.limit}
-			FOR UPDATE SKIP LOCKED
-		) e WHERE r.run_id = e.run_id
+			FOR UPDATE SKIP LOCKED))
 		RETURNING r.run_id, r.correlation_id, r.idempotency_key, r.source, r.received_at`;
 }
 
@@ -330,11 +331,11 @@ export async function claimQueued(
 		sql<QueuedRun[]>`
 			UPDATE runs r SET status = 'accepted', lease_owner = ${claim.owner},
 				lease_until = ${claim.leaseUntil}, updated_at = now()
-			FROM (
+			-- ARRAY(...): one run of the locking subquery, so never more than LIMIT runs (see above)
+			WHERE r.run_id = ANY(ARRAY(
 				SELECT run_id FROM runs WHERE status = 'queued'
 				ORDER BY received_at LIMIT ${claim.limit}
-				FOR UPDATE SKIP LOCKED
-			) q WHERE r.run_id = q.run_id AND r.status = 'queued'
+				FOR UPDATE SKIP LOCKED)) AND r.status = 'queued'
 			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,
 				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of) AS first_idempotency_key`,
 		claim.deadlineMs,
