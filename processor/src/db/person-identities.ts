@@ -1,9 +1,12 @@
+import type postgres from 'postgres';
 import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 import { insertEventRows } from './audit-events.js';
 import { withDeadline } from './deadline.js';
 import { countHitsStatement } from './rate-limit-hits.js';
 import { newRunsStatement, type NewRun } from './runs.js';
+
+type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /*
  * person_identities: the salted identity hashes of the first run of each person
@@ -28,6 +31,57 @@ export interface PersonClaim {
 	queue: boolean;
 }
 
+/** The hashes to lock (distinct, in order: one lock order for every statement) and the rows to record. */
+function identityRowsOf(identities: readonly PersonIdentity[]) {
+	return {
+		hashes: [...new Set(identities.map((identity) => identity.hash))].sort(),
+		rows: identities.map((identity) => ({ identity_hash: identity.hash, match: identity.match })),
+	};
+}
+
+/** The CTE body recording the run's identities when `when` holds (it is the first of its person). */
+function recordIdentities(
+	sql: Sql,
+	runId: string,
+	rows: ReturnType<typeof identityRowsOf>['rows'],
+	when: Fragment,
+) {
+	return sql`
+		INSERT INTO person_identities (identity_hash, run_id, match)
+		SELECT i.identity_hash, ${runId}, i.match
+		FROM jsonb_to_recordset(${sql.json(rows)}) AS i(identity_hash text, match text)
+		WHERE ${when}
+		ON CONFLICT DO NOTHING`;
+}
+
+/**
+ * The CTE body of the run's `lead_same_person` event, when `when` holds: duplicate_of and match
+ * are the run the CTE `first` found (merged by the statement).
+ */
+function samePersonEvent(
+	sql: Sql,
+	run: { runId: string; correlationId: string | null },
+	policy: PersonClaim['policy'],
+	when: Fragment,
+) {
+	return insertEventRows(
+		sql,
+		[
+			{
+				run_id: run.runId,
+				correlation_id: run.correlationId,
+				type: 'lead_same_person',
+				actor: 'processor',
+				payload: { duplicate_of: '', match: 'email', policy },
+			},
+		],
+		{
+			merge: sql`(SELECT jsonb_build_object('duplicate_of', run_id, 'match', match) AS payload FROM first)`,
+			where: when,
+		},
+	);
+}
+
 /**
  * Decides whether an accepted run's person was already received within the window, race-free
  * across processes, in ONE statement (no multi-statement transaction: see migration 0012):
@@ -43,23 +97,14 @@ export async function claimPerson(
 	claim: PersonClaim,
 	deadlineMs: number,
 ): Promise<SamePerson | null> {
-	const hashes = [...new Set(claim.identities.map((identity) => identity.hash))].sort();
+	const { hashes, rows } = identityRowsOf(claim.identities);
 	if (hashes.length === 0) return null;
-	const identities = claim.identities.map((identity) => ({
-		identity_hash: identity.hash,
-		match: identity.match,
-	}));
 	const drop = claim.policy === 'drop';
 	const [first] = await withDeadline(
 		sql<{ run_id: string; match: IdentityMatch; idempotency_key: string }[]>`
 			WITH first AS MATERIALIZED (
 				SELECT * FROM same_person_first(${hashes}::text[], ${claim.windowHours}::int, ${claim.runId}::uuid)
-			), recorded AS (
-				INSERT INTO person_identities (identity_hash, run_id, match)
-				SELECT i.identity_hash, ${claim.runId}, i.match
-				FROM jsonb_to_recordset(${sql.json(identities)}) AS i(identity_hash text, match text)
-				WHERE NOT EXISTS (SELECT 1 FROM first)
-				ON CONFLICT DO NOTHING
+			), recorded AS (${recordIdentities(sql, claim.runId, rows, sql`NOT EXISTS (SELECT 1 FROM first)`)}
 			), marked AS (
 				UPDATE runs r SET
 					status = CASE
@@ -74,24 +119,10 @@ export async function claimPerson(
 				WHERE r.run_id = ${claim.runId} AND r.status = 'accepted' AND r.duplicate_of IS NULL
 					AND (f.run_id IS NOT NULL OR ${claim.queue})
 				RETURNING r.run_id
-			), event AS (${insertEventRows(
-				sql,
-				[
-					{
-						run_id: claim.runId,
-						correlation_id: claim.correlationId,
-						type: 'lead_same_person',
-						actor: 'processor',
-						// duplicate_of and match: the run the lookup found (merged by the statement)
-						payload: { duplicate_of: '', match: 'email', policy: claim.policy },
-					},
-				],
-				{
-					merge: sql`(SELECT jsonb_build_object('duplicate_of', run_id, 'match', match) AS payload FROM first)`,
-					// once per run: a second check of the same run (recovery) marks and tells nothing
-					where: sql`EXISTS (SELECT 1 FROM marked)`,
-				},
-			)})
+			), event AS (${
+				// once per run: a second check of the same run (recovery) marks and tells nothing
+				samePersonEvent(sql, claim, claim.policy, sql`EXISTS (SELECT 1 FROM marked)`)
+			})
 			SELECT run_id, match, idempotency_key FROM first`,
 		deadlineMs,
 	);
@@ -121,11 +152,7 @@ export async function openRunOfPerson(
 	rateCount: { keys: string[]; perMinute: number[]; windowStart: Date } | null,
 	deadlineMs: number,
 ): Promise<{ opened: boolean; samePerson: SamePerson | null; hits: Map<string, number> }> {
-	const hashes = [...new Set(claim.identities.map((identity) => identity.hash))].sort();
-	const identities = claim.identities.map((identity) => ({
-		identity_hash: identity.hash,
-		match: identity.match,
-	}));
+	const { hashes, rows } = identityRowsOf(claim.identities);
 	const [row] = await withDeadline(
 		sql<
 			{
@@ -149,30 +176,16 @@ export async function openRunOfPerson(
 				SELECT f.* FROM allowed a CROSS JOIN LATERAL same_person_first(
 					CASE WHEN a.ok THEN ${hashes}::text[] ELSE '{}'::text[] END,
 					${claim.windowHours}::int, ${run.runId}::uuid) AS f
-			), ${newRunsStatement(sql, [run], { drop: claim.policy === 'drop', onlyIf: sql`(SELECT ok FROM allowed)` })}, recorded AS (
-				INSERT INTO person_identities (identity_hash, run_id, match)
-				SELECT i.identity_hash, ${run.runId}, i.match
-				FROM jsonb_to_recordset(${sql.json(identities)}) AS i(identity_hash text, match text)
-				WHERE EXISTS (SELECT 1 FROM new_runs) AND NOT EXISTS (SELECT 1 FROM first)
-				ON CONFLICT DO NOTHING
-			), same_person_event AS (${insertEventRows(
+			), ${newRunsStatement(sql, [run], { drop: claim.policy === 'drop', onlyIf: sql`(SELECT ok FROM allowed)` })}, recorded AS (${recordIdentities(
 				sql,
-				[
-					{
-						run_id: run.runId,
-						correlation_id: run.correlationId,
-						type: 'lead_same_person',
-						actor: 'processor',
-						// duplicate_of and match: the run the lookup found (merged by the statement)
-						payload: { duplicate_of: '', match: 'email', policy: claim.policy },
-					},
-				],
-				{
-					merge: sql`(SELECT jsonb_build_object('duplicate_of', run_id, 'match', match) AS payload FROM first)`,
-					// after the run's lead_received (event_id order is timeline order)
-					where: sql`EXISTS (SELECT 1 FROM new_run_events)`,
-				},
-			)})
+				run.runId,
+				rows,
+				sql`EXISTS (SELECT 1 FROM new_runs) AND NOT EXISTS (SELECT 1 FROM first)`,
+			)}
+			), same_person_event AS (${
+				// after the run's lead_received (event_id order is timeline order)
+				samePersonEvent(sql, run, claim.policy, sql`EXISTS (SELECT 1 FROM new_run_events)`)
+			})
 			SELECT EXISTS (SELECT 1 FROM new_runs) AS opened, f.run_id, f.match, f.idempotency_key,
 				(SELECT coalesce(jsonb_object_agg(key, hits), '{}') FROM hits) AS hits
 			FROM (SELECT 1) AS one LEFT JOIN first f ON true`,

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { claimQueued, type QueuedRun } from '../db/runs.js';
 import { mapConcurrently } from '../concurrency.js';
 import { deliverAccepted, type IntakeDeps } from '../intake/intake-service.js';
@@ -5,7 +6,6 @@ import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
 import type { Logger } from '../logger.js';
 import { startLoop, type Loop } from './loop.js';
-import { setTimeout as delay } from 'node:timers/promises';
 
 export interface DelivererOptions {
 	/** Names this process in the runs it claims (lease_owner). */

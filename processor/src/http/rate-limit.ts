@@ -12,7 +12,7 @@ export interface RateLimit {
 	/** Counts a request against `key`; 429 with Retry-After beyond the limit. */
 	take(key: string): Promise<void>;
 	close(): void;
-	/** For takeTogether: the process's own count (throws the 429), then what the shared count needs. */
+	/** For takeLocally: the process's own count (throws the 429), then what the shared count needs. */
 	readonly parts: LimitParts;
 }
 
@@ -102,23 +102,11 @@ export function rateLimit(
 		},
 	};
 	const limit: RateLimit = {
-		take: (key) => takeTogether([[limit, key]]),
+		take: async (key) => countShared(await takeLocally([[limit, key]])),
 		close: () => store.shutdown(),
 		parts,
 	};
 	return limit;
-}
-
-/**
- * Counts one request against several limits (the signer's and the source's, say): each
- * process's own count first, then the shared counts of all of them in ONE statement, since every
- * round trip to the database costs the lead's path CPU on both ends. The limits' shared counters
- * must share one database.
- */
-export async function takeTogether(
-	takes: readonly (readonly [RateLimit, string])[],
-): Promise<void> {
-	await countShared(await takeLocally(takes));
 }
 
 /**
@@ -139,7 +127,12 @@ export interface SharedCount {
 	failed(error: unknown): void;
 }
 
-/** The process's own counts (429 past one, no write); then what the shared count needs, if any. */
+/**
+ * The process's own counts (429 past one, no write); then what the shared count needs, if any.
+ * A request's limits (the signer's and the source's) are counted together, their shared counts
+ * in ONE statement: every round trip costs the lead's path CPU on both ends. Their shared
+ * counters must share one database.
+ */
 export async function takeLocally(
 	takes: readonly (readonly [RateLimit, string])[],
 ): Promise<SharedCount | null> {
