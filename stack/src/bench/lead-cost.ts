@@ -7,6 +7,7 @@ import { waitFor } from '../wait-for.js';
 import { startBenchStack } from './bench-stack.js';
 import { HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
+import { load } from './load.js';
 
 /*
  * `npm run bench:lead-cost`: where the CPU of a lead goes, and what it costs the processor's
@@ -86,21 +87,13 @@ async function round(path: string, reachesProcessor: boolean): Promise<Sample> {
 	});
 	const cpuBefore = await cpuTicksByPid();
 	const dbBefore = await databaseCounters();
-	const started = performance.now();
-	const deadline = started + seconds * 1000;
-	let leads = 0;
-	await Promise.all(
-		Array.from({ length: concurrency }, async () => {
-			while (performance.now() < deadline) {
-				const answer = await source.post(sampleLead(`lead-cost-${sequence++}`));
-				if (answer.status !== 200 && answer.status !== 202) {
-					throw new Error(`n8n answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-				}
-				leads++;
-			}
-		}),
-	);
-	const elapsed = (performance.now() - started) / 1000;
+	const {
+		latencies,
+		errors,
+		seconds: elapsed,
+	} = await load(source, concurrency, seconds, () => `lead-cost-${sequence++}`);
+	if (errors > 0) throw new Error(`${errors} leads were not accepted in this round`);
+	const leads = latencies.length;
 	if (reachesProcessor) {
 		await waitFor(
 			async () => {

@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { signingSecret, stackSettings } from '../dev-settings.js';
-import { leadSource, sampleLead, type LeadSource } from '../lead-source.js';
+import { leadSource, type LeadSource } from '../lead-source.js';
 import { startN8nDeployment, type N8nDeployment } from '../n8n/deployment.js';
 import { ensureN8n } from '../n8n/install.js';
 import { createDatabase, dropDatabase } from '../postgres.js';
@@ -11,6 +11,7 @@ import { deleteRedisKeys, redisReachable } from '../redis.js';
 import { startBenchStack } from './bench-stack.js';
 import { FLOOR_WEBHOOK_PATH, HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { waitFor } from '../wait-for.js';
+import { load, type LoadResult } from './load.js';
 import { BENCH_LEAD_ON_DELIVERY_WEBHOOK_PATH, BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 
 /*
@@ -50,10 +51,7 @@ interface Target {
 	reachesCrm: boolean;
 }
 
-interface Measurement {
-	latencies: number[];
-	errors: number;
-	seconds: number;
+interface Measurement extends LoadResult {
 	/** How long the processor took afterwards to deliver what this round left queued. */
 	drainSeconds: number;
 }
@@ -326,29 +324,4 @@ function combine(samples: Measurement[]): Omit<Result, 'target' | 'concurrency'>
 		p99: at(0.99),
 		drainSeconds: samples.reduce((sum, sample) => sum + sample.drainSeconds, 0) / samples.length,
 	};
-}
-
-async function load(
-	target: LeadSource,
-	concurrency: number,
-	duration: number,
-	next: () => string,
-): Promise<Omit<Measurement, 'drainSeconds'>> {
-	const latencies: number[] = [];
-	let errors = 0;
-	const started = performance.now();
-	const deadline = started + duration * 1000;
-	const client = async () => {
-		while (performance.now() < deadline) {
-			const sent = performance.now();
-			const answer = await target.post(sampleLead(next()));
-			// only an accepted lead counts (200 when the CRM has it, 202 once stored): a quick
-			// refusal is not throughput
-			if ((answer.status === 200 || answer.status === 202) && answer.body.status === 'accepted')
-				latencies.push(performance.now() - sent);
-			else errors++;
-		}
-	};
-	await Promise.all(Array.from({ length: concurrency }, client));
-	return { latencies, errors, seconds: (performance.now() - started) / 1000 };
 }

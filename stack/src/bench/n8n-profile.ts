@@ -5,6 +5,7 @@ import { leadSource, sampleLead } from '../lead-source.js';
 import { startBenchStack } from './bench-stack.js';
 import { FLOOR_WEBHOOK_PATH, HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
+import { load } from './load.js';
 
 /*
  * `npm run profile:n8n`: where n8n spends a webhook execution. Runs the stack's n8n under V8's
@@ -65,17 +66,14 @@ try {
 	for (let warm = 0; warm < 20; warm++) await source.post(sampleLead(`warm-${sequence++}`));
 	log(`Profiling ${target.title} at concurrency ${concurrency} for ${seconds} s ...`);
 	loadStarted = performance.now();
-	const deadline = loadStarted + seconds * 1000;
-	await Promise.all(
-		Array.from({ length: concurrency }, async () => {
-			while (performance.now() < deadline) {
-				const answer = await source.post(sampleLead(`profile-${sequence++}`));
-				if (answer.status < 200 || answer.status > 299)
-					throw new Error(`n8n answered ${answer.status}`);
-				requests++;
-			}
-		}),
+	const { latencies, errors } = await load(
+		source,
+		concurrency,
+		seconds,
+		() => `profile-${sequence++}`,
 	);
+	if (errors > 0) throw new Error(`${errors} leads were not accepted`);
+	requests = latencies.length;
 	loadEnded = performance.now();
 } finally {
 	await stack.stop();
