@@ -4,7 +4,7 @@ import { readJsonConfig } from '../config-files.js';
 import { canonicalJson } from '../intake/fingerprint.js';
 import type { JsonValue } from '../json.js';
 import { MappingSchema } from '../intake/mapping.js';
-import { compileRules, RulesSchema, type RulesConfig } from '../intake/rules.js';
+import { compileRules, isRegExp, RulesSchema, type RulesConfig } from '../intake/rules.js';
 import {
 	DEFAULT_DUPLICATE_SETTINGS,
 	DuplicateSettingsSchema,
@@ -47,6 +47,8 @@ const VETTING_REFUSALS: Record<string, string> = {
 		'the pattern may backtrack catastrophically on some input (nested or overlapping repetition); write it without',
 	hitMaxSteps:
 		'the pattern is too involved to be proven free of catastrophic backtracking; write it simpler',
+	unreadable:
+		'the pattern cannot be proven free of catastrophic backtracking (named groups and backreferences are not supported); write it without',
 	timedOut: `the patterns of this document took longer than ${VETTING_BUDGET_MS} ms to vet; use fewer or simpler ones`,
 };
 
@@ -60,17 +62,20 @@ function vetPatterns(rules: RulesConfig, context: z.RefinementCtx, path: Propert
 	rules.checks.forEach((check, index) => {
 		if (check.pattern === undefined) return;
 		const timeout = Math.max(1, Math.floor(deadline - performance.now()));
-		let verdict: ReturnType<typeof isSafePattern>;
+		let refusal: string | undefined;
 		try {
-			verdict = isSafePattern(check.pattern, { maxSteps: VETTING_STEPS, timeout });
+			const verdict = isSafePattern(check.pattern, { maxSteps: VETTING_STEPS, timeout });
+			if (!verdict.safe) refusal = verdict.error ?? 'hitMaxScore';
 		} catch {
-			return; // not a regular expression: the pattern's own check says so
+			if (!isRegExp(check.pattern)) return; // the pattern's own check names it
+			// valid JavaScript the detector cannot read (named groups, for one): unproven is refused
+			refusal = 'unreadable';
 		}
-		if (verdict.safe) return;
+		if (refusal === undefined) return;
 		context.addIssue({
 			code: 'custom',
 			path: [...path, 'checks', index, 'pattern'],
-			message: VETTING_REFUSALS[verdict.error ?? 'hitMaxScore'] ?? VETTING_REFUSALS.hitMaxScore!,
+			message: VETTING_REFUSALS[refusal] ?? VETTING_REFUSALS.hitMaxScore!,
 		});
 	});
 }

@@ -28,6 +28,9 @@ test.each([
 	['^(\\d+)+$', false],
 	['^(a|a)*$', false],
 	['(x+x+)+y', false],
+	// valid JavaScript the detector cannot read: refused, never passed unproven
+	['^(?<digits>\\d+)+$', false],
+	['^(?<digits>\\d{5})$', false],
 ])('pattern %s is proven safe: %p', async (pattern, safe) => {
 	const document = await seed();
 	document.rules.checks[0] = { ...document.rules.checks[0]!, pattern };
