@@ -17,6 +17,8 @@ function readDotPath(source: JsonObject, path: string): JsonValue | undefined {
 	let current: JsonValue | undefined = source;
 	for (const segment of path.split('.')) {
 		if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
+		// own keys only: "constructor" or "__proto__" is no field of a lead
+		if (!Object.hasOwn(current, segment)) return undefined;
 		current = current[segment];
 	}
 	return current;

@@ -115,7 +115,7 @@ export function compileRules(config: RulesConfig): CompiledRules {
 	};
 }
 
-function isRegExp(pattern: string): boolean {
+export function isRegExp(pattern: string): boolean {
 	try {
 		new RegExp(pattern);
 		return true;

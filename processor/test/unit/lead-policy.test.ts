@@ -77,6 +77,24 @@ describe('default rules', () => {
 	});
 });
 
+test('paths read only the lead\'s own fields: "constructor" or "valueOf" is missing, not inherited', () => {
+	const inherited = compileRules(
+		RulesSchema.parse({
+			required: [{ field: 'consent_ref', path: 'constructor' }],
+			checks: [{ code: 'BAD_LANG', path: 'valueOf', equals: 'de' }],
+		}),
+	);
+	expect(inherited.evaluate(normalizeLead({ email: 'a@example.com' }))).toEqual({
+		reasons: ['MISSING_REQUIRED_FIELD'],
+		missingFields: ['consent_ref'],
+	});
+	const mapped = mapLead(
+		{ email: 'a@example.com' },
+		MappingSchema.parse({ ...mapping, fields: { ...mapping.fields, crm_proto: 'constructor' } }),
+	);
+	expect(mapped.fields).not.toHaveProperty('crm_proto');
+});
+
 describe('CRM mapping', () => {
 	test('maps dot paths (with fallbacks), adds constants and typed attributes', () => {
 		const lead = normalizeLead({
