@@ -40,6 +40,28 @@ describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
 	});
 	afterAll(() => stack.close());
 
+	test('a repeat by phone that carries another e-mail is not the person asked about by e-mail (export, erase)', async () => {
+		const who = person();
+		const flatmate = `flatmate.${who.email}`;
+		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'a');
+		const again = await send(stack, validLead({ email: flatmate, phone: who.local }), 'b');
+		expect(again.body).toMatchObject({ status: 'duplicate', match: 'phone' });
+		const runsOf = async (asked: { email?: string; phone?: string }) => {
+			const answer = await stack.internal('POST', '/internal/privacy/export', asked);
+			expect(answer.status).toBe(200);
+			return (answer.body.runs as { run_id: string }[]).map((run) => run.run_id).sort();
+		};
+		const both = [String(first.body.run_id), String(again.body.run_id)].sort();
+		expect(await runsOf({ email: who.email })).toEqual([first.body.run_id]);
+		expect(await runsOf({ email: flatmate })).toEqual([again.body.run_id]);
+		// asked about by the phone they share, both leads are that phone's
+		expect(await runsOf({ phone: who.phone })).toEqual(both);
+
+		const erased = await stack.internal('POST', '/internal/privacy/erase', { email: flatmate });
+		expect(erased.body.run_ids).toEqual([again.body.run_id]);
+		expect((await runOf(stack, first.body.run_id))!.status).not.toBe('erased');
+	});
+
 	test('the same person from two sources, e-mail in another case: duplicate of the first run, no CRM call', async () => {
 		const who = person();
 		const first = await send(stack, validLead({ email: who.email, phone: who.phone }), 'site-a');

@@ -5,7 +5,7 @@ import {
 	PERSONAL_COLUMNS,
 	type Anonymise,
 } from '../pii/personal-data.js';
-import type { ErasureCounts, EventPayloads } from '../vocabulary.js';
+import type { ErasureCounts, EventPayloads, IdentityMatch } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 
 /*
@@ -24,12 +24,22 @@ export async function runsWithEmailHash(sql: Sql, emailHash: string): Promise<st
 	return rows.map((row) => row.run_id);
 }
 
+export interface DuplicateRun {
+	run_id: string;
+	duplicate_of: string;
+	duplicate_match: IdentityMatch | null;
+	email_hash: string | null;
+}
+
 /** The runs marked as the same person again as one of these runs (they share an identifier). */
-export async function duplicatesOfRuns(sql: Sql, runIds: readonly string[]): Promise<string[]> {
+export async function duplicatesOfRuns(
+	sql: Sql,
+	runIds: readonly string[],
+): Promise<DuplicateRun[]> {
 	if (runIds.length === 0) return [];
-	const rows = await sql<{ run_id: string }[]>`
-		SELECT run_id FROM runs WHERE duplicate_of = ANY(${[...runIds]}::uuid[]) ORDER BY run_id`;
-	return rows.map((row) => row.run_id);
+	return sql<DuplicateRun[]>`
+		SELECT run_id, duplicate_of, duplicate_match, email_hash FROM runs
+		WHERE duplicate_of = ANY(${[...runIds]}::uuid[]) ORDER BY run_id`;
 }
 
 /** Runs still holding their encrypted raw lead (undelivered), a page at a time by run id. */

@@ -28,7 +28,8 @@ import type { CrmEraser } from './crm-eraser.js';
  * hash of their e-mail (every run that had an e-mail keeps it until erased), by the salted phone
  * identity the same-person check keeps for a person's first run, by the phone in the encrypted
  * raw leads still held (a delivered lead's raw copy is gone; its masked phone cannot identify
- * anyone), and through those runs by the later runs marked as the same person again.
+ * anyone), and through those runs by the later runs marked as the same person again (a repeat
+ * by phone with another e-mail only when the phone was asked about).
  */
 
 export interface PrivacyDeps {
@@ -59,9 +60,12 @@ const digits = (value: string) => value.replace(/\D/g, '');
 /** The runs of this person that the processor can still tell are theirs. */
 export async function findPerson(deps: PrivacyDeps, person: Person): Promise<string[]> {
 	const found = new Set<string>();
-	if (person.email) {
-		const hash = hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt);
-		for (const runId of await runsWithEmailHash(deps.sql, hash)) found.add(runId);
+	const foundByPhone = new Set<string>();
+	const emailHash = person.email
+		? hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt)
+		: null;
+	if (emailHash !== null) {
+		for (const runId of await runsWithEmailHash(deps.sql, emailHash)) found.add(runId);
 	}
 	if (person.phone) {
 		const region = deps.phoneRegion();
@@ -72,19 +76,27 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 			(e164 !== null && normalizePhoneIdentity(value, region) === e164);
 		if (e164 !== null) {
 			const hash = hashIdentity('phone', e164, deps.emailHashSalt);
-			for (const runId of await runsWithIdentityHashes(deps.sql, [hash])) found.add(runId);
+			for (const runId of await runsWithIdentityHashes(deps.sql, [hash])) foundByPhone.add(runId);
 		}
 		let after: string | null = null;
 		for (;;) {
 			const page = await sealedLeadsPage(deps.sql, after, deps.scanBatch);
 			for (const row of page) {
-				if (samePhone(openLead(deps.cipher, row.sealed_lead)?.phone)) found.add(row.run_id);
+				if (samePhone(openLead(deps.cipher, row.sealed_lead)?.phone)) foundByPhone.add(row.run_id);
 			}
 			if (page.length < deps.scanBatch) break;
 			after = page.at(-1)!.run_id;
 		}
 	}
-	for (const runId of await duplicatesOfRuns(deps.sql, [...found])) found.add(runId);
+	for (const runId of foundByPhone) found.add(runId);
+	// A repeat matched by phone but carrying another e-mail may be someone else sharing the phone
+	// (a household, a switchboard): it is theirs only when that phone is the one asked about.
+	for (const repeat of await duplicatesOfRuns(deps.sql, [...found])) {
+		const otherEmail = repeat.email_hash !== null && repeat.email_hash !== emailHash;
+		if (repeat.duplicate_match === 'phone' && otherEmail && !foundByPhone.has(repeat.duplicate_of))
+			continue;
+		found.add(repeat.run_id);
+	}
 	return [...found];
 }
 
