@@ -297,6 +297,37 @@ describe('identity variants', () => {
 		}
 	});
 
+	test("policy update: erasing the repeat asks the CRM to erase the record it updated (the first lead's key)", async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, policy: 'update' },
+			env: { PRIVACY_CRM_ERASE_SECONDS: '1' },
+		});
+		try {
+			const who = person();
+			const work = `work.${who.email}`;
+			await postLead(stack.url, validLead({ email: who.email, phone: who.phone }), {
+				key: 'home-key',
+			});
+			const update = await postLead(stack.url, validLead({ email: work, phone: who.local }), {
+				key: 'work-key',
+			});
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			expect((await stack.crm.leads()).map((lead) => lead.key)).toEqual(['home-key']);
+
+			const erased = await stack.internal('POST', '/internal/privacy/erase', { email: work });
+			expect(erased.body.run_ids).toEqual([update.body.run_id]);
+			await waitFor(
+				async () => {
+					stack.clock.advance(600); // past the wait for leads in flight
+					return (await stack.crm.leads()).length;
+				},
+				{ what: 'the updated CRM record erased', until: (left) => left === 0 },
+			);
+		} finally {
+			await stack.close();
+		}
+	});
+
 	test('policy update: the same person is sent as an update of the first record', async () => {
 		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
 		try {

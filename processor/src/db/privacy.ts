@@ -115,10 +115,14 @@ async function eraseRunsIn(
 ): Promise<ErasedRows> {
 	{
 		const sql = tx;
-		const runs = await tx<{ run_id: string; status: string; idempotency_key: string }[]>`
-			SELECT run_id, status, idempotency_key FROM runs
-			WHERE run_id = ANY(${candidateIds as string[]}::uuid[]) AND erased_at IS NULL
-			ORDER BY run_id FOR UPDATE`;
+		// crm_key: the key the lead went to the CRM under; a repeat sent as an update of the
+		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it
+		const runs = await tx<{ run_id: string; status: string; crm_key: string }[]>`
+			SELECT r.run_id, r.status,
+				coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
+			FROM runs r
+			WHERE r.run_id = ANY(${candidateIds as string[]}::uuid[]) AND r.erased_at IS NULL
+			ORDER BY r.run_id FOR UPDATE OF r`;
 		const runIds = runs.map((run) => run.run_id);
 		const empty: ErasedRows = {
 			runIds: [],
@@ -175,7 +179,14 @@ async function eraseRunsIn(
 			dlq.some((item) => item.status === 'retrying');
 		return {
 			runIds,
-			crmKeys: runs.filter((run) => run.status !== 'rejected').map((run) => run.idempotency_key),
+			// rejected and duplicate runs never reached the CRM
+			crmKeys: [
+				...new Set(
+					runs
+						.filter((run) => run.status !== 'rejected' && run.status !== 'duplicate')
+						.map((run) => run.crm_key),
+				),
+			],
 			inFlight,
 			counts: {
 				runs: runIds.length,
