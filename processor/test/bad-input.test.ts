@@ -702,6 +702,28 @@ describe('regressions found by this suite', () => {
 			code: 'invalid_request',
 		},
 		{
+			name: "a lone surrogate in an erasure's actor (was 500 with the runs already anonymised)",
+			raw: post('/internal/privacy/erase', '{"email":"olga@example.com","actor":"\\ud800"}'),
+			status: 400,
+			code: 'invalid_request',
+		},
+		{
+			name: 'a lone surrogate as a key deep in a body (Postgres refuses it in jsonb)',
+			raw: post('/internal/alerts', '{"payload":{"a":{"\\udc00":1}}}'),
+			status: 400,
+			code: 'invalid_request',
+		},
+		{
+			name: 'bytes that are not UTF-8 in an operator body (were replaced with U+FFFD)',
+			raw: request({
+				path: '/internal/dlq/replay',
+				headers: [token, json],
+				body: Buffer.concat([Buffer.from('{"source":"'), Buffer.from([0xff]), Buffer.from('"}')]),
+			}),
+			status: 400,
+			code: 'invalid_utf8',
+		},
+		{
 			name: 'malformed HTTP (was a bodiless 400)',
 			raw: Buffer.from('FOO /health HTTP/1.1\r\nHost: x\r\n\r\n'),
 			status: 400,

@@ -4,6 +4,7 @@ import { HttpError } from '../errors.js';
 import type { JsonObject, JsonValue } from '../json.js';
 import { LeadSchema } from './lead-schema.js';
 import { ERR } from '../error-codes.js';
+import { isStorableText } from '../text/storable.js';
 
 export interface LeadLimits {
 	/** Deepest nesting of objects and arrays. */
@@ -108,10 +109,6 @@ function checkText(value: JsonValue): void {
 		if (!isStorableText(key)) throw invalidText();
 		checkText(item);
 	}
-}
-
-function isStorableText(text: string): boolean {
-	return !text.includes('\u0000') && (text as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 function invalidText(): HttpError {

@@ -1,3 +1,4 @@
+import { refuseUnstorableText, requireUtf8 } from '../http/storable-body.js';
 import express, { Router } from 'express';
 import * as request from '../api/requests.js';
 import { eventsOfRun } from '../db/audit-events.js';
@@ -49,7 +50,10 @@ const OPERATOR_BODY_LIMIT = 16 * 1024;
 export function operatorRouter(deps: OperatorDeps): Router {
 	const router = Router();
 	// a rules document may be larger than any other operator body
-	const bodies = (limit: number) => [requireJsonBody(limit), express.json({ limit })];
+	const bodies = (limit: number) => [
+		requireJsonBody(limit),
+		express.json({ limit, verify: requireUtf8 }),
+	];
 	const [checkBody, readBody] = bodies(OPERATOR_BODY_LIMIT);
 	const [checkRules, readRules] = bodies(RULES_BODY_LIMIT);
 	router.use(
@@ -57,6 +61,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		requireServiceToken(deps.serviceToken, deps.refusedTokens),
 		(req, res, next) => (req.path.startsWith('/rules') ? checkRules : checkBody)!(req, res, next),
 		(req, res, next) => (req.path.startsWith('/rules') ? readRules : readBody)!(req, res, next),
+		refuseUnstorableText,
 	);
 	router.use(rulesRouter(deps.rules));
 
