@@ -314,6 +314,39 @@ test('export round trip: everything held about a person, with the raw lead while
 	expect(event!.payload).toEqual({ requested_by: 'operator', run_ids: [failed.body.run_id] });
 });
 
+test('an erasure that cannot be recorded erases nothing: the next request erases the person and asks the CRM', async () => {
+	const olga: Person = {
+		email: 'olga.atomic@example.com',
+		phone: '+49 170 5550077',
+		name: 'Olga Atomic',
+		street: 'Ganzweg 7',
+	};
+	const delivered = await post(lead(olga), 'olga-1');
+	expect(delivered.body.run_status).toBe('processed');
+	await stack.sql.unsafe(`
+		CREATE FUNCTION refuse_erasure() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'the record of an erasure cannot be written'; END $$;
+		CREATE TRIGGER refuse_erasure BEFORE INSERT ON privacy_erasures
+			FOR EACH ROW EXECUTE FUNCTION refuse_erasure();`);
+	try {
+		const failed = await stack.internal('POST', '/internal/privacy/erase', { email: olga.email });
+		expect(failed.status).toBeGreaterThanOrEqual(500);
+		const [run] = await stack.sql`
+			SELECT status, email_hash FROM runs WHERE run_id = ${String(delivered.body.run_id)}`;
+		expect(run).toEqual({ status: 'processed', email_hash: hashEmail(olga.email, SALT) });
+	} finally {
+		await stack.sql.unsafe(
+			'DROP TRIGGER refuse_erasure ON privacy_erasures; DROP FUNCTION refuse_erasure();',
+		);
+	}
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: olga.email });
+	expect(erased.body).toMatchObject({ run_ids: [delivered.body.run_id], nothing_left: false });
+	await waitFor(
+		async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'olga-1'),
+		{ what: "the CRM's record of olga erased" },
+	);
+});
+
 test('the person endpoints are strict: a person must be named, unknown fields are refused', async () => {
 	const none = await stack.internal('POST', '/internal/privacy/erase', {});
 	expect(none.status).toBe(400);

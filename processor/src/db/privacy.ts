@@ -97,18 +97,42 @@ export interface ErasedRows {
  * transaction that holds the runs' row locks: a run is erased whole or not at all, and the
  * intake, a retry or the recovery that wants the run waits, then finds it no longer theirs.
  */
-export async function eraseRuns(
+/**
+ * Erases these runs and records the erasure in one transaction, so no crash or failure leaves
+ * runs anonymised with no record to drive the CRM's part. Records nothing when nothing was left
+ * (no run erased, no alert file deleted).
+ */
+export async function eraseAndRecord(
 	sql: Sql,
 	candidateIds: readonly string[],
-	options: { lockTimeoutMs: number },
-): Promise<ErasedRows> {
+	erasure: {
+		lockTimeoutMs: number;
+		alertFiles: number;
+		requestedBy: string;
+		correlationId: string;
+		now: Date;
+		/** A run in flight may still reach the CRM: the CRM is asked this much later. */
+		inFlightSeconds: number;
+	},
+): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
 	return sql.begin(async (tx) => {
-		await tx`SELECT set_config('lock_timeout', ${`${options.lockTimeoutMs}ms`}, true)`;
-		return eraseRunsIn(tx, candidateIds);
+		await tx`SELECT set_config('lock_timeout', ${`${erasure.lockTimeoutMs}ms`}, true)`;
+		const erased = await eraseRunsIn(tx, candidateIds);
+		if (erased.runIds.length === 0 && erasure.alertFiles === 0) return { erased, record: null };
+		const wait = erased.inFlight ? erasure.inFlightSeconds * 1000 : 0;
+		const record = await recordErasureIn(tx, {
+			requestedBy: erasure.requestedBy,
+			runIds: erased.runIds,
+			counts: { ...erased.counts, alert_files: erasure.alertFiles },
+			crmKeys: erased.crmKeys,
+			crmNextAt: new Date(erasure.now.getTime() + wait),
+			correlationId: erasure.correlationId,
+		});
+		return { erased, record };
 	});
 }
 
-/** eraseRuns within the caller's transaction. */
+/** The runs' part of an erasure, within the caller's transaction. */
 async function eraseRunsIn(
 	tx: postgres.TransactionSql,
 	candidateIds: readonly string[],
@@ -225,9 +249,9 @@ const ERASURE_COLUMNS = [
 	'crm_done_at',
 ];
 
-/** Records an erasure and its audit event (no person in either). */
-export async function recordErasure(
-	sql: Sql,
+/** Records an erasure and its audit event (no person in either), within the caller's transaction. */
+async function recordErasureIn(
+	tx: postgres.TransactionSql,
 	erasure: {
 		requestedBy: string;
 		runIds: string[];
@@ -238,25 +262,23 @@ export async function recordErasure(
 	},
 ): Promise<ErasureRecord> {
 	const crmStatus = erasure.crmKeys.length > 0 ? 'pending' : 'not_needed';
-	return sql.begin(async (tx) => {
-		const [row] = await tx<ErasureRecord[]>`
-			INSERT INTO privacy_erasures (requested_by, run_ids, counts, crm_status, crm_keys, crm_next_at)
-			VALUES (${erasure.requestedBy}, ${erasure.runIds}::uuid[], ${tx.json(erasure.counts as never)},
-				${crmStatus}, ${crmStatus === 'pending' ? erasure.crmKeys : null},
-				${crmStatus === 'pending' ? erasure.crmNextAt : null})
-			RETURNING ${tx(ERASURE_COLUMNS)}`;
-		const payload: EventPayloads['person_erased'] = {
-			erasure_id: Number(row!.erasure_id),
-			requested_by: erasure.requestedBy,
-			run_ids: erasure.runIds,
-			counts: erasure.counts,
-			crm_status: crmStatus,
-		};
-		await tx`
-			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-			VALUES (NULL, 'person_erased', 'operator', ${tx.json(payload as never)}, ${erasure.correlationId})`;
-		return { ...row!, erasure_id: Number(row!.erasure_id) };
-	});
+	const [row] = await tx<ErasureRecord[]>`
+		INSERT INTO privacy_erasures (requested_by, run_ids, counts, crm_status, crm_keys, crm_next_at)
+		VALUES (${erasure.requestedBy}, ${erasure.runIds}::uuid[], ${tx.json(erasure.counts as never)},
+			${crmStatus}, ${crmStatus === 'pending' ? erasure.crmKeys : null},
+			${crmStatus === 'pending' ? erasure.crmNextAt : null})
+		RETURNING ${tx(ERASURE_COLUMNS)}`;
+	const payload: EventPayloads['person_erased'] = {
+		erasure_id: Number(row!.erasure_id),
+		requested_by: erasure.requestedBy,
+		run_ids: erasure.runIds,
+		counts: erasure.counts,
+		crm_status: crmStatus,
+	};
+	await tx`
+		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+		VALUES (NULL, 'person_erased', 'operator', ${tx.json(payload as never)}, ${erasure.correlationId})`;
+	return { ...row!, erasure_id: Number(row!.erasure_id) };
 }
 
 /** The erasures whose CRM part is still to be done (newest first), for the answer and the docs. */

@@ -4,9 +4,8 @@ import type { Sql } from '../db/connection.js';
 import {
 	claimDueCrmErasures,
 	duplicatesOfRuns,
-	eraseRuns,
+	eraseAndRecord,
 	exportRuns,
-	recordErasure,
 	recordExport,
 	runsWithEmailHash,
 	sealedLeadsPage,
@@ -133,30 +132,28 @@ export async function erasePerson(
 	request: { requestedBy: string; correlationId: string },
 ): Promise<ErasureAnswer> {
 	const candidates = await findPerson(deps, person);
-	const erased = await eraseRuns(deps.sql, candidates, { lockTimeoutMs: 10_000 });
-	const alertFiles = await deleteAlertFiles(deps, erased.runIds);
-	const counts: ErasureCounts = { ...erased.counts, alert_files: alertFiles };
+	// files first: a failure after them leaves the runs for the next request to erase
+	const alertFiles = await deleteAlertFiles(deps, candidates);
 	const now = deps.now();
-	if (erased.runIds.length === 0 && alertFiles === 0) {
+	const { erased, record } = await eraseAndRecord(deps.sql, candidates, {
+		lockTimeoutMs: 10_000,
+		alertFiles,
+		requestedBy: request.requestedBy,
+		correlationId: request.correlationId,
+		now,
+		inFlightSeconds: deps.inFlightSeconds,
+	});
+	if (record === null) {
 		return {
 			erasure_id: null,
 			erased_at: now.toISOString(),
 			requested_by: request.requestedBy,
 			run_ids: [],
-			counts,
+			counts: { ...erased.counts, alert_files: 0 },
 			crm: { status: 'not_needed', first_attempt_at: null },
 			nothing_left: true,
 		};
 	}
-	const crmNextAt = new Date(now.getTime() + (erased.inFlight ? deps.inFlightSeconds * 1000 : 0));
-	const record = await recordErasure(deps.sql, {
-		requestedBy: request.requestedBy,
-		runIds: erased.runIds,
-		counts,
-		crmKeys: erased.crmKeys,
-		crmNextAt,
-		correlationId: request.correlationId,
-	});
 	// the index no longer lists them (the pass rewrites it from the record and the files)
 	await createAlertsPass({
 		sql: deps.sql,
