@@ -93,14 +93,11 @@ export interface ErasedRows {
 }
 
 /**
- * Erases the personal data of these runs and of every row that belongs to them, in one
- * transaction that holds the runs' row locks: a run is erased whole or not at all, and the
- * intake, a retry or the recovery that wants the run waits, then finds it no longer theirs.
- */
-/**
- * Erases these runs and records the erasure in one transaction, so no crash or failure leaves
- * runs anonymised with no record to drive the CRM's part. Records nothing when nothing was left
- * (no run erased, no alert file deleted).
+ * Erases the personal data of these runs and of every row that belongs to them, and records the
+ * erasure, in one transaction that holds the runs' row locks: a run is erased whole or not at
+ * all, never without the record that drives the CRM's part, and the intake, a retry or the
+ * recovery that wants the run waits, then finds it no longer theirs. Records nothing when
+ * nothing was left (no run erased, no alert file deleted).
  */
 export async function eraseAndRecord(
 	sql: Sql,

@@ -1,4 +1,3 @@
-import { refuseUnstorableText, requireUtf8 } from '../http/storable-body.js';
 import express, { Router } from 'express';
 import * as request from '../api/requests.js';
 import { eventsOfRun } from '../db/audit-events.js';
@@ -15,6 +14,7 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
+import { refuseUnstorableText, requireUtf8 } from '../http/storable-body.js';
 import { routeAlert, type RoutedAlertDeps } from '../incidents/routed-alerts.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import { pendingErasures } from '../db/privacy.js';
