@@ -234,6 +234,15 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 	const [crmErased] = await stack.sql`
 		SELECT payload FROM audit_events WHERE event_type = 'crm_erased' AND (payload->>'erasure_id')::int = ${erasureId}`;
 	expect((crmErased!.payload as { attempts: number }).attempts).toBeGreaterThan(1);
+
+	// the erased lead is accounted for: erased before delivery, not resolved by hand
+	const day = 86_400_000;
+	const from = new Date(stack.clock.now.getTime() - 30 * day).toISOString();
+	const to = new Date(stack.clock.now.getTime() + 30 * day).toISOString();
+	const ledger = await stack.internal('GET', `/internal/stats/ledger?from=${from}&to=${to}`);
+	expect(ledger.status).toBe(200);
+	expect(ledger.body).toMatchObject({ resolved_manually: 0, balanced: true });
+	expect(ledger.body.erased).toBeGreaterThanOrEqual(1);
 });
 
 test('erasure while a lead is in flight: the run ends erased, not processed, and the CRM is asked after the lease', async () => {

@@ -244,6 +244,10 @@ export const Ledger = z
 		resolved_manually: z.number().int(),
 		queued: z.number().int().meta({ description: 'Answered on store, waiting for a deliverer' }),
 		in_flight: z.number().int().meta({ description: 'Accepted, within their lease' }),
+		erased: z
+			.number()
+			.int()
+			.meta({ description: "Erased on their person's request before they were delivered" }),
 		stuck: z
 			.number()
 			.int()
@@ -255,7 +259,7 @@ export const Ledger = z
 			.meta({ description: 'The same request again (same key and body): no run of its own' }),
 		balanced: z.boolean().meta({
 			description:
-				'received = processed + rejected + same_person + waiting + dead + resolved_manually + queued + in_flight',
+				'received = processed + rejected + same_person + waiting + dead + resolved_manually + queued + in_flight + erased',
 		}),
 	})
 	.meta({ id: 'Ledger' });

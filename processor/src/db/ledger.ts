@@ -3,7 +3,7 @@ import type { Sql } from './connection.js';
 /**
  * Where every lead received in a time range is now. Each run is in exactly one bucket, so
  * received = processed + rejected + same_person + waiting + dead + resolved_manually + queued +
- * in_flight holds exactly when nothing is stuck (accepted past its lease: nobody is delivering
+ * in_flight + erased holds exactly when nothing is stuck (accepted past its lease: nobody is delivering
  * it) or unaccounted (failed without a DLQ item). `duplicates` (the same request again) are
  * repeats that create no run, counted apart; `same_person` (the same person again) are runs of
  * their own.
@@ -20,6 +20,8 @@ export interface LedgerSummary {
 	dead: number;
 	/** Failed, and closed by an operator by hand. */
 	resolved_manually: number;
+	/** Erased on their person's request before they were delivered (no longer to be delivered). */
+	erased: number;
 	/** Answered on store, waiting for a deliverer. */
 	queued: number;
 	/** Accepted and still within their lease: being delivered right now. */
@@ -39,7 +41,8 @@ export async function ledger(
 ): Promise<LedgerSummary> {
 	const [row] = await sql<Record<Exclude<keyof LedgerSummary, 'balanced'>, string>[]>`
 		WITH ranged AS (
-			SELECT r.status, r.received_at, r.lease_until,
+			SELECT CASE WHEN r.erased_at IS NOT NULL AND r.status = 'failed' THEN 'erased' ELSE r.status END AS status,
+				r.received_at, r.lease_until,
 				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status
 			FROM runs r WHERE r.received_at >= ${range.from} AND r.received_at < ${range.to}
 		)
@@ -51,6 +54,7 @@ export async function ledger(
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'dead') AS dead,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved') AS resolved_manually,
 			count(*) FILTER (WHERE status = 'queued') AS queued,
+			count(*) FILTER (WHERE status = 'erased') AS erased,
 			count(*) FILTER (WHERE status = 'accepted'
 				AND (received_at >= ${leaseCutoff} OR lease_until >= ${now})) AS in_flight,
 			count(*) FILTER (WHERE status = 'accepted' AND received_at < ${leaseCutoff}
@@ -70,6 +74,7 @@ export async function ledger(
 		counts.dead +
 		counts.resolved_manually +
 		counts.queued +
-		counts.in_flight;
+		counts.in_flight +
+		counts.erased;
 	return { ...counts, balanced: counts.received === accounted };
 }

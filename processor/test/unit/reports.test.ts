@@ -40,6 +40,7 @@ const ledger: LedgerSummary = {
 	resolved_manually: 1,
 	queued: 0,
 	in_flight: 2,
+	erased: 0,
 	stuck: 0,
 	unaccounted: 0,
 	duplicates: 3,
