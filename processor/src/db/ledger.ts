@@ -3,8 +3,8 @@ import type { Sql } from './connection.js';
 /**
  * Where every lead received in a time range is now. Each run is in exactly one bucket, so
  * received = processed + rejected + same_person + waiting + dead + resolved_manually + queued +
- * in_flight + erased holds exactly when nothing is stuck (accepted past its lease: nobody is delivering
- * it) or unaccounted (failed without a DLQ item). `duplicates` (the same request again) are
+ * in_flight + erased holds exactly when nothing is stuck (accepted past its lease: nobody is
+ * delivering it) or unaccounted (failed without a DLQ item). `duplicates` (the same request again) are
  * repeats that create no run, counted apart; `same_person` (the same person again) are runs of
  * their own.
  */

@@ -10,8 +10,8 @@ import { formatDuration } from '../text/durations.js';
 /**
  * Where every lead received in a time range stands (GET /internal/stats/ledger). It balances
  * when stuck + unaccounted = 0, i.e. received = processed + rejected + same_person + waiting +
- * dead + resolved_manually + queued + in_flight + erased; duplicates (the same request again) are counted
- * apart.
+ * dead + resolved_manually + queued + in_flight + erased; duplicates (the same request again)
+ * are counted apart.
  */
 import type { LedgerSummary } from '../db/ledger.js';
 
