@@ -330,7 +330,7 @@ test('an erasure that cannot be recorded erases nothing: the next request erases
 		name: 'Olga Atomic',
 		street: 'Ganzweg 7',
 	};
-	const delivered = await post(lead(olga), 'olga-1');
+	const delivered = await post(lead(olga), 'olga-atomic-1');
 	expect(delivered.body.run_status).toBe('processed');
 	await stack.sql.unsafe(`
 		CREATE FUNCTION refuse_erasure() RETURNS trigger LANGUAGE plpgsql AS
@@ -351,7 +351,7 @@ test('an erasure that cannot be recorded erases nothing: the next request erases
 	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: olga.email });
 	expect(erased.body).toMatchObject({ run_ids: [delivered.body.run_id], nothing_left: false });
 	await waitFor(
-		async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'olga-1'),
+		async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'olga-atomic-1'),
 		{ what: "the CRM's record of olga erased" },
 	);
 });
