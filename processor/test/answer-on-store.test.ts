@@ -170,6 +170,39 @@ test('202 once stored, Preference-Applied; the run is delivered in the backgroun
 	await processor.kill('SIGTERM');
 });
 
+test('a repeat answered on store while the CRM still has the first: duplicate at once, never 409', async () => {
+	// the CRM call takes 3 s (within its timeout): time enough for both repeats
+	const processor = await start({ CRM_TIMEOUT_MS: '10000', DLQ_LEASE_SECONDS: '15' });
+	await setCrmFaults({ fail_next: 0, slow_next: 1, latency_ms: 3000 });
+	const first = await postAsync(processor.url, validLead(), 'aos-inflight');
+	expect(first.status).toBe(202);
+	await waitFor(() => statuses('aos-inflight'), {
+		what: 'a deliverer to hold the run (accepted) during its slow CRM call',
+		until: (by) => by.accepted === 1,
+		intervalMs: 20,
+	});
+	// the lead is safe: the repeat hears so instead of "ask again later"
+	const again = await postAsync(processor.url, validLead(), 'aos-inflight');
+	expect(again.status).toBe(200);
+	expect(again.body).toEqual({
+		status: 'duplicate',
+		run_id: first.body.run_id,
+		existing_status: 'accepted',
+	});
+	// a repeat waiting for the CRM's answer still cannot have it yet
+	const waiting = await postLead(processor.url, validLead(), { key: 'aos-inflight' });
+	expect(waiting.status).toBe(409);
+	expect(waiting.body).toMatchObject({ code: 'request_in_progress', run_id: first.body.run_id });
+	await allProcessed('aos-inflight', 1);
+	expect(await crmLeads('aos-inflight')).toEqual([expect.objectContaining({ upserts: 1 })]);
+	// the KPI counts the repeat answered duplicate, not the one answered 409
+	const [audit] = await sql<{ count: string }[]>`
+		SELECT count(*) FROM audit_events
+		WHERE run_id = ${first.body.run_id as string} AND event_type = 'lead_duplicate'`;
+	expect(Number(audit!.count)).toBe(1);
+	await processor.kill('SIGTERM');
+});
+
 test('the answer mode cannot be flipped on the way: each signature verifies in its own mode only', async () => {
 	const processor = await start();
 	// a synchronous request's signature with the header added

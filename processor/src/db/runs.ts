@@ -183,17 +183,24 @@ export function newRunsStatement(
 		), new_run_events AS (${insertEventRows(sql, events, { where: sql`e.run_id IN (SELECT run_id FROM new_runs)` })} RETURNING run_id)`;
 }
 
+export interface RepeatQuery {
+	idempotencyKey: string;
+	fingerprint: string;
+	correlationId: string;
+	/** Whether a run still in flight (`accepted`) answers the repeat `duplicate` too (answer on store). */
+	inFlightIsRepeat: boolean;
+	deadlineMs: number;
+}
+
 /**
  * The run holding this key, or null. A repeat that will be answered `duplicate` (same body, the
- * run past its delivery) is audited as `lead_duplicate` (the KPI counts them); a different body
- * (the caller's 422) or a run still in flight (409) is not.
+ * run past its delivery, or any stage when the repeat is answered on store) is audited as
+ * `lead_duplicate` (the KPI counts them); a different body (the caller's 422) or a run still in
+ * flight answered 409 is not.
  */
 export async function findRepeat(
 	sql: Sql,
-	idempotencyKey: string,
-	fingerprint: string,
-	correlationId: string,
-	deadlineMs: number,
+	{ idempotencyKey, fingerprint, correlationId, inFlightIsRepeat, deadlineMs }: RepeatQuery,
 ): Promise<ExistingRun | null> {
 	const payload: EventPayloads['lead_duplicate'] = { idempotency_key: idempotencyKey };
 	const [row] = await withDeadline(
@@ -203,7 +210,7 @@ export async function findRepeat(
 			), repeat AS (
 				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
 				SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json(payload)}, ${correlationId}
-				FROM existing WHERE fingerprint = ${fingerprint} AND status <> 'accepted'
+				FROM existing WHERE fingerprint = ${fingerprint} AND (status <> 'accepted' OR ${inFlightIsRepeat})
 			)
 			SELECT run_id, status, fingerprint, received_at FROM existing`,
 		deadlineMs,

@@ -283,13 +283,16 @@ async function answerRepeat(
 	lead: PreparedLead,
 ): Promise<IntakeAnswer> {
 	const { idempotencyKey, correlationId, signatureGuard } = request;
-	const existing = await findRepeat(
-		deps.sql,
+	// A repeat asking to be answered on store is answered as soon as the lead is safe, as its first
+	// request was: a delivery in flight is the CRM's business, not a reason to make it ask again.
+	const inFlightIsRepeat = request.answerOnStore;
+	const existing = await findRepeat(deps.sql, {
 		idempotencyKey,
-		lead.fingerprint,
+		fingerprint: lead.fingerprint,
 		correlationId,
-		deps.deadlineMs,
-	);
+		inFlightIsRepeat,
+		deadlineMs: deps.deadlineMs,
+	});
 	if (!existing) {
 		if (signatureGuard && (await signatureGuardTaken(deps.sql, signatureGuard, deps.deadlineMs))) {
 			throw new HttpError(
@@ -308,7 +311,7 @@ async function answerRepeat(
 			{ run_id: existing.runId },
 		);
 	}
-	if (existing.status === 'accepted') {
+	if (existing.status === 'accepted' && !inFlightIsRepeat) {
 		const leaseEnds = existing.receivedAt.getTime() + deps.acceptedLeaseSeconds * 1000;
 		const retryAfter = Math.max(1, Math.ceil((leaseEnds - deps.now().getTime()) / 1000));
 		throw new HttpError(

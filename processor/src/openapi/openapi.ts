@@ -106,7 +106,7 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 					'400': failure('Invalid JSON or UTF-8, a missing or invalid key, a bad timestamp'),
 					'401': failure('Missing or wrong signature, or the legacy scheme is switched off'),
 					'409': failure(
-						'Timestamp outside the tolerance, a legacy signature replayed with another key, or the first request with this key is still being delivered (Retry-After)',
+						'Timestamp outside the tolerance, a legacy signature replayed with another key, or the first request with this key is still being delivered and this one waits for the CRM (Retry-After)',
 					),
 					'413': failure('Body too large'),
 					'415': failure('Compressed body: the signature covers the bytes as sent'),
