@@ -284,9 +284,12 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 			}),
 		},
 		'/internal/privacy/retention': {
-			post: internal('Run the retention pass now (it also runs every RETENTION_PASS_SECONDS)', {
-				responses: { '200': json(answer.Retention, 'What was removed') },
-			}),
+			post: internal(
+				'Run the retention pass now (it also runs a minute after start, then every RETENTION_PASS_SECONDS)',
+				{
+					responses: { '200': json(answer.Retention, 'What was removed') },
+				},
+			),
 		},
 		'/internal/privacy/erasures': {
 			get: internal('Erasures whose CRM part is still pending', {

@@ -62,14 +62,24 @@ export async function applyRetention(
 	return result;
 }
 
-/** Runs the pass every `intervalMs` (0: never); a failure is logged once until it works again. */
-export function startRetention(deps: RetentionDeps, intervalMs: number): { stop(): Promise<void> } {
+/** How long after start the first pass runs: a processor restarted daily must still run it. */
+const FIRST_PASS_DELAY_MS = 60_000;
+
+/**
+ * Runs the pass a minute after start (or after `intervalMs` if shorter), then every `intervalMs`
+ * (0: never); a failure is logged once until it works again.
+ */
+export function startRetention(
+	deps: RetentionDeps,
+	intervalMs: number,
+	pass: (deps: RetentionDeps) => Promise<EventPayloads['retention_applied']> = applyRetention,
+): { stop(): Promise<void> } {
 	if (intervalMs <= 0) return { stop: async () => undefined };
 	let running: Promise<unknown> = Promise.resolve();
 	let failing = false;
-	const timer = setInterval(() => {
+	const runPass = () => {
 		running = running.then(() =>
-			applyRetention(deps).then(
+			pass(deps).then(
 				(result) => {
 					failing = false;
 					deps.logger.info({ retention: result }, 'retention pass done');
@@ -80,11 +90,21 @@ export function startRetention(deps: RetentionDeps, intervalMs: number): { stop(
 				},
 			),
 		);
-	}, intervalMs);
-	timer.unref();
+	};
+	let every: NodeJS.Timeout | undefined;
+	const first = setTimeout(
+		() => {
+			runPass();
+			every = setInterval(runPass, intervalMs);
+			every.unref();
+		},
+		Math.min(intervalMs, FIRST_PASS_DELAY_MS),
+	);
+	first.unref();
 	return {
 		async stop() {
-			clearInterval(timer);
+			clearTimeout(first);
+			clearInterval(every);
 			await running;
 		},
 	};
