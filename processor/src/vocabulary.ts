@@ -117,6 +117,8 @@ export interface EventPayloads {
 		raw_leads_purged: number;
 		runs_anonymised: number;
 		alert_files_deleted: number;
+		/** Refused signatures whose request (client address, headers, body hash) was cleared. */
+		refused_requests_cleared: number;
 		/** Whether a batch limit was reached (the rest is done by the next pass). */
 		more: boolean;
 	};

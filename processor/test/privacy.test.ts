@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
+import { recordSignatureFailures } from '../src/db/signature-failures.js';
 import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
 import { hashEmail } from '../src/pii/email.js';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
@@ -445,6 +446,23 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 		UPDATE runs SET received_at = received_at - interval '400 days' WHERE idempotency_key = 'olga-1'`;
 	const oldFile = `20250101T000000Z_${first.body.run_id as string}.json`;
 	await writeFile(join(stack.alertsDir, oldFile), JSON.stringify({ lead: old }));
+	// a refused signature recorded 100 days ago, past the alert files' window, and one of today
+	const refusal = (bucketKey: string) => ({
+		reason: 'signature_invalid',
+		bucketKey,
+		count: 3,
+		payload: {
+			bucket_start: '2025-01-01T00:00:00.000Z',
+			first_request: { client: '203.0.113.7', headers: {}, body_bytes: 10, body_sha256: 'ab' },
+		},
+	});
+	await recordSignatureFailures(stack.sql, [
+		refusal('retention-test:old'),
+		refusal('retention-test:new'),
+	]);
+	await stack.sql`
+		UPDATE dlq SET created_at = created_at - interval '100 days'
+		WHERE bucket_key = 'retention-test:old'`;
 	const kpiBefore = await kpiOfToday();
 	const day = stack.clock.now.toISOString().slice(0, 10);
 
@@ -458,6 +476,23 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 	expect(pass.body.runs_anonymised).toBeGreaterThanOrEqual(1);
 	expect(pass.body.alert_files_deleted).toBeGreaterThanOrEqual(1);
 	expect(await readdir(stack.alertsDir)).not.toContain(oldFile);
+	expect(pass.body.refused_requests_cleared).toBe(1);
+	const refusals = await stack.sql`
+		SELECT bucket_key, occurrences, payload FROM dlq
+		WHERE bucket_key LIKE 'retention-test:%' ORDER BY bucket_key`;
+	expect(refusals).toEqual([
+		{
+			bucket_key: 'retention-test:new',
+			occurrences: 3,
+			payload: refusal('retention-test:new').payload,
+		},
+		// the reason and the count stay; the client address and the request go
+		{
+			bucket_key: 'retention-test:old',
+			occurrences: 3,
+			payload: { bucket_start: '2025-01-01T00:00:00.000Z' },
+		},
+	]);
 	for (const needle of needlesOf(old))
 		expect([needle, await findEverywhere(needle)]).toEqual([needle, []]);
 	expect(await findEverywhere(hashEmail(fresh.email, SALT))).toContain('runs.email_hash');
@@ -483,6 +518,7 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 		raw_leads_purged: 0,
 		runs_anonymised: 0,
 		alert_files_deleted: 0,
+		refused_requests_cleared: 0,
 		more: false,
 	});
 });

@@ -428,6 +428,10 @@ export const Retention = z
 		raw_leads_purged: z.number().int(),
 		runs_anonymised: z.number().int(),
 		alert_files_deleted: z.number().int(),
+		refused_requests_cleared: z.number().int().meta({
+			description:
+				'Refused signatures whose request (client address, headers, body hash) was cleared',
+		}),
 		more: z.boolean().meta({ description: 'A batch limit was reached: the next pass goes on' }),
 	})
 	.meta({ id: 'Retention', description: 'What one retention pass removed' });

@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import type { AuditEvent } from '../vocabulary.js';
+import type { AuditEvent, EventPayloads } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 
 export type { AuditEvent } from '../vocabulary.js';
@@ -128,22 +128,25 @@ export async function forEachReceivedLead(
 	for await (const rows of cursor) handle(rows);
 }
 
+/** What retention passes removed, in counts. */
+export type RetentionRemoved = Omit<EventPayloads['retention_applied'], 'more'>;
+
 /** What the retention passes of [from, to) removed, summed (retention_applied events; no person). */
 export async function retentionRemoved(
 	sql: Sql,
 	range: { from: Date; to: Date },
-): Promise<{ raw_leads_purged: number; runs_anonymised: number; alert_files_deleted: number }> {
-	const [row] = await sql<
-		{ raw_leads_purged: string; runs_anonymised: string; alert_files_deleted: string }[]
-	>`
+): Promise<RetentionRemoved> {
+	const [row] = await sql<Record<keyof RetentionRemoved, string>[]>`
 		SELECT coalesce(sum((payload->>'raw_leads_purged')::bigint), 0) AS raw_leads_purged,
 			coalesce(sum((payload->>'runs_anonymised')::bigint), 0) AS runs_anonymised,
-			coalesce(sum((payload->>'alert_files_deleted')::bigint), 0) AS alert_files_deleted
+			coalesce(sum((payload->>'alert_files_deleted')::bigint), 0) AS alert_files_deleted,
+			coalesce(sum((payload->>'refused_requests_cleared')::bigint), 0) AS refused_requests_cleared
 		FROM audit_events
 		WHERE event_type = 'retention_applied' AND event_time >= ${range.from} AND event_time < ${range.to}`;
 	return {
 		raw_leads_purged: Number(row!.raw_leads_purged),
 		runs_anonymised: Number(row!.runs_anonymised),
 		alert_files_deleted: Number(row!.alert_files_deleted),
+		refused_requests_cleared: Number(row!.refused_requests_cleared),
 	};
 }

@@ -7,6 +7,7 @@ import {
 } from '../pii/personal-data.js';
 import type { ErasureCounts, EventPayloads, IdentityMatch } from '../vocabulary.js';
 import type { Sql } from './connection.js';
+import { clearRefusedRequests } from './signature-failures.js';
 
 /*
  * The privacy_erasures table and the erasure of a person's rows (docs/privacy.md). What is
@@ -383,8 +384,18 @@ const RETENTION_LOCK = 0x6c6968_72; // "lih" + "r"
  */
 export async function retentionBatch(
 	sql: Sql,
-	batch: { rawCutoff: Date | null; runCutoff: Date | null; limit: number },
-): Promise<{ rawLeadsPurged: number; selected: number; anonymised: number } | null> {
+	batch: {
+		rawCutoff: Date | null;
+		runCutoff: Date | null;
+		refusalCutoff: Date | null;
+		limit: number;
+	},
+): Promise<{
+	rawLeadsPurged: number;
+	selected: number;
+	anonymised: number;
+	refusalsCleared: number;
+} | null> {
 	return sql.begin(async (tx) => {
 		const [lock] = await tx<{ locked: boolean }[]>`
 			SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS locked`;
@@ -414,10 +425,14 @@ export async function retentionBatch(
 		}
 		// anonymised in the same transaction: nothing can change hands between choosing and erasing
 		const erased = runIds.length > 0 ? await eraseRunsIn(tx, runIds) : null;
+		const refusalsCleared = batch.refusalCutoff
+			? await clearRefusedRequests(tx, batch.refusalCutoff, batch.limit)
+			: 0;
 		return {
 			rawLeadsPurged,
 			selected: runIds.length,
 			anonymised: erased?.counts.runs ?? 0,
+			refusalsCleared,
 		};
 	});
 }

@@ -17,6 +17,26 @@ export interface SignatureFailures {
 	count: number;
 }
 
+/**
+ * Removes the first request (client address, headers, body size and hash) from refusals recorded
+ * before `cutoff`, at most `limit` rows; the reason, bucket and count stay. `updated_at` is left
+ * alone: the incident index reads it as the time of the last refusal.
+ */
+export async function clearRefusedRequests(
+	sql: Sql | postgres.TransactionSql,
+	cutoff: Date,
+	limit: number,
+): Promise<number> {
+	const cleared = await sql`
+		UPDATE dlq SET payload = payload - 'first_request'
+		WHERE dlq_id IN (
+			SELECT dlq_id FROM dlq
+			WHERE run_id IS NULL AND created_at < ${cutoff} AND payload ? 'first_request'
+			ORDER BY dlq_id LIMIT ${limit}
+		)`;
+	return cleared.count;
+}
+
 /** Adds counted signature refusals to their buckets: one statement for everything counted. */
 export async function recordSignatureFailures(
 	sql: Sql,

@@ -13,21 +13,28 @@ import { formatDuration } from '../text/durations.js';
  * dead + resolved_manually + queued + in_flight + erased; duplicates (the same request again)
  * are counted apart.
  */
+import type { RetentionRemoved } from '../db/audit-events.js';
 import type { LedgerSummary } from '../db/ledger.js';
 
 export type { LedgerSummary };
 
-export interface RetentionRemoved {
-	raw_leads_purged: number;
-	runs_anonymised: number;
-	alert_files_deleted: number;
-}
+export type { RetentionRemoved };
+
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? '' : 's'}`;
 
 /** The report's sentence on what retention removed this day (counts only: no person). */
 export function retentionLine(removed: RetentionRemoved): string {
-	const { raw_leads_purged: raw, runs_anonymised: runs, alert_files_deleted: files } = removed;
-	if (raw + runs + files === 0) return 'Nothing was past its retention window this day.';
-	return `Past their retention window this day: ${runs} run${runs === 1 ? '' : 's'} anonymised (with their events, attempts and DLQ items), ${raw} raw lead${raw === 1 ? '' : 's'} of dead items purged, ${files} alert file${files === 1 ? '' : 's'} deleted. The KPI rows keep their counts.`;
+	const {
+		raw_leads_purged: raw,
+		runs_anonymised: runs,
+		alert_files_deleted: files,
+		refused_requests_cleared: refusals,
+	} = removed;
+	if (raw + runs + files + refusals === 0) return 'Nothing was past its retention window this day.';
+	// the refusals are named only when there were any: most days have none
+	const cleared =
+		refusals > 0 ? `, the request kept with ${plural(refusals, 'refused signature')} cleared` : '';
+	return `Past their retention window this day: ${plural(runs, 'run')} anonymised (with their events, attempts and DLQ items), ${plural(raw, 'raw lead')} of dead items purged, ${plural(files, 'alert file')} deleted${cleared}. The KPI rows keep their counts.`;
 }
 
 export interface ReportInput {

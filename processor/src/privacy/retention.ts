@@ -9,7 +9,8 @@ import type { EventPayloads } from '../vocabulary.js';
 /*
  * The retention pass (docs/privacy.md, "How long records are kept"): what is past its window is
  * purged (raw leads of dead items), anonymised (runs with their events, attempts and DLQ items,
- * as an erasure does) or deleted (alert files). Bounded: batches of `batch`, at most
+ * as an erasure does), deleted (alert files) or cleared (the request kept with a refused
+ * signature: client address, headers, body hash). Bounded: batches of `batch`, at most
  * `maxBatches` per pass, each a short transaction holding an advisory lock, so several
  * processors never work on it at once and the intake is never held up. KPI rows are not touched.
  */
@@ -38,25 +39,46 @@ export async function applyRetention(
 	const now = deps.now();
 	const rawCutoff = before(now, deps.rawLeadDays);
 	const runCutoff = before(now, deps.runDays);
-	const result = { raw_leads_purged: 0, runs_anonymised: 0, alert_files_deleted: 0, more: false };
+	// alert files and the requests kept with refused signatures: incident records, one window
+	const incidentCutoff = before(now, deps.alertFileDays);
+	const result = {
+		raw_leads_purged: 0,
+		runs_anonymised: 0,
+		alert_files_deleted: 0,
+		refused_requests_cleared: 0,
+		more: false,
+	};
 	for (let round = 0; round < deps.maxBatches; round++) {
-		const batch = await retentionBatch(deps.sql, { rawCutoff, runCutoff, limit: deps.batch });
+		const batch = await retentionBatch(deps.sql, {
+			rawCutoff,
+			runCutoff,
+			refusalCutoff: incidentCutoff,
+			limit: deps.batch,
+		});
 		if (batch === null) break;
 		result.raw_leads_purged += batch.rawLeadsPurged;
 		result.runs_anonymised += batch.anonymised;
-		const full = batch.rawLeadsPurged >= deps.batch || batch.selected >= deps.batch;
+		result.refused_requests_cleared += batch.refusalsCleared;
+		const full =
+			batch.rawLeadsPurged >= deps.batch ||
+			batch.selected >= deps.batch ||
+			batch.refusalsCleared >= deps.batch;
 		if (!full) break;
 		result.more = round === deps.maxBatches - 1;
 	}
-	const fileCutoff = before(now, deps.alertFileDays);
-	if (fileCutoff) {
+	if (incidentCutoff) {
 		for (const file of await listAlertFiles(deps.alertsDir)) {
-			if (file.at >= fileCutoff) break;
+			if (file.at >= incidentCutoff) break;
 			await rm(join(deps.alertsDir, file.name), { force: true });
 			result.alert_files_deleted += 1;
 		}
 	}
-	if (result.raw_leads_purged + result.runs_anonymised + result.alert_files_deleted > 0) {
+	const removed =
+		result.raw_leads_purged +
+		result.runs_anonymised +
+		result.alert_files_deleted +
+		result.refused_requests_cleared;
+	if (removed > 0) {
 		await recordRetention(deps.sql, result, correlationId);
 	}
 	return result;

@@ -79,10 +79,18 @@ test('durations and ages read like a person would say them', () => {
 });
 
 test('the daily report says what retention removed that day, in counts only', () => {
-	expect(retentionLine({ raw_leads_purged: 0, runs_anonymised: 0, alert_files_deleted: 0 })).toBe(
-		'Nothing was past its retention window this day.',
-	);
-	expect(retentionLine({ raw_leads_purged: 2, runs_anonymised: 1, alert_files_deleted: 3 })).toBe(
+	const none = {
+		raw_leads_purged: 0,
+		runs_anonymised: 0,
+		alert_files_deleted: 0,
+		refused_requests_cleared: 0,
+	};
+	expect(retentionLine(none)).toBe('Nothing was past its retention window this day.');
+	const some = { raw_leads_purged: 2, runs_anonymised: 1, alert_files_deleted: 3 };
+	expect(retentionLine({ ...none, ...some })).toBe(
 		'Past their retention window this day: 1 run anonymised (with their events, attempts and DLQ items), 2 raw leads of dead items purged, 3 alert files deleted. The KPI rows keep their counts.',
+	);
+	expect(retentionLine({ ...none, ...some, refused_requests_cleared: 1 })).toBe(
+		'Past their retention window this day: 1 run anonymised (with their events, attempts and DLQ items), 2 raw leads of dead items purged, 3 alert files deleted, the request kept with 1 refused signature cleared. The KPI rows keep their counts.',
 	);
 });

@@ -6,7 +6,13 @@ const DAY_MS = 86_400_000;
 const deps = {
 	logger: createLogger('silent', { write: () => undefined }),
 } as unknown as RetentionDeps;
-const nothing = { raw_leads_purged: 0, runs_anonymised: 0, alert_files_deleted: 0, more: false };
+const nothing = {
+	raw_leads_purged: 0,
+	runs_anonymised: 0,
+	alert_files_deleted: 0,
+	refused_requests_cleared: 0,
+	more: false,
+};
 
 afterEach(() => jest.useRealTimers());
 
