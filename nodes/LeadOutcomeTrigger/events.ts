@@ -23,7 +23,8 @@ export const OUTCOME_EVENTS = [
 	{
 		type: 'lead.resolved',
 		displayName: 'Resolved',
-		description: 'A DLQ item was closed: delivered by a retry or a replay, or resolved by hand',
+		description:
+			"A DLQ item was closed: delivered by a retry or a replay, resolved by hand, or its person's data erased",
 	},
 	{
 		type: 'lead.rejected',

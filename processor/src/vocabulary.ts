@@ -218,10 +218,10 @@ export interface OutcomeData {
 	};
 	/** No retry is left (or the failure cannot be retried): a person must look at it. */
 	'lead.dead': OutcomeBase & { dlq_id: number; reason: string; retry_count: number };
-	/** The DLQ item was closed: re-delivered by a retry, or resolved by hand. */
+	/** The DLQ item was closed: re-delivered by a retry, resolved by hand, or its person erased. */
 	'lead.resolved': OutcomeBase & {
 		dlq_id: number;
-		by: 'retry' | 'operator' | 'intake';
+		by: 'retry' | 'operator' | 'intake' | 'erasure';
 		retry_count: number;
 	};
 	/** The rules refused the lead at intake. */

@@ -246,6 +246,50 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 	expect(ledger.body.erased).toBeGreaterThanOrEqual(1);
 });
 
+test('erasure closes the undelivered DLQ items, dead ones too, as its own: lead.resolved by erasure, nobody asked to act, nothing said delivered', async () => {
+	const dora: Person = {
+		email: 'dora.dead@example.com',
+		phone: '+49 170 5550009',
+		name: 'Dora Deadletter',
+		street: 'Sackgasse 4',
+	};
+	// one lead the CRM refuses (dead at once), one it fails (waiting for a retry)
+	await stack.crm.fail(1, 400);
+	const dead = await post(lead(dora), 'dora-dead-1');
+	await stack.crm.fail(1, 503);
+	const waiting = await post(lead({ ...dora, street: 'Sackgasse 5' }), 'dora-open-1');
+	const runIds = [dead.body.run_id as string, waiting.body.run_id as string];
+	const before = await stack.sql<{ status: string }[]>`
+		SELECT status FROM dlq WHERE run_id = ANY(${runIds}::uuid[]) ORDER BY status`;
+	expect(before.map((item) => item.status)).toEqual(['dead', 'open']);
+
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: dora.email });
+	expect(erased.body).toMatchObject({ counts: { runs: 2, dlq_items: 2, retries_stopped: 1 } });
+
+	const after = await stack.sql<{ status: string }[]>`
+		SELECT status FROM dlq WHERE run_id = ANY(${runIds}::uuid[])`;
+	expect(after.map((item) => item.status)).toEqual(['resolved', 'resolved']);
+	const resolvedEvents = await stack.sql<{ data: { by: string } }[]>`
+		SELECT data FROM outcome_events
+		WHERE event_type = 'lead.resolved' AND run_id = ANY(${runIds}::uuid[])`;
+	expect(resolvedEvents.map((event) => event.data.by)).toEqual(['erasure', 'erasure']);
+
+	// alerts/index.md, rewritten by the erasure: closed by it, neither needing a person nor delivered
+	const index = await readFile(join(stack.alertsDir, 'index.md'), 'utf8');
+	const needsPerson = index.slice(
+		index.indexOf('## Needs a person'),
+		index.indexOf('\n## ', index.indexOf('## Needs a person') + 1),
+	);
+	for (const runId of runIds) {
+		expect(needsPerson).not.toContain(runId);
+		const entry = index.slice(index.indexOf(`**Lead \`${runId}\``));
+		expect(entry.slice(0, entry.indexOf('What to do'))).toContain(
+			'Closed when the person’s data was erased',
+		);
+	}
+	expect(index).not.toMatch(/Delivered to the CRM by automatic retry 0/);
+});
+
 test('erasure while a lead is in flight: the run ends erased, not processed, and the CRM is asked after the lease', async () => {
 	const bob: Person = {
 		email: 'bob.flight@example.com',

@@ -29,6 +29,10 @@ export interface DlqIncident {
 	dead_reason: string | null;
 	/** What the successful delivery was: an automatic retry, an operator's retry (or intake). */
 	delivered_by: 'intake' | 'retry' | 'operator' | null;
+	/** The person's data was erased (on request or by retention): the note and errors are gone. */
+	erased: boolean;
+	/** The erasure itself closed the item: it was never delivered, and nothing is left to send. */
+	closed_by_erasure: boolean;
 }
 
 export interface RejectedLead {
@@ -63,7 +67,10 @@ const INCIDENT_COLUMNS = (sql: Queryable) => sql`
 		ORDER BY e.event_id DESC LIMIT 1) AS dead_reason,
 	(SELECT a.trigger FROM delivery_attempts a
 		WHERE d.status = 'resolved' AND a.run_id = d.run_id AND a.success
-		ORDER BY a.attempt_no DESC LIMIT 1) AS delivered_by`;
+		ORDER BY a.attempt_no DESC LIMIT 1) AS delivered_by,
+	r.erased_at IS NOT NULL AS erased,
+	-- one transaction closes the item and erases the run: both times are its now()
+	(d.status = 'resolved' AND d.resolved_at = r.erased_at) AS closed_by_erasure`;
 
 /**
  * Claims up to `limit` items whose ending has no follow-up yet, with a lease: `write` puts each

@@ -163,17 +163,23 @@ async function eraseRunsIn(
 
 		const dlq = await tx<{ dlq_id: number; status: string }[]>`
 			SELECT dlq_id, status FROM dlq WHERE run_id = ANY(${ids}) ORDER BY dlq_id FOR UPDATE`;
-		// undelivered leads stop: closed, with no follow-up file to write about them
-		const stopped = await tx`
+		// anonymised first: the closing below then reports itself as the erasure's (migration 0013)
+		const dlqRun = sql`dlq.run_id`;
+		await tx`UPDATE dlq SET ${joined(tx, setList(tx, 'dlq', dlqRun))} WHERE run_id = ANY(${ids})`;
+		// undelivered leads stop (dead ones too: nothing is left to send), closed with no
+		// follow-up file to write about them
+		const closed = await tx<{ was: string }[]>`
 			UPDATE dlq SET status = 'resolved', resolved_at = now(), updated_at = now(),
 				next_retry_at = NULL, locked_until = NULL, lease_token = NULL,
 				followup_status = 'resolved', followup_claim = NULL, followup_claimed_until = NULL
-			WHERE run_id = ANY(${ids}) AND status IN ('open', 'retrying')`;
+			FROM dlq AS before
+			WHERE before.dlq_id = dlq.dlq_id AND dlq.run_id = ANY(${ids})
+				AND dlq.status IN ('open', 'retrying', 'dead')
+			RETURNING before.status AS was`;
+		const stopped = closed.filter((item) => item.was !== 'dead');
 		await tx`
 			UPDATE dlq SET followup_status = status, followup_claim = NULL, followup_claimed_until = NULL
-			WHERE run_id = ANY(${ids}) AND status IN ('resolved', 'dead')`;
-		const dlqRun = sql`dlq.run_id`;
-		await tx`UPDATE dlq SET ${joined(tx, setList(tx, 'dlq', dlqRun))} WHERE run_id = ANY(${ids})`;
+			WHERE run_id = ANY(${ids}) AND status = 'resolved'`;
 
 		const attemptsRun = sql`delivery_attempts.run_id`;
 		const attempts = await tx`
@@ -215,7 +221,7 @@ async function eraseRunsIn(
 				audit_events: events.count,
 				delivery_attempts: attempts.count,
 				dlq_items: dlq.length,
-				retries_stopped: stopped.count,
+				retries_stopped: stopped.length,
 			},
 		};
 	}

@@ -12,6 +12,7 @@ type Outcome =
 	| 'delivered_by_retry'
 	| 'delivered_by_operator_retry'
 	| 'closed_by_operator'
+	| 'closed_by_erasure'
 	| 'dead';
 
 export interface Advice {
@@ -31,6 +32,24 @@ export function adviseOn(item: DlqIncident, now: Date): Advice {
 	const resolve = `n8n: Lead Intake, "Resolve a DLQ item", DLQ ID ${item.dlq_id}; or POST /internal/dlq/${item.dlq_id}/resolve`;
 
 	if (item.status === 'resolved') {
+		if (item.closed_by_erasure) {
+			return {
+				outcome: 'closed_by_erasure',
+				needsPerson: false,
+				happened:
+					'Closed when the person’s data was erased; it had not been delivered, and nothing is left to send.',
+				todo: 'Nothing.',
+			};
+		}
+		if (item.delivered_by === null && item.erased) {
+			return {
+				outcome: 'closed_by_operator',
+				needsPerson: false,
+				happened:
+					'Closed by an operator; the processor did not deliver it. The note went when the person’s data was erased.',
+				todo: 'Nothing: an operator has dealt with it.',
+			};
+		}
 		if (item.resolution_note !== null) {
 			return {
 				outcome: 'closed_by_operator',

@@ -1,0 +1,25 @@
+-- An erasure closes its person's DLQ items that were not delivered (open, retrying, and now dead:
+-- nothing is left to send once the raw lead is gone). The item is anonymised first (payload
+-- `{"erased": true}`, personal-data.ts), so the `lead.resolved` event its closing writes says
+-- `by: "erasure"`, not a retry or an operator that never delivered it.
+CREATE OR REPLACE FUNCTION dlq_outcome_events() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+	common jsonb := jsonb_build_object('dlq_id', NEW.dlq_id, 'retry_count', NEW.retry_count);
+BEGIN
+	IF NEW.status = 'open' THEN
+		PERFORM outcome_event('lead.failed', NEW.run_id, common || jsonb_build_object(
+			'reason', NEW.reason,
+			'next_retry_at', to_char(NEW.next_retry_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')));
+	ELSIF NEW.status = 'dead' THEN
+		PERFORM outcome_event('lead.dead', NEW.run_id, common || jsonb_build_object('reason', NEW.reason));
+	ELSIF NEW.status = 'resolved' THEN
+		PERFORM outcome_event('lead.resolved', NEW.run_id, common || jsonb_build_object(
+			'by', CASE
+				WHEN TG_OP = 'UPDATE' AND NEW.payload = '{"erased": true}'::jsonb THEN 'erasure'
+				WHEN TG_OP = 'UPDATE' AND OLD.status = 'retrying' THEN 'retry'
+				ELSE 'operator' END));
+	END IF;
+	RETURN NULL;
+END
+$$;
