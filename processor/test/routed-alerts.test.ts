@@ -55,6 +55,21 @@ test('writes the alert file in the Alert Router format, masked by the allow-list
 	expect(index).toContain(file);
 });
 
+test('an alert whose payload has a __proto__ key is refused, not written without it', async () => {
+	const body = JSON.parse(
+		JSON.stringify(alert({ alert_id: 'proto:1' })).replace(
+			'"payload":{',
+			'"payload":{"__proto__":{"polluted":true},',
+		),
+	) as Record<string, unknown>;
+	const before = await readdir(stack.alertsDir);
+	const answer = await stack.internal('POST', '/internal/alerts', body);
+	expect(answer.status).toBe(400);
+	expect(answer.body).toMatchObject({ code: 'invalid_request' });
+	expect(answer.body.detail).toContain('__proto__');
+	expect(await readdir(stack.alertsDir)).toEqual(before);
+});
+
 test('a repeat of the same alert_id answers the first file and writes nothing', async () => {
 	const first = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_1' }));
 	expect(first.status).toBe(201);

@@ -262,6 +262,20 @@ describe('the rules document through the operator API', () => {
 		expect(await versionCount(stack)).toBe(version);
 	});
 
+	test('a mapping field named __proto__ is refused, not saved without it', async () => {
+		const { version, document } = await current(stack);
+		// JSON.parse keeps such a key as data; a copy made by assignment would drop it
+		const edited = JSON.parse(
+			JSON.stringify(document).replace('"fields":{', '"fields":{"__proto__":"email",'),
+		) as Record<string, unknown>;
+		expect(JSON.stringify(edited)).toContain('"__proto__":"email"');
+		const answer = await stack.internal('PUT', '/internal/rules', { document: edited });
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({ code: 'invalid_request' });
+		expect(answer.body.detail).toContain('__proto__');
+		expect((await current(stack)).version).toBe(version);
+	});
+
 	test('two edits of the same version at once: one is saved, the other gets 409', async () => {
 		const { version } = await current(stack);
 		const edits = await Promise.all(

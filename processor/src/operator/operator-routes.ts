@@ -14,7 +14,7 @@ import { storedIdempotencyKey } from '../pii/idempotency-key.js';
 import { HttpError } from '../errors.js';
 import type { RateLimit } from '../http/rate-limit.js';
 import { requireJsonBody, requireServiceToken } from '../http/service-auth.js';
-import { refuseUnstorableText, requireUtf8 } from '../http/storable-body.js';
+import { refuseUnstorableBody, requireUtf8 } from '../http/storable-body.js';
 import { routeAlert, type RoutedAlertDeps } from '../incidents/routed-alerts.js';
 import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-service.js';
 import { pendingErasures } from '../db/privacy.js';
@@ -61,7 +61,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		requireServiceToken(deps.serviceToken, deps.refusedTokens),
 		(req, res, next) => (req.path.startsWith('/rules') ? checkRules : checkBody)!(req, res, next),
 		(req, res, next) => (req.path.startsWith('/rules') ? readRules : readBody)!(req, res, next),
-		refuseUnstorableText,
+		refuseUnstorableBody,
 	);
 	router.use(rulesRouter(deps.rules));
 
