@@ -276,6 +276,26 @@ describe('the rules document through the operator API', () => {
 		expect((await current(stack)).version).toBe(version);
 	});
 
+	test('X-Operator written in UTF-8 is stored as sent; a Latin-1 one is read as Latin-1', async () => {
+		// fetch sends a header's characters as bytes: these strings are the bytes on the wire
+		const wire = (text: string, encoding: BufferEncoding) =>
+			Buffer.from(text, encoding).toString('latin1');
+		for (const [encoding, name] of [
+			['utf8', 'Jürgen Groß 李'],
+			['latin1', 'Jürgen Groß'],
+		] as const) {
+			const answer = await call(
+				stack,
+				'PUT',
+				'/internal/rules',
+				{ document: await withZipPattern(stack, `^6[0-${encoding === 'utf8' ? 3 : 2}]\\d{3}$`) },
+				{ 'X-Operator': wire(name, encoding) },
+			);
+			expect(answer.status).toBe(200);
+			expect(answer.body).toMatchObject({ saved: true, changed_by: name });
+		}
+	});
+
 	test('two edits of the same version at once: one is saved, the other gets 409', async () => {
 		const { version } = await current(stack);
 		const edits = await Promise.all(

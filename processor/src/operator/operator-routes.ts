@@ -20,6 +20,7 @@ import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-serv
 import { pendingErasures } from '../db/privacy.js';
 import { erasePerson, exportPerson, type PrivacyDeps } from '../privacy/privacy-service.js';
 import { applyRetention, type RetentionDeps } from '../privacy/retention.js';
+import { headerText } from '../text/header-text.js';
 import type { RulesDeps } from '../rules/rules-service.js';
 import { input, parse } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
@@ -219,7 +220,9 @@ export function operatorRouter(deps: OperatorDeps): Router {
 	/** Who asks: the body's `actor`, else the X-Operator header, else "operator". */
 	const requester = (req: express.Request, actor: string | undefined) =>
 		actor ??
-		parse(request.OperatorHeaders, { 'x-operator': req.get('x-operator') })['x-operator'] ??
+		parse(request.OperatorHeaders, { 'x-operator': headerText(req.get('x-operator')) })[
+			'x-operator'
+		] ??
 		'operator';
 
 	router.post('/internal/privacy/erase', async (req, res) => {

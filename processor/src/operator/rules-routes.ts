@@ -10,6 +10,7 @@ import {
 	type RulesChange,
 	type RulesDeps,
 } from '../rules/rules-service.js';
+import { headerText } from '../text/header-text.js';
 import { input, parse } from './parse.js';
 import { ERR } from '../error-codes.js';
 
@@ -71,7 +72,9 @@ function changeOf(
 	req: Request,
 	body: { actor?: string; note?: string; expected_version?: number },
 ): RulesChange {
-	const headers = parse(request.OperatorHeaders, { 'x-operator': req.get('x-operator') });
+	const headers = parse(request.OperatorHeaders, {
+		'x-operator': headerText(req.get('x-operator')),
+	});
 	return {
 		changedBy: body.actor ?? headers['x-operator'] ?? 'operator',
 		note: body.note ?? null,
