@@ -690,6 +690,24 @@ describe('regressions found by this suite', () => {
 			code: 'invalid_request',
 		},
 		{
+			name: 'a limit written as hex (was read as 16)',
+			raw: get('/internal/dlq?limit=0x10'),
+			status: 400,
+			code: 'invalid_request',
+		},
+		{
+			name: 'a rules version written as an exponent (was read as version 1)',
+			raw: get('/internal/rules/versions/1e0'),
+			status: 400,
+			code: 'invalid_request',
+		},
+		{
+			name: 'an empty offset (was read as 0)',
+			raw: get('/internal/dlq?offset='),
+			status: 400,
+			code: 'invalid_request',
+		},
+		{
 			name: 'a NUL in a replay filter (was 500)',
 			raw: post('/internal/dlq/replay', '{"source":"a\\u0000","dry_run":true}'),
 			status: 400,

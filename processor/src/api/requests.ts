@@ -47,7 +47,15 @@ const Text = (max: number) =>
 const Reason = Text(100).meta({
 	description: 'A DLQ reason, e.g. crm_http_503, crm_unavailable, interrupted',
 });
-const Limit = z.coerce.number().int().min(1).max(500).default(50);
+/**
+ * A whole number in a query string or path, written in decimal digits: what Number() would also
+ * take (`0x10`, `1e2`, ` 5`, an empty value) is refused, not read as something else.
+ */
+const Digits = z
+	.string()
+	.regex(/^\d{1,16}$/, 'must be a whole number written in digits')
+	.transform(Number);
+const Limit = Digits.pipe(z.number().int().min(1).max(500)).default(50);
 
 export { nameSome } from '../text/names.js';
 
@@ -59,16 +67,13 @@ export const DlqListQuery = z.strictObject({
 	status: z.enum(DLQ_STATUSES).optional(),
 	reason: Reason.optional(),
 	limit: Limit,
-	offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+	offset: Digits.pipe(z.number().int().min(0).max(1_000_000)).default(0),
 });
 
 export const DlqIdParams = z.strictObject({
-	id: z.coerce
-		.number()
-		.int()
-		.positive()
-		.max(Number.MAX_SAFE_INTEGER)
-		.meta({ description: 'dlq_id' }),
+	id: Digits.pipe(z.number().int().positive().max(Number.MAX_SAFE_INTEGER)).meta({
+		description: 'dlq_id',
+	}),
 });
 
 export const ResolveBody = z.strictObject({
@@ -155,14 +160,12 @@ export const RulesDryRunBody = z.strictObject({
 });
 
 export const RulesVersionParams = z.object({
-	version: z.coerce.number().pipe(RulesVersionNumber).meta({ description: 'A rules version' }),
+	version: Digits.pipe(RulesVersionNumber).meta({ description: 'A rules version' }),
 });
 
 export const RulesVersionsQuery = z.strictObject({
 	limit: Limit,
-	before: z.coerce
-		.number()
-		.pipe(RulesVersionNumber)
+	before: Digits.pipe(RulesVersionNumber)
 		.optional()
 		.meta({ description: 'Only versions older than this one (the next page)' }),
 });
