@@ -55,6 +55,20 @@ test('writes the alert file in the Alert Router format, masked by the allow-list
 	expect(index).toContain(file);
 });
 
+test('an alert raised outside 2000-2099 is refused, as every instant an operator names', async () => {
+	for (const created_at of ['1000-01-01T00:00:00Z', '2100-01-01T00:00:00Z']) {
+		const answer = await stack.internal(
+			'POST',
+			'/internal/alerts',
+			alert({ alert_id: `range:${created_at}`, created_at }),
+		);
+		expect(answer.status).toBe(400);
+		expect(answer.body).toMatchObject({ code: 'invalid_request' });
+	}
+	const inRange = alert({ alert_id: 'range:ok', created_at: '2099-12-31T23:59:59Z' });
+	expect((await stack.internal('POST', '/internal/alerts', inRange)).status).toBe(201);
+});
+
 test('an alert whose payload has a __proto__ key is refused, not written without it', async () => {
 	const body = JSON.parse(
 		JSON.stringify(alert({ alert_id: 'proto:1' })).replace(

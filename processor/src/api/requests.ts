@@ -23,16 +23,14 @@ const Day = z.iso
 		description: `A UTC day, YYYY-MM-DD, from ${FIRST_DAY} to ${LAST_DAY}`,
 		example: '2026-11-24',
 	});
+const instantInRange = (date: Date) =>
+	date.getTime() >= Date.parse(`${FIRST_DAY}T00:00:00Z`) &&
+	date.getTime() < Date.parse(`${LAST_DAY}T00:00:00Z`) + 24 * 3600 * 1000;
 /** An ISO date (midnight UTC) or date-time. */
 const Instant = z
 	.union([z.iso.datetime({ offset: true }), z.iso.date()])
 	.transform((value) => new Date(value))
-	.refine(
-		(date) =>
-			date.getTime() >= Date.parse(`${FIRST_DAY}T00:00:00Z`) &&
-			date.getTime() < Date.parse(`${LAST_DAY}T00:00:00Z`) + 24 * 3600 * 1000,
-		IN_RANGE,
-	)
+	.refine(instantInRange, IN_RANGE)
 	.meta({
 		description: `An ISO 8601 date-time with offset, or a date (midnight UTC), from ${FIRST_DAY} to ${LAST_DAY}`,
 	});
@@ -227,8 +225,9 @@ export const AlertBody = z.strictObject({
 		.default(null),
 	created_at: z.iso
 		.datetime({ offset: true })
+		.refine((text) => instantInRange(new Date(text)), IN_RANGE)
 		.optional()
-		.meta({ description: 'When the alert was raised (default: now)' }),
+		.meta({ description: `When the alert was raised (default: now); ${RANGE}` }),
 	response: AlertData.meta({ description: "The processor's answer the alert is about" }),
 	payload: AlertData.meta({ description: 'What the alert shows; personal data is masked' }),
 });
