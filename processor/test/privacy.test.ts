@@ -363,6 +363,23 @@ test('export round trip: everything held about a person, with the raw lead while
 		(answer.body.events as { event_type: string }[]).map((event) => event.event_type),
 	).toContain('lead_received');
 	expect(answer.body.alert_files).toEqual([file]);
+	expect(answer.body.outcome_events).toEqual([
+		expect.objectContaining({ event_type: 'lead.failed', run_id: failed.body.run_id }),
+	]);
+	// every table that holds rows of a run is in the export: a new one must be added to it
+	const exported: Record<string, string> = {
+		runs: 'runs',
+		audit_events: 'events',
+		delivery_attempts: 'attempts',
+		dlq: 'dlq',
+		person_identities: 'identities',
+		outcome_events: 'outcome_events',
+	};
+	const tables = await stack.sql<{ table_name: string }[]>`
+		SELECT table_name FROM information_schema.columns
+		WHERE table_schema = 'public' AND column_name = 'run_id' ORDER BY table_name`;
+	expect(tables.map((row) => row.table_name).sort()).toEqual(Object.keys(exported).sort());
+	for (const key of Object.values(exported)) expect(answer.body).toHaveProperty(key);
 	const [event] = await stack.sql`
 		SELECT payload FROM audit_events WHERE event_type = 'person_exported' ORDER BY event_id DESC LIMIT 1`;
 	expect(event!.payload).toEqual({ requested_by: 'operator', run_ids: [failed.body.run_id] });

@@ -412,6 +412,12 @@ export const PersonExport = z
 		events: z.array(z.looseObject({})),
 		attempts: z.array(z.looseObject({})),
 		dlq: z.array(z.looseObject({})),
+		identities: z.array(z.looseObject({})).meta({
+			description: 'What the same-person check keeps (as salted hashes): the kind and since when',
+		}),
+		outcome_events: z.array(z.looseObject({})).meta({
+			description: 'What n8n was told about the leads (ids, codes, counts)',
+		}),
 		alert_files: z.array(z.string()),
 	})
 	.meta({

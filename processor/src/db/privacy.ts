@@ -348,11 +348,11 @@ export async function settleCrmErasure(
 /** Everything held about these runs, for the person's copy (docs/privacy.md, "Access"). */
 export async function exportRuns(sql: Sql, runIds: readonly string[]) {
 	const ids = sql`${runIds as string[]}::uuid[]`;
-	const [runs, events, attempts, dlq] = await Promise.all([
+	const [runs, events, attempts, dlq, identities, outcomeEvents] = await Promise.all([
 		sql`
 			SELECT run_id, idempotency_key, source, correlation_id, status, error_code, error_message,
-				rejection_reasons, email_masked, crm_id, rules_version, received_at, processed_at, updated_at,
-				sealed_lead
+				rejection_reasons, email_masked, crm_id, rules_version, duplicate_of, duplicate_match,
+				received_at, processed_at, updated_at, sealed_lead
 			FROM runs WHERE run_id = ANY(${ids}) ORDER BY received_at, run_id`,
 		sql`
 			SELECT event_id, run_id, event_time, event_type, actor, payload - 'email_hash' AS payload
@@ -364,8 +364,16 @@ export async function exportRuns(sql: Sql, runIds: readonly string[]) {
 			SELECT dlq_id, run_id, reason, status, retry_count, next_retry_at, last_error, created_at,
 				resolved_at, resolution_note, payload
 			FROM dlq WHERE run_id = ANY(${ids}) ORDER BY dlq_id`,
+		// what is kept for the same-person check: the kind and since when (the salted hash itself
+		// identifies the person to nobody but this system)
+		sql`
+			SELECT run_id, match, received_at
+			FROM person_identities WHERE run_id = ANY(${ids}) ORDER BY run_id, match`,
+		sql`
+			SELECT event_id::int AS event_id, webhook_id, event_type, run_id, occurred_at, status, sent_at, data
+			FROM outcome_events WHERE run_id = ANY(${ids}) ORDER BY event_id`,
 	]);
-	return { runs, events, attempts, dlq };
+	return { runs, events, attempts, dlq, identities, outcomeEvents };
 }
 
 /** An export is audited: who asked and which runs it held, never the person. */

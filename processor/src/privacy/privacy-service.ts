@@ -261,6 +261,8 @@ export async function exportPerson(
 		events: held.events,
 		attempts: held.attempts,
 		dlq: held.dlq,
+		identities: held.identities,
+		outcome_events: held.outcomeEvents,
 		alert_files: files.filter((file) => file.isRunId && ids.has(file.id)).map((file) => file.name),
 	};
 }
