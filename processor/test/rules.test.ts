@@ -194,7 +194,15 @@ describe('the rules document through the operator API', () => {
 			body,
 		});
 		expect(response.status).toBe(400);
-		expect(((await response.json()) as { detail: string }).detail).toMatch(/32 levels/);
+		const answer = (await response.json()) as { detail: string; issues: unknown };
+		expect(answer.detail).toMatch(/32 levels/);
+		// like every other refused field, named where it goes too deep
+		expect(answer.issues).toEqual([
+			{
+				path: `document.mapping.constants.deep.${'0.'.repeat(27)}0`,
+				message: 'nests objects and arrays deeper than 32 levels',
+			},
+		]);
 	});
 
 	test('a saved version is in force at once: runs record it, the history shows it, the change is audited', async () => {

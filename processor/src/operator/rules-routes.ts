@@ -85,18 +85,32 @@ function changeOf(
 
 /** The body, refused before any recursive check walks it if it nests deeper than MAX_DEPTH. */
 function shallow(body: unknown): unknown {
-	const stack: [unknown, number][] = [[body, 0]];
+	// each entry keeps its parent, so the path is built only for the one refused
+	interface Entry {
+		value: unknown;
+		depth: number;
+		key: string;
+		parent: Entry | null;
+	}
+	const stack: Entry[] = [{ value: body, depth: 0, key: '', parent: null }];
 	while (stack.length > 0) {
-		const [value, depth] = stack.pop()!;
+		const entry = stack.pop()!;
+		const { value, depth } = entry;
 		if (value === null || typeof value !== 'object') continue;
 		if (depth >= MAX_DEPTH) {
+			const path: string[] = [];
+			for (let at: Entry | null = entry; at?.parent; at = at.parent) path.unshift(at.key);
+			const message = `nests objects and arrays deeper than ${MAX_DEPTH} levels`;
 			throw new HttpError(
 				400,
 				ERR.invalid_request,
 				`The request body may nest objects and arrays ${MAX_DEPTH} levels deep at most`,
+				{ issues: [{ path: path.join('.'), message }] },
 			);
 		}
-		for (const item of Object.values(value)) stack.push([item, depth + 1]);
+		for (const [key, item] of Object.entries(value)) {
+			stack.push({ value: item, depth: depth + 1, key, parent: entry });
+		}
 	}
 	return body ?? {};
 }
