@@ -363,6 +363,14 @@ test('export round trip: everything held about a person, with the raw lead while
 		(answer.body.events as { event_type: string }[]).map((event) => event.event_type),
 	).toContain('lead_received');
 	expect(answer.body.alert_files).toEqual([file]);
+	// the phone as a number, as a lead may carry it: the same person
+	const byNumber = await stack.internal('POST', '/internal/privacy/export', {
+		phone: Number(eve.phone.replace(/\D/g, '')),
+	});
+	expect(byNumber.status).toBe(200);
+	expect((byNumber.body.runs as { run_id: string }[]).map((run) => run.run_id)).toEqual([
+		failed.body.run_id,
+	]);
 	expect(answer.body.outcome_events).toEqual([
 		expect.objectContaining({ event_type: 'lead.failed', run_id: failed.body.run_id }),
 	]);

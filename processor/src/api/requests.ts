@@ -240,10 +240,18 @@ export const PersonBody = z
 			.meta({
 				description: 'The e-mail address the person gave (compared as the intake stores it)',
 			}),
-		phone: Text(50)
+		// a number too, as a lead may carry it (copied from a lead's JSON)
+		phone: z
+			.union([
+				Text(50),
+				z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).transform(String),
+			])
 			.refine((value) => /\d{4,}/.test(value.replace(/\D/g, '')), 'must hold at least 4 digits')
 			.optional()
-			.meta({ description: 'The phone number the person gave (compared by its digits)' }),
+			.meta({
+				description:
+					'The phone number the person gave, as text or a number (compared by its digits)',
+			}),
 		actor: Text(100).optional().meta({
 			description:
 				'Who asks (else the X-Operator header, else "operator"); kept with the audit event',
