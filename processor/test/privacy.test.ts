@@ -477,6 +477,18 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 		expect(old.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
 		const refused = await post({ ...lead(carl), consent: { ...consent, given: false } }, 'carl-no');
 		expect(refused.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
+		// the consent is kept after an erasure: an e-mail address in it is masked like anywhere
+		const mailed = await post(
+			{ ...lead(carl), consent: { ...consent, text_version: `sent to ${carl.email}` } },
+			'carl-mailed',
+		);
+		const [mailedEvent] = await stack.sql`
+			SELECT payload FROM audit_events
+			WHERE run_id = ${mailed.body.run_id as string} AND event_type = 'lead_received'`;
+		expect((mailedEvent!.payload as { consent: unknown }).consent).toEqual({
+			...consent,
+			text_version: 'sent to c***@example.com',
+		});
 		const given = await post({ ...lead(carl), consent }, 'carl-yes');
 		expect(given.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
 

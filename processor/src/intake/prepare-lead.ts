@@ -1,5 +1,5 @@
 import { hashEmail, maskEmail } from '../pii/email.js';
-import { sanitize } from '../pii/sanitize.js';
+import { maskEmailsIn, sanitize } from '../pii/sanitize.js';
 import { fingerprintLead } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
 import { normalizeLead } from './normalize.js';
@@ -28,7 +28,10 @@ function consentOf(lead: JsonObject): ConsentRecord | null {
 	const consent = lead.consent;
 	if (typeof consent === 'boolean') return { given: consent, timestamp: null, text_version: null };
 	if (consent === null || typeof consent !== 'object' || Array.isArray(consent)) return null;
-	const text = (value: unknown) => (typeof value === 'string' && value !== '' ? value : null);
+	// kept after an erasure (the proof of consent), so never a plain e-mail address, as anywhere
+	// in the record
+	const text = (value: unknown) =>
+		typeof value === 'string' && value !== '' ? maskEmailsIn(value) : null;
 	return {
 		given: consent.given === true,
 		timestamp: text(consent.timestamp),
