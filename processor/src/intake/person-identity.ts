@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 // core + the small metadata as a JS module: the min entry imports its metadata as JSON, which
 // Node and jest warn about on every import
-import { parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/core';
+import {
+	getCountryCallingCode,
+	parsePhoneNumberFromString,
+	type CountryCode,
+	type PhoneNumber,
+} from 'libphonenumber-js/core';
 import metadata from 'libphonenumber-js/min/metadata';
 import { canonicalJson } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
@@ -12,7 +17,9 @@ import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
  * Who "the same person" is (docs/adr/0010-same-person-identity.md). A lead yields up to two
  * identities, each kept only as a salted hash (the salt is EMAIL_HASH_SALT, as for email_hash):
  *  - email: trimmed and case-folded;
- *  - phone: E.164, numbers without a country code read in the document's default region;
+ *  - phone: E.164, numbers without a country code read in the document's default region (digits
+ *    that begin with that region's own country code and make a valid number with it are read
+ *    as international: exports often drop the "+");
  *  - payload: the canonical JSON of the normalised lead (idempotency_key left out).
  * The identity setting chooses which count: email_or_phone (either matches), email, phone, payload.
  */
@@ -28,9 +35,23 @@ export function normalizePhoneIdentity(value: unknown, defaultRegion: string): s
 	if (typeof value !== 'string' && typeof value !== 'number') return null;
 	const text = String(value).trim();
 	if (text === '') return null;
-	const parsed = parsePhoneNumberFromString(text, defaultRegion as CountryCode, metadata);
+	const region = defaultRegion as CountryCode;
+	const parsed = withoutPlus(text, region) ?? parsePhoneNumberFromString(text, region, metadata);
 	if (!parsed || !parsed.isPossible()) return null;
 	return parsed.number;
+}
+
+/**
+ * "4917155551234" in region DE: the region's country code written without "+" (a national
+ * number is written with its trunk prefix, "0171…", or too short to begin so). Undefined unless
+ * the digits make a valid number of the region that way.
+ */
+function withoutPlus(text: string, region: CountryCode): PhoneNumber | undefined {
+	if (!/^[1-9][\d\s().\/-]*$/.test(text)) return undefined;
+	const digits = text.replace(/\D/g, '');
+	if (!digits.startsWith(getCountryCallingCode(region, metadata))) return undefined;
+	const international = parsePhoneNumberFromString(`+${digits}`, metadata);
+	return international?.isValid() && international.country === region ? international : undefined;
 }
 
 /** The identities of a normalised lead under the settings, in a fixed order; none: no check. */

@@ -1,0 +1,29 @@
+import { normalizePhoneIdentity } from '../../src/intake/person-identity.js';
+
+test.each([
+	// as written in forms: international, national with the trunk prefix, with separators
+	['+49 171 5555 1234', 'DE', '+4917155551234'],
+	['0171 5555 1234', 'DE', '+4917155551234'],
+	['0171/5555-1234', 'DE', '+4917155551234'],
+	['0049 171 5555 1234', 'DE', '+4917155551234'],
+	// the region's country code without "+", as exports write it (was read as a national number)
+	['4917155551234', 'DE', '+4917155551234'],
+	['49 171 5555 1234', 'DE', '+4917155551234'],
+	['4930123456', 'DE', '+4930123456'],
+	['12025550123', 'US', '+12025550123'],
+	['2025550123', 'US', '+12025550123'],
+	// another region's code without "+" stays a number of the default region's
+	['4917155551234', 'AT', '+434917155551234'],
+])('%s in %s is %s', (text, region, e164) => {
+	expect(normalizePhoneIdentity(text, region)).toBe(e164);
+});
+
+test('a number, as a lead may carry it, is read like its digits', () => {
+	expect(normalizePhoneIdentity(4917155551234, 'DE')).toBe('+4917155551234');
+});
+
+test('what is not a phone number has no identity', () => {
+	for (const text of ['', '   ', 'n/a', '12', null, true]) {
+		expect(normalizePhoneIdentity(text, 'DE')).toBeNull();
+	}
+});
