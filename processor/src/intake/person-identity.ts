@@ -47,7 +47,7 @@ export function normalizePhoneIdentity(value: unknown, defaultRegion: string): s
  * the digits make a valid number of the region that way.
  */
 function withoutPlus(text: string, region: CountryCode): PhoneNumber | undefined {
-	if (!/^[1-9][\d\s().\/-]*$/.test(text)) return undefined;
+	if (!/^[1-9][\d\s()./-]*$/.test(text)) return undefined;
 	const digits = text.replace(/\D/g, '');
 	if (!digits.startsWith(getCountryCallingCode(region, metadata))) return undefined;
 	const international = parsePhoneNumberFromString(`+${digits}`, metadata);
