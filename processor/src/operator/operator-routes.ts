@@ -20,9 +20,8 @@ import { computeDaily, shiftDay, yesterday, type KpiDeps } from '../kpi/kpi-serv
 import { pendingErasures } from '../db/privacy.js';
 import { erasePerson, exportPerson, type PrivacyDeps } from '../privacy/privacy-service.js';
 import { applyRetention, type RetentionDeps } from '../privacy/retention.js';
-import { headerText } from '../text/header-text.js';
 import type { RulesDeps } from '../rules/rules-service.js';
-import { input, parse } from './parse.js';
+import { input, whoAsks } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 import { ERR } from '../error-codes.js';
 
@@ -217,21 +216,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		});
 	});
 
-	/** Who asks: the body's `actor`, else the X-Operator header, else "operator". */
-	const requester = (req: express.Request, actor: string | undefined) =>
-		actor ??
-		parse(request.OperatorHeaders, { 'x-operator': headerText(req.get('x-operator')) })[
-			'x-operator'
-		] ??
-		'operator';
-
 	router.post('/internal/privacy/erase', async (req, res) => {
 		const { email, phone, actor } = input(req, { body: request.PersonBody });
 		res.json(
 			await erasePerson(
 				deps.privacy,
 				{ email, phone },
-				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+				{ requestedBy: whoAsks(req, actor), correlationId: String(req.id) },
 			),
 		);
 	});
@@ -242,7 +233,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
 			await exportPerson(
 				deps.privacy,
 				{ email, phone },
-				{ requestedBy: requester(req, actor), correlationId: String(req.id) },
+				{ requestedBy: whoAsks(req, actor), correlationId: String(req.id) },
 			),
 		);
 	});

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import * as request from '../api/requests.js';
 import { HttpError } from '../errors.js';
 import { ERR } from '../error-codes.js';
+import { headerText } from '../text/header-text.js';
 
 /** A long list of problems is cut here: the first ones say what to fix. */
 const MAX_ISSUES = 50;
@@ -75,4 +76,14 @@ export function input<
 			? `Unknown ${unknown.map((part) => `${part.what} ${request.nameSome(part.names)}`).join(', ')}: nothing was done`
 			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
 	throw new HttpError(400, ERR.invalid_request, detail, { issues });
+}
+
+/**
+ * Who asks for a change: the body's `actor`, else the X-Operator header (read as UTF-8 when its
+ * bytes are UTF-8, and checked even when `actor` is given), else "operator".
+ */
+export function whoAsks(req: Request, actor: string | undefined): string {
+	const header = headerText(req.get('x-operator'));
+	const headers = parse(request.OperatorHeaders, { 'x-operator': header });
+	return actor ?? headers['x-operator'] ?? 'operator';
 }

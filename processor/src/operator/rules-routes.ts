@@ -10,8 +10,7 @@ import {
 	type RulesChange,
 	type RulesDeps,
 } from '../rules/rules-service.js';
-import { headerText } from '../text/header-text.js';
-import { input, parse } from './parse.js';
+import { input, whoAsks } from './parse.js';
 import { ERR } from '../error-codes.js';
 
 /** A rules document's JSON body may be this large (the other operator bodies: 16 KB). */
@@ -67,16 +66,13 @@ export function rulesRouter(deps: RulesDeps): Router {
 	return router;
 }
 
-/** Who changes the rules: the body's `actor`, else the X-Operator header, else "operator". */
+/** Who changes the rules (whoAsks), with the note and the version the change expects. */
 function changeOf(
 	req: Request,
 	body: { actor?: string; note?: string; expected_version?: number },
 ): RulesChange {
-	const headers = parse(request.OperatorHeaders, {
-		'x-operator': headerText(req.get('x-operator')),
-	});
 	return {
-		changedBy: body.actor ?? headers['x-operator'] ?? 'operator',
+		changedBy: whoAsks(req, body.actor),
 		note: body.note ?? null,
 		expectedVersion: body.expected_version ?? null,
 		correlationId: String(req.id),
