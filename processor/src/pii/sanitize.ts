@@ -80,6 +80,11 @@ const PLAIN_KEYS = new Set([
 	'statuscode',
 	'retryafter',
 	'nextretryat',
+	'retrycount',
+	// an outcome event as the Lead Outcome Trigger emits it
+	'eventid',
+	'timestamp',
+	'receivedat',
 	// an n8n error item
 	'id',
 	'mode',
