@@ -28,13 +28,30 @@ function printLine(service: string, line: string): void {
 			);
 			return;
 		}
+		if (entry) {
+			console.log(`[processor] ${readable(entry)}`);
+			return;
+		}
 	}
 	console.log(`[${service}] ${line}`);
 }
 
+/** A processor log line as a sentence: its level when it is a warning or worse, its message, the rest. */
+function readable(entry: Record<string, unknown> & { level: number }): string {
+	const { level, time: _time, service: _service, pid: _pid, hostname: _host, msg, ...rest } = entry;
+	const label = level >= 50 ? 'ERROR ' : level >= 40 ? 'WARNING ' : '';
+	const details = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
+	return `${label}${typeof msg === 'string' ? msg : ''}${details}`;
+}
+
 function parseJson(line: string): (Record<string, unknown> & { level: number }) | null {
 	try {
-		return JSON.parse(line) as Record<string, unknown> & { level: number };
+		const entry = JSON.parse(line) as unknown;
+		return entry !== null &&
+			typeof entry === 'object' &&
+			typeof (entry as { level?: unknown }).level === 'number'
+			? (entry as Record<string, unknown> & { level: number })
+			: null;
 	} catch {
 		return null;
 	}
