@@ -3,6 +3,7 @@ import { signingSecret } from './dev-settings.js';
 import { startLocalStack, type LocalStack, type StackPorts } from './local-stack.js';
 import { redisReachable } from './redis.js';
 import { repoRoot } from './repo.js';
+import { terminalLine } from './terminal-lines.js';
 
 /**
  * `npm start [-- --no-n8n] [--scale] [--free-ports] [--verbose]`: the whole local stack in the
@@ -14,48 +15,6 @@ const verbose = process.argv.includes('--verbose');
 const scale = process.argv.includes('--scale');
 const freePorts = process.argv.includes('--free-ports');
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
-
-function printLine(service: string, line: string): void {
-	// n8n is chatty (and offline here, so it reports failed look-ups of its own web services)
-	if (service.startsWith('n8n') && !verbose) return;
-	if (service === 'processor' && !verbose) {
-		const entry = parseJson(line);
-		if (entry && entry.level < 40 && entry.msg === 'request completed') {
-			const req = entry.req as { method?: string; path?: string } | undefined;
-			const res = entry.res as { status?: number } | undefined;
-			console.log(
-				`[processor] ${req?.method} ${req?.path} -> ${res?.status} (${entry.responseTime} ms)`,
-			);
-			return;
-		}
-		if (entry) {
-			console.log(`[processor] ${readable(entry)}`);
-			return;
-		}
-	}
-	console.log(`[${service}] ${line}`);
-}
-
-/** A processor log line as a sentence: its level when it is a warning or worse, its message, the rest. */
-function readable(entry: Record<string, unknown> & { level: number }): string {
-	const { level, time: _time, service: _service, pid: _pid, hostname: _host, msg, ...rest } = entry;
-	const label = level >= 50 ? 'ERROR ' : level >= 40 ? 'WARNING ' : '';
-	const details = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-	return `${label}${typeof msg === 'string' ? msg : ''}${details}`;
-}
-
-function parseJson(line: string): (Record<string, unknown> & { level: number }) | null {
-	try {
-		const entry = JSON.parse(line) as unknown;
-		return entry !== null &&
-			typeof entry === 'object' &&
-			typeof (entry as { level?: unknown }).level === 'number'
-			? (entry as Record<string, unknown> & { level: number })
-			: null;
-	} catch {
-		return null;
-	}
-}
 
 function summary(stack: LocalStack): string {
 	const { urls, settings } = stack;
@@ -153,7 +112,10 @@ async function main(): Promise<void> {
 		n8nTuning: 'development',
 		scale: scale ? { redisUrl } : undefined,
 		ports: free,
-		onLine: printLine,
+		onLine: (service, line) => {
+			const shown = terminalLine(service, line, verbose);
+			if (shown !== null) console.log(shown);
+		},
 		log: (line) => console.log(line),
 	});
 	console.log(summary(stack));
