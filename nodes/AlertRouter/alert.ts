@@ -73,9 +73,26 @@ function summarize(
 				: `${lead} was not taken by the processor: ${why}${http}. The source may send it again.`;
 		case 'dead':
 			return `${lead} could not be delivered after all retries and needs a person: ${why}${http}.`;
+		case 'delivered':
+			return `${lead} was delivered to the CRM.`;
+		case 'resolved':
+			return `${lead} ${RESOLVED_BY.get(byOf(response)) ?? 'left the retry queue'}.`;
 		default:
 			return `${severity === 'info' ? 'Notice' : 'Problem'}: ${why}${http}.`;
 	}
+}
+
+/** How a `lead.resolved` event's `by` reads (its vocabulary; anything else is not quoted). */
+const RESOLVED_BY = new Map([
+	['retry', 'was delivered to the CRM by a retry and left the retry queue'],
+	['operator', 'was closed by hand by an operator and left the retry queue'],
+	['erasure', "left the retry queue undelivered: its person's data was erased"],
+]);
+
+function byOf(response: unknown): string {
+	return response !== null && typeof response === 'object' && 'by' in response
+		? String(response.by)
+		: '';
 }
 
 function inDlq(response: unknown): boolean {

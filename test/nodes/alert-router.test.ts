@@ -103,6 +103,35 @@ test('severity and summary follow the outcome, in words a stakeholder reads', ()
 	).toBe('Problem: crm_http_503.');
 });
 
+test("an outcome event's summary says what became of the lead, never quoting an unknown `by`", () => {
+	const event = (outcome: string, response: object) =>
+		buildAlert(
+			{
+				runId: 'r1',
+				reason: outcome,
+				severity: 'info',
+				statusCode: 0,
+				outcome,
+				response,
+				payload: {},
+			},
+			now,
+		).summary;
+	expect(event('resolved', { dlq_id: 4, by: 'retry' })).toBe(
+		'Lead r1 was delivered to the CRM by a retry and left the retry queue.',
+	);
+	expect(event('resolved', { dlq_id: 4, by: 'operator' })).toBe(
+		'Lead r1 was closed by hand by an operator and left the retry queue.',
+	);
+	expect(event('resolved', { dlq_id: 4, by: 'erasure' })).toBe(
+		"Lead r1 left the retry queue undelivered: its person's data was erased.",
+	);
+	for (const by of ['Jane Doe', 'constructor', undefined]) {
+		expect(event('resolved', { dlq_id: 4, by })).toBe('Lead r1 left the retry queue.');
+	}
+	expect(event('delivered', { crm_id: 'crm_1' })).toBe('Lead r1 was delivered to the CRM.');
+});
+
 describe('on the engine', () => {
 	let jira: HttpStub;
 	/** Where this test file's n8n may write (N8N_RESTRICT_FILE_ACCESS_TO, test/nodes/support/environment.ts). */
