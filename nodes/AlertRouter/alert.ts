@@ -17,6 +17,8 @@ export interface AlertInput {
 	outcome: string | null;
 	response: unknown;
 	payload: unknown;
+	/** An Error Trigger item's workflow and the node it stopped at (n8n's names, not a lead's). */
+	workflowError?: { workflow: string; node: string } | null;
 }
 
 export interface Alert {
@@ -58,12 +60,16 @@ function severityOf({ outcome, statusCode }: AlertInput): Severity {
 
 /** One line a non-technical reader understands. */
 function summarize(
-	{ runId, statusCode, reason, outcome, response }: AlertInput,
+	{ runId, statusCode, reason, outcome, response, workflowError }: AlertInput,
 	severity: Severity,
 ): string {
 	const lead = runId ? `Lead ${runId}` : 'A lead';
 	const http = statusCode ? ` (HTTP ${statusCode})` : '';
 	const why = maskEmailsIn(reason);
+	if (workflowError && !outcome) {
+		const where = workflowError.node ? ` at its node “${maskEmailsIn(workflowError.node)}”` : '';
+		return `The workflow “${maskEmailsIn(workflowError.workflow)}” failed${where}: ${why}.`;
+	}
 	switch (outcome) {
 		case 'rejected':
 			return `${lead} was refused by the intake rules: ${why}${http}.`;

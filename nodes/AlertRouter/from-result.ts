@@ -42,3 +42,17 @@ function firstText(...values: unknown[]): string | undefined {
 	}
 	return undefined;
 }
+
+/** An Error Trigger item's workflow name and the node it stopped at, or null for any other item. */
+export function workflowErrorOf(json: IDataObject): { workflow: string; node: string } | null {
+	const execution = object(json.execution);
+	const workflow = object(json.workflow);
+	if (!('error' in execution) || typeof workflow.name !== 'string' || workflow.name === '') {
+		return null;
+	}
+	const node = execution.lastNodeExecuted;
+	return {
+		workflow: workflow.name.slice(0, 200),
+		node: typeof node === 'string' ? node.slice(0, 200) : '',
+	};
+}

@@ -422,7 +422,16 @@ describe('the workflow files on the engine', () => {
 		answerLeadsWith({ status: 500, body: {} });
 		const run = await runWorkflow(workflowFile('workflows/error-handler.json'), {
 			mode: 'error',
-			items: [{ execution: { id: 'wf-exec-5', error: { message: 'Lead Intake failed' } } }],
+			items: [
+				{
+					execution: {
+						id: 'wf-exec-5',
+						lastNodeExecuted: 'Lead Intake',
+						error: { message: 'Lead Intake failed' },
+					},
+					workflow: { id: 'lihLeadIntake001', name: 'Lead intake' },
+				},
+			],
 			credentials: {
 				leadIntakeProcessorApi: { baseUrl: processor.url, hmacSecret, serviceToken: 'token' },
 				leadIntakeJiraConfluenceApi: { baseUrl: jira.url, apiToken: 'jira-token' },
@@ -430,7 +439,11 @@ describe('the workflow files on the engine', () => {
 		});
 		expect(run.error).toBeUndefined();
 		expect(alertsSent('wf-exec-5')).toEqual([
-			expect.objectContaining({ alert_id: 'wf-exec-5', severity: 'high' }),
+			expect.objectContaining({
+				alert_id: 'wf-exec-5',
+				severity: 'high',
+				summary: 'The workflow “Lead intake” failed at its node “Lead Intake”: Lead Intake failed.',
+			}),
 		]);
 		expect(JSON.parse(jira.requests[0]!.body)).toMatchObject({
 			run_id: 'wf-exec-5',

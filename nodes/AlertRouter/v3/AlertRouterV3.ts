@@ -21,6 +21,7 @@ import {
 	severityParameter,
 	writeAlertFile,
 } from '../deliver';
+import { workflowErrorOf } from '../from-result';
 import { fromResultOrCustom, version2 } from '../v2/AlertRouterV2';
 import { processorAlert } from './processor-alert';
 
@@ -151,6 +152,7 @@ export class AlertRouterV3 implements INodeType {
 						severity: this.getNodeParameter('severity', itemIndex, 'auto') as Severity | 'auto',
 						outcome: typeof json.outcome === 'string' ? json.outcome : null,
 						response: json.response ?? null,
+						workflowError: workflowErrorOf(json),
 					},
 					new Date(),
 				);
