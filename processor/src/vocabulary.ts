@@ -221,7 +221,7 @@ export interface OutcomeData {
 	/** The DLQ item was closed: re-delivered by a retry, resolved by hand, or its person erased. */
 	'lead.resolved': OutcomeBase & {
 		dlq_id: number;
-		by: 'retry' | 'operator' | 'intake' | 'erasure';
+		by: 'retry' | 'operator' | 'erasure';
 		retry_count: number;
 	};
 	/** The rules refused the lead at intake. */
