@@ -1,3 +1,4 @@
+import { object } from './from-result';
 import { maskEmailsIn, sanitize } from './sanitize';
 
 /*
@@ -74,7 +75,7 @@ function summarize(
 		case 'rejected':
 			return `${lead} was refused by the intake rules: ${why}${http}.`;
 		case 'failed':
-			return inDlq(response)
+			return 'dlq_id' in object(response)
 				? `${lead} could not be delivered to the CRM and waits in the retry queue: ${why}${http}.`
 				: `${lead} was not taken by the processor: ${why}${http}. The source may send it again.`;
 		case 'dead':
@@ -82,7 +83,7 @@ function summarize(
 		case 'delivered':
 			return `${lead} was delivered to the CRM.`;
 		case 'resolved':
-			return `${lead} ${RESOLVED_BY.get(byOf(response)) ?? 'left the retry queue'}.`;
+			return `${lead} ${RESOLVED_BY.get(String(object(response).by)) ?? 'left the retry queue'}.`;
 		default:
 			return `${severity === 'info' ? 'Notice' : 'Problem'}: ${why}${http}.`;
 	}
@@ -94,16 +95,6 @@ const RESOLVED_BY = new Map([
 	['operator', 'was closed by hand by an operator and left the retry queue'],
 	['erasure', "left the retry queue undelivered: its person's data was erased"],
 ]);
-
-function byOf(response: unknown): string {
-	return response !== null && typeof response === 'object' && 'by' in response
-		? String(response.by)
-		: '';
-}
-
-function inDlq(response: unknown): boolean {
-	return response !== null && typeof response === 'object' && 'dlq_id' in response;
-}
 
 /** `20261123T061502Z`: UTC, to the second. */
 export function alertTimestamp(date: Date): string {

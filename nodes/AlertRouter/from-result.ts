@@ -29,7 +29,8 @@ export function fromResult(json: IDataObject): {
 	};
 }
 
-function object(value: unknown): IDataObject {
+/** The value when it is a JSON object, else an empty one. */
+export function object(value: unknown): IDataObject {
 	return value !== null && typeof value === 'object' && !Array.isArray(value)
 		? (value as IDataObject)
 		: {};
