@@ -15,3 +15,11 @@ export async function mapConcurrently<T, R>(
 	await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 	return results;
 }
+
+/**
+ * How long `items` calls of at most `callMs` each can take, `concurrency` at a time, with one
+ * call's time more for the writes around them: the shortest lease a claim on them may carry.
+ */
+export function batchWorstCaseMs(items: number, concurrency: number, callMs: number): number {
+	return Math.ceil(items / concurrency + 1) * callMs;
+}

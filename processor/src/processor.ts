@@ -138,6 +138,7 @@ export async function startProcessor(
 			owner,
 			batch: config.DELIVERY_BATCH,
 			concurrency: config.DELIVERY_CONCURRENCY,
+			crmTimeoutMs: config.CRM_TIMEOUT_MS,
 			pollMs: config.DELIVERY_POLL_MS,
 			lingerMs: config.DELIVERY_LINGER_MS,
 			logger,

@@ -263,6 +263,34 @@ test('kill -9 while leads are queued and in delivery: another processor delivers
 	expect(stuck!.n).toBe(0);
 }, 60_000);
 
+test('a batch that takes longer than ACCEPTED_LEASE_SECONDS keeps its claim: no lead is recovered while its deliverer still holds it', async () => {
+	// 8 leads in one claim, delivered one at a time at 900 ms each (well within the 2 s timeout):
+	// about 7 s, where an accepted run's own lease is 4 s and the recovery looks every second
+	await setCrmFaults({ fail_next: 0, latency_ms: 900, slow_next: 8 });
+	const processor = await start({
+		CRM_TIMEOUT_MS: '2000',
+		ACCEPTED_LEASE_SECONDS: '4',
+		DLQ_LEASE_SECONDS: '4',
+		DELIVERY_CONCURRENCY: '1',
+		DELIVERY_BATCH: '8',
+		DELIVERY_LINGER_MS: '1000',
+	});
+	const answers = await Promise.all(
+		Array.from({ length: 8 }, (_, index) =>
+			postAsync(processor.url, validLead(), `aos-long-${index}`),
+		),
+	);
+	expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(202));
+	await allProcessed('aos-long-', 8);
+	// each CRM call once: nothing was handed to the DLQ and sent again
+	expect((await crmLeads('aos-long-')).map((lead) => lead.upserts)).toEqual(Array(8).fill(1));
+	const [items] = await sql`
+		SELECT count(*)::int AS n FROM dlq d JOIN runs r USING (run_id)
+		WHERE r.idempotency_key LIKE 'aos-long-%'`;
+	expect(items!.n).toBe(0);
+	await processor.kill('SIGTERM');
+}, 60_000);
+
 test('CRM failing then recovering, nobody calling retry-due: every stored lead reaches the CRM exactly once', async () => {
 	// 503s with Retry-After 1: the first deliveries fail into the DLQ, the breaker pauses calls
 	await setCrmFaults({ fail_next: 15, status: 503, retry_after: 1 });

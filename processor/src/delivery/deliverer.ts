@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { claimQueued, type QueuedRun } from '../db/runs.js';
-import { mapConcurrently } from '../concurrency.js';
+import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
 import { deliverAccepted, type IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
@@ -13,6 +13,8 @@ export interface DelivererOptions {
 	/** Runs claimed at once, and delivered at once. */
 	batch: number;
 	concurrency: number;
+	/** The CRM's timeout: a claim's lease lasts as long as its whole batch can take. */
+	crmTimeoutMs: number;
 	/** How often the queue is looked at when nothing woke the deliverer (another processor's leads). */
 	pollMs: number;
 	/**
@@ -25,7 +27,8 @@ export interface DelivererOptions {
 
 /**
  * Background delivery of leads answered on store: claims `queued` runs (leased: queued ->
- * accepted, lease_owner, lease_until = ACCEPTED_LEASE_SECONDS on), and delivers each with the
+ * accepted, lease_owner, lease_until = ACCEPTED_LEASE_SECONDS on, or longer when the batch
+ * delivered `concurrency` at a time can take longer), and delivers each with the
  * synchronous intake's own code (deliverAccepted): the same CRM client behind the circuit
  * breaker, keyed upsert, attempt and ledger records, a DLQ item on failure with the retry
  * schedule and Retry-After. A processor killed mid-delivery leaves its runs `accepted`; past
@@ -41,10 +44,13 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 			const circuit = deps.crm.status();
 			if (circuit.state === 'open') return false;
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
-			const now = deps.now();
+			const leaseMs = Math.max(
+				deps.acceptedLeaseSeconds * 1000,
+				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs),
+			);
 			const runs = await claimQueued(deps.sql, {
 				owner: options.owner,
-				leaseUntil: new Date(now.getTime() + deps.acceptedLeaseSeconds * 1000),
+				leaseUntil: new Date(deps.now().getTime() + leaseMs),
 				limit,
 				deadlineMs: deps.deadlineMs,
 			});

@@ -25,7 +25,7 @@ import {
 import type { IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
-import { mapConcurrently } from '../concurrency.js';
+import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
 import { nextRetryAt } from '../crm/backoff.js';
 import { recoverInterrupted } from './recovery.js';
 
@@ -121,8 +121,10 @@ export async function replay(
 
 function leaseFor(deps: RetryDeps, batchSize: number) {
 	const now = deps.now();
-	const worstCaseMs = Math.ceil(batchSize / deps.concurrency + 1) * deps.crmTimeoutMs;
-	const leaseMs = Math.max(deps.claimLeaseSeconds * 1000, worstCaseMs);
+	const leaseMs = Math.max(
+		deps.claimLeaseSeconds * 1000,
+		batchWorstCaseMs(batchSize, deps.concurrency, deps.crmTimeoutMs),
+	);
 	return {
 		now,
 		leaseUntil: new Date(now.getTime() + leaseMs),
