@@ -1,6 +1,9 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from '@lead-intake-hub/stack';
 import { connect, type Sql } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrate.js';
 import { defaultMigrationsDir } from '../src/paths.js';
@@ -50,6 +53,29 @@ test('applies every migration once; running again (even concurrently) changes no
 	const [index] =
 		await sql`SELECT indexdef FROM pg_indexes WHERE indexname = 'runs_idempotency_key_uq'`;
 	expect(index!.indexdef).toContain('UNIQUE');
+});
+
+test('`npm run migrate` (its command after the build) migrates a new database and says what it did', async () => {
+	const scripts = (
+		JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8')) as {
+			scripts: Record<string, string>;
+		}
+	).scripts;
+	// "npm run build --workspace processor && node <the CLI>": the build has run before the tests
+	const [command, ...args] = scripts.migrate!.split(' && ').at(-1)!.split(' ');
+	expect(command).toBe('node');
+	const target = await testDatabase();
+	try {
+		const run = () =>
+			promisify(execFile)(process.execPath, args, {
+				cwd: repoRoot,
+				env: { ...process.env, DATABASE_URL: target.url },
+			});
+		expect((await run()).stdout).toMatch(/^Applied 0001_initial_schema, 0002_/);
+		expect((await run()).stdout).toBe('Database is up to date; nothing to apply.\n');
+	} finally {
+		await target.drop();
+	}
 });
 
 test('an applied migration whose statements were edited is refused; a reworded comment is not', async () => {
