@@ -5,6 +5,7 @@ import {
 	ATTEMPT_TRIGGERS,
 	DLQ_STATUSES,
 	EVENT_TYPES,
+	IDENTITY_MATCHES,
 	OUTCOME_EVENT_TYPES,
 	RUN_STATUSES,
 } from '../vocabulary.js';
@@ -35,7 +36,7 @@ export const QueuedAnswer = z
 	.meta({ id: 'QueuedAnswer', description: 'Answered on store: delivered in the background' });
 
 export const IntakeAnswer = z
-	.discriminatedUnion('status', [
+	.union([
 		z.object({
 			status: z.literal('accepted'),
 			run_id: z.uuid(),
@@ -45,7 +46,20 @@ export const IntakeAnswer = z
 			}),
 			crm_id: z.string().nullable(),
 		}),
-		z.object({ status: z.literal('duplicate'), run_id: z.uuid(), existing_status: RunStatus }),
+		z
+			.object({ status: z.literal('duplicate'), run_id: z.uuid(), existing_status: RunStatus })
+			.meta({ description: 'The same idempotency key again: the run that holds it' }),
+		z
+			.object({
+				status: z.literal('duplicate'),
+				run_id: z.uuid(),
+				duplicate_of: z.uuid(),
+				match: z.enum(IDENTITY_MATCHES),
+			})
+			.meta({
+				description:
+					"The same person again within the window (policy drop): run_id is this lead's own run, duplicate_of the person's first",
+			}),
 		z.object({
 			status: z.literal('rejected'),
 			run_id: z.uuid(),

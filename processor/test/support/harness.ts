@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
+import { ErrorAnswer, IntakeAnswer, IntakeFailure, QueuedAnswer } from '../../src/api/answers.js';
 import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
 import type { DuplicateSettings } from '../../src/intake/ruleset.js';
@@ -211,11 +212,30 @@ export async function postLead(
 		...options.headers,
 	};
 	const response = await fetch(`${stackUrl}/webhook/lead`, { method: 'POST', headers, body: raw });
-	return {
-		status: response.status,
-		headers: response.headers,
-		body: (await response.json()) as Record<string, unknown>,
-	};
+	const answer = (await response.json()) as Record<string, unknown>;
+	expectIntakeAnswerAsDocumented(response.status, answer);
+	return { status: response.status, headers: response.headers, body: answer };
+}
+
+/**
+ * Every answer a test reads from the intake is held to the OpenAPI document's schema for its
+ * status, so the document cannot promise a shape the intake does not send.
+ */
+function expectIntakeAnswerAsDocumented(status: number, answer: Record<string, unknown>): void {
+	const schema =
+		status === 200
+			? IntakeAnswer
+			: status === 202
+				? QueuedAnswer
+				: status === 500 && answer.status === 'failed'
+					? IntakeFailure
+					: ErrorAnswer;
+	const checked = schema.safeParse(answer);
+	if (!checked.success) {
+		throw new Error(
+			`the intake answered ${status} ${JSON.stringify(answer)}, which /openapi.json does not describe: ${checked.error.message}`,
+		);
+	}
 }
 
 /** A lead that passes the default rules, with a phone and a name. */
