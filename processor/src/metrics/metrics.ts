@@ -4,10 +4,25 @@ import type { Sql } from '../db/connection.js';
 import { dlqDepth } from '../db/dlq.js';
 import { pendingSummary } from '../db/outcome-events.js';
 import { queuedCount } from '../db/runs.js';
+import { sharedReading } from './shared-reading.js';
+
+/**
+ * /metrics needs no token, so its database gauges are read by one set of queries at a time and
+ * reused this long: however often it is scraped, the database sees at most one reading a second.
+ */
+const DATABASE_READING_MAX_AGE_MS = 1000;
 
 /** The processor's Prometheus metrics, on a registry of its own (one per processor instance). */
 export function createMetrics(sql: Sql) {
 	const registry = new Registry();
+	const database = sharedReading(
+		async () => ({
+			dlq: await dlqDepth(sql),
+			events: await pendingSummary(sql),
+			queued: await queuedCount(sql),
+		}),
+		DATABASE_READING_MAX_AGE_MS,
+	);
 	const requests = new Counter({
 		name: 'lih_http_requests_total',
 		help: 'HTTP requests by route and status',
@@ -33,7 +48,7 @@ export function createMetrics(sql: Sql) {
 		labelNames: ['status'] as const,
 		registers: [registry],
 		async collect() {
-			for (const [status, count] of Object.entries(await dlqDepth(sql)))
+			for (const [status, count] of Object.entries((await database()).dlq))
 				this.set({ status }, count);
 		},
 	});
@@ -45,7 +60,7 @@ export function createMetrics(sql: Sql) {
 		registers: [registry],
 		async collect() {
 			this.reset();
-			const summary = await pendingSummary(sql);
+			const summary = (await database()).events;
 			for (const [type, count] of Object.entries(summary.by_type)) this.set({ type }, count);
 			oldestPending.set(
 				summary.oldest_pending_at ? (Date.now() - summary.oldest_pending_at.getTime()) / 1000 : 0,
@@ -62,7 +77,7 @@ export function createMetrics(sql: Sql) {
 		help: 'Leads answered on store and waiting for a deliverer',
 		registers: [registry],
 		async collect() {
-			this.set(await queuedCount(sql));
+			this.set((await database()).queued);
 		},
 	});
 
