@@ -29,7 +29,7 @@ export const ERROR_CODES = {
 		status: 400,
 		description: 'X-Idempotency-Key and webhook-id disagree',
 	},
-	source_invalid: { status: 400, description: 'X-Lead-Source is not a valid source name' },
+	source_invalid: { status: 400, description: 'X-Source is not a valid source name' },
 	webhook_id_invalid: {
 		status: 400,
 		description: 'webhook-id is not 1–200 printable ASCII characters',
