@@ -29,6 +29,7 @@ interface Service {
 	ports?: unknown[];
 	volumes?: (string | { source?: string; target?: string })[];
 	scale?: number;
+	networks?: Record<string, { aliases?: string[] } | null>;
 }
 
 const SECRETS = [
@@ -212,6 +213,12 @@ describe('the rendered compose file', () => {
 			expect(services.processor!.environment!.PROCESSOR_WORKERS).toBe('2');
 			// the single topology's n8n is not part of it
 			expect(services.n8n!.profiles).toEqual(['single']);
+			// outcome events reach the production webhooks in both profiles: the host of EVENTS_URL
+			// is the single n8n, and in this profile the webhook process's alias (main has none)
+			const eventsHost = new URL(services.processor!.environment!.EVENTS_URL!).hostname;
+			expect(eventsHost).toBe('n8n');
+			expect(services['n8n-webhook']!.networks?.default?.aliases).toEqual([eventsHost]);
+			expect(services['n8n-main']!.environment!.N8N_DISABLE_PRODUCTION_MAIN_PROCESS).toBe('true');
 		},
 	);
 
