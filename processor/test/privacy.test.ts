@@ -338,6 +338,32 @@ test('erasure while a lead is in flight: the run ends erased, not processed, and
 	for (const needle of needlesOf(bob)) expect(await findEverywhere(needle)).toEqual([]);
 });
 
+test('erasure while a retry holds the lead in a long batch: the CRM is asked only once that claim has run out', async () => {
+	const cleo: Person = {
+		email: 'cleo.batch@example.com',
+		phone: '+49 170 5550014',
+		name: 'Cleo Batchwise',
+		street: 'Stapelweg 14',
+	};
+	await stack.crm.fail(1, 503);
+	const failed = await post(lead(cleo), 'cleo-1');
+	expect(failed.body).toMatchObject({ status: 'failed', dlq_status: 'open' });
+	// as a replay of thousands of items claims them: one lease for the whole batch, an hour long,
+	// and this item's CRM call still to come within it
+	const claimEnds = new Date(stack.clock.now.getTime() + 3600_000);
+	await stack.sql`
+		UPDATE dlq SET status = 'retrying', locked_until = ${claimEnds}, lease_token = gen_random_uuid()
+		WHERE dlq_id = ${failed.body.dlq_id as number}`;
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: cleo.email });
+	expect(erased.body).toMatchObject({
+		counts: { runs: 1, retries_stopped: 1 },
+		crm: { status: 'pending' },
+	});
+	expect((erased.body.crm as { first_attempt_at: string }).first_attempt_at).toBe(
+		claimEnds.toISOString(),
+	);
+});
+
 test('export round trip: everything held about a person, with the raw lead while it is held; audited without the person', async () => {
 	const eve: Person = {
 		email: 'eve.export@example.com',

@@ -90,6 +90,8 @@ export interface ErasedRows {
 	crmKeys: string[];
 	/** Whether one of the leads was in flight (an intake or a retry may still reach the CRM). */
 	inFlight: boolean;
+	/** The latest lease end of the deliveries and retries that held these runs. */
+	inFlightUntil: Date | null;
 	counts: Omit<ErasureCounts, 'alert_files'>;
 }
 
@@ -109,7 +111,10 @@ export async function eraseAndRecord(
 		requestedBy: string;
 		correlationId: string;
 		now: Date;
-		/** A run in flight may still reach the CRM: the CRM is asked this much later. */
+		/**
+		 * A run in flight may still reach the CRM: the CRM is asked this much later at the
+		 * earliest, and not before the leases its deliverers and retries hold have run out.
+		 */
 		inFlightSeconds: number;
 	},
 ): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
@@ -117,13 +122,20 @@ export async function eraseAndRecord(
 		await tx`SELECT set_config('lock_timeout', ${`${erasure.lockTimeoutMs}ms`}, true)`;
 		const erased = await eraseRunsIn(tx, candidateIds);
 		if (erased.runIds.length === 0 && erasure.alertFiles === 0) return { erased, record: null };
-		const wait = erased.inFlight ? erasure.inFlightSeconds * 1000 : 0;
+		const crmNextAt = new Date(
+			erased.inFlight
+				? Math.max(
+						erasure.now.getTime() + erasure.inFlightSeconds * 1000,
+						erased.inFlightUntil?.getTime() ?? 0,
+					)
+				: erasure.now.getTime(),
+		);
 		const record = await recordErasureIn(tx, {
 			requestedBy: erasure.requestedBy,
 			runIds: erased.runIds,
 			counts: { ...erased.counts, alert_files: erasure.alertFiles },
 			crmKeys: erased.crmKeys,
-			crmNextAt: new Date(erasure.now.getTime() + wait),
+			crmNextAt,
 			correlationId: erasure.correlationId,
 		});
 		return { erased, record };
@@ -139,8 +151,10 @@ async function eraseRunsIn(
 		const sql = tx;
 		// crm_key: the key the lead went to the CRM under; a repeat sent as an update of the
 		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it
-		const runs = await tx<{ run_id: string; status: string; crm_key: string }[]>`
-			SELECT r.run_id, r.status,
+		const runs = await tx<
+			{ run_id: string; status: string; crm_key: string; lease_until: Date | null }[]
+		>`
+			SELECT r.run_id, r.status, r.lease_until,
 				coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
 			FROM runs r
 			WHERE r.run_id = ANY(${candidateIds as string[]}::uuid[]) AND r.erased_at IS NULL
@@ -150,6 +164,7 @@ async function eraseRunsIn(
 			runIds: [],
 			crmKeys: [],
 			inFlight: false,
+			inFlightUntil: null,
 			counts: {
 				runs: 0,
 				audit_events: 0,
@@ -161,8 +176,8 @@ async function eraseRunsIn(
 		if (runIds.length === 0) return empty;
 		const ids = sql`${runIds}::uuid[]`;
 
-		const dlq = await tx<{ dlq_id: number; status: string }[]>`
-			SELECT dlq_id, status FROM dlq WHERE run_id = ANY(${ids}) ORDER BY dlq_id FOR UPDATE`;
+		const dlq = await tx<{ dlq_id: number; status: string; locked_until: Date | null }[]>`
+			SELECT dlq_id, status, locked_until FROM dlq WHERE run_id = ANY(${ids}) ORDER BY dlq_id FOR UPDATE`;
 		// anonymised first: the closing below then reports itself as the erasure's (migration 0013)
 		const dlqRun = sql`dlq.run_id`;
 		await tx`UPDATE dlq SET ${joined(tx, setList(tx, 'dlq', dlqRun))} WHERE run_id = ANY(${ids})`;
@@ -205,6 +220,11 @@ async function eraseRunsIn(
 		const inFlight =
 			runs.some((run) => run.status === 'accepted' || run.status === 'queued') ||
 			dlq.some((item) => item.status === 'retrying');
+		// a claim's lease covers its whole batch (a replay of thousands: far longer than one call)
+		const leaseEnds = [
+			...runs.filter((run) => run.status === 'accepted').map((run) => run.lease_until),
+			...dlq.filter((item) => item.status === 'retrying').map((item) => item.locked_until),
+		].flatMap((until) => (until ? [until.getTime()] : []));
 		return {
 			runIds,
 			// rejected and duplicate runs never reached the CRM
@@ -216,6 +236,7 @@ async function eraseRunsIn(
 				),
 			],
 			inFlight,
+			inFlightUntil: leaseEnds.length > 0 ? new Date(Math.max(...leaseEnds)) : null,
 			counts: {
 				runs: runIds.length,
 				audit_events: events.count,
