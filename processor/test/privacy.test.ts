@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
+import { claimPerson } from '../src/db/person-identities.js';
 import { recordSignatureFailures } from '../src/db/signature-failures.js';
 import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
 import { hashEmail } from '../src/pii/email.js';
@@ -362,6 +363,43 @@ test('erasure while a retry holds the lead in a long batch: the CRM is asked onl
 	expect((erased.body.crm as { first_attempt_at: string }).first_attempt_at).toBe(
 		claimEnds.toISOString(),
 	);
+});
+
+test('a same-person check that comes after the erasure of its run records no identity of the person', async () => {
+	const dana: Person = {
+		email: 'dana.late@example.com',
+		phone: '+49 170 5550015',
+		name: 'Dana Latecheck',
+		street: 'Spaetweg 15',
+	};
+	const answer = await post(lead(dana), 'dana-1');
+	const runId = answer.body.run_id as string;
+	// as a processor that died between its insert and its check leaves a run: accepted, unchecked
+	await stack.sql`DELETE FROM person_identities WHERE run_id = ${runId}`;
+	await stack.sql`UPDATE runs SET status = 'accepted' WHERE run_id = ${runId}`;
+	expect(
+		(await stack.internal('POST', '/internal/privacy/erase', { email: dana.email })).body,
+	).toMatchObject({ run_ids: [runId] });
+	// the recovery's check, holding the lead it read before the erasure, now runs
+	const identity = { match: 'email' as const, hash: hashEmail(dana.email, SALT) };
+	const same = await claimPerson(
+		stack.sql,
+		{
+			runId,
+			correlationId: null,
+			identities: [identity],
+			windowHours: 24,
+			policy: 'drop',
+			queue: false,
+		},
+		5000,
+	);
+	expect(same).toBeNull();
+	expect(
+		await stack.sql`SELECT run_id FROM person_identities WHERE identity_hash = ${identity.hash}`,
+	).toEqual([]);
+	const [run] = await stack.sql`SELECT status FROM runs WHERE run_id = ${runId}`;
+	expect(run!.status).toBe('erased');
 });
 
 test('export round trip: everything held about a person, with the raw lead while it is held; audited without the person', async () => {

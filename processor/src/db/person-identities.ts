@@ -104,7 +104,16 @@ export async function claimPerson(
 		sql<{ run_id: string; match: IdentityMatch; idempotency_key: string }[]>`
 			WITH first AS MATERIALIZED (
 				SELECT * FROM same_person_first(${hashes}::text[], ${claim.windowHours}::int, ${claim.runId}::uuid)
-			), recorded AS (${recordIdentities(sql, claim.runId, rows, sql`NOT EXISTS (SELECT 1 FROM first)`)}
+			), alive AS MATERIALIZED (
+				-- locked, so an erasure of the run that is under way is waited for and seen: an erased
+				-- run keeps no identity (later leads of the person would be matched to it)
+				SELECT run_id FROM runs WHERE run_id = ${claim.runId} AND status = 'accepted' FOR UPDATE
+			), recorded AS (${recordIdentities(
+				sql,
+				claim.runId,
+				rows,
+				sql`NOT EXISTS (SELECT 1 FROM first) AND EXISTS (SELECT 1 FROM alive)`,
+			)}
 			), marked AS (
 				UPDATE runs r SET
 					status = CASE
