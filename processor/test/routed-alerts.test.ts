@@ -1,6 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startStack, type Stack } from './support/harness.js';
+import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 /**
  * POST /internal/alerts (issue 24): the processor is the one writer of the alert files n8n's
@@ -117,6 +117,36 @@ test('a file written before a crash (no row yet) is found by its alert_id, not w
 	await stack.sql`DELETE FROM routed_alerts WHERE alert_id = 'evt_crash'`;
 	const again = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_crash' }));
 	expect(again.body).toMatchObject({ file: first.body.file, created: false });
+});
+
+test('an alert that arrives after its person was erased keeps the incident, not the lead', async () => {
+	const person = { email: 'late.alert@example.com', name: 'Lena Latealert' };
+	await stack.crm.fail(1, 503);
+	const failed = await postLead(stack.url, validLead(person), { key: 'late-alert-1' });
+	const runId = failed.body.run_id as string;
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: person.email });
+	expect(erased.body).toMatchObject({ run_ids: [runId] });
+	// n8n had the lead.failed event in hand: its Alert Router raises the alert only now
+	const answer = await stack.internal(
+		'POST',
+		'/internal/alerts',
+		alert({
+			alert_id: `failed:${runId}`,
+			run_id: runId,
+			summary: 'Lead was not delivered (HTTP 503).',
+			response: { status: 'failed', run_id: runId, name: person.name },
+			payload: { email: person.email, name: person.name, zip: '66123' },
+		}),
+	);
+	expect(answer.status).toBe(201);
+	const content = await readJson(answer.body.file as string);
+	expect(content).toMatchObject({
+		run_id: runId,
+		outcome: 'failed',
+		response: { erased: true },
+		payload: { erased: true },
+	});
+	expect(JSON.stringify(content)).not.toMatch(/late\.alert|l\*\*\*@|Lena|L\*\*\*/);
 });
 
 test('a workflow error without a lead is named after its execution id', async () => {

@@ -417,6 +417,16 @@ export async function recentRuns(
 }
 
 /** Runs waiting in the queue (answered on store, not yet claimed). */
+/**
+ * Whether the run's person was erased. Within a transaction the run stays share-locked until it
+ * ends, so an erasure under way is waited for and one that follows waits for the caller.
+ */
+export async function isErased(sql: Queryable, runId: string): Promise<boolean> {
+	const [row] = await sql<{ erased: boolean }[]>`
+		SELECT erased_at IS NOT NULL AS erased FROM runs WHERE run_id = ${runId} FOR SHARE`;
+	return row?.erased ?? false;
+}
+
 export async function queuedCount(sql: Sql): Promise<number> {
 	const [row] = await sql<{ count: string }[]>`SELECT count(*) FROM runs WHERE status = 'queued'`;
 	return Number(row!.count);

@@ -3,10 +3,11 @@ import type { z } from 'zod';
 import type { AlertBody } from '../api/requests.js';
 import type { Sql } from '../db/connection.js';
 import { findRoutedAlert, recordRoutedAlert, withAlertLock } from '../db/routed-alerts.js';
+import { isErased } from '../db/runs.js';
 import type { JsonObject, JsonValue } from '../json.js';
 import type { Logger } from '../logger.js';
 import { maskEmailsIn, sanitize } from '../pii/sanitize.js';
-import { createAlertFile, listAlertFiles, readAlertJson } from './alert-files.js';
+import { createAlertFile, isRunId, listAlertFiles, readAlertJson } from './alert-files.js';
 
 /*
  * POST /internal/alerts: the one writer of the alert files n8n's Alert Router raises. Whichever
@@ -40,12 +41,16 @@ export async function routeAlert(
 	body: z.infer<typeof AlertBody>,
 ): Promise<RoutedAlert> {
 	const now = deps.now();
-	const document = alertDocument(body, now);
 	const fileId =
 		body.run_id ?? (body.alert_id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 120) || 'alert');
 	const result = await withAlertLock(deps.sql, body.alert_id, async (tx) => {
 		const recorded = await findRoutedAlert(tx, body.alert_id);
 		if (recorded) return { alert_id: body.alert_id, file: recorded, created: false };
+		// an alert that arrives after its person was erased (an outcome event n8n had in hand)
+		// keeps the incident, not the lead
+		const erased =
+			body.run_id !== null && isRunId(body.run_id) && (await isErased(tx, body.run_id));
+		const document = alertDocument(body, now, erased);
 		await mkdir(deps.alertsDir, { recursive: true });
 		const written = await findWritten(deps.alertsDir, fileId, body.alert_id);
 		const file =
@@ -74,7 +79,7 @@ export async function routeAlert(
 }
 
 /** The Alert Router's file format, masked by the processor's allow-list. */
-function alertDocument(body: z.infer<typeof AlertBody>, now: Date): JsonObject {
+function alertDocument(body: z.infer<typeof AlertBody>, now: Date, erased: boolean): JsonObject {
 	return {
 		alert: true,
 		alert_id: body.alert_id,
@@ -85,8 +90,8 @@ function alertDocument(body: z.infer<typeof AlertBody>, now: Date): JsonObject {
 		reason: maskEmailsIn(body.reason),
 		outcome: body.outcome,
 		created_at: body.created_at ? new Date(body.created_at).toISOString() : now.toISOString(),
-		response: sanitize((body.response ?? null) as JsonValue),
-		payload: sanitize((body.payload ?? null) as JsonValue),
+		response: erased ? { erased: true } : sanitize((body.response ?? null) as JsonValue),
+		payload: erased ? { erased: true } : sanitize((body.payload ?? null) as JsonValue),
 	};
 }
 

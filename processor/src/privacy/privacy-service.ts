@@ -154,6 +154,8 @@ export async function erasePerson(
 			nothing_left: true,
 		};
 	}
+	// an alert for one of these leads written meanwhile (routed before the runs were erased)
+	await deleteAlertFiles(deps, erased.runIds);
 	// the index no longer lists them (the pass rewrites it from the record and the files)
 	await createAlertsPass({
 		sql: deps.sql,
