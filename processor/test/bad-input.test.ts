@@ -1865,6 +1865,28 @@ describe('generated bad input against a running processor', () => {
 		);
 	}, 60_000);
 
+	test('thousands of unknown query names cost a bounded answer: at most 50 issues, intake and operator routes alike', async () => {
+		const names = Array.from({ length: 2000 }, (_, index) => `q${index}`).join('&');
+		for (const path of ['/webhook/lead', '/internal/dlq', '/internal/runs']) {
+			const answer = await exchange([
+				request({
+					method: path === '/webhook/lead' ? 'POST' : 'GET',
+					path: `${path}?${names}`,
+					headers: [
+						['Authorization', `Bearer ${TEST_SERVICE_TOKEN}`],
+						['Content-Type', 'application/json'],
+					],
+					body: path === '/webhook/lead' ? Buffer.from('{}') : undefined,
+				}),
+			]);
+			judge(answer, { 400: ['invalid_request'] }, `${path} with 2000 unknown query names`);
+			const body = JSON.parse(answer.body) as { detail: string; issues: unknown[] };
+			expect([path, body.issues.length]).toEqual([path, 50]);
+			expect(body.detail).toMatch(/\d+ more/);
+			expect(answer.body.length).toBeLessThan(10_000);
+		}
+	});
+
 	test('malformed HTTP (control characters, no colon, obs-fold, bare LF, wrong versions, upgrades) -> 400 JSON or a plain refusal', async () => {
 		await check(
 			'malformed HTTP',

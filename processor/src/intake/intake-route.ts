@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import getRawBody from 'raw-body';
 import { nameSome } from '../text/names.js';
-import { HttpError } from '../errors.js';
+import { HttpError, MAX_ISSUES } from '../errors.js';
 import { sendError } from '../http/errors.js';
 import { clientKey, takeLocally, type RateLimit } from '../http/rate-limit.js';
 import { sendJson } from '../http/send-json.js';
@@ -166,7 +166,7 @@ function refuseQuery(req: IncomingMessage): void {
 		ERR.invalid_request,
 		`Unknown query parameter ${nameSome(names)}: the intake takes none; nothing was done`,
 		{
-			issues: names.map((name) => ({
+			issues: names.slice(0, MAX_ISSUES).map((name) => ({
 				path: name,
 				message: 'unknown query parameter; this endpoint takes no query parameters',
 			})),

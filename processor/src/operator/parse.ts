@@ -1,12 +1,9 @@
 import type { Request } from 'express';
 import type { z } from 'zod';
 import * as request from '../api/requests.js';
-import { HttpError } from '../errors.js';
+import { HttpError, MAX_ISSUES } from '../errors.js';
 import { ERR } from '../error-codes.js';
 import { headerText } from '../text/header-text.js';
-
-/** A long list of problems is cut here: the first ones say what to fix. */
-const MAX_ISSUES = 50;
 
 /** Validates one value at the edge: 400 naming each bad field (by its path in the input). */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -70,12 +67,15 @@ export function input<
 	if (issues.length === 0) return parsed as Parsed<P> & Parsed<Q> & Parsed<B>;
 	const unknownCount = unknown.reduce((sum, part) => sum + part.names.length, 0);
 	const listed = issues.slice(0, 3).map((issue) => `${issue.path}: ${issue.message}`);
-	if (issues.length > 3) listed.push(`${issues.length - 3} more in "issues"`);
+	if (issues.length > 3) {
+		const shown = issues.length > MAX_ISSUES ? `the first ${MAX_ISSUES}` : 'all';
+		listed.push(`${issues.length - 3} more (${shown} in "issues")`);
+	}
 	const detail =
 		unknownCount === issues.length
 			? `Unknown ${unknown.map((part) => `${part.what} ${request.nameSome(part.names)}`).join(', ')}: nothing was done`
 			: `The request parameters are invalid (${listed.join('; ')}): nothing was done`;
-	throw new HttpError(400, ERR.invalid_request, detail, { issues });
+	throw new HttpError(400, ERR.invalid_request, detail, { issues: issues.slice(0, MAX_ISSUES) });
 }
 
 /**
