@@ -1,4 +1,4 @@
-import { errors, Pool } from 'undici';
+import { errors, Pool, type Dispatcher } from 'undici';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
 
 export type DeliveryResult =
@@ -51,11 +51,12 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 					body: JSON.stringify(payload),
 					signal: AbortSignal.timeout(options.timeoutMs),
 				});
-				const text = await response.body.text();
 				const { statusCode } = response;
 				if (statusCode >= 200 && statusCode < 300) {
+					const text = await readAtMost(response.body, MAX_ANSWER_BYTES);
 					return { ok: true, statusCode, crmId: readCrmId(text), durationMs: elapsed() };
 				}
+				await response.body.dump();
 				return {
 					ok: false,
 					statusCode,
@@ -125,7 +126,29 @@ function isTimeout(error: unknown): boolean {
 	);
 }
 
-function readCrmId(body: string): string | null {
+/** More than an upsert's answer needs: a larger one is not read (the lead is upserted all the same). */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** The body as text, or null past `limit` bytes (then the rest is not read). */
+async function readAtMost(
+	body: Dispatcher.ResponseData['body'],
+	limit: number,
+): Promise<string | null> {
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of body as AsyncIterable<Buffer>) {
+		size += chunk.length;
+		if (size > limit) {
+			body.destroy();
+			return null;
+		}
+		chunks.push(chunk);
+	}
+	return Buffer.concat(chunks).toString('utf8');
+}
+
+function readCrmId(body: string | null): string | null {
+	if (body === null) return null;
 	try {
 		const parsed = JSON.parse(body) as { crm_id?: unknown };
 		return typeof parsed.crm_id === 'string' ? parsed.crm_id : null;
