@@ -196,6 +196,9 @@ export async function writeAlertFile(
 	throw new NodeOperationError(this.getNode(), `Too many alerts for ${alert.run_id} in one second`);
 }
 
+/** A Jira/Confluence that does not answer fails the item after this, not after n8n's 5 minutes. */
+export const JIRA_TIMEOUT_MS = 30_000;
+
 export async function postToJira(
 	this: IExecuteFunctions,
 	path: string,
@@ -210,6 +213,7 @@ export async function postToJira(
 			url: `${baseUrl}${path}`,
 			body: alert,
 			json: true,
+			timeout: JIRA_TIMEOUT_MS,
 		})) as IDataObject;
 	} catch (error) {
 		throw new NodeApiError(this.getNode(), error as JsonObject, {

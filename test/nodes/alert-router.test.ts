@@ -3,6 +3,7 @@ import { dirname, join } from 'path';
 import { readdir, readFile, mkdir, writeFile } from 'fs/promises';
 import type { IDataObject } from 'n8n-workflow';
 import { alertFileName, buildAlert } from '../../nodes/AlertRouter/alert';
+import { JIRA_TIMEOUT_MS } from '../../nodes/AlertRouter/deliver';
 import { sanitize } from '../../nodes/AlertRouter/sanitize';
 import { runNode, type RunOptions } from './support/engine';
 import { startHttpStub, type HttpStub } from './support/http-stub';
@@ -373,6 +374,28 @@ describe('on the engine', () => {
 		expect(refused.error).toMatchObject({ name: 'NodeApiError', httpCode: '503' });
 		const passed = await route({ parameters: { deliverTo: ['jiraAlert'] }, continueOnFail: true });
 		expect(passed.json('Node')[0]![0]!.alert_error).toEqual(expect.any(String));
+	});
+
+	test(`a Jira/Confluence that does not answer within ${JIRA_TIMEOUT_MS / 1000} s fails the alert, not the workflow for minutes`, async () => {
+		jira.answer(() => ({ status: 0, hold: true }));
+		// n8n's HTTP client times requests out with setTimeout: only that clock is the test's
+		jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date'] });
+		try {
+			let finished = false;
+			const running = route({
+				parameters: { deliverTo: ['jiraAlert'] },
+				continueOnFail: true,
+			}).finally(() => (finished = true));
+			await jira.received(1);
+			jest.advanceTimersByTime(JIRA_TIMEOUT_MS - 1);
+			await new Promise((resolve) => setImmediate(resolve));
+			expect(finished).toBe(false);
+			jest.advanceTimersByTime(1);
+			const run = await running;
+			expect(run.json('Node')[0]![0]!.alert_error).toEqual(expect.any(String));
+		} finally {
+			jest.useRealTimers();
+		}
 	});
 
 	test('a folder that does not exist yet is created', async () => {
