@@ -11,6 +11,7 @@ import type {
 } from 'n8n-workflow';
 import { localWebhookMethods } from '../common/local-webhook';
 import { fromParameter, NodeConnectionTypes, webhookDescriptionFields } from 'n8n-workflow';
+import { leadShapeProblem } from '../common/lead-shape';
 import { recentCredentials } from '../common/recent-credentials';
 import { SourceRateLimiter } from './rate-limit';
 import {
@@ -229,12 +230,16 @@ export class LeadSourceTrigger implements INodeType {
 			);
 		}
 
+		const body = this.getBodyData();
+		const shape = leadShapeProblem(body);
+		if (shape) return refuse(422, shape.code, shape.detail);
+
 		return {
 			workflowData: [
 				[
 					{
 						json: {
-							body: this.getBodyData() as IDataObject,
+							body: body as IDataObject,
 							source: credentials.sourceName,
 							idempotency_key: idempotency.key,
 							correlation_id: correlationId,

@@ -175,6 +175,24 @@ test('not JSON: 415; an unusable idempotency key: 400', async () => {
 	expect(badKey.answer.code).toBe('idempotency_key_invalid');
 });
 
+test('a lead nested deeper or larger than the processor takes: 422 before any execution, as the processor would answer', async () => {
+	const source = freshSource();
+	const server = await serve({ credentials: source });
+	const authorization = `Bearer ${source.apiKey}`;
+	const nested = (levels: number) => '{"a":'.repeat(levels - 1) + '{}' + '}'.repeat(levels - 1);
+	// 32 levels pass, as at the processor; 33, or thousands (which n8n could not serialise), do not
+	expect((await post(server, { authorization }, nested(32))).status).toBe(200);
+	for (const levels of [33, 20_000]) {
+		const deep = await post(server, { authorization }, nested(levels));
+		expect([levels, deep.status, deep.answer.code]).toEqual([levels, 422, 'lead_too_deep']);
+		expect(deep.call.execution).toBeUndefined();
+	}
+	const wide = JSON.stringify({ tags: Array.from({ length: 10_000 }, () => 'x') });
+	const large = await post(server, { authorization }, wide);
+	expect([large.status, large.answer.code]).toEqual([422, 'lead_too_large']);
+	expect(large.answer.detail).toBe('A lead may hold 10000 values at most');
+});
+
 test('a misconfigured or unreadable credential: 503 for the caller, an error in the n8n log', async () => {
 	const short = await serve({ credentials: { sourceName: 'misconfigured', apiKey: 'short' } });
 	const refused = await post(short, { authorization: 'Bearer short' });
