@@ -354,7 +354,10 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		CRM_URL: env.CRM_URL || (env.MOCK_CRM_URL ? undefined : input.crmUrl),
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
-		...(input.processors ? { PROCESSOR_WORKERS: String(input.processors) } : {}),
+		// the scaled stack's processor processes, unless the user chose how many
+		...(input.processors && !env.PROCESSOR_WORKERS
+			? { PROCESSOR_WORKERS: String(input.processors) }
+			: {}),
 		...(input.eventsUrl && !env.EVENTS_URL
 			? {
 					EVENTS_URL: input.eventsUrl,

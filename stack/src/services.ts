@@ -30,7 +30,12 @@ export interface Service {
 /** How long a service may take to stop before its process group is killed. */
 const STOP_GRACE_MS = 10_000;
 
-class ServiceError extends Error {}
+export class ServiceError extends Error {
+	/** The port the service found taken, when that is why it stopped. */
+	portInUse: number | null = null;
+}
+
+const ADDRESS_IN_USE = /EADDRINUSE[^\n]*:(\d{1,5})\s*$/;
 
 /**
  * Runs `command` behind a lifeline (lifeline.ts): it and whatever it starts end when this
@@ -126,11 +131,14 @@ export function startService(spec: ServiceSpec): Promise<Service> {
 		void exited.then((code) => {
 			if (ready) return;
 			clearTimeout(timer);
-			reject(
-				new ServiceError(
-					`${spec.name} exited with code ${code} before it was ready${tail(recent)}`,
-				),
+			const taken = recent.map((line) => ADDRESS_IN_USE.exec(line)?.[1]).find(Boolean);
+			const error = new ServiceError(
+				taken
+					? `${spec.name} could not start: port ${taken} is already in use`
+					: `${spec.name} exited with code ${code} before it was ready${tail(recent)}`,
 			);
+			if (taken) error.portInUse = Number(taken);
+			reject(error);
 		});
 	});
 }

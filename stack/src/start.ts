@@ -3,6 +3,7 @@ import { signingSecret } from './dev-settings.js';
 import { startLocalStack, type LocalStack, type StackPorts } from './local-stack.js';
 import { redisReachable } from './redis.js';
 import { repoRoot } from './repo.js';
+import { ServiceError } from './services.js';
 import { terminalLine } from './terminal-lines.js';
 
 /**
@@ -124,6 +125,11 @@ async function main(): Promise<void> {
 
 main().catch((error: unknown) => {
 	// one sentence, never a stack trace: every error here says what happened (and what to do)
-	console.error(`\n${error instanceof Error ? error.message : String(error)}`);
+	const message = error instanceof Error ? error.message : String(error);
+	const hint =
+		error instanceof ServiceError && error.portInUse !== null
+			? ': stop what holds it, or run `npm start -- --free-ports` to use free ports'
+			: '';
+	console.error(`\n${message}${hint}`);
 	process.exit(1);
 });

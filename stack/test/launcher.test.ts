@@ -160,6 +160,8 @@ describe('npm start honours the variables docs/operations.md documents', () => {
 			crmUrl: 'http://127.0.0.1:1/leads/upsert',
 			jiraConfluenceUrl: 'http://127.0.0.1:2',
 			alertsDir: alertsDirFromEnvironment(env)!,
+			// as under --scale, which runs two processor processes unless the user chose
+			processors: 2,
 		});
 		// the stack places the processor on its database and port (DATABASE_URL picks the server)
 		const placedByStack = ['DATABASE_URL', 'PORT', 'ALERTS_DIR'];
