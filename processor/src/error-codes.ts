@@ -17,7 +17,10 @@ export const ERROR_CODES = {
 		status: 400,
 		description: 'bad or unknown parameters or fields, each named in the answer',
 	},
-	invalid_range: { status: 400, description: '`from` is not before `to`' },
+	invalid_range: {
+		status: 400,
+		description: '`from` is not before `to` (for KPI days: `from` is after `to`)',
+	},
 	content_length_mismatch: {
 		status: 400,
 		description: 'the body is not as long as Content-Length says',
