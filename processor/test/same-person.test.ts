@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@lead-intake-hub/stack';
+import * as answers from '../src/api/answers.js';
 import { postLead, startStack, validLead, type Answer, type Stack } from './support/harness.js';
 
 /*
@@ -346,6 +347,13 @@ describe('identity variants', () => {
 				duplicate_of: first.body.run_id,
 				duplicate_match: 'email',
 			});
+			// as an operator reads it (GET /internal/runs/{id}, the Lead Intake node's Get Run)
+			const read = await stack.internal('GET', `/internal/runs/${update.body.run_id as string}`);
+			expect(read.body.run).toMatchObject({
+				duplicate_of: first.body.run_id,
+				duplicate_match: 'email',
+			});
+			expect(answers.RunHistory.safeParse(read.body).success).toBe(true);
 			const leads = await stack.crm.leads();
 			expect(leads.map((lead) => ({ key: lead.key, upserts: lead.upserts }))).toEqual([
 				{ key: 'first-key', upserts: 2 },

@@ -173,6 +173,11 @@ export const Run = z
 			.int()
 			.nullable()
 			.meta({ description: 'The rules version that decided it (null: before versioned rules)' }),
+		duplicate_of: z
+			.uuid()
+			.nullable()
+			.meta({ description: "The same person's first run (a repeat within the window), else null" }),
+		duplicate_match: z.enum(IDENTITY_MATCHES).nullable(),
 		received_at: Instant,
 		processed_at: Instant.nullable(),
 		updated_at: Instant,

@@ -1,5 +1,5 @@
 import type postgres from 'postgres';
-import type { AuditEvent, EventPayloads, RunStatus } from '../vocabulary.js';
+import type { AuditEvent, EventPayloads, IdentityMatch, RunStatus } from '../vocabulary.js';
 import { insertEventRows, type EventRow } from './audit-events.js';
 import type { Sql } from './connection.js';
 import { withDeadline } from './deadline.js';
@@ -371,6 +371,9 @@ export interface RunRow {
 	crm_id: string | null;
 	/** The rules version that decided it (null: before rules were versioned). */
 	rules_version: number | null;
+	/** The same person's first run, and what matched (docs/contract.md, "The same person"). */
+	duplicate_of: string | null;
+	duplicate_match: IdentityMatch | null;
 	received_at: Date;
 	processed_at: Date | null;
 	updated_at: Date;
@@ -389,6 +392,8 @@ const RUN_COLUMNS = [
 	'email_masked',
 	'crm_id',
 	'rules_version',
+	'duplicate_of',
+	'duplicate_match',
 	'received_at',
 	'processed_at',
 	'updated_at',
