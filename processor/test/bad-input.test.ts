@@ -1887,6 +1887,14 @@ describe('generated bad input against a running processor', () => {
 		}
 	});
 
+	test('a 12 KB path is answered 404 with the path cut to 200 characters, not echoed whole', async () => {
+		const path = `/${'x'.repeat(12_000)}`;
+		const answer = await exchange([request({ method: 'GET', path, headers: [] })]);
+		judge(answer, { 404: ['not_found'] }, 'GET a 12 KB path');
+		const { detail } = JSON.parse(answer.body) as { detail: string };
+		expect(detail).toBe(`No route for GET ${path.slice(0, 200)}… (12001 characters)`);
+	});
+
 	test('malformed HTTP (control characters, no colon, obs-fold, bare LF, wrong versions, upgrades) -> 400 JSON or a plain refusal', async () => {
 		await check(
 			'malformed HTTP',

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isConnectionError } from '../db/connection.js';
 import { HttpError } from '../errors.js';
+import { shownPath } from './request-logging.js';
 import { sendJson } from './send-json.js';
 import { ERR } from '../error-codes.js';
 
@@ -26,7 +27,7 @@ export const errorHandler: ErrorRequestHandler = (error, req, res, _next) =>
 	sendError(req, res, error);
 
 export const notFound: RequestHandler = (req, _res, next) => {
-	next(new HttpError(404, ERR.not_found, `No route for ${req.method} ${req.path}`));
+	next(new HttpError(404, ERR.not_found, `No route for ${req.method} ${shownPath(req.path)}`));
 };
 
 function toHttpError(error: unknown): HttpError {

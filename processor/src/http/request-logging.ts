@@ -78,20 +78,33 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 	};
 }
 
+/** Paths are shown this long at most, in log lines and answers: a request line may be 16 KB. */
+const SHOWN_PATH_LENGTH = 200;
+
+/** The path as an answer or a log line shows it: at most SHOWN_PATH_LENGTH characters. */
+export function shownPath(path: string): string {
+	return path.length <= SHOWN_PATH_LENGTH
+		? path
+		: `${path.slice(0, SHOWN_PATH_LENGTH)}… (${path.length} characters)`;
+}
+
 /**
  * The path as logged: an e-mail in a segment (a run looked up by a key that holds one), sent
  * plain or percent-encoded, is masked like everywhere else.
  */
 function loggedPath(path: string): string {
-	if (!/@|%40/i.test(path)) return path;
-	return path
-		.split('/')
-		.map((segment) => {
-			const decoded = decodeSegment(segment);
-			const masked = maskEmailsIn(decoded);
-			return masked === decoded ? segment : masked;
-		})
-		.join('/');
+	if (!/@|%40/i.test(path)) return shownPath(path);
+	// masked whole, then cut: a cut could leave the start of an address unmasked
+	return shownPath(
+		path
+			.split('/')
+			.map((segment) => {
+				const decoded = decodeSegment(segment);
+				const masked = maskEmailsIn(decoded);
+				return masked === decoded ? segment : masked;
+			})
+			.join('/'),
+	);
 }
 
 function decodeSegment(segment: string): string {
