@@ -421,7 +421,6 @@ export async function recentRuns(
 	>`SELECT ${sql(RUN_COLUMNS)} FROM runs ${where} ORDER BY received_at DESC, run_id LIMIT ${filter.limit}`;
 }
 
-/** Runs waiting in the queue (answered on store, not yet claimed). */
 /**
  * Whether the run's person was erased. Within a transaction the run stays share-locked until it
  * ends, so an erasure under way is waited for and one that follows waits for the caller.
@@ -432,6 +431,7 @@ export async function isErased(sql: Queryable, runId: string): Promise<boolean> 
 	return row?.erased ?? false;
 }
 
+/** Runs waiting in the queue (answered on store, not yet claimed). */
 export async function queuedCount(sql: Sql): Promise<number> {
 	const [row] = await sql<{ count: string }[]>`SELECT count(*) FROM runs WHERE status = 'queued'`;
 	return Number(row!.count);

@@ -17,10 +17,10 @@ export interface AlertFile {
 }
 
 const ALERT_NAME = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z_([A-Za-z0-9_-]{1,120})\.json$/;
-const RUN_ID_WITH_COPY =
-	/^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(?:-\d{1,4})?$/;
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const RUN_ID_WITH_COPY = new RegExp(`^(${UUID})(?:-\\d{1,4})?$`);
 const OTHER_WITH_COPY = /^([A-Za-z0-9_-]+?)(?:-\d{1,4})?$/;
-const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const RUN_ID = new RegExp(`^${UUID}$`);
 
 /** Whether an alert's id is a run id (else an n8n execution's or an event's). */
 export function isRunId(id: string): boolean {
