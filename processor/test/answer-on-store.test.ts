@@ -109,6 +109,14 @@ function postAsync(url: string, lead: Record<string, unknown>, key: string) {
 	});
 }
 
+/** `count` valid leads answered on store, keys `<prefix>0`..: each is answered 202 (queued). */
+async function postQueued(url: string, prefix: string, count: number) {
+	const answers = await Promise.all(
+		Array.from({ length: count }, (_, index) => postAsync(url, validLead(), `${prefix}${index}`)),
+	);
+	expect(answers.map((answer) => answer.status)).toEqual(Array(count).fill(202));
+}
+
 async function crmLeads(prefix: string): Promise<CrmLead[]> {
 	const response = await fetch(`${crm.url}/leads`);
 	return ((await response.json()) as { leads: CrmLead[] }).leads.filter((lead) =>
@@ -233,12 +241,7 @@ test('kill -9 while leads are queued and in delivery: another processor delivers
 	// delivery, with the rest still queued, when it is killed
 	await setCrmFaults({ fail_next: 0, latency_ms: 800, slow_next: 1000 });
 	const first = await start({ DELIVERY_CONCURRENCY: '1', DELIVERY_BATCH: '1' });
-	const answers = await Promise.all(
-		Array.from({ length: 12 }, (_, index) =>
-			postAsync(first.url, validLead(), `aos-kill-${index}`),
-		),
-	);
-	expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(202));
+	await postQueued(first.url, 'aos-kill-', 12);
 	await waitFor(() => statuses('aos-kill-'), {
 		what: 'the first processor to be delivering a claimed run',
 		until: (by) => (by.accepted ?? 0) > 0,
@@ -275,12 +278,7 @@ test('a batch that takes longer than ACCEPTED_LEASE_SECONDS keeps its claim: no 
 		DELIVERY_BATCH: '8',
 		DELIVERY_LINGER_MS: '1000',
 	});
-	const answers = await Promise.all(
-		Array.from({ length: 8 }, (_, index) =>
-			postAsync(processor.url, validLead(), `aos-long-${index}`),
-		),
-	);
-	expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(202));
+	await postQueued(processor.url, 'aos-long-', 8);
 	await allProcessed('aos-long-', 8);
 	// each CRM call once: nothing was handed to the DLQ and sent again
 	expect((await crmLeads('aos-long-')).map((lead) => lead.upserts)).toEqual(Array(8).fill(1));
@@ -299,12 +297,7 @@ test('CRM failing then recovering, nobody calling retry-due: every stored lead r
 		CRM_BREAKER_FAILURES: '3',
 		CRM_BREAKER_COOLDOWN_SECONDS: '1',
 	});
-	const answers = await Promise.all(
-		Array.from({ length: 8 }, (_, index) =>
-			postAsync(processor.url, validLead(), `aos-down-${index}`),
-		),
-	);
-	expect(answers.map((answer) => answer.status)).toEqual(Array(8).fill(202));
+	await postQueued(processor.url, 'aos-down-', 8);
 	await allProcessed('aos-down-', 8);
 	const leads = await crmLeads('aos-down-');
 	expect(leads).toHaveLength(8);

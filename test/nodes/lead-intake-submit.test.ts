@@ -4,6 +4,7 @@ import type { IDataObject } from 'n8n-workflow';
 import { PROCESSOR_TIMEOUT_MS } from '../../nodes/LeadIntake/processor';
 import { contentKey, signV1, signV2 } from '../../nodes/LeadIntake/signature';
 import { runNode, type NodeSpec, type RunOptions } from './support/engine';
+import { runPastTimeout } from './support/held-request';
 import { startHttpStub, type HttpStub, type ReceivedRequest } from './support/http-stub';
 
 /*
@@ -305,25 +306,13 @@ describe('Submit (version 2)', () => {
 });
 
 test(`a processor that does not answer within ${PROCESSOR_TIMEOUT_MS / 1000} s leaves the lead Failed`, async () => {
-	processor.answer(() => ({ status: 0, hold: true }));
-	// n8n's HTTP client times requests out with setTimeout: only that clock is the test's
-	jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date'] });
-	try {
-		let finished = false;
-		const running = submit({}, { items: [triggerItem] }).finally(() => (finished = true));
-		await processor.received(1);
-		jest.advanceTimersByTime(PROCESSOR_TIMEOUT_MS - 1);
-		await new Promise((resolve) => setImmediate(resolve));
-		expect(finished).toBe(false);
-		jest.advanceTimersByTime(1);
-		const run = await running;
-		expect(run.json('Node')[3]![0]!.response).toEqual({
-			code: 'processor_unreachable',
-			detail: `The processor could not be reached: timeout of ${PROCESSOR_TIMEOUT_MS}ms exceeded`,
-		});
-	} finally {
-		jest.useRealTimers();
-	}
+	const run = await runPastTimeout(PROCESSOR_TIMEOUT_MS, processor, () =>
+		submit({}, { items: [triggerItem] }),
+	);
+	expect(run.json('Node')[3]![0]!.response).toEqual({
+		code: 'processor_unreachable',
+		detail: `The processor could not be reached: timeout of ${PROCESSOR_TIMEOUT_MS}ms exceeded`,
+	});
 });
 
 describe('Answer the Lead Source (version 2.1)', () => {
