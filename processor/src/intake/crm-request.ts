@@ -18,7 +18,8 @@ export function toCrmRequest(
 ): CrmRequest {
 	const mapped = mapLead(lead, mapping);
 	return {
-		body: { key, run_id: runId, ...mapped.fields, attributes: mapped.attributes },
+		// the key last: nothing mapped can replace what the CRM upserts by (mapping.ts refuses it too)
+		body: { ...mapped.fields, key, run_id: runId, attributes: mapped.attributes },
 		droppedAttributes: mapped.droppedAttributes,
 	};
 }

@@ -7,6 +7,12 @@ const FieldPathSchema = z.union([
 	z.array(z.string().min(1).max(200)).min(1).max(10),
 ]);
 const Name = z.string().min(1).max(100);
+/** The CRM request's own fields (crm-request.ts): a mapped field of that name would replace them. */
+export const RESERVED_CRM_FIELDS = ['key', 'run_id', 'attributes'] as const;
+const FieldName = Name.refine(
+	(name) => !(RESERVED_CRM_FIELDS as readonly string[]).includes(name),
+	`key, run_id and attributes are the CRM request's own fields: choose another name`,
+);
 
 const AttributeSchema = z.discriminatedUnion('type', [
 	z.strictObject({ type: z.literal('text'), numeric: z.boolean().default(false) }),
@@ -31,9 +37,9 @@ const atMost = (max: number) => (record: object) => Object.keys(record).length <
  * is dropped, never fatal). Unknown keys are refused.
  */
 export const MappingSchema = z.strictObject({
-	fields: z.record(Name, FieldPathSchema).refine(atMost(100), 'at most 100 fields'),
+	fields: z.record(FieldName, FieldPathSchema).refine(atMost(100), 'at most 100 fields'),
 	constants: z
-		.record(Name, z.json().meta({ id: 'JsonValue', description: 'Any JSON value' }))
+		.record(FieldName, z.json().meta({ id: 'JsonValue', description: 'Any JSON value' }))
 		.refine(atMost(100), 'at most 100 constants')
 		.default({}),
 	attributes: z

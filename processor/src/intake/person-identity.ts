@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 // Node and jest warn about on every import
 import {
 	getCountryCallingCode,
+	isSupportedCountry,
 	parsePhoneNumberFromString,
 	type CountryCode,
 	type PhoneNumber,
@@ -35,8 +36,13 @@ export function normalizePhoneIdentity(value: unknown, defaultRegion: string): s
 	if (typeof value !== 'string' && typeof value !== 'number') return null;
 	const text = String(value).trim();
 	if (text === '') return null;
-	const region = defaultRegion as CountryCode;
-	const parsed = withoutPlus(text, region) ?? parsePhoneNumberFromString(text, region, metadata);
+	// the rules document refuses a region without phone numbers; one stored by other means reads
+	// only international numbers rather than failing every lead
+	const region = isSupportedCountry(defaultRegion as CountryCode, metadata)
+		? (defaultRegion as CountryCode)
+		: undefined;
+	const parsed =
+		(region && withoutPlus(text, region)) || parsePhoneNumberFromString(text, region, metadata);
 	if (!parsed || !parsed.isPossible()) return null;
 	return parsed.number;
 }

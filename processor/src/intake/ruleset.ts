@@ -1,3 +1,5 @@
+import { isSupportedCountry, type CountryCode } from 'libphonenumber-js/core';
+import metadata from 'libphonenumber-js/min/metadata';
 import { z } from 'zod';
 import type { MappingConfig } from './mapping.js';
 import type { CompiledRules } from './rules.js';
@@ -25,6 +27,12 @@ export const DuplicateSettingsSchema = z
 		default_phone_region: z
 			.string()
 			.regex(/^[A-Z]{2}$/, 'an ISO 3166-1 alpha-2 region in capitals, e.g. DE')
+			// a code of the right form that the phone metadata does not know (UK: the UK is GB) would
+			// make every lead with a national phone number fail
+			.refine(
+				(region) => isSupportedCountry(region as CountryCode, metadata),
+				'not a region with phone numbers (the UK is GB)',
+			)
 			.meta({ description: 'The region of phone numbers written without a country code' }),
 		policy: z.enum(DUPLICATE_POLICIES).meta({
 			description:

@@ -27,3 +27,9 @@ test('what is not a phone number has no identity', () => {
 		expect(normalizePhoneIdentity(text, 'DE')).toBeNull();
 	}
 });
+
+test('a region the phone metadata does not know (stored by other means than the rules API) reads only international numbers, never throws', () => {
+	expect(normalizePhoneIdentity('+49 171 5555 1234', 'UK')).toBe('+4917155551234');
+	expect(normalizePhoneIdentity('4917155551234', 'UK')).toBeNull();
+	expect(normalizePhoneIdentity('0171 5555 1234', 'UK')).toBeNull();
+});

@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { toCrmRequest } from '../../src/intake/crm-request.js';
 import { defaultMappingFile, defaultRulesFile } from '../../src/paths.js';
 import {
 	changedSections,
@@ -81,4 +82,47 @@ test('a rules file that does not validate stops the start, naming the file and t
 	} finally {
 		await rm(folder, { recursive: true, force: true });
 	}
+});
+
+test('a default phone region of the right form that has no phone numbers (UK) is refused at save', async () => {
+	const document = await seed();
+	const parsed = ProposedDocumentSchema.safeParse({
+		...document,
+		duplicates: { ...document.duplicates, default_phone_region: 'UK' },
+	});
+	expect(parsed.error?.issues).toContainEqual(
+		expect.objectContaining({
+			path: ['duplicates', 'default_phone_region'],
+			message: expect.stringContaining('the UK is GB'),
+		}),
+	);
+	const gb = { ...document, duplicates: { ...document.duplicates, default_phone_region: 'GB' } };
+	expect(ProposedDocumentSchema.safeParse(gb).error).toBeUndefined();
+});
+
+test.each(['key', 'run_id', 'attributes'])(
+	'the CRM request field %s cannot be mapped or set as a constant: the CRM upserts by key',
+	async (name) => {
+		const document = await seed();
+		for (const section of ['fields', 'constants'] as const) {
+			const mapping = {
+				...document.mapping,
+				[section]: { ...document.mapping[section], [name]: section === 'fields' ? 'email' : 'x' },
+			};
+			const parsed = ProposedDocumentSchema.safeParse({ ...document, mapping });
+			expect(parsed.error?.issues).toContainEqual(
+				expect.objectContaining({ path: ['mapping', section, name] }),
+			);
+		}
+	},
+);
+
+test('the CRM request keeps its key and run_id whatever a mapping holds', () => {
+	const { body } = toCrmRequest(
+		{ email: 'a@example.com' },
+		{ fields: { email: 'email' }, constants: { key: 'one-for-all', run_id: 'x' }, attributes: {} },
+		'run-1',
+		'lead-key-1',
+	);
+	expect(body).toMatchObject({ key: 'lead-key-1', run_id: 'run-1', email: 'a@example.com' });
 });
