@@ -73,6 +73,9 @@ export class LeadOutcomeTrigger implements INodeType {
 					path: fromParameter('path'),
 					responseMode: fromParameter('responseMode'),
 				}),
+				// the answer is the acknowledgement, nothing more: n8n's default (the last node's first
+				// item) is a 500 when a branch ends without one, and the processor would send it forever
+				responseData: 'noData',
 				isFullPath: true,
 			},
 		],
@@ -214,14 +217,15 @@ export class LeadOutcomeTrigger implements INodeType {
 			});
 		}
 		const picked = this.getNodeParameter('events', [...OUTCOME_EVENT_TYPES]) as string[];
-		if (!picked.includes(event.type)) {
-			// acknowledged, so the processor does not send it again; nothing runs
+		if (!isOutcomeEventType(event.type) || !picked.includes(event.type)) {
+			// acknowledged, so the processor does not send it again; nothing runs. A type this
+			// package does not know yet comes from a newer processor: refusing it would be for ever
 			return answer(200, { status: 'ignored', type: event.type });
 		}
 
 		const outputs: INodeExecutionData[][] = OUTCOME_EVENTS.map(() => []);
 		outputs[OUTCOME_EVENT_TYPES.indexOf(event.type)]!.push({
-			json: itemOf(event, header('webhook-id')!),
+			json: itemOf({ ...event, type: event.type }, header('webhook-id')!),
 		});
 		return { workflowData: outputs };
 	}
@@ -253,8 +257,12 @@ interface OutcomeEvent {
 	data: IDataObject;
 }
 
-/** The event, when the body is one: a known type, a timestamp and a data object. */
-function parseEvent(rawBody: Buffer): OutcomeEvent | null {
+function isOutcomeEventType(type: string): type is OutcomeEventType {
+	return (OUTCOME_EVENT_TYPES as readonly string[]).includes(type);
+}
+
+/** The event, when the body is one: a type, a timestamp and a data object. */
+function parseEvent(rawBody: Buffer): (Omit<OutcomeEvent, 'type'> & { type: string }) | null {
 	let parsed: unknown;
 	try {
 		parsed = JSON.parse(rawBody.toString('utf8')) as unknown;
@@ -263,8 +271,8 @@ function parseEvent(rawBody: Buffer): OutcomeEvent | null {
 	}
 	if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
 	const { type, timestamp, data } = parsed as Record<string, unknown>;
-	if (!OUTCOME_EVENT_TYPES.includes(type as OutcomeEventType)) return null;
+	if (typeof type !== 'string' || type.length > 100) return null;
 	if (typeof timestamp !== 'string') return null;
 	if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
-	return { type: type as OutcomeEventType, timestamp, data: data as IDataObject };
+	return { type, timestamp, data: data as IDataObject };
 }

@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -139,6 +140,34 @@ function operationWorkflow(operation: string, parameters: Record<string, unknown
 	};
 }
 
+/** A Lead Outcome Trigger picking every event type, with nothing after it: every branch ends empty. */
+const BARE_OUTCOMES_PATH = 'e2e-outcomes-bare';
+function bareOutcomesWorkflow() {
+	return {
+		id: 'lihE2eOutcomeBar',
+		name: 'e2e outcomes, trigger alone',
+		version: 1,
+		active: false,
+		nodes: [
+			{
+				id: 'e2e-outcomes-bare',
+				name: 'Outcomes',
+				type: 'n8n-nodes-lead-intake.leadOutcomeTrigger',
+				typeVersion: 1,
+				position: [0, 0],
+				parameters: { path: BARE_OUTCOMES_PATH },
+				webhookId: 'e2e00000-0000-4000-8000-00000000ba1e',
+				credentials: {
+					leadIntakeEventsApi: { id: 'lihEventsApi0001', name: 'Lead Intake Events' },
+				},
+			},
+		],
+		connections: {},
+		settings: { executionOrder: 'v1' },
+		pinData: {},
+	};
+}
+
 const processorLines: string[] = [];
 
 beforeAll(async () => {
@@ -150,6 +179,9 @@ beforeAll(async () => {
 		await writeFile(file, JSON.stringify(operationWorkflow(operation, parameters)));
 		workflowFiles.push(file);
 	}
+	const bareOutcomesFile = join(opsDir, 'outcomes-bare.json');
+	await writeFile(bareOutcomesFile, JSON.stringify(bareOutcomesWorkflow()));
+	workflowFiles.push(bareOutcomesFile);
 	const onDeliveryFile = join(opsDir, 'on-delivery.json');
 	await writeFile(onDeliveryFile, JSON.stringify(await onDeliveryWorkflow()));
 	workflowFiles.push(onDeliveryFile);
@@ -171,7 +203,13 @@ beforeAll(async () => {
 	n8nSql = postgres(stack.n8nDatabaseUrl!, { onnotice: () => undefined });
 	// the stack is ready once the lead intake webhook is registered; n8n registers the others'
 	// as it activates each workflow
-	for (const path of [ON_DELIVERY_PATH, 'lead-outcomes', 'e2e-getRules', 'e2e-saveRules']) {
+	for (const path of [
+		ON_DELIVERY_PATH,
+		'lead-outcomes',
+		BARE_OUTCOMES_PATH,
+		'e2e-getRules',
+		'e2e-saveRules',
+	]) {
 		await waitFor(
 			async () => {
 				const response = await fetch(`${stack.urls.n8n}/webhook/${path}`);
@@ -468,6 +506,37 @@ describe('answered when the lead is stored (the shipped lead intake workflow)', 
 		);
 		expect(executions.map(({ status }) => status)).toContain('success');
 	});
+});
+
+test("the Lead Outcome Trigger acknowledges an event whose branch ends empty, and a type it does not know, with 200: n8n's 500 would have the processor send them for ever", async () => {
+	const send = async (type: string, id: string) => {
+		const timestamp = String(Math.floor(Date.now() / 1000));
+		const body = JSON.stringify({
+			type,
+			timestamp: new Date().toISOString(),
+			data: { run_id: null },
+		});
+		const signature = createHmac('sha256', Buffer.from(stack.settings.EVENTS_SECRET, 'utf8'))
+			.update(`${id}.${timestamp}.${body}`)
+			.digest('base64');
+		const response = await fetch(`${stack.urls.n8n}/webhook/${BARE_OUTCOMES_PATH}`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json',
+				'webhook-id': id,
+				'webhook-timestamp': timestamp,
+				'webhook-signature': `v1,${signature}`,
+			},
+			body,
+		});
+		return { status: response.status, text: await response.text() };
+	};
+	// each type on its own output; only lead.delivered's is the trigger's first
+	for (const type of ['lead.failed', 'lead.rejected'])
+		expect(await send(type, `e2e-bare-${type}`)).toMatchObject({ status: 200 });
+	const unknown = await send('lead.archived', 'e2e-bare-unknown');
+	expect(unknown.status).toBe(200);
+	expect(JSON.parse(unknown.text)).toEqual({ status: 'ignored', type: 'lead.archived' });
 });
 
 test('no key: 401, a wrong key: 403; nothing reaches the processor, no execution starts, no key is stored', async () => {

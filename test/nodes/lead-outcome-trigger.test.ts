@@ -1,6 +1,7 @@
 import { createHmac } from 'crypto';
 import type { IDataObject } from 'n8n-workflow';
 import { OUTCOME_EVENT_TYPES } from '../../nodes/LeadOutcomeTrigger/events';
+import { LeadOutcomeTrigger } from '../../nodes/LeadOutcomeTrigger/LeadOutcomeTrigger.node';
 import { OUTCOME_EVENT_TYPES as PROCESSOR_EVENT_TYPES } from '../../processor/src/vocabulary';
 import { isCanonicalBase64, signEvent } from '../../nodes/LeadOutcomeTrigger/verify';
 import { startWebhookServer, testCredential, type WebhookServer } from './support/engine';
@@ -207,9 +208,26 @@ describe('refused before anything runs (401 JSON, no execution)', () => {
 
 	test('a signed body that is not an outcome event is a 400', async () => {
 		const server = await serve();
-		await refusedWith(await post(server, eventBody('lead.unknown')), 400, 'event_invalid');
 		await refusedWith(await post(server, '[1,2]'), 400, 'event_invalid');
+		await refusedWith(
+			await post(server, JSON.stringify({ type: 7, timestamp: 'now', data: {} })),
+			400,
+			'event_invalid',
+		);
 	});
+});
+
+test('a signed event of a type this package does not know (a newer processor) is acknowledged, not refused', async () => {
+	const server = await serve();
+	const unknown = await post(server, eventBody('lead.archived'));
+	expect(unknown.status).toBe(200);
+	expect(JSON.parse(unknown.text)).toEqual({ status: 'ignored', type: 'lead.archived' });
+	expect(unknown.call.execution).toBeUndefined();
+});
+
+test('the answer is the acknowledgement only: n8n is told to send no item back (a branch may end empty)', () => {
+	const [webhook] = new LeadOutcomeTrigger().description.webhooks!;
+	expect(webhook!.responseData).toBe('noData');
 });
 
 test('event types not picked are acknowledged and start nothing', async () => {
@@ -226,7 +244,7 @@ test('Acknowledge When Received answers once the execution has started', async (
 	const server = await serve({ responseMode: 'onReceived' });
 	const result = await post(server, eventBody('lead.resolved'));
 	expect(result.status).toBe(200);
-	expect(JSON.parse(result.text)).toEqual({ message: 'Workflow was started' });
+	expect(result.text).toBe('');
 	expect(result.call.execution!.json('Outcomes')[3]).toHaveLength(1);
 });
 

@@ -510,6 +510,8 @@ export interface WebhookCall {
 	execution?: EngineRun;
 	/** The webhook node's Respond setting as n8n resolves it (its default when the file has none). */
 	responseMode?: string;
+	/** Its description's responseData: `noData` answers with an empty body, as n8n does. */
+	responseData?: string;
 	/** Why the stand-in could not serve it (a bug in the test or the node). */
 	failure?: Error;
 }
@@ -568,13 +570,20 @@ export async function startWebhookServer(
 					const lastNode = call.execution?.executed.at(-1);
 					if (!response.headersSent && call.execution && call.responseMode === 'onReceived') {
 						// Respond: When Received (n8n answers once the execution has started)
-						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-						response.end(JSON.stringify({ message: 'Workflow was started' }));
+						if (call.responseData === 'noData') response.writeHead(200).end();
+						else {
+							response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+							response.end(JSON.stringify({ message: 'Workflow was started' }));
+						}
 					}
 					if (!response.headersSent && lastNode && call.responseMode === 'lastNode') {
-						// Respond: When Last Node Finishes (n8n answers with the first item's JSON)
-						response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
-						response.end(JSON.stringify(call.execution!.json(lastNode).flat()[0] ?? {}));
+						// Respond: When Last Node Finishes (n8n answers with the first item's JSON, or with
+						// nothing under responseData noData)
+						if (call.responseData === 'noData') response.writeHead(200).end();
+						else {
+							response.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+							response.end(JSON.stringify(call.execution!.json(lastNode).flat()[0] ?? {}));
+						}
 					}
 					if (!response.headersSent) {
 						response.writeHead(500, { 'content-type': 'text/plain' });
@@ -644,6 +653,7 @@ async function serveWebhook(
 		null,
 	);
 	const responseMode = String(webhookContext.getNodeParameter('responseMode', 'onReceived'));
+	const responseData = webhookDescription!.responseData as string | undefined;
 	const answer = await nodeType.webhook!.call(webhookContext);
 	if (answer.noWebhookResponse || !answer.workflowData) return { response: answer, responseMode };
 	additionalData.hooks!.addHandler('sendResponse', ({ statusCode, headers, body }) => {
@@ -657,7 +667,7 @@ async function serveWebhook(
 	});
 	const workflowExecute = new WorkflowExecute(additionalData, context.mode, runExecutionData);
 	const run = await workflowExecute.processRunExecutionData(workflow);
-	return { response: answer, responseMode, execution: result(run, context) };
+	return { response: answer, responseMode, responseData, execution: result(run, context) };
 }
 
 /**
