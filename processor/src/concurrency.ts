@@ -17,9 +17,15 @@ export async function mapConcurrently<T, R>(
 }
 
 /**
- * How long `items` calls of at most `callMs` each can take, `concurrency` at a time, with one
- * call's time more for the writes around them: the shortest lease a claim on them may carry.
+ * How long `items` calls of at most `callMs` each can take, `concurrency` at a time, each followed
+ * by its own write of at most `writeMs`, with one call and write more for the claim and the
+ * writes around them: the shortest lease a claim on them may carry.
  */
-export function batchWorstCaseMs(items: number, concurrency: number, callMs: number): number {
-	return Math.ceil(items / concurrency + 1) * callMs;
+export function batchWorstCaseMs(
+	items: number,
+	concurrency: number,
+	callMs: number,
+	writeMs: number,
+): number {
+	return (Math.ceil(items / concurrency) + 1) * (callMs + writeMs);
 }

@@ -95,7 +95,11 @@ const EnvSchema = z.object({
 	EVENTS_TYPES: commaList
 		.pipe(z.array(z.enum(OUTCOME_EVENT_TYPES)).min(1, 'name at least one event type'))
 		.default([...OUTCOME_EVENT_TYPES]),
-	EVENTS_TIMEOUT_MS: milliseconds.default(5000),
+	/**
+	 * Longer than the receiving workflow can run (the shipped one waits up to 30 s for Jira): an
+	 * attempt given up while n8n still runs it is sent again, and n8n runs it a second time.
+	 */
+	EVENTS_TIMEOUT_MS: milliseconds.default(90_000),
 	/** Waits after the 1st, 2nd, … refused attempt; the last repeats for as long as it takes. */
 	EVENTS_BACKOFF_SECONDS: backoffSchedule.default(() => [5, 30, 120, 600, 1800]),
 	EVENTS_BATCH: z.coerce.number().int().min(1).max(1000).default(100),

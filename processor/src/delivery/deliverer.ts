@@ -46,7 +46,7 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
 			const leaseMs = Math.max(
 				deps.acceptedLeaseSeconds * 1000,
-				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs),
+				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs, deps.deadlineMs),
 			);
 			const runs = await claimQueued(deps.sql, {
 				owner: options.owner,

@@ -123,7 +123,7 @@ function leaseFor(deps: RetryDeps, batchSize: number) {
 	const now = deps.now();
 	const leaseMs = Math.max(
 		deps.claimLeaseSeconds * 1000,
-		batchWorstCaseMs(batchSize, deps.concurrency, deps.crmTimeoutMs),
+		batchWorstCaseMs(batchSize, deps.concurrency, deps.crmTimeoutMs, deps.deadlineMs),
 	);
 	return {
 		now,

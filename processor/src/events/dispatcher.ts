@@ -9,7 +9,7 @@ import {
 	type OutboxEvent,
 } from '../db/outcome-events.js';
 import { startLoop, type Loop } from '../delivery/loop.js';
-import { mapConcurrently } from '../concurrency.js';
+import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
 import { signV2, type SigningKey } from '../intake/signature.js';
 import type { Logger } from '../logger.js';
 import { OUTCOME_EVENT_TYPES, type OutcomeEvent, type OutcomeEventType } from '../vocabulary.js';
@@ -70,9 +70,13 @@ export function signedHeaders(
 export function startDispatcher(options: DispatcherOptions): Loop {
 	const target = new URL(options.url);
 	const pool = new Pool(target.origin, { connections: options.concurrency });
-	// a claim outlives the batch's sends, each bounded by the timeout
-	const leaseMs =
-		(Math.ceil(options.batch / options.concurrency) + 1) * options.timeoutMs + options.deadlineMs;
+	// a claim outlives the batch: its sends, each bounded by the timeout, and their writes
+	const leaseMs = batchWorstCaseMs(
+		options.batch,
+		options.concurrency,
+		options.timeoutMs,
+		options.deadlineMs,
+	);
 	const subscribesToAll = OUTCOME_EVENT_TYPES.every((type) => options.types.includes(type));
 	const loop = startLoop(
 		async () => {
@@ -99,6 +103,8 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 				else {
 					const delays = options.backoffSeconds;
 					const delay = delays[Math.min(event.attempts, delays.length) - 1] ?? delays[0]!;
+					// a failed write leaves this event to its lease; the batch's acknowledged ones are
+					// still marked sent below
 					await reschedule(
 						options.sql,
 						{
@@ -108,6 +114,11 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 							error,
 						},
 						options.deadlineMs,
+					).catch((failure: unknown) =>
+						options.logger.warn(
+							{ err: failure, event_id: event.event_id },
+							'an outcome event could not be rescheduled; it is due again when its claim ends',
+						),
 					);
 				}
 			});
