@@ -378,6 +378,20 @@ describe('the rules document through the operator API', () => {
 		);
 	});
 
+	test('a name and note within their limits still fit once their e-mail addresses are masked (masking lengthens a@b)', async () => {
+		const addresses = Array.from({ length: 25 }, () => 'a@b').join(' ');
+		const document = await withZipPattern(stack, '^6[6-8]\\d{3}$');
+		const saved = await call(stack, 'PUT', '/internal/rules', {
+			document,
+			note: Array.from({ length: 250 }, () => 'a@b').join(' '),
+			actor: addresses,
+		});
+		expect(saved.status).toBe(200);
+		expect(saved.body).toMatchObject({ saved: true });
+		expect([...(saved.body.changed_by as string)]).toHaveLength(100);
+		expect(saved.body.changed_by).not.toContain(' a@b');
+	});
+
 	test('/metrics shows the version in force in this process', async () => {
 		const { version } = await current(stack);
 		const text = await (await fetch(`${stack.url}/metrics`)).text();

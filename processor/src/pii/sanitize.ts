@@ -207,6 +207,14 @@ function sanitizeAs(value: JsonValue, mask: Mask | 'plain'): JsonValue {
 }
 
 /**
+ * maskEmailsIn, cut to `maxLength` characters: masking lengthens a short address (a@b becomes
+ * a***@b), so text that was checked against a column's limit may no longer fit it.
+ */
+export function maskEmailsWithin(text: string, maxLength: number): string {
+	return [...maskEmailsIn(text)].slice(0, maxLength).join('');
+}
+
+/**
  * Every e-mail address in the text masked (`jane@example.com` -> `j***@example.com`). An
  * address is a run of non-separator characters, an `@`, and a run of characters up to the next
  * separator (`jane.local@localhost` is one; `a@b@c.de` is one, masked up to its last `@`).

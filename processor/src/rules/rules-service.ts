@@ -7,7 +7,7 @@ import {
 } from '../db/rules-versions.js';
 import { HttpError } from '../errors.js';
 import { compileRules } from '../intake/rules.js';
-import { maskEmailsIn } from '../pii/sanitize.js';
+import { maskEmailsWithin } from '../pii/sanitize.js';
 import {
 	changedSections,
 	ProposedDocumentSchema,
@@ -71,8 +71,9 @@ export async function saveRules(
 		const saved = await saveRulesVersion(deps.sql, {
 			previousVersion: current?.version ?? null,
 			document,
-			changedBy: maskEmailsIn(change.changedBy),
-			note: change.note === null ? null : maskEmailsIn(change.note),
+			// the columns' limits, which the request was checked against before masking
+			changedBy: maskEmailsWithin(change.changedBy, 100),
+			note: change.note === null ? null : maskEmailsWithin(change.note, 1000),
 			changed: changedSections(previous, document),
 			restores: change.restores ?? null,
 			actor: 'operator',

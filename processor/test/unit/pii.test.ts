@@ -4,7 +4,12 @@ import { createLeadCipher } from '../../src/pii/lead-cipher.js';
 import { readFileSync } from 'node:fs';
 import type { JsonObject, JsonValue } from '../../src/json.js';
 import { compileRules, RulesSchema } from '../../src/intake/rules.js';
-import { maskEmailsIn, sanitize, sanitizeHeaders } from '../../src/pii/sanitize.js';
+import {
+	maskEmailsIn,
+	maskEmailsWithin,
+	sanitize,
+	sanitizeHeaders,
+} from '../../src/pii/sanitize.js';
 
 describe('email', () => {
 	test('hash is SHA-256 of the normalised email followed by the salt', () => {
@@ -126,4 +131,13 @@ describe('lead cipher', () => {
 		const other = createLeadCipher('another-passphrase-0123456');
 		expect(() => other.decrypt(cipher.encrypt(Buffer.from('lead')))).toThrow();
 	});
+});
+
+test('masking cut to a limit: short addresses grow when masked, the result still fits', () => {
+	const text = Array.from({ length: 25 }, () => 'a@b').join(' ');
+	expect(text.length).toBeLessThanOrEqual(100);
+	expect(maskEmailsIn(text).length).toBeGreaterThan(100);
+	const cut = maskEmailsWithin(text, 100);
+	expect([...cut]).toHaveLength(100);
+	expect(cut).not.toContain('a@b');
 });
