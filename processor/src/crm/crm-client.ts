@@ -90,9 +90,12 @@ export function createCrmClient(options: CrmClientOptions): CrmClient {
 
 /** What `delivery_attempts` keeps of a delivery. */
 export function attemptRecordOf(result: DeliveryResult): AttemptRecord {
+	const { statusCode } = result;
 	return {
 		durationMs: result.durationMs,
-		statusCode: result.statusCode,
+		// HTTP has 100-599 (the column's check); a CRM answering 999 would make the write fail
+		// every time, and its run or DLQ item could never settle
+		statusCode: statusCode !== null && statusCode >= 100 && statusCode <= 599 ? statusCode : null,
 		success: result.ok,
 		error: result.ok ? null : result.error,
 	};

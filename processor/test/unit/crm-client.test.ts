@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createCrmClient } from '../../src/crm/crm-client.js';
+import { attemptRecordOf, createCrmClient } from '../../src/crm/crm-client.js';
 
 /** A CRM that answers `status` and then sends body bytes without end. */
 let server: Server;
@@ -39,3 +39,15 @@ test.each([
 		}
 	},
 );
+
+test('a status HTTP does not have (999) is recorded without its code: the attempt can be written', async () => {
+	status = 999;
+	const crm = createCrmClient({ url, token: 't', timeoutMs: 10_000, connections: 1 });
+	try {
+		const result = await crm.upsert({ key: 'k' });
+		expect(result).toMatchObject({ ok: false, reason: 'crm_http_999', retryable: true });
+		expect(attemptRecordOf(result)).toMatchObject({ statusCode: null, success: false });
+	} finally {
+		await crm.close();
+	}
+});
