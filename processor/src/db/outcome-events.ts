@@ -167,11 +167,13 @@ export async function pruneEvents(
 	sql: Sql,
 	prune: { before: Date; pendingToo: boolean; limit: number },
 ): Promise<number> {
-	const statuses = prune.pendingToo ? ['sent', 'pending'] : ['sent'];
+	// a sent event is kept for the retention after it was sent (one sent after a long outage is
+	// not gone at once); an unsent one, with nowhere to send it, after it happened
 	const rows = await sql`
 		DELETE FROM outcome_events WHERE event_id IN (
 			SELECT event_id FROM outcome_events
-			WHERE occurred_at < ${prune.before} AND status = ANY(${statuses}::text[])
+			WHERE occurred_at < ${prune.before}
+				AND ((status = 'sent' AND sent_at < ${prune.before}) OR (${prune.pendingToo} AND status = 'pending'))
 			ORDER BY occurred_at LIMIT ${prune.limit})
 		RETURNING event_id`;
 	return rows.length;
