@@ -146,3 +146,38 @@ test('after the listening connection is cut the process listens again and hears 
 	expect(await saveZipPattern('^6[4-7]\\d{3}$')).toBe(version + 1);
 	expect((await announced).trigger).toBe('notification');
 });
+
+test('a stored version that does not validate (written by hand) is skipped: running processors keep the one before, and a new one still starts on it', async () => {
+	const [latest] = await stack.sql<{ version: number }[]>`
+		SELECT max(version) AS version FROM rules_versions`;
+	const valid = latest!.version;
+	const refused = nextLine(
+		(line) => line.includes('does not validate') && line.includes(`"rules_version":${valid + 1}`),
+		5000,
+		'the unreadable version refused',
+	);
+	await stack.sql`
+		INSERT INTO rules_versions (version, document, changed_by, note)
+		VALUES (${valid + 1}, ${stack.sql.json({ rules: 'by hand' })}, 'test', 'not a document')`;
+	await refused;
+
+	const late = await startProcessorProcess({
+		DATABASE_URL: stack.databaseUrl,
+		WEBHOOK_HMAC_SECRET: TEST_SECRET,
+		EMAIL_HASH_SALT: 'test-salt-0123',
+		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
+		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
+		CRM_URL: `${stack.crm.url}/leads/upsert`,
+		CRM_TOKEN: 'test-crm-token',
+		ALERTS_PASS_SECONDS: '0',
+	});
+	try {
+		const inForceLines = late.lines.filter((line) => line.includes('"rules in force"'));
+		expect(inForceLines).toHaveLength(1);
+		expect(inForceLines[0]).toContain(`"rules_version":${valid},`);
+		const answer = await postLead(late.url, validLead());
+		expect(answer.status).toBe(200);
+	} finally {
+		await late.kill('SIGTERM');
+	}
+});

@@ -54,13 +54,28 @@ type Trigger = 'notification' | 'poll' | 'save';
 export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promise<LiveRules> {
 	const { logger } = options;
 	await seedIfEmpty(sql, options);
-	const first = await currentRulesVersion(sql);
-	if (!first) throw new Error('no rules version after seeding');
-	let active = activate(first.version, RulesDocumentSchema.parse(first.document));
-	logger.info({ rules_version: active.version }, 'rules in force');
-
+	const newestStored = await currentRulesVersion(sql);
+	if (!newestStored) throw new Error('no rules version after seeding');
 	/** A stored version this code cannot read: logged once, then skipped until a newer one. */
 	let unreadable: number | null = null;
+	// the newest version that validates, as a running process keeps the one before an unreadable
+	// version (one written by hand, or by newer code before a roll-back): a start never fails on it
+	let row: typeof newestStored | null = newestStored;
+	let parsed = RulesDocumentSchema.safeParse(row.document);
+	while (!parsed.success) {
+		unreadable ??= row.version;
+		logger.error(
+			{ rules_version: row.version, issues: parsed.error.issues.length },
+			'a stored rules version does not validate; the version before it is tried',
+		);
+		row = row.version > 1 ? await findRulesVersion(sql, row.version - 1) : null;
+		if (!row)
+			throw new Error('no stored rules version validates: save a valid one (PUT /internal/rules)');
+		parsed = RulesDocumentSchema.safeParse(row.document);
+	}
+	let active = activate(row.version, parsed.data);
+	logger.info({ rules_version: active.version }, 'rules in force');
+
 	const takeNewest = async (trigger: Trigger) => {
 		const newest = await withDeadline(newestRulesVersion(sql), options.deadlineMs);
 		if (newest === null || newest <= active.version || newest === unreadable) return;
