@@ -116,7 +116,7 @@ export async function pendingSummary(sql: Sql): Promise<PendingSummary> {
 	const rows = await sql<
 		{ event_type: string; count: string; retrying: string; oldest: Date | null }[]
 	>`
-		SELECT event_type, count(*) AS count, count(*) FILTER (WHERE attempts > 0) AS retrying,
+		SELECT event_type, count(*) AS count, count(*) FILTER (WHERE last_error IS NOT NULL) AS retrying,
 			min(occurred_at) AS oldest
 		FROM outcome_events WHERE status = 'pending' GROUP BY event_type`;
 	const summary: PendingSummary = { pending: 0, retrying: 0, oldest_pending_at: null, by_type: {} };

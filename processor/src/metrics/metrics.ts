@@ -62,15 +62,18 @@ export function createMetrics(sql: Sql) {
 			this.reset();
 			const summary = (await database()).events;
 			for (const [type, count] of Object.entries(summary.by_type)) this.set({ type }, count);
-			oldestPending.set(
-				summary.oldest_pending_at ? (Date.now() - summary.oldest_pending_at.getTime()) / 1000 : 0,
-			);
 		},
 	});
-	const oldestPending = new Gauge({
+	new Gauge({
 		name: 'lih_outcome_events_oldest_pending_seconds',
 		help: 'Age of the oldest unacknowledged outcome event (0: none pending)',
 		registers: [registry],
+		// its own collect: prom-client collects the metrics at once, so a value set by another
+		// metric's collect would be read before it is set (one scrape late)
+		async collect() {
+			const oldest = (await database()).events.oldest_pending_at;
+			this.set(oldest ? (Date.now() - oldest.getTime()) / 1000 : 0);
+		},
 	});
 	new Gauge({
 		name: 'lih_runs_queued',

@@ -6,7 +6,12 @@ beforeAll(async () => {
 	// with a receiver set, the processor's own pruning pass leaves unsent events alone: it cannot
 	// race this test's explicit passes over the rows the test reads
 	stack = await startStack({
-		env: { EVENTS_URL: 'http://127.0.0.1:9/events', EVENTS_SECRET: 'pruning-test-events-secret' },
+		env: {
+			EVENTS_URL: 'http://127.0.0.1:9/events',
+			EVENTS_SECRET: 'pruning-test-events-secret',
+			// the dispatcher's first pass is at start; the events written here are never attempted
+			EVENTS_POLL_MS: '3600000',
+		},
 	});
 });
 afterAll(() => stack.close());
@@ -30,4 +35,28 @@ test('a sent event is kept for the retention after it was sent, an unsent one on
 	expect(await left()).toEqual(['evt_prune_late', 'evt_prune_unsent']);
 	await pruneEvents(stack.sql, { before: hours(72), pendingToo: true, limit: 1000 });
 	expect(await left()).toEqual(['evt_prune_late']);
+});
+
+test('the first /metrics scrape already shows the age of the oldest pending event', async () => {
+	await stack.sql`
+		INSERT INTO outcome_events (webhook_id, event_type, data, occurred_at)
+		VALUES ('evt_metrics_old', 'lead.dead', '{}', now() - interval '2 hours')`;
+	const text = await (await fetch(`${stack.url}/metrics`)).text();
+	const age = Number(/^lih_outcome_events_oldest_pending_seconds (\S+)$/m.exec(text)?.[1]);
+	expect(age).toBeGreaterThanOrEqual(7200);
+	expect(text).toMatch(/^lih_outcome_events_pending\{type="lead.dead"\} 1$/m);
+});
+
+test('an event is counted as retrying once an attempt failed, not while its first attempt is under way', async () => {
+	await stack.sql`
+		INSERT INTO outcome_events (webhook_id, event_type, data, attempts, lease_owner, lease_until)
+		VALUES ('evt_first_try', 'lead.failed', '{}', 1, 'elsewhere', now() + interval '1 hour')`;
+	const retrying = async () =>
+		((await stack.internal('GET', '/internal/events')).body as { retrying: number }).retrying;
+	expect(await retrying()).toBe(0);
+	await stack.sql`
+		UPDATE outcome_events SET last_error = 'the receiver answered HTTP 503', lease_owner = NULL,
+			lease_until = NULL, next_attempt_at = now() + interval '1 hour'
+		WHERE webhook_id = 'evt_first_try'`;
+	expect(await retrying()).toBe(1);
 });
