@@ -209,7 +209,8 @@ test('a repeat answered on store while the CRM still has the first: duplicate at
 		WHERE run_id = ${first.body.run_id as string} AND event_type = 'lead_duplicate'`;
 	expect(Number(audit!.count)).toBe(1);
 	await processor.kill('SIGTERM');
-});
+	// a process start and a 3 s CRM call: more than jest's default 5 s on a busy machine
+}, 30_000);
 
 test('the answer mode cannot be flipped on the way: each signature verifies in its own mode only', async () => {
 	const processor = await start();
@@ -436,3 +437,25 @@ test('EVENTS_TYPES: only the types the receiver subscribes to are sent; the othe
 		.filter((event) => runIds.includes(String(event.data.run_id)));
 	expect(sentToUs.map((event) => event.type)).toEqual(['lead.rejected']);
 });
+
+test('a stop does not wait out EVENTS_TIMEOUT_MS for a receiver that never answers: the send is cut and the event waits for its next attempt', async () => {
+	receiverMode = 'hold';
+	// the default timeout (90 s) is longer than this test may take
+	const processor = await start({ EVENTS_URL: receiverUrl, EVENTS_SECRET, EVENTS_POLL_MS: '200' });
+	const rejected = await postAsync(processor.url, { email: 'held@example.com' }, 'aos-stop-held');
+	expect(rejected.body).toMatchObject({ status: 'rejected' });
+	const runId = rejected.body.run_id as string;
+	await waitFor(
+		() => sql`SELECT 1 FROM outcome_events WHERE run_id = ${runId} AND lease_owner IS NOT NULL`,
+		{ what: 'the lead.rejected event claimed and sent', until: (rows) => rows.length === 1 },
+	);
+	await processor.kill('SIGTERM');
+	const [event] = await sql<{ status: string; lease_owner: string | null; last_error: string }[]>`
+		SELECT status, lease_owner, last_error FROM outcome_events WHERE run_id = ${runId}`;
+	expect(event).toEqual({
+		status: 'pending',
+		lease_owner: null,
+		last_error: 'the processor stopped before the receiver answered',
+	});
+	receiverMode = 'ok';
+}, 30_000);

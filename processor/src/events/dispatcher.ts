@@ -70,6 +70,8 @@ export function signedHeaders(
 export function startDispatcher(options: DispatcherOptions): Loop {
 	const target = new URL(options.url);
 	const pool = new Pool(target.origin, { connections: options.concurrency });
+	// a stop does not wait out EVENTS_TIMEOUT_MS: the sends under way are cut, and rescheduled
+	const stopping = new AbortController();
 	// a claim outlives the batch: its sends, each bounded by the timeout, and their writes
 	const leaseMs = batchWorstCaseMs(
 		options.batch,
@@ -98,7 +100,7 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 			});
 			const sent: string[] = [];
 			await mapConcurrently(events, options.concurrency, async (event) => {
-				const error = await send(pool, target, options, event);
+				const error = await send(pool, target, options, event, stopping.signal);
 				if (error === null) sent.push(event.event_id);
 				else {
 					const delays = options.backoffSeconds;
@@ -130,6 +132,7 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 	return {
 		wake: loop.wake,
 		async stop() {
+			stopping.abort();
 			await loop.stop();
 			await pool.close();
 		},
@@ -142,6 +145,7 @@ async function send(
 	target: URL,
 	options: DispatcherOptions,
 	event: OutboxEvent,
+	stopped: AbortSignal,
 ): Promise<string | null> {
 	const body = JSON.stringify(eventBody(event));
 	const timestamp = String(Math.floor(options.now().getTime() / 1000));
@@ -151,7 +155,7 @@ async function send(
 			path: target.pathname + target.search,
 			headers: signedHeaders(options.keys, event.webhook_id, timestamp, body),
 			body,
-			signal: AbortSignal.timeout(options.timeoutMs),
+			signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), stopped]),
 		});
 		// the answer is not read: bounded work whatever the receiver sends back
 		await response.body.dump();
@@ -159,6 +163,7 @@ async function send(
 		return `the receiver answered HTTP ${response.statusCode}`;
 	} catch (error) {
 		const name = (error as Error).name;
+		if (stopped.aborted) return 'the processor stopped before the receiver answered';
 		return name === 'TimeoutError' || name === 'AbortError'
 			? `the receiver did not answer within ${options.timeoutMs} ms`
 			: `the receiver cannot be reached: ${(error as Error).message.slice(0, 200)}`;
