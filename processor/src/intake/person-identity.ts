@@ -42,7 +42,8 @@ export function normalizePhoneIdentity(value: unknown, defaultRegion: string): s
 		? (defaultRegion as CountryCode)
 		: undefined;
 	const parsed =
-		(region && withoutPlus(text, region)) || parsePhoneNumberFromString(text, region, metadata);
+		(region && withoutPlus(text, region)) ||
+		parsePhoneNumberFromString(text, { defaultCountry: region }, metadata);
 	if (!parsed || !parsed.isPossible()) return null;
 	return parsed.number;
 }
