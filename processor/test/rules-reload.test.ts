@@ -20,9 +20,9 @@ const POLL_SECONDS = 2;
 let stack: Stack;
 let other: ProcessorProcess;
 
-beforeAll(async () => {
-	stack = await startStack({ env: { RULES_POLL_SECONDS: '300' } });
-	other = await startProcessorProcess({
+/** Another processor process on the stack's database, with the stack's secrets. */
+function processorEnv(extra: Record<string, string> = {}): Record<string, string> {
+	return {
 		DATABASE_URL: stack.databaseUrl,
 		WEBHOOK_HMAC_SECRET: TEST_SECRET,
 		EMAIL_HASH_SALT: 'test-salt-0123',
@@ -30,9 +30,14 @@ beforeAll(async () => {
 		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
 		CRM_URL: `${stack.crm.url}/leads/upsert`,
 		CRM_TOKEN: 'test-crm-token',
-		RULES_POLL_SECONDS: String(POLL_SECONDS),
 		ALERTS_PASS_SECONDS: '0',
-	});
+		...extra,
+	};
+}
+
+beforeAll(async () => {
+	stack = await startStack({ env: { RULES_POLL_SECONDS: '300' } });
+	other = await startProcessorProcess(processorEnv({ RULES_POLL_SECONDS: String(POLL_SECONDS) }));
 }, 30_000);
 afterAll(async () => {
 	await other?.kill('SIGTERM');
@@ -161,16 +166,7 @@ test('a stored version that does not validate (written by hand) is skipped: runn
 		VALUES (${valid + 1}, ${stack.sql.json({ rules: 'by hand' })}, 'test', 'not a document')`;
 	await refused;
 
-	const late = await startProcessorProcess({
-		DATABASE_URL: stack.databaseUrl,
-		WEBHOOK_HMAC_SECRET: TEST_SECRET,
-		EMAIL_HASH_SALT: 'test-salt-0123',
-		LEAD_ENCRYPTION_KEY: 'test-lead-encryption-key-0123456789',
-		SERVICE_TOKEN: TEST_SERVICE_TOKEN,
-		CRM_URL: `${stack.crm.url}/leads/upsert`,
-		CRM_TOKEN: 'test-crm-token',
-		ALERTS_PASS_SECONDS: '0',
-	});
+	const late = await startProcessorProcess(processorEnv());
 	try {
 		const inForceLines = late.lines.filter((line) => line.includes('"rules in force"'));
 		expect(inForceLines).toHaveLength(1);

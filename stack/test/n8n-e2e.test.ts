@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +14,7 @@ import {
 } from '../src/index.js';
 import { waitFor } from '../src/wait-for.js';
 import { checkEditor } from './editor-check.js';
+import { standardWebhookHeaders } from './support/standard-webhooks.js';
 
 /**
  * The product as users get it: the pinned n8n with our packed package installed, our workflow
@@ -510,23 +510,14 @@ describe('answered when the lead is stored (the shipped lead intake workflow)', 
 
 test("the Lead Outcome Trigger acknowledges an event whose branch ends empty, and a type it does not know, with 200: n8n's 500 would have the processor send them for ever", async () => {
 	const send = async (type: string, id: string) => {
-		const timestamp = String(Math.floor(Date.now() / 1000));
 		const body = JSON.stringify({
 			type,
 			timestamp: new Date().toISOString(),
 			data: { run_id: null },
 		});
-		const signature = createHmac('sha256', Buffer.from(stack.settings.EVENTS_SECRET, 'utf8'))
-			.update(`${id}.${timestamp}.${body}`)
-			.digest('base64');
 		const response = await fetch(`${stack.urls.n8n}/webhook/${BARE_OUTCOMES_PATH}`, {
 			method: 'POST',
-			headers: {
-				'content-type': 'application/json',
-				'webhook-id': id,
-				'webhook-timestamp': timestamp,
-				'webhook-signature': `v1,${signature}`,
-			},
+			headers: standardWebhookHeaders(stack.settings.EVENTS_SECRET, id, body),
 			body,
 		});
 		return { status: response.status, text: await response.text() };

@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { signingSecret } from '../src/dev-settings.js';
 import { waitFor } from '../src/wait-for.js';
+import { standardWebhookHeaders } from './support/standard-webhooks.js';
 import {
 	leadSource,
 	redisReachable,
@@ -246,18 +246,11 @@ test('SIGKILL of a worker during a batch loses no lead and delivers none twice (
 
 /** A lead signed as the Lead Intake node signs it, sent straight to the processor port. */
 async function postSigned(id: string, xSource: string): Promise<number> {
-	const timestamp = String(Math.floor(Date.now() / 1000));
 	const body = JSON.stringify(sampleLead(id));
-	const signature = createHmac('sha256', signingSecret(stack.settings))
-		.update(`${id}.${timestamp}.${body}`)
-		.digest('base64');
 	const response = await fetch(`${stack.urls.processor}/webhook/lead`, {
 		method: 'POST',
 		headers: {
-			'content-type': 'application/json',
-			'webhook-id': id,
-			'webhook-timestamp': timestamp,
-			'webhook-signature': `v1,${signature}`,
+			...standardWebhookHeaders(signingSecret(stack.settings), id, body),
 			'x-source': xSource,
 		},
 		body,
