@@ -223,6 +223,15 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 		{ what: 'a failed CRM erasure attempt recorded' },
 	);
 	expect(pending!.crm_last_error).toContain('503');
+	// asked again, by either: nothing is left here, but the CRM still holds the person
+	for (const asked of [{ email: ann.email.toUpperCase() }, { phone: '+49 170 5550003' }]) {
+		const again = await stack.internal('POST', '/internal/privacy/erase', asked);
+		expect(again.body).toMatchObject({
+			nothing_left: true,
+			erasure_id: null,
+			crm: { status: 'pending' },
+		});
+	}
 
 	await stack.crm.fail(0);
 	stack.clock.advance(3600);
@@ -233,6 +242,8 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 		{ what: 'the CRM erasure done after the outage' },
 	);
 	for (const needle of needlesOf(ann)) expect(await findEverywhere(needle)).toEqual([]);
+	const afterCrm = await stack.internal('POST', '/internal/privacy/erase', { email: ann.email });
+	expect(afterCrm.body).toMatchObject({ nothing_left: true, crm: { status: 'not_needed' } });
 	const [crmErased] = await stack.sql`
 		SELECT payload FROM audit_events WHERE event_type = 'crm_erased' AND (payload->>'erasure_id')::int = ${erasureId}`;
 	expect((crmErased!.payload as { attempts: number }).attempts).toBeGreaterThan(1);

@@ -417,7 +417,7 @@ export const Erasure = z
 			status: z.enum(['pending', 'not_needed']),
 			first_attempt_at: Instant.nullable().meta({
 				description:
-					'When the CRM is first asked (later than now while a lead of the person was in flight)',
+					'When the CRM is first asked (later than now while a lead of the person was in flight); with nothing left, when it is next asked for an earlier request still pending',
 			}),
 		}),
 		nothing_left: z.boolean(),

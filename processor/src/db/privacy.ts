@@ -92,6 +92,8 @@ export interface ErasedRows {
 	inFlight: boolean;
 	/** The latest lease end of the deliveries and retries that held these runs. */
 	inFlightUntil: Date | null;
+	/** The salted hashes these runs' person was found by (e-mail hash, phone identity). */
+	subjects: string[];
 	counts: Omit<ErasureCounts, 'alert_files'>;
 }
 
@@ -111,6 +113,8 @@ export async function eraseAndRecord(
 		requestedBy: string;
 		correlationId: string;
 		now: Date;
+		/** The salted hashes the request asked by: kept with a pending CRM part (migration 0014). */
+		askedSubjects: readonly string[];
 		/**
 		 * A run in flight may still reach the CRM: the CRM is asked this much later at the
 		 * earliest, and not before the leases its deliverers and retries hold have run out.
@@ -135,6 +139,7 @@ export async function eraseAndRecord(
 			runIds: erased.runIds,
 			counts: { ...erased.counts, alert_files: erasure.alertFiles },
 			crmKeys: erased.crmKeys,
+			subjects: [...new Set([...erasure.askedSubjects, ...erased.subjects])],
 			crmNextAt,
 			correlationId: erasure.correlationId,
 		});
@@ -152,9 +157,15 @@ async function eraseRunsIn(
 		// crm_key: the key the lead went to the CRM under; a repeat sent as an update of the
 		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it
 		const runs = await tx<
-			{ run_id: string; status: string; crm_key: string; lease_until: Date | null }[]
+			{
+				run_id: string;
+				status: string;
+				crm_key: string;
+				lease_until: Date | null;
+				email_hash: string | null;
+			}[]
 		>`
-			SELECT r.run_id, r.status, r.lease_until,
+			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
 				coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
 			FROM runs r
 			WHERE r.run_id = ANY(${candidateIds as string[]}::uuid[]) AND r.erased_at IS NULL
@@ -165,6 +176,7 @@ async function eraseRunsIn(
 			crmKeys: [],
 			inFlight: false,
 			inFlightUntil: null,
+			subjects: [],
 			counts: {
 				runs: 0,
 				audit_events: 0,
@@ -206,6 +218,8 @@ async function eraseRunsIn(
 			SET payload = (payload - ${ALL_PERSONAL_PAYLOAD_FIELDS}::text[]) || '{"erased": true}'::jsonb
 			WHERE run_id = ANY(${ids})`;
 
+		const phoneIdentities = await tx<{ identity_hash: string }[]>`
+			SELECT identity_hash FROM person_identities WHERE run_id = ANY(${ids}) AND match = 'phone'`;
 		for (const table of DELETED_WITH_THE_RUN) {
 			await tx`DELETE FROM ${tx(table)} WHERE run_id = ANY(${ids})`;
 		}
@@ -237,6 +251,10 @@ async function eraseRunsIn(
 			],
 			inFlight,
 			inFlightUntil: leaseEnds.length > 0 ? new Date(Math.max(...leaseEnds)) : null,
+			subjects: [
+				...runs.flatMap((run) => (run.email_hash ? [run.email_hash] : [])),
+				...phoneIdentities.map((identity) => identity.identity_hash),
+			],
 			counts: {
 				runs: runIds.length,
 				audit_events: events.count,
@@ -282,15 +300,18 @@ async function recordErasureIn(
 		runIds: string[];
 		counts: ErasureCounts;
 		crmKeys: string[];
+		subjects: string[];
 		crmNextAt: Date;
 		correlationId: string;
 	},
 ): Promise<ErasureRecord> {
 	const crmStatus = erasure.crmKeys.length > 0 ? 'pending' : 'not_needed';
 	const [row] = await tx<ErasureRecord[]>`
-		INSERT INTO privacy_erasures (requested_by, run_ids, counts, crm_status, crm_keys, crm_next_at)
+		INSERT INTO privacy_erasures
+			(requested_by, run_ids, counts, crm_status, crm_keys, crm_subjects, crm_next_at)
 		VALUES (${erasure.requestedBy}, ${erasure.runIds}::uuid[], ${tx.json(erasure.counts as never)},
 			${crmStatus}, ${crmStatus === 'pending' ? erasure.crmKeys : null},
+			${crmStatus === 'pending' ? erasure.subjects : null},
 			${crmStatus === 'pending' ? erasure.crmNextAt : null})
 		RETURNING ${tx(ERASURE_COLUMNS)}`;
 	const payload: EventPayloads['person_erased'] = {
@@ -312,6 +333,21 @@ export async function pendingErasures(sql: Sql): Promise<ErasureRecord[]> {
 		SELECT ${sql(ERASURE_COLUMNS)} FROM privacy_erasures WHERE crm_status = 'pending'
 		ORDER BY erasure_id DESC LIMIT 100`;
 	return rows.map((row) => ({ ...row, erasure_id: Number(row.erasure_id) }));
+}
+
+/**
+ * The earliest next CRM attempt of the pending erasures of a person found by one of these salted
+ * hashes (a repeated request, whose runs the first one erased); null when none is pending.
+ */
+export async function pendingCrmErasureOf(
+	sql: Sql,
+	subjects: readonly string[],
+): Promise<Date | null> {
+	if (subjects.length === 0) return null;
+	const [row] = await sql<{ next_at: Date | null }[]>`
+		SELECT min(crm_next_at) AS next_at FROM privacy_erasures
+		WHERE crm_status = 'pending' AND crm_subjects && ${subjects as string[]}::text[]`;
+	return row?.next_at ?? null;
 }
 
 export interface DueCrmErasure {
@@ -355,7 +391,8 @@ export async function settleCrmErasure(
 	}
 	await sql`
 		WITH done AS (
-			UPDATE privacy_erasures SET crm_status = 'done', crm_keys = NULL, crm_attempts = crm_attempts + 1,
+			UPDATE privacy_erasures SET crm_status = 'done', crm_keys = NULL, crm_subjects = NULL,
+				crm_attempts = crm_attempts + 1,
 				crm_next_at = NULL, crm_locked_until = NULL, crm_last_error = NULL, crm_done_at = now()
 			WHERE erasure_id = ${erasureId} AND crm_status = 'pending'
 			RETURNING erasure_id, crm_attempts

@@ -6,6 +6,7 @@ import {
 	duplicatesOfRuns,
 	eraseAndRecord,
 	exportRuns,
+	pendingCrmErasureOf,
 	recordExport,
 	runsWithEmailHash,
 	sealedLeadsPage,
@@ -56,26 +57,33 @@ export interface Person {
 
 const digits = (value: string) => value.replace(/\D/g, '');
 
+/** The salted hashes a person is asked about by: their e-mail's, and their phone's identity. */
+function subjectsOf(deps: PrivacyDeps, person: Person) {
+	const emailHash = person.email
+		? hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt)
+		: null;
+	const region = deps.phoneRegion();
+	const e164 = person.phone ? normalizePhoneIdentity(person.phone, region) : null;
+	const phoneHash = e164 === null ? null : hashIdentity('phone', e164, deps.emailHashSalt);
+	return { emailHash, region, e164, phoneHash };
+}
+
 /** The runs of this person that the processor can still tell are theirs. */
 export async function findPerson(deps: PrivacyDeps, person: Person): Promise<string[]> {
 	const found = new Set<string>();
 	const foundByPhone = new Set<string>();
-	const emailHash = person.email
-		? hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt)
-		: null;
+	const { emailHash, region, e164, phoneHash } = subjectsOf(deps, person);
 	if (emailHash !== null) {
 		for (const runId of await runsWithEmailHash(deps.sql, emailHash)) found.add(runId);
 	}
 	if (person.phone) {
-		const region = deps.phoneRegion();
-		const e164 = normalizePhoneIdentity(person.phone, region);
 		const wantedDigits = digits(person.phone);
 		const samePhone = (value: unknown) =>
 			(wantedDigits !== '' && digitsOf(value) === wantedDigits) ||
 			(e164 !== null && normalizePhoneIdentity(value, region) === e164);
-		if (e164 !== null) {
-			const hash = hashIdentity('phone', e164, deps.emailHashSalt);
-			for (const runId of await runsWithIdentityHashes(deps.sql, [hash])) foundByPhone.add(runId);
+		if (phoneHash !== null) {
+			for (const runId of await runsWithIdentityHashes(deps.sql, [phoneHash]))
+				foundByPhone.add(runId);
 		}
 		let after: string | null = null;
 		for (;;) {
@@ -132,6 +140,8 @@ export async function erasePerson(
 	request: { requestedBy: string; correlationId: string },
 ): Promise<ErasureAnswer> {
 	const candidates = await findPerson(deps, person);
+	const { emailHash, phoneHash } = subjectsOf(deps, person);
+	const askedSubjects = [emailHash, phoneHash].filter((hash) => hash !== null);
 	// files first: a failure after them leaves the runs for the next request to erase
 	const alertFiles = await deleteAlertFiles(deps, candidates);
 	const now = deps.now();
@@ -142,15 +152,21 @@ export async function erasePerson(
 		correlationId: request.correlationId,
 		now,
 		inFlightSeconds: deps.inFlightSeconds,
+		askedSubjects,
 	});
 	if (record === null) {
+		// an earlier request erased the person; its CRM part may still be under way
+		const crmNextAt = await pendingCrmErasureOf(deps.sql, askedSubjects);
 		return {
 			erasure_id: null,
 			erased_at: now.toISOString(),
 			requested_by: request.requestedBy,
 			run_ids: [],
 			counts: { ...erased.counts, alert_files: 0 },
-			crm: { status: 'not_needed', first_attempt_at: null },
+			crm:
+				crmNextAt === null
+					? { status: 'not_needed', first_attempt_at: null }
+					: { status: 'pending', first_attempt_at: crmNextAt.toISOString() },
 			nothing_left: true,
 		};
 	}
@@ -167,7 +183,12 @@ export async function erasePerson(
 		.catch((error: unknown) =>
 			deps.logger.error({ err: error }, 'alerts/index.md could not be rewritten after an erasure'),
 		);
-	if (record.crm_status === 'pending' && !erased.inFlight) await runCrmErasures(deps);
+	// the erasure is committed: a failure to reach the CRM now is the background pass's to retry,
+	// not the request's to report as an error
+	if (record.crm_status === 'pending' && !erased.inFlight)
+		await runCrmErasures(deps).catch((error: unknown) =>
+			deps.logger.error({ err: error }, 'CRM erasure failed after the erasure; it is retried'),
+		);
 	return answerOf(record, now);
 }
 
