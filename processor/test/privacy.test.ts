@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
 import { claimPerson } from '../src/db/person-identities.js';
+import { claimDueCrmErasures, eraseAndRecord } from '../src/db/privacy.js';
 import { recordSignatureFailures } from '../src/db/signature-failures.js';
 import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
 import { hashEmail } from '../src/pii/email.js';
@@ -187,6 +188,20 @@ test('erasure leaves nothing of the person anywhere; another person is intact; K
 
 	const again = await stack.internal('POST', '/internal/privacy/erase', { email: jane.email });
 	expect(again.body).toMatchObject({ nothing_left: true, erasure_id: null, run_ids: [] });
+	// a request that overlapped the first one found the runs, deleted a file of theirs, then found
+	// them erased: the first one is the record, so it records nothing (no second "not needed")
+	const erasures = (await stack.sql`SELECT count(*)::int AS n FROM privacy_erasures`)[0]!.n;
+	const overlapping = await eraseAndRecord(stack.sql, janeRuns, {
+		lockTimeoutMs: 1000,
+		alertFiles: 1,
+		requestedBy: 'dpo@company',
+		correlationId: 'overlapping',
+		now: stack.clock.now,
+		inFlightSeconds: 0,
+		askedSubjects: [hashEmail(jane.email, SALT)],
+	});
+	expect(overlapping.record).toBeNull();
+	expect((await stack.sql`SELECT count(*)::int AS n FROM privacy_erasures`)[0]!.n).toBe(erasures);
 	const exported = await stack.internal('POST', '/internal/privacy/export', { email: jane.email });
 	expect(exported.body).toMatchObject({ runs: [], events: [], dlq: [], alert_files: [] });
 });
@@ -499,6 +514,34 @@ test('an erasure that cannot be recorded erases nothing: the next request erases
 		async () => (await stack.crm.leads()).every((crmLead) => crmLead.key !== 'olga-atomic-1'),
 		{ what: "the CRM's record of olga erased" },
 	);
+});
+
+test("an erasure's own first CRM attempt claims that erasure only, not other people's due ones", async () => {
+	const later = new Date(stack.clock.now.getTime() + 86_400_000);
+	const ids = (
+		await stack.sql<{ erasure_id: string }[]>`
+			INSERT INTO privacy_erasures (requested_by, run_ids, counts, crm_status, crm_keys, crm_next_at)
+			SELECT 'test', '{}', '{}', 'pending', ARRAY['claim-only-' || n], ${later}
+			FROM generate_series(1, 2) AS n RETURNING erasure_id`
+	).map((row) => Number(row.erasure_id));
+	try {
+		const claimAt = new Date(later.getTime() + 1000);
+		const own = await claimDueCrmErasures(stack.sql, {
+			now: claimAt,
+			leaseSeconds: 60,
+			limit: 20,
+			erasureId: ids[1],
+		});
+		expect(own.map((erasure) => erasure.erasure_id)).toEqual([ids[1]]);
+		// the other one was due too, and is left to the background pass
+		const [other] = await stack.sql`
+			SELECT crm_locked_until FROM privacy_erasures WHERE erasure_id = ${ids[0]!}`;
+		expect(other).toEqual({ crm_locked_until: null });
+	} finally {
+		await stack.sql`
+			UPDATE privacy_erasures SET crm_status = 'done', crm_keys = NULL, crm_next_at = NULL
+			WHERE erasure_id = ANY(${ids}::bigint[])`;
+	}
 });
 
 test('the person endpoints are strict: a person must be named, unknown fields are refused', async () => {

@@ -102,7 +102,7 @@ export interface ErasedRows {
  * erasure, in one transaction that holds the runs' row locks: a run is erased whole or not at
  * all, never without the record that drives the CRM's part, and the intake, a retry or the
  * recovery that wants the run waits, then finds it no longer theirs. Records nothing when
- * nothing was left (no run erased, no alert file deleted).
+ * no run was left to erase.
  */
 export async function eraseAndRecord(
 	sql: Sql,
@@ -125,7 +125,8 @@ export async function eraseAndRecord(
 	return sql.begin(async (tx) => {
 		await tx`SELECT set_config('lock_timeout', ${`${erasure.lockTimeoutMs}ms`}, true)`;
 		const erased = await eraseRunsIn(tx, candidateIds);
-		if (erased.runIds.length === 0 && erasure.alertFiles === 0) return { erased, record: null };
+		// alert files alone are of runs another request erased meanwhile: that one is the record
+		if (erased.runIds.length === 0) return { erased, record: null };
 		const crmNextAt = new Date(
 			erased.inFlight
 				? Math.max(
@@ -155,18 +156,21 @@ async function eraseRunsIn(
 	{
 		const sql = tx;
 		// crm_key: the key the lead went to the CRM under; a repeat sent as an update of the
-		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it
+		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it,
+		// unknown (null) once that first lead was anonymised (docs/privacy.md, outside this system)
 		const runs = await tx<
 			{
 				run_id: string;
 				status: string;
-				crm_key: string;
+				crm_key: string | null;
 				lease_until: Date | null;
 				email_hash: string | null;
 			}[]
 		>`
 			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
-				coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
+				CASE WHEN r.duplicate_of IS NULL THEN r.idempotency_key
+					ELSE (SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
+				END AS crm_key
 			FROM runs r
 			WHERE r.run_id = ANY(${candidateIds as string[]}::uuid[]) AND r.erased_at IS NULL
 			ORDER BY r.run_id FOR UPDATE OF r`;
@@ -246,7 +250,7 @@ async function eraseRunsIn(
 				...new Set(
 					runs
 						.filter((run) => run.status !== 'rejected' && run.status !== 'duplicate')
-						.map((run) => run.crm_key),
+						.flatMap((run) => (run.crm_key === null ? [] : [run.crm_key])),
 				),
 			],
 			inFlight,
@@ -359,7 +363,7 @@ export interface DueCrmErasure {
 /** Claims due CRM erasures with a lease (a processor that dies leaves them to expire). */
 export async function claimDueCrmErasures(
 	sql: Sql,
-	claim: { now: Date; leaseSeconds: number; limit: number },
+	claim: { now: Date; leaseSeconds: number; limit: number; erasureId?: number | undefined },
 ): Promise<DueCrmErasure[]> {
 	const until = new Date(claim.now.getTime() + claim.leaseSeconds * 1000);
 	const rows = await sql<DueCrmErasure[]>`
@@ -368,6 +372,7 @@ export async function claimDueCrmErasures(
 		WHERE e.erasure_id = ANY(ARRAY(
 			SELECT erasure_id FROM privacy_erasures
 			WHERE crm_status = 'pending' AND crm_next_at <= ${claim.now}
+				AND (${claim.erasureId ?? null}::bigint IS NULL OR erasure_id = ${claim.erasureId ?? null})
 				AND (crm_locked_until IS NULL OR crm_locked_until <= ${claim.now})
 			ORDER BY crm_next_at LIMIT ${claim.limit}
 			FOR UPDATE SKIP LOCKED))

@@ -162,7 +162,8 @@ export async function erasePerson(
 			erased_at: now.toISOString(),
 			requested_by: request.requestedBy,
 			run_ids: [],
-			counts: { ...erased.counts, alert_files: 0 },
+			// files of runs erased before (a request that overlapped this one): nothing to record
+			counts: { ...erased.counts, alert_files: alertFiles },
 			crm:
 				crmNextAt === null
 					? { status: 'not_needed', first_attempt_at: null }
@@ -170,8 +171,11 @@ export async function erasePerson(
 			nothing_left: true,
 		};
 	}
-	// an alert for one of these leads written meanwhile (routed before the runs were erased)
-	await deleteAlertFiles(deps, erased.runIds);
+	// an alert for one of these leads written meanwhile (routed before the runs were erased); the
+	// erasure is committed, so from here on a failure is logged, not answered as one
+	await deleteAlertFiles(deps, erased.runIds).catch((error: unknown) =>
+		deps.logger.error({ err: error }, 'alert files could not be deleted after an erasure'),
+	);
 	// the index no longer lists them (the pass rewrites it from the record and the files)
 	await createAlertsPass({
 		sql: deps.sql,
@@ -183,10 +187,10 @@ export async function erasePerson(
 		.catch((error: unknown) =>
 			deps.logger.error({ err: error }, 'alerts/index.md could not be rewritten after an erasure'),
 		);
-	// the erasure is committed: a failure to reach the CRM now is the background pass's to retry,
-	// not the request's to report as an error
+	// this erasure's first CRM attempt (not other people's: they are the background pass's); a
+	// failure is the background pass's to retry
 	if (record.crm_status === 'pending' && !erased.inFlight)
-		await runCrmErasures(deps).catch((error: unknown) =>
+		await runCrmErasures(deps, { erasureId: record.erasure_id }).catch((error: unknown) =>
 			deps.logger.error({ err: error }, 'CRM erasure failed after the erasure; it is retried'),
 		);
 	return answerOf(record, now);
@@ -224,11 +228,15 @@ async function deleteAlertFiles(deps: PrivacyDeps, runIds: string[]): Promise<nu
  * Asks the CRM to erase the records of due erasures. A failure is retried with backoff, like a
  * delivery; the erasure stays `pending` (GET /internal/privacy/erasures) until the CRM confirms.
  */
-export async function runCrmErasures(deps: PrivacyDeps, limit = 20): Promise<number> {
+export async function runCrmErasures(
+	deps: PrivacyDeps,
+	options: { limit?: number; erasureId?: number } = {},
+): Promise<number> {
 	const due = await claimDueCrmErasures(deps.sql, {
 		now: deps.now(),
 		leaseSeconds: 120,
-		limit,
+		limit: options.limit ?? 20,
+		erasureId: options.erasureId,
 	});
 	let done = 0;
 	for (const erasure of due) {
