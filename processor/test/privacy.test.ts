@@ -2,11 +2,14 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
 import { claimPerson } from '../src/db/person-identities.js';
-import { claimDueCrmErasures, eraseAndRecord } from '../src/db/privacy.js';
+import { connect } from '../src/db/connection.js';
+import { migrate } from '../src/db/migrate.js';
+import { claimDueCrmErasures, eraseAndRecord, retentionBatch } from '../src/db/privacy.js';
+import { defaultMigrationsDir } from '../src/paths.js';
 import { recordSignatureFailures } from '../src/db/signature-failures.js';
 import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
 import { hashEmail } from '../src/pii/email.js';
-import { postLead, startStack, validLead, type Stack } from './support/harness.js';
+import { postLead, startStack, testDatabase, validLead, type Stack } from './support/harness.js';
 
 /**
  * Erasure and access on real Postgres, real files and the mock CRM (docs/privacy.md): after an
@@ -720,4 +723,38 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 		refused_requests_cleared: 0,
 		more: false,
 	});
+});
+
+test('retention leaves a lead answered on store and still queued for the CRM, however old', async () => {
+	// a database of its own: no deliverer claims the queued run while retention looks at it
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 2 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const received = new Date(stack.clock.now.getTime() - 400 * 86_400_000);
+		for (const [key, status] of [
+			['old-queued', 'queued'],
+			['old-processed', 'processed'],
+		]) {
+			await sql`
+				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, received_at, status)
+				VALUES (gen_random_uuid(), ${key!}, 'seed', 'seed', ${received}, ${status!})`;
+		}
+		const batch = await retentionBatch(sql, {
+			rawCutoff: null,
+			runCutoff: new Date(received.getTime() + 86_400_000),
+			refusalCutoff: null,
+			limit: 10,
+		});
+		expect(batch).toMatchObject({ anonymised: 1 });
+		const runs = await sql`
+			SELECT status, erased_at IS NOT NULL AS erased FROM runs ORDER BY status`;
+		expect(runs).toEqual([
+			{ status: 'processed', erased: true },
+			{ status: 'queued', erased: false },
+		]);
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
 });

@@ -494,7 +494,9 @@ export async function retentionBatch(
 		if (batch.runCutoff) {
 			const rows = await tx<{ run_id: string }[]>`
 				SELECT r.run_id FROM runs r
-				WHERE r.erased_at IS NULL AND r.received_at < ${batch.runCutoff} AND r.status <> 'accepted'
+				-- in flight: queued for the deliverer (answered on store) or with one now
+				WHERE r.erased_at IS NULL AND r.received_at < ${batch.runCutoff}
+					AND r.status NOT IN ('accepted', 'queued')
 					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))
 				ORDER BY r.received_at LIMIT ${batch.limit}
 				FOR UPDATE OF r SKIP LOCKED`;
