@@ -313,6 +313,36 @@ test('CRM failing then recovering, nobody calling retry-due: every stored lead r
 	await processor.kill('SIGTERM');
 }, 60_000);
 
+test('calls paused in the middle of a batch: the leads not tried wait in the queue, only the tried ones are failures', async () => {
+	// every call fails; the breaker pauses calls after 3, long enough for the whole test
+	await setCrmFaults({ fail_next: 1000, status: 503 });
+	const processor = await start({
+		CRM_BREAKER_FAILURES: '3',
+		CRM_BREAKER_COOLDOWN_SECONDS: '300',
+		DELIVERY_CONCURRENCY: '2',
+		// the ten leads are stored before the first claim: one batch
+		DELIVERY_LINGER_MS: '1000',
+	});
+	await postQueued(processor.url, 'aos-paused-', 10);
+	const settled = await waitFor(() => statuses('aos-paused-'), {
+		what: 'the batch settled with calls paused',
+		until: (by) =>
+			!by.accepted && (by.failed ?? 0) >= 3 && (by.failed ?? 0) + (by.queued ?? 0) === 10,
+		deadlineMs: 20_000,
+		intervalMs: 100,
+	});
+	const [counted] = await sql<{ items: number; tried: number }[]>`
+		SELECT
+			(SELECT count(*)::int FROM dlq d JOIN runs r USING (run_id)
+				WHERE r.idempotency_key LIKE 'aos-paused-%') AS items,
+			(SELECT count(DISTINCT a.run_id)::int FROM delivery_attempts a JOIN runs r USING (run_id)
+				WHERE r.idempotency_key LIKE 'aos-paused-%') AS tried`;
+	// a DLQ item (and its lead.failed alert) only for a lead the CRM was called for
+	expect(counted!.items).toBe(counted!.tried);
+	expect(settled!.queued).toBe(10 - counted!.items);
+	await processor.kill('SIGTERM');
+}, 60_000);
+
 function verifies(event: Received, secret: string): boolean {
 	const key = signingKeys([secret])[0]!.key;
 	const expected = `v1,${createHmac('sha256', key).update(`${event.id}.${event.timestamp}.${event.body}`).digest('base64')}`;

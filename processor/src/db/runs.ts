@@ -349,6 +349,24 @@ export async function claimQueued(
 	);
 }
 
+/**
+ * A claimed run whose CRM call did not happen (calls paused) goes back to the queue, first in
+ * line again; only while this owner still holds it.
+ */
+export async function requeueClaimed(
+	sql: Sql,
+	runId: string,
+	owner: string,
+	deadlineMs: number,
+): Promise<void> {
+	await withDeadline(
+		sql`
+			UPDATE runs SET status = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = now()
+			WHERE run_id = ${runId} AND status = 'accepted' AND lease_owner = ${owner}`,
+		deadlineMs,
+	);
+}
+
 /** The raw lead is no longer needed (its DLQ item was closed by hand): for the runs of `runs`. */
 export function purgeSealedLeadsStatement(sql: Queryable, runs: Fragment) {
 	return sql`

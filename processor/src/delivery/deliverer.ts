@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { claimQueued, type QueuedRun } from '../db/runs.js';
+import { claimQueued, requeueClaimed, type QueuedRun } from '../db/runs.js';
 import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
 import { deliverAccepted, type IntakeDeps } from '../intake/intake-service.js';
 import { parseLeadBody } from '../intake/lead-body.js';
@@ -93,6 +93,9 @@ async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedR
 			lead,
 			ruleset.mapping,
 			run.first_idempotency_key ?? run.idempotency_key,
+			// calls paused meanwhile (the circuit opened during this batch): the lead was not
+			// tried, so it waits in the queue, not in the DLQ as a failure
+			() => requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs),
 		);
 	} catch (error) {
 		log.error({ err: error }, 'background delivery failed to record; the recovery takes it');

@@ -204,7 +204,9 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 /**
  * Delivers an `accepted` run this process holds and settles it: `processed` (200 with the CRM's
  * id), or `failed` with a DLQ item (500). The synchronous intake calls it for the request it
- * answers; a deliverer for a queued run it claimed (then nobody reads the answer).
+ * answers; a deliverer for a queued run it claimed (then nobody reads the answer), and it
+ * passes `handBack`: a run the CRM was not called for (calls paused by the circuit breaker)
+ * goes back to the queue instead of to the DLQ, and the answer is `null`.
  */
 export async function deliverAccepted(
 	deps: IntakeDeps,
@@ -212,10 +214,32 @@ export async function deliverAccepted(
 	runId: string,
 	lead: PreparedLead,
 	mapping: MappingConfig,
+	crmKey: string,
+	handBack: () => Promise<void>,
+): Promise<IntakeAnswer | null>;
+export async function deliverAccepted(
+	deps: IntakeDeps,
+	request: DeliveryContext,
+	runId: string,
+	lead: PreparedLead,
+	mapping: MappingConfig,
+	crmKey?: string,
+): Promise<IntakeAnswer>;
+export async function deliverAccepted(
+	deps: IntakeDeps,
+	request: DeliveryContext,
+	runId: string,
+	lead: PreparedLead,
+	mapping: MappingConfig,
 	crmKey: string = request.idempotencyKey,
-): Promise<IntakeAnswer> {
+	handBack?: () => Promise<void>,
+): Promise<IntakeAnswer | null> {
 	const crmRequest = toCrmRequest(lead.normalized, mapping, runId, crmKey);
 	const result = await deps.crm.upsert(crmRequest.body);
+	if (!result.ok && result.skipped && handBack) {
+		await handBack();
+		return null;
+	}
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {
 			reason: result.reason,
