@@ -1,5 +1,5 @@
 /** A statement that did not finish in time: treated like an unreachable database (503). */
-class DatabaseDeadlineError extends Error {
+export class DatabaseDeadlineError extends Error {
 	readonly code = 'DB_DEADLINE';
 	constructor(ms: number) {
 		super(`the database did not answer within ${ms} ms`);

@@ -491,21 +491,24 @@ export function createRunWriter(
 	sql: Sql,
 	options: { maxBatch: number; maxInFlight: number; deadlineMs: number },
 ): RunWriter {
-	const write = createBatcher(async (writes: IntakeWrite[]) => {
-		const runs = writes.flatMap((write) => (write.kind === 'open' ? [write.run] : []));
-		const deliveries = writes.flatMap((write) =>
-			write.kind === 'processed' ? [write.delivery] : [],
-		);
-		const { created, processed } = await writeIntakeBatch(
-			sql,
-			runs,
-			deliveries,
-			options.deadlineMs,
-		);
-		return writes.map((write) =>
-			write.kind === 'open' ? created.has(write.run.runId) : processed.has(write.delivery.runId),
-		);
-	}, options);
+	const write = createBatcher(
+		async (writes: IntakeWrite[]) => {
+			const runs = writes.flatMap((write) => (write.kind === 'open' ? [write.run] : []));
+			const deliveries = writes.flatMap((write) =>
+				write.kind === 'processed' ? [write.delivery] : [],
+			);
+			const { created, processed } = await writeIntakeBatch(
+				sql,
+				runs,
+				deliveries,
+				options.deadlineMs,
+			);
+			return writes.map((write) =>
+				write.kind === 'open' ? created.has(write.run.runId) : processed.has(write.delivery.runId),
+			);
+		},
+		{ ...options, maxWaitMs: options.deadlineMs },
+	);
 	return {
 		open: (run) => write({ kind: 'open', run }),
 		processed: (delivery) => write({ kind: 'processed', delivery }),

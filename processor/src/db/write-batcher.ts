@@ -1,4 +1,5 @@
 import { isConnectionError } from './connection.js';
+import { DatabaseDeadlineError } from './deadline.js';
 
 /**
  * Group commit for the intake path: calls made while a flush is in flight wait and go to the
@@ -11,14 +12,32 @@ import { isConnectionError } from './connection.js';
  */
 export function createBatcher<T, R>(
 	flush: (items: T[]) => Promise<R[]>,
-	options: { maxBatch: number; maxInFlight: number },
+	options: {
+		maxBatch: number;
+		maxInFlight: number;
+		/**
+		 * The longest a call waits for its flush to start: a stalled database (every flush
+		 * running into its deadline) must not grow the queue and everyone's wait without bound.
+		 * The call fails as a deadline (503); it was never written.
+		 */
+		maxWaitMs?: number;
+	},
 ): (item: T) => Promise<R> {
-	const queue: { item: T; resolve: (result: R) => void; reject: (error: unknown) => void }[] = [];
+	interface Entry {
+		item: T;
+		resolve: (result: R) => void;
+		reject: (error: unknown) => void;
+		timer?: NodeJS.Timeout;
+		expired?: true;
+	}
+	const queue: Entry[] = [];
 	let inFlight = 0;
 
 	const pump = () => {
 		while (inFlight < options.maxInFlight && queue.length > 0) {
-			const batch = queue.splice(0, options.maxBatch);
+			const batch = queue.splice(0, options.maxBatch).filter((entry) => !entry.expired);
+			if (batch.length === 0) continue;
+			for (const entry of batch) clearTimeout(entry.timer);
 			inFlight++;
 			flush(batch.map((entry) => entry.item))
 				.then(
@@ -42,9 +61,18 @@ export function createBatcher<T, R>(
 		}
 	};
 
+	const { maxWaitMs } = options;
 	return (item) =>
 		new Promise<R>((resolve, reject) => {
-			queue.push({ item, resolve, reject });
+			const entry: Entry = { item, resolve, reject };
+			if (maxWaitMs !== undefined) {
+				// cleared when its flush starts (in pump, right below if a slot is free)
+				entry.timer = setTimeout(() => {
+					entry.expired = true;
+					reject(new DatabaseDeadlineError(maxWaitMs));
+				}, maxWaitMs);
+			}
+			queue.push(entry);
 			pump();
 		});
 }

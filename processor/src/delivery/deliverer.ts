@@ -46,7 +46,8 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
 			const leaseMs = Math.max(
 				deps.acceptedLeaseSeconds * 1000,
-				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs, deps.deadlineMs),
+				// a processed write waits at most its deadline to join a group commit, then runs
+				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs, 2 * deps.deadlineMs),
 			);
 			const runs = await claimQueued(deps.sql, {
 				owner: options.owner,

@@ -82,3 +82,21 @@ test('a batch the database refuses is split: only the item that cannot be writte
 		{ status: 'fulfilled', value: 30 },
 	]);
 });
+
+test('a call still waiting for its flush after maxWaitMs fails as a deadline and is never written', async () => {
+	const { calls, flush } = controlledFlush();
+	const write = createBatcher(flush, { maxBatch: 10, maxInFlight: 1, maxWaitMs: 20 });
+	// the first flush hangs (a stalled database): the calls behind it wait, then give up
+	const first = write(1);
+	const waiting = [write(2), write(3)];
+	await expect(waiting[0]).rejects.toMatchObject({ code: 'DB_DEADLINE' });
+	await expect(waiting[1]).rejects.toMatchObject({ code: 'DB_DEADLINE' });
+	const later = write(4);
+	calls[0]!.finish();
+	expect(await first).toBe(10);
+	await Promise.resolve();
+	// the given-up calls are not in the next flush; the one made after them is
+	expect(calls.map((call) => call.items)).toEqual([[1], [4]]);
+	calls[1]!.finish();
+	expect(await later).toBe(40);
+});
