@@ -201,6 +201,11 @@ test('a repeat answered on store while the CRM still has the first: duplicate at
 	const waiting = await postLead(processor.url, validLead(), { key: 'aos-inflight' });
 	expect(waiting.status).toBe(409);
 	expect(waiting.body).toMatchObject({ code: 'request_in_progress', run_id: first.body.run_id });
+	// ask again when the deliverer's claim runs out, not when a request's own lease would have
+	const [claim] = await sql<{ lease_until: Date }[]>`
+		SELECT lease_until FROM runs WHERE run_id = ${first.body.run_id as string}`;
+	const claimLeft = (claim!.lease_until.getTime() - Date.now()) / 1000;
+	expect(Math.abs(Number(waiting.headers.get('retry-after')) - claimLeft)).toBeLessThan(3);
 	await allProcessed('aos-inflight', 1);
 	expect(await crmLeads('aos-inflight')).toEqual([expect.objectContaining({ upserts: 1 })]);
 	// the KPI counts the repeat answered duplicate, not the one answered 409

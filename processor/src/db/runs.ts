@@ -47,6 +47,8 @@ export interface ExistingRun {
 	status: RunStatus;
 	fingerprint: string;
 	receivedAt: Date;
+	/** A deliverer's claim: it holds the run until then (null: the request's own, by receivedAt). */
+	leaseUntil: Date | null;
 }
 
 export interface Delivery extends RunAttempt {
@@ -204,15 +206,23 @@ export async function findRepeat(
 ): Promise<ExistingRun | null> {
 	const payload: EventPayloads['lead_duplicate'] = { idempotency_key: idempotencyKey };
 	const [row] = await withDeadline(
-		sql<{ run_id: string; status: RunStatus; fingerprint: string; received_at: Date }[]>`
+		sql<
+			{
+				run_id: string;
+				status: RunStatus;
+				fingerprint: string;
+				received_at: Date;
+				lease_until: Date | null;
+			}[]
+		>`
 			WITH existing AS (
-				SELECT run_id, status, fingerprint, received_at FROM runs WHERE idempotency_key = ${idempotencyKey}
+				SELECT run_id, status, fingerprint, received_at, lease_until FROM runs WHERE idempotency_key = ${idempotencyKey}
 			), repeat AS (
 				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
 				SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json(payload)}, ${correlationId}
 				FROM existing WHERE fingerprint = ${fingerprint} AND (status <> 'accepted' OR ${inFlightIsRepeat})
 			)
-			SELECT run_id, status, fingerprint, received_at FROM existing`,
+			SELECT run_id, status, fingerprint, received_at, lease_until FROM existing`,
 		deadlineMs,
 	);
 	return row
@@ -221,6 +231,7 @@ export async function findRepeat(
 				status: row.status,
 				fingerprint: row.fingerprint,
 				receivedAt: row.received_at,
+				leaseUntil: row.lease_until,
 			}
 		: null;
 }

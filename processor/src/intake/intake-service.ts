@@ -336,7 +336,10 @@ async function answerRepeat(
 		);
 	}
 	if (existing.status === 'accepted' && !inFlightIsRepeat) {
-		const leaseEnds = existing.receivedAt.getTime() + deps.acceptedLeaseSeconds * 1000;
+		// a deliverer's claim (answered on store, then taken from the queue) runs to its lease
+		const leaseEnds =
+			existing.leaseUntil?.getTime() ??
+			existing.receivedAt.getTime() + deps.acceptedLeaseSeconds * 1000;
 		const retryAfter = Math.max(1, Math.ceil((leaseEnds - deps.now().getTime()) / 1000));
 		throw new HttpError(
 			409,
