@@ -132,7 +132,7 @@ export async function startProcessor(
 		const loops: Loop[] = [];
 		// stopped first: a pass in progress still has the CRM client and the database
 		closers.unshift(async () => {
-			for (const loop of loops.splice(0)) await loop.stop();
+			await Promise.all(loops.splice(0).map((loop) => loop.stop()));
 		});
 		const deliverer = startDeliverer(delivery, {
 			owner,

@@ -348,6 +348,37 @@ test('calls paused in the middle of a batch: the leads not tried wait in the que
 	await processor.kill('SIGTERM');
 }, 60_000);
 
+test('a stop hands the batch it has not started back to the queue: the next processor delivers it, nothing is failed', async () => {
+	// one call at a time, 2 s each: a stop comes while the first of five is with the CRM
+	await setCrmFaults({ fail_next: 0, slow_next: 1000, latency_ms: 2000 });
+	const processor = await start({
+		CRM_TIMEOUT_MS: '5000',
+		DLQ_LEASE_SECONDS: '10',
+		DELIVERY_CONCURRENCY: '1',
+		// the five leads are stored before the first claim: one batch
+		DELIVERY_LINGER_MS: '1000',
+	});
+	await postQueued(processor.url, 'aos-stop-', 5);
+	await waitFor(() => statuses('aos-stop-'), {
+		what: 'the five leads claimed by the deliverer',
+		until: (by) => by.accepted === 5,
+		intervalMs: 20,
+	});
+	await processor.kill('SIGTERM');
+	const afterStop = await statuses('aos-stop-');
+	// the call under way finished; the rest went back to the queue, none is left claimed
+	expect(afterStop.accepted).toBeUndefined();
+	expect(afterStop.queued).toBeGreaterThanOrEqual(3);
+	expect((afterStop.processed ?? 0) + afterStop.queued!).toBe(5);
+	await setCrmFaults({ fail_next: 0, slow_next: 0, latency_ms: 0 });
+	await start();
+	await allProcessed('aos-stop-', 5);
+	expect((await crmLeads('aos-stop-')).map((lead) => lead.upserts)).toEqual(Array(5).fill(1));
+	const [failed] = await sql<{ n: number }[]>`
+		SELECT count(*)::int AS n FROM dlq d JOIN runs r USING (run_id) WHERE r.idempotency_key LIKE 'aos-stop-%'`;
+	expect(failed!.n).toBe(0);
+}, 60_000);
+
 function verifies(event: Received, secret: string): boolean {
 	const key = signingKeys([secret])[0]!.key;
 	const expected = `v1,${createHmac('sha256', key).update(`${event.id}.${event.timestamp}.${event.body}`).digest('base64')}`;

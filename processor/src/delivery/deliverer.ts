@@ -38,9 +38,14 @@ export interface DelivererOptions {
  */
 export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loop {
 	let linger = true;
-	return startLoop(
+	// a stop lets the calls under way finish, and hands the rest of the batch back to the queue
+	// at once: a deploy's grace period is not spent on them, nor are they recovered later as
+	// interrupted (a false lead.failed) after a kill
+	let stopping = false;
+	const loop = startLoop(
 		async () => {
 			if (linger && options.lingerMs > 0) await delay(options.lingerMs);
+			if (stopping) return false;
 			const circuit = deps.crm.status();
 			if (circuit.state === 'open') return false;
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
@@ -55,13 +60,24 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 				limit,
 				deadlineMs: deps.deadlineMs,
 			});
-			await mapConcurrently(runs, options.concurrency, (run) => deliver(deps, options, run));
+			await mapConcurrently(runs, options.concurrency, (run) =>
+				stopping
+					? requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs)
+					: deliver(deps, options, run),
+			);
 			// a full batch: there may be more waiting, so no lingering before the next claim
 			linger = runs.length < limit;
 			return !linger;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'deliverer' },
 	);
+	return {
+		wake: () => loop.wake(),
+		stop: () => {
+			stopping = true;
+			return loop.stop();
+		},
+	};
 }
 
 async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedRun) {
