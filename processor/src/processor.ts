@@ -125,6 +125,7 @@ export async function startProcessor(
 			concurrency: config.DLQ_RETRY_CONCURRENCY,
 			claimLeaseSeconds: config.DLQ_LEASE_SECONDS,
 			crmTimeoutMs: config.CRM_TIMEOUT_MS,
+			logger,
 		};
 		// the background work (docs/architecture.md): delivery of queued leads, DLQ retries and
 		// outcome events go on whether n8n is up or not; every claim is leased, so processors share it

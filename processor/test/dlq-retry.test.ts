@@ -218,3 +218,31 @@ test('two processors draining one DLQ never deliver an item twice', async () => 
 		await second.close();
 	}
 });
+
+test("one item whose outcome cannot be recorded is that item's: the pass settles the others and answers 200", async () => {
+	const kept = await failedLead('settle-ok');
+	const refused = await failedLead('settle-refused');
+	await stack.sql.unsafe(`
+		CREATE FUNCTION refuse_settle() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN RAISE EXCEPTION 'this item cannot be settled now'; END $$;
+		CREATE TRIGGER refuse_settle BEFORE UPDATE ON dlq FOR EACH ROW
+			WHEN (NEW.dlq_id = ${refused.dlqId} AND NEW.status = 'resolved')
+			EXECUTE FUNCTION refuse_settle();`);
+	try {
+		stack.clock.advance(30);
+		expect(await retryDue()).toMatchObject({ claimed: 2, resolved: 1 });
+		expect(await dlqItem(kept.dlqId)).toMatchObject({ status: 'resolved' });
+		expect(await dlqItem(refused.dlqId)).toMatchObject({ status: 'retrying' });
+	} finally {
+		await stack.sql.unsafe('DROP TRIGGER refuse_settle ON dlq; DROP FUNCTION refuse_settle();');
+	}
+	// once its claim runs out it is tried again, and settles
+	const [claim] = await stack.sql<{ locked_until: Date }[]>`
+		SELECT locked_until FROM dlq WHERE dlq_id = ${refused.dlqId}`;
+	stack.clock.advance(
+		Math.ceil((claim!.locked_until.getTime() - stack.clock.now.getTime()) / 1000),
+	);
+	expect(await retryDue()).toMatchObject({ claimed: 1, resolved: 1 });
+	expect(await dlqItem(refused.dlqId)).toMatchObject({ status: 'resolved' });
+	expect(stack.logs.some((line) => line.includes('could not be settled'))).toBe(true);
+});

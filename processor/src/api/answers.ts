@@ -87,7 +87,7 @@ export const RetryOutcome = z
 	.object({
 		dlq_id: z.number().int(),
 		run_id: z.uuid(),
-		outcome: z.enum(['resolved', 'retried', 'dead', 'deferred', 'lease_lost']),
+		outcome: z.enum(['resolved', 'retried', 'dead', 'deferred', 'lease_lost', 'unsettled']),
 		reason: z.string().optional(),
 		status_code: z.number().int().nullable().optional(),
 		next_retry_at: z.string().optional(),

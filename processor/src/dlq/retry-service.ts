@@ -27,6 +27,7 @@ import { parseLeadBody } from '../intake/lead-body.js';
 import { prepareLead } from '../intake/prepare-lead.js';
 import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
 import { nextRetryAt } from '../crm/backoff.js';
+import type { Logger } from '../logger.js';
 import { recoverInterrupted } from './recovery.js';
 
 /** What intake delivery needs, plus how retries run. */
@@ -36,13 +37,19 @@ export interface RetryDeps extends IntakeDeps {
 	/** Shortest lease of a claim; a claim's lease also covers its whole batch at the CRM timeout. */
 	claimLeaseSeconds: number;
 	crmTimeoutMs: number;
+	/** An item whose record could not be written is logged here, and the pass goes on. */
+	logger: Logger;
 }
 
 export interface RetryOutcome {
 	dlq_id: number;
 	run_id: string;
-	/** `deferred`: CRM calls were paused meanwhile; the item waits, no retry counted. */
-	outcome: 'resolved' | 'retried' | 'dead' | 'deferred' | 'lease_lost';
+	/**
+	 * `deferred`: CRM calls were paused meanwhile; the item waits, no retry counted.
+	 * `unsettled`: its outcome could not be recorded (the database); it stays claimed until its
+	 * lease runs out and is then tried again (the CRM upserts by key: still one record).
+	 */
+	outcome: 'resolved' | 'retried' | 'dead' | 'deferred' | 'lease_lost' | 'unsettled';
 	reason?: string;
 	status_code?: number | null;
 	next_retry_at?: string;
@@ -78,13 +85,15 @@ export async function retryDue(deps: RetryDeps, limit: number): Promise<RetryDue
 	const probing = before.state === 'half-open';
 	const items = await claimDue(deps.sql, leaseFor(deps, probing ? 1 : limit));
 	const outcomes = await mapConcurrently(items, deps.concurrency, (item) =>
-		redeliver(deps, item, 'retry'),
+		redeliverOne(deps, item, 'retry'),
 	);
 	if (probing && items.length === 1 && limit > 1 && deps.crm.status().state === 'closed') {
 		const rest = await claimDue(deps.sql, leaseFor(deps, limit - 1));
 		items.push(...rest);
 		outcomes.push(
-			...(await mapConcurrently(rest, deps.concurrency, (item) => redeliver(deps, item, 'retry'))),
+			...(await mapConcurrently(rest, deps.concurrency, (item) =>
+				redeliverOne(deps, item, 'retry'),
+			)),
 		);
 	}
 	return { ...summarize(items.length, outcomes), recovered, circuit: deps.crm.status() };
@@ -93,7 +102,7 @@ export async function retryDue(deps: RetryDeps, limit: number): Promise<RetryDue
 /** An operator's "retry now" for one item; null when it cannot be claimed (resolved, in flight). */
 export async function retryOne(deps: RetryDeps, dlqId: number): Promise<RetryOutcome | null> {
 	const item = await claimOne(deps.sql, dlqId, leaseFor(deps, 1));
-	return item ? redeliver(deps, item, 'operator') : null;
+	return item ? redeliverOne(deps, item, 'operator') : null;
 }
 
 export type ReplaySummary =
@@ -114,7 +123,7 @@ export async function replay(
 	if (options.dryRun) return { dry_run: true, matched };
 	const items = await claimReplayable(deps.sql, filter, leaseFor(deps, options.limit));
 	const outcomes = await mapConcurrently(items, deps.concurrency, (item) =>
-		redeliver(deps, item, 'operator'),
+		redeliverOne(deps, item, 'operator'),
 	);
 	return { dry_run: false, matched, ...summarize(items.length, outcomes), items: outcomes };
 }
@@ -131,6 +140,23 @@ function leaseFor(deps: RetryDeps, batchSize: number) {
 		leaseToken: randomUUID(),
 		limit: batchSize,
 	};
+}
+
+/** One item of a batch: an error recording it is that item's, not the whole pass's. */
+async function redeliverOne(
+	deps: RetryDeps,
+	item: ClaimedItem,
+	trigger: 'retry' | 'operator',
+): Promise<RetryOutcome> {
+	try {
+		return await redeliver(deps, item, trigger);
+	} catch (error) {
+		deps.logger.error(
+			{ err: error, dlq_id: item.dlqId, run_id: item.runId },
+			'a DLQ item could not be settled; it is tried again after its lease',
+		);
+		return { dlq_id: item.dlqId, run_id: item.runId, outcome: 'unsettled' };
+	}
 }
 
 async function redeliver(
