@@ -375,3 +375,31 @@ test('the processor runs the pass by itself: at start and every ALERTS_PASS_SECO
 		await own.close();
 	}
 });
+
+test('a follow-up written while an erasure took its lead is deleted, not left holding what the erasure removed', async () => {
+	const { runId, dlqId } = await failedLead('erased-meanwhile', 400);
+	let written = '';
+	const settled = await settleFollowUps(
+		stack.sql,
+		{ limit: 10, leaseSeconds: 60, token: randomUUID() },
+		async (items) => {
+			const item = items.find((candidate) => candidate.dlq_id === dlqId)!;
+			// the person is erased after this pass read the item, before its file is down
+			const erased = await stack.internal('POST', '/internal/privacy/erase', {
+				email: 'erased-meanwhile@example.com',
+			});
+			expect(erased.body).toMatchObject({ run_ids: [runId] });
+			const document = buildFollowUp(item, { writtenAt: stack.clock.now, earlierFiles: [] });
+			written = await createAlertFile(
+				stack.alertsDir,
+				stack.clock.now,
+				runId,
+				JSON.stringify(document),
+			);
+			// the other items claimed stay due for the next pass
+			return new Map([[dlqId, written]]);
+		},
+	);
+	expect(settled.erasedMeanwhile).toEqual([written]);
+	expect(settled.written.map((entry) => entry.item.dlq_id)).not.toContain(dlqId);
+});

@@ -77,13 +77,14 @@ const INCIDENT_COLUMNS = (sql: Queryable) => sql`
  * file down, then the claim is settled with the files written. A pass that dies leaves its
  * claims to expire, and the next pass takes the items again (and `write` finds the file it made).
  * SKIP LOCKED and the lease keep two processors off the same item. `write` answers the file
- * written per dlq_id; an item it could not write stays due. Returns the items written.
+ * written per dlq_id; an item it could not write stays due. Returns the items written, and
+ * apart the files written for items an erasure took meanwhile (the caller deletes them).
  */
 export async function settleFollowUps(
 	sql: Sql,
 	claim: { limit: number; leaseSeconds: number; token: string },
 	write: (items: DlqIncident[]) => Promise<Map<number, string>>,
-): Promise<{ item: DlqIncident; file: string }[]> {
+): Promise<{ written: { item: DlqIncident; file: string }[]; erasedMeanwhile: string[] }> {
 	const items = await sql<DlqIncident[]>`
 		WITH due AS MATERIALIZED (
 			SELECT dlq_id FROM dlq
@@ -103,14 +104,14 @@ export async function settleFollowUps(
 		FROM dlq d JOIN runs r ON r.run_id = d.run_id
 		WHERE d.dlq_id IN (SELECT dlq_id FROM claimed)
 		ORDER BY d.dlq_id`;
-	if (items.length === 0) return [];
+	if (items.length === 0) return { written: [], erasedMeanwhile: [] };
 	const files = await write([...items]);
 	const written = items.flatMap((item) => {
 		const file = files.get(item.dlq_id);
 		return file ? [{ item, file }] : [];
 	});
 	// the ending the file was written for: an item that changed again since is due again
-	await sql`
+	const settled = await sql<{ dlq_id: string }[]>`
 		UPDATE dlq SET followup_status = COALESCE(w.status, dlq.followup_status),
 			followup_file = COALESCE(w.file, dlq.followup_file),
 			followup_at = CASE WHEN w.file IS NULL THEN dlq.followup_at ELSE now() END,
@@ -118,8 +119,28 @@ export async function settleFollowUps(
 		FROM unnest(${items.map((item) => item.dlq_id)}::bigint[],
 			${items.map((item) => files.get(item.dlq_id) ?? null)}::text[],
 			${items.map((item) => (files.has(item.dlq_id) ? item.status : null))}::text[]) AS w (dlq_id, file, status)
-		WHERE dlq.dlq_id = w.dlq_id AND dlq.followup_claim = ${claim.token}`;
-	return written;
+		WHERE dlq.dlq_id = w.dlq_id AND dlq.followup_claim = ${claim.token}
+		RETURNING dlq.dlq_id`;
+	// a claim lost while its file was written: when an erasure took it (it clears the claims of
+	// its person's items and deletes their files before and after), the file written meanwhile
+	// still holds what the erasure removed from the record, and must go too
+	const kept = new Set(settled.map((row) => Number(row.dlq_id)));
+	const lost = written.filter((entry) => !kept.has(Number(entry.item.dlq_id)));
+	const erased =
+		lost.length === 0
+			? new Set<string>()
+			: new Set(
+					(
+						await sql<{ run_id: string }[]>`
+							SELECT run_id FROM runs
+							WHERE run_id = ANY(${lost.map((entry) => entry.item.run_id)}::uuid[])
+								AND erased_at IS NOT NULL`
+					).map((row) => row.run_id),
+				);
+	return {
+		written: written.filter((entry) => !erased.has(entry.item.run_id)),
+		erasedMeanwhile: lost.filter((entry) => erased.has(entry.item.run_id)).map((e) => e.file),
+	};
 }
 
 /**

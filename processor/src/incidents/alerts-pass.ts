@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Sql } from '../db/connection.js';
 import {
@@ -136,8 +136,11 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 				{ limit: FOLLOW_UP_BATCH, leaseSeconds: FOLLOW_UP_LEASE_SECONDS, token: randomUUID() },
 				writeFollowUps,
 			);
-			files.push(...settled.map((entry) => entry.file));
-			if (settled.length < FOLLOW_UP_BATCH) break;
+			files.push(...settled.written.map((entry) => entry.file));
+			for (const name of settled.erasedMeanwhile) {
+				await rm(join(deps.alertsDir, name), { force: true });
+			}
+			if (settled.written.length + settled.erasedMeanwhile.length < FOLLOW_UP_BATCH) break;
 		}
 		return files;
 	}
