@@ -422,3 +422,20 @@ function withBody(
 		req.end(body);
 	});
 }
+
+test("a query the database's statement timeout cancels answers 503 database_unavailable, not 500", async () => {
+	const slow = await startStack({
+		env: { DB_QUERY_TIMEOUT_MS: '1000', DB_STATEMENT_TIMEOUT_MS: '1000' },
+	});
+	try {
+		// the KPI table held by another transaction: the operator's read waits until Postgres cancels it
+		const answer = await slow.sql.begin(async (tx) => {
+			await tx`LOCK TABLE kpi_daily IN ACCESS EXCLUSIVE MODE`;
+			return slow.internal('GET', '/internal/kpi');
+		});
+		expect(answer.status).toBe(503);
+		expect(answer.body).toMatchObject({ code: 'database_unavailable' });
+	} finally {
+		await slow.close();
+	}
+});

@@ -42,6 +42,7 @@ const CONNECTION_ERROR_CODES = new Set([
 	'57P02', // crash_shutdown
 	'57P03', // cannot_connect_now
 	'53300', // too_many_connections
+	'57014', // query_canceled: DB_STATEMENT_TIMEOUT_MS ran out (locks held, a stalled server)
 ]);
 
 /** True for errors that mean "the database cannot be reached now", as opposed to a bad query. */
