@@ -230,7 +230,19 @@ export class LeadSourceTrigger implements INodeType {
 			);
 		}
 
-		const body = this.getBodyData();
+		const request = this.getRequestObject() as ReturnType<IWebhookFunctions['getRequestObject']> & {
+			contentType?: string;
+		};
+		let body: unknown = this.getBodyData();
+		// n8n parses a body only when its type reads exactly `application/json`: a `+json` type, or
+		// `application/json ; charset=…` (n8n does not trim), arrives unparsed and is read here
+		if (request.contentType !== 'application/json') {
+			if (!request.rawBody) await request.readRawBody?.();
+			body = parseJsonBody(request.rawBody);
+			if (body === undefined) {
+				return refuse(422, 'invalid_json', 'The body is not valid JSON');
+			}
+		}
 		const shape = leadShapeProblem(body);
 		if (shape) return refuse(422, shape.code, shape.detail);
 
@@ -249,5 +261,15 @@ export class LeadSourceTrigger implements INodeType {
 				],
 			],
 		};
+	}
+}
+
+/** A body as it came, parsed as JSON (a leading byte-order mark allowed); undefined if it is not. */
+function parseJsonBody(raw: Buffer | undefined): unknown {
+	const text = (raw ?? Buffer.alloc(0)).toString('utf8');
+	try {
+		return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;
+	} catch {
+		return undefined;
 	}
 }

@@ -688,6 +688,16 @@ describe('whatever a lead source sends, it gets a JSON error without internals',
 		});
 	});
 
+	test('JSON that n8n leaves unparsed (`application/json ; charset=utf-8`): the trigger reads it, the lead is taken', async () => {
+		const spaced = { ...lead, email: 'e2e.spaced-type@example.com' };
+		const answer = await postRaw(JSON.stringify(spaced), 'application/json ; charset=utf-8');
+		expect(answer.status).toBe(202);
+		const body = JSON.parse(answer.text) as { status: string; run_id: string };
+		expect(body.status).toBe('accepted');
+		const [run] = await sql`SELECT email_masked FROM runs WHERE run_id = ${body.run_id}`;
+		expect(run).toEqual({ email_masked: 'e***@example.com' });
+	});
+
 	test('malformed XML: 422 from n8n, no stack trace', async () => {
 		const answer = await postRaw('<lead><email>', 'application/xml');
 		expect(answer.status).toBe(422);

@@ -170,6 +170,14 @@ test('not JSON: 415; an unusable idempotency key: 400', async () => {
 	const v1Answer = await post(v1, problem);
 	expect(v1Answer.status).toBe(200);
 	expect(v1Answer.answer.body).toEqual({ email: 'jane@example.com' });
+	// n8n itself parses only exactly `application/json`: the trigger reads the others as they came
+	const spaced = { authorization, 'content-type': 'application/json ; charset=utf-8' };
+	const spacedAnswer = await post(server, spaced);
+	expect(spacedAnswer.status).toBe(200);
+	expect(spacedAnswer.answer.body).toEqual({ email: 'jane@example.com' });
+	const broken = await post(v1, problem, '{"email": ');
+	expect(broken.status).toBe(422);
+	expect(broken.answer.code).toBe('invalid_json');
 	const badKey = await post(server, { authorization, 'idempotency-key': 'é'.repeat(3) });
 	expect(badKey.status).toBe(400);
 	expect(badKey.answer.code).toBe('idempotency_key_invalid');

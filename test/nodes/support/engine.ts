@@ -556,14 +556,14 @@ export async function startWebhookServer(
 		request.on('data', (chunk: Buffer) => chunks.push(chunk));
 		request.on('end', () => {
 			const raw = Buffer.concat(chunks).toString('utf8');
-			const type = String(request.headers['content-type'] ?? '')
-				.split(';', 1)[0]!
-				.trim();
-			const isJson = type === 'application/json' || type.endsWith('+json');
+			// as n8n reads the type: lower-cased, cut at the first `;`, not trimmed; and it parses
+			// JSON only for exactly `application/json` (anything else leaves the body `{}`)
+			const contentType = request.headers['content-type']?.split(';', 1)[0]!.toLowerCase();
 			// n8n's body parser keeps the bytes as they came (rawBody) beside the parsed body
 			Object.assign(request, {
+				contentType,
 				rawBody: Buffer.concat(chunks),
-				body: isJson && raw ? (JSON.parse(raw) as unknown) : {},
+				body: contentType === 'application/json' && raw ? (JSON.parse(raw) as unknown) : {},
 			});
 			serveWebhook(spec, request, response, options)
 				.then((call) => {
