@@ -61,8 +61,23 @@ export const OUTCOME_HINTS: NodeHint[] = OUTCOMES.map(({ displayName, meaning, a
 	group: { key: 'lead-intake-outputs', summary: 'What the four outputs mean', label: displayName },
 }));
 
-/** Statuses that mean the lead itself is unacceptable (bad JSON, wrong shape, too large, key reused). */
-const LEAD_REFUSED = new Set([400, 413, 422]);
+/** Statuses that mean the lead itself is unacceptable (too large, wrong shape, key reused). */
+const LEAD_REFUSED = new Set([413, 422]);
+/** The 400s that are about the source's request, not about how n8n handed it on. */
+const SOURCE_BAD_REQUESTS = new Set(['invalid_json', 'invalid_utf8', 'idempotency_key_invalid']);
+
+/**
+ * Whether the processor's answer is about the source's lead or its pace (the source should hear
+ * it as it is), rather than about the hand-off from n8n: a signature the processor does not
+ * take (a rotated secret), a wrong base URL, n8n's clock out of the window. Those are n8n's to
+ * fix; the lead was not stored, so the source is told to send it again later.
+ */
+export function concernsTheSource(statusCode: number, answer: Record<string, unknown>): boolean {
+	if (statusCode < 400 || statusCode >= 500) return true;
+	if (LEAD_REFUSED.has(statusCode) || statusCode === 429) return true;
+	if (statusCode === 409) return answer.code === 'request_in_progress';
+	return statusCode === 400 && SOURCE_BAD_REQUESTS.has(String(answer.code));
+}
 
 /**
  * Maps the processor's answer to an output. 200s say what happened in `status`; a 202 (answered on
@@ -84,5 +99,8 @@ export function outcomeOf(statusCode: number, answer: Record<string, unknown>): 
 		}
 		return 'failed';
 	}
-	return LEAD_REFUSED.has(statusCode) ? 'rejected' : 'failed';
+	const refused =
+		LEAD_REFUSED.has(statusCode) ||
+		(statusCode === 400 && SOURCE_BAD_REQUESTS.has(String(answer.code)));
+	return refused ? 'rejected' : 'failed';
 }

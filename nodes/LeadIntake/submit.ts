@@ -1,6 +1,6 @@
 import type { IDataObject, IExecuteFunctions, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
-import { OUTCOMES, outcomeOf } from './outcome';
+import { concernsTheSource, OUTCOMES, outcomeOf } from './outcome';
 import {
 	INTAKE_PATH,
 	type ProcessorAnswer,
@@ -121,7 +121,8 @@ export async function submitLeads(
 
 /**
  * Answers the webhook's caller with the processor's answer. A processor that could not be reached
- * (status 0) becomes 502, without the address or error that says why: that is for the operator.
+ * (status 0) becomes 502, without the address or error that says why: that is for the operator;
+ * so does a refusal of the hand-off itself (concernsTheSource), which the source cannot fix.
  */
 async function answerTheSource(
 	this: IExecuteFunctions,
@@ -130,11 +131,11 @@ async function answerTheSource(
 	correlationId: string | null,
 	retryAfter?: string,
 ): Promise<void> {
-	const reached = statusCode > 0;
+	const reached = statusCode > 0 && concernsTheSource(statusCode, answer);
 	const body: IDataObject = reached
 		? answer
 		: {
-				code: answer.code,
+				code: statusCode > 0 ? 'lead_not_handed_on' : answer.code,
 				detail: 'The lead could not be handed on; send it again later with the same key',
 				correlation_id: correlationId,
 			};

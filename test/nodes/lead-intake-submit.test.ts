@@ -354,6 +354,23 @@ describe('Answer the Lead Source (version 2.1)', () => {
 		const refused = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
 		expect(refused.responses[0]).toMatchObject({ statusCode: 422, body: { status: 'rejected' } });
 
+		// a refusal of n8n's hand-off (a rotated secret, a wrong URL, n8n's clock): the lead was not
+		// stored and the source cannot fix it, so it hears 502, send it again; the operator sees why
+		for (const [status, code] of [
+			[401, 'signature_invalid'],
+			[404, 'not_found'],
+			[409, 'timestamp_out_of_window'],
+			[400, 'timestamp_invalid'],
+		] as const) {
+			processor.answer(() => ({ status, body: { code, detail: 'x' } }));
+			const handOff = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
+			expect([code, handOff.responses[0]]).toMatchObject([
+				code,
+				{ statusCode: 502, body: { code: 'lead_not_handed_on', correlation_id: 'corr-1' } },
+			]);
+			expect(handOff.json('Node')[3]![0]).toMatchObject({ statusCode: status, response: { code } });
+		}
+
 		const address = await closedAddress();
 		const unreachable = await submit(
 			{ typeVersion: 2.1 },
