@@ -121,6 +121,23 @@ test('by default the alert goes to the processor, masked, named <outcome>:<run i
 	expect(await readdir(home)).toEqual([]);
 });
 
+test('leads the processor never stored (no run id) are alerts of their own: by their request, else by their item', async () => {
+	const unreachable = { outcome: 'failed', statusCode: 0, run_id: null, lead: seedLead };
+	await route({
+		items: [
+			{ ...unreachable, correlation_id: 'corr-a' },
+			{ ...unreachable, correlation_id: 'corr-b' },
+			unreachable,
+			unreachable,
+		],
+	});
+	const ids = processor.requests.map(
+		(request) => (JSON.parse(request.body) as IDataObject).alert_id as string,
+	);
+	expect(ids.slice(0, 2)).toEqual(['failed:corr-a', 'failed:corr-b']);
+	expect(new Set(ids).size).toBe(4);
+});
+
 test("the event's id names the alert when the item is an outcome event; an Error Trigger item, the failed execution", async () => {
 	await route({
 		items: [

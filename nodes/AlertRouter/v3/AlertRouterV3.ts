@@ -156,7 +156,7 @@ export class AlertRouterV3 implements INodeType {
 					},
 					new Date(),
 				);
-				alertId = alertIdOf(json, alert, this.getExecutionId());
+				alertId = alertIdOf(json, alert, this.getExecutionId(), itemIndex);
 			} catch (error) {
 				if (!this.continueOnFail()) throw asNodeError.call(this, error, itemIndex);
 				results.push({
@@ -248,15 +248,24 @@ async function deliver(
  * the item is one, else `<outcome>:<run id>`, else the execution (the failed one an Error Trigger
  * reports, else this one).
  */
-export function alertIdOf(json: IDataObject, alert: Alert, executionId: string): string {
+export function alertIdOf(
+	json: IDataObject,
+	alert: Alert,
+	executionId: string,
+	itemIndex = 0,
+): string {
 	const headers = object(json.headers);
 	const eventId = firstText(json['webhook-id'], headers['webhook-id'], json.event_id, json.id);
 	const outcome = alert.outcome ?? (typeof json.type === 'string' ? json.type : null);
+	// a lead the processor never stored has no run id: its request's correlation id is its own
+	const requestId = firstText(json.correlation_id);
 	const id =
 		eventId ??
 		(outcome && alert.run_id ? `${outcome}:${alert.run_id}` : null) ??
-		firstText(object(json.execution).id, executionId) ??
-		'alert';
+		(outcome && requestId ? `${outcome}:${requestId}` : null) ??
+		firstText(object(json.execution).id) ??
+		// several alerts of one execution are several alerts
+		`${executionId}:${itemIndex}`;
 	return id.replace(/[^A-Za-z0-9._:@-]/g, '_').slice(0, 200);
 }
 
