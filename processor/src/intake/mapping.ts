@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { readPath } from './field-path.js';
+import { readsAsWritten } from './rules.js';
 import type { JsonObject, JsonValue } from '../json.js';
 
 const FieldPathSchema = z.union([
@@ -18,13 +19,29 @@ const AttributeSchema = z.discriminatedUnion('type', [
 	z.strictObject({ type: z.literal('text'), numeric: z.boolean().default(false) }),
 	z.strictObject({
 		type: z.literal('dropdown'),
-		values: z.array(z.string().max(200)).min(1).max(200),
+		values: z
+			.array(
+				z
+					.string()
+					.max(200)
+					.refine(
+						readsAsWritten,
+						'a lead\'s text is trimmed, and "true"/"false" become booleans: no value can match this one',
+					),
+			)
+			.min(1)
+			.max(200),
 	}),
-	z.strictObject({
-		type: z.literal('range'),
-		min: z.number().optional(),
-		max: z.number().optional(),
-	}),
+	z
+		.strictObject({
+			type: z.literal('range'),
+			min: z.number().optional(),
+			max: z.number().optional(),
+		})
+		.refine(
+			(range) => range.min === undefined || range.max === undefined || range.min <= range.max,
+			{ message: '"min" is above "max": no value fits', path: ['min'] },
+		),
 ]);
 
 /** At most `max` entries: every section of the document has a size the processor can afford. */

@@ -12,7 +12,8 @@ export function normalizeLead(lead: JsonObject): JsonObject {
 	return normalized;
 }
 
-const NUMBERS_AS_TEXT: readonly (readonly string[])[] = [
+/** Where a number in a lead is read as text (the rules can only compare them as text). */
+export const NUMBERS_AS_TEXT: readonly (readonly string[])[] = [
 	['phone'],
 	['zipcode'],
 	['address', 'zip'],
@@ -33,7 +34,8 @@ function normalizeObject(value: JsonObject): JsonObject {
 	return result;
 }
 
-function normalizeString(value: string): string | boolean {
+/** What a lead's text reads as once normalised: trimmed, "true"/"false" (any case) booleans. */
+export function normalizeString(value: string): string | boolean {
 	const trimmed = value.trim();
 	const lower = trimmed.toLowerCase();
 	if (lower === 'true') return true;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readPath, type FieldPath } from './field-path.js';
 import type { JsonObject } from '../json.js';
+import { normalizeString, NUMBERS_AS_TEXT } from './normalize.js';
 
 const FieldPathSchema = z.union([
 	z.string().min(1).max(200),
@@ -38,7 +39,17 @@ export const RulesSchema = z.strictObject({
 				.refine(
 					(check) => (check.pattern === undefined) !== (check.equals === undefined),
 					'a check has either "pattern" or "equals"',
-				),
+				)
+				.refine((check) => typeof check.equals !== 'string' || readsAsWritten(check.equals), {
+					message:
+						'a lead\'s text is trimmed, and "true"/"false" become booleans, before the checks: write "equals" as the lead will read (true or false without quotes, no spaces around)',
+					path: ['equals'],
+				})
+				.refine((check) => typeof check.equals !== 'number' || !readsNumbersAsText(check.path), {
+					message:
+						'phone and zip codes are read as text, never as numbers: write "equals" in quotes',
+					path: ['equals'],
+				}),
 		)
 		.max(50),
 	/**
@@ -56,6 +67,16 @@ export const RulesSchema = z.strictObject({
 });
 
 export type RulesConfig = z.infer<typeof RulesSchema>;
+
+/** Whether a lead's text can read as this value after normalisation (normalize.ts). */
+export function readsAsWritten(text: string): boolean {
+	return normalizeString(text) === text;
+}
+
+function readsNumbersAsText(path: FieldPath): boolean {
+	const paths = typeof path === 'string' ? [path] : path;
+	return paths.some((one) => NUMBERS_AS_TEXT.some((textPath) => textPath.join('.') === one));
+}
 
 export interface RuleVerdict {
 	/** Rejection codes, each once, in the order of the rules file; empty when the lead passes. */

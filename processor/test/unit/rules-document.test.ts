@@ -126,3 +126,32 @@ test('the CRM request keeps its key and run_id whatever a mapping holds', () => 
 	);
 	expect(body).toMatchObject({ key: 'lead-key-1', run_id: 'run-1', email: 'a@example.com' });
 });
+
+test.each([
+	['an "equals" text that normalises to a boolean', { equals: 'true' }, 'equals'],
+	['an "equals" text with spaces around', { equals: ' yes' }, 'equals'],
+	['a number "equals" on a zip read as text', { path: 'zipcode', equals: 66123 }, 'equals'],
+])('a check no lead can pass is refused at save: %s', async (_name, change, field) => {
+	const document = await seed();
+	document.rules.checks[1] = { code: 'NOT_HOMEOWNER', path: 'house.is_owner', ...change };
+	const result = RulesDocumentSchema.safeParse(document);
+	expect(result.error?.issues.map((issue) => issue.path)).toEqual([['rules', 'checks', 1, field]]);
+});
+
+test('mapping attributes no lead can fill are refused at save: a dropdown value a lead cannot carry, a range with min above max', async () => {
+	const document = await seed();
+	document.mapping.attributes = {
+		offer: { type: 'dropdown', values: ['Kaufen', 'False', ' Mieten'] },
+		area: { type: 'range', min: 10, max: 1 },
+	};
+	const result = RulesDocumentSchema.safeParse(document);
+	expect(result.error?.issues.map((issue) => issue.path)).toEqual([
+		['mapping', 'attributes', 'offer', 'values', 1],
+		['mapping', 'attributes', 'offer', 'values', 2],
+		['mapping', 'attributes', 'area', 'min'],
+	]);
+	// what a lead can read stays valid: the shipped document, and quoted zip codes
+	const shipped = await seed();
+	shipped.rules.checks.push({ code: 'ZIP_66123', path: 'zipcode', equals: '66123' });
+	expect(RulesDocumentSchema.safeParse(shipped).error).toBeUndefined();
+});
