@@ -165,6 +165,13 @@ test('a stored version that does not validate (written by hand) is skipped: runn
 		INSERT INTO rules_versions (version, document, changed_by, note)
 		VALUES (${valid + 1}, ${stack.sql.json({ rules: 'by hand' })}, 'test', 'not a document')`;
 	await refused;
+	// the operator sees, and dry-runs against, the version in force, not the unreadable one
+	const shown = await stack.internal('GET', '/internal/rules');
+	expect(shown.body).toMatchObject({ version: valid });
+	const dry = await stack.internal('POST', '/internal/rules/dry-run', {
+		document: shown.body.document,
+	});
+	expect(dry.status).toBe(200);
 
 	const late = await startProcessorProcess(processorEnv());
 	try {

@@ -27,7 +27,7 @@ export function rulesRouter(deps: RulesDeps): Router {
 
 	router.get('/internal/rules', async (req, res) => {
 		input(req, {});
-		res.json(await rulesVersion(deps.sql, null));
+		res.json(await rulesVersion(deps, null));
 	});
 
 	router.put('/internal/rules', async (req, res) => {
@@ -52,7 +52,7 @@ export function rulesRouter(deps: RulesDeps): Router {
 
 	router.get('/internal/rules/versions/:version', async (req, res) => {
 		const { version } = input(req, { params: request.RulesVersionParams });
-		res.json(await rulesVersion(deps.sql, version));
+		res.json(await rulesVersion(deps, version));
 	});
 
 	router.post('/internal/rules/versions/:version/restore', async (req, res) => {

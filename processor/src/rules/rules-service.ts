@@ -132,8 +132,9 @@ export async function dryRunRules(
 	document: RulesDocument,
 	limit: number,
 ): Promise<DryRunReport> {
-	const current = await currentRulesVersion(deps.sql);
-	if (!current) throw new Error('no rules version stored');
+	// the version in force here: the newest stored one, unless that one does not validate
+	const current = await findRulesVersion(deps.sql, deps.live.current().version);
+	if (!current) throw new Error('the rules version in force is not stored');
 	return dryRun(deps.sql, {
 		current: {
 			version: current.version,
@@ -144,10 +145,15 @@ export async function dryRunRules(
 	});
 }
 
-/** The version in force, or the one asked for: 404 if there is no such version. */
-export async function rulesVersion(sql: Sql, version: number | null): Promise<RulesVersionRow> {
-	const row =
-		version === null ? await currentRulesVersion(sql) : await findRulesVersion(sql, version);
+/**
+ * The version in force in this processor (`version` null: the newest stored one that validates),
+ * or the one asked for: 404 if there is no such version.
+ */
+export async function rulesVersion(
+	deps: RulesDeps,
+	version: number | null,
+): Promise<RulesVersionRow> {
+	const row = await findRulesVersion(deps.sql, version ?? deps.live.current().version);
 	if (!row) {
 		throw new HttpError(
 			404,
