@@ -1,4 +1,4 @@
-import { pruneEvents } from '../src/db/outcome-events.js';
+import { makeAllDue, pruneEvents } from '../src/db/outcome-events.js';
 import { startStack, type Stack } from './support/harness.js';
 
 let stack: Stack;
@@ -59,4 +59,22 @@ test('an event is counted as retrying once an attempt failed, not while its firs
 			lease_until = NULL, next_attempt_at = now() + interval '1 hour'
 		WHERE webhook_id = 'evt_first_try'`;
 	expect(await retrying()).toBe(1);
+});
+
+test("an operator's 'send now' moves a large backlog a batch at a time and counts all of it", async () => {
+	await stack.sql`
+		INSERT INTO outcome_events (webhook_id, event_type, data, next_attempt_at)
+		SELECT 'evt_due_' || n, 'lead.failed', '{}', now() + interval '1 hour'
+		FROM generate_series(1, 7) AS n`;
+	const now = new Date();
+	const [waiting] = await stack.sql<{ n: number }[]>`
+		SELECT count(*)::int AS n FROM outcome_events
+		WHERE status = 'pending' AND next_attempt_at > ${now}
+			AND (lease_until IS NULL OR lease_until < ${now})`;
+	expect(waiting!.n).toBeGreaterThanOrEqual(7);
+	expect(await makeAllDue(stack.sql, now, 3)).toBe(waiting!.n);
+	const [left] = await stack.sql<{ n: number }[]>`
+		SELECT count(*)::int AS n FROM outcome_events
+		WHERE webhook_id LIKE 'evt_due_%' AND next_attempt_at > now()`;
+	expect(left!.n).toBe(0);
 });

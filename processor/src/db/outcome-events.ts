@@ -149,14 +149,29 @@ export async function pendingEvents(sql: Sql, limit: number): Promise<PendingEve
 		ORDER BY occurred_at, event_id LIMIT ${limit}`;
 }
 
-/** An operator's "send now": every pending event not being sent right now is due at once. */
-export async function makeAllDue(sql: Sql, now: Date): Promise<number> {
-	const rows = await sql`
-		UPDATE outcome_events SET next_attempt_at = ${now}
-		WHERE status = 'pending' AND next_attempt_at > ${now}
-			AND (lease_until IS NULL OR lease_until < ${now})
-		RETURNING event_id`;
-	return rows.length;
+/**
+ * An operator's "send now": every pending event not being sent right now is due at once. After
+ * a long outage that can be millions: moved `batch` at a time, each a short statement, and only
+ * counted.
+ */
+export async function makeAllDue(sql: Sql, now: Date, batch = 10_000): Promise<number> {
+	let due = 0;
+	for (;;) {
+		const [row] = await sql<{ moved: number }[]>`
+			WITH moved AS (
+				UPDATE outcome_events SET next_attempt_at = ${now}
+				WHERE event_id IN (
+					SELECT event_id FROM outcome_events
+					WHERE status = 'pending' AND next_attempt_at > ${now}
+						AND (lease_until IS NULL OR lease_until < ${now})
+					LIMIT ${batch}
+					FOR UPDATE SKIP LOCKED)
+				RETURNING 1
+			)
+			SELECT count(*)::int AS moved FROM moved`;
+		due += row!.moved;
+		if (row!.moved < batch) return due;
+	}
 }
 
 /**
