@@ -60,14 +60,18 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 				limit,
 				deadlineMs: deps.deadlineMs,
 			});
+			let handedBack = false;
+			const handBack = async (run: QueuedRun) => {
+				handedBack = true;
+				await requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs);
+			};
 			await mapConcurrently(runs, options.concurrency, (run) =>
-				stopping
-					? requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs)
-					: deliver(deps, options, run),
+				stopping ? handBack(run) : deliver(deps, options, run, () => handBack(run)),
 			);
-			// a full batch: there may be more waiting, so no lingering before the next claim
+			// a full batch: there may be more waiting, so no lingering before the next claim; but
+			// a lead handed back (calls paused) waits for the next poll, not for a claim at once
 			linger = runs.length < limit;
-			return !linger;
+			return !linger && !handedBack;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'deliverer' },
 	);
@@ -80,7 +84,12 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 	};
 }
 
-async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedRun) {
+async function deliver(
+	deps: IntakeDeps,
+	options: DelivererOptions,
+	run: QueuedRun,
+	handBack: () => Promise<void>,
+) {
 	const log = options.logger.child({ run_id: run.run_id });
 	const context = {
 		idempotencyKey: run.idempotency_key,
@@ -112,7 +121,7 @@ async function deliver(deps: IntakeDeps, options: DelivererOptions, run: QueuedR
 			run.first_idempotency_key ?? run.idempotency_key,
 			// calls paused meanwhile (the circuit opened during this batch): the lead was not
 			// tried, so it waits in the queue, not in the DLQ as a failure
-			() => requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs),
+			handBack,
 		);
 	} catch (error) {
 		log.error({ err: error }, 'background delivery failed to record; the recovery takes it');
