@@ -180,11 +180,7 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	}
 	if (request.answerOnStore) {
 		deps.queued?.();
-		return {
-			httpStatus: 202,
-			runId,
-			body: { status: 'accepted', run_status: 'queued', run_id: runId },
-		};
+		return queuedAnswer(runId);
 	}
 	if (request.failAfterAccept) {
 		return recordFailure(deps, request, runId, lead, {
@@ -201,30 +197,22 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	return deliverAccepted(deps, request, runId, lead, ruleset.mapping, crmKey);
 }
 
+/** The answer for a run stored `queued`, a deliverer's to deliver (answer on store). */
+function queuedAnswer(runId: string): IntakeAnswer {
+	return {
+		httpStatus: 202,
+		runId,
+		body: { status: 'accepted', run_status: 'queued', run_id: runId },
+	};
+}
+
 /**
  * Delivers an `accepted` run this process holds and settles it: `processed` (200 with the CRM's
  * id), or `failed` with a DLQ item (500). The synchronous intake calls it for the request it
  * answers; a deliverer for a queued run it claimed (then nobody reads the answer), and it
  * passes `handBack`: a run the CRM was not called for (calls paused by the circuit breaker)
- * goes back to the queue instead of to the DLQ, and the answer is `null`.
+ * goes back to the queue instead of to the DLQ, and is answered as queued.
  */
-export async function deliverAccepted(
-	deps: IntakeDeps,
-	request: DeliveryContext,
-	runId: string,
-	lead: PreparedLead,
-	mapping: MappingConfig,
-	crmKey: string,
-	handBack: () => Promise<void>,
-): Promise<IntakeAnswer | null>;
-export async function deliverAccepted(
-	deps: IntakeDeps,
-	request: DeliveryContext,
-	runId: string,
-	lead: PreparedLead,
-	mapping: MappingConfig,
-	crmKey?: string,
-): Promise<IntakeAnswer>;
 export async function deliverAccepted(
 	deps: IntakeDeps,
 	request: DeliveryContext,
@@ -233,12 +221,12 @@ export async function deliverAccepted(
 	mapping: MappingConfig,
 	crmKey: string = request.idempotencyKey,
 	handBack?: () => Promise<void>,
-): Promise<IntakeAnswer | null> {
+): Promise<IntakeAnswer> {
 	const crmRequest = toCrmRequest(lead.normalized, mapping, runId, crmKey);
 	const result = await deps.crm.upsert(crmRequest.body);
 	if (!result.ok && result.skipped && handBack) {
 		await handBack();
-		return null;
+		return queuedAnswer(runId);
 	}
 	if (!result.ok) {
 		return recordFailure(deps, request, runId, lead, {
