@@ -199,11 +199,17 @@ export async function writeAlertFile(
 /** A Jira/Confluence that does not answer fails the item after this, not after n8n's 5 minutes. */
 export const JIRA_TIMEOUT_MS = 30_000;
 
+/**
+ * Posts the alert. With an alert id (version 3) the post carries it as `Idempotency-Key` and in the
+ * body: an outcome event is delivered at least once, and a receiver that keeps the first entry per
+ * key opens one ticket however often the event is sent again.
+ */
 export async function postToJira(
 	this: IExecuteFunctions,
 	path: string,
 	alert: Alert,
 	itemIndex: number,
+	alertId?: string,
 ): Promise<IDataObject> {
 	const credentials = await this.getCredentials(CREDENTIAL);
 	const baseUrl = String(credentials.baseUrl).replace(/\/+$/, '');
@@ -211,7 +217,8 @@ export async function postToJira(
 		return (await this.helpers.httpRequestWithAuthentication.call(this, CREDENTIAL, {
 			method: 'POST',
 			url: `${baseUrl}${path}`,
-			body: alert,
+			body: alertId === undefined ? alert : { ...alert, alert_id: alertId },
+			...(alertId === undefined ? {} : { headers: { 'Idempotency-Key': alertId } }),
 			json: true,
 			timeout: JIRA_TIMEOUT_MS,
 		})) as IDataObject;

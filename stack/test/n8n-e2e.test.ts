@@ -499,12 +499,42 @@ describe('answered when the lead is stored (the shipped lead intake workflow)', 
 		};
 		expect(jira.entries).toContainEqual(expect.objectContaining({ kind: 'alert', run_id: runId }));
 		const executions = await waitFor(
-			() => n8nSql<{ status: string }[]>`
-				SELECT status FROM execution_entity
+			() => n8nSql<{ id: number; status: string }[]>`
+				SELECT id, status FROM execution_entity
 				WHERE "workflowId" = 'lihLeadOutcome01' AND id > ${before} AND "stoppedAt" IS NOT NULL`,
 			{ what: 'the lead-outcomes execution to end', until: (rows) => rows.length >= 1 },
 		);
 		expect(executions.map(({ status }) => status)).toContain('success');
+
+		// events are sent at least once: the processor sends the same event again (same webhook-id),
+		// and the workflow runs again, but no second alert file and no second Jira alert appear
+		const failedAlerts = async () => {
+			const names = await alertFilesOf(runId);
+			const texts = await Promise.all(names.map((name) => readFile(join(alertsDir, name), 'utf8')));
+			return names.filter(
+				(_, index) => (JSON.parse(texts[index]!) as { outcome?: string }).outcome === 'failed',
+			);
+		};
+		const alertsBefore = await failedAlerts();
+		expect(alertsBefore).toHaveLength(1);
+		const seen = Math.max(...executions.map(({ id }) => id));
+		await sql`
+			UPDATE outcome_events SET status = 'pending', next_attempt_at = now()
+			WHERE run_id = ${runId} AND event_type = 'lead.failed'`;
+		await eventSent(runId, 'lead.failed');
+		await waitFor(
+			() => n8nSql`
+				SELECT id FROM execution_entity
+				WHERE "workflowId" = 'lihLeadOutcome01' AND id > ${seen} AND "stoppedAt" IS NOT NULL`,
+			{ what: 'the resent event to run the workflow again', until: (rows) => rows.length >= 1 },
+		);
+		const again = (await (await fetch(`${stack.urls.jiraConfluence}/entries`)).json()) as {
+			entries: { kind: string; run_id: string }[];
+		};
+		expect(
+			again.entries.filter((entry) => entry.kind === 'alert' && entry.run_id === runId),
+		).toHaveLength(1);
+		expect(await failedAlerts()).toEqual(alertsBefore);
 	});
 });
 

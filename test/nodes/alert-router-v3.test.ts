@@ -155,6 +155,18 @@ test("the event's id names the alert when the item is an outcome event; an Error
 	});
 });
 
+test('an outcome event sent again posts to Jira under the same Idempotency-Key (its id), so the receiver keeps one ticket', async () => {
+	const event = { ...failed, headers: { 'webhook-id': 'msg_resent' } };
+	const parameters = { targets: ['jiraAlert', 'jiraLog'] };
+	await route({ parameters, items: [event] });
+	await route({ parameters, items: [event] });
+	expect(jira.requests.map(({ path }) => path)).toEqual(['/alert', '/log', '/alert', '/log']);
+	for (const request of jira.requests) {
+		expect(request.headers['idempotency-key']).toBe('msg_resent');
+		expect(JSON.parse(request.body)).toMatchObject({ alert_id: 'msg_resent', run_id: 'run-7' });
+	}
+});
+
 test('targets are independent: a processor that fails does not keep the alert from Jira (Continue On Fail: the item says which failed)', async () => {
 	processor.answer(() => ({ status: 503, body: { code: 'database_unavailable', detail: 'x' } }));
 	const passed = await route({

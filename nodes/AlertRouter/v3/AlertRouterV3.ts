@@ -238,6 +238,7 @@ async function deliver(
 					target === 'jiraAlert' ? '/alert' : '/log',
 					alert,
 					itemIndex,
+					alertId,
 				),
 			};
 	}
