@@ -120,6 +120,11 @@ export const ERROR_CODES = {
 			'the shared rate-limit count could not be read in time (RATE_LIMIT_STORE_FAILURE=closed; with Retry-After)',
 	},
 	rules_busy: { status: 503, description: 'other rules saves kept overtaking this one; try again' },
+	rules_not_in_force: {
+		status: 503,
+		description:
+			'the rules version is saved but this processor could not load it yet; the same save again answers once it is in force (with Retry-After)',
+	},
 } as const satisfies Record<string, { status: number; description: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

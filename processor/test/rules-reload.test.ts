@@ -8,6 +8,13 @@ import {
 	type Stack,
 } from './support/harness.js';
 import { startProcessorProcess, type ProcessorProcess } from './support/processes.js';
+import { connect } from '../src/db/connection.js';
+import { findRulesVersion } from '../src/db/rules-versions.js';
+import { createLogger } from '../src/logger.js';
+import type { HttpError } from '../src/errors.js';
+import type { RulesDocument } from '../src/rules/document.js';
+import { startLiveRules } from '../src/rules/live-rules.js';
+import { saveRules } from '../src/rules/rules-service.js';
 
 /*
  * A rules change reaches another processor PROCESS on the same database without a restart: by
@@ -172,6 +179,12 @@ test('a stored version that does not validate (written by hand) is skipped: runn
 		document: shown.body.document,
 	});
 	expect(dry.status).toBe(200);
+	// and can save against it: the unreadable version is not the one to have expected
+	const saved = await stack.internal('PUT', '/internal/rules', {
+		document: shown.body.document,
+		expected_version: valid,
+	});
+	expect(saved.body).toMatchObject({ saved: false, version: valid });
 
 	const late = await startProcessorProcess(processorEnv());
 	try {
@@ -182,5 +195,45 @@ test('a stored version that does not validate (written by hand) is skipped: runn
 		expect(answer.status).toBe(200);
 	} finally {
 		await late.kill('SIGTERM');
+	}
+});
+
+test('a save this process cannot load in time answers 503 rules_not_in_force, not that it is in force; the same save again answers once it is', async () => {
+	// this process's reload reads through a pool of one connection, which a slow query holds
+	const reloadSql = connect(stack.databaseUrl, { maxConnections: 1 });
+	const live = await startLiveRules(reloadSql, {
+		pollSeconds: 300,
+		deadlineMs: 200,
+		logger: createLogger('silent'),
+		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
+	});
+	try {
+		const before = live.current().version;
+		const document = (await findRulesVersion(stack.sql, before))!.document as RulesDocument;
+		document.rules.checks = document.rules.checks.map((check) =>
+			check.code === 'ZIP_NOT_66XXX' ? { ...check, pattern: '^6[0-9]\\d{3}$' } : check,
+		);
+		const change = { expectedVersion: before, changedBy: 'test', note: null, correlationId: 'c' };
+		const slow = reloadSql`SELECT pg_sleep(3)`.execute();
+		const refused = await saveRules({ sql: stack.sql, live }, document, change).then(
+			() => null,
+			(error: unknown) => error as HttpError,
+		);
+		expect(refused).toMatchObject({
+			status: 503,
+			code: 'rules_not_in_force',
+			details: { in_force: before },
+		});
+		const savedVersion = refused!.details.saved_version as number;
+		expect(savedVersion).toBeGreaterThan(before);
+		expect(live.current().version).toBe(before);
+
+		await slow;
+		const again = await saveRules({ sql: stack.sql, live }, document, change);
+		expect(again).toMatchObject({ saved: false, version: savedVersion });
+		expect(live.current().version).toBe(savedVersion);
+	} finally {
+		await live.close();
+		await reloadSql.end();
 	}
 });

@@ -54,33 +54,33 @@ export async function saveRules(
 	change: RulesChange & { restores?: number },
 ): Promise<SavedRules> {
 	for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-		const current = await currentRulesVersion(deps.sql);
-		const before = current ? RulesDocumentSchema.safeParse(current.document) : null;
-		const previous = before?.success ? before.data : null;
-		if (current && previous && sameJson(previous, document)) {
-			return { ...current, saved: false };
+		const newest = await currentRulesVersion(deps.sql);
+		const inForce = await versionInForce(deps.sql, newest);
+		if (inForce && sameJson(inForce.document, document)) {
+			await inForceHere(deps, inForce.row.version);
+			return { ...inForce.row, saved: false };
 		}
-		if (change.expectedVersion !== null && current?.version !== change.expectedVersion) {
+		if (change.expectedVersion !== null && inForce?.row.version !== change.expectedVersion) {
 			throw new HttpError(
 				409,
 				ERR.rules_version_conflict,
-				`The rules are at version ${current?.version ?? 'none'}, not ${change.expectedVersion}: someone saved since. Look at the version in force, apply your change to it and save again`,
-				{ current_version: current?.version ?? null },
+				`The rules are at version ${inForce?.row.version ?? 'none'}, not ${change.expectedVersion}: someone saved since. Look at the version in force, apply your change to it and save again`,
+				{ current_version: inForce?.row.version ?? null },
 			);
 		}
 		const saved = await saveRulesVersion(deps.sql, {
-			previousVersion: current?.version ?? null,
+			previousVersion: newest?.version ?? null,
 			document,
 			// the columns' limits, which the request was checked against before masking
 			changedBy: maskEmailsWithin(change.changedBy, 100),
 			note: change.note === null ? null : maskEmailsWithin(change.note, 1000),
-			changed: changedSections(previous, document),
+			changed: changedSections(inForce?.document ?? null, document),
 			restores: change.restores ?? null,
 			actor: 'operator',
 			correlationId: change.correlationId,
 		});
 		if (saved) {
-			await deps.live.refresh();
+			await inForceHere(deps, saved.version);
 			return { ...saved, saved: true };
 		}
 		// another save came first: decide again against the version it made
@@ -90,6 +90,40 @@ export async function saveRules(
 		ERR.rules_busy,
 		'Other saves kept overtaking this one; try again',
 		{},
+		{ 'Retry-After': '1' },
+	);
+}
+
+/**
+ * The version every processor runs: the newest stored one that validates (one written around the
+ * API is skipped, as rules/live-rules.ts skips it), with its document; null if none does.
+ */
+async function versionInForce(
+	sql: Sql,
+	newest: RulesVersionRow | null,
+): Promise<{ row: RulesVersionRow; document: RulesDocument } | null> {
+	let row = newest;
+	while (row) {
+		const parsed = RulesDocumentSchema.safeParse(row.document);
+		if (parsed.success) return { row, document: parsed.data };
+		row = row.version > 1 ? await findRulesVersion(sql, row.version - 1) : null;
+	}
+	return null;
+}
+
+/**
+ * Answers only once `version` is in force in this process. A reload that cannot read it (the
+ * database went away after the save) must not be reported as done: 503, and the same save again
+ * answers `saved: false` once this process has loaded it (the poll loads it meanwhile).
+ */
+async function inForceHere(deps: RulesDeps, version: number): Promise<void> {
+	if (deps.live.current().version < version) await deps.live.refresh();
+	if (deps.live.current().version >= version) return;
+	throw new HttpError(
+		503,
+		ERR.rules_not_in_force,
+		`Version ${version} is saved, but this processor could not load it yet; it takes effect within seconds. Send the same save again to know when it is in force (it saves nothing twice)`,
+		{ saved_version: version, in_force: deps.live.current().version },
 		{ 'Retry-After': '1' },
 	);
 }
