@@ -112,6 +112,14 @@ export class LeadSourceTrigger implements INodeType {
 				description: 'How the source gets its answer once the lead has been handled',
 			},
 			{
+				displayName:
+					'A Lead Intake node that answers the source (Answer the Lead Source) needs "By the Lead Intake Node": with this setting leads are refused (503) until it is changed, since n8n would answer 200 with whatever item came last, even for a lead that was never stored',
+				name: 'lastNodeNotice',
+				type: 'notice',
+				default: '',
+				displayOptions: { show: { responseMode: ['lastNode'] } },
+			},
+			{
 				displayName: 'Rate Limit (Requests per Minute)',
 				name: 'rateLimitPerMinute',
 				type: 'number',
@@ -246,6 +254,19 @@ export class LeadSourceTrigger implements INodeType {
 		const shape = leadShapeProblem(body);
 		if (shape) return refuse(422, shape.code, shape.detail);
 
+		const unheard = answerNobodyHears(this);
+		if (unheard) {
+			this.logger.error(
+				`Lead Source Trigger: "${unheard}" answers the source, but Respond is "When Last Node Finishes", so n8n would answer 200 with the last item whatever became of the lead; set Respond to "By the Lead Intake Node"`,
+				{ node: this.getNode().name },
+			);
+			return refuse(
+				503,
+				'source_not_configured',
+				'This lead source is not set up to answer yet; send the lead again later',
+			);
+		}
+
 		return {
 			workflowData: [
 				[
@@ -262,6 +283,27 @@ export class LeadSourceTrigger implements INodeType {
 			],
 		};
 	}
+}
+
+/**
+ * The Lead Intake node (2.1 on, Answer the Lead Source on) after this trigger whose answer n8n
+ * would not send: under "When Last Node Finishes" n8n answers 200 with the last node's first item,
+ * a failed or never-stored lead included. Null when the answer reaches the source.
+ */
+function answerNobodyHears(context: IWebhookFunctions): string | null {
+	if (context.getNodeParameter('responseMode', 'responseNode') !== 'lastNode') return null;
+	const answering = context
+		.getChildNodes(context.getNode().name, { includeNodeParameters: true })
+		.find(
+			(node) =>
+				node.type.endsWith('.leadIntake') &&
+				!node.disabled &&
+				node.typeVersion >= 2.1 &&
+				(node.parameters?.resource ?? 'lead') === 'lead' &&
+				(node.parameters?.operation ?? 'submitLead') === 'submitLead' &&
+				node.parameters?.respondToSource !== false,
+		);
+	return answering?.name ?? null;
 }
 
 /** A body as it came, parsed as JSON (a leading byte-order mark allowed); undefined if it is not. */

@@ -14,6 +14,7 @@ import {
 	n8nLogLine,
 	startWebhookServer,
 	testCredential,
+	type NodeSpec,
 	type WebhookServer,
 } from './support/engine';
 
@@ -38,6 +39,8 @@ async function serve(options: {
 	credentials?: IDataObject;
 	parameters?: IDataObject;
 	version?: number;
+	/** Nodes after the trigger, each feeding the next. */
+	after?: NodeSpec[];
 }) {
 	const server = await startWebhookServer(
 		{
@@ -48,6 +51,7 @@ async function serve(options: {
 					typeVersion: options.version ?? 1.1,
 					parameters: { path: 'leads', responseMode: 'lastNode', ...options.parameters },
 				},
+				...(options.after ?? []),
 			],
 		},
 		options.credentials ? { credentials: { leadSourceApi: options.credentials } } : {},
@@ -99,6 +103,34 @@ test('the right key: one item with the lead and the source from the credential, 
 	});
 	expect(answer).toEqual(item!.json);
 	expect(JSON.stringify(call.execution!.run.data)).not.toContain('current-key-0123456789');
+});
+
+test('"When Last Node Finishes" before a Lead Intake node that answers the source: 503 and no execution, since n8n would answer 200 whatever became of the lead', async () => {
+	const intake = (parameters: IDataObject): NodeSpec => ({
+		name: 'Lead Intake',
+		type: 'leadIntake',
+		typeVersion: 2.2,
+		parameters,
+		continueOnFail: true,
+	});
+	const answering = await serve({ credentials: freshSource(), after: [intake({})] });
+	const refused = await post(answering, { authorization: 'Bearer current-key-0123456789' });
+	expect([refused.status, refused.answer.code]).toEqual([503, 'source_not_configured']);
+	expect(refused.call.execution).toBeUndefined();
+	expect(await n8nLogLine(/Lead Intake.{1,3} answers the source, but Respond is/)).toMatch(
+		/error/i,
+	);
+
+	// a Lead Intake node that does not answer the source leaves the last node's answer to n8n
+	for (const parameters of [
+		{ respondToSource: false },
+		{ resource: 'dlqItem', operation: 'list' },
+	]) {
+		const quiet = await serve({ credentials: freshSource(), after: [intake(parameters)] });
+		const { status, call } = await post(quiet, { authorization: 'Bearer current-key-0123456789' });
+		expect(status).toBe(200);
+		expect(call.execution!.executed).toContain('Lead Intake');
+	}
 });
 
 test('X-API-Key and the previous key during a rotation are accepted; no idempotency key is null', async () => {
