@@ -237,3 +237,27 @@ test('a save this process cannot load in time answers 503 rules_not_in_force, no
 		await reloadSql.end();
 	}
 });
+
+test('a valid version and an unreadable one after it, landing together: every process takes the valid one, the version a save is decided against', async () => {
+	const shown = await stack.internal('GET', '/internal/rules');
+	const [latest] = await stack.sql<{ version: number }[]>`
+		SELECT max(version)::int AS version FROM rules_versions`;
+	const valid = latest!.version + 1;
+	const taken = inForce(valid, 5000);
+	await stack.sql`
+		INSERT INTO rules_versions (version, document, changed_by, note)
+		SELECT ${valid}::int, document, 'test', 'valid' FROM rules_versions
+		WHERE version = ${shown.body.version as number}
+		UNION ALL
+		SELECT ${valid + 1}::int, ${stack.sql.json({ rules: 'by hand' })}, 'test', 'not a document'`;
+	await taken;
+	await waitFor(async () => (await stack.internal('GET', '/internal/rules')).body.version, {
+		what: `version ${valid} in force in the stack's processor`,
+		until: (version) => version === valid,
+	});
+	const saved = await stack.internal('PUT', '/internal/rules', {
+		document: shown.body.document,
+		expected_version: valid,
+	});
+	expect(saved.body).toMatchObject({ saved: false, version: valid });
+});

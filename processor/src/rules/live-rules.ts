@@ -79,23 +79,29 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 	const takeNewest = async (trigger: Trigger) => {
 		const newest = await withDeadline(newestRulesVersion(sql), options.deadlineMs);
 		if (newest === null || newest <= active.version || newest === unreadable) return;
-		const row = await withDeadline(findRulesVersion(sql, newest), options.deadlineMs);
-		if (!row) return;
-		const parsed = RulesDocumentSchema.safeParse(row.document);
-		if (!parsed.success) {
-			unreadable = newest;
-			logger.error(
-				{ rules_version: newest, in_force: active.version, issues: parsed.error.issues.length },
-				'a stored rules version does not validate; the version before stays in force',
-			);
-			return;
+		// the newest version that validates, as a save decides against it (rules-service.ts)
+		let version = newest;
+		let parsed: ReturnType<typeof RulesDocumentSchema.safeParse> | null = null;
+		for (; version > active.version; version--) {
+			const row = await withDeadline(findRulesVersion(sql, version), options.deadlineMs);
+			if (!row) continue;
+			parsed = RulesDocumentSchema.safeParse(row.document);
+			if (parsed.success) break;
+			if (version === newest) {
+				unreadable = newest;
+				logger.error(
+					{ rules_version: newest, in_force: active.version, issues: parsed.error.issues.length },
+					'a stored rules version does not validate; the newest one before it that does is in force',
+				);
+			}
 		}
+		if (version <= active.version || !parsed?.success) return;
 		const previous = active.version;
-		active = activate(newest, parsed.data);
-		logger.info({ rules_version: newest, previous, trigger }, 'rules in force');
+		active = activate(version, parsed.data);
+		logger.info({ rules_version: version, previous, trigger }, 'rules in force');
 		if (trigger === 'poll') {
 			logger.warn(
-				{ rules_version: newest },
+				{ rules_version: version },
 				'a rules version was found by the poll, not announced: listening anew',
 			);
 			void listen();
