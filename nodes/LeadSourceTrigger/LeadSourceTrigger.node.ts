@@ -21,6 +21,7 @@ import {
 	isJsonContentType,
 	keyMatches,
 	presentedKey,
+	sourceScopedKey,
 	type LeadSourceCredentials,
 } from './source-auth';
 
@@ -44,9 +45,10 @@ export class LeadSourceTrigger implements INodeType {
 		},
 		group: ['trigger'],
 		// 1.1: n8n resolves nothing of the trigger with its expression engine (for a version 1 webhook
-		// node it evaluates an `options.binaryData` expression per request: a V8 isolate per lead)
-		version: [1, 1.1],
-		defaultVersion: 1.1,
+		// node it evaluates an `options.binaryData` expression per request: a V8 isolate per lead);
+		// 1.2: the source's key goes on in the source's own space (sourceScopedKey)
+		version: [1, 1.1, 1.2],
+		defaultVersion: 1.2,
 		subtitle: '={{ "POST /webhook/" + $parameter["path"] }}',
 		description:
 			'Receive leads from one lead source that authenticates with its own key (Lead Source credential)',
@@ -208,6 +210,21 @@ export class LeadSourceTrigger implements INodeType {
 			return refuse(403, 'api_key_invalid', 'The key is not valid for this lead source');
 		}
 
+		// before the rate budget: a lead refused for the workflow's setup costs the source nothing
+		const unheard = answerNobodyHears(this);
+		if (unheard) {
+			this.logger.error(
+				`Lead Source Trigger: "${unheard}" answers the source, but Respond is "When Last Node Finishes", so n8n would answer 200 with the last item whatever became of the lead; set Respond to "By the Lead Intake Node"`,
+				{ node: this.getNode().name },
+			);
+			return refuse(
+				503,
+				'source_not_configured',
+				'This lead source is not set up to answer yet; send the lead again later',
+				{ 'retry-after': '60' },
+			);
+		}
+
 		const perMinute = this.getNodeParameter('rateLimitPerMinute', 600) as number;
 		const budget = rateLimiter.take(credentials.sourceName, perMinute, Date.now());
 		if (!budget.allowed) {
@@ -254,19 +271,6 @@ export class LeadSourceTrigger implements INodeType {
 		const shape = leadShapeProblem(body);
 		if (shape) return refuse(422, shape.code, shape.detail);
 
-		const unheard = answerNobodyHears(this);
-		if (unheard) {
-			this.logger.error(
-				`Lead Source Trigger: "${unheard}" answers the source, but Respond is "When Last Node Finishes", so n8n would answer 200 with the last item whatever became of the lead; set Respond to "By the Lead Intake Node"`,
-				{ node: this.getNode().name },
-			);
-			return refuse(
-				503,
-				'source_not_configured',
-				'This lead source is not set up to answer yet; send the lead again later',
-			);
-		}
-
 		return {
 			workflowData: [
 				[
@@ -274,7 +278,10 @@ export class LeadSourceTrigger implements INodeType {
 						json: {
 							body: body as IDataObject,
 							source: credentials.sourceName,
-							idempotency_key: idempotency.key,
+							idempotency_key:
+								idempotency.key !== null && this.getNode().typeVersion >= 1.2
+									? sourceScopedKey(credentials.sourceName, idempotency.key)
+									: idempotency.key,
 							correlation_id: correlationId,
 							received_at: new Date().toISOString(),
 						},

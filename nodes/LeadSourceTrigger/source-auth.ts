@@ -88,6 +88,16 @@ export function idempotencyKeyOf(headers: Headers): { key: string | null } | { i
 	return { key: null };
 }
 
+/**
+ * The key the lead goes on with: the source's own key in its source's space, `<source>/<key>`
+ * (a source name holds no `/`), so two sources that both number their leads 1, 2, 3 never meet.
+ * Past the processor's 200 characters the key is replaced by its SHA-256: `<source>/~<hex>`.
+ */
+export function sourceScopedKey(source: string, key: string): string {
+	const scoped = `${source}/${key}`;
+	return scoped.length <= 200 ? scoped : `${source}/~${digest(key).toString('hex')}`;
+}
+
 /** The caller's correlation id when it is sane, else null (the trigger then makes one). */
 export function correlationIdOf(headers: Headers): string | null {
 	const value = header(headers, 'x-correlation-id')?.trim();

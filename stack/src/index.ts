@@ -6,7 +6,7 @@ export { leadSource, sampleLead, type LeadAnswer, type LeadSource } from './lead
 export { createDatabase, dropDatabase, type PostgresServer } from './postgres.js';
 export { repoRoot } from './repo.js';
 export { ensureN8n } from './n8n/install.js';
-export { exportWorkflows } from './n8n/n8n-service.js';
+export { DEVELOPMENT_SOURCE, exportWorkflows } from './n8n/n8n-service.js';
 export { workflowsDir } from './repo.js';
 export { CHROMIUM_ARGS, ensureChromium } from './chromium.js';
 export { waitFor } from './wait-for.js';

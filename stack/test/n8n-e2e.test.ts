@@ -6,6 +6,7 @@ import postgres from 'postgres';
 import { ensureChromium } from '../src/chromium.js';
 import { repoRoot } from '../src/repo.js';
 import {
+	DEVELOPMENT_SOURCE,
 	ensureN8n,
 	exportWorkflows,
 	startLocalStack,
@@ -362,6 +363,7 @@ async function crmFaults(faults: Record<string, unknown>): Promise<void> {
 interface FailedRun {
 	runId: string;
 	dlqId: number;
+	/** The run's idempotency key: the source's key in its source's space. */
 	key: string;
 }
 
@@ -378,7 +380,11 @@ async function failedThroughN8n(key: string): Promise<FailedRun> {
 	);
 	expect(answer.status).toBe(500);
 	expect(answer.body).toMatchObject({ reason: 'crm_http_503', dlq_id: expect.any(Number) });
-	return { runId: answer.body.run_id as string, dlqId: answer.body.dlq_id as number, key };
+	return {
+		runId: answer.body.run_id as string,
+		dlqId: answer.body.dlq_id as number,
+		key: `${DEVELOPMENT_SOURCE}/${key}`,
+	};
 }
 
 async function ownerCookie(): Promise<string> {
@@ -456,7 +462,7 @@ describe('answered when the lead is stored (the shipped lead intake workflow)', 
 					(await (await fetch(`${stack.urls.crm}/leads`)).json()) as {
 						leads: { key: string; upserts: number }[];
 					}
-				).leads.find((entry) => entry.key === 'e2e-on-store'),
+				).leads.find((entry) => entry.key === `${DEVELOPMENT_SOURCE}/e2e-on-store`),
 			{ what: 'the lead answered on store to reach the mock CRM', deadlineMs: 30_000 },
 		);
 		expect(crmLead!.upserts).toBe(1);
@@ -842,7 +848,9 @@ test('a repeat while the first request with that key is still delivered answers 
 		// the second request starts once the first has reached the processor (its CRM call takes 1.5 s)
 		await waitFor(
 			async () =>
-				(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-in-progress'`).length > 0,
+				(
+					await sql`SELECT 1 FROM runs WHERE idempotency_key = ${`${DEVELOPMENT_SOURCE}/e2e-in-progress`}`
+				).length > 0,
 			{ what: 'the first request with the key to reach the processor', intervalMs: 10 },
 		);
 		const second = await postToN8n(
@@ -992,7 +1000,9 @@ test('a request n8n signed, captured on its way and replayed with another key, i
 		await pointProcessorCredentialAt(stack.urls.processor);
 		proxy.close();
 	}
-	const original = captured.find((request) => request.headers['webhook-id'] === 'e2e-captured')!;
+	const original = captured.find(
+		(request) => request.headers['webhook-id'] === `${DEVELOPMENT_SOURCE}/e2e-captured`,
+	)!;
 	expect(original.headers['webhook-signature']).toMatch(/^v1,/);
 	const replay = (headers: Record<string, string>) =>
 		fetch(`${stack.urls.processor}/webhook/lead`, { method: 'POST', headers, body: original.body });
@@ -1006,10 +1016,8 @@ test('a request n8n signed, captured on its way and replayed with another key, i
 		leads: { key: string; upserts: number }[];
 	};
 	expect(
-		crm.leads.filter(
-			(entry) => entry.key.startsWith('e2e-captured') || entry.key === 'e2e-replayed',
-		),
-	).toEqual([expect.objectContaining({ key: 'e2e-captured', upserts: 1 })]);
+		crm.leads.filter((entry) => entry.key.includes('e2e-captured') || entry.key === 'e2e-replayed'),
+	).toEqual([expect.objectContaining({ key: `${DEVELOPMENT_SOURCE}/e2e-captured`, upserts: 1 })]);
 	expect(await sql`SELECT 1 FROM runs WHERE idempotency_key = 'e2e-replayed'`).toHaveLength(0);
 });
 
@@ -1038,13 +1046,15 @@ describe('the same person through n8n, with the check switched on from the Lead 
 		const crmLeads = async () =>
 			(
 				(await (await fetch(`${stack.urls.crm}/leads`)).json()) as { leads: { key: string }[] }
-			).leads.filter((entry) => entry.key.startsWith('e2e-same-person-'));
+			).leads.filter((entry) => entry.key.startsWith(`${DEVELOPMENT_SOURCE}/e2e-same-person-`));
 		await waitFor(crmLeads, {
 			what: 'the first lead of the person in the mock CRM',
 			until: (found) => found.length > 0,
 			deadlineMs: 30_000,
 		});
-		expect((await crmLeads()).map((entry) => entry.key)).toEqual(['e2e-same-person-1']);
+		expect((await crmLeads()).map((entry) => entry.key)).toEqual([
+			`${DEVELOPMENT_SOURCE}/e2e-same-person-1`,
+		]);
 
 		const [erased] = await operate('erasePerson', { phone: '+491712223334' });
 		expect(erased).toMatchObject({ nothing_left: false, requested_by: 'e2e operator' });

@@ -6,6 +6,7 @@ import { signingSecret } from '../src/dev-settings.js';
 import { waitFor } from '../src/wait-for.js';
 import { standardWebhookHeaders } from './support/standard-webhooks.js';
 import {
+	DEVELOPMENT_SOURCE,
 	leadSource,
 	redisReachable,
 	sampleLead,
@@ -137,7 +138,10 @@ async function postUntilAnswered(
  * Every key of a batch (all of them start with `prefix`) once in runs and the CRM, and no other,
  * once the processors have delivered what they answered on store.
  */
-async function expectEachKeyOnceInRunsAndCrm(prefix: string, keys: string[]): Promise<void> {
+async function expectEachKeyOnceInRunsAndCrm(sent: string, sentKeys: string[]): Promise<void> {
+	// the trigger puts the source's keys in its own space
+	const prefix = `${DEVELOPMENT_SOURCE}/${sent}`;
+	const keys = sentKeys.map((key) => `${DEVELOPMENT_SOURCE}/${key}`);
 	const runs = await waitFor(
 		() => sql<{ idempotency_key: string; status: string }[]>`
 			SELECT idempotency_key, status FROM runs WHERE starts_with(idempotency_key, ${prefix})`,

@@ -145,6 +145,30 @@ test('X-API-Key and the previous key during a rotation are accepted; no idempote
 	});
 });
 
+test("version 1.2 puts the source's key in the source's own space: two sources' lead 1 are two leads; a long key is hashed", async () => {
+	const keyOf = async (sourceName: string, key: string) => {
+		const server = await serve({ credentials: { ...credentials, sourceName }, version: 1.2 });
+		const { status, answer } = await post(server, {
+			authorization: 'Bearer current-key-0123456789',
+			'idempotency-key': key,
+		});
+		expect(status).toBe(200);
+		return answer.idempotency_key;
+	};
+	expect(await keyOf('shop-a', '1')).toBe('shop-a/1');
+	expect(await keyOf('shop-b', '1')).toBe('shop-b/1');
+	const long = await keyOf('shop-a', 'k'.repeat(200));
+	expect(long).toMatch(/^shop-a\/~[0-9a-f]{64}$/);
+	expect(await keyOf('shop-a', 'k'.repeat(200))).toBe(long);
+	// version 1.1 (old workflows) passes the key on as it came
+	const old = await serve({ credentials: freshSource(), version: 1.1 });
+	const { answer } = await post(old, {
+		authorization: 'Bearer current-key-0123456789',
+		'idempotency-key': '1',
+	});
+	expect(answer.idempotency_key).toBe('1');
+});
+
 test('no key: 401 with WWW-Authenticate and a JSON body, and no execution', async () => {
 	const server = await serve({ credentials });
 	const missing = await post(server, {});

@@ -159,7 +159,7 @@ test('no node of the shipped workflows reads $env or writes files', () => {
 
 test('every node of ours in the workflow files is at the newest version, credentials by id', () => {
 	const newest: Record<string, number> = {
-		'n8n-nodes-lead-intake.leadSourceTrigger': 1.1,
+		'n8n-nodes-lead-intake.leadSourceTrigger': 1.2,
 		'n8n-nodes-lead-intake.leadIntake': 2.2,
 		'n8n-nodes-lead-intake.leadOutcomeTrigger': 1,
 		'n8n-nodes-lead-intake.alertRouter': 3,
@@ -247,15 +247,16 @@ describe('the workflow files on the engine', () => {
 		const { status, body, execution } = await postLead('66123', 'wf-lead-1');
 		expect([status, body]).toEqual([202, queued]);
 		const [request] = processor.requests;
+		// the source's key goes on in its own space
 		expect(request!.headers).toMatchObject({
-			'webhook-id': 'wf-lead-1',
+			'webhook-id': 'development/wf-lead-1',
 			'x-source': 'development',
 			prefer: 'respond-async',
 		});
 		expect(request!.headers['webhook-signature']).toBe(
 			signV2(
 				[hmacSecret],
-				'wf-lead-1',
+				'development/wf-lead-1',
 				String(request!.headers['webhook-timestamp']),
 				request!.body,
 				'stored',

@@ -110,7 +110,10 @@ export const RunsQuery = z.strictObject({ status: z.enum(RUN_STATUSES).optional(
 export const RunIdParams = z.strictObject({ runId: z.uuid() });
 
 export const RunKeyParams = z.strictObject({
-	key: Text(200).meta({ description: 'The idempotency key as the source sent it' }),
+	key: Text(200).meta({
+		description:
+			'The idempotency key as it was signed (through the Lead Source Trigger 1.2: `<source>/<key>`), URL-encoded',
+	}),
 });
 
 export const KpiComputeBody = z.strictObject({

@@ -31,6 +31,9 @@ export interface N8nOptions {
 	onLine: (line: string) => void;
 }
 
+/** The lead source the lead intake workflow's trigger authenticates: its keys are `development/<key>`. */
+export const DEVELOPMENT_SOURCE = 'development';
+
 const CREDENTIAL_IDS = {
 	processor: 'lihProcessorApi1',
 	jiraConfluence: 'lihJiraConflue01',
@@ -136,7 +139,7 @@ async function importCredentials(options: N8nOptions, env: NodeJS.ProcessEnv): P
 				name: 'Lead source: development',
 				type: 'leadSourceApi',
 				data: {
-					sourceName: 'development',
+					sourceName: DEVELOPMENT_SOURCE,
 					apiKey: stackSettings().LEAD_SOURCE_API_KEY,
 					previousApiKey: '',
 				},

@@ -103,7 +103,7 @@ export const description = showOnlyFor({ operation: [option.value] }, [
 				type: 'string',
 				default: '',
 				description:
-					"The key that makes a resend a duplicate. Not set: the source's key (its webhook-ID, Idempotency-Key or X-Idempotency-Key header), else a hash of the lead, so the same lead is never processed twice.",
+					"The key that makes a resend a duplicate. Not set: the trigger's key (a Lead Source Trigger's is the source's key in its source's space), else a Webhook item's webhook-ID, Idempotency-Key or X-Idempotency-Key header, else a hash of the lead, so the same lead is never processed twice.",
 			},
 			{
 				displayName: 'Signature Scheme',

@@ -25,7 +25,8 @@ export const description = showOnlyFor({ operation: [option.value] }, [
 			{
 				name: 'Idempotency Key',
 				value: 'idempotencyKey',
-				description: "The source's own key for the lead (its webhook-ID or Idempotency-Key header)",
+				description:
+					"The lead's key as the processor has it: through a Lead Source Trigger (1.2), the source name, a slash and the source's key",
 			},
 		],
 		default: 'runId',
