@@ -19,18 +19,31 @@ interface Faults {
 	retryAfter: number | null;
 	/** Upserts that succeed, but only after latencyMs (a slow CRM). */
 	slowNext: number;
+	/** Only calls for this lead key are failed or slowed (null: any call). */
+	key: string | null;
 }
+
+const NO_FAULTS: Faults = {
+	remaining: 0,
+	status: 503,
+	latencyMs: 0,
+	retryAfter: null,
+	slowNext: 0,
+	key: null,
+};
 
 /**
  * Mock CRM: `POST /leads/upsert` upserts by `key` behind a bearer token; `POST /leads/erase`
  * forgets one (`GET /erasures`: the keys erased).
- * Test controls: `POST /admin/faults {"fail_next", "status", "latency_ms"}`, `GET /leads`,
+ * Test controls: `POST /admin/faults {"fail_next", "status", "latency_ms", "key"}`, `GET /leads`,
  * `POST /admin/reset`. Plain node:http: it stands in for a fast CRM in the benchmarks, so it
  * must cost as little as possible per request.
  */
 export function createMockCrm(token: string): RequestListener {
 	const leads = new Map<string, CrmLead>();
-	let faults: Faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null, slowNext: 0 };
+	let faults: Faults = { ...NO_FAULTS };
+	const aimedAt = (body: Record<string, unknown> | null) =>
+		faults.key === null || body?.key === faults.key;
 	let calls = 0;
 	let nextId = 1;
 	const expectedAuthorization = `Bearer ${token}`;
@@ -41,14 +54,14 @@ export function createMockCrm(token: string): RequestListener {
 		}
 		const body = await readJson(req);
 		calls += 1;
-		if (faults.remaining > 0) {
+		if (faults.remaining > 0 && aimedAt(body)) {
 			faults.remaining -= 1;
 			if (faults.latencyMs > 0) await delay(faults.latencyMs, res);
 			const headers: Record<string, string> =
 				faults.retryAfter === null ? {} : { 'retry-after': String(faults.retryAfter) };
 			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` }, headers);
 		}
-		if (faults.slowNext > 0) {
+		if (faults.slowNext > 0 && aimedAt(body)) {
 			faults.slowNext -= 1;
 			await delay(faults.latencyMs, res);
 		}
@@ -83,7 +96,7 @@ export function createMockCrm(token: string): RequestListener {
 		}
 		const body = await readJson(req);
 		calls += 1;
-		if (faults.remaining > 0) {
+		if (faults.remaining > 0 && aimedAt(body)) {
 			faults.remaining -= 1;
 			return send(res, faults.status, { error: `injected fault (HTTP ${faults.status})` });
 		}
@@ -105,20 +118,23 @@ export function createMockCrm(token: string): RequestListener {
 		const latencyMs = body.latency_ms ?? 0;
 		const retryAfter = body.retry_after ?? null;
 		const slowNext = body.slow_next ?? 0;
+		const key = body.key ?? null;
 		if (
 			!isCount(remaining) ||
 			!isHttpStatus(status) ||
 			!isCount(latencyMs) ||
 			(retryAfter !== null && !isCount(retryAfter)) ||
-			!isCount(slowNext)
+			!isCount(slowNext) ||
+			(key !== null && typeof key !== 'string')
 		) {
 			return send(res, 400, {
 				error:
-					'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0, "retry_after": N >= 0, "slow_next": N >= 0}',
+					'expected {"fail_next": N >= 0, "status": 100-599, "latency_ms": N >= 0, "retry_after": N >= 0, "slow_next": N >= 0, "key": "<lead key>"}',
 			});
 		}
-		faults = { remaining, status, latencyMs, retryAfter, slowNext };
+		faults = { remaining, status, latencyMs, retryAfter, slowNext, key };
 		send(res, 200, {
+			key,
 			fail_next: remaining,
 			status,
 			latency_ms: latencyMs,
@@ -135,7 +151,7 @@ export function createMockCrm(token: string): RequestListener {
 		'POST /admin/reset': (_req, res) => {
 			leads.clear();
 			erased.length = 0;
-			faults = { remaining: 0, status: 503, latencyMs: 0, retryAfter: null, slowNext: 0 };
+			faults = { ...NO_FAULTS };
 			calls = 0;
 			send(res, 200, { reset: true });
 		},

@@ -372,7 +372,8 @@ interface FailedRun {
  * with an open DLQ item, and a 500 answer that says so.
  */
 async function failedThroughN8n(key: string): Promise<FailedRun> {
-	await crmFaults({ fail_next: 1, status: 503 });
+	// aimed at this lead: a background retry of an earlier test's lead must not take the fault
+	await crmFaults({ fail_next: 1, status: 503, key: `${DEVELOPMENT_SOURCE}/${key}` });
 	const answer = await postToN8n(
 		{ ...lead, email: `${key}@example.com` },
 		{ authorization: `Bearer ${devKey()}`, 'idempotency-key': key },
@@ -480,7 +481,11 @@ describe('answered when the lead is stored (the shipped lead intake workflow)', 
 
 	test('a failing CRM: the source still gets 202; lead.failed runs the lead-outcomes workflow, which writes the alert file and the Jira alert', async () => {
 		const before = await lastLeadIntakeExecution();
-		await crmFaults({ fail_next: 1, status: 503 });
+		await crmFaults({
+			fail_next: 1,
+			status: 503,
+			key: `${DEVELOPMENT_SOURCE}/e2e-on-store-failing`,
+		});
 		const answer = await postToN8n(
 			{ ...lead, email: 'on.store.failing@example.com' },
 			{ authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-on-store-failing' },
@@ -840,7 +845,12 @@ describe('operator operations through n8n', () => {
 
 test('a repeat while the first request with that key is still delivered answers 409 request_in_progress', async () => {
 	const fault = (latency: number) =>
-		crmFaults({ fail_next: 0, slow_next: latency > 0 ? 1 : 0, latency_ms: latency });
+		crmFaults({
+			fail_next: 0,
+			slow_next: latency > 0 ? 1 : 0,
+			latency_ms: latency,
+			key: `${DEVELOPMENT_SOURCE}/e2e-in-progress`,
+		});
 	await fault(1500);
 	try {
 		const headers = { authorization: `Bearer ${devKey()}`, 'idempotency-key': 'e2e-in-progress' };
