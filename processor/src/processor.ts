@@ -132,9 +132,10 @@ export async function startProcessor(
 		const owner = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
 		const loops: Loop[] = [];
 		// stopped first: a pass in progress still has the CRM client and the database
-		closers.unshift(async () => {
+		const stopLoops = async () => {
 			await Promise.all(loops.splice(0).map((loop) => loop.stop()));
-		});
+		};
+		closers.unshift(stopLoops);
 		const deliverer = startDeliverer(delivery, {
 			owner,
 			batch: config.DELIVERY_BATCH,
@@ -331,10 +332,14 @@ export async function startProcessor(
 			sql,
 			flush: () => signatureFailures.flush(),
 			async close() {
+				// the loops hear the stop at once, while the requests in flight are answered: a
+				// deliverer's batch not yet started goes back to the queue without waiting for them
+				const loopsStopped = stopLoops();
 				await new Promise<void>((resolve) => {
 					server.close(() => resolve());
 					server.closeIdleConnections();
 				});
+				await loopsStopped;
 				await alertsPass.stop();
 				for (const close of closers.splice(0)) await close();
 				await sql.end({ timeout: 5 });
