@@ -94,6 +94,10 @@ const RESOLVED_BY = new Map([
 	['retry', 'was delivered to the CRM by a retry and left the retry queue'],
 	['operator', 'was closed by hand by an operator and left the retry queue'],
 	['erasure', "left the retry queue undelivered: its person's data was erased"],
+	[
+		'superseded',
+		'left the retry queue unsent: newer details of the same person had reached the CRM first',
+	],
 ]);
 
 /** `20261123T061502Z`: UTC, to the second. */

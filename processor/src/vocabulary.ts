@@ -73,8 +73,11 @@ export interface EventPayloads {
 	};
 	dlq_resolved: {
 		dlq_id: number;
-		/** Who closed it: a re-delivery, an operator by hand, or the intake that finally wrote. */
-		by: 'retry' | 'operator' | 'intake';
+		/**
+		 * Who closed it: a re-delivery, an operator by hand, the intake that finally wrote, or a
+		 * newer run of the same CRM record that was delivered first (policy update: not sent again).
+		 */
+		by: 'retry' | 'operator' | 'intake' | 'superseded';
 		retry_count: number;
 		note: string | null;
 	};
@@ -218,10 +221,13 @@ export interface OutcomeData {
 	};
 	/** No retry is left (or the failure cannot be retried): a person must look at it. */
 	'lead.dead': OutcomeBase & { dlq_id: number; reason: string; retry_count: number };
-	/** The DLQ item was closed: re-delivered by a retry, resolved by hand, or its person erased. */
+	/**
+	 * The DLQ item was closed: re-delivered by a retry, resolved by hand, its person erased, or
+	 * not sent again because newer details of the same person had reached the CRM (policy update).
+	 */
 	'lead.resolved': OutcomeBase & {
 		dlq_id: number;
-		by: 'retry' | 'operator' | 'erasure';
+		by: 'retry' | 'operator' | 'erasure' | 'superseded';
 		retry_count: number;
 	};
 	/** The rules refused the lead at intake. */

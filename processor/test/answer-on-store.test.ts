@@ -124,7 +124,7 @@ async function crmLeads(prefix: string): Promise<CrmLead[]> {
 	);
 }
 
-async function setCrmFaults(faults: Record<string, number>) {
+async function setCrmFaults(faults: Record<string, number | string>) {
 	await fetch(`${crm.url}/admin/faults`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json' },
@@ -524,4 +524,34 @@ test('a stop does not wait out EVENTS_TIMEOUT_MS for a receiver that never answe
 		last_error: 'the processor stopped before the receiver answered',
 	});
 	receiverMode = 'ok';
+}, 30_000);
+
+test('policy update, answered on store: a first lead and its update stored together reach the CRM oldest first, so the CRM keeps the newest details', async () => {
+	const own = await testDatabase();
+	try {
+		// the first call for the person's record is slow: sent side by side, the older would land last
+		await setCrmFaults({ fail_next: 0, slow_next: 1, latency_ms: 600, key: 'aos-order-1' });
+		const processor = await startProcessorProcess(
+			env({ DATABASE_URL: own.url, DELIVERY_LINGER_MS: '1000', DELIVERY_CONCURRENCY: '4' }),
+			{ duplicates: { window_hours: 24, policy: 'update' } },
+		);
+		running.push(processor);
+		const person = { email: 'in.order@example.com' };
+		const first = await postAsync(processor.url, validLead(person), 'aos-order-1');
+		const update = await postAsync(
+			processor.url,
+			validLead({ ...person, name: 'Newer Name' }),
+			'aos-order-2',
+		);
+		expect([first.status, update.status]).toEqual([202, 202]);
+		const [record] = await waitFor(() => crmLeads('aos-order-'), {
+			what: 'the update written over the first lead in the CRM',
+			until: (leads) => leads[0]?.upserts === 2,
+		});
+		expect(record).toMatchObject({ key: 'aos-order-1', upserts: 2 });
+		expect(record!.payload.run_id).toBe(update.body.run_id);
+	} finally {
+		for (const processor of running.splice(0)) await processor.kill('SIGKILL');
+		await own.drop();
+	}
 }, 30_000);

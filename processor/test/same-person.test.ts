@@ -389,4 +389,47 @@ describe('identity variants', () => {
 			await stack.close();
 		}
 	});
+
+	test('policy update: a first lead that failed is not sent again once its update reached the CRM, which keeps the newer details', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			await stack.crm.fail(1, 503);
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'older-key',
+			});
+			expect(first.status).toBe(500);
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'newer-key' },
+			);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+
+			stack.clock.advance(3600);
+			const item = await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					const [row] = await stack.sql<{ status: string; superseded_by: string | null }[]>`
+						SELECT status, superseded_by FROM dlq WHERE run_id = ${String(first.body.run_id)}`;
+					return row!;
+				},
+				{ what: 'the first lead settled from the DLQ', until: (row) => row.status === 'resolved' },
+			);
+			// the CRM has the update's details, written once: the older lead was not sent over them
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'older-key', upserts: 1 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+			expect(item.superseded_by).toBe(update.body.run_id);
+			const [run] = await stack.sql`
+				SELECT status, sealed_lead FROM runs WHERE run_id = ${String(first.body.run_id)}`;
+			expect(run).toEqual({ status: 'failed', sealed_lead: null });
+			const events = await stack.sql<{ data: { by: string } }[]>`
+				SELECT data FROM outcome_events
+				WHERE run_id = ${String(first.body.run_id)} AND event_type = 'lead.resolved'`;
+			expect(events.map((event) => event.data.by)).toEqual(['superseded']);
+		} finally {
+			await stack.close();
+		}
+	});
 });

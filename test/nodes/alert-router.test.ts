@@ -128,6 +128,9 @@ test("an outcome event's summary says what became of the lead, never quoting an 
 	expect(event('resolved', { dlq_id: 4, by: 'erasure' })).toBe(
 		"Lead r1 left the retry queue undelivered: its person's data was erased.",
 	);
+	expect(event('resolved', { dlq_id: 4, by: 'superseded' })).toBe(
+		'Lead r1 left the retry queue unsent: newer details of the same person had reached the CRM first.',
+	);
 	for (const by of ['Jane Doe', 'constructor', undefined]) {
 		expect(event('resolved', { dlq_id: 4, by })).toBe('Lead r1 left the retry queue.');
 	}

@@ -145,6 +145,10 @@ export const DlqItem = z
 		updated_at: Instant,
 		resolved_at: Instant.nullable(),
 		resolution_note: z.string().nullable(),
+		superseded_by: z.uuid().nullable().meta({
+			description:
+				'Policy update: the newer run of the same CRM record that was delivered first, so this lead was not sent again',
+		}),
 	})
 	.meta({ id: 'DlqItem' });
 

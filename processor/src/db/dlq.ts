@@ -56,6 +56,7 @@ export interface DlqEntry {
 	updated_at: Date;
 	resolved_at: Date | null;
 	resolution_note: string | null;
+	superseded_by: string | null;
 }
 
 /** A claimed item with what its re-delivery needs (the sealed lead is still encrypted). */
@@ -68,6 +69,11 @@ export interface ClaimedItem {
 	idempotencyKey: string;
 	/** The key the CRM record is upserted under: the first run's for a policy-update same person. */
 	crmKey: string;
+	/**
+	 * A newer run of the same CRM record (policy update) already delivered: re-delivering this one
+	 * would write its older details over the newer ones. Null otherwise.
+	 */
+	supersededBy: string | null;
 	correlationId: string | null;
 	sealedLead: Buffer | null;
 }
@@ -152,6 +158,7 @@ async function claimWhere(
 			retry_count: number;
 			idempotency_key: string;
 			crm_key: string;
+			superseded_by: string | null;
 			correlation_id: string | null;
 			sealed_lead: Buffer | null;
 		}[]
@@ -170,7 +177,11 @@ async function claimWhere(
 		)
 		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
 			r.sealed_lead,
-			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key
+			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key,
+			(SELECT n.run_id FROM runs n
+				WHERE (n.run_id = coalesce(r.duplicate_of, r.run_id) OR n.duplicate_of = coalesce(r.duplicate_of, r.run_id))
+				AND n.status = 'processed' AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
+				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
 		ORDER BY c.dlq_id`;
 	return rows.map((row) => ({
@@ -181,13 +192,14 @@ async function claimWhere(
 		leaseToken: claim.leaseToken,
 		idempotencyKey: row.idempotency_key,
 		crmKey: row.crm_key,
+		supersededBy: row.superseded_by,
 		correlationId: row.correlation_id,
 		sealedLead: row.sealed_lead,
 	}));
 }
 
 export type Settlement =
-	| { status: 'resolved'; note: string | null }
+	| { status: 'resolved'; note: string | null; supersededBy?: string }
 	| { status: 'open'; nextRetryAt: Date; lastError: string }
 	| { status: 'dead'; lastError: string };
 
@@ -211,6 +223,7 @@ export function settleClaimedStatement(
 			alert = alert OR ${settlement.status === 'dead'},
 			resolved_at = ${settlement.status === 'resolved' ? sql`now()` : null},
 			resolution_note = ${settlement.status === 'resolved' ? settlement.note : null},
+			superseded_by = ${settlement.status === 'resolved' ? (settlement.supersededBy ?? null) : null},
 			locked_until = NULL, lease_token = NULL, updated_at = now()
 		WHERE dlq_id = ${item.dlqId} AND lease_token = ${item.leaseToken} AND status = 'retrying'
 		RETURNING dlq_id, run_id`;
@@ -291,4 +304,5 @@ const DLQ_COLUMNS = [
 	'updated_at',
 	'resolved_at',
 	'resolution_note',
+	'superseded_by',
 ];

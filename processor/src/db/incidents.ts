@@ -33,6 +33,8 @@ export interface DlqIncident {
 	erased: boolean;
 	/** The erasure itself closed the item: it was never delivered, and nothing is left to send. */
 	closed_by_erasure: boolean;
+	/** Policy update: a newer run of the same CRM record was delivered first; this one was not sent. */
+	superseded_by: string | null;
 }
 
 export interface RejectedLead {
@@ -61,7 +63,7 @@ const INCIDENT_COLUMNS = (sql: Queryable) => sql`
 	d.dlq_id::int AS dlq_id, d.run_id, d.status, d.reason, d.retry_count, d.last_error, d.next_retry_at,
 	d.created_at,
 	CASE WHEN d.status = 'resolved' THEN d.resolved_at WHEN d.status = 'dead' THEN d.updated_at END AS ended_at,
-	d.resolution_note, d.followup_file, r.source, r.crm_id,
+	d.resolution_note, d.followup_file, r.source, r.crm_id, d.superseded_by,
 	(SELECT e.payload->>'reason' FROM audit_events e
 		WHERE d.status = 'dead' AND e.run_id = d.run_id AND e.event_type = 'dlq_dead'
 		ORDER BY e.event_id DESC LIMIT 1) AS dead_reason,

@@ -339,7 +339,9 @@ export interface QueuedRun {
 /**
  * A deliverer takes up to `limit` queued runs, oldest first: each becomes `accepted`, leased to
  * `owner` until `leaseUntil` (past it the recovery hands it to the DLQ). SKIP LOCKED: several
- * processors claim side by side, never the same run.
+ * processors claim side by side, never the same run. A run whose CRM record an older run still
+ * queued or in flight writes too (policy update: the first run and its updates) waits for it, so
+ * the CRM gets one person's details in the order they came and keeps the newest.
  */
 export async function claimQueued(
 	sql: Sql,
@@ -351,9 +353,15 @@ export async function claimQueued(
 				lease_until = ${claim.leaseUntil}, updated_at = now()
 			-- ARRAY(...): one run of the locking subquery, so never more than LIMIT runs (see above)
 			WHERE r.run_id = ANY(ARRAY(
-				SELECT run_id FROM runs WHERE status = 'queued'
-				ORDER BY received_at LIMIT ${claim.limit}
-				FOR UPDATE SKIP LOCKED)) AND r.status = 'queued'
+				SELECT q.run_id FROM runs q WHERE q.status = 'queued'
+				AND NOT EXISTS (
+					SELECT 1 FROM runs o
+					WHERE (o.run_id = coalesce(q.duplicate_of, q.run_id)
+						OR o.duplicate_of = coalesce(q.duplicate_of, q.run_id))
+					AND o.status IN ('queued', 'accepted')
+					AND (o.received_at, o.run_id) < (q.received_at, q.run_id))
+				ORDER BY q.received_at LIMIT ${claim.limit}
+				FOR UPDATE OF q SKIP LOCKED)) AND r.status = 'queued'
 			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,
 				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of) AS first_idempotency_key`,
 		claim.deadlineMs,

@@ -119,8 +119,9 @@ export type Redelivery = Omit<Delivery, 'fromStatus' | 'correlationId' | 'runId'
 
 /**
  * A re-delivery settled, only while the claim still holds: the item resolved (with the run
- * marked processed when `delivery` says the CRM has it) or rescheduled or dead, with the
- * attempt and the events. Returns false when the claim was lost (then nothing is written).
+ * marked processed when `delivery` says the CRM has it; with its raw lead dropped when it was
+ * superseded and will never be sent) or rescheduled or dead, with the attempt and the events.
+ * Returns false when the claim was lost (then nothing is written).
  */
 export async function settleRedelivery(
 	sql: Sql,
@@ -129,7 +130,8 @@ export async function settleRedelivery(
 	outcome:
 		| { delivered: Redelivery }
 		| { failed: { attempt: RunAttempt | null; events: AuditEvent[] } }
-		| { alreadyDelivered: { events: AuditEvent[] } },
+		| { alreadyDelivered: { events: AuditEvent[] } }
+		| { superseded: { events: AuditEvent[] } },
 ): Promise<boolean> {
 	const held = sql`EXISTS (SELECT 1 FROM settled)`;
 	const countsAsRetry =
@@ -144,7 +146,12 @@ export async function settleRedelivery(
 		};
 		writes = processedStatement(sql, [delivery], held);
 	} else {
-		const { events } = 'failed' in outcome ? outcome.failed : outcome.alreadyDelivered;
+		const { events } =
+			'failed' in outcome
+				? outcome.failed
+				: 'superseded' in outcome
+					? outcome.superseded
+					: outcome.alreadyDelivered;
 		const attempt = 'failed' in outcome ? outcome.failed.attempt : null;
 		const rows = events.map((event) => ({
 			...event,
@@ -154,7 +161,11 @@ export async function settleRedelivery(
 		const attemptWrite = attempt
 			? sql`attempt AS (${insertAttempts(sql, [attempt], held)}), `
 			: sql``;
-		writes = sql`${attemptWrite}events AS (${insertEventRows(sql, rows, { where: held })})`;
+		const purge =
+			'superseded' in outcome
+				? sql`purged AS (${purgeSealedLeadsStatement(sql, sql`settled`)}), `
+				: sql``;
+		writes = sql`${attemptWrite}${purge}events AS (${insertEventRows(sql, rows, { where: held })})`;
 	}
 	const [row] = await sql<{ settled: string }[]>`
 		WITH settled AS (${settleClaimedStatement(sql, item, settlement, countsAsRetry)}), ${writes}

@@ -169,6 +169,11 @@ async function redeliver(
 		// its own intake finished after all (it outlived its lease): nothing left to deliver
 		return resolve(deps, item, base, [], null);
 	}
+	if (item.supersededBy !== null) {
+		// policy update: newer details of the same person reached the CRM while this one waited;
+		// sending it now would write its older details over them
+		return resolveSuperseded(deps, item, base, item.supersededBy);
+	}
 	const request = item.sealedLead ? crmRequestOf(deps, item, item.sealedLead) : null;
 	if (!request) {
 		// nothing can be sent: a person must look at it
@@ -241,6 +246,28 @@ async function resolve(
 		delivery
 			? { delivered: { ...delivery, events: [...events, resolved] } }
 			: { alreadyDelivered: { events: [resolved] } },
+	);
+	return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
+}
+
+/** Not sent again (a newer run of the same CRM record was delivered): resolved, raw lead dropped. */
+async function resolveSuperseded(
+	deps: RetryDeps,
+	item: ClaimedItem,
+	base: { dlq_id: number; run_id: string },
+	newer: string,
+): Promise<RetryOutcome> {
+	const resolved = dlqResolved({
+		dlq_id: item.dlqId,
+		by: 'superseded',
+		retry_count: item.retryCount,
+		note: `superseded by run ${newer}, delivered first with newer details`,
+	});
+	const settled = await settleRedelivery(
+		deps.sql,
+		item,
+		{ status: 'resolved', note: null, supersededBy: newer },
+		{ superseded: { events: [resolved] } },
 	);
 	return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
 }

@@ -13,6 +13,7 @@ type Outcome =
 	| 'delivered_by_operator_retry'
 	| 'closed_by_operator'
 	| 'closed_by_erasure'
+	| 'superseded'
 	| 'dead';
 
 export interface Advice {
@@ -38,6 +39,14 @@ export function adviseOn(item: DlqIncident, now: Date): Advice {
 				needsPerson: false,
 				happened:
 					'Closed when the person’s data was erased; it had not been delivered, and nothing is left to send.',
+				todo: 'Nothing.',
+			};
+		}
+		if (item.superseded_by !== null) {
+			return {
+				outcome: 'superseded',
+				needsPerson: false,
+				happened: `Not sent again: newer details of the same person (run ${item.superseded_by}) reached the CRM first, and this lead would have written its older details over them.`,
 				todo: 'Nothing.',
 			};
 		}
