@@ -90,7 +90,7 @@ function summarize(
 }
 
 /** How a `lead.resolved` event's `by` reads (its vocabulary; anything else is not quoted). */
-const RESOLVED_BY = new Map([
+export const RESOLVED_BY = new Map([
 	['retry', 'was delivered to the CRM by a retry and left the retry queue'],
 	['operator', 'was closed by hand by an operator and left the retry queue'],
 	['erasure', "left the retry queue undelivered: its person's data was erased"],

@@ -24,7 +24,7 @@ export const OUTCOME_EVENTS = [
 		type: 'lead.resolved',
 		displayName: 'Resolved',
 		description:
-			"A DLQ item was closed: delivered by a retry or a replay, resolved by hand, or its person's data erased",
+			"A DLQ item was closed: delivered by a retry or a replay, resolved by hand, its person's data erased, or not sent again because newer details of the same person reached the CRM first",
 	},
 	{
 		type: 'lead.rejected',

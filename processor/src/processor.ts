@@ -334,12 +334,16 @@ export async function startProcessor(
 			async close() {
 				// the loops hear the stop at once, while the requests in flight are answered: a
 				// deliverer's batch not yet started goes back to the queue without waiting for them
-				const loopsStopped = stopLoops();
+				const loopsStopped = stopLoops().then(
+					() => null,
+					(error: unknown) => ({ error }),
+				);
 				await new Promise<void>((resolve) => {
 					server.close(() => resolve());
 					server.closeIdleConnections();
 				});
-				await loopsStopped;
+				const failed = await loopsStopped;
+				if (failed) throw failed.error;
 				await alertsPass.stop();
 				for (const close of closers.splice(0)) await close();
 				await sql.end({ timeout: 5 });

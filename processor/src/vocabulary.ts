@@ -26,6 +26,14 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const DLQ_STATUSES = ['open', 'retrying', 'resolved', 'dead'] as const;
 export type DlqStatus = (typeof DLQ_STATUSES)[number];
 
+/**
+ * How a DLQ item left the retry queue (`lead.resolved`'s `by`, set by the database's trigger,
+ * migration 0015): re-delivered by a retry, closed by an operator, closed by its person's
+ * erasure, or not sent again because a newer lead of its CRM record was delivered first.
+ */
+export const RESOLVED_BY = ['retry', 'operator', 'erasure', 'superseded'] as const;
+export type ResolvedBy = (typeof RESOLVED_BY)[number];
+
 /** What set a delivery attempt off. */
 export const ATTEMPT_TRIGGERS = ['intake', 'retry', 'operator'] as const;
 export type AttemptTrigger = (typeof ATTEMPT_TRIGGERS)[number];
@@ -227,7 +235,7 @@ export interface OutcomeData {
 	 */
 	'lead.resolved': OutcomeBase & {
 		dlq_id: number;
-		by: 'retry' | 'operator' | 'erasure' | 'superseded';
+		by: ResolvedBy;
 		retry_count: number;
 	};
 	/** The rules refused the lead at intake. */

@@ -432,4 +432,103 @@ describe('identity variants', () => {
 			await stack.close();
 		}
 	});
+
+	test('policy update: an update whose person was erased since does not keep the first lead from the CRM', async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, policy: 'update' },
+			env: { PRIVACY_CRM_ERASE_SECONDS: '1' },
+		});
+		try {
+			const who = person();
+			await stack.crm.fail(1, 503);
+			const first = await postLead(stack.url, validLead({ email: who.email, phone: who.phone }), {
+				key: 'kept-first',
+			});
+			expect(first.status).toBe(500);
+			// another e-mail, the same phone: an update of the first record
+			const update = await postLead(
+				stack.url,
+				validLead({ email: `work.${who.email}`, phone: who.local }),
+				{ key: 'erased-update' },
+			);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			const erased = await stack.internal('POST', '/internal/privacy/erase', {
+				email: `work.${who.email}`,
+			});
+			expect(erased.body.run_ids).toEqual([update.body.run_id]);
+			await waitFor(
+				async () => {
+					stack.clock.advance(600);
+					return (await stack.crm.leads()).length;
+				},
+				{ what: 'the updated CRM record erased', until: (left) => left === 0 },
+			);
+
+			// the first lead's own person was not erased: its retry delivers it
+			stack.clock.advance(3600);
+			await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					const [run] = await stack.sql<{ status: string }[]>`
+						SELECT status FROM runs WHERE run_id = ${String(first.body.run_id)}`;
+					return run!.status;
+				},
+				{
+					what: 'the first lead delivered from the DLQ',
+					until: (status) => status === 'processed',
+				},
+			);
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'kept-first' });
+			expect(record!.payload.run_id).toBe(first.body.run_id);
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('policy update: when the first lead and its update both wait in the DLQ, the update is retried first and the first is not sent over it', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			await stack.crm.fail(2, 503);
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'both-older',
+			});
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'both-newer' },
+			);
+			expect([first.status, update.status]).toEqual([500, 500]);
+
+			// both due at once: a retry pass takes the update, and the first once the update is in
+			stack.clock.advance(3600);
+			await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					return await stack.sql<{ status: string }[]>`
+						SELECT d.status FROM dlq d
+						WHERE d.run_id IN ${stack.sql([String(first.body.run_id), String(update.body.run_id)])}`;
+				},
+				{
+					what: 'both DLQ items settled',
+					until: (items) => items.every((item) => item.status === 'resolved'),
+				},
+			);
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'both-older', upserts: 1 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+			const [older] = await stack.sql`
+				SELECT superseded_by FROM dlq WHERE run_id = ${String(first.body.run_id)}`;
+			expect(older).toEqual({ superseded_by: update.body.run_id });
+			// the ledger counts it apart: not delivered, not lost, not closed by hand
+			const day = 86_400_000;
+			const from = new Date(stack.clock.now.getTime() - day).toISOString();
+			const to = new Date(stack.clock.now.getTime() + day).toISOString();
+			const ledger = await stack.internal('GET', `/internal/stats/ledger?from=${from}&to=${to}`);
+			expect(ledger.body).toMatchObject({ superseded: 1, resolved_manually: 0, balanced: true });
+		} finally {
+			await stack.close();
+		}
+	});
 });

@@ -9,6 +9,7 @@ import {
 	OUTBOX_STATUSES,
 	IDENTITY_MATCHES,
 	OUTCOME_EVENT_TYPES,
+	RESOLVED_BY,
 	RUN_STATUSES,
 } from '../src/vocabulary.js';
 import { testDatabase } from './support/harness.js';
@@ -46,4 +47,14 @@ test.each([
 	['runs_duplicate_match_check', IDENTITY_MATCHES],
 ] as const)('%s allows exactly the declared values', async (constraint, declared) => {
 	expect(await allowedBy(constraint)).toEqual([...declared].sort());
+});
+
+test('the trigger that writes lead.resolved names exactly the declared ways an item leaves the queue (by)', async () => {
+	const [row] = await sql<{ definition: string }[]>`
+		SELECT pg_get_functiondef('dlq_outcome_events'::regproc) AS definition`;
+	const byCase = row!.definition.slice(row!.definition.indexOf("'by', CASE"));
+	const named = [
+		...byCase.slice(0, byCase.indexOf('END')).matchAll(/THEN '([a-z_]+)'|ELSE '([a-z_]+)'/g),
+	];
+	expect(named.map((match) => match[1] ?? match[2]).sort()).toEqual([...RESOLVED_BY].sort());
 });

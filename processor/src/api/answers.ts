@@ -91,6 +91,10 @@ export const RetryOutcome = z
 		reason: z.string().optional(),
 		status_code: z.number().int().nullable().optional(),
 		next_retry_at: z.string().optional(),
+		superseded_by: z.uuid().optional().meta({
+			description:
+				'Resolved without a call (policy update): this newer run of the same CRM record had been delivered first, and sending this lead would have written its older details over it',
+		}),
 	})
 	.meta({ id: 'RetryOutcome' });
 
@@ -265,6 +269,10 @@ export const Ledger = z
 		waiting: z.number().int().meta({ description: 'In the DLQ, waiting for a retry' }),
 		dead: z.number().int().meta({ description: 'In the DLQ, given up on: needs a person' }),
 		resolved_manually: z.number().int(),
+		superseded: z.number().int().meta({
+			description:
+				'Failed, and not sent again: a newer lead of the same CRM record was delivered first (policy update)',
+		}),
 		queued: z.number().int().meta({ description: 'Answered on store, waiting for a deliverer' }),
 		in_flight: z.number().int().meta({ description: 'Accepted, within their lease' }),
 		erased: z
@@ -282,7 +290,7 @@ export const Ledger = z
 			.meta({ description: 'The same request again (same key and body): no run of its own' }),
 		balanced: z.boolean().meta({
 			description:
-				'received = processed + rejected + same_person + waiting + dead + resolved_manually + queued + in_flight + erased',
+				'received = processed + rejected + same_person + waiting + dead + resolved_manually + superseded + queued + in_flight + erased',
 		}),
 	})
 	.meta({ id: 'Ledger' });

@@ -89,12 +89,22 @@ export interface Claim {
  * Claims up to `limit` due items: `open` ones whose time has come and `retrying` ones whose
  * lease ran out (their processor died). SKIP LOCKED lets several processors claim side by side
  * without ever taking the same item; the lease token fences out a holder that lost its lease.
+ * An item waits while a newer run of its CRM record (policy update) is still to be delivered
+ * (queued, in flight, or in the DLQ itself): the newest goes first, and this one is then found
+ * superseded and not sent over it.
  */
 export async function claimDue(sql: Sql, claim: Claim): Promise<ClaimedItem[]> {
 	return claimWhere(
 		sql,
 		claim,
-		sql`(d.status = 'open' AND d.next_retry_at <= ${claim.now}) OR (d.status = 'retrying' AND d.locked_until <= ${claim.now})`,
+		sql`((d.status = 'open' AND d.next_retry_at <= ${claim.now}) OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))
+			AND NOT EXISTS (
+				SELECT 1 FROM runs r0, runs n
+				WHERE r0.run_id = d.run_id
+				AND (n.run_id = coalesce(r0.duplicate_of, r0.run_id) OR n.duplicate_of = coalesce(r0.duplicate_of, r0.run_id))
+				AND (n.received_at, n.run_id) > (r0.received_at, r0.run_id)
+				AND (n.status IN ('queued', 'accepted') OR EXISTS (
+					SELECT 1 FROM dlq nd WHERE nd.run_id = n.run_id AND nd.status IN ('open', 'retrying'))))`,
 	);
 }
 
@@ -180,7 +190,8 @@ async function claimWhere(
 			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key,
 			(SELECT n.run_id FROM runs n
 				WHERE (n.run_id = coalesce(r.duplicate_of, r.run_id) OR n.duplicate_of = coalesce(r.duplicate_of, r.run_id))
-				AND n.status = 'processed' AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
+				AND n.status = 'processed' AND n.erased_at IS NULL
+				AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
 				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
 		ORDER BY c.dlq_id`;

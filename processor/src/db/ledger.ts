@@ -2,8 +2,8 @@ import type { Sql } from './connection.js';
 
 /**
  * Where every lead received in a time range is now. Each run is in exactly one bucket, so
- * received = processed + rejected + same_person + waiting + dead + resolved_manually + queued +
- * in_flight + erased holds exactly when nothing is stuck (accepted past its lease: nobody is
+ * received = processed + rejected + same_person + waiting + dead + resolved_manually + superseded +
+ * queued + in_flight + erased holds exactly when nothing is stuck (accepted past its lease: nobody is
  * delivering it) or unaccounted (failed without a DLQ item). `duplicates` (the same request again) are
  * repeats that create no run, counted apart; `same_person` (the same person again) are runs of
  * their own.
@@ -20,6 +20,8 @@ export interface LedgerSummary {
 	dead: number;
 	/** Failed, and closed by an operator by hand. */
 	resolved_manually: number;
+	/** Failed, and not sent again: a newer lead of the same CRM record was delivered first. */
+	superseded: number;
 	/** Erased on their person's request before they were delivered (no longer to be delivered). */
 	erased: number;
 	/** Answered on store, waiting for a deliverer. */
@@ -43,7 +45,8 @@ export async function ledger(
 		WITH ranged AS (
 			SELECT CASE WHEN r.erased_at IS NOT NULL AND r.status = 'failed' THEN 'erased' ELSE r.status END AS status,
 				r.received_at, r.lease_until,
-				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status
+				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status,
+				EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.superseded_by IS NOT NULL) AS superseded
 			FROM runs r WHERE r.received_at >= ${range.from} AND r.received_at < ${range.to}
 		)
 		SELECT count(*) AS received,
@@ -52,7 +55,8 @@ export async function ledger(
 			count(*) FILTER (WHERE status = 'duplicate') AS same_person,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status IN ('open', 'retrying')) AS waiting,
 			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'dead') AS dead,
-			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved') AS resolved_manually,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved' AND NOT superseded) AS resolved_manually,
+			count(*) FILTER (WHERE status = 'failed' AND dlq_status = 'resolved' AND superseded) AS superseded,
 			count(*) FILTER (WHERE status = 'queued') AS queued,
 			count(*) FILTER (WHERE status = 'erased') AS erased,
 			count(*) FILTER (WHERE status = 'accepted'
@@ -73,6 +77,7 @@ export async function ledger(
 		counts.waiting +
 		counts.dead +
 		counts.resolved_manually +
+		counts.superseded +
 		counts.queued +
 		counts.in_flight +
 		counts.erased;

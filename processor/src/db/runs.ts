@@ -339,13 +339,14 @@ export interface QueuedRun {
 /**
  * A deliverer takes up to `limit` queued runs, oldest first: each becomes `accepted`, leased to
  * `owner` until `leaseUntil` (past it the recovery hands it to the DLQ). SKIP LOCKED: several
- * processors claim side by side, never the same run. A run whose CRM record an older run still
- * queued or in flight writes too (policy update: the first run and its updates) waits for it, so
- * the CRM gets one person's details in the order they came and keeps the newest.
+ * processors claim side by side, never the same run. A run waits while an older run of its CRM
+ * record (policy update: the first run and its updates) is queued, in flight, or being retried
+ * from the DLQ under a live lease, so the CRM gets one person's details in the order they came
+ * and keeps the newest (an older one left in the DLQ is then not sent again: db/dlq.ts).
  */
 export async function claimQueued(
 	sql: Sql,
-	claim: { owner: string; leaseUntil: Date; limit: number; deadlineMs: number },
+	claim: { owner: string; now: Date; leaseUntil: Date; limit: number; deadlineMs: number },
 ): Promise<QueuedRun[]> {
 	return withDeadline(
 		sql<QueuedRun[]>`
@@ -358,8 +359,10 @@ export async function claimQueued(
 					SELECT 1 FROM runs o
 					WHERE (o.run_id = coalesce(q.duplicate_of, q.run_id)
 						OR o.duplicate_of = coalesce(q.duplicate_of, q.run_id))
-					AND o.status IN ('queued', 'accepted')
-					AND (o.received_at, o.run_id) < (q.received_at, q.run_id))
+					AND (o.received_at, o.run_id) < (q.received_at, q.run_id)
+					AND (o.status IN ('queued', 'accepted') OR (o.status = 'failed' AND EXISTS (
+						SELECT 1 FROM dlq od WHERE od.run_id = o.run_id
+						AND od.status = 'retrying' AND od.locked_until > ${claim.now}))))
 				ORDER BY q.received_at LIMIT ${claim.limit}
 				FOR UPDATE OF q SKIP LOCKED)) AND r.status = 'queued'
 			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,

@@ -56,6 +56,7 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 			);
 			const runs = await claimQueued(deps.sql, {
 				owner: options.owner,
+				now: deps.now(),
 				leaseUntil: new Date(deps.now().getTime() + leaseMs),
 				limit,
 				deadlineMs: deps.deadlineMs,

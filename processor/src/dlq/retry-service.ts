@@ -53,6 +53,8 @@ export interface RetryOutcome {
 	reason?: string;
 	status_code?: number | null;
 	next_retry_at?: string;
+	/** Resolved without a call: this newer run of the same CRM record was delivered first. */
+	superseded_by?: string;
 }
 
 export interface RetrySummary {
@@ -257,19 +259,22 @@ async function resolveSuperseded(
 	base: { dlq_id: number; run_id: string },
 	newer: string,
 ): Promise<RetryOutcome> {
+	const note = `superseded by run ${newer}, delivered first with newer details`;
 	const resolved = dlqResolved({
 		dlq_id: item.dlqId,
 		by: 'superseded',
 		retry_count: item.retryCount,
-		note: `superseded by run ${newer}, delivered first with newer details`,
+		note,
 	});
 	const settled = await settleRedelivery(
 		deps.sql,
 		item,
-		{ status: 'resolved', note: null, supersededBy: newer },
+		{ status: 'resolved', note, supersededBy: newer },
 		{ superseded: { events: [resolved] } },
 	);
-	return { ...base, outcome: settled ? 'resolved' : 'lease_lost' };
+	return settled
+		? { ...base, outcome: 'resolved', superseded_by: newer }
+		: { ...base, outcome: 'lease_lost' };
 }
 
 /** A failed re-delivery: the item rescheduled or dead, its attempt and events, one statement. */

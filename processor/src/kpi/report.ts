@@ -10,7 +10,7 @@ import { formatDuration } from '../text/durations.js';
 /**
  * Where every lead received in a time range stands (GET /internal/stats/ledger). It balances
  * when stuck + unaccounted = 0, i.e. received = processed + rejected + same_person + waiting +
- * dead + resolved_manually + queued + in_flight + erased; duplicates (the same request again)
+ * dead + resolved_manually + superseded + queued + in_flight + erased; duplicates (the same request again)
  * are counted apart.
  */
 import type { RetentionRemoved } from '../db/audit-events.js';
@@ -76,6 +76,9 @@ export function ledgerLine(
 		`${ledger.queued} queued`,
 		`${ledger.in_flight} in flight`,
 		// rare, so named only when there are some
+		...(ledger.superseded > 0
+			? [`${ledger.superseded} not sent again (newer details delivered first)`]
+			: []),
 		...(ledger.erased > 0 ? [`${ledger.erased} erased before delivery`] : []),
 	].join(' + ');
 	const duplicates = `the same request again, counted apart: ${ledger.duplicates}`;

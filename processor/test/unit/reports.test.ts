@@ -38,6 +38,7 @@ const ledger: LedgerSummary = {
 	waiting: 5,
 	dead: 2,
 	resolved_manually: 1,
+	superseded: 0,
 	queued: 0,
 	in_flight: 2,
 	erased: 0,
