@@ -2,6 +2,7 @@ import type postgres from 'postgres';
 import type { JsonObject } from '../json.js';
 import type { DlqStatus, RunStatus } from '../vocabulary.js';
 import type { Sql } from './connection.js';
+import { sameCrmRecord } from './runs.js';
 
 type Queryable = Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -100,8 +101,7 @@ export async function claimDue(sql: Sql, claim: Claim): Promise<ClaimedItem[]> {
 		sql`((d.status = 'open' AND d.next_retry_at <= ${claim.now}) OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))
 			AND NOT EXISTS (
 				SELECT 1 FROM runs r0, runs n
-				WHERE r0.run_id = d.run_id
-				AND (n.run_id = coalesce(r0.duplicate_of, r0.run_id) OR n.duplicate_of = coalesce(r0.duplicate_of, r0.run_id))
+				WHERE r0.run_id = d.run_id AND ${sameCrmRecord(sql, 'n', 'r0')}
 				AND (n.received_at, n.run_id) > (r0.received_at, r0.run_id)
 				AND (n.status IN ('queued', 'accepted') OR EXISTS (
 					SELECT 1 FROM dlq nd WHERE nd.run_id = n.run_id AND nd.status IN ('open', 'retrying'))))`,
@@ -189,7 +189,7 @@ async function claimWhere(
 			r.sealed_lead,
 			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key,
 			(SELECT n.run_id FROM runs n
-				WHERE (n.run_id = coalesce(r.duplicate_of, r.run_id) OR n.duplicate_of = coalesce(r.duplicate_of, r.run_id))
+				WHERE ${sameCrmRecord(sql, 'n', 'r')}
 				AND n.status = 'processed' AND n.erased_at IS NULL
 				AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
 				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by

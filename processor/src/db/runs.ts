@@ -337,6 +337,16 @@ export interface QueuedRun {
 }
 
 /**
+ * SQL: run `other` writes the same CRM record as run `run` (table aliases). Policy update: a first
+ * run and its updates share the first run's key, so the record is named by the first run's id.
+ */
+export function sameCrmRecord(sql: Queryable, other: string, run: string) {
+	const [o, r] = [sql(other), sql(run)];
+	return sql`(${o}.run_id = coalesce(${r}.duplicate_of, ${r}.run_id)
+		OR ${o}.duplicate_of = coalesce(${r}.duplicate_of, ${r}.run_id))`;
+}
+
+/**
  * A deliverer takes up to `limit` queued runs, oldest first: each becomes `accepted`, leased to
  * `owner` until `leaseUntil` (past it the recovery hands it to the DLQ). SKIP LOCKED: several
  * processors claim side by side, never the same run. A run waits while an older run of its CRM
@@ -357,8 +367,7 @@ export async function claimQueued(
 				SELECT q.run_id FROM runs q WHERE q.status = 'queued'
 				AND NOT EXISTS (
 					SELECT 1 FROM runs o
-					WHERE (o.run_id = coalesce(q.duplicate_of, q.run_id)
-						OR o.duplicate_of = coalesce(q.duplicate_of, q.run_id))
+					WHERE ${sameCrmRecord(sql, 'o', 'q')}
 					AND (o.received_at, o.run_id) < (q.received_at, q.run_id)
 					AND (o.status IN ('queued', 'accepted') OR (o.status = 'failed' AND EXISTS (
 						SELECT 1 FROM dlq od WHERE od.run_id = o.run_id

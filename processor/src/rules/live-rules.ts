@@ -6,6 +6,7 @@ import {
 	newestRulesVersion,
 	RULES_CHANNEL,
 	saveRulesVersion,
+	type RulesVersionRow,
 } from '../db/rules-versions.js';
 import type { Logger } from '../logger.js';
 import type { RulesHolder } from '../intake/ruleset.js';
@@ -58,46 +59,47 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 	if (!newestStored) throw new Error('no rules version after seeding');
 	/** A stored version this code cannot read: logged once, then skipped until a newer one. */
 	let unreadable: number | null = null;
-	// the newest version that validates, as a running process keeps the one before an unreadable
-	// version (one written by hand, or by newer code before a roll-back): a start never fails on it
-	let row: typeof newestStored | null = newestStored;
-	let parsed = RulesDocumentSchema.safeParse(row.document);
-	while (!parsed.success) {
-		unreadable ??= row.version;
-		logger.error(
-			{ rules_version: row.version, issues: parsed.error.issues.length },
-			'a stored rules version does not validate; the version before it is tried',
-		);
-		row = row.version > 1 ? await findRulesVersion(sql, row.version - 1) : null;
-		if (!row)
-			throw new Error('no stored rules version validates: save a valid one (PUT /internal/rules)');
-		parsed = RulesDocumentSchema.safeParse(row.document);
+	// a start never fails on an unreadable version: it takes the newest one before it that validates
+	const first = await newestValidVersion(
+		(version) => findRulesVersion(sql, version),
+		newestStored,
+		0,
+		(row, issues) => {
+			unreadable ??= row.version;
+			logger.error(
+				{ rules_version: row.version, issues },
+				'a stored rules version does not validate; the version before it is tried',
+			);
+		},
+	);
+	if (!first) {
+		throw new Error('no stored rules version validates: save a valid one (PUT /internal/rules)');
 	}
-	let active = activate(row.version, parsed.data);
+	let active = activate(first.row.version, first.document);
 	logger.info({ rules_version: active.version }, 'rules in force');
 
 	const takeNewest = async (trigger: Trigger) => {
+		const find = (version: number) =>
+			withDeadline(findRulesVersion(sql, version), options.deadlineMs);
 		const newest = await withDeadline(newestRulesVersion(sql), options.deadlineMs);
 		if (newest === null || newest <= active.version || newest === unreadable) return;
-		// the newest version that validates, as a save decides against it (rules-service.ts)
-		let version = newest;
-		let parsed: ReturnType<typeof RulesDocumentSchema.safeParse> | null = null;
-		for (; version > active.version; version--) {
-			const row = await withDeadline(findRulesVersion(sql, version), options.deadlineMs);
-			if (!row) continue;
-			parsed = RulesDocumentSchema.safeParse(row.document);
-			if (parsed.success) break;
-			if (version === newest) {
+		const taken = await newestValidVersion(
+			find,
+			await find(newest),
+			active.version,
+			(row, issues) => {
+				if (row.version !== newest) return;
 				unreadable = newest;
 				logger.error(
-					{ rules_version: newest, in_force: active.version, issues: parsed.error.issues.length },
+					{ rules_version: newest, in_force: active.version, issues },
 					'a stored rules version does not validate; the newest one before it that does is in force',
 				);
-			}
-		}
-		if (version <= active.version || !parsed?.success) return;
+			},
+		);
+		if (!taken) return;
+		const version = taken.row.version;
 		const previous = active.version;
-		active = activate(version, parsed.data);
+		active = activate(version, taken.document);
 		logger.info({ rules_version: version, previous, trigger }, 'rules in force');
 		if (trigger === 'poll') {
 			logger.warn(
@@ -177,6 +179,31 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 			await listener?.unlisten().catch(() => undefined);
 		},
 	};
+}
+
+/**
+ * The version in force: the newest stored one above `floor` whose document validates, walking
+ * back from `from`. A version written around the API (by hand, or by newer code before a
+ * roll-back) is skipped, and `skipped` hears of it; null when none above `floor` validates. The
+ * running processes (above) and a save (rules-service.ts) decide by it alike.
+ */
+export async function newestValidVersion(
+	find: (version: number) => Promise<RulesVersionRow | null>,
+	from: RulesVersionRow | null,
+	floor: number,
+	skipped: (row: RulesVersionRow, issues: number) => void = () => undefined,
+): Promise<{ row: RulesVersionRow; document: RulesDocument } | null> {
+	let row = from;
+	for (let version = from?.version ?? 0; version > floor; ) {
+		if (row) {
+			const parsed = RulesDocumentSchema.safeParse(row.document);
+			if (parsed.success) return { row, document: parsed.data };
+			skipped(row, parsed.error.issues.length);
+		}
+		version -= 1;
+		row = version > floor ? await find(version) : null;
+	}
+	return null;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 	type RulesDocument,
 } from './document.js';
 import { dryRun, type DryRunReport } from './dry-run.js';
-import type { LiveRules } from './live-rules.js';
+import { newestValidVersion, type LiveRules } from './live-rules.js';
 import { ERR } from '../error-codes.js';
 
 /*
@@ -55,7 +55,11 @@ export async function saveRules(
 ): Promise<SavedRules> {
 	for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
 		const newest = await currentRulesVersion(deps.sql);
-		const inForce = await versionInForce(deps.sql, newest);
+		const inForce = await newestValidVersion(
+			(version) => findRulesVersion(deps.sql, version),
+			newest,
+			0,
+		);
 		if (inForce && sameJson(inForce.document, document)) {
 			await inForceHere(deps, inForce.row.version);
 			return { ...inForce.row, saved: false };
@@ -92,23 +96,6 @@ export async function saveRules(
 		{},
 		{ 'Retry-After': '1' },
 	);
-}
-
-/**
- * The version every processor runs: the newest stored one that validates (one written around the
- * API is skipped, as rules/live-rules.ts skips it), with its document; null if none does.
- */
-async function versionInForce(
-	sql: Sql,
-	newest: RulesVersionRow | null,
-): Promise<{ row: RulesVersionRow; document: RulesDocument } | null> {
-	let row = newest;
-	while (row) {
-		const parsed = RulesDocumentSchema.safeParse(row.document);
-		if (parsed.success) return { row, document: parsed.data };
-		row = row.version > 1 ? await findRulesVersion(sql, row.version - 1) : null;
-	}
-	return null;
 }
 
 /**
