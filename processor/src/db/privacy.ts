@@ -15,7 +15,6 @@ import { clearRefusedRequests } from './signature-failures.js';
  * below are built from that list.
  */
 
-type Queryable = Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 /** The runs whose salted e-mail hash is one of these (erased runs have none left). */
@@ -55,7 +54,7 @@ export async function sealedLeadsPage(
 		ORDER BY run_id LIMIT ${limit}`;
 }
 
-function anonymised(sql: Queryable, column: string, how: Anonymise, runId: Fragment): Fragment {
+function anonymised(sql: Sql, column: string, how: Anonymise, runId: Fragment): Fragment {
 	switch (how) {
 		case 'null':
 			return sql`${sql(column)} = NULL`;
@@ -68,17 +67,13 @@ function anonymised(sql: Queryable, column: string, how: Anonymise, runId: Fragm
 	}
 }
 
-function setList(
-	sql: Queryable,
-	table: keyof typeof PERSONAL_COLUMNS,
-	runId: Fragment,
-): Fragment[] {
+function setList(sql: Sql, table: keyof typeof PERSONAL_COLUMNS, runId: Fragment): Fragment[] {
 	return Object.entries(PERSONAL_COLUMNS[table].columns as Record<string, Anonymise>).map(
 		([column, how]) => anonymised(sql, column, how, runId),
 	);
 }
 
-function joined(sql: Queryable, fragments: Fragment[]): Fragment {
+function joined(sql: Sql, fragments: Fragment[]): Fragment {
 	return fragments.reduce((all, fragment, index) =>
 		index === 0 ? fragment : sql`${all}, ${fragment}`,
 	);
@@ -95,179 +90,6 @@ export interface ErasedRows {
 	/** The salted hashes these runs' person was found by (e-mail hash, phone identity). */
 	subjects: string[];
 	counts: Omit<ErasureCounts, 'alert_files'>;
-}
-
-/**
- * Erases the personal data of these runs and of every row that belongs to them, and records the
- * erasure, in one transaction that holds the runs' row locks: a run is erased whole or not at
- * all, never without the record that drives the CRM's part, and the intake, a retry or the
- * recovery that wants the run waits, then finds it no longer theirs. Records nothing when
- * no run was left to erase.
- */
-export async function eraseAndRecord(
-	sql: Sql,
-	candidateIds: readonly string[],
-	erasure: {
-		lockTimeoutMs: number;
-		alertFiles: number;
-		requestedBy: string;
-		correlationId: string;
-		now: Date;
-		/** The salted hashes the request asked by: kept with a pending CRM part (migration 0014). */
-		askedSubjects: readonly string[];
-		/**
-		 * A run in flight may still reach the CRM: the CRM is asked this much later at the
-		 * earliest, and not before the leases its deliverers and retries hold have run out.
-		 */
-		inFlightSeconds: number;
-	},
-): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
-	return sql.begin(async (tx) => {
-		await tx`SELECT set_config('lock_timeout', ${`${erasure.lockTimeoutMs}ms`}, true)`;
-		const erased = await eraseRunsIn(tx, candidateIds);
-		// alert files alone are of runs another request erased meanwhile: that one is the record
-		if (erased.runIds.length === 0) return { erased, record: null };
-		const crmNextAt = new Date(
-			erased.inFlight
-				? Math.max(
-						erasure.now.getTime() + erasure.inFlightSeconds * 1000,
-						erased.inFlightUntil?.getTime() ?? 0,
-					)
-				: erasure.now.getTime(),
-		);
-		const record = await recordErasureIn(tx, {
-			requestedBy: erasure.requestedBy,
-			runIds: erased.runIds,
-			counts: { ...erased.counts, alert_files: erasure.alertFiles },
-			crmKeys: erased.crmKeys,
-			subjects: [...new Set([...erasure.askedSubjects, ...erased.subjects])],
-			crmNextAt,
-			correlationId: erasure.correlationId,
-		});
-		return { erased, record };
-	});
-}
-
-/** The runs' part of an erasure, within the caller's transaction. */
-async function eraseRunsIn(
-	tx: postgres.TransactionSql,
-	candidateIds: readonly string[],
-): Promise<ErasedRows> {
-	{
-		const sql = tx;
-		// crm_key: the key the lead went to the CRM under; a repeat sent as an update of the
-		// person's first lead (policy update) went under the first lead's key, as dlq.ts reads it,
-		// unknown (null) once that first lead was anonymised (docs/privacy.md, outside this system)
-		const runs = await tx<
-			{
-				run_id: string;
-				status: string;
-				crm_key: string | null;
-				lease_until: Date | null;
-				email_hash: string | null;
-			}[]
-		>`
-			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
-				CASE WHEN r.duplicate_of IS NULL THEN r.idempotency_key
-					ELSE (SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
-				END AS crm_key
-			FROM runs r
-			WHERE r.run_id = ANY(${candidateIds as string[]}::uuid[]) AND r.erased_at IS NULL
-			ORDER BY r.run_id FOR UPDATE OF r`;
-		const runIds = runs.map((run) => run.run_id);
-		const empty: ErasedRows = {
-			runIds: [],
-			crmKeys: [],
-			inFlight: false,
-			inFlightUntil: null,
-			subjects: [],
-			counts: {
-				runs: 0,
-				audit_events: 0,
-				delivery_attempts: 0,
-				dlq_items: 0,
-				retries_stopped: 0,
-			},
-		};
-		if (runIds.length === 0) return empty;
-		const ids = sql`${runIds}::uuid[]`;
-
-		const dlq = await tx<{ dlq_id: number; status: string; locked_until: Date | null }[]>`
-			SELECT dlq_id, status, locked_until FROM dlq WHERE run_id = ANY(${ids}) ORDER BY dlq_id FOR UPDATE`;
-		// anonymised first: the closing below then reports itself as the erasure's (migration 0013)
-		const dlqRun = sql`dlq.run_id`;
-		await tx`UPDATE dlq SET ${joined(tx, setList(tx, 'dlq', dlqRun))} WHERE run_id = ANY(${ids})`;
-		// undelivered leads stop (dead ones too: nothing is left to send), closed with no
-		// follow-up file to write about them
-		const closed = await tx<{ was: string }[]>`
-			UPDATE dlq SET status = 'resolved', resolved_at = now(), updated_at = now(),
-				next_retry_at = NULL, locked_until = NULL, lease_token = NULL,
-				followup_status = 'resolved', followup_claim = NULL, followup_claimed_until = NULL
-			FROM dlq AS before
-			WHERE before.dlq_id = dlq.dlq_id AND dlq.run_id = ANY(${ids})
-				AND dlq.status IN ('open', 'retrying', 'dead')
-			RETURNING before.status AS was`;
-		const stopped = closed.filter((item) => item.was !== 'dead');
-		await tx`
-			UPDATE dlq SET followup_status = status, followup_claim = NULL, followup_claimed_until = NULL
-			WHERE run_id = ANY(${ids}) AND status = 'resolved'`;
-
-		const attemptsRun = sql`delivery_attempts.run_id`;
-		const attempts = await tx`
-			UPDATE delivery_attempts SET ${joined(tx, setList(tx, 'delivery_attempts', attemptsRun))}
-			WHERE run_id = ANY(${ids})`;
-
-		const events = await tx`
-			UPDATE audit_events
-			SET payload = (payload - ${ALL_PERSONAL_PAYLOAD_FIELDS}::text[]) || '{"erased": true}'::jsonb
-			WHERE run_id = ANY(${ids})`;
-
-		const phoneIdentities = await tx<{ identity_hash: string }[]>`
-			SELECT identity_hash FROM person_identities WHERE run_id = ANY(${ids}) AND match = 'phone'`;
-		for (const table of DELETED_WITH_THE_RUN) {
-			await tx`DELETE FROM ${tx(table)} WHERE run_id = ANY(${ids})`;
-		}
-
-		const runsRun = sql`runs.run_id`;
-		await tx`
-			UPDATE runs SET ${joined(tx, setList(tx, 'runs', runsRun))},
-				status = CASE WHEN status IN ('accepted', 'queued') THEN 'erased' ELSE status END,
-				erased_at = now(), updated_at = now()
-			WHERE run_id = ANY(${ids})`;
-
-		const inFlight =
-			runs.some((run) => run.status === 'accepted' || run.status === 'queued') ||
-			dlq.some((item) => item.status === 'retrying');
-		// a claim's lease covers its whole batch (a replay of thousands: far longer than one call)
-		const leaseEnds = [
-			...runs.filter((run) => run.status === 'accepted').map((run) => run.lease_until),
-			...dlq.filter((item) => item.status === 'retrying').map((item) => item.locked_until),
-		].flatMap((until) => (until ? [until.getTime()] : []));
-		return {
-			runIds,
-			// rejected and duplicate runs never reached the CRM
-			crmKeys: [
-				...new Set(
-					runs
-						.filter((run) => run.status !== 'rejected' && run.status !== 'duplicate')
-						.flatMap((run) => (run.crm_key === null ? [] : [run.crm_key])),
-				),
-			],
-			inFlight,
-			inFlightUntil: leaseEnds.length > 0 ? new Date(Math.max(...leaseEnds)) : null,
-			subjects: [
-				...runs.flatMap((run) => (run.email_hash ? [run.email_hash] : [])),
-				...phoneIdentities.map((identity) => identity.identity_hash),
-			],
-			counts: {
-				runs: runIds.length,
-				audit_events: events.count,
-				delivery_attempts: attempts.count,
-				dlq_items: dlq.length,
-				retries_stopped: stopped.length,
-			},
-		};
-	}
 }
 
 export interface ErasureRecord {
@@ -296,39 +118,202 @@ const ERASURE_COLUMNS = [
 	'crm_done_at',
 ];
 
-/** Records an erasure and its audit event (no person in either), within the caller's transaction. */
-async function recordErasureIn(
-	tx: postgres.TransactionSql,
-	erasure: {
-		requestedBy: string;
-		runIds: string[];
-		counts: ErasureCounts;
-		crmKeys: string[];
-		subjects: string[];
-		crmNextAt: Date;
-		correlationId: string;
-	},
-): Promise<ErasureRecord> {
-	const crmStatus = erasure.crmKeys.length > 0 ? 'pending' : 'not_needed';
-	const [row] = await tx<ErasureRecord[]>`
-		INSERT INTO privacy_erasures
-			(requested_by, run_ids, counts, crm_status, crm_keys, crm_subjects, crm_next_at)
-		VALUES (${erasure.requestedBy}, ${erasure.runIds}::uuid[], ${tx.json(erasure.counts as never)},
-			${crmStatus}, ${crmStatus === 'pending' ? erasure.crmKeys : null},
-			${crmStatus === 'pending' ? erasure.subjects : null},
-			${crmStatus === 'pending' ? erasure.crmNextAt : null})
-		RETURNING ${tx(ERASURE_COLUMNS)}`;
-	const payload: EventPayloads['person_erased'] = {
-		erasure_id: Number(row!.erasure_id),
-		requested_by: erasure.requestedBy,
-		run_ids: erasure.runIds,
-		counts: erasure.counts,
-		crm_status: crmStatus,
+/** What an erasure records with the runs it erased (a request; retention records its own). */
+interface ErasureRequest {
+	alertFiles: number;
+	requestedBy: string;
+	correlationId: string;
+	now: Date;
+	/** The salted hashes the request asked by: kept with a pending CRM part (migration 0014). */
+	askedSubjects: readonly string[];
+	/**
+	 * A run in flight may still reach the CRM: the CRM is asked this much later at the earliest,
+	 * and not before the leases its deliverers and retries hold have run out.
+	 */
+	inFlightSeconds: number;
+}
+
+interface ErasureFacts {
+	run_ids: string[];
+	crm_keys: string[];
+	in_flight: boolean;
+	in_flight_until: Date | null;
+	subjects: string[];
+	runs: number;
+	audit_events: number;
+	delivery_attempts: number;
+	dlq_items: number;
+	retries_stopped: number;
+}
+
+/**
+ * Erases the personal data of these runs and of every row that belongs to them, and records the
+ * erasure, in ONE statement (ADR 0005) that locks the runs' rows: a run is erased whole or not at
+ * all, never without the record that drives the CRM's part, and the intake, a retry or the
+ * recovery that wants the run waits, then finds it no longer theirs. Records nothing when no run
+ * was left to erase.
+ */
+export async function eraseAndRecord(
+	sql: Sql,
+	candidateIds: readonly string[],
+	erasure: ErasureRequest & { lockTimeoutMs: number },
+): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
+	const chosen = {
+		where: sql`r.run_id = ANY(${candidateIds as string[]}::uuid[])`,
+		then: sql`ORDER BY r.run_id FOR UPDATE OF r`,
 	};
-	await tx`
-		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-		VALUES (NULL, 'person_erased', 'operator', ${tx.json(payload as never)}, ${erasure.correlationId})`;
-	return { ...row!, erasure_id: Number(row!.erasure_id) };
+	return eraseRuns(sql, chosen, erasure.lockTimeoutMs, erasure);
+}
+
+/**
+ * The erasure statement: `chosen` says which runs not yet erased it takes (`where`, on `runs r`)
+ * and how it locks them (`then`: order, limit, `FOR UPDATE OF r`). The statement sets its lock
+ * timeout before it takes a lock; its data-modifying CTEs each change a row once, and all of them
+ * see the rows as they were when it began (so the CRM key of a repeat is read before its first
+ * lead is erased).
+ */
+async function eraseRuns(
+	sql: Sql,
+	chosen: { where: Fragment; then: Fragment },
+	lockTimeoutMs: number,
+	request: ErasureRequest | null,
+): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
+	const runId = sql`runs.run_id`;
+	const dlqRun = sql`dlq.run_id`;
+	const attemptsRun = sql`delivery_attempts.run_id`;
+	const closing = sql`locked.status IN ('open', 'retrying', 'dead')`;
+	const deletions = DELETED_WITH_THE_RUN.map(
+		(table) => sql`, ${sql(`deleted_${table}`)} AS (
+			DELETE FROM ${sql(table)} WHERE run_id IN (SELECT run_id FROM target)
+			RETURNING ${table === 'person_identities' ? sql`identity_hash, match` : sql`1`})`,
+	);
+	const recording = request
+		? sql`,
+		erasure AS (
+			INSERT INTO privacy_erasures
+				(requested_by, run_ids, counts, crm_status, crm_keys, crm_subjects, crm_next_at)
+			SELECT ${request.requestedBy}, f.run_ids,
+				jsonb_build_object('runs', f.runs, 'audit_events', f.audit_events,
+					'delivery_attempts', f.delivery_attempts, 'dlq_items', f.dlq_items,
+					'retries_stopped', f.retries_stopped, 'alert_files', ${request.alertFiles}::int),
+				CASE WHEN pending THEN 'pending' ELSE 'not_needed' END,
+				CASE WHEN pending THEN f.crm_keys END,
+				CASE WHEN pending THEN ARRAY(
+					SELECT DISTINCT subject FROM unnest(${request.askedSubjects as string[]}::text[] || f.subjects) subject
+				) END,
+				CASE WHEN pending THEN CASE WHEN f.in_flight
+					THEN greatest(${request.now}::timestamptz + make_interval(secs => ${request.inFlightSeconds}), f.in_flight_until)
+					ELSE ${request.now}::timestamptz END END
+			FROM facts f, LATERAL (SELECT cardinality(f.crm_keys) > 0 AS pending) crm
+			WHERE f.runs > 0
+			RETURNING ${sql(ERASURE_COLUMNS)}
+		),
+		recorded AS (
+			INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
+			SELECT NULL, 'person_erased', 'operator',
+				jsonb_build_object('erasure_id', erasure_id, 'requested_by', requested_by,
+					'run_ids', to_jsonb(run_ids), 'counts', counts, 'crm_status', crm_status),
+				${request.correlationId}
+			FROM erasure
+		)`
+		: sql``;
+	const [row] = await sql<(ErasureFacts & { record: ErasureRecord | null })[]>`
+		WITH target AS MATERIALIZED (
+			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
+				-- the key the lead went to the CRM under; a repeat sent as an update of the person's
+				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it,
+				-- unknown (null) once that first lead was anonymised (docs/privacy.md)
+				CASE WHEN r.duplicate_of IS NULL THEN r.idempotency_key
+					ELSE (SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
+				END AS crm_key
+			FROM runs r
+			WHERE (SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)) IS NOT NULL
+				AND r.erased_at IS NULL AND ${chosen.where}
+			${chosen.then}
+		),
+		locked AS MATERIALIZED (
+			SELECT dlq_id, status, locked_until FROM dlq
+			WHERE run_id IN (SELECT run_id FROM target) ORDER BY dlq_id FOR UPDATE
+		),
+		-- undelivered leads stop (dead ones too: nothing is left to send), anonymised as they close,
+		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file
+		closed AS (
+			UPDATE dlq SET ${joined(sql, setList(sql, 'dlq', dlqRun))},
+				status = 'resolved',
+				resolved_at = CASE WHEN ${closing} THEN now() ELSE dlq.resolved_at END,
+				updated_at = CASE WHEN ${closing} THEN now() ELSE dlq.updated_at END,
+				next_retry_at = CASE WHEN ${closing} THEN NULL ELSE dlq.next_retry_at END,
+				locked_until = CASE WHEN ${closing} THEN NULL ELSE dlq.locked_until END,
+				lease_token = CASE WHEN ${closing} THEN NULL ELSE dlq.lease_token END,
+				followup_status = 'resolved', followup_claim = NULL, followup_claimed_until = NULL
+			FROM locked WHERE locked.dlq_id = dlq.dlq_id
+			RETURNING 1
+		),
+		attempts AS (
+			UPDATE delivery_attempts SET ${joined(sql, setList(sql, 'delivery_attempts', attemptsRun))}
+			WHERE run_id IN (SELECT run_id FROM target)
+			RETURNING 1
+		),
+		events AS (
+			UPDATE audit_events
+			SET payload = (payload - ${ALL_PERSONAL_PAYLOAD_FIELDS}::text[]) || '{"erased": true}'::jsonb
+			WHERE run_id IN (SELECT run_id FROM target)
+			RETURNING 1
+		)${deletions},
+		erased_runs AS (
+			UPDATE runs SET ${joined(sql, setList(sql, 'runs', runId))},
+				status = CASE WHEN runs.status IN ('accepted', 'queued') THEN 'erased' ELSE runs.status END,
+				erased_at = now(), updated_at = now()
+			FROM target WHERE target.run_id = runs.run_id
+			RETURNING 1
+		),
+		facts AS (
+			SELECT
+				ARRAY(SELECT run_id FROM target ORDER BY run_id) AS run_ids,
+				-- rejected and duplicate runs never reached the CRM
+				ARRAY(SELECT DISTINCT crm_key FROM target
+					WHERE status NOT IN ('rejected', 'duplicate') AND crm_key IS NOT NULL) AS crm_keys,
+				EXISTS (SELECT 1 FROM target WHERE status IN ('accepted', 'queued'))
+					OR EXISTS (SELECT 1 FROM locked WHERE status = 'retrying') AS in_flight,
+				-- a claim's lease covers its whole batch (a replay of thousands: far longer than one call)
+				greatest(
+					(SELECT max(lease_until) FROM target WHERE status = 'accepted'),
+					(SELECT max(locked_until) FROM locked WHERE status = 'retrying')) AS in_flight_until,
+				ARRAY(SELECT email_hash FROM target WHERE email_hash IS NOT NULL
+					UNION SELECT identity_hash FROM deleted_person_identities WHERE match = 'phone') AS subjects,
+				(SELECT count(*)::int FROM erased_runs) AS runs,
+				(SELECT count(*)::int FROM events) AS audit_events,
+				(SELECT count(*)::int FROM attempts) AS delivery_attempts,
+				(SELECT count(*)::int FROM closed) AS dlq_items,
+				(SELECT count(*)::int FROM locked WHERE status IN ('open', 'retrying')) AS retries_stopped
+		)${recording}
+		SELECT facts.*, ${request ? sql`(SELECT to_jsonb(erasure) FROM erasure)` : sql`NULL::jsonb`} AS record
+		FROM facts`;
+	const facts = row!;
+	const record = facts.record;
+	return {
+		erased: {
+			runIds: facts.run_ids,
+			crmKeys: facts.crm_keys,
+			inFlight: facts.in_flight,
+			inFlightUntil: facts.in_flight_until,
+			subjects: facts.subjects,
+			counts: {
+				runs: facts.runs,
+				audit_events: facts.audit_events,
+				delivery_attempts: facts.delivery_attempts,
+				dlq_items: facts.dlq_items,
+				retries_stopped: facts.retries_stopped,
+			},
+		},
+		record: record && {
+			...record,
+			erasure_id: Number(record.erasure_id),
+			requested_at: new Date(record.requested_at),
+			crm_next_at: record.crm_next_at === null ? null : new Date(record.crm_next_at),
+			crm_done_at: record.crm_done_at === null ? null : new Date(record.crm_done_at),
+		},
+	};
 }
 
 /** The erasures whose CRM part is still to be done (newest first), for the answer and the docs. */
@@ -450,14 +435,12 @@ export async function recordExport(
 		VALUES (NULL, 'person_exported', 'operator', ${sql.json(payload as never)}, ${correlationId})`;
 }
 
-/** One retention pass at a time across processors: held for one batch's transaction only. */
-const RETENTION_LOCK = 0x6c6968_72; // "lih" + "r"
-
 /**
- * One batch of the retention pass, in a transaction that holds the advisory lock (null: another
- * processor's batch holds it). Purges the raw leads of DLQ items dead since before `rawCutoff`
- * and returns the ids of runs received before `runCutoff` that are settled (never one in
- * flight or waiting for a retry) and not yet anonymised.
+ * One batch of the retention pass, each part one statement (ADR 0005): purges the raw leads of
+ * DLQ items dead since before `rawCutoff`, anonymises runs received before `runCutoff` that are
+ * settled (never one in flight or waiting for a retry) and not yet anonymised, as an erasure does,
+ * and clears refused requests. Rows another processor's batch or the intake holds are skipped
+ * (SKIP LOCKED), so processors running it at once share the work and the intake goes first.
  */
 export async function retentionBatch(
 	sql: Sql,
@@ -472,48 +455,38 @@ export async function retentionBatch(
 	selected: number;
 	anonymised: number;
 	refusalsCleared: number;
-} | null> {
-	return sql.begin(async (tx) => {
-		const [lock] = await tx<{ locked: boolean }[]>`
-			SELECT pg_try_advisory_xact_lock(${RETENTION_LOCK}) AS locked`;
-		if (!lock!.locked) return null;
-		// a row another transaction holds is waited for briefly, never long: the intake goes first
-		await tx`SELECT set_config('lock_timeout', '2000ms', true)`;
-		let rawLeadsPurged = 0;
-		if (batch.rawCutoff) {
-			const purged = await tx`
-				UPDATE runs SET sealed_lead = NULL, updated_at = now()
-				WHERE run_id IN (
-					SELECT d.run_id FROM dlq d JOIN runs r ON r.run_id = d.run_id
-					WHERE d.status = 'dead' AND d.updated_at < ${batch.rawCutoff} AND r.sealed_lead IS NOT NULL
-					LIMIT ${batch.limit}
-				)`;
-			rawLeadsPurged = purged.count;
-		}
-		let runIds: string[] = [];
-		if (batch.runCutoff) {
-			const rows = await tx<{ run_id: string }[]>`
-				SELECT r.run_id FROM runs r
-				-- in flight: queued for the deliverer (answered on store) or with one now
-				WHERE r.erased_at IS NULL AND r.received_at < ${batch.runCutoff}
-					AND r.status NOT IN ('accepted', 'queued')
-					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))
-				ORDER BY r.received_at LIMIT ${batch.limit}
-				FOR UPDATE OF r SKIP LOCKED`;
-			runIds = rows.map((row) => row.run_id);
-		}
-		// anonymised in the same transaction: nothing can change hands between choosing and erasing
-		const erased = runIds.length > 0 ? await eraseRunsIn(tx, runIds) : null;
-		const refusalsCleared = batch.refusalCutoff
-			? await clearRefusedRequests(tx, batch.refusalCutoff, batch.limit)
-			: 0;
-		return {
-			rawLeadsPurged,
-			selected: runIds.length,
-			anonymised: erased?.counts.runs ?? 0,
-			refusalsCleared,
-		};
-	});
+}> {
+	let rawLeadsPurged = 0;
+	if (batch.rawCutoff) {
+		const purged = await sql`
+			UPDATE runs SET sealed_lead = NULL, updated_at = now()
+			WHERE sealed_lead IS NOT NULL AND run_id IN (
+				SELECT d.run_id FROM dlq d JOIN runs r ON r.run_id = d.run_id
+				WHERE d.status = 'dead' AND d.updated_at < ${batch.rawCutoff} AND r.sealed_lead IS NOT NULL
+				LIMIT ${batch.limit}
+			)`;
+		rawLeadsPurged = purged.count;
+	}
+	let anonymised = 0;
+	if (batch.runCutoff) {
+		const { erased } = await eraseRuns(
+			sql,
+			{
+				// in flight: queued for the deliverer (answered on store) or with one now
+				where: sql`r.received_at < ${batch.runCutoff} AND r.status NOT IN ('accepted', 'queued')
+					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))`,
+				then: sql`ORDER BY r.received_at LIMIT ${batch.limit} FOR UPDATE OF r SKIP LOCKED`,
+			},
+			// a row another statement holds is waited for briefly, never long: the intake goes first
+			2000,
+			null,
+		);
+		anonymised = erased.counts.runs;
+	}
+	const refusalsCleared = batch.refusalCutoff
+		? await clearRefusedRequests(sql, batch.refusalCutoff, batch.limit)
+		: 0;
+	return { rawLeadsPurged, selected: anonymised, anonymised, refusalsCleared };
 }
 
 export async function recordRetention(

@@ -1,39 +1,37 @@
-import type postgres from 'postgres';
 import type { Sql } from './connection.js';
 
 /*
- * routed_alerts (migration 0011): which file an alert handed to POST /internal/alerts was written
- * to, by its alert_id.
+ * routed_alerts (migrations 0011, 0016): which file an alert handed to POST /internal/alerts was
+ * written to, by its alert_id; a row without a file is the claim of the call writing it.
  */
 
 /**
- * Runs `write` holding the alert's lock (a transaction-scoped advisory lock on its id), so two
- * processors given the same alert at once write one file: the second finds the first's row.
+ * The alert's row in one statement: its recorded file, else a claim for this call (a new row, or
+ * a claim whose lease ran out), else nothing (another call is writing the file now).
  */
-export async function withAlertLock<T>(
+export async function claimRoutedAlert(
 	sql: Sql,
 	alertId: string,
-	write: (tx: postgres.TransactionSql) => Promise<T>,
-): Promise<T> {
-	return (await sql.begin(async (tx) => {
-		await tx`SELECT pg_advisory_xact_lock(hashtextextended(${`routed_alert:${alertId}`}, 0))`;
-		return write(tx);
-	})) as T;
+	leaseSeconds: number,
+): Promise<{ file: string } | { claimed: true } | { claimed: false }> {
+	const [row] = await sql<{ file: string | null; claimed: boolean }[]>`
+		WITH claim AS (
+			INSERT INTO routed_alerts (alert_id, file, claimed_until)
+			VALUES (${alertId}, NULL, now() + make_interval(secs => ${leaseSeconds}))
+			ON CONFLICT (alert_id) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+				WHERE routed_alerts.file IS NULL AND routed_alerts.claimed_until <= now()
+			RETURNING alert_id
+		)
+		SELECT NULL AS file, true AS claimed FROM claim
+		UNION ALL
+		SELECT file, false FROM routed_alerts
+		WHERE alert_id = ${alertId} AND NOT EXISTS (SELECT 1 FROM claim)`;
+	if (row?.claimed) return { claimed: true };
+	return row?.file ? { file: row.file } : { claimed: false };
 }
 
-export async function findRoutedAlert(
-	tx: postgres.TransactionSql,
-	alertId: string,
-): Promise<string | null> {
-	const rows = await tx<{ file: string }[]>`
-		SELECT file FROM routed_alerts WHERE alert_id = ${alertId}`;
-	return rows[0]?.file ?? null;
-}
-
-export async function recordRoutedAlert(
-	tx: postgres.TransactionSql,
-	alertId: string,
-	file: string,
-): Promise<void> {
-	await tx`INSERT INTO routed_alerts (alert_id, file) VALUES (${alertId}, ${file})`;
+/** The claimed alert's file is written: recorded, and the claim ends. */
+export async function recordRoutedAlert(sql: Sql, alertId: string, file: string): Promise<void> {
+	await sql`
+		UPDATE routed_alerts SET file = ${file}, claimed_until = NULL WHERE alert_id = ${alertId}`;
 }

@@ -471,8 +471,8 @@ export async function recentRuns(
 }
 
 /**
- * Whether the run's person was erased. Within a transaction the run stays share-locked until it
- * ends, so an erasure under way is waited for and one that follows waits for the caller.
+ * Whether the run's person was erased; an erasure under way is waited for (the share lock), so
+ * the answer is never that of an erasure half done.
  */
 export async function isErased(sql: Queryable, runId: string): Promise<boolean> {
 	const [row] = await sql<{ erased: boolean }[]>`

@@ -1,13 +1,23 @@
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
 import type { AlertBody } from '../api/requests.js';
 import type { Sql } from '../db/connection.js';
-import { findRoutedAlert, recordRoutedAlert, withAlertLock } from '../db/routed-alerts.js';
+import { ERR } from '../error-codes.js';
+import { HttpError } from '../errors.js';
+import { claimRoutedAlert, recordRoutedAlert } from '../db/routed-alerts.js';
 import { isErased } from '../db/runs.js';
 import type { JsonObject, JsonValue } from '../json.js';
 import type { Logger } from '../logger.js';
 import { maskEmailsIn, sanitize } from '../pii/sanitize.js';
-import { createAlertFile, isRunId, listAlertFiles, readAlertJson } from './alert-files.js';
+import {
+	createAlertFile,
+	isRunId,
+	listAlertFiles,
+	readAlertJson,
+	writeAtomically,
+} from './alert-files.js';
 
 /*
  * POST /internal/alerts: the one writer of the alert files n8n's Alert Router raises. Whichever
@@ -31,39 +41,43 @@ export interface RoutedAlert {
 	created: boolean;
 }
 
+/** How long a call holds an alert's claim while it writes the file (milliseconds, normally). */
+const CLAIM_SECONDS = 30;
+/** How long a call waits for another call writing the same alert before it answers 409. */
+const WAIT_FOR_OTHER_MS = 5000;
+const WAIT_STEP_MS = 25;
+
 /**
  * Writes the alert's file once per alert_id: a repeat (n8n retrying, a second Alert Router on the
- * same event) answers the first file. Under the alert's lock: the row, else a file written by a
- * call that crashed before its row committed (found by its alert_id), else a new file.
+ * same event) answers the first file, and one that comes while the first is being written waits
+ * for it. Under the alert's claim: a file written by a call that died before recording it (found
+ * by its alert_id), else a new file.
  */
 export async function routeAlert(
 	deps: RoutedAlertDeps,
 	body: z.infer<typeof AlertBody>,
 ): Promise<RoutedAlert> {
+	const recorded = await claimOrWait(deps.sql, body.alert_id);
+	if (recorded !== null) return { alert_id: body.alert_id, file: recorded, created: false };
 	const now = deps.now();
 	const fileId =
 		body.run_id ?? (body.alert_id.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 120) || 'alert');
-	const result = await withAlertLock(deps.sql, body.alert_id, async (tx) => {
-		const recorded = await findRoutedAlert(tx, body.alert_id);
-		if (recorded) return { alert_id: body.alert_id, file: recorded, created: false };
-		// an alert that arrives after its person was erased (an outcome event n8n had in hand)
-		// keeps the incident, not the lead
-		const erased =
-			body.run_id !== null && isRunId(body.run_id) && (await isErased(tx, body.run_id));
-		const document = alertDocument(body, now, erased);
-		await mkdir(deps.alertsDir, { recursive: true });
-		const written = await findWritten(deps.alertsDir, fileId, body.alert_id);
-		const file =
-			written ??
-			(await createAlertFile(
-				deps.alertsDir,
-				now,
-				fileId,
-				`${JSON.stringify(document, null, 2)}\n`,
-			));
-		await recordRoutedAlert(tx, body.alert_id, file);
-		return { alert_id: body.alert_id, file, created: written === null };
-	});
+	// an alert that arrives after its person was erased (an outcome event n8n had in hand)
+	// keeps the incident, not the lead
+	const runId = body.run_id !== null && isRunId(body.run_id) ? body.run_id : null;
+	const erased = runId !== null && (await isErased(deps.sql, runId));
+	const content = (asErased: boolean) =>
+		`${JSON.stringify(alertDocument(body, now, asErased), null, 2)}\n`;
+	await mkdir(deps.alertsDir, { recursive: true });
+	const written = await findWritten(deps.alertsDir, fileId, body.alert_id);
+	const file = written ?? (await createAlertFile(deps.alertsDir, now, fileId, content(erased)));
+	// an erasure that ran between the check and the file missed the file (it deletes a run's
+	// files before and after it erases the run): the file is made the erased incident now
+	if (written === null && !erased && runId !== null && (await isErased(deps.sql, runId))) {
+		await writeAtomically(join(deps.alertsDir, file), content(true));
+	}
+	await recordRoutedAlert(deps.sql, body.alert_id, file);
+	const result = { alert_id: body.alert_id, file, created: written === null };
 	if (result.created) {
 		// the file is the alert; the index follows now or at the next alerts pass
 		await deps
@@ -76,6 +90,26 @@ export async function routeAlert(
 			);
 	}
 	return result;
+}
+
+/** The alert's recorded file, or null once this call holds its claim. */
+async function claimOrWait(sql: Sql, alertId: string): Promise<string | null> {
+	const giveUpAt = Date.now() + WAIT_FOR_OTHER_MS;
+	for (;;) {
+		const claim = await claimRoutedAlert(sql, alertId, CLAIM_SECONDS);
+		if ('file' in claim) return claim.file;
+		if (claim.claimed) return null;
+		if (Date.now() >= giveUpAt) {
+			throw new HttpError(
+				409,
+				ERR.request_in_progress,
+				'This alert is being written by another call right now; ask again later',
+				{ alert_id: alertId },
+				{ 'Retry-After': String(CLAIM_SECONDS) },
+			);
+		}
+		await delay(WAIT_STEP_MS);
+	}
 }
 
 /** The Alert Router's file format, masked by the processor's allow-list. */

@@ -11,8 +11,9 @@ import type { EventPayloads } from '../vocabulary.js';
  * purged (raw leads of dead items), anonymised (runs with their events, attempts and DLQ items,
  * as an erasure does), deleted (alert files) or cleared (the request kept with a refused
  * signature: client address, headers, body hash). Bounded: batches of `batch`, at most
- * `maxBatches` per pass, each a short transaction holding an advisory lock, so several
- * processors never work on it at once and the intake is never held up. KPI rows are not touched.
+ * `maxBatches` per pass, each part of a batch one statement that skips the rows another
+ * processor's batch or the intake holds, so several processors share the work and the intake is
+ * never held up. KPI rows are not touched.
  */
 
 export interface RetentionDeps {
@@ -55,7 +56,6 @@ export async function applyRetention(
 			refusalCutoff: incidentCutoff,
 			limit: deps.batch,
 		});
-		if (batch === null) break;
 		result.raw_leads_purged += batch.rawLeadsPurged;
 		result.runs_anonymised += batch.anonymised;
 		result.refused_requests_cleared += batch.refusalsCleared;
