@@ -758,3 +758,78 @@ test('retention leaves a lead answered on store and still queued for the CRM, ho
 		await database.drop();
 	}
 });
+
+test('an erasure that waited for a writer of its run erases what that writer added meanwhile', async () => {
+	// a database of its own: the rows are staged by hand, nothing else writes them
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 3 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'writer-1', 'seed', 'seed', 'accepted', 'hash-of-writer')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		// a failed delivery writing its attempt, DLQ item and event: it holds the run (its rows
+		// reference it) until it commits, and commits only once the erasure is waiting for it
+		const writer = await sql.reserve();
+		try {
+			await writer`BEGIN`;
+			await writer`
+				INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
+				VALUES (${runId}, 1, 'intake', 5, 500, false, 'CRM said: writer@example.com is taken')`;
+			await writer`
+				INSERT INTO dlq (run_id, reason, payload, status, next_retry_at, last_error)
+				VALUES (${runId}, 'crm_http_500', '{"body": {"email": "w***@example.com"}}', 'open', now(), 'CRM said: writer@example.com is taken')`;
+			await writer`
+				INSERT INTO audit_events (run_id, event_type, actor, payload)
+				VALUES (${runId}, 'delivery_failed', 'processor', '{"error": "CRM said: writer@example.com is taken"}')`;
+			await writer`UPDATE runs SET status = 'failed' WHERE run_id = ${runId}`;
+			const erasing = eraseAndRecord(sql, [runId], {
+				lockTimeoutMs: 10_000,
+				alertFiles: 0,
+				requestedBy: 'dpo@company',
+				correlationId: 'erase-behind-writer',
+				now: new Date(),
+				askedSubjects: ['hash-of-writer'],
+				inFlightSeconds: 10,
+			});
+			await waitFor(
+				() => sql`
+					SELECT 1 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+				{ what: 'the erasure waiting for the writer', until: (rows) => rows.length === 1 },
+			);
+			await writer`COMMIT`;
+			const { erased, record } = await erasing;
+			expect(erased.counts).toEqual({
+				runs: 1,
+				audit_events: 1,
+				delivery_attempts: 1,
+				dlq_items: 1,
+				retries_stopped: 1,
+			});
+			expect(record).toMatchObject({ crm_status: 'pending' });
+		} finally {
+			writer.release();
+		}
+		const left = await sql`
+			SELECT (SELECT status FROM dlq WHERE run_id = ${runId}) AS dlq_status,
+				(SELECT payload FROM dlq WHERE run_id = ${runId}) AS dlq_payload,
+				(SELECT last_error FROM dlq WHERE run_id = ${runId}) AS dlq_error,
+				(SELECT error FROM delivery_attempts WHERE run_id = ${runId}) AS attempt_error,
+				(SELECT payload FROM audit_events WHERE run_id = ${runId} AND event_type = 'delivery_failed') AS event`;
+		expect(left).toEqual([
+			{
+				dlq_status: 'resolved',
+				dlq_payload: { erased: true },
+				dlq_error: null,
+				attempt_error: null,
+				event: { erased: true },
+			},
+		]);
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { claimRoutedAlert, recordRoutedAlert } from '../src/db/routed-alerts.js';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 /**
@@ -117,6 +118,29 @@ test('a file written before a crash (no row yet) is found by its alert_id, not w
 	await stack.sql`DELETE FROM routed_alerts WHERE alert_id = 'evt_crash'`;
 	const again = await stack.internal('POST', '/internal/alerts', alert({ alert_id: 'evt_crash' }));
 	expect(again.body).toMatchObject({ file: first.body.file, created: false });
+});
+
+test('a claim taken over after its lease ran out: the first file recorded is the alert, the late one learns it', async () => {
+	const alertId = 'evt_lease_ran_out';
+	const first = { alertId, token: '00000000-0000-4000-8000-000000000001' };
+	const second = { alertId, token: '00000000-0000-4000-8000-000000000002' };
+	expect(await claimRoutedAlert(stack.sql, { ...first, leaseSeconds: 60 })).toEqual({
+		claimed: true,
+	});
+	// while the first holds it, nobody else claims it
+	expect(await claimRoutedAlert(stack.sql, { ...second, leaseSeconds: 60 })).toEqual({
+		claimed: false,
+	});
+	await stack.sql`
+		UPDATE routed_alerts SET claimed_until = now() - interval '1 second' WHERE alert_id = ${alertId}`;
+	expect(await claimRoutedAlert(stack.sql, { ...second, leaseSeconds: 60 })).toEqual({
+		claimed: true,
+	});
+	expect(await recordRoutedAlert(stack.sql, second, 'second.json')).toBe('second.json');
+	expect(await recordRoutedAlert(stack.sql, first, 'first.json')).toBe('second.json');
+	expect(await claimRoutedAlert(stack.sql, { ...first, leaseSeconds: 60 })).toEqual({
+		file: 'second.json',
+	});
 });
 
 test('an alert that arrives after its person was erased keeps the incident, not the lead', async () => {

@@ -135,6 +135,7 @@ interface ErasureRequest {
 
 interface ErasureFacts {
 	run_ids: string[];
+	seen: string;
 	crm_keys: string[];
 	in_flight: boolean;
 	in_flight_until: Date | null;
@@ -173,6 +174,29 @@ export async function eraseAndRecord(
  * lead is erased).
  */
 async function eraseRuns(
+	sql: Sql,
+	chosen: { where: Fragment; then: Fragment },
+	lockTimeoutMs: number,
+	request: ErasureRequest | null,
+): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
+	for (let attempt = 1; ; attempt++) {
+		try {
+			return await eraseRunsOnce(sql, chosen, lockTimeoutMs, request);
+		} catch (error) {
+			// a writer of these runs committed while the statement waited for them (migration 0018):
+			// it has finished, so the next attempt sees its rows
+			const missedRows = (error as { code?: string }).code === ERASURE_MISSED_ROWS;
+			if (!missedRows || attempt === ERASURE_ATTEMPTS) throw error;
+		}
+	}
+}
+
+/** The SQLSTATE of erasure_saw_every_row (migration 0018). */
+const ERASURE_MISSED_ROWS = 'LIH01';
+/** Each retry follows a writer that held the runs; this many in a row means they are busy. */
+const ERASURE_ATTEMPTS = 5;
+
+async function eraseRunsOnce(
 	sql: Sql,
 	chosen: { where: Fragment; then: Fragment },
 	lockTimeoutMs: number,
@@ -285,10 +309,13 @@ async function eraseRuns(
 				(SELECT count(*)::int FROM events) AS audit_events,
 				(SELECT count(*)::int FROM attempts) AS delivery_attempts,
 				(SELECT count(*)::int FROM closed) AS dlq_items,
-				(SELECT count(*)::int FROM locked WHERE status IN ('open', 'retrying')) AS retries_stopped
+				(SELECT count(*)::int FROM locked WHERE status IN ('open', 'retrying')) AS retries_stopped,
+				(SELECT count(*) FROM locked) + (SELECT count(*) FROM attempts)
+					+ (SELECT count(*) FROM events) AS seen
 		)${recording}
 		SELECT facts.*, ${request ? sql`(SELECT to_jsonb(erasure) FROM erasure)` : sql`NULL::jsonb`} AS record
-		FROM facts`;
+		FROM facts
+		WHERE erasure_saw_every_row(facts.run_ids, facts.seen)`;
 	const facts = row!;
 	const record = facts.record;
 	return {

@@ -6,32 +6,48 @@ import type { Sql } from './connection.js';
  */
 
 /**
- * The alert's row in one statement: its recorded file, else a claim for this call (a new row, or
- * a claim whose lease ran out), else nothing (another call is writing the file now).
+ * The alert's row in one statement: its recorded file, else a claim for this call under `token`
+ * (a new row, or a claim whose lease ran out), else nothing (another call is writing the file).
  */
 export async function claimRoutedAlert(
 	sql: Sql,
-	alertId: string,
-	leaseSeconds: number,
+	claim: { alertId: string; token: string; leaseSeconds: number },
 ): Promise<{ file: string } | { claimed: true } | { claimed: false }> {
 	const [row] = await sql<{ file: string | null; claimed: boolean }[]>`
 		WITH claim AS (
-			INSERT INTO routed_alerts (alert_id, file, claimed_until)
-			VALUES (${alertId}, NULL, now() + make_interval(secs => ${leaseSeconds}))
-			ON CONFLICT (alert_id) DO UPDATE SET claimed_until = EXCLUDED.claimed_until
+			INSERT INTO routed_alerts (alert_id, file, claimed_until, claim_token)
+			VALUES (${claim.alertId}, NULL, now() + make_interval(secs => ${claim.leaseSeconds}), ${claim.token})
+			ON CONFLICT (alert_id) DO UPDATE
+				SET claimed_until = EXCLUDED.claimed_until, claim_token = EXCLUDED.claim_token
 				WHERE routed_alerts.file IS NULL AND routed_alerts.claimed_until <= now()
 			RETURNING alert_id
 		)
 		SELECT NULL AS file, true AS claimed FROM claim
 		UNION ALL
 		SELECT file, false FROM routed_alerts
-		WHERE alert_id = ${alertId} AND NOT EXISTS (SELECT 1 FROM claim)`;
+		WHERE alert_id = ${claim.alertId} AND NOT EXISTS (SELECT 1 FROM claim)`;
 	if (row?.claimed) return { claimed: true };
 	return row?.file ? { file: row.file } : { claimed: false };
 }
 
-/** The claimed alert's file is written: recorded, and the claim ends. */
-export async function recordRoutedAlert(sql: Sql, alertId: string, file: string): Promise<void> {
-	await sql`
-		UPDATE routed_alerts SET file = ${file}, claimed_until = NULL WHERE alert_id = ${alertId}`;
+/**
+ * Records the claimed alert's file and ends the claim. Returns the alert's file: this one, or the
+ * one recorded by a call that took the claim over after this call's lease ran out.
+ */
+export async function recordRoutedAlert(
+	sql: Sql,
+	claim: { alertId: string; token: string },
+	file: string,
+): Promise<string> {
+	const [row] = await sql<{ file: string }[]>`
+		WITH recorded AS (
+			UPDATE routed_alerts SET file = ${file}, claimed_until = NULL, claim_token = NULL
+			WHERE alert_id = ${claim.alertId} AND (claim_token = ${claim.token} OR file IS NULL)
+			RETURNING file
+		)
+		SELECT file FROM recorded
+		UNION ALL
+		SELECT file FROM routed_alerts
+		WHERE alert_id = ${claim.alertId} AND NOT EXISTS (SELECT 1 FROM recorded)`;
+	return row?.file ?? file;
 }

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { z } from 'zod';
@@ -42,7 +43,7 @@ export interface RoutedAlert {
 }
 
 /** How long a call holds an alert's claim while it writes the file (milliseconds, normally). */
-const CLAIM_SECONDS = 30;
+const CLAIM_SECONDS = 60;
 /** How long a call waits for another call writing the same alert before it answers 409. */
 const WAIT_FOR_OTHER_MS = 5000;
 const WAIT_STEP_MS = 25;
@@ -57,7 +58,8 @@ export async function routeAlert(
 	deps: RoutedAlertDeps,
 	body: z.infer<typeof AlertBody>,
 ): Promise<RoutedAlert> {
-	const recorded = await claimOrWait(deps.sql, body.alert_id);
+	const claim = { alertId: body.alert_id, token: randomUUID() };
+	const recorded = await claimOrWait(deps.sql, claim);
 	if (recorded !== null) return { alert_id: body.alert_id, file: recorded, created: false };
 	const now = deps.now();
 	const fileId =
@@ -71,12 +73,18 @@ export async function routeAlert(
 	await mkdir(deps.alertsDir, { recursive: true });
 	const written = await findWritten(deps.alertsDir, fileId, body.alert_id);
 	const file = written ?? (await createAlertFile(deps.alertsDir, now, fileId, content(erased)));
-	// an erasure that ran between the check and the file missed the file (it deletes a run's
-	// files before and after it erases the run): the file is made the erased incident now
-	if (written === null && !erased && runId !== null && (await isErased(deps.sql, runId))) {
+	// an erasure deletes a run's files before and after it erases the run: one written meanwhile,
+	// by this call or by one that died, is made the erased incident here
+	const mayHoldTheLead = written !== null || !erased;
+	if (runId !== null && mayHoldTheLead && (erased || (await isErased(deps.sql, runId)))) {
 		await writeAtomically(join(deps.alertsDir, file), content(true));
 	}
-	await recordRoutedAlert(deps.sql, body.alert_id, file);
+	const kept = await recordRoutedAlert(deps.sql, claim, file);
+	if (kept !== file) {
+		// this call's lease ran out and another call recorded its own file meanwhile: one is enough
+		await rm(join(deps.alertsDir, file), { force: true });
+		return { alert_id: body.alert_id, file: kept, created: false };
+	}
 	const result = { alert_id: body.alert_id, file, created: written === null };
 	if (result.created) {
 		// the file is the alert; the index follows now or at the next alerts pass
@@ -93,18 +101,21 @@ export async function routeAlert(
 }
 
 /** The alert's recorded file, or null once this call holds its claim. */
-async function claimOrWait(sql: Sql, alertId: string): Promise<string | null> {
+async function claimOrWait(
+	sql: Sql,
+	claim: { alertId: string; token: string },
+): Promise<string | null> {
 	const giveUpAt = Date.now() + WAIT_FOR_OTHER_MS;
 	for (;;) {
-		const claim = await claimRoutedAlert(sql, alertId, CLAIM_SECONDS);
-		if ('file' in claim) return claim.file;
-		if (claim.claimed) return null;
+		const found = await claimRoutedAlert(sql, { ...claim, leaseSeconds: CLAIM_SECONDS });
+		if ('file' in found) return found.file;
+		if (found.claimed) return null;
 		if (Date.now() >= giveUpAt) {
 			throw new HttpError(
 				409,
 				ERR.request_in_progress,
 				'This alert is being written by another call right now; ask again later',
-				{ alert_id: alertId },
+				{ alert_id: claim.alertId },
 				{ 'Retry-After': String(CLAIM_SECONDS) },
 			);
 		}

@@ -256,6 +256,9 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 							answer.AlertRouted,
 							'This alert_id was handed over before: the file written then; nothing was written now',
 						),
+						'409': failure(
+							'Another call has been writing this alert for 5 s (request_in_progress, with Retry-After)',
+						),
 					},
 				},
 			),
