@@ -30,6 +30,7 @@ import { startLiveRules } from './rules/live-rules.js';
 import { createCrmEraser } from './privacy/crm-eraser.js';
 import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
 import { startRetention, type RetentionDeps } from './privacy/retention.js';
+import { OUTCOME_EVENT_TYPES } from './vocabulary.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -55,6 +56,10 @@ export async function startProcessor(
 	const sql = connect(config.DATABASE_URL, {
 		maxConnections: config.DB_POOL_SIZE,
 		statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
+		// events of a type nobody subscribes to are not written at all (not written, then dropped)
+		eventTypes: OUTCOME_EVENT_TYPES.every((type) => config.EVENTS_TYPES.includes(type))
+			? undefined
+			: config.EVENTS_TYPES,
 	});
 	const closers: (() => unknown)[] = [];
 	try {

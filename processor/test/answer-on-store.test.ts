@@ -504,6 +504,32 @@ test('EVENTS_TYPES: only the types the receiver subscribes to are sent; the othe
 	expect(sentToUs.map((event) => event.type)).toEqual(['lead.rejected']);
 });
 
+test('EVENTS_TYPES: an event of a type nobody subscribes to is never written, not even to be dropped', async () => {
+	// no EVENTS_URL: no dispatcher runs, so whatever is written stays in the outbox
+	const processor = await start({ EVENTS_TYPES: 'lead.rejected' });
+	await postAsync(processor.url, validLead(), 'aos-unwritten-delivered');
+	await postAsync(
+		processor.url,
+		{ email: 'rejected.unwritten@example.com' },
+		'aos-unwritten-rejected',
+	);
+	await allProcessed('aos-unwritten-', 1);
+	const outbox = await sql<{ event_type: string; status: string }[]>`
+		SELECT e.event_type, e.status FROM outcome_events e JOIN runs r USING (run_id)
+		WHERE r.idempotency_key LIKE 'aos-unwritten-%'`;
+	expect(outbox).toEqual([{ event_type: 'lead.rejected', status: 'pending' }]);
+	// a connection that names no types (psql, another tool) still writes every type
+	const [run] = await sql<{ run_id: string }[]>`
+		SELECT run_id FROM runs WHERE idempotency_key = 'aos-unwritten-delivered'`;
+	await sql`SELECT outcome_event('lead.delivered', ${run!.run_id}::uuid, '{}'::jsonb)`;
+	const written = await sql`SELECT 1 FROM outcome_events WHERE run_id = ${run!.run_id}`;
+	expect(written).toHaveLength(1);
+	// unsent, they would be the next test's receiver's first events
+	await sql`
+		DELETE FROM outcome_events
+		WHERE run_id IN (SELECT run_id FROM runs WHERE idempotency_key LIKE 'aos-unwritten-%')`;
+});
+
 test('a stop does not wait out EVENTS_TIMEOUT_MS for a receiver that never answers: the send is cut and the event waits for its next attempt', async () => {
 	receiverMode = 'hold';
 	// the default timeout (90 s) is longer than this test may take

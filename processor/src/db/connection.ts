@@ -6,6 +6,11 @@ export interface ConnectionOptions {
 	maxConnections?: number;
 	/** Server-side limit on any one statement: nothing holds a connection forever. */
 	statementTimeoutMs?: number;
+	/**
+	 * The outcome event types this process writes (migration 0017); others its statements would
+	 * write are skipped. Unset: every type.
+	 */
+	eventTypes?: readonly string[];
 }
 
 export function connect(databaseUrl: string, options: ConnectionOptions = {}): Sql {
@@ -22,6 +27,7 @@ export function connect(databaseUrl: string, options: ConnectionOptions = {}): S
 			application_name: 'lead-intake-processor',
 			statement_timeout: options.statementTimeoutMs ?? 30_000,
 			idle_in_transaction_session_timeout: 60_000,
+			...(options.eventTypes ? { 'lead_intake.event_types': options.eventTypes.join(',') } : {}),
 		},
 	});
 }
