@@ -38,7 +38,11 @@ export class LeadOutcomeTrigger implements INodeType {
 			dark: 'file:../../icons/leadOutcomeTrigger.dark.svg',
 		},
 		group: ['trigger'],
-		version: 1,
+		// 1.1: n8n evaluates no expression for an event (for a version 1 webhook node it evaluates
+		// an `options.binaryData` expression per request: a V8 isolate per event) and parses only
+		// bodies of the JSON, text, form and XML types before the trigger reads the raw body
+		version: [1, 1.1],
+		defaultVersion: 1.1,
 		subtitle: '={{ "POST /webhook/" + $parameter["path"] }}',
 		description:
 			'Hear what became of each lead: delivered, failed, dead, resolved or rejected (signed events from the Lead Intake processor)',

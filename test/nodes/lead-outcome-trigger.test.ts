@@ -20,14 +20,18 @@ afterAll(async () => {
 	await Promise.all(servers.map((server) => server.close()));
 });
 
-async function serve(parameters: IDataObject = {}, credentials: IDataObject = {}) {
+async function serve(
+	parameters: IDataObject = {},
+	credentials: IDataObject = {},
+	typeVersion = 1.1,
+) {
 	const server = await startWebhookServer(
 		{
 			nodes: [
 				{
 					name: 'Outcomes',
 					type: 'leadOutcomeTrigger',
-					typeVersion: 1,
+					typeVersion,
 					parameters: { path: 'outcomes', responseMode: 'lastNode', ...parameters },
 				},
 			],
@@ -79,6 +83,20 @@ async function post(
 	expect(call.failure).toBeUndefined();
 	return { id, status: response.status, text, call };
 }
+
+test('version 1 (workflows made before 1.1) verifies and routes an event as 1.1 does', async () => {
+	const server = await serve({}, {}, 1);
+	const { status, call } = await post(server, eventBody('lead.dead', { reason: 'crm_http_400' }));
+	expect(status).toBe(200);
+	expect(call.execution!.json('Outcomes')[2]).toEqual([
+		expect.objectContaining({ type: 'lead.dead', run_id: 17 }),
+	]);
+	const forged = await post(server, eventBody('lead.dead'), () => ({
+		'webhook-signature': 'v1,Zm9yZ2Vk',
+	}));
+	expect(forged.status).toBe(401);
+	expect(forged.call.execution).toBeUndefined();
+});
 
 test("the trigger's outputs are the processor's event types, in its order", () => {
 	expect(OUTCOME_EVENT_TYPES).toEqual(PROCESSOR_EVENT_TYPES);

@@ -94,6 +94,7 @@ test('the nodes of every shipped version are there: the same types and version n
 	expect(versions('leadIntake')).toEqual([1, 2, 2.1, 2.2]);
 	expect(versions('alertRouter')).toEqual([1, 2, 3]);
 	expect(versions('leadSourceTrigger')).toEqual([1, 1.1, 1.2]);
+	expect(versions('leadOutcomeTrigger')).toEqual([1, 1.1]);
 });
 
 describe('version 1 (Lead Intake 1, Alert Router 1)', () => {

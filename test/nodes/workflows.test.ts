@@ -161,7 +161,7 @@ test('every node of ours in the workflow files is at the newest version, credent
 	const newest: Record<string, number> = {
 		'n8n-nodes-lead-intake.leadSourceTrigger': 1.2,
 		'n8n-nodes-lead-intake.leadIntake': 2.2,
-		'n8n-nodes-lead-intake.leadOutcomeTrigger': 1,
+		'n8n-nodes-lead-intake.leadOutcomeTrigger': 1.1,
 		'n8n-nodes-lead-intake.alertRouter': 3,
 	};
 	for (const workflow of Object.values(workflows)) {
