@@ -7,7 +7,8 @@
 -- new snapshot), to count them as they are. If they differ it raises, the whole statement is
 -- undone, and the processor runs it again: the writer has finished by then. The runs stay locked
 -- from the erasure's first look to its end, and every one of these rows references its run (a
--- writer must share-lock it), so nothing can be added after this check.
+-- writer must share-lock it), so a writer that comes later waits for the erasure to commit; it
+-- then writes no personal data (the attempt and event statements check the run, processor/src/db).
 CREATE FUNCTION erasure_saw_every_row(erased uuid[], seen bigint) RETURNS boolean
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE

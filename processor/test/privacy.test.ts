@@ -5,6 +5,7 @@ import { claimPerson } from '../src/db/person-identities.js';
 import { connect } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrate.js';
 import { claimDueCrmErasures, eraseAndRecord, retentionBatch } from '../src/db/privacy.js';
+import { recordIntakeFailure } from '../src/db/transitions.js';
 import { defaultMigrationsDir } from '../src/paths.js';
 import { recordSignatureFailures } from '../src/db/signature-failures.js';
 import { retentionLine, type RetentionRemoved } from '../src/kpi/report.js';
@@ -826,6 +827,82 @@ test('an erasure that waited for a writer of its run erases what that writer add
 				dlq_error: null,
 				attempt_error: null,
 				event: { erased: true },
+			},
+		]);
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});
+
+test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 2 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'late-1', 'seed', 'seed', 'accepted', 'hash-of-late')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		// the delivery's call is under way when the person is erased ...
+		await eraseAndRecord(sql, [runId], {
+			lockTimeoutMs: 1000,
+			alertFiles: 0,
+			requestedBy: 'dpo@company',
+			correlationId: 'erase-before-failure',
+			now: new Date(),
+			askedSubjects: [],
+			inFlightSeconds: 10,
+		});
+		// ... and then fails, quoting the lead
+		const quoted = 'CRM said: late@example.com is taken';
+		const item = await recordIntakeFailure(
+			sql,
+			{
+				runId,
+				correlationId: 'late-failure',
+				errorCode: 'crm_http_500',
+				errorMessage: quoted,
+				attempt: {
+					runId,
+					trigger: 'intake',
+					attempt: { durationMs: 5, statusCode: 500, success: false, error: quoted },
+				},
+				dlq: {
+					reason: 'crm_http_500',
+					payload: { body: { email: 'l***@example.com' } },
+					status: 'open',
+					nextRetryAt: new Date(),
+					lastError: quoted,
+				},
+				events: [
+					{
+						type: 'delivery_failed',
+						actor: 'processor',
+						payload: {
+							reason: 'crm_http_500',
+							status_code: 500,
+							error: quoted,
+							trigger: 'intake',
+						},
+					},
+				],
+			},
+			5000,
+		);
+		expect(item).toBeNull();
+		const written = await sql`
+			SELECT (SELECT count(*)::int FROM delivery_attempts WHERE run_id = ${runId}) AS attempts,
+				(SELECT count(error)::int FROM delivery_attempts WHERE run_id = ${runId}) AS errors,
+				(SELECT array_agg(payload) FROM audit_events WHERE run_id = ${runId} AND event_type = 'delivery_failed') AS events,
+				(SELECT count(*)::int FROM dlq WHERE run_id = ${runId}) AS items`;
+		expect(written).toEqual([
+			{
+				attempts: 1,
+				errors: 0,
+				events: [{ erased: true, reason: 'crm_http_500', status_code: 500, trigger: 'intake' }],
+				items: 0,
 			},
 		]);
 	} finally {

@@ -120,27 +120,17 @@ test('a file written before a crash (no row yet) is found by its alert_id, not w
 	expect(again.body).toMatchObject({ file: first.body.file, created: false });
 });
 
-test('a claim taken over after its lease ran out: the first file recorded is the alert, the late one learns it', async () => {
+test('a claim taken over after its lease ran out: the first file recorded is the alert, the late call learns it', async () => {
 	const alertId = 'evt_lease_ran_out';
-	const first = { alertId, token: '00000000-0000-4000-8000-000000000001' };
-	const second = { alertId, token: '00000000-0000-4000-8000-000000000002' };
-	expect(await claimRoutedAlert(stack.sql, { ...first, leaseSeconds: 60 })).toEqual({
-		claimed: true,
-	});
-	// while the first holds it, nobody else claims it
-	expect(await claimRoutedAlert(stack.sql, { ...second, leaseSeconds: 60 })).toEqual({
-		claimed: false,
-	});
+	expect(await claimRoutedAlert(stack.sql, alertId, 60)).toEqual({ claimed: true });
+	// while the first call holds it, nobody else claims it
+	expect(await claimRoutedAlert(stack.sql, alertId, 60)).toEqual({ claimed: false });
 	await stack.sql`
 		UPDATE routed_alerts SET claimed_until = now() - interval '1 second' WHERE alert_id = ${alertId}`;
-	expect(await claimRoutedAlert(stack.sql, { ...second, leaseSeconds: 60 })).toEqual({
-		claimed: true,
-	});
-	expect(await recordRoutedAlert(stack.sql, second, 'second.json')).toBe('second.json');
-	expect(await recordRoutedAlert(stack.sql, first, 'first.json')).toBe('second.json');
-	expect(await claimRoutedAlert(stack.sql, { ...first, leaseSeconds: 60 })).toEqual({
-		file: 'second.json',
-	});
+	expect(await claimRoutedAlert(stack.sql, alertId, 60)).toEqual({ claimed: true });
+	expect(await recordRoutedAlert(stack.sql, alertId, 'second.json')).toBe('second.json');
+	expect(await recordRoutedAlert(stack.sql, alertId, 'first.json')).toBe('second.json');
+	expect(await claimRoutedAlert(stack.sql, alertId, 60)).toEqual({ file: 'second.json' });
 });
 
 test('an alert that arrives after its person was erased keeps the incident, not the lead', async () => {

@@ -1,4 +1,5 @@
 import type postgres from 'postgres';
+import { ALL_PERSONAL_PAYLOAD_FIELDS } from '../pii/personal-data.js';
 import type { AuditEvent, EventPayloads } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 
@@ -29,6 +30,20 @@ export interface EventRowOptions {
 	merge?: Fragment;
 }
 
+/**
+ * An event's payload as written: without its personal fields if its run's person was erased
+ * meanwhile (a CRM call that failed while the erasure ran). The run is share-locked, so an
+ * erasure under way is waited for and then seen. Only the statement that records a failed call
+ * (dlqItems) needs it: the others write a run's first events, or are fenced by a claim an
+ * erasure takes away.
+ */
+function unlessErased(sql: Queryable, payload: Fragment): Fragment {
+	const personal = sql`${ALL_PERSONAL_PAYLOAD_FIELDS as unknown as string[]}::text[]`;
+	return sql`CASE WHEN e.run_id IS NOT NULL AND ${payload} ?| ${personal}
+			AND (SELECT r.erased_at IS NOT NULL FROM runs r WHERE r.run_id = e.run_id FOR KEY SHARE)
+		THEN (${payload} - ${personal}) || '{"erased": true}'::jsonb ELSE ${payload} END`;
+}
+
 /** The one INSERT into audit_events: rows in list order (event_id order is timeline order). */
 export function insertEventRows(
 	sql: Queryable,
@@ -57,7 +72,7 @@ export function insertEventRows(
 	return sql`
 		INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
 		SELECT e.run_id, e.type, e.actor,
-			CASE WHEN e.payload ? 'dlq_id' THEN jsonb_set(e.payload, '{dlq_id}', to_jsonb(i.dlq_id)) ELSE e.payload END,
+			${unlessErased(sql, sql`(CASE WHEN e.payload ? 'dlq_id' THEN jsonb_set(e.payload, '{dlq_id}', to_jsonb(i.dlq_id)) ELSE e.payload END)`)},
 			e.correlation_id
 		FROM ${rows} LEFT JOIN ${options.dlqItems} i ON i.run_id = e.run_id
 		WHERE (NOT e.payload ? 'dlq_id' OR i.dlq_id IS NOT NULL) ${where}

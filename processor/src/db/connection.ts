@@ -49,9 +49,16 @@ const CONNECTION_ERROR_CODES = new Set([
 	'57P03', // cannot_connect_now
 	'53300', // too_many_connections
 	'57014', // query_canceled: DB_STATEMENT_TIMEOUT_MS ran out (locks held, a stalled server)
-	'55P03', // lock_not_available: a statement's lock timeout ran out (an erasure behind a writer)
-	'LIH01', // an erasure that kept finding writers of its runs (migration 0018): busy, not broken
 ]);
+
+/**
+ * Rows another statement holds for longer than a statement waits: an erasure's lock timeout ran
+ * out (55P03), or it kept finding writers of its runs (migration 0018). Busy, not broken.
+ */
+export function isBusyError(error: unknown): boolean {
+	const code = (error as { code?: string } | null)?.code;
+	return code === '55P03' || code === 'LIH01';
+}
 
 /** True for errors that mean "the database cannot be reached now", as opposed to a bad query. */
 export function isConnectionError(error: unknown): boolean {

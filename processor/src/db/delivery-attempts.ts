@@ -39,7 +39,12 @@ export function insertAttempts(
 	return sql`
 		INSERT INTO delivery_attempts (run_id, attempt_no, trigger, duration_ms, status_code, success, error)
 		SELECT a.run_id, COALESCE((SELECT max(d.attempt_no) FROM delivery_attempts d WHERE d.run_id = a.run_id), 0) + 1,
-			a.trigger, a.duration_ms, a.status_code, a.success, a.error
+			a.trigger, a.duration_ms, a.status_code, a.success,
+			-- a CRM's error text may quote the lead: none for a run whose person was erased meanwhile
+			-- (a call that failed while the erasure ran; the share lock waits for it, then sees it)
+			CASE WHEN a.error IS NOT NULL
+				AND (SELECT r.erased_at IS NOT NULL FROM runs r WHERE r.run_id = a.run_id FOR KEY SHARE)
+			THEN NULL ELSE a.error END
 		FROM jsonb_to_recordset(${sql.json(rows)})
 			AS a(run_id uuid, trigger text, duration_ms integer, status_code integer, success boolean, error text)
 		WHERE ${when}`;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import { isConnectionError } from '../db/connection.js';
+import { isBusyError, isConnectionError } from '../db/connection.js';
 import { HttpError } from '../errors.js';
 import { shownPath } from './request-logging.js';
 import { sendJson } from './send-json.js';
@@ -55,6 +55,15 @@ function toHttpError(error: unknown): HttpError {
 			503,
 			ERR.database_unavailable,
 			'The database is unavailable; try again shortly',
+			{},
+			{ 'Retry-After': '5' },
+		);
+	}
+	if (isBusyError(error)) {
+		return new HttpError(
+			503,
+			ERR.database_unavailable,
+			'The records this request needs are held by other work right now; try again shortly',
 			{},
 			{ 'Retry-After': '5' },
 		);

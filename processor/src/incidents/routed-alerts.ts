@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -58,8 +57,7 @@ export async function routeAlert(
 	deps: RoutedAlertDeps,
 	body: z.infer<typeof AlertBody>,
 ): Promise<RoutedAlert> {
-	const claim = { alertId: body.alert_id, token: randomUUID() };
-	const recorded = await claimOrWait(deps.sql, claim);
+	const recorded = await claimOrWait(deps.sql, body.alert_id);
 	if (recorded !== null) return { alert_id: body.alert_id, file: recorded, created: false };
 	const now = deps.now();
 	const fileId =
@@ -79,9 +77,9 @@ export async function routeAlert(
 	if (runId !== null && mayHoldTheLead && (erased || (await isErased(deps.sql, runId)))) {
 		await writeAtomically(join(deps.alertsDir, file), content(true));
 	}
-	const kept = await recordRoutedAlert(deps.sql, claim, file);
+	const kept = await recordRoutedAlert(deps.sql, body.alert_id, file);
 	if (kept !== file) {
-		// this call's lease ran out and another call recorded its own file meanwhile: one is enough
+		// this call's lease ran out and a call that took it over recorded its file first: one is enough
 		await rm(join(deps.alertsDir, file), { force: true });
 		return { alert_id: body.alert_id, file: kept, created: false };
 	}
@@ -101,13 +99,10 @@ export async function routeAlert(
 }
 
 /** The alert's recorded file, or null once this call holds its claim. */
-async function claimOrWait(
-	sql: Sql,
-	claim: { alertId: string; token: string },
-): Promise<string | null> {
+async function claimOrWait(sql: Sql, alertId: string): Promise<string | null> {
 	const giveUpAt = Date.now() + WAIT_FOR_OTHER_MS;
 	for (;;) {
-		const found = await claimRoutedAlert(sql, { ...claim, leaseSeconds: CLAIM_SECONDS });
+		const found = await claimRoutedAlert(sql, alertId, CLAIM_SECONDS);
 		if ('file' in found) return found.file;
 		if (found.claimed) return null;
 		if (Date.now() >= giveUpAt) {
@@ -115,7 +110,7 @@ async function claimOrWait(
 				409,
 				ERR.request_in_progress,
 				'This alert is being written by another call right now; ask again later',
-				{ alert_id: claim.alertId },
+				{ alert_id: alertId },
 				{ 'Retry-After': String(CLAIM_SECONDS) },
 			);
 		}
