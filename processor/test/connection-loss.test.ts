@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMockCrm, type RunningServer } from '@lead-intake-hub/mocks';
 import { waitFor } from '@lead-intake-hub/stack';
+import type { ReservedSql } from 'postgres';
 import { connect, type Sql } from '../src/db/connection.js';
 import {
 	postLead,
@@ -89,25 +90,40 @@ async function stillUp(): Promise<void> {
 	expect(processor.child.signalCode).toBeNull();
 }
 
+/**
+ * Makes `call` wait for a lock this test holds (`lock`, in the test's own transaction),
+ * terminates the processor's waiting backend, and returns the call's answer once the lock is
+ * released and the process shown to be up.
+ */
+async function cutWhileWaiting(
+	lock: (holder: ReservedSql) => Promise<unknown>,
+	call: () => ReturnType<typeof internal>,
+) {
+	const holder = await sql.reserve();
+	try {
+		await holder`BEGIN`;
+		await lock(holder);
+		const answering = call();
+		await terminateTheWaiter();
+		return await answering;
+	} finally {
+		await holder`ROLLBACK`;
+		holder.release();
+		await stillUp();
+	}
+}
+
 test('an erasure whose connection dies answers 503 and the process stays up; asked again, it erases', async () => {
 	const lead = validLead({ email: 'lost.connection@example.com' });
 	const stored = await postLead(processor.url, lead, { key: 'loss-1' });
 	expect(stored.status).toBe(200);
 
-	const holder = await sql.reserve();
-	try {
-		await holder`BEGIN`;
-		await holder`SELECT 1 FROM runs WHERE idempotency_key = 'loss-1' FOR UPDATE`;
-		const erasing = internal('/internal/privacy/erase', { email: lead.email });
-		await terminateTheWaiter();
-		const answer = await erasing;
-		expect(answer.status).toBe(503);
-		expect(answer.body).toMatchObject({ code: 'database_unavailable' });
-	} finally {
-		await holder`ROLLBACK`;
-		holder.release();
-	}
-	await stillUp();
+	const answer = await cutWhileWaiting(
+		(holder) => holder`SELECT 1 FROM runs WHERE idempotency_key = 'loss-1' FOR UPDATE`,
+		() => internal('/internal/privacy/erase', { email: lead.email }),
+	);
+	expect(answer.status).toBe(503);
+	expect(answer.body).toMatchObject({ code: 'database_unavailable' });
 
 	const again = await internal('/internal/privacy/erase', { email: lead.email });
 	expect(again).toMatchObject({ status: 200, body: { counts: { runs: 1 } } });
@@ -124,21 +140,15 @@ test('an alert whose connection dies answers 503 and the process stays up; sent 
 	await sql`
 		INSERT INTO routed_alerts (alert_id, file, claimed_until)
 		VALUES (${alert.alert_id}, NULL, now() - interval '1 minute')`;
-	const holder = await sql.reserve();
-	try {
-		await holder`BEGIN`;
-		await holder`SELECT 1 FROM routed_alerts WHERE alert_id = ${alert.alert_id} FOR UPDATE`;
-		// (a processor that serialises alerts with an advisory lock waits for this one instead)
-		await holder`SELECT pg_advisory_xact_lock(hashtextextended(${`routed_alert:${alert.alert_id}`}, 0))`;
-		const routing = internal('/internal/alerts', alert);
-		await terminateTheWaiter();
-		const answer = await routing;
-		expect(answer).toMatchObject({ status: 503, body: { code: 'database_unavailable' } });
-	} finally {
-		await holder`ROLLBACK`;
-		holder.release();
-	}
-	await stillUp();
+	const answer = await cutWhileWaiting(
+		async (holder) => {
+			await holder`SELECT 1 FROM routed_alerts WHERE alert_id = ${alert.alert_id} FOR UPDATE`;
+			// (a processor that serialises alerts with an advisory lock waits for this one instead)
+			await holder`SELECT pg_advisory_xact_lock(hashtextextended(${`routed_alert:${alert.alert_id}`}, 0))`;
+		},
+		() => internal('/internal/alerts', alert),
+	);
+	expect(answer).toMatchObject({ status: 503, body: { code: 'database_unavailable' } });
 
 	const again = await internal('/internal/alerts', alert);
 	expect(again).toMatchObject({ status: 201, body: { created: true } });
@@ -151,20 +161,14 @@ test('a retention batch whose connection dies leaves the process up; the next pa
 	expect(stored.status).toBe(200);
 	const runId = stored.body.run_id as string;
 	await sql`UPDATE runs SET received_at = now() - interval '400 days' WHERE run_id = ${runId}`;
-	const holder = await sql.reserve();
-	try {
-		await holder`BEGIN`;
-		const held = await holder`SELECT 1 FROM delivery_attempts WHERE run_id = ${runId} FOR UPDATE`;
-		expect(held.length).toBeGreaterThan(0);
-		const passing = internal('/internal/privacy/retention', {});
-		await terminateTheWaiter();
-		const answer = await passing;
-		expect(answer).toMatchObject({ status: 503, body: { code: 'database_unavailable' } });
-	} finally {
-		await holder`ROLLBACK`;
-		holder.release();
-	}
-	await stillUp();
+	const answer = await cutWhileWaiting(
+		async (holder) => {
+			const held = await holder`SELECT 1 FROM delivery_attempts WHERE run_id = ${runId} FOR UPDATE`;
+			expect(held.length).toBeGreaterThan(0);
+		},
+		() => internal('/internal/privacy/retention', {}),
+	);
+	expect(answer).toMatchObject({ status: 503, body: { code: 'database_unavailable' } });
 
 	const again = await internal('/internal/privacy/retention', {});
 	expect(again).toMatchObject({ status: 200, body: { runs_anonymised: 1 } });

@@ -57,8 +57,11 @@ const CONNECTION_ERROR_CODES = new Set([
  */
 export function isBusyError(error: unknown): boolean {
 	const code = (error as { code?: string } | null)?.code;
-	return code === '55P03' || code === 'LIH01';
+	return code === '55P03' || code === ERASURE_MISSED_ROWS;
 }
+
+/** The SQLSTATE erasure_saw_every_row raises (migration 0018). */
+export const ERASURE_MISSED_ROWS = 'LIH01';
 
 /** True for errors that mean "the database cannot be reached now", as opposed to a bad query. */
 export function isConnectionError(error: unknown): boolean {

@@ -6,7 +6,7 @@ import {
 	type Anonymise,
 } from '../pii/personal-data.js';
 import type { ErasureCounts, EventPayloads, IdentityMatch } from '../vocabulary.js';
-import type { Sql } from './connection.js';
+import { ERASURE_MISSED_ROWS, type Sql } from './connection.js';
 import { clearRefusedRequests } from './signature-failures.js';
 
 /*
@@ -191,8 +191,6 @@ async function eraseRuns(
 	}
 }
 
-/** The SQLSTATE of erasure_saw_every_row (migration 0018). */
-const ERASURE_MISSED_ROWS = 'LIH01';
 /** Each retry follows a writer that held the runs; this many in a row means they are busy. */
 const ERASURE_ATTEMPTS = 5;
 

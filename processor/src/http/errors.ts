@@ -50,20 +50,13 @@ function toHttpError(error: unknown): HttpError {
 	}
 	const unreadable = unreadableRequest(error);
 	if (unreadable) return unreadable;
-	if (isConnectionError(error)) {
+	if (isConnectionError(error) || isBusyError(error)) {
 		return new HttpError(
 			503,
 			ERR.database_unavailable,
-			'The database is unavailable; try again shortly',
-			{},
-			{ 'Retry-After': '5' },
-		);
-	}
-	if (isBusyError(error)) {
-		return new HttpError(
-			503,
-			ERR.database_unavailable,
-			'The records this request needs are held by other work right now; try again shortly',
+			isBusyError(error)
+				? 'The records this request needs are held by other work right now; try again shortly'
+				: 'The database is unavailable; try again shortly',
 			{},
 			{ 'Retry-After': '5' },
 		);
