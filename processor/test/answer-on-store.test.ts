@@ -37,6 +37,8 @@ let receiverUrl: string;
 const received: Received[] = [];
 /** What the receiver does: answer 2xx, refuse, or hold the request without answering. */
 let receiverMode: 'ok' | 'refuse' | 'hold' = 'ok';
+/** Requests whose body contains this are held without an answer, whatever the mode. */
+let holdBodiesWith: string | null = null;
 
 beforeAll(async () => {
 	database = await testDatabase();
@@ -46,12 +48,14 @@ beforeAll(async () => {
 		const chunks: Buffer[] = [];
 		req.on('data', (chunk: Buffer) => chunks.push(chunk));
 		req.on('end', () => {
-			if (receiverMode === 'hold') return;
+			const body = Buffer.concat(chunks).toString('utf8');
+			if (receiverMode === 'hold' || (holdBodiesWith !== null && body.includes(holdBodiesWith)))
+				return;
 			received.push({
 				id: String(req.headers['webhook-id']),
 				timestamp: String(req.headers['webhook-timestamp']),
 				signature: String(req.headers['webhook-signature']),
-				body: Buffer.concat(chunks).toString('utf8'),
+				body,
 			});
 			res.writeHead(receiverMode === 'ok' ? 204 : 503).end();
 		});
@@ -542,12 +546,24 @@ test('a stop does not wait out EVENTS_TIMEOUT_MS for a receiver that never answe
 		{ what: 'the lead.rejected event claimed and sent', until: (rows) => rows.length === 1 },
 	);
 	await processor.kill('SIGTERM');
-	const [event] = await sql<{ status: string; lease_owner: string | null; last_error: string }[]>`
-		SELECT status, lease_owner, last_error FROM outcome_events WHERE run_id = ${runId}`;
+	const [event] = await sql<
+		{
+			status: string;
+			lease_owner: string | null;
+			last_error: string;
+			attempts: number;
+			due: boolean;
+		}[]
+	>`
+		SELECT status, lease_owner, last_error, attempts, next_attempt_at <= now() AS due
+		FROM outcome_events WHERE run_id = ${runId}`;
+	// cut by the stop, not refused by the receiver: due again at once, its attempt not counted
 	expect(event).toEqual({
 		status: 'pending',
 		lease_owner: null,
 		last_error: 'the processor stopped before the receiver answered',
+		attempts: 0,
+		due: true,
 	});
 	receiverMode = 'ok';
 }, 30_000);
@@ -579,5 +595,110 @@ test('policy update, answered on store: a first lead and its update stored toget
 	} finally {
 		for (const processor of running.splice(0)) await processor.kill('SIGKILL');
 		await own.drop();
+	}
+}, 30_000);
+
+/** Outcome events written straight into the outbox (as another tool would), oldest first. */
+async function outboxRows(
+	rows: { type: string; marker: string; ageMinutes?: number; leasedByOther?: boolean }[],
+): Promise<string[]> {
+	const ids: string[] = [];
+	for (const row of rows) {
+		const [inserted] = await sql<{ event_id: string }[]>`
+			INSERT INTO outcome_events (event_type, data, occurred_at, lease_owner, lease_until)
+			VALUES (${row.type}, ${sql.json({ marker: row.marker })},
+				now() - make_interval(mins => ${row.ageMinutes ?? 0}),
+				${row.leasedByOther ? 'another-processor' : null},
+				CASE WHEN ${row.leasedByOther ?? false} THEN now() + interval '1 hour' END)
+			RETURNING event_id`;
+		ids.push(inserted!.event_id);
+	}
+	return ids;
+}
+
+test('each acknowledged event is marked sent at once: one the receiver holds does not keep its batch pending', async () => {
+	const ids = await outboxRows([
+		{ type: 'lead.rejected', marker: 'aos-batch-held' },
+		{ type: 'lead.rejected', marker: 'aos-batch-a' },
+		{ type: 'lead.rejected', marker: 'aos-batch-b' },
+	]);
+	holdBodiesWith = 'aos-batch-held';
+	try {
+		await start({
+			EVENTS_URL: receiverUrl,
+			EVENTS_SECRET,
+			EVENTS_BATCH: '10',
+			EVENTS_CONCURRENCY: '3',
+			// longer than the wait below: the held send is still under way when the others are checked
+			EVENTS_TIMEOUT_MS: '30000',
+		});
+		const statusOf = async () =>
+			Object.fromEntries(
+				(
+					await sql<{ event_id: string; status: string; lease_owner: string | null }[]>`
+						SELECT event_id, status, lease_owner FROM outcome_events
+						WHERE event_id = ANY(${ids}::bigint[])`
+				).map((row) => [row.event_id, `${row.status}${row.lease_owner ? ', claimed' : ''}`]),
+			);
+		const settled = await waitFor(statusOf, {
+			what: 'the two acknowledged events marked sent',
+			until: (by) => by[ids[1]!] === 'sent' && by[ids[2]!] === 'sent',
+			deadlineMs: 10_000,
+			intervalMs: 100,
+		});
+		expect(settled[ids[0]!]).toBe('pending, claimed');
+	} finally {
+		holdBodiesWith = null;
+		receiver.closeAllConnections();
+		await sql`DELETE FROM outcome_events WHERE event_id = ANY(${ids}::bigint[])`;
+	}
+}, 30_000);
+
+test('EVENTS_TYPES: a leftover event of another type is dropped only once old and unclaimed, and never holds up the sends', async () => {
+	const [old, young, claimed, locked] = await outboxRows([
+		{ type: 'lead.delivered', marker: 'aos-left-old', ageMinutes: 60 },
+		{ type: 'lead.delivered', marker: 'aos-left-young' },
+		{ type: 'lead.delivered', marker: 'aos-left-claimed', ageMinutes: 60, leasedByOther: true },
+		{ type: 'lead.delivered', marker: 'aos-left-locked', ageMinutes: 60 },
+	]);
+	const left = async () =>
+		(
+			await sql<{ event_id: string }[]>`
+				SELECT event_id FROM outcome_events WHERE event_id = ANY(${[old!, young!, claimed!, locked!]}::bigint[])
+				ORDER BY event_id`
+		).map((row) => row.event_id);
+	try {
+		// another transaction holds one leftover: dropping it must not stand in the way of sending
+		await sql.begin(async (tx) => {
+			await tx`SELECT 1 FROM outcome_events WHERE event_id = ${locked!} FOR UPDATE`;
+			const processor = await start({
+				EVENTS_URL: receiverUrl,
+				EVENTS_SECRET,
+				EVENTS_TYPES: 'lead.rejected',
+				EVENTS_POLL_MS: '200',
+			});
+			const rejected = await postAsync(
+				processor.url,
+				{ email: 'rejected.leftovers@example.com' },
+				'aos-left-rejected',
+			);
+			await waitFor(
+				() => sql`
+					SELECT 1 FROM outcome_events WHERE run_id = ${rejected.body.run_id as string} AND status = 'sent'`,
+				{ what: 'the lead.rejected event sent', until: (rows) => rows.length === 1 },
+			);
+			await waitFor(left, {
+				what: 'the old unclaimed leftover dropped',
+				until: (ids) => !ids.includes(old!),
+			});
+		});
+		await waitFor(left, {
+			what: 'the leftover that was locked dropped once free',
+			until: (ids) => !ids.includes(locked!),
+		});
+		// young (a rolling deploy may have a processor that sends it) or another's claim: kept
+		expect(await left()).toEqual([young, claimed]);
+	} finally {
+		await sql`DELETE FROM outcome_events WHERE event_id = ANY(${[young!, claimed!]}::bigint[])`;
 	}
 }, 30_000);

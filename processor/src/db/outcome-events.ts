@@ -52,19 +52,29 @@ export async function claimDueEvents(
 }
 
 /**
- * Deletes up to `limit` pending events of types the receiver does not subscribe to (EVENTS_TYPES):
- * nothing will send them. Returns how many.
+ * Deletes up to `limit` pending events of types the receiver does not subscribe to (EVENTS_TYPES),
+ * written by another tool or before the setting changed: nothing here will send them. Only those
+ * older than `before` that nobody is sending: during a rolling deploy that adds a type, the new
+ * processors send its events while the old ones still run. Never waits for a row. Returns how many.
  */
 export async function dropUnsubscribed(
 	sql: Sql,
-	drop: { types: readonly OutcomeEventType[]; limit: number; deadlineMs: number },
+	drop: {
+		types: readonly OutcomeEventType[];
+		before: Date;
+		now: Date;
+		limit: number;
+		deadlineMs: number;
+	},
 ): Promise<number> {
 	const rows = await withDeadline(
 		sql`
 			DELETE FROM outcome_events WHERE event_id IN (
 				SELECT event_id FROM outcome_events
 				WHERE status = 'pending' AND NOT (event_type = ANY(${drop.types as string[]}::text[]))
-				LIMIT ${drop.limit})
+					AND occurred_at < ${drop.before} AND (lease_until IS NULL OR lease_until < ${drop.now})
+				LIMIT ${drop.limit}
+				FOR UPDATE SKIP LOCKED)
 			RETURNING event_id`,
 		drop.deadlineMs,
 	);
@@ -89,16 +99,27 @@ export async function markSent(
 	);
 }
 
-/** Not acknowledged: due again at `nextAttemptAt`, the claim released. */
+/**
+ * Not acknowledged: due again at `nextAttemptAt`, the claim released. `uncount`: the attempt never
+ * reached an answer through no fault of the receiver (the processor stopped), so it does not count
+ * towards the backoff.
+ */
 export async function reschedule(
 	sql: Sql,
-	failure: { eventId: string; owner: string; nextAttemptAt: Date; error: string },
+	failure: {
+		eventId: string;
+		owner: string;
+		nextAttemptAt: Date;
+		error: string;
+		uncount?: boolean;
+	},
 	deadlineMs: number,
 ): Promise<void> {
 	await withDeadline(
 		sql`
 			UPDATE outcome_events SET next_attempt_at = ${failure.nextAttemptAt}, lease_owner = NULL,
-				lease_until = NULL, last_error = ${failure.error.slice(0, 500)}
+				lease_until = NULL, last_error = ${failure.error.slice(0, 500)},
+				attempts = greatest(attempts - ${failure.uncount ? 1 : 0}, 0)
 			WHERE event_id = ${failure.eventId} AND lease_owner = ${failure.owner} AND status = 'pending'`,
 		deadlineMs,
 	);

@@ -60,6 +60,10 @@ export function signedHeaders(
 	};
 }
 
+/** Events of a type this process does not send are dropped once this old (dropUnsubscribed). */
+export const UNSUBSCRIBED_GRACE_MS = 10 * 60 * 1000;
+const DROP_LIMIT = 1000;
+
 /**
  * Sends the outbox: claims a bounded batch of due events with a lease (a killed processor's
  * claims are due again after it), POSTs each signed, marks it sent on a 2xx and otherwise
@@ -80,15 +84,52 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 		options.deadlineMs,
 	);
 	const subscribesToAll = OUTCOME_EVENT_TYPES.every((type) => options.types.includes(type));
+	/**
+	 * Each event is settled as soon as its attempt ends: an acknowledged one is marked sent at once,
+	 * so a kill or a slow neighbour in the batch never gets it sent again.
+	 */
+	const settle = async (event: OutboxEvent) => {
+		const error = await send(pool, target, options, event, stopping.signal);
+		const stopped = error !== null && stopping.signal.aborted;
+		const delays = options.backoffSeconds;
+		const delay = delays[Math.min(event.attempts, delays.length) - 1] ?? delays[0]!;
+		const write =
+			error === null
+				? markSent(options.sql, [event.event_id], options.owner, options.deadlineMs)
+				: reschedule(
+						options.sql,
+						{
+							eventId: event.event_id,
+							owner: options.owner,
+							// cut by a stop, not refused: due at once, and no step further in the backoff
+							nextAttemptAt: new Date(options.now().getTime() + (stopped ? 0 : delay * 1000)),
+							error,
+							uncount: stopped,
+						},
+						options.deadlineMs,
+					);
+		await write.catch((failure: unknown) =>
+			options.logger.warn(
+				{ err: failure, event_id: event.event_id },
+				'an outcome event could not be settled; it is due again when its claim ends',
+			),
+		);
+	};
+	const dropLeftovers = () => {
+		const now = options.now();
+		return dropUnsubscribed(options.sql, {
+			types: options.types,
+			before: new Date(now.getTime() - UNSUBSCRIBED_GRACE_MS),
+			now,
+			limit: DROP_LIMIT,
+			deadlineMs: options.deadlineMs,
+		}).catch((failure: unknown) => {
+			options.logger.warn({ err: failure }, 'unsubscribed outcome events could not be dropped');
+			return 0;
+		});
+	};
 	const loop = startLoop(
 		async () => {
-			const dropped = subscribesToAll
-				? 0
-				: await dropUnsubscribed(options.sql, {
-						types: options.types,
-						limit: 1000,
-						deadlineMs: options.deadlineMs,
-					});
 			const now = options.now();
 			const events = await claimDueEvents(options.sql, {
 				owner: options.owner,
@@ -98,34 +139,10 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 				types: options.types,
 				deadlineMs: options.deadlineMs,
 			});
-			const sent: string[] = [];
-			await mapConcurrently(events, options.concurrency, async (event) => {
-				const error = await send(pool, target, options, event, stopping.signal);
-				if (error === null) sent.push(event.event_id);
-				else {
-					const delays = options.backoffSeconds;
-					const delay = delays[Math.min(event.attempts, delays.length) - 1] ?? delays[0]!;
-					// a failed write leaves this event to its lease; the batch's acknowledged ones are
-					// still marked sent below
-					await reschedule(
-						options.sql,
-						{
-							eventId: event.event_id,
-							owner: options.owner,
-							nextAttemptAt: new Date(options.now().getTime() + delay * 1000),
-							error,
-						},
-						options.deadlineMs,
-					).catch((failure: unknown) =>
-						options.logger.warn(
-							{ err: failure, event_id: event.event_id },
-							'an outcome event could not be rescheduled; it is due again when its claim ends',
-						),
-					);
-				}
-			});
-			await markSent(options.sql, sent, options.owner, options.deadlineMs);
-			return events.length === options.batch || dropped === 1000;
+			await mapConcurrently(events, options.concurrency, (event) => settle(event));
+			// housekeeping after the sends, so that a slow one never holds them up
+			const dropped = subscribesToAll ? 0 : await dropLeftovers();
+			return events.length === options.batch || dropped === DROP_LIMIT;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'events' },
 	);
