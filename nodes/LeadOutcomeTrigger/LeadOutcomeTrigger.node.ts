@@ -23,6 +23,7 @@ import {
 
 const CREDENTIAL = 'leadIntakeEventsApi';
 export const DEFAULT_TOLERANCE_SECONDS = 300;
+const MAX_TOLERANCE_SECONDS = 3600;
 
 /**
  * What became of each lead, as the processor reports it (docs/contract.md, "Outcome events"): a
@@ -132,7 +133,7 @@ export class LeadOutcomeTrigger implements INodeType {
 				displayName: 'Timestamp Tolerance (Seconds)',
 				name: 'toleranceSeconds',
 				type: 'number',
-				typeOptions: { minValue: 1, maxValue: 3600 },
+				typeOptions: { minValue: 1, maxValue: MAX_TOLERANCE_SECONDS },
 				default: DEFAULT_TOLERANCE_SECONDS,
 				description:
 					"How far an event's webhook-timestamp may be from this server's clock; older events are refused, so a recorded one cannot be replayed later",
@@ -190,16 +191,23 @@ export class LeadOutcomeTrigger implements INodeType {
 				detail: `An event is at most ${MAX_EVENT_BYTES} bytes`,
 			});
 		}
-		if (!request.rawBody) await request.readRawBody?.();
+		try {
+			if (!request.rawBody) await request.readRawBody?.();
+		} catch {
+			// n8n took the body as a form, or could not decode it: refused here, not failed later
+			return answer(400, {
+				code: 'event_unreadable',
+				detail: 'The body could not be read: send the event as JSON',
+			});
+		}
 		const rawBody = request.rawBody ?? Buffer.alloc(0);
 		const header = (name: string) => {
 			const value = request.headers[name];
 			return typeof value === 'string' ? value : undefined;
 		};
-		const tolerance = this.getNodeParameter(
-			'toleranceSeconds',
-			DEFAULT_TOLERANCE_SECONDS,
-		) as number;
+		const tolerance = toleranceOf(
+			this.getNodeParameter('toleranceSeconds', DEFAULT_TOLERANCE_SECONDS),
+		);
 		const refusal = verifyEvent(
 			{
 				id: header('webhook-id'),
@@ -279,4 +287,15 @@ function parseEvent(rawBody: Buffer): (Omit<OutcomeEvent, 'type'> & { type: stri
 	if (typeof timestamp !== 'string') return null;
 	if (data === null || typeof data !== 'object' || Array.isArray(data)) return null;
 	return { type, timestamp, data: data as IDataObject };
+}
+
+/**
+ * The tolerance as a number of seconds within the field's bounds. An expression that yields no
+ * number falls back to the default: compared with NaN, every timestamp would pass and recorded
+ * events could be replayed for ever.
+ */
+function toleranceOf(value: unknown): number {
+	const seconds = Number(value);
+	if (!Number.isFinite(seconds) || seconds < 1) return DEFAULT_TOLERANCE_SECONDS;
+	return Math.min(seconds, MAX_TOLERANCE_SECONDS);
 }

@@ -108,6 +108,8 @@ export function verifyEvent(
 	}
 	const offered = signature
 		.split(' ')
+		// a proxy that split the header in two: Node joins the parts with ", "
+		.map((entry) => (entry.endsWith(',') ? entry.slice(0, -1) : entry))
 		.filter(Boolean)
 		.slice(0, MAX_SIGNATURES)
 		.filter((entry) => entry.startsWith('v1,'))

@@ -196,6 +196,48 @@ describe('refused before anything runs (401 JSON, no execution)', () => {
 		);
 	});
 
+	test('a timestamp ahead of the clock by more than the tolerance', async () => {
+		const server = await serve({ toleranceSeconds: 60 });
+		const body = eventBody('lead.failed');
+		const ahead = String(Math.floor(Date.now() / 1000) + 61);
+		await refusedWith(
+			await post(server, body, (id) => ({
+				'webhook-timestamp': ahead,
+				'webhook-signature': signature(secret, id, ahead, body),
+			})),
+			401,
+			'timestamp_out_of_tolerance',
+		);
+	});
+
+	test('a tolerance that is no number (an expression gone wrong) is the default, not unlimited', async () => {
+		const server = await serve({ toleranceSeconds: 'not a number' });
+		const body = eventBody('lead.failed');
+		const old = String(Math.floor(Date.now() / 1000) - 3600 * 24 * 30);
+		await refusedWith(
+			await post(server, body, (id) => ({
+				'webhook-timestamp': old,
+				'webhook-signature': signature(secret, id, old, body),
+			})),
+			401,
+			'timestamp_out_of_tolerance',
+		);
+	});
+
+	test('a body n8n took as a form (multipart): 400 before any execution, not a failed one', async () => {
+		const server = await serve();
+		const boundary = 'lih-boundary';
+		const body = `--${boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\nlead.failed\r\n--${boundary}--\r\n`;
+		await refusedWith(
+			await post(server, body, (id, timestamp) => ({
+				'content-type': `multipart/form-data; boundary=${boundary}`,
+				'webhook-signature': signature(secret, id, timestamp, body),
+			})),
+			400,
+			'event_unreadable',
+		);
+	});
+
 	test('stray base64 bits: the same bytes spelled another way are refused', async () => {
 		const server = await serve();
 		const body = eventBody('lead.failed');
@@ -296,4 +338,29 @@ test('signatures are HMAC-SHA256 over "<id>.<timestamp>.<body>" with the whsec_ 
 			.update(`msg_1.1700000000.${body}`)
 			.digest(),
 	);
+});
+
+test('a webhook-signature header a proxy split in two (joined with ", ") still verifies', async () => {
+	const server = await serve({}, { previousSecret: previous });
+	const body = eventBody('lead.failed');
+	const id = 'evt_split_header';
+	const timestamp = String(Math.floor(Date.now() / 1000));
+	const headers = new Headers({
+		'content-type': 'application/json',
+		'webhook-id': id,
+		'webhook-timestamp': timestamp,
+	});
+	// the matching signature first: it is the one that gets the comma
+	headers.append('webhook-signature', signature(secret, id, timestamp, body));
+	headers.append(
+		'webhook-signature',
+		signature('some-other-secret-0123456789', id, timestamp, body),
+	);
+	const served = server.calls.length + 1;
+	const response = await fetch(`${server.url}/webhook/outcomes`, { method: 'POST', headers, body });
+	expect(response.status).toBe(200);
+	const call = (await server.served(served))[served - 1]!;
+	expect(call.execution!.json('Outcomes')[1]).toEqual([
+		expect.objectContaining({ type: 'lead.failed', event_id: id }),
+	]);
 });

@@ -559,10 +559,14 @@ export async function startWebhookServer(
 			// as n8n reads the type: lower-cased, cut at the first `;`, not trimmed; and it parses
 			// JSON only for exactly `application/json` (anything else leaves the body `{}`)
 			const contentType = request.headers['content-type']?.split(';', 1)[0]!.toLowerCase();
-			// n8n's body parser keeps the bytes as they came (rawBody) beside the parsed body
+			// n8n's body parser keeps the bytes as they came (rawBody) beside the parsed body; a
+			// multipart body n8n reads as a form itself, so its bytes are gone and reading them throws
+			const multipart = contentType?.startsWith('multipart/') ?? false;
 			Object.assign(request, {
 				contentType,
-				rawBody: Buffer.concat(chunks),
+				rawBody: multipart ? undefined : Buffer.concat(chunks),
+				readRawBody: () =>
+					Promise.reject(new Error('Request body stream was aborted or is not readable')),
 				body: contentType === 'application/json' && raw ? (JSON.parse(raw) as unknown) : {},
 			});
 			serveWebhook(spec, request, response, options)
