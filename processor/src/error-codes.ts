@@ -19,7 +19,8 @@ export const ERROR_CODES = {
 	},
 	invalid_range: {
 		status: 400,
-		description: '`from` is not before `to` (for KPI days: `from` is after `to`)',
+		description:
+			'`from` is not before `to` (for KPI days: `from` is after `to`), or a ledger range longer than 31 days',
 	},
 	content_length_mismatch: {
 		status: 400,

@@ -100,18 +100,19 @@ test('an operator lists the DLQ by status with paging, retries one item now and 
 	expect((await stack.internal('POST', '/internal/dlq/999999/retry')).status).toBe(404);
 
 	expect((await stack.internal('POST', `/internal/dlq/${secondId}/resolve`, {})).status).toBe(400);
+	// a note may name anybody: no erasure of that person would reach it, so an address is masked
 	const resolved = await stack.internal('POST', `/internal/dlq/${secondId}/resolve`, {
-		note: 'entered in the CRM by hand',
+		note: 'entered in the CRM by hand, asked jane.doe@example.com',
 	});
 	expect(resolved.body).toMatchObject({
 		status: 'resolved',
-		resolution_note: 'entered in the CRM by hand',
+		resolution_note: 'entered in the CRM by hand, asked j***@example.com',
 	});
 	const [event] =
 		await stack.sql`SELECT actor, payload FROM audit_events WHERE run_id = ${second.body.run_id as string} AND event_type = 'dlq_resolved'`;
 	expect(event).toMatchObject({
 		actor: 'operator',
-		payload: { note: 'entered in the CRM by hand' },
+		payload: { note: 'entered in the CRM by hand, asked j***@example.com' },
 	});
 	const [run] =
 		await stack.sql`SELECT sealed_lead FROM runs WHERE run_id = ${second.body.run_id as string}`;
@@ -310,6 +311,17 @@ describe('strict: whatever an endpoint does not take is refused with 400 naming 
 				200,
 			);
 		}
+	});
+
+	test('a ledger reads at most 31 days of runs: a longer range is refused before any is read', async () => {
+		const ledger = (from: string, to: string) =>
+			stack.internal('GET', `/internal/stats/ledger?from=${from}&to=${to}`);
+		const years = await ledger('2000-01-01T00:00:00Z', '2099-12-31T00:00:00Z');
+		expect(years.status).toBe(400);
+		expect(years.body).toMatchObject({ code: 'invalid_range' });
+		expect(String(years.body.detail)).toContain('31 days');
+		expect((await ledger('2026-01-01T00:00:00Z', '2026-02-01T00:00:01Z')).status).toBe(400);
+		expect((await ledger('2026-01-01T00:00:00Z', '2026-02-01T00:00:00Z')).status).toBe(200);
 	});
 
 	test('the requests the Lead Intake node sends (nodes/LeadIntake/operator.ts, every parameter set) are all accepted', async () => {

@@ -149,7 +149,8 @@ test('erasure leaves nothing of the person anywhere; another person is intact; K
 	});
 	expect(answer.status).toBe(200);
 	expect(answer.body).toMatchObject({
-		requested_by: 'dpo@company',
+		// who asked is kept in the record: an e-mail address in it is masked like any other
+		requested_by: 'd***@company',
 		nothing_left: false,
 		counts: { runs: 2, dlq_items: 1, retries_stopped: 1, alert_files: 1 },
 	});
@@ -188,7 +189,7 @@ test('erasure leaves nothing of the person anywhere; another person is intact; K
 
 	const [event] =
 		await stack.sql`SELECT payload, actor FROM audit_events WHERE event_type = 'person_erased'`;
-	expect(event!.payload).toMatchObject({ requested_by: 'dpo@company', counts: { runs: 2 } });
+	expect(event!.payload).toMatchObject({ requested_by: 'd***@company', counts: { runs: 2 } });
 
 	const again = await stack.internal('POST', '/internal/privacy/erase', { email: jane.email });
 	expect(again.body).toMatchObject({ nothing_left: true, erasure_id: null, run_ids: [] });
@@ -269,8 +270,8 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 
 	// the erased lead is accounted for: erased before delivery, not resolved by hand
 	const day = 86_400_000;
-	const from = new Date(stack.clock.now.getTime() - 30 * day).toISOString();
-	const to = new Date(stack.clock.now.getTime() + 30 * day).toISOString();
+	const from = new Date(stack.clock.now.getTime() - 15 * day).toISOString();
+	const to = new Date(stack.clock.now.getTime() + 15 * day).toISOString();
 	const ledger = await stack.internal('GET', `/internal/stats/ledger?from=${from}&to=${to}`);
 	expect(ledger.status).toBe(200);
 	expect(ledger.body).toMatchObject({ resolved_manually: 0, balanced: true });

@@ -205,7 +205,7 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 			}),
 		},
 		'/internal/stats/ledger': {
-			get: internal('Where every lead received in a time range is now', {
+			get: internal('Where every lead received in a time range (at most 31 days) is now', {
 				requestParams: { query: request.LedgerQuery },
 				responses: { '200': json(answer.Ledger, 'The ledger of the range') },
 			}),

@@ -24,6 +24,7 @@ import type { RulesDeps } from '../rules/rules-service.js';
 import { input, whoAsks } from './parse.js';
 import { RULES_BODY_LIMIT, rulesRouter } from './rules-routes.js';
 import { ERR } from '../error-codes.js';
+import { maskEmailsWithin } from '../pii/sanitize.js';
 
 export interface OperatorDeps {
 	sql: Sql;
@@ -45,6 +46,8 @@ export interface OperatorDeps {
 
 /** An operator request's JSON body, after decompression. */
 const OPERATOR_BODY_LIMIT = 16 * 1024;
+/** The longest time range one ledger request reads. */
+export const MAX_LEDGER_DAYS = 31;
 
 /** The internal endpoints (docs/contract.md, "Operator API"), all behind the service token. */
 export function operatorRouter(deps: OperatorDeps): Router {
@@ -114,7 +117,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		const { id, note } = input(req, { params: request.DlqIdParams, body: request.ResolveBody });
 		const resolved = await resolveByOperator(deps.sql, {
 			dlqId: id,
-			note,
+			// kept on the item and in its audit event, which no erasure of this person reaches
+			note: maskEmailsWithin(note, 1000),
 			correlationId: String(req.id),
 		});
 		if (!resolved) {
@@ -184,6 +188,14 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		};
 		if (range.from >= range.to)
 			throw new HttpError(400, ERR.invalid_range, '"from" must be before "to"');
+		// every run of the range is read: a range of years would hold a connection for the
+		// statement timeout, a few of them every connection the intake needs
+		if (range.to.getTime() - range.from.getTime() > MAX_LEDGER_DAYS * 24 * 3600 * 1000)
+			throw new HttpError(
+				400,
+				ERR.invalid_range,
+				`A ledger covers at most ${MAX_LEDGER_DAYS} days: ask for a longer time in parts`,
+			);
 		const leaseCutoff = new Date(now.getTime() - deps.retry.acceptedLeaseSeconds * 1000);
 		res.json({
 			from: range.from.toISOString(),

@@ -4,6 +4,7 @@ import * as request from '../api/requests.js';
 import { HttpError, MAX_ISSUES } from '../errors.js';
 import { ERR } from '../error-codes.js';
 import { headerText } from '../text/header-text.js';
+import { maskEmailsWithin } from '../pii/sanitize.js';
 
 /** Validates one value at the edge: 400 naming each bad field (by its path in the input). */
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
@@ -85,5 +86,6 @@ export function input<
 export function whoAsks(req: Request, actor: string | undefined): string {
 	const header = headerText(req.get('x-operator'));
 	const headers = parse(request.OperatorHeaders, { 'x-operator': header });
-	return actor ?? headers['x-operator'] ?? 'operator';
+	// kept in the record (an erasure's requested_by, its event): an e-mail address in it is masked
+	return maskEmailsWithin(actor ?? headers['x-operator'] ?? 'operator', 100);
 }
