@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile } from 'fs/promises';
 import { join } from 'path';
 import type { IDataObject } from 'n8n-workflow';
 import { processorAlert } from '../../nodes/AlertRouter/v3/processor-alert';
+import { isStorableText } from '../../processor/src/text/storable';
 import { buildAlert } from '../../nodes/AlertRouter/alert';
 import { runNode } from './support/engine';
 import { startHttpStub, type HttpStub } from './support/http-stub';
@@ -232,4 +233,41 @@ test('what the processor is sent fits its strict schema: odd ids left out, a pay
 	expect(body).toMatchObject({ run_id: null, outcome: null, alert_id: 'a:b' });
 	expect(body.payload).toEqual({ withheld: expect.stringContaining('too large') });
 	expect(Buffer.byteLength(JSON.stringify(body))).toBeLessThan(16 * 1024);
+});
+
+test('text the processor would refuse is made storable, so the alert is not lost: a cut emoji, a NUL, a lone surrogate, a __proto__ key', () => {
+	const alert = buildAlert(
+		{
+			runId: 'run-1',
+			statusCode: 422,
+			// the cut at 1000 UTF-16 units falls in the middle of an emoji
+			reason: `x${'😀'.repeat(600)}`,
+			severity: 'auto',
+			outcome: 'lead.failed',
+			response: { detail: 'bad\u0000text' },
+			payload: JSON.parse(
+				'{"utm_source":"a\\ud800b","__proto__":{"x":1},"li\\udc00st":["\\u0000"]}',
+			),
+		},
+		new Date('2026-11-23T06:15:02Z'),
+	);
+	const body = processorAlert(alert, 'lead.failed:run-1');
+	const sent = JSON.stringify(body);
+	const again = JSON.parse(sent) as IDataObject;
+	const texts: string[] = [];
+	const walk = (value: unknown): void => {
+		if (typeof value === 'string') texts.push(value);
+		else if (value && typeof value === 'object')
+			for (const [key, item] of Object.entries(value)) {
+				texts.push(key);
+				walk(item);
+			}
+	};
+	walk(again);
+	// what the processor checks before it takes an alert (processor/src/text/storable.ts)
+	expect(texts.filter((text) => !isStorableText(text))).toEqual([]);
+	expect(Object.keys(again.payload as IDataObject)).not.toContain('__proto__');
+	expect((again.reason as string).length).toBeLessThanOrEqual(1000);
+	expect(again.reason as string).toMatch(/^x(😀)+$/);
+	expect(again.payload).toMatchObject({ utm_source: 'a\ufffdb' });
 });
