@@ -1,3 +1,4 @@
+import { waitFor } from '@lead-intake-hub/stack';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 /**
@@ -246,3 +247,53 @@ test("one item whose outcome cannot be recorded is that item's: the pass settles
 	expect(await dlqItem(refused.dlqId)).toMatchObject({ status: 'resolved' });
 	expect(stack.logs.some((line) => line.includes('could not be settled'))).toBe(true);
 });
+
+test('an item whose claim would run out during its CRM call is not sent: it is due again at once, no retry used', async () => {
+	// one call at a time, so the second item's turn comes after the first one's slow call
+	const own = await startStack({ env: { ...MECHANICS, DLQ_RETRY_CONCURRENCY: '1' } });
+	try {
+		const failed = async (key: string) => {
+			await own.crm.fail(1, 503);
+			const answer = await postLead(own.url, validLead({ email: `${key}@example.com` }), {
+				key,
+				timestamp: String(Math.floor(own.clock.now.getTime() / 1000)),
+			});
+			expect(answer.status).toBe(500);
+			return answer.body.dlq_id as number;
+		};
+		const first = await failed('lease-first');
+		const second = await failed('lease-second');
+		own.clock.advance(30);
+		await fetch(`${own.crm.url}/admin/faults`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 700, key: 'lease-first' }),
+		});
+		const pass = own.internal('POST', '/internal/dlq/retry-due', {});
+		await waitFor(
+			() => own.sql`SELECT 1 FROM dlq WHERE dlq_id = ${second} AND status = 'retrying'`,
+			{ what: 'both items claimed', until: (rows) => rows.length === 1, intervalMs: 10 },
+		);
+		// while the first call is under way (700 ms, within CRM_TIMEOUT_MS), the claim's lease runs
+		// out: a database that stalled
+		own.clock.advance(3600);
+		expect((await pass).status).toBe(200);
+		const leads = new Set((await own.crm.leads()).map((lead) => lead.key));
+		expect(leads.has('lease-second')).toBe(false);
+		const [item] = await own.sql<{ status: string; retry_count: number; due: boolean }[]>`
+			SELECT status, retry_count, next_retry_at <= ${own.clock.now} AS due FROM dlq WHERE dlq_id = ${second}`;
+		expect(item).toEqual({ status: 'open', retry_count: 0, due: true });
+		// the next pass sends what is left, once each
+		await own.internal('POST', '/internal/dlq/retry-due', {});
+		const delivered = (await own.crm.leads()).filter((lead) => lead.key.startsWith('lease-'));
+		expect(delivered.sort((a, b) => a.key.localeCompare(b.key))).toEqual([
+			expect.objectContaining({ key: 'lease-first', upserts: 1 }),
+			expect.objectContaining({ key: 'lease-second', upserts: 1 }),
+		]);
+		const [settled] = await own.sql<{ n: number }[]>`
+			SELECT count(*)::int AS n FROM dlq WHERE dlq_id IN (${first}, ${second}) AND status = 'resolved'`;
+		expect(settled!.n).toBe(2);
+	} finally {
+		await own.close();
+	}
+}, 30_000);

@@ -67,6 +67,8 @@ export interface ClaimedItem {
 	runStatus: RunStatus;
 	retryCount: number;
 	leaseToken: string;
+	/** Until when the claim holds: after it, another processor may claim and send the item. */
+	leaseUntil: Date;
 	idempotencyKey: string;
 	/** The key the CRM record is upserted under: the first run's for a policy-update same person. */
 	crmKey: string;
@@ -201,6 +203,7 @@ async function claimWhere(
 		runStatus: row.run_status,
 		retryCount: row.retry_count,
 		leaseToken: claim.leaseToken,
+		leaseUntil: claim.leaseUntil,
 		idempotencyKey: row.idempotency_key,
 		crmKey: row.crm_key,
 		supersededBy: row.superseded_by,

@@ -184,6 +184,18 @@ async function redeliver(
 			: ['sealed_lead_missing', 'the raw lead is no longer stored'];
 		return settleFailure(deps, item, null, [], { status: 'dead', lastError }, base, reason);
 	}
+	if (deps.now().getTime() + deps.crmTimeoutMs + deps.deadlineMs > item.leaseUntil.getTime()) {
+		// the batch ran slower than its lease allowed (a slow database): a call now could outlast
+		// the claim and run beside another processor's, or after an erasure that trusted the lease.
+		// Not sent: the item is due again at once, no retry used
+		const now = deps.now();
+		const released = await releaseClaimed(deps.sql, item, now);
+		return {
+			...base,
+			outcome: released ? 'deferred' : 'lease_lost',
+			next_retry_at: now.toISOString(),
+		};
+	}
 	const result = await deps.crm.upsert(request.body);
 	if (result.ok) {
 		return resolve(deps, item, base, [upserted(result, trigger, request.droppedAttributes)], {
