@@ -261,3 +261,78 @@ test('a valid version and an unreadable one after it, landing together: every pr
 	});
 	expect(saved.body).toMatchObject({ saved: false, version: valid });
 });
+
+test('an unreadable newest version whose walk back failed halfway is walked again: the valid one below it is taken', async () => {
+	const reloadSql = connect(stack.databaseUrl, { maxConnections: 2 });
+	// one read of one version fails, as on a lost connection
+	let failReadOf: number | null = null;
+	const flaky = new Proxy(reloadSql, {
+		apply(target, thisArg, args: unknown[]) {
+			const [strings, ...values] = args;
+			if (
+				failReadOf !== null &&
+				Array.isArray(strings) &&
+				strings.join('').includes('WHERE version =') &&
+				values.at(-1) === failReadOf
+			) {
+				failReadOf = null;
+				return Promise.reject(new Error('the connection was lost'));
+			}
+			return Reflect.apply(target, thisArg, args) as unknown;
+		},
+	});
+	const live = await startLiveRules(flaky, {
+		pollSeconds: 300,
+		deadlineMs: 2000,
+		logger: createLogger('silent'),
+		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
+	});
+	try {
+		const before = live.current().version;
+		const [latest] = await stack.sql<{ version: number }[]>`
+			SELECT max(version)::int AS version FROM rules_versions`;
+		const valid = latest!.version + 1;
+		failReadOf = valid;
+		await stack.sql`
+			INSERT INTO rules_versions (version, document, changed_by, note)
+			SELECT ${valid}::int, document, 'test', 'valid' FROM rules_versions WHERE version = ${before}
+			UNION ALL
+			SELECT ${valid + 1}::int, ${stack.sql.json({ rules: 'by hand' })}, 'test', 'not a document'`;
+		// the announcement's load reads the unreadable one, then fails on the valid one below it
+		await waitFor(() => failReadOf, {
+			what: 'the failed read',
+			until: (version) => version === null,
+		});
+		await live.refresh();
+		expect(live.current().version).toBe(valid);
+	} finally {
+		await live.close();
+		await reloadSql.end();
+	}
+});
+
+test('a stored version with a pattern that may backtrack catastrophically (written by hand) is not taken', async () => {
+	const live = await startLiveRules(stack.sql, {
+		pollSeconds: 300,
+		deadlineMs: 2000,
+		logger: createLogger('silent'),
+		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
+	});
+	try {
+		const before = live.current().version;
+		const document = (await findRulesVersion(stack.sql, before))!.document as RulesDocument;
+		document.rules.checks = document.rules.checks.map((check) =>
+			check.code === 'ZIP_NOT_66XXX' ? { ...check, pattern: '^(\\d+)+$' } : check,
+		);
+		const [latest] = await stack.sql<{ version: number }[]>`
+			SELECT max(version)::int AS version FROM rules_versions`;
+		await stack.sql`
+			INSERT INTO rules_versions (version, document, changed_by, note)
+			VALUES (${latest!.version + 1}, ${stack.sql.json(document as never)}, 'test', 'by hand')`;
+		await live.refresh();
+		// one lead with a zip of forty digits and a letter would hold the event loop for ever
+		expect(live.current().version).toBe(before);
+	} finally {
+		await live.close();
+	}
+});

@@ -14,6 +14,7 @@ import {
 	activate,
 	changedSections,
 	RulesDocumentSchema,
+	StoredDocumentSchema,
 	sameJson,
 	type RulesDocument,
 } from './document.js';
@@ -83,19 +84,23 @@ export async function startLiveRules(sql: Sql, options: LiveRulesOptions): Promi
 			withDeadline(findRulesVersion(sql, version), options.deadlineMs);
 		const newest = await withDeadline(newestRulesVersion(sql), options.deadlineMs);
 		if (newest === null || newest <= active.version || newest === unreadable) return;
+		let newestUnreadable = false;
 		const taken = await newestValidVersion(
 			find,
 			await find(newest),
 			active.version,
 			(row, issues) => {
 				if (row.version !== newest) return;
-				unreadable = newest;
+				newestUnreadable = true;
 				logger.error(
 					{ rules_version: newest, in_force: active.version, issues },
 					'a stored rules version does not validate; the newest one before it that does is in force',
 				);
 			},
 		);
+		// skipped from now on only once the walk back below it is done: one that failed halfway
+		// (a lost connection) is walked again, or the versions under it would never be taken
+		if (newestUnreadable) unreadable = newest;
 		if (!taken) return;
 		const version = taken.row.version;
 		const previous = active.version;
@@ -196,7 +201,7 @@ export async function newestValidVersion(
 	let row = from;
 	for (let version = from?.version ?? 0; version > floor; ) {
 		if (row) {
-			const parsed = RulesDocumentSchema.safeParse(row.document);
+			const parsed = StoredDocumentSchema.safeParse(row.document);
 			if (parsed.success) return { row, document: parsed.data };
 			skipped(row, parsed.error.issues.length);
 		}
