@@ -1,6 +1,7 @@
 import { waitFor } from '@lead-intake-hub/stack';
 import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './support/harness.js';
 import { streamRequest } from './support/streaming-client.js';
+import { deleteExpiredWindows } from '../src/http/rate-limit.js';
 
 const OTHER_SECRET = 'a-second-signer-0123456789';
 
@@ -253,3 +254,22 @@ describe.each([
 		});
 	},
 );
+
+test('expired windows are all deleted in one pass, a batch at a time: a flood from many addresses does not outstay two windows', async () => {
+	const old = new Date(Date.now() - 3 * 60_000);
+	await stack.sql`
+		INSERT INTO rate_limit_hits (key, window_start, hits)
+		SELECT 'refused-signature:flood-' || n, ${old}, 1 FROM generate_series(1, 2500) AS n`;
+	const current = new Date(Math.floor(Date.now() / 60_000) * 60_000);
+	await stack.sql`
+		INSERT INTO rate_limit_hits (key, window_start, hits) VALUES ('refused-signature:now', ${current}, 1)
+		ON CONFLICT DO NOTHING`;
+	expect(
+		await deleteExpiredWindows(stack.sql, new Date(Date.now() - 2 * 60_000), 1000),
+	).toBeGreaterThanOrEqual(2500);
+	const [left] = await stack.sql<{ expired: number; current: number }[]>`
+		SELECT count(*) FILTER (WHERE window_start < ${new Date(Date.now() - 2 * 60_000)})::int AS expired,
+			count(*) FILTER (WHERE key = 'refused-signature:now')::int AS current
+		FROM rate_limit_hits`;
+	expect(left).toEqual({ expired: 0, current: 1 });
+});

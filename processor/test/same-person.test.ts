@@ -486,6 +486,59 @@ describe('identity variants', () => {
 		}
 	});
 
+	test("policy update: a repeat still to be delivered when its first run's person is erased goes to the CRM under its own key, which its own erasure can name", async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, policy: 'update' },
+			env: { PRIVACY_CRM_ERASE_SECONDS: '1' },
+		});
+		try {
+			const who = person();
+			await postLead(stack.url, validLead({ email: who.email, phone: who.phone }), {
+				key: 'household-first',
+			});
+			// someone else on the same phone: an update of the first record, which fails for now
+			await stack.crm.fail(1, 503);
+			const other = `housemate.${who.email}`;
+			const repeat = await postLead(stack.url, validLead({ email: other, phone: who.local }), {
+				key: 'household-second',
+			});
+			expect(repeat.status).toBe(500);
+			expect(await runOf(stack, repeat.body.run_id)).toMatchObject({ duplicate_match: 'phone' });
+			// the first person is erased by e-mail: the housemate's lead is not theirs
+			const erased = await stack.internal('POST', '/internal/privacy/erase', { email: who.email });
+			expect(erased.body.run_ids).not.toContain(repeat.body.run_id);
+
+			stack.clock.advance(3600);
+			await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					return (await runOf(stack, repeat.body.run_id)).status;
+				},
+				{ what: 'the repeat delivered from the DLQ', until: (status) => status === 'processed' },
+			);
+			const record = (await stack.crm.leads()).find(
+				(lead) => lead.payload.run_id === repeat.body.run_id,
+			);
+			expect(record).toMatchObject({ key: 'household-second' });
+
+			// and the housemate's own erasure reaches that record
+			const second = await stack.internal('POST', '/internal/privacy/erase', { email: other });
+			expect(second.body).toMatchObject({ crm: { status: 'pending' } });
+			await waitFor(
+				async () => {
+					stack.clock.advance(600);
+					return (await stack.crm.leads()).map((lead) => lead.key);
+				},
+				{
+					what: "the housemate's CRM record erased",
+					until: (keys) => !keys.includes('household-second'),
+				},
+			);
+		} finally {
+			await stack.close();
+		}
+	});
+
 	test('policy update: when the first lead and its update both wait in the DLQ, the update is retried first and the first is not sent over it', async () => {
 		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
 		try {

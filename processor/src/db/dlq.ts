@@ -189,7 +189,9 @@ async function claimWhere(
 		)
 		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
 			r.sealed_lead,
-			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of), r.idempotency_key) AS crm_key,
+			-- the first run erased: its own key (runs.ts, claimQueued)
+			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL),
+				r.idempotency_key) AS crm_key,
 			(SELECT n.run_id FROM runs n
 				WHERE ${sameCrmRecord(sql, 'n', 'r')}
 				AND n.status = 'processed' AND n.erased_at IS NULL

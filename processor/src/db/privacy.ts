@@ -243,10 +243,12 @@ async function eraseRunsOnce(
 		WITH target AS MATERIALIZED (
 			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
 				-- the key the lead went to the CRM under; a repeat sent as an update of the person's
-				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it,
-				-- unknown (null) once that first lead was anonymised (docs/privacy.md)
+				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it, and
+				-- under its own once that first lead was erased or anonymised (docs/privacy.md)
 				CASE WHEN r.duplicate_of IS NULL THEN r.idempotency_key
-					ELSE (SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
+					ELSE coalesce(
+						(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL),
+						r.idempotency_key)
 				END AS crm_key
 			FROM runs r
 			WHERE (SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)) IS NOT NULL

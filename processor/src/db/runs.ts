@@ -375,7 +375,10 @@ export async function claimQueued(
 				ORDER BY q.received_at LIMIT ${claim.limit}
 				FOR UPDATE OF q SKIP LOCKED)) AND r.status = 'queued'
 			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,
-				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of) AS first_idempotency_key`,
+				-- an erased first run's record is gone from the CRM, its key a placeholder: the repeat
+				-- becomes a record of its own, under its own key, which its own erasure can name
+				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
+					AS first_idempotency_key`,
 		claim.deadlineMs,
 	);
 }
