@@ -162,6 +162,25 @@ describe('the rendered compose file', () => {
 	});
 
 	withCompose(
+		'publishes the processor and the mocks on this host only: n8n alone faces the network',
+		() => {
+			const published = (name: string) =>
+				(services[name]!.ports ?? []).map((port: unknown) =>
+					// "127.0.0.1:8000:8000/tcp" (docker-compose 1) or { host_ip } (compose 2)
+					typeof port === 'string'
+						? port.split(':').length === 3
+							? port.split(':')[0]
+							: undefined
+						: (port as { host_ip?: string }).host_ip,
+				);
+			// the mock CRM answers GET /leads (every lead it holds) and /admin/* without a token
+			for (const name of ['processor', 'mock-crm', 'mock-jira-confluence'])
+				expect([name, published(name)]).toEqual([name, ['127.0.0.1']]);
+			expect(published('n8n')).toEqual([undefined]);
+		},
+	);
+
+	withCompose(
 		'runs every n8n process from our n8n image (no bind-mounted dist/), configured like the local stack',
 		() => {
 			const local = n8nEnv({
