@@ -5,7 +5,7 @@ import { signingSecret, stackSettings, type StackSettings } from './dev-settings
 import type { N8nTuning } from './n8n/cli.js';
 import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
 import { ensureN8n } from './n8n/install.js';
-import { freePort } from './ports.js';
+import { freePort, listensFree } from './ports.js';
 import { deleteRedisKeys } from './redis.js';
 import { createDatabase, dropDatabase, embeddedAdminUrl, ensureDatabase } from './postgres.js';
 import {
@@ -16,7 +16,13 @@ import {
 	postgresServiceMain,
 	processorMain,
 } from './repo.js';
-import { answersOk, startService, type Service, type ServiceSpec } from './services.js';
+import {
+	answersOk,
+	ServiceError,
+	startService,
+	type Service,
+	type ServiceSpec,
+} from './services.js';
 
 /** The Lead Outcome Trigger's path in workflows/lead-outcomes.json: where the processor's events go. */
 export const EVENTS_PATH = 'lead-outcomes';
@@ -123,11 +129,14 @@ export interface LocalStack {
  * `npm start`, the benchmarks and the end-to-end tests all start the stack this way.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-	const ports = await resolvePorts({
-		...DEFAULT_PORTS,
-		...portsFromEnvironment(),
-		...options.ports,
-	});
+	const ports = await resolvePorts(
+		{ ...DEFAULT_PORTS, ...portsFromEnvironment(), ...options.ports },
+		{
+			postgres: !process.env.DATABASE_URL,
+			n8n: options.n8n === true || options.scale !== undefined,
+			n8nWebhook: options.scale !== undefined,
+		},
+	);
 	const settings = stackSettings();
 	const alertsDir = options.alertsDir ?? alertsDirFromEnvironment() ?? defaultAlertsDir;
 	await mkdir(alertsDir, { recursive: true });
@@ -396,10 +405,35 @@ function connectableHost(host: string): string {
 	return host.includes(':') ? `[${host}]` : host;
 }
 
-async function resolvePorts(ports: StackPorts): Promise<StackPorts> {
+/**
+ * 0 becomes a free port; a fixed port this stack will use must be free now. Checked before
+ * anything starts: a service already answering there (another stack, a compose processor) would
+ * pass the readiness check of ours, which then fails to bind, after "running" was printed.
+ */
+async function resolvePorts(
+	ports: StackPorts,
+	used: Partial<Record<keyof StackPorts, boolean>>,
+): Promise<StackPorts> {
 	const resolved = { ...ports };
 	for (const name of Object.keys(resolved) as (keyof StackPorts)[]) {
+		if (used[name] === false) continue;
 		if (resolved[name] === 0) resolved[name] = await freePort();
+		else if (!(await listensFree(resolved[name]))) {
+			const error = new ServiceError(
+				`The ${PORT_NAMES[name]} cannot start: port ${resolved[name]} is already in use${name === 'processor' ? ' (set PORT to use another one)' : ''}`,
+			);
+			error.portInUse = resolved[name];
+			throw error;
+		}
 	}
 	return resolved;
 }
+
+const PORT_NAMES: Record<keyof StackPorts, string> = {
+	processor: 'processor',
+	crm: 'mock CRM',
+	jiraConfluence: 'mock Jira/Confluence',
+	postgres: 'embedded Postgres',
+	n8n: 'n8n editor',
+	n8nWebhook: 'n8n webhook process',
+};

@@ -26,7 +26,8 @@ function ephemeralStart(): number {
 
 const highest = ephemeralStart() - 1;
 
-function listensFree(port: number): Promise<boolean> {
+/** Whether nothing listens on the port, on any address. */
+export function listensFree(port: number): Promise<boolean> {
 	return new Promise((resolve) => {
 		const server = createServer();
 		server.unref();

@@ -1,5 +1,6 @@
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stackSettings } from '../src/dev-settings.js';
@@ -110,6 +111,23 @@ test('a service that fails to start stops the others: one clear message, exit 1,
 		expect(await waitUntilGone(processesWithEnvironment(marker), 30_000)).toEqual([]);
 	} finally {
 		taken.close();
+	}
+}, 120_000);
+
+test('a port held by a server that answers like ours is refused before anything starts, not taken for our processor', async () => {
+	// another stack's processor, say: it answers GET /health 200
+	const lookAlike = createHttpServer((_req, res) => res.writeHead(200).end('{"status":"ok"}'));
+	await new Promise<void>((resolve) => lookAlike.listen(0, resolve));
+	const port = (lookAlike.address() as { port: number }).port;
+	try {
+		const { launcher, marker } = startLauncher('look-alike', ['--no-n8n'], { PORT: String(port) });
+		expect(await launcher.exited).toBe(1);
+		expect(launcher.output()).toContain(`port ${port} is already in use (set PORT`);
+		expect(launcher.output()).not.toContain('is running');
+		expect(launcher.output()).not.toMatch(STACK_TRACE);
+		expect(await waitUntilGone(processesWithEnvironment(marker), 30_000)).toEqual([]);
+	} finally {
+		lookAlike.close();
 	}
 }, 120_000);
 
