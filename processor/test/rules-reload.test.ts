@@ -87,6 +87,15 @@ async function saveZipPattern(pattern: string): Promise<number> {
 	return saved.body.version as number;
 }
 
+/** This test's own live rules on `sql` (versions exist: the seed files are never read). */
+const liveRulesOf = (sql: Parameters<typeof startLiveRules>[0], deadlineMs: number) =>
+	startLiveRules(sql, {
+		pollSeconds: 300,
+		deadlineMs,
+		logger: createLogger('silent'),
+		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
+	});
+
 const runVersion = async (runId: string) =>
 	(
 		await stack.sql<{ rules_version: number }[]>`
@@ -201,12 +210,7 @@ test('a stored version that does not validate (written by hand) is skipped: runn
 test('a save this process cannot load in time answers 503 rules_not_in_force, not that it is in force; the same save again answers once it is', async () => {
 	// this process's reload reads through a pool of one connection, which a slow query holds
 	const reloadSql = connect(stack.databaseUrl, { maxConnections: 1 });
-	const live = await startLiveRules(reloadSql, {
-		pollSeconds: 300,
-		deadlineMs: 200,
-		logger: createLogger('silent'),
-		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
-	});
+	const live = await liveRulesOf(reloadSql, 200);
 	try {
 		const before = live.current().version;
 		const document = (await findRulesVersion(stack.sql, before))!.document as RulesDocument;
@@ -281,12 +285,7 @@ test('an unreadable newest version whose walk back failed halfway is walked agai
 			return Reflect.apply(target, thisArg, args) as unknown;
 		},
 	});
-	const live = await startLiveRules(flaky, {
-		pollSeconds: 300,
-		deadlineMs: 2000,
-		logger: createLogger('silent'),
-		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
-	});
+	const live = await liveRulesOf(flaky, 2000);
 	try {
 		const before = live.current().version;
 		const [latest] = await stack.sql<{ version: number }[]>`
@@ -312,12 +311,7 @@ test('an unreadable newest version whose walk back failed halfway is walked agai
 });
 
 test('a stored version with a pattern that may backtrack catastrophically (written by hand) is not taken', async () => {
-	const live = await startLiveRules(stack.sql, {
-		pollSeconds: 300,
-		deadlineMs: 2000,
-		logger: createLogger('silent'),
-		seed: () => Promise.reject(new Error('versions exist: the files are not read')),
-	});
+	const live = await liveRulesOf(stack.sql, 2000);
 	try {
 		const before = live.current().version;
 		const document = (await findRulesVersion(stack.sql, before))!.document as RulesDocument;

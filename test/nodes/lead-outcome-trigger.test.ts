@@ -154,6 +154,19 @@ describe('refused before anything runs (401 JSON, no execution)', () => {
 		expect(result.call.execution).toBeUndefined();
 	};
 
+	/** A correctly signed event stamped `timestamp`: refused as out of tolerance. */
+	const refusedAt = async (server: WebhookServer, timestamp: string) => {
+		const body = eventBody('lead.failed');
+		await refusedWith(
+			await post(server, body, (id) => ({
+				'webhook-timestamp': timestamp,
+				'webhook-signature': signature(secret, id, timestamp, body),
+			})),
+			401,
+			'timestamp_out_of_tolerance',
+		);
+	};
+
 	test('no signature headers', async () => {
 		const server = await serve();
 		await refusedWith(
@@ -184,44 +197,17 @@ describe('refused before anything runs (401 JSON, no execution)', () => {
 
 	test('an old event, signed correctly but outside the tolerance', async () => {
 		const server = await serve({ toleranceSeconds: 60 });
-		const body = eventBody('lead.failed');
-		const old = String(Math.floor(Date.now() / 1000) - 61);
-		await refusedWith(
-			await post(server, body, (id) => ({
-				'webhook-timestamp': old,
-				'webhook-signature': signature(secret, id, old, body),
-			})),
-			401,
-			'timestamp_out_of_tolerance',
-		);
+		await refusedAt(server, String(Math.floor(Date.now() / 1000) - 61));
 	});
 
 	test('a timestamp ahead of the clock by more than the tolerance', async () => {
 		const server = await serve({ toleranceSeconds: 60 });
-		const body = eventBody('lead.failed');
-		const ahead = String(Math.floor(Date.now() / 1000) + 61);
-		await refusedWith(
-			await post(server, body, (id) => ({
-				'webhook-timestamp': ahead,
-				'webhook-signature': signature(secret, id, ahead, body),
-			})),
-			401,
-			'timestamp_out_of_tolerance',
-		);
+		await refusedAt(server, String(Math.floor(Date.now() / 1000) + 61));
 	});
 
 	test('a tolerance that is no number (an expression gone wrong) is the default, not unlimited', async () => {
 		const server = await serve({ toleranceSeconds: 'not a number' });
-		const body = eventBody('lead.failed');
-		const old = String(Math.floor(Date.now() / 1000) - 3600 * 24 * 30);
-		await refusedWith(
-			await post(server, body, (id) => ({
-				'webhook-timestamp': old,
-				'webhook-signature': signature(secret, id, old, body),
-			})),
-			401,
-			'timestamp_out_of_tolerance',
-		);
+		await refusedAt(server, String(Math.floor(Date.now() / 1000) - 3600 * 24 * 30));
 	});
 
 	test('a body n8n took as a form (multipart): 400 before any execution, not a failed one', async () => {
