@@ -74,7 +74,9 @@ const SOURCE_BAD_REQUESTS = new Set(['invalid_json', 'invalid_utf8', 'idempotenc
  */
 export function concernsTheSource(statusCode: number, answer: Record<string, unknown>): boolean {
 	if (statusCode < 400 || statusCode >= 500) return true;
-	if (LEAD_REFUSED.has(statusCode) || statusCode === 429) return true;
+	// past the limit of refused signatures from n8n's address: n8n's signature, not the source's pace
+	if (statusCode === 429) return answer.limit !== 'refused-signature';
+	if (LEAD_REFUSED.has(statusCode)) return true;
 	if (statusCode === 409) return answer.code === 'request_in_progress';
 	return statusCode === 400 && SOURCE_BAD_REQUESTS.has(String(answer.code));
 }

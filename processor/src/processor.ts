@@ -30,7 +30,7 @@ import { startLiveRules } from './rules/live-rules.js';
 import { createCrmEraser } from './privacy/crm-eraser.js';
 import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
 import { startRetention, type RetentionDeps } from './privacy/retention.js';
-import { OUTCOME_EVENT_TYPES } from './vocabulary.js';
+import { OUTCOME_EVENT_TYPES, type RateLimitName } from './vocabulary.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
@@ -251,8 +251,8 @@ export async function startProcessor(
 						logger,
 					}
 				: undefined;
-		const limit = (perMinute: number, what: string, name: string) =>
-			rateLimit(perMinute, what, shared && { ...shared, name });
+		const limit = (perMinute: number, what: string, name: RateLimitName) =>
+			rateLimit(perMinute, what, name, shared);
 		const signerLimit = limit(config.RATE_LIMIT_PER_MINUTE, 'leads from one signer', 'signer');
 		const sourceLimit = limit(
 			config.SOURCE_RATE_LIMIT_PER_MINUTE,

@@ -22,6 +22,13 @@ export const RUN_STATUSES = [
 ] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
+/**
+ * The rate limits, as a 429's `limit` names them; their shared counts' keys in rate_limit_hits
+ * begin with the name (http/rate-limit.ts, docs/hostile-input.md).
+ */
+export const RATE_LIMITS = ['signer', 'source', 'refused-signature', 'refused-token'] as const;
+export type RateLimitName = (typeof RATE_LIMITS)[number];
+
 /** open (waiting for its next attempt) -> retrying (claimed, leased) -> resolved | dead | open. */
 export const DLQ_STATUSES = ['open', 'retrying', 'resolved', 'dead'] as const;
 export type DlqStatus = (typeof DLQ_STATUSES)[number];

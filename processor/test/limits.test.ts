@@ -50,7 +50,7 @@ test('per verified signer: past the limit -> 429 with Retry-After, whatever X-So
 		limited = answer;
 	}
 	expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
-	expect(limited!.body).toMatchObject({ code: 'rate_limited' });
+	expect(limited!.body).toMatchObject({ code: 'rate_limited', limit: 'signer' });
 	expect(Number(limited!.headers.get('retry-after'))).toBeGreaterThan(0);
 
 	const other = await postLead(stack.url, validLead(), { secret: OTHER_SECRET });
@@ -60,12 +60,16 @@ test('per verified signer: past the limit -> 429 with Retry-After, whatever X-So
 test('refused signatures past the per-client limit -> 429, every one counted in one row, none logged on a line of its own', async () => {
 	const statuses: number[] = [];
 	const ids: string[] = [];
+	let limited: Awaited<ReturnType<typeof postLead>> | undefined;
 	for (let i = 0; i < 5; i++) {
 		const answer = await postLead(stack.url, validLead(), { secret: 'a-forger-0123456789' });
 		statuses.push(answer.status);
 		ids.push(answer.body.correlation_id as string);
+		limited = answer;
 	}
 	expect(statuses).toEqual([401, 401, 401, 429, 429]);
+	// which limit: the Lead Intake node answers its source 502 for this one (n8n's signature)
+	expect(limited!.body).toMatchObject({ code: 'rate_limited', limit: 'refused-signature' });
 	expect(await stack.sql`SELECT 1 FROM dlq WHERE reason = 'signature_invalid'`).toHaveLength(0);
 	await stack.processor.flush();
 	const [row] = await stack.sql`SELECT occurrences FROM dlq WHERE reason = 'signature_invalid'`;
@@ -150,7 +154,7 @@ describe('no lockout: what others send from an address never refuses a good lead
 		expect(statuses).toEqual([401, 401, 401, 429, 429, 429]);
 		const limited = await shared.internal('GET', '/internal/dlq', undefined, null);
 		expect(limited.status).toBe(429);
-		expect(limited.body).toMatchObject({ code: 'rate_limited' });
+		expect(limited.body).toMatchObject({ code: 'rate_limited', limit: 'refused-token' });
 		expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
 		// the right token with a body that is refused for itself still gets its own answer
 		expect(
@@ -223,7 +227,7 @@ describe.each([
 				});
 				statuses.push(answer.status);
 				if (answer.status === 429) {
-					expect(answer.body).toMatchObject({ code: 'rate_limited' });
+					expect(answer.body).toMatchObject({ code: 'rate_limited', limit: 'source' });
 					expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(0);
 				}
 			}

@@ -337,7 +337,11 @@ describe('Answer the Lead Source (version 2.1)', () => {
 	test("the processor's rate limit reaches the source as a 429 with the processor's Retry-After", async () => {
 		processor.answer(() => ({
 			status: 429,
-			body: { code: 'rate_limited', detail: 'More than 600 leads from one lead source per minute' },
+			body: {
+				code: 'rate_limited',
+				detail: 'More than 600 leads from one lead source per minute',
+				limit: 'source',
+			},
 			headers: { 'retry-after': '17' },
 		}));
 		const limited = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
@@ -356,13 +360,15 @@ describe('Answer the Lead Source (version 2.1)', () => {
 
 		// a refusal of n8n's hand-off (a rotated secret, a wrong URL, n8n's clock): the lead was not
 		// stored and the source cannot fix it, so it hears 502, send it again; the operator sees why
-		for (const [status, code] of [
+		for (const [status, code, limit] of [
 			[401, 'signature_invalid'],
 			[404, 'not_found'],
 			[409, 'timestamp_out_of_window'],
 			[400, 'timestamp_invalid'],
+			// n8n's signatures kept being refused: the source's pace is not the cause
+			[429, 'rate_limited', 'refused-signature'],
 		] as const) {
-			processor.answer(() => ({ status, body: { code, detail: 'x' } }));
+			processor.answer(() => ({ status, body: { code, detail: 'x', limit } }));
 			const handOff = await submit({ typeVersion: 2.1 }, { items: [triggerItem] });
 			expect([code, handOff.responses[0]]).toMatchObject([
 				code,

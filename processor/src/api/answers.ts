@@ -7,6 +7,7 @@ import {
 	EVENT_TYPES,
 	IDENTITY_MATCHES,
 	OUTCOME_EVENT_TYPES,
+	RATE_LIMITS,
 	RUN_STATUSES,
 } from '../vocabulary.js';
 
@@ -24,6 +25,10 @@ export const ErrorAnswer = z
 		detail: z.string().meta({ description: 'What went wrong, for a person' }),
 		code: z.string().meta({ description: 'What went wrong, for a program' }),
 		correlation_id: z.string(),
+		limit: z
+			.enum(RATE_LIMITS)
+			.optional()
+			.meta({ description: 'A 429: which rate limit (docs/contract.md)' }),
 	})
 	.meta({ id: 'Error', description: 'Every error; never a stack trace' });
 

@@ -5,6 +5,7 @@ import { countHits, deleteExpiredHits } from '../db/rate-limit-hits.js';
 import { HttpError } from '../errors.js';
 import { ERR } from '../error-codes.js';
 import type { Logger } from '../logger.js';
+import type { RateLimitName } from '../vocabulary.js';
 
 const WINDOW_MS = 60_000;
 
@@ -18,8 +19,9 @@ export interface RateLimit {
 
 interface LimitParts {
 	perMinute: number;
+	name: RateLimitName;
 	countLocally(key: string): Promise<void>;
-	shared: (SharedCounter & { name: string }) | undefined;
+	shared: SharedCounter | undefined;
 	/** The shared count of this window answered: 429 past the limit. */
 	judge(hits: number, windowStart: number): void;
 	/** The shared count failed: passes (`open`) or throws the 503 (`closed`). */
@@ -48,7 +50,8 @@ export interface SharedCounter {
 export function rateLimit(
 	perMinute: number,
 	what: string,
-	shared?: SharedCounter & { name: string },
+	name: RateLimitName,
+	shared?: SharedCounter,
 ): RateLimit {
 	const store = new MemoryStore();
 	store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore['init']>[0]);
@@ -59,7 +62,7 @@ export function rateLimit(
 			429,
 			ERR.rate_limited,
 			`More than ${perMinute} ${what} per minute`,
-			{},
+			{ limit: name },
 			{
 				'Retry-After': String(retryAfterSeconds),
 			},
@@ -67,14 +70,14 @@ export function rateLimit(
 	};
 	const parts: LimitParts = {
 		perMinute,
+		name,
 		async countLocally(key) {
 			const { totalHits, resetTime } = await store.increment(key);
 			if (totalHits > perMinute) throw refuse(resetTime?.getTime() ?? Date.now() + WINDOW_MS);
 		},
 		shared,
 		judge(hits, windowStart) {
-			if (failing)
-				shared?.logger.info({ limit: shared.name }, 'shared rate limit store answers again');
+			if (failing) shared?.logger.info({ limit: name }, 'shared rate limit store answers again');
 			failing = false;
 			if (hits > perMinute) throw refuse(windowStart + WINDOW_MS);
 		},
@@ -82,7 +85,7 @@ export function rateLimit(
 			if (!shared) return;
 			if (!failing) {
 				shared.logger.warn(
-					{ err: error, limit: shared.name, on_failure: shared.onFailure },
+					{ err: error, limit: name, on_failure: shared.onFailure },
 					shared.onFailure === 'open'
 						? 'shared rate limit store failed: each process counts alone until it answers'
 						: 'shared rate limit store failed: requests are refused until it answers',
@@ -141,7 +144,7 @@ export async function takeLocally(
 	if (counted.length === 0) return null;
 	const { sql, deadlineMs } = counted[0]![0].parts.shared!;
 	const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
-	const keys = counted.map(([limit, key]) => `${limit.parts.shared!.name}:${key}`);
+	const keys = counted.map(([limit, key]) => `${limit.parts.name}:${key}`);
 	return {
 		sql,
 		deadlineMs,
