@@ -476,6 +476,78 @@ test('outcome events survive a processor kill: none lost, repeats only with the 
 	expect(await (await retry('{}')).json()).toEqual({ due: 0 });
 }, 60_000);
 
+test('a claim on outcome events lasts one round of sends and is renewed while its batch is worked; after kill -9 the events are sent by the next processor', async () => {
+	// one send at a time, each held by the receiver until EVENTS_TIMEOUT_MS: the third event of the
+	// batch waits two rounds for its turn, as long as a claim lasts without renewal
+	const eventsEnv = {
+		EVENTS_URL: receiverUrl,
+		EVENTS_SECRET,
+		EVENTS_TIMEOUT_MS: '2000',
+		EVENTS_POLL_MS: '200',
+		EVENTS_BACKOFF_SECONDS: '1',
+		EVENTS_BATCH: '10',
+		EVENTS_CONCURRENCY: '1',
+		EVENTS_TYPES: 'lead.delivered',
+		DB_QUERY_TIMEOUT_MS: '1000',
+	};
+	const ROUND_MS = 2 * (2000 + 1000);
+	receiverMode = 'hold';
+	const first = await start(eventsEnv);
+	await postQueued(first.url, 'aos-renew-', 3);
+	await allProcessed('aos-renew-', 3);
+	const ours = sql`
+		SELECT event_id FROM outcome_events e JOIN runs r USING (run_id)
+		WHERE r.idempotency_key LIKE 'aos-renew-%'`;
+	const claimed = await waitFor(
+		() => sql<{ event_id: string; lease_until: Date; left_ms: number }[]>`
+			SELECT event_id, lease_until, (extract(epoch FROM lease_until - now()) * 1000)::int AS left_ms
+			FROM outcome_events WHERE event_id IN (${ours}) AND lease_owner IS NOT NULL ORDER BY event_id`,
+		{
+			what: 'the three events claimed at once',
+			until: (rows) => rows.length === 3,
+			deadlineMs: 10_000,
+			intervalMs: 50,
+		},
+	);
+	// one round of sends and its writes, not the whole batch's ((10 + 1) rounds)
+	for (const claim of claimed) expect(claim.left_ms).toBeLessThanOrEqual(ROUND_MS);
+	const last = claimed[2]!;
+	const renewed = await waitFor(
+		async () => {
+			const [row] = await sql<
+				{ attempts: number; lease_owner: string | null; lease_until: Date }[]
+			>`
+				SELECT attempts, lease_owner, lease_until FROM outcome_events WHERE event_id = ${last.event_id}`;
+			return row!;
+		},
+		{
+			what: 'the claim of the event still waiting for its turn renewed',
+			until: (row) =>
+				row.lease_owner !== null && row.lease_until.getTime() > last.lease_until.getTime(),
+			deadlineMs: 10_000,
+			intervalMs: 100,
+		},
+	);
+	expect(renewed.attempts).toBe(1);
+
+	await first.kill('SIGKILL');
+	receiver.closeAllConnections();
+	receiverMode = 'ok';
+	await start(eventsEnv);
+	const outbox = await waitFor(
+		() => sql<{ webhook_id: string; status: string }[]>`
+			SELECT webhook_id, status FROM outcome_events WHERE event_id IN (${ours})`,
+		{
+			what: 'every event sent by the second processor',
+			until: (rows) => rows.length === 3 && rows.every((row) => row.status === 'sent'),
+			deadlineMs: 30_000,
+			intervalMs: 200,
+		},
+	);
+	const ids = new Set(received.map((event) => event.id));
+	for (const row of outbox) expect(ids.has(row.webhook_id)).toBe(true);
+}, 60_000);
+
 test('EVENTS_TYPES: only the types the receiver subscribes to are sent; the others leave the outbox unsent', async () => {
 	const processor = await start({
 		EVENTS_URL: receiverUrl,

@@ -81,6 +81,26 @@ export async function dropUnsubscribed(
 	return rows.length;
 }
 
+/**
+ * Extends this dispatcher's claim on those of `eventIds` it still holds (unsettled, not taken by
+ * another dispatcher after a lapse) to `leaseUntil`. Returns how many.
+ */
+export async function renewClaims(
+	sql: Sql,
+	renewal: { eventIds: readonly string[]; owner: string; leaseUntil: Date; deadlineMs: number },
+): Promise<number> {
+	if (renewal.eventIds.length === 0) return 0;
+	const rows = await withDeadline(
+		sql`
+			UPDATE outcome_events SET lease_until = ${renewal.leaseUntil}
+			WHERE event_id = ANY(${renewal.eventIds as string[]}::bigint[])
+				AND lease_owner = ${renewal.owner} AND status = 'pending'
+			RETURNING event_id`,
+		renewal.deadlineMs,
+	);
+	return rows.length;
+}
+
 /** The receiver acknowledged: sent, while this dispatcher's claim still holds. */
 export async function markSent(
 	sql: Sql,

@@ -5,6 +5,7 @@ import {
 	dropUnsubscribed,
 	markSent,
 	pruneEvents,
+	renewClaims,
 	reschedule,
 	type OutboxEvent,
 } from '../db/outcome-events.js';
@@ -76,13 +77,16 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 	const pool = new Pool(target.origin, { connections: options.concurrency });
 	// a stop does not wait out EVENTS_TIMEOUT_MS: the sends under way are cut, and rescheduled
 	const stopping = new AbortController();
-	// a claim outlives the batch: its sends, each bounded by the timeout, and their writes
+	// a claim lasts one round of sends and their writes, and is renewed while its batch is worked:
+	// a killed processor's unsent events are due again that soon, not after the longest its whole
+	// batch could have taken (EVENTS_BATCH / EVENTS_CONCURRENCY rounds of the timeout)
 	const leaseMs = batchWorstCaseMs(
-		options.batch,
+		options.concurrency,
 		options.concurrency,
 		options.timeoutMs,
 		options.deadlineMs,
 	);
+	const renewEveryMs = Math.ceil(leaseMs / 3);
 	const subscribesToAll = OUTCOME_EVENT_TYPES.every((type) => options.types.includes(type));
 	/**
 	 * Each event is settled as soon as its attempt ends: an acknowledged one is marked sent at once,
@@ -139,7 +143,29 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 				types: options.types,
 				deadlineMs: options.deadlineMs,
 			});
-			await mapConcurrently(events, options.concurrency, (event) => settle(event));
+			const unsettled = new Set(events.map((event) => event.event_id));
+			const renewal = keepClaimed(unsettled, renewEveryMs, () => {
+				const leaseUntil = new Date(options.now().getTime() + leaseMs);
+				return renewClaims(options.sql, {
+					eventIds: [...unsettled],
+					owner: options.owner,
+					leaseUntil,
+					deadlineMs: options.deadlineMs,
+				}).catch((failure: unknown) => {
+					options.logger.warn(
+						{ err: failure },
+						'the claim on outcome events being sent could not be renewed; another processor may send them too',
+					);
+				});
+			});
+			try {
+				await mapConcurrently(events, options.concurrency, async (event) => {
+					await settle(event);
+					unsettled.delete(event.event_id);
+				});
+			} finally {
+				renewal.stop();
+			}
 			// housekeeping after the sends, so that a slow one never holds them up
 			const dropped = subscribesToAll ? 0 : await dropLeftovers();
 			return events.length === options.batch || dropped === DROP_LIMIT;
@@ -154,6 +180,23 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 			await pool.close();
 		},
 	};
+}
+
+/** Renews a claim every `everyMs` while some of it is unsettled; one renewal at a time. */
+function keepClaimed(
+	unsettled: ReadonlySet<string>,
+	everyMs: number,
+	renew: () => Promise<unknown>,
+): { stop(): void } {
+	let renewing = false;
+	const timer = setInterval(() => {
+		if (renewing || unsettled.size === 0) return;
+		renewing = true;
+		void renew().finally(() => {
+			renewing = false;
+		});
+	}, everyMs);
+	return { stop: () => clearInterval(timer) };
 }
 
 /** One attempt: null when acknowledged (2xx), else why not (no body, no secret in it). */
