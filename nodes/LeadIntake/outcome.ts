@@ -26,7 +26,7 @@ export const OUTCOMES = [
 		name: 'rejected',
 		displayName: 'Rejected',
 		meaning:
-			'the lead broke an intake rule, or the processor refused it as malformed, too large or with a reused key (HTTP 400, 413, 422).',
+			'the lead broke an intake rule, or the processor refused it as malformed, too large or with a reused key (HTTP 413, 422, or a 400 about its body: invalid_json, invalid_utf8, idempotency_key_invalid).',
 		action:
 			'The reasons are in response.reasons or response.detail; ask the source to fix the lead.',
 		hintType: 'warning',

@@ -66,7 +66,7 @@ export const ERROR_CODES = {
 	},
 	signature_replayed: {
 		status: 409,
-		description: 'this signature was already used for another body',
+		description: 'this legacy (v1) signature was already used with another idempotency key',
 	},
 	request_in_progress: {
 		status: 409,

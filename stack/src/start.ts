@@ -49,7 +49,8 @@ Lead Intake Hub is running.
 ${n8n}
   Processor              ${urls.processor}        (GET /health)
   Mock CRM               ${urls.crm}        (GET /leads shows what the CRM holds)
-  Mock Jira/Confluence   ${urls.jiraConfluence}        (alert files go to ${relative(repoRoot, stack.alertsDir) || '.'}/)
+  Mock Jira/Confluence   ${urls.jiraConfluence}        (GET /entries shows the alerts it received)
+  Alert files            ${relative(repoRoot, stack.alertsDir) || '.'}/
   Database               ${database}
 
 Development settings (set these variables to override):

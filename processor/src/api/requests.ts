@@ -121,7 +121,9 @@ export const KpiComputeBody = z.strictObject({
 });
 
 export const KpiRangeQuery = z.strictObject({
-	from: Day.optional().meta({ description: `Default: seven days before \`to\`; ${RANGE}` }),
+	from: Day.optional().meta({
+		description: `Default: six days before \`to\` (seven days with \`to\`); ${RANGE}`,
+	}),
 	to: Day.optional().meta({ description: `Default: yesterday (UTC); ${RANGE}` }),
 });
 
