@@ -49,6 +49,8 @@ const VETTING_REFUSALS: Record<string, string> = {
 		'the pattern is too involved to be proven free of catastrophic backtracking; write it simpler',
 	unreadable:
 		'the pattern cannot be proven free of catastrophic backtracking (named groups and backreferences are not supported); write it without',
+	lookbehind:
+		'the pattern cannot be proven free of catastrophic backtracking (a lookbehind, (?<= or (?<!, runs backwards, which the proof does not follow); write it without',
 	timedOut: `the patterns of this document took longer than ${VETTING_BUDGET_MS} ms to vet; use fewer or simpler ones`,
 };
 
@@ -67,15 +69,7 @@ function vetPatterns(
 	rules.checks.forEach((check, index) => {
 		if (check.pattern === undefined) return;
 		const timeout = Math.max(1, Math.floor(deadline - performance.now()));
-		let refusal: string | undefined;
-		try {
-			const verdict = isSafePattern(check.pattern, { maxSteps: VETTING_STEPS, timeout });
-			if (!verdict.safe) refusal = verdict.error ?? 'hitMaxScore';
-		} catch {
-			if (!isRegExp(check.pattern)) return; // the pattern's own check names it
-			// valid JavaScript the detector cannot read (named groups, for one): unproven is refused
-			refusal = 'unreadable';
-		}
+		const refusal = refusalOf(check.pattern, timeout);
 		if (refusal === undefined) return;
 		context.addIssue({
 			code: 'custom',
@@ -83,6 +77,39 @@ function vetPatterns(
 			message: VETTING_REFUSALS[refusal] ?? VETTING_REFUSALS.hitMaxScore!,
 		});
 	});
+}
+
+/** Why the pattern is not proven safe, or undefined (also for an invalid one: its own check names it). */
+function refusalOf(pattern: string, timeout: number): string | undefined {
+	if (!isRegExp(pattern)) return undefined;
+	if (hasLookbehind(pattern)) return 'lookbehind';
+	try {
+		const verdict = isSafePattern(pattern, { maxSteps: VETTING_STEPS, timeout });
+		return verdict.safe ? undefined : (verdict.error ?? 'hitMaxScore');
+	} catch {
+		// valid JavaScript the detector cannot read (named groups, for one): unproven is refused
+		return 'unreadable';
+	}
+}
+
+/**
+ * Whether the pattern has a lookbehind (`(?<=`, `(?<!`) outside a character class. V8 matches a
+ * lookbehind right to left, the detector reads it left to right: `(?<=^(?:\w+\s?)+)$` passes its
+ * proof and backtracks exponentially.
+ */
+export function hasLookbehind(pattern: string): boolean {
+	let inClass = false;
+	for (let index = 0; index < pattern.length; index++) {
+		const char = pattern[index];
+		if (char === '\\') index++;
+		else if (inClass) inClass = char !== ']';
+		else if (char === '[') inClass = true;
+		else if (char === '(' && pattern.startsWith('?<', index + 1)) {
+			const kind = pattern[index + 3];
+			if (kind === '=' || kind === '!') return true;
+		}
+	}
+	return false;
 }
 
 /** What a new version must pass: the document's shape, and patterns proven safe. */
