@@ -28,7 +28,11 @@ export const ERROR_CODES = {
 	},
 	request_aborted: { status: 400, description: 'the client stopped sending the body' },
 	idempotency_key_missing: { status: 400, description: 'no X-Idempotency-Key header' },
-	idempotency_key_invalid: { status: 400, description: 'X-Idempotency-Key is not a valid key' },
+	idempotency_key_invalid: {
+		status: 400,
+		description:
+			'X-Idempotency-Key is not 1–200 printable ASCII characters, or begins `erased:` (reserved)',
+	},
 	idempotency_key_conflict: {
 		status: 400,
 		description: 'X-Idempotency-Key and webhook-id disagree',
@@ -36,7 +40,8 @@ export const ERROR_CODES = {
 	source_invalid: { status: 400, description: 'X-Source is not a valid source name' },
 	webhook_id_invalid: {
 		status: 400,
-		description: 'webhook-id is not 1–200 printable ASCII characters',
+		description:
+			'webhook-id is not 1–200 printable ASCII characters, or begins `erased:` (reserved)',
 	},
 	timestamp_invalid: {
 		status: 400,

@@ -630,6 +630,34 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 	}
 });
 
+test("a lead sent under the key an erasure gives a run is refused, so it cannot block that run's erasure", async () => {
+	const sam: Person = {
+		email: 'sam.squatted@example.com',
+		phone: '+49 170 5550011',
+		name: 'Sam Squatted',
+		street: 'Vorweg 11',
+	};
+	const first = await post(lead(sam), 'sam-1');
+	expect(first.status).toBe(200);
+	const placeholder = `erased:${first.body.run_id as string}`;
+	const squatter = await post(lead({ ...sam, email: 'mallory@example.com' }), placeholder);
+	expect(squatter.status).toBe(400);
+	expect(squatter.body).toMatchObject({ code: 'webhook_id_invalid' });
+	const legacy = await postLead(stack.url, validLead(), {
+		key: placeholder,
+		scheme: 'v1',
+		timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)),
+	});
+	expect(legacy.body).toMatchObject({ code: 'idempotency_key_invalid' });
+
+	const erased = await stack.internal('POST', '/internal/privacy/erase', { email: sam.email });
+	expect(erased.status).toBe(200);
+	expect(erased.body).toMatchObject({ counts: { runs: 1 } });
+	const [run] = await stack.sql`
+		SELECT idempotency_key FROM runs WHERE run_id = ${first.body.run_id as string}`;
+	expect(run!.idempotency_key).toBe(placeholder);
+});
+
 test('retention on an injected clock: old runs anonymised, old alert files deleted, KPI rows kept, recent records untouched', async () => {
 	const old: Person = {
 		email: 'olga.old@example.com',

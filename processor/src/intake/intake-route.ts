@@ -11,6 +11,7 @@ import { handleLead, type IntakeDeps } from './intake-service.js';
 import type { SignatureFailureLog } from './signature-failures.js';
 import {
 	IDEMPOTENCY_KEY_FORMAT,
+	IDEMPOTENCY_KEY_RULE,
 	readSignatureHeaders,
 	verifyClaim,
 	type SignatureFailure,
@@ -216,7 +217,7 @@ function readIdempotencyKey(req: IncomingMessage): string {
 		throw new HttpError(
 			400,
 			ERR.idempotency_key_invalid,
-			'X-Idempotency-Key must be 1-200 printable ASCII characters',
+			`X-Idempotency-Key must be ${IDEMPOTENCY_KEY_RULE}`,
 		);
 	}
 	return key;

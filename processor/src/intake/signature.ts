@@ -99,7 +99,12 @@ const V1_FORMAT = /^sha256=[0-9a-f]{64}$/;
  * bits, so several spellings would verify as one signature.
  */
 const V2_ENTRY = /^v1,[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/;
-export const IDEMPOTENCY_KEY_FORMAT = /^[\x20-\x7E]{1,200}$/;
+/**
+ * 1-200 printable ASCII characters, not beginning `erased:`: an erasure replaces a run's key by
+ * `erased:<run id>` (pii/personal-data.ts), which a lead sent under that key would block.
+ */
+export const IDEMPOTENCY_KEY_FORMAT = /^(?!erased:)[\x20-\x7E]{1,200}$/;
+export const IDEMPOTENCY_KEY_RULE = '1-200 printable ASCII characters, not beginning "erased:"';
 /** A sender signs with one secret, two during a rotation; more than this is not a sender of ours. */
 const MAX_V2_SIGNATURES = 8;
 
@@ -151,7 +156,7 @@ function readV2(headers: SignatureHeaders): SignatureClaim | SignatureFailure {
 		);
 	}
 	if (!IDEMPOTENCY_KEY_FORMAT.test(id)) {
-		return fail(400, ERR.webhook_id_invalid, 'webhook-id must be 1-200 printable ASCII characters');
+		return fail(400, ERR.webhook_id_invalid, `webhook-id must be ${IDEMPOTENCY_KEY_RULE}`);
 	}
 	if (!UNIX_SECONDS.test(timestamp)) {
 		return fail(400, ERR.timestamp_invalid, 'webhook-timestamp must be an integer (Unix seconds)');
