@@ -1,3 +1,4 @@
+import { waitFor } from '@lead-intake-hub/stack';
 import {
 	postLead,
 	signatureHeaders,
@@ -297,6 +298,49 @@ describe('replays (lock the doors)', () => {
 		).toHaveLength(1);
 		// the same request again (same key) is a plain repeat
 		expect(await (await send(captured)).json()).toMatchObject({ status: 'duplicate' });
+	});
+
+	test('v1: one signature sent with six keys while the first is being stored -> one lead, five 409 signature_replayed, no 500', async () => {
+		// the same-person check on: the person is known, so each of the six waits on the person's
+		// locks, which the test holds: all six statements begin before the first is committed
+		const checked = await startStack({ duplicates: 'shipped' });
+		await postLead(checked.url, validLead(), { key: 'race-v1-person' });
+		const locks = await checked.sql.reserve();
+		try {
+			await locks`SELECT pg_advisory_lock(hashtextextended(identity_hash, 21)) FROM person_identities`;
+			const raw = JSON.stringify(validLead({ name: 'Race V1' }));
+			const captured = signatureHeaders(raw, { key: 'race-v1-0', scheme: 'v1' });
+			const pending = Promise.all(
+				Array.from({ length: 6 }, (_, index) =>
+					fetch(`${checked.url}/webhook/lead`, {
+						method: 'POST',
+						headers: { ...captured, 'x-idempotency-key': `race-v1-${index}` },
+						body: raw,
+					}).then(async (response) => ({
+						status: response.status,
+						code: ((await response.json()) as { code?: string }).code,
+					})),
+				),
+			);
+			await waitFor(
+				async () => {
+					const [row] = await checked.sql<{ n: number }[]>`
+						SELECT count(*)::int AS n FROM pg_stat_activity
+						WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+					return row!.n;
+				},
+				{ what: 'the six statements waiting', until: (n) => n >= 6, deadlineMs: 10_000 },
+			);
+			await locks`SELECT pg_advisory_unlock_all()`;
+			const answers = await pending;
+			expect(answers.map((answer) => answer.status).sort()).toEqual([200, 409, 409, 409, 409, 409]);
+			expect(answers.filter((answer) => answer.status === 409)).toEqual(
+				Array(5).fill({ status: 409, code: 'signature_replayed' }),
+			);
+		} finally {
+			locks.release();
+			await checked.close();
+		}
 	});
 });
 

@@ -180,7 +180,9 @@ export function newRunsStatement(
 				x.signature_guard, x.rules_version, ${duplicateOf}
 			FROM new_run_input x ${firstOfPerson}
 			ORDER BY x.idempotency_key
-			ON CONFLICT (idempotency_key) DO NOTHING
+			-- any unique index: the key, or a legacy signature another statement stored after this one
+			-- began (its NOT EXISTS above could not see it); the caller sorts out which
+			ON CONFLICT DO NOTHING
 			RETURNING run_id
 		), new_run_events AS (${insertEventRows(sql, events, { where: sql`e.run_id IN (SELECT run_id FROM new_runs)` })} RETURNING run_id)`;
 }
