@@ -14,6 +14,24 @@ const flag = z
 	.enum(['1', '0', 'true', 'false', 'on', 'off', 'yes', 'no'])
 	.transform((value) => ['1', 'true', 'on', 'yes'].includes(value));
 
+/**
+ * A signing secret: at least 16 characters; a `whsec_` one (Standard Webhooks) is the base64 of
+ * its key bytes, so it must be canonical base64 of at least 16 bytes (a base64 decoder skips what
+ * it cannot read: `whsec_!!!!!!!!!!` would be an empty key, which anyone can sign with).
+ */
+const signingSecret = z
+	.string()
+	.min(16)
+	.refine(
+		(secret) => {
+			if (!secret.startsWith('whsec_')) return true;
+			const encoded = secret.slice('whsec_'.length);
+			const key = Buffer.from(encoded, 'base64');
+			return key.length >= 16 && key.toString('base64') === encoded;
+		},
+		{ message: 'a whsec_ secret must be followed by canonical base64 of at least 16 bytes' },
+	);
+
 const seconds = z.coerce.number().int().positive();
 const milliseconds = z.coerce.number().int().positive();
 
@@ -35,7 +53,7 @@ const EnvSchema = z.object({
 	DATABASE_URL: z.string().min(1, 'set it to a postgres:// URL'),
 	PORT: z.coerce.number().int().min(0).max(65535).default(8000),
 	HOST: z.string().default('0.0.0.0'),
-	WEBHOOK_HMAC_SECRET: commaList.pipe(z.array(z.string().min(16)).min(1, 'at least one secret')),
+	WEBHOOK_HMAC_SECRET: commaList.pipe(z.array(signingSecret).min(1, 'at least one secret')),
 	WEBHOOK_MAX_SKEW_SECONDS: seconds.default(300),
 	WEBHOOK_LEGACY_SIGNATURE: flag.default(true),
 	EMAIL_HASH_SALT: z.string().min(8),
@@ -84,9 +102,9 @@ const EnvSchema = z.object({
 	DLQ_RETRY_INTERVAL_SECONDS: z.coerce.number().int().min(0).max(3600).default(15),
 	/** Where outcome events are POSTed (n8n's Lead Outcome Trigger); unset: none are sent. */
 	EVENTS_URL: z.url().optional(),
-	EVENTS_SECRET: z.string().min(16).optional(),
+	EVENTS_SECRET: signingSecret.optional(),
 	/** The secret being retired during a rotation: events carry a signature with each. */
-	EVENTS_SECRET_PREVIOUS: z.string().min(16).optional(),
+	EVENTS_SECRET_PREVIOUS: signingSecret.optional(),
 	/**
 	 * The event types the receiver subscribes to (comma-separated; default every type): others
 	 * are dropped from the outbox unsent. The shipped lead-outcomes workflow picks failed, dead

@@ -85,3 +85,24 @@ test('failed service tokens are throttled per address: 30 a minute by default', 
 		REFUSED_PER_MINUTE: 120,
 	});
 });
+
+test.each([
+	['no base64 at all (an empty key: anyone could sign)', 'whsec_!!!!!!!!!!'],
+	['base64 of fewer than 16 bytes', 'whsec_AAAAAAAAAA=='],
+	['base64 that is not canonical', 'whsec_MDEyMzQ1Njc4OWFiY2RlZg=x'],
+])('a whsec_ signing secret with %s refuses to start', (_, secret) => {
+	for (const name of ['WEBHOOK_HMAC_SECRET', 'EVENTS_SECRET']) {
+		const load = () =>
+			loadConfig({ ...required, EVENTS_URL: 'http://127.0.0.1:5678/webhook/x', [name]: secret });
+		expect(load).toThrow(ConfigError);
+		expect(load).toThrow(/canonical base64 of at least 16 bytes/);
+	}
+});
+
+test('a whsec_ secret of 32 base64 bytes, and one of any text, are taken', () => {
+	const whsec = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+	expect(
+		loadConfig({ ...required, WEBHOOK_HMAC_SECRET: `${whsec},plain-text-secret-0123` })
+			.WEBHOOK_HMAC_SECRET,
+	).toEqual([whsec, 'plain-text-secret-0123']);
+});
