@@ -51,21 +51,35 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const OPENERS = new Set([0x7b, 0x5b]);
 const CLOSERS = new Set([0x7d, 0x5d]);
+const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
+/** Where a value may begin: after `:`, `,` or `[`, or at the very start. */
+const BEFORE_VALUE = new Set([0x3a, 0x2c, 0x5b, -1]);
+/** The first byte of a number, `true`, `false` or `null`. */
+const SCALAR_STARTS = new Set([...'-0123456789tfn'].map((char) => char.charCodeAt(0)));
 
-/** Depth and node count from the raw bytes: linear, no recursion, nothing parsed yet. */
+/**
+ * Depth and node count from the raw bytes: linear, no recursion, nothing parsed yet. A node is a
+ * string (a key or a text), an object or array, or a number, `true`, `false` or `null`.
+ */
 function checkStructure(bytes: Buffer, limits: LeadLimits): void {
 	let depth = 0;
 	let nodes = 0;
 	let inString = false;
 	let escaped = false;
+	/** The last byte outside strings and whitespace (-1: none yet). */
+	let last = -1;
 	for (let index = 0; index < bytes.length; index++) {
 		const byte = bytes[index]!;
 		if (inString) {
 			if (escaped) escaped = false;
 			else if (byte === BACKSLASH) escaped = true;
-			else if (byte === QUOTE) inString = false;
+			else if (byte === QUOTE) {
+				inString = false;
+				last = QUOTE;
+			}
 			continue;
 		}
+		if (WHITESPACE.has(byte)) continue;
 		if (byte === QUOTE) {
 			inString = true;
 			nodes++;
@@ -80,7 +94,10 @@ function checkStructure(bytes: Buffer, limits: LeadLimits): void {
 			}
 		} else if (CLOSERS.has(byte)) {
 			depth--;
+		} else if (SCALAR_STARTS.has(byte) && BEFORE_VALUE.has(last)) {
+			nodes++;
 		}
+		last = byte;
 		if (nodes > limits.maxNodes) {
 			throw new HttpError(
 				422,

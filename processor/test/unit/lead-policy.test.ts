@@ -170,6 +170,20 @@ describe('parseLeadBody', () => {
 		}
 	});
 
+	test.each([
+		['numbers', '0'],
+		['booleans', 'true'],
+		['nulls', 'null'],
+		['strings', '"a"'],
+	])('more than 10,000 values counts, %s too -> 422 lead_too_large', (_, item) => {
+		const wide = (count: number) =>
+			`{"zipcode":"66123","extra":[${Array(count).fill(item).join(',')}]}`;
+		expect(parse(wide(130_000))).toThrow(
+			expect.objectContaining({ status: 422, code: 'lead_too_large' }),
+		);
+		expect(parse(wide(9_000))).not.toThrow();
+	});
+
 	test('free attributes and a body idempotency_key are accepted', () => {
 		expect(parseLeadBody(Buffer.from('{"roof":{"angle":30},"idempotency_key":"abc"}'))).toEqual({
 			roof: { angle: 30 },
