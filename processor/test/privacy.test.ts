@@ -913,6 +913,72 @@ test('an erasure that waited for a writer of its run erases what that writer add
 	}
 });
 
+test('an erasure that waited for a same-person check of its run deletes the identities that check recorded meanwhile', async () => {
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 3 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'checked-1', 'seed', 'seed', 'accepted', 'hash-of-checked')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		const identities = [{ hash: 'c'.repeat(64), match: 'email' as const }];
+		// the recovery's same-person check of the run: it holds the run until it commits, and
+		// commits only once the erasure is waiting for it
+		const checker = await sql.reserve();
+		try {
+			await checker`BEGIN`;
+			await claimPerson(
+				checker as unknown as Parameters<typeof claimPerson>[0],
+				{ runId, correlationId: null, identities, windowHours: 24, policy: 'drop', queue: false },
+				5000,
+			);
+			const erasing = eraseAndRecord(sql, [runId], {
+				lockTimeoutMs: 10_000,
+				alertFiles: 0,
+				requestedBy: 'dpo@company',
+				correlationId: 'erase-behind-check',
+				now: new Date(),
+				askedSubjects: ['hash-of-checked'],
+				inFlightSeconds: 10,
+			});
+			await waitFor(
+				() => sql`
+					SELECT 1 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+				{ what: 'the erasure waiting for the check', until: (rows) => rows.length === 1 },
+			);
+			await checker`COMMIT`;
+			expect((await erasing).erased.counts.runs).toBe(1);
+		} finally {
+			checker.release();
+		}
+		expect(await sql`SELECT identity_hash FROM person_identities`).toEqual([]);
+		// a later lead of the person is nobody's repeat: the erased run is no first run
+		const [later] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status)
+			VALUES (gen_random_uuid(), 'checked-2', 'seed', 'seed', 'accepted') RETURNING run_id`;
+		expect(
+			await claimPerson(
+				sql,
+				{
+					runId: later!.run_id,
+					correlationId: null,
+					identities,
+					windowHours: 24,
+					policy: 'drop',
+					queue: false,
+				},
+				5000,
+			),
+		).toBeNull();
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});
+
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
 	const database = await testDatabase();
 	const sql = connect(database.url, { maxConnections: 2 });

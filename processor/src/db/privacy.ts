@@ -320,7 +320,7 @@ async function eraseRunsOnce(
 		)${recording}
 		SELECT facts.*, ${request ? sql`(SELECT to_jsonb(erasure) FROM erasure)` : sql`NULL::jsonb`} AS record
 		FROM facts
-		WHERE erasure_saw_every_row(facts.run_ids, facts.seen)`;
+		WHERE erasure_saw_every_row(facts.run_ids, facts.seen) AND erasure_left_no_identity(facts.run_ids)`;
 	const facts = row!;
 	const record = facts.record;
 	return {
