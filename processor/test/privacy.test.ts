@@ -2,6 +2,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
 import { claimPerson } from '../src/db/person-identities.js';
+import { findRepeat } from '../src/db/runs.js';
 import { connect } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrate.js';
 import { claimDueCrmErasures, eraseAndRecord, retentionBatch } from '../src/db/privacy.js';
@@ -973,6 +974,66 @@ test('an erasure that waited for a same-person check of its run deletes the iden
 				5000,
 			),
 		).toBeNull();
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});
+
+test('a repeat of a lead that waited for the erasure of its run records no key', async () => {
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 4 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'repeat-key-1', 'fp-1', 'seed', 'failed', 'hash-of-repeat')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+			VALUES (${runId}, 'crm_http_500', '{}', 'dead', NULL)`;
+		// the test holds the run's DLQ item: the erasure locks the run, then waits here
+		const holder = await sql.reserve();
+		try {
+			await holder`BEGIN`;
+			await holder`SELECT 1 FROM dlq WHERE run_id = ${runId} FOR UPDATE`;
+			const erasing = eraseAndRecord(sql, [runId], {
+				lockTimeoutMs: 10_000,
+				alertFiles: 0,
+				requestedBy: 'dpo@company',
+				correlationId: 'erase-under-repeat',
+				now: new Date(),
+				askedSubjects: ['hash-of-repeat'],
+				inFlightSeconds: 10,
+			});
+			const waiting = (count: number) =>
+				waitFor(
+					() => sql`
+						SELECT 1 FROM pg_stat_activity
+						WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+					{ what: `${count} statements waiting`, until: (rows) => rows.length === count },
+				);
+			await waiting(1);
+			// the repeat finds the run by its key, then waits for the erasure to record its event
+			const repeating = findRepeat(sql, {
+				idempotencyKey: 'repeat-key-1',
+				fingerprint: 'fp-1',
+				correlationId: 'repeat-under-erasure',
+				inFlightIsRepeat: false,
+				deadlineMs: 10_000,
+			});
+			await waiting(2);
+			await holder`COMMIT`;
+			await erasing;
+			expect((await repeating)?.runId).toBe(runId);
+		} finally {
+			holder.release();
+		}
+		expect(
+			await sql`
+				SELECT payload FROM audit_events WHERE run_id = ${runId} AND event_type = 'lead_duplicate'`,
+		).toEqual([{ payload: { erased: true } }]);
 	} finally {
 		await sql.end();
 		await database.drop();

@@ -220,9 +220,14 @@ export async function findRepeat(
 			WITH existing AS (
 				SELECT run_id, status, fingerprint, received_at, lease_until FROM runs WHERE idempotency_key = ${idempotencyKey}
 			), repeat AS (
+				-- the key is the person's (a CRM record key): an erasure of the run that this statement
+				-- waited for (the event references the run) leaves it out
 				INSERT INTO audit_events (run_id, event_type, actor, payload, correlation_id)
-				SELECT run_id, 'lead_duplicate', 'webhook', ${sql.json(payload)}, ${correlationId}
-				FROM existing WHERE fingerprint = ${fingerprint} AND (status <> 'accepted' OR ${inFlightIsRepeat})
+				SELECT x.run_id, 'lead_duplicate', 'webhook',
+					CASE WHEN (SELECT r.erased_at IS NOT NULL FROM runs r WHERE r.run_id = x.run_id FOR KEY SHARE)
+						THEN '{"erased": true}'::jsonb ELSE ${sql.json(payload)} END,
+					${correlationId}
+				FROM existing x WHERE x.fingerprint = ${fingerprint} AND (x.status <> 'accepted' OR ${inFlightIsRepeat})
 			)
 			SELECT run_id, status, fingerprint, received_at, lease_until FROM existing`,
 		deadlineMs,
