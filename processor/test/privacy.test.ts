@@ -1040,6 +1040,57 @@ test('a repeat of a lead that waited for the erasure of its run records no key',
 	}
 });
 
+test("the CRM is asked to erase a first run's record only after the later leads on their way under its key, a housemate's too", async () => {
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 3 });
+	const erase = (runId: string, now: Date) =>
+		eraseAndRecord(sql, [runId], {
+			lockTimeoutMs: 10_000,
+			alertFiles: 0,
+			requestedBy: 'dpo@company',
+			correlationId: `erase-${runId}`,
+			now,
+			askedSubjects: ['hash-of-first'],
+			inFlightSeconds: 10,
+		});
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const firstRun = async (key: string) => {
+			const [row] = await sql<{ run_id: string }[]>`
+				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+				VALUES (gen_random_uuid(), ${key}, 'fp', 'seed', 'processed', 'hash-of-first')
+				RETURNING run_id`;
+			await sql`
+				INSERT INTO person_identities (identity_hash, run_id, match)
+				VALUES (${key.padEnd(64, '0').replace(/[^0-9a-f]/g, 'a')}, ${row!.run_id}, 'email')`;
+			return row!.run_id;
+		};
+		// a first run alone: a lead of the person checked during the erasure may be on its way under
+		// its key, so the CRM is asked no sooner than the accepted lease
+		const now = new Date();
+		const alone = await firstRun('first-alone');
+		const { record: aloneRecord } = await erase(alone, now);
+		expect(aloneRecord!.crm_next_at!.getTime()).toBeGreaterThanOrEqual(now.getTime() + 10_000);
+
+		// a housemate's lead (same phone, another e-mail, so not erased with it), sent under the
+		// first run's key and being retried under a claim of an hour
+		const first = await firstRun('first-with-housemate');
+		const [housemate] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash, duplicate_of, duplicate_match)
+			VALUES (gen_random_uuid(), 'housemate-1', 'fp', 'seed', 'failed', 'hash-of-housemate', ${first}, 'phone')
+			RETURNING run_id`;
+		const claimEnds = new Date(now.getTime() + 3600_000);
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at, locked_until, lease_token)
+			VALUES (${housemate!.run_id}, 'crm_http_500', '{}', 'retrying', NULL, ${claimEnds}, gen_random_uuid())`;
+		const { record } = await erase(first, now);
+		expect(record!.crm_next_at!.getTime()).toBeGreaterThanOrEqual(claimEnds.getTime());
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});
+
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
 	const database = await testDatabase();
 	const sql = connect(database.url, { maxConnections: 2 });

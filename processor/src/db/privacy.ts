@@ -263,6 +263,15 @@ async function eraseRunsOnce(
 			SELECT dlq_id, status, locked_until FROM dlq
 			WHERE run_id IN (SELECT run_id FROM target) ORDER BY dlq_id FOR UPDATE
 		),
+		-- later leads sent to the CRM under one of these runs' keys (policy update) and on their
+		-- way there now, this erasure's or not (a housemate's: the same phone, another e-mail):
+		-- their call may land after the CRM's erasure and write the record again
+		repeats_in_flight AS MATERIALIZED (
+			SELECT CASE WHEN r.status = 'accepted' THEN r.lease_until ELSE d.locked_until END AS until
+			FROM runs r LEFT JOIN dlq d ON d.run_id = r.run_id AND d.status = 'retrying'
+			WHERE r.duplicate_of IN (SELECT run_id FROM target)
+				AND (r.status = 'accepted' OR d.dlq_id IS NOT NULL)
+		),
 		-- undelivered leads stop (dead ones too: nothing is left to send), anonymised as they close,
 		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file;
 		-- retention changes no status (see closing)
@@ -303,11 +312,16 @@ async function eraseRunsOnce(
 				ARRAY(SELECT DISTINCT crm_key FROM target
 					WHERE status NOT IN ('rejected', 'duplicate') AND crm_key IS NOT NULL) AS crm_keys,
 				EXISTS (SELECT 1 FROM target WHERE status IN ('accepted', 'queued'))
-					OR EXISTS (SELECT 1 FROM locked WHERE status = 'retrying') AS in_flight,
+					OR EXISTS (SELECT 1 FROM locked WHERE status = 'retrying')
+					OR EXISTS (SELECT 1 FROM repeats_in_flight)
+					-- a person's first run: a lead of theirs checked while this statement ran was matched
+					-- to it and goes to the CRM under its key (the check's locks are not this statement's)
+					OR EXISTS (SELECT 1 FROM deleted_person_identities) AS in_flight,
 				-- a claim's lease covers its whole batch (a replay of thousands: far longer than one call)
 				greatest(
 					(SELECT max(lease_until) FROM target WHERE status = 'accepted'),
-					(SELECT max(locked_until) FROM locked WHERE status = 'retrying')) AS in_flight_until,
+					(SELECT max(locked_until) FROM locked WHERE status = 'retrying'),
+					(SELECT max(until) FROM repeats_in_flight)) AS in_flight_until,
 				ARRAY(SELECT email_hash FROM target WHERE email_hash IS NOT NULL
 					UNION SELECT identity_hash FROM deleted_person_identities WHERE match = 'phone') AS subjects,
 				(SELECT count(*)::int FROM erased_runs) AS runs,
