@@ -601,17 +601,25 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 		expect(old.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
 		const refused = await post({ ...lead(carl), consent: { ...consent, given: false } }, 'carl-no');
 		expect(refused.body).toMatchObject({ status: 'rejected', reasons: ['CONSENT_MISSING'] });
-		// the consent is kept after an erasure: an e-mail address in it is masked like anywhere
-		const mailed = await post(
-			{ ...lead(carl), consent: { ...consent, text_version: `sent to ${carl.email}` } },
-			'carl-mailed',
+		// the consent is kept after an erasure: free text in it (which may name the person) is not
+		const noted = await post(
+			{
+				...lead(carl),
+				consent: {
+					given: true,
+					timestamp: `on the phone with ${carl.name}`,
+					text_version: `sent to ${carl.email}, ${carl.phone}`,
+				},
+			},
+			'carl-noted',
 		);
-		const [mailedEvent] = await stack.sql`
+		const [notedEvent] = await stack.sql`
 			SELECT payload FROM audit_events
-			WHERE run_id = ${mailed.body.run_id as string} AND event_type = 'lead_received'`;
-		expect((mailedEvent!.payload as { consent: unknown }).consent).toEqual({
-			...consent,
-			text_version: 'sent to c***@example.com',
+			WHERE run_id = ${noted.body.run_id as string} AND event_type = 'lead_received'`;
+		expect((notedEvent!.payload as { consent: unknown }).consent).toEqual({
+			given: true,
+			timestamp: '[withheld]',
+			text_version: '[withheld]',
 		});
 		const given = await post({ ...lead(carl), consent }, 'carl-yes');
 		expect(given.body).toMatchObject({ status: 'accepted', run_status: 'processed' });

@@ -1,5 +1,5 @@
 import { hashEmail, maskEmail } from '../pii/email.js';
-import { maskEmailsIn, sanitize } from '../pii/sanitize.js';
+import { sanitize } from '../pii/sanitize.js';
 import { fingerprintLead } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
 import { normalizeLead } from './normalize.js';
@@ -24,18 +24,33 @@ export interface PreparedLead {
 	consent: ConsentRecord | null;
 }
 
+/** A date (and time), as ISO 8601 writes it, or Unix seconds or milliseconds. */
+const CONSENT_TIMESTAMP =
+	/^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?|\d{9,13})$/;
+/** A version label: `privacy-2026-01`, `v3.1`, `terms/2025`. */
+const CONSENT_TEXT_VERSION = /^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,99}$/;
+/** What is kept of a consent field that is no timestamp or version label. */
+export const CONSENT_WITHHELD = '[withheld]';
+
+/**
+ * What the lead says was consented to. Kept after an erasure (the proof of consent), so only in
+ * forms that name no one: a field that is free text (a name, a phone number, a note) is kept as
+ * CONSENT_WITHHELD.
+ */
 function consentOf(lead: JsonObject): ConsentRecord | null {
 	const consent = lead.consent;
 	if (typeof consent === 'boolean') return { given: consent, timestamp: null, text_version: null };
 	if (consent === null || typeof consent !== 'object' || Array.isArray(consent)) return null;
-	// kept after an erasure (the proof of consent), so never a plain e-mail address, as anywhere
-	// in the record
-	const text = (value: unknown) =>
-		typeof value === 'string' && value !== '' ? maskEmailsIn(value) : null;
+	const kept = (value: unknown, form: RegExp) =>
+		typeof value === 'string' && value !== ''
+			? form.test(value)
+				? value
+				: CONSENT_WITHHELD
+			: null;
 	return {
 		given: consent.given === true,
-		timestamp: text(consent.timestamp),
-		text_version: text(consent.text_version),
+		timestamp: kept(consent.timestamp, CONSENT_TIMESTAMP),
+		text_version: kept(consent.text_version, CONSENT_TEXT_VERSION),
 	};
 }
 
