@@ -5,6 +5,7 @@ import { healthRouter, type HealthOptions } from './health/health-route.js';
 import { HttpError } from './errors.js';
 import { errorHandler, notFound, sendError } from './http/errors.js';
 import { readToTheEnd } from './http/read-to-the-end.js';
+import type { RefusalLogBudget } from './http/log-budget.js';
 import { observeRequests, pathOf } from './http/request-logging.js';
 import { INTAKE_PATH, intakeHandler, type IntakeRouteOptions } from './intake/intake-route.js';
 import type { Logger } from './logger.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
 	health: HealthOptions;
 	intake: IntakeRouteOptions;
 	operator: OperatorDeps;
+	/** Which refusals still get a warn line (per client address and minute). */
+	loud: RefusalLogBudget;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface AppDeps {
  * its plain handler, everything else to express.
  */
 export function createApp(deps: AppDeps): RequestListener {
-	const observe = observeRequests(deps.logger, deps.metrics.countRequest);
+	const observe = observeRequests(deps.logger, deps.metrics.countRequest, deps.loud);
 	const intake = intakeHandler(deps.intake);
 	const app = express();
 	app.disable('x-powered-by');

@@ -13,6 +13,7 @@ import { createAlertsPass, startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
 import { answerClientError, refuseExpectation } from './http/client-errors.js';
+import { refusalLogBudget, type RefusalLogBudget } from './http/log-budget.js';
 import { migrate } from './db/migrate.js';
 import { signatureFailureLog } from './intake/signature-failures.js';
 import { answerOnStoreKeys, signingKeys } from './intake/signature.js';
@@ -282,9 +283,11 @@ export async function startProcessor(
 
 		const alertsDeps = { sql, alertsDir: config.ALERTS_DIR, now, logger };
 		const alertsIndex = createAlertsPass(alertsDeps);
+		const loud = refusalLogBudget(config.REFUSED_PER_MINUTE, now);
 		const app = createApp({
 			sql,
 			logger,
+			loud,
 			metrics,
 			health: { sql, auditIntervalSeconds: config.HEALTH_AUDIT_INTERVAL_SECONDS },
 			intake: {
@@ -329,7 +332,7 @@ export async function startProcessor(
 				},
 			},
 		});
-		const server = await listen(app, config, logger);
+		const server = await listen(app, config, logger, loud);
 		const { port } = server.address() as AddressInfo;
 		const alertsPass = startAlertsPass(alertsDeps, config.ALERTS_PASS_SECONDS * 1000);
 		return {
@@ -373,7 +376,12 @@ export async function startProcessor(
 /** How often node looks for connections past their headers or request timeout. */
 export const TIMEOUT_CHECK_MS = 100;
 
-function listen(app: RequestListener, config: Config, logger: Logger): Promise<Server> {
+function listen(
+	app: RequestListener,
+	config: Config,
+	logger: Logger,
+	loud: RefusalLogBudget,
+): Promise<Server> {
 	return new Promise((resolve, reject) => {
 		const server = createServer(
 			{
@@ -387,8 +395,8 @@ function listen(app: RequestListener, config: Config, logger: Logger): Promise<S
 			},
 			app,
 		);
-		server.on('clientError', answerClientError(logger));
-		server.on('checkExpectation', refuseExpectation(logger));
+		server.on('clientError', answerClientError(logger, loud));
+		server.on('checkExpectation', refuseExpectation(logger, loud));
 		server.once('error', reject);
 		server.listen(config.PORT, config.HOST, () => resolve(server));
 	});

@@ -58,6 +58,8 @@ test('per verified signer: past the limit -> 429 with Retry-After, whatever X-So
 });
 
 test('refused signatures past the per-client limit -> 429, every one counted in one row, none logged on a line of its own', async () => {
+	// a minute of its own for the log lines: the refusals of the tests before count towards them
+	stack.clock.advance(60);
 	const statuses: number[] = [];
 	const ids: string[] = [];
 	let limited: Awaited<ReturnType<typeof postLead>> | undefined;
@@ -77,6 +79,42 @@ test('refused signatures past the per-client limit -> 429, every one counted in 
 	// the refusals within the limit have their warn line; those past it only a debug one
 	const logged = ids.map((id) => stack.logs.some((line) => line.includes(id)));
 	expect(logged).toEqual([true, true, true, false, false]);
+});
+
+test('refusals of any kind past REFUSED_PER_MINUTE a minute from one address are not logged on a line of their own', async () => {
+	const refusals = [
+		// a malformed signature header (400), an unknown path (404), an unsupported encoding (415)
+		(id: string) =>
+			fetch(`${stack.url}/webhook/lead`, {
+				method: 'POST',
+				headers: {
+					'x-correlation-id': id,
+					'webhook-id': 'flood',
+					'webhook-timestamp': 'nope',
+					'webhook-signature': 'v1,x',
+				},
+				body: '{}',
+			}),
+		(id: string) => fetch(`${stack.url}/no-such-path`, { headers: { 'x-correlation-id': id } }),
+		(id: string) =>
+			fetch(`${stack.url}/webhook/lead`, {
+				method: 'POST',
+				headers: { 'x-correlation-id': id, 'content-encoding': 'gzip' },
+				body: '{}',
+			}),
+	];
+	stack.clock.advance(60);
+	const ids: string[] = [];
+	for (let i = 0; i < 12; i++) {
+		const id = `log-flood-${i}`;
+		const answer = await refusals[i % refusals.length]!(id);
+		expect(answer.status).toBeGreaterThanOrEqual(400);
+		ids.push(id);
+	}
+	const logged = ids.map((id) => stack.logs.some((line) => line.includes(id)));
+	// in a minute of their own: REFUSED_PER_MINUTE (3) of this address's refusals had a line, the
+	// others only a debug one
+	expect(logged).toEqual([true, true, true, ...Array(9).fill(false)]);
 });
 
 describe('no lockout: what others send from an address never refuses a good lead or the right token', () => {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.js';
+import type { RefusalLogBudget } from './log-budget.js';
 import { isDiscarding } from './read-to-the-end.js';
 import { correlationIdOf } from './request-logging.js';
 import { sendJson } from './send-json.js';
@@ -13,7 +14,7 @@ import { ERR } from '../error-codes.js';
  * or body). Answered with the same JSON body as every other error instead of node's bodiless
  * default, and only while nothing of a response was written yet (as node's own default does).
  */
-export function answerClientError(logger: Logger) {
+export function answerClientError(logger: Logger, loud: RefusalLogBudget) {
 	return (error: Error & { code?: string }, socket: Duplex): void => {
 		const response = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
 		// answered already, the rest of its body was being dropped (read-to-the-end.ts): only close
@@ -38,7 +39,7 @@ export function answerClientError(logger: Logger) {
 		);
 		// closed once the answer is flushed: a refused client keeps no connection
 		(socket as Duplex & { destroySoon(): void }).destroySoon();
-		logger.warn(
+		logger[loud((socket as Duplex & { remoteAddress?: string }).remoteAddress) ? 'warn' : 'debug'](
 			{ correlation_id: correlationId, res: { status }, reason: error.code ?? 'unknown' },
 			'request refused before it was read',
 		);
@@ -49,7 +50,7 @@ export function answerClientError(logger: Logger) {
  * node:http's `checkExpectation`: an `Expect` other than 100-continue is refused with 417 in the
  * same JSON form (node's own 417 has no body).
  */
-export function refuseExpectation(logger: Logger) {
+export function refuseExpectation(logger: Logger, loud: RefusalLogBudget) {
 	return (req: IncomingMessage, res: ServerResponse): void => {
 		const correlationId = correlationIdOf(req, res);
 		sendJson(res, 417, {
@@ -57,7 +58,7 @@ export function refuseExpectation(logger: Logger) {
 			code: ERR.expectation_failed,
 			correlation_id: correlationId,
 		});
-		logger.warn(
+		logger[loud(req.socket.remoteAddress) ? 'warn' : 'debug'](
 			{ correlation_id: correlationId, res: { status: 417 } },
 			'request refused: unsupported Expect',
 		);

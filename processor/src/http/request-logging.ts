@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../logger.js';
 import { maskEmailsIn } from '../pii/sanitize.js';
+import type { RefusalLogBudget } from './log-budget.js';
 
 declare module 'node:http' {
 	interface IncomingMessage {
@@ -45,11 +46,15 @@ export type CountRequest = (method: string, route: string, status: number) => vo
 
 /**
  * Runs first on every request: correlation id, a `req.log` carrying it, and when the answer is
- * sent one log line (method, path, status, time, run id) at the level the status deserves and
- * one count for the metrics. Written here rather than with pino-http: the intake path is hot
+ * sent one log line (method, path, status, time, run id) at the level the status deserves (a
+ * refusal past its client's log budget at debug: log-budget.ts) and one count for the metrics. Written here rather than with pino-http: the intake path is hot
  * and this costs a fraction.
  */
-export function observeRequests(logger: Logger, countRequest: CountRequest) {
+export function observeRequests(
+	logger: Logger,
+	countRequest: CountRequest,
+	loud: RefusalLogBudget,
+) {
 	return (req: IncomingMessage, res: ServerResponse, path: string): void => {
 		const started = performance.now();
 		req.id = correlationIdOf(req, res);
@@ -60,8 +65,15 @@ export function observeRequests(logger: Logger, countRequest: CountRequest) {
 		res.once('finish', () => {
 			const status = res.statusCode;
 			countRequest(req.method ?? 'GET', res.route ?? expressRoute(req) ?? 'unmatched', status);
+			const refused = status >= 400 && status < 500;
 			const level =
-				res.err || status >= 500 ? 'error' : res.quiet ? 'debug' : status >= 400 ? 'warn' : 'info';
+				res.err || status >= 500
+					? 'error'
+					: refused && (res.quiet || !loud(req.socket.remoteAddress))
+						? 'debug'
+						: refused
+							? 'warn'
+							: 'info';
 			if (!logger.isLevelEnabled(level)) return;
 			logger[level](
 				{
