@@ -157,7 +157,14 @@ export function createAlertsPass(deps: AlertsPassDeps): AlertsPass {
 			!(await takeIndexLease(deps.sql, holder, INDEX_LEASE_SECONDS));
 			waited += 100
 		) {
-			if (waited >= INDEX_WAIT_MS) return false; // another pass is writing it; the next pass looks again
+			if (waited >= INDEX_WAIT_MS) {
+				// what changed since that pass read the record (an erasure, say) waits for the next one
+				deps.logger.warn(
+					{ waited_ms: waited },
+					'alerts/index.md is held by another pass; it is rewritten at the next pass',
+				);
+				return false;
+			}
 			await new Promise((resolve) => setTimeout(resolve, 100));
 		}
 		try {
