@@ -459,6 +459,10 @@ test('export round trip: everything held about a person, with the raw lead while
 		(answer.body.events as { event_type: string }[]).map((event) => event.event_type),
 	).toContain('lead_received');
 	expect(answer.body.alert_files).toEqual([file]);
+	// and what the file says, which the person would otherwise never see
+	expect(answer.body.alerts).toEqual([
+		{ file, content: { run_id: failed.body.run_id, lead: eve } },
+	]);
 	// the phone as a number, as a lead may carry it: the same person
 	const byNumber = await stack.internal('POST', '/internal/privacy/export', {
 		phone: Number(eve.phone.replace(/\D/g, '')),

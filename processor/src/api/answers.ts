@@ -455,6 +455,10 @@ export const PersonExport = z
 			description: 'What n8n was told about the leads (ids, codes, counts)',
 		}),
 		alert_files: z.array(z.string()),
+		alerts: z.array(z.object({ file: z.string(), content: z.looseObject({}).nullable() })).meta({
+			description:
+				"Each alert file's content (null when it cannot be read as a JSON object of at most 64 KB)",
+		}),
 	})
 	.meta({
 		id: 'PersonExport',

@@ -14,7 +14,7 @@ import {
 	type ErasureRecord,
 } from '../db/privacy.js';
 import { createAlertsPass } from '../incidents/alerts-pass.js';
-import { listAlertFiles } from '../incidents/alert-files.js';
+import { listAlertFiles, readAlertJson } from '../incidents/alert-files.js';
 import type { Logger } from '../logger.js';
 import { runsWithIdentityHashes } from '../db/person-identities.js';
 import { hashIdentity, normalizePhoneIdentity } from '../intake/person-identity.js';
@@ -276,8 +276,18 @@ export async function exportPerson(
 ) {
 	const runIds = await findPerson(deps, person);
 	const held = await exportRuns(deps.sql, runIds);
-	const files = runIds.length === 0 ? [] : await listAlertFiles(deps.alertsDir);
 	const ids = new Set(runIds);
+	const files =
+		runIds.length === 0
+			? []
+			: (await listAlertFiles(deps.alertsDir)).filter((file) => file.isRunId && ids.has(file.id));
+	// what the files say about the person too: an erasure deletes them
+	const alerts = await Promise.all(
+		files.map(async (file) => ({
+			file: file.name,
+			content: await readAlertJson(deps.alertsDir, file.name),
+		})),
+	);
 	await recordExport(
 		deps.sql,
 		{ requested_by: request.requestedBy, run_ids: runIds },
@@ -294,7 +304,8 @@ export async function exportPerson(
 		dlq: held.dlq,
 		identities: held.identities,
 		outcome_events: held.outcomeEvents,
-		alert_files: files.filter((file) => file.isRunId && ids.has(file.id)).map((file) => file.name),
+		alert_files: files.map((file) => file.name),
+		alerts,
 	};
 }
 
