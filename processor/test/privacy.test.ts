@@ -643,6 +643,20 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 	}
 });
 
+test('a person is found by e-mail through an index, not by reading every run', async () => {
+	const connection = await stack.sql.reserve();
+	try {
+		await connection`SET enable_seqscan = off`;
+		const plan = await connection<{ 'QUERY PLAN': string }[]>`
+			EXPLAIN SELECT run_id FROM runs WHERE email_hash = ${'a'.repeat(64)}
+			ORDER BY received_at, run_id`;
+		expect(plan.map((row) => row['QUERY PLAN']).join('\n')).toContain('runs_email_hash_idx');
+	} finally {
+		await connection`RESET enable_seqscan`;
+		connection.release();
+	}
+});
+
 test("a lead sent under the key an erasure gives a run is refused, so it cannot block that run's erasure", async () => {
 	const sam: Person = {
 		email: 'sam.squatted@example.com',
