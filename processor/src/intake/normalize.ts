@@ -1,13 +1,14 @@
 import type { JsonObject, JsonValue } from '../json.js';
+import { normalizeEmail } from '../pii/email.js';
 
 /**
- * Normalisation before the rules: strings trimmed, email lower-cased, "true"/"false"
+ * Normalisation before the rules: strings trimmed, email in NFC and lower-cased, "true"/"false"
  * strings turned into booleans, numeric zip codes and phone numbers turned into strings.
  * Null values are dropped so that "missing" has one meaning.
  */
 export function normalizeLead(lead: JsonObject): JsonObject {
 	const normalized = normalizeObject(lead);
-	if (typeof normalized.email === 'string') normalized.email = normalized.email.toLowerCase();
+	if (typeof normalized.email === 'string') normalized.email = normalizeEmail(normalized.email);
 	for (const path of NUMBERS_AS_TEXT) stringifyAt(normalized, path);
 	return normalized;
 }

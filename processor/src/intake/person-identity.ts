@@ -11,6 +11,7 @@ import {
 import metadata from 'libphonenumber-js/min/metadata';
 import { canonicalJson } from './fingerprint.js';
 import type { JsonObject } from '../json.js';
+import { normalizeEmail } from '../pii/email.js';
 import type { DuplicateSettings } from './ruleset.js';
 import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 
@@ -27,7 +28,7 @@ import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 
 export function normalizeEmailIdentity(value: unknown): string | null {
 	if (typeof value !== 'string') return null;
-	const email = value.trim().toLowerCase();
+	const email = normalizeEmail(value);
 	return email.includes('@') ? email : null;
 }
 

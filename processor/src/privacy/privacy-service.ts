@@ -18,7 +18,7 @@ import { listAlertFiles, readAlertJson } from '../incidents/alert-files.js';
 import type { Logger } from '../logger.js';
 import { runsWithIdentityHashes } from '../db/person-identities.js';
 import { hashIdentity, normalizePhoneIdentity } from '../intake/person-identity.js';
-import { hashEmail } from '../pii/email.js';
+import { hashEmail, normalizeEmail } from '../pii/email.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
 import type { ErasureCounts } from '../vocabulary.js';
 import type { CrmEraser } from './crm-eraser.js';
@@ -60,7 +60,7 @@ const digits = (value: string) => value.replace(/\D/g, '');
 /** The salted hashes a person is asked about by: their e-mail's, and their phone's identity. */
 function subjectsOf(deps: PrivacyDeps, person: Person) {
 	const emailHash = person.email
-		? hashEmail(person.email.trim().toLowerCase(), deps.emailHashSalt)
+		? hashEmail(normalizeEmail(person.email), deps.emailHashSalt)
 		: null;
 	const region = deps.phoneRegion();
 	const e164 = person.phone ? normalizePhoneIdentity(person.phone, region) : null;

@@ -1,4 +1,8 @@
-import { normalizePhoneIdentity } from '../../src/intake/person-identity.js';
+import {
+	normalizeEmailIdentity,
+	normalizePhoneIdentity,
+} from '../../src/intake/person-identity.js';
+import { normalizeLead } from '../../src/intake/normalize.js';
 
 test.each([
 	// as written in forms: international, national with the trunk prefix, with separators
@@ -32,4 +36,12 @@ test('a region the phone metadata does not know (stored by other means than the 
 	expect(normalizePhoneIdentity('+49 171 5555 1234', 'UK')).toBe('+4917155551234');
 	expect(normalizePhoneIdentity('4917155551234', 'UK')).toBeNull();
 	expect(normalizePhoneIdentity('0171 5555 1234', 'UK')).toBeNull();
+});
+
+test('an e-mail address is one identity however its accents are encoded (NFC or NFD), in any case', () => {
+	const composed = 'José@Example.com'.normalize('NFC');
+	const decomposed = 'josé@example.com'.normalize('NFD');
+	expect(composed).not.toBe(decomposed);
+	expect(normalizeEmailIdentity(decomposed)).toBe(normalizeEmailIdentity(composed));
+	expect(normalizeLead({ email: ` ${decomposed} ` }).email).toBe(normalizeEmailIdentity(composed));
 });
