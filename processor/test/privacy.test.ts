@@ -782,55 +782,6 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 	});
 });
 
-test('retention anonymises a dead and a hand-resolved DLQ item and leaves each as it ended: no lead.resolved, the ledger counts them where they were', async () => {
-	const ida: Person = {
-		email: 'ida.idle@example.com',
-		phone: '+49 170 5550010',
-		name: 'Ida Idle',
-		street: 'Altweg 10',
-	};
-	// one lead the CRM refuses (dead at once), one it fails and an operator closes by hand
-	await stack.crm.fail(1, 400);
-	const dead = await post(lead(ida), 'ida-dead-1');
-	await stack.crm.fail(1, 503);
-	const closed = await post(lead({ ...ida, street: 'Altweg 11' }), 'ida-closed-1');
-	expect([dead.status, closed.status]).toEqual([500, 500]);
-	const resolved = await stack.internal('POST', `/internal/dlq/${closed.body.dlq_id}/resolve`, {
-		note: 'entered in the CRM by hand',
-	});
-	expect(resolved.status).toBe(200);
-	const runIds = [dead.body.run_id as string, closed.body.run_id as string];
-	await stack.sql`
-		UPDATE runs SET received_at = received_at - interval '400 days' WHERE run_id = ANY(${runIds}::uuid[])`;
-	const eventsBefore = await stack.sql`
-		SELECT event_type FROM outcome_events WHERE run_id = ANY(${runIds}::uuid[])`;
-
-	const pass = await stack.internal('POST', '/internal/privacy/retention', {});
-	expect(pass.status).toBe(200);
-	const items = await stack.sql<{ run_id: string; status: string; payload: unknown }[]>`
-		SELECT run_id, status, payload FROM dlq WHERE run_id = ANY(${runIds}::uuid[]) ORDER BY dlq_id`;
-	expect(items).toEqual([
-		{ run_id: runIds[0], status: 'dead', payload: { erased: true } },
-		{ run_id: runIds[1], status: 'resolved', payload: { erased: true } },
-	]);
-	for (const needle of needlesOf(ida))
-		expect([needle, await findEverywhere(needle)]).toEqual([needle, []]);
-	// nothing new told to n8n: no item was resolved by this
-	expect(
-		await stack.sql`SELECT event_type FROM outcome_events WHERE run_id = ANY(${runIds}::uuid[])`,
-	).toEqual(eventsBefore);
-
-	const [range] = await stack.sql<{ from: Date; to: Date }[]>`
-		SELECT min(received_at) AS from, max(received_at) + interval '1 ms' AS to
-		FROM runs WHERE run_id = ANY(${runIds}::uuid[])`;
-	const ledger = await stack.internal(
-		'GET',
-		`/internal/stats/ledger?from=${range!.from.toISOString()}&to=${range!.to.toISOString()}`,
-	);
-	expect(ledger.status).toBe(200);
-	expect(ledger.body).toMatchObject({ dead: 1, resolved_manually: 1, erased: 0, balanced: true });
-});
-
 test('retention leaves a lead answered on store and still queued for the CRM, however old', async () => {
 	// a database of its own: no deliverer claims the queued run while retention looks at it
 	const database = await testDatabase();

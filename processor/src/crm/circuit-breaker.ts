@@ -25,7 +25,8 @@ export interface GuardedCrm extends CrmClient {
  * Stops hammering a CRM that keeps failing: after `failureThreshold` consecutive retryable
  * failures (or a Retry-After on 429/503) calls are paused for a cool-down and answered at once
  * as `crm_unavailable` (the lead goes to the DLQ, no attempt is counted); then one call goes
- * through as a probe, and its success closes the circuit again. Per processor process.
+ * through as a probe, and its success closes the circuit again (a call sent before the circuit
+ * opened and answered after cannot). Per processor process.
  */
 export function withCircuitBreaker(
 	crm: CrmClient,
@@ -36,6 +37,8 @@ export function withCircuitBreaker(
 	let failures = 0;
 	let openUntil: number | null = null;
 	let probing = false;
+	/** Counts the openings: a call sent before the latest one says nothing about the CRM since. */
+	let openings = 0;
 
 	const status = (): CircuitStatus => {
 		if (openUntil === null) return { state: 'closed', until: null };
@@ -46,7 +49,9 @@ export function withCircuitBreaker(
 		const until = now().getTime() + Math.min(seconds, policy.maxPauseSeconds) * 1000;
 		const wasClosed = openUntil === null;
 		openUntil = Math.max(openUntil ?? 0, until);
-		if (wasClosed) onChange(status());
+		if (!wasClosed) return;
+		openings++;
+		onChange(status());
 	};
 	const close = () => {
 		failures = 0;
@@ -72,10 +77,14 @@ export function withCircuitBreaker(
 			if (state === 'open' || (state === 'half-open' && probing)) return skipped();
 			const probe = state === 'half-open';
 			if (probe) probing = true;
+			const sentAfter = openings;
 			try {
 				const result = await crm.upsert(payload);
-				if (result.ok || !result.retryable) close();
-				else if (probe) pause(Math.max(policy.cooldownSeconds, result.retryAfterSeconds ?? 0));
+				// a success of a call sent before the circuit opened (a 429's Retry-After, say) does
+				// not close it: only the probe, or a call sent since, speaks for the CRM now
+				if (result.ok || !result.retryable) {
+					if (probe || sentAfter === openings) close();
+				} else if (probe) pause(Math.max(policy.cooldownSeconds, result.retryAfterSeconds ?? 0));
 				else if (result.retryAfterSeconds !== null) pause(result.retryAfterSeconds);
 				else if (++failures >= policy.failureThreshold) pause(policy.cooldownSeconds);
 				return result;

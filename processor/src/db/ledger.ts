@@ -42,13 +42,8 @@ export async function ledger(
 	now: Date = new Date(),
 ): Promise<LedgerSummary> {
 	const [row] = await sql<Record<Exclude<keyof LedgerSummary, 'balanced'>, string>[]>`
-		WITH requested AS MATERIALIZED (
-			-- the runs erased on request (retention anonymises too, and leaves each where it ended)
-			SELECT DISTINCT unnest(run_ids) AS run_id FROM privacy_erasures
-		), ranged AS (
-			SELECT CASE WHEN r.status = 'failed' AND r.erased_at IS NOT NULL
-					AND r.run_id IN (SELECT run_id FROM requested) THEN 'erased'
-				ELSE r.status END AS status,
+		WITH ranged AS (
+			SELECT CASE WHEN r.erased_at IS NOT NULL AND r.status = 'failed' THEN 'erased' ELSE r.status END AS status,
 				r.received_at, r.lease_until,
 				(SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1) AS dlq_status,
 				EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.superseded_by IS NOT NULL) AS superseded

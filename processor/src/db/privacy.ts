@@ -203,11 +203,7 @@ async function eraseRunsOnce(
 	const runId = sql`runs.run_id`;
 	const dlqRun = sql`dlq.run_id`;
 	const attemptsRun = sql`delivery_attempts.run_id`;
-	// an erasure on request closes what still waits, dead items too; retention anonymises an item
-	// and leaves it as it ended (the runs it takes wait for nothing): a dead one stays dead, no
-	// lead.resolved is told, and the ledger counts it where it was
-	const closing = request ? sql`locked.status IN ('open', 'retrying', 'dead')` : sql`false`;
-	const settled = request ? sql`'resolved'` : sql`dlq.status`;
+	const closing = sql`locked.status IN ('open', 'retrying', 'dead')`;
 	const deletions = DELETED_WITH_THE_RUN.map(
 		(table) => sql`, ${sql(`deleted_${table}`)} AS (
 			DELETE FROM ${sql(table)} WHERE run_id IN (SELECT run_id FROM target)
@@ -273,17 +269,16 @@ async function eraseRunsOnce(
 				AND (r.status = 'accepted' OR d.dlq_id IS NOT NULL)
 		),
 		-- undelivered leads stop (dead ones too: nothing is left to send), anonymised as they close,
-		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file;
-		-- retention changes no status (see closing)
+		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file
 		closed AS (
 			UPDATE dlq SET ${joined(sql, setList(sql, 'dlq', dlqRun))},
-				status = ${settled},
+				status = 'resolved',
 				resolved_at = CASE WHEN ${closing} THEN now() ELSE dlq.resolved_at END,
 				updated_at = CASE WHEN ${closing} THEN now() ELSE dlq.updated_at END,
 				next_retry_at = CASE WHEN ${closing} THEN NULL ELSE dlq.next_retry_at END,
 				locked_until = CASE WHEN ${closing} THEN NULL ELSE dlq.locked_until END,
 				lease_token = CASE WHEN ${closing} THEN NULL ELSE dlq.lease_token END,
-				followup_status = ${settled}, followup_claim = NULL, followup_claimed_until = NULL
+				followup_status = 'resolved', followup_claim = NULL, followup_claimed_until = NULL
 			FROM locked WHERE locked.dlq_id = dlq.dlq_id
 			RETURNING 1
 		),
