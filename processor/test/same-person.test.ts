@@ -539,6 +539,53 @@ describe('identity variants', () => {
 		}
 	});
 
+	test("policy update: a housemate's lead waiting in the DLQ is delivered under its own key once the first lead's person was erased, not closed as superseded", async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			// one phone, two people: the first lead is Alice's, the later two Bob's (matched by phone)
+			const alice = person();
+			const bob = { ...person(), phone: alice.phone };
+			const first = await postLead(
+				stack.url,
+				validLead({ email: alice.email, phone: alice.phone }),
+				{ key: 'house-alice' },
+			);
+			expect(first.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			await stack.crm.fail(1, 503);
+			const waiting = await postLead(stack.url, validLead({ email: bob.email, phone: bob.phone }), {
+				key: 'house-bob-1',
+			});
+			expect(waiting.status).toBe(500);
+			const newer = await postLead(
+				stack.url,
+				validLead({ email: bob.email, phone: bob.phone, name: 'Bob Newer' }),
+				{ key: 'house-bob-2' },
+			);
+			expect(newer.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			// Alice is erased: her record (which Bob's newer lead updated) goes; Bob's runs stay
+			const erased = await stack.internal('POST', '/internal/privacy/erase', {
+				email: alice.email,
+			});
+			expect(erased.body).toMatchObject({ run_ids: [first.body.run_id] });
+
+			stack.clock.advance(3600);
+			const item = await waitFor(
+				async () => {
+					await stack.internal('POST', '/internal/dlq/retry-due', {});
+					const [row] = await stack.sql<{ status: string; superseded_by: string | null }[]>`
+						SELECT status, superseded_by FROM dlq WHERE run_id = ${String(waiting.body.run_id)}`;
+					return row!;
+				},
+				{ what: "Bob's waiting lead settled", until: (row) => row.status === 'resolved' },
+			);
+			expect(item.superseded_by).toBeNull();
+			const keys = (await stack.crm.leads()).map((lead) => lead.key);
+			expect(keys).toContain('house-bob-1');
+		} finally {
+			await stack.close();
+		}
+	});
+
 	test('policy update: when the first lead and its update both wait in the DLQ, the update is retried first and the first is not sent over it', async () => {
 		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
 		try {

@@ -195,6 +195,9 @@ async function claimWhere(
 			(SELECT n.run_id FROM runs n
 				WHERE ${sameCrmRecord(sql, 'n', 'r')}
 				AND n.status = 'processed' AND n.erased_at IS NULL
+				-- a record shared through a first run only while that run lives (see crm_key)
+				AND (r.duplicate_of IS NULL
+					OR EXISTS (SELECT 1 FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL))
 				AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
 				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
