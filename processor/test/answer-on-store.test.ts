@@ -491,13 +491,20 @@ test('a claim on outcome events lasts one round of sends and is renewed while it
 		DB_QUERY_TIMEOUT_MS: '1000',
 	};
 	const ROUND_MS = 2 * (2000 + 1000);
-	receiverMode = 'hold';
-	const first = await start(eventsEnv);
-	await postQueued(first.url, 'aos-renew-', 3);
+	// the three events are in the outbox before any dispatcher runs: one claim takes them all
+	const storing = await start();
+	await postQueued(storing.url, 'aos-renew-', 3);
 	await allProcessed('aos-renew-', 3);
+	await storing.kill('SIGKILL');
 	const ours = sql`
 		SELECT event_id FROM outcome_events e JOIN runs r USING (run_id)
 		WHERE r.idempotency_key LIKE 'aos-renew-%'`;
+	await waitFor(() => sql`SELECT 1 FROM outcome_events WHERE event_id IN (${ours})`, {
+		what: 'the three events in the outbox',
+		until: (rows) => rows.length === 3,
+	});
+	receiverMode = 'hold';
+	const first = await start(eventsEnv);
 	const claimed = await waitFor(
 		() => sql<{ event_id: string; lease_until: Date; left_ms: number }[]>`
 			SELECT event_id, lease_until, (extract(epoch FROM lease_until - now()) * 1000)::int AS left_ms
