@@ -24,11 +24,19 @@ export interface PreparedLead {
 	consent: ConsentRecord | null;
 }
 
-/** A date (and time), as ISO 8601 writes it, or Unix seconds or milliseconds. */
+/**
+ * A date (and time), as ISO 8601 writes it, or Unix seconds or milliseconds of 2001-2033 (ten or
+ * thirteen digits beginning with 1: a phone number is neither).
+ */
 const CONSENT_TIMESTAMP =
-	/^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?|\d{9,13})$/;
-/** A version label: `privacy-2026-01`, `v3.1`, `terms/2025`. */
-const CONSENT_TEXT_VERSION = /^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,99}$/;
+	/^(?:\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?|1\d{9}(?:\d{3})?)$/;
+/**
+ * A version label, where the rules name no versions: `privacy-2026-01`, `v3.1`, `terms/2025`;
+ * letters and digits both (a name has no digits, a phone number no letters), no run of seven
+ * digits or more (a phone number inside a label).
+ */
+const CONSENT_TEXT_VERSION =
+	/^(?=[^\d]*\d)(?=[^A-Za-z]*[A-Za-z])(?!.*\d{7})[A-Za-z0-9][A-Za-z0-9._:/+-]{0,99}$/;
 /** What is kept of a consent field that is no timestamp or version label. */
 export const CONSENT_WITHHELD = '[withheld]';
 
@@ -37,20 +45,19 @@ export const CONSENT_WITHHELD = '[withheld]';
  * forms that name no one: a field that is free text (a name, a phone number, a note) is kept as
  * CONSENT_WITHHELD.
  */
-function consentOf(lead: JsonObject): ConsentRecord | null {
+function consentOf(lead: JsonObject, versions: ReadonlySet<string> | null): ConsentRecord | null {
 	const consent = lead.consent;
 	if (typeof consent === 'boolean') return { given: consent, timestamp: null, text_version: null };
 	if (consent === null || typeof consent !== 'object' || Array.isArray(consent)) return null;
-	const kept = (value: unknown, form: RegExp) =>
-		typeof value === 'string' && value !== ''
-			? form.test(value)
-				? value
-				: CONSENT_WITHHELD
-			: null;
+	const kept = (value: unknown, keep: (text: string) => boolean) =>
+		typeof value === 'string' && value !== '' ? (keep(value) ? value : CONSENT_WITHHELD) : null;
 	return {
 		given: consent.given === true,
-		timestamp: kept(consent.timestamp, CONSENT_TIMESTAMP),
-		text_version: kept(consent.text_version, CONSENT_TEXT_VERSION),
+		timestamp: kept(consent.timestamp, (text) => CONSENT_TIMESTAMP.test(text)),
+		// the versions the rules name are kept as they are, whatever their form
+		text_version: kept(consent.text_version, (text) =>
+			versions ? versions.has(text) : CONSENT_TEXT_VERSION.test(text),
+		),
 	};
 }
 
@@ -64,6 +71,6 @@ export function prepareLead(body: JsonObject, policy: LeadPolicy): PreparedLead 
 		emailHash: email ? hashEmail(email, policy.emailHashSalt) : null,
 		emailMasked: email ? maskEmail(email) : null,
 		sanitized: sanitize(lead) as JsonObject,
-		consent: consentOf(lead),
+		consent: consentOf(lead, policy.rules.consentTextVersions),
 	};
 }

@@ -91,6 +91,8 @@ const MAX_CHECKED_LENGTH = 256;
 
 export interface CompiledRules {
 	evaluate(lead: JsonObject): RuleVerdict;
+	/** The consent text versions the rules name (`consent.text_versions`), or null. */
+	consentTextVersions: ReadonlySet<string> | null;
 }
 
 export function compileRules(config: RulesConfig): CompiledRules {
@@ -122,6 +124,9 @@ export function compileRules(config: RulesConfig): CompiledRules {
 	}
 
 	return {
+		consentTextVersions: config.consent?.text_versions
+			? new Set(config.consent.text_versions)
+			: null,
 		evaluate(lead) {
 			const missingFields = config.required
 				.filter((requirement) => readPath(lead, requirement.path) === undefined)

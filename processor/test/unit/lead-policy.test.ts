@@ -5,6 +5,7 @@ import { mapLead, MappingSchema } from '../../src/intake/mapping.js';
 import { normalizeLead } from '../../src/intake/normalize.js';
 import { parseLeadBody } from '../../src/intake/lead-body.js';
 import { compileRules, RulesSchema } from '../../src/intake/rules.js';
+import { prepareLead } from '../../src/intake/prepare-lead.js';
 import { defaultMappingFile, defaultRulesFile } from '../../src/paths.js';
 
 const rules = compileRules(RulesSchema.parse(JSON.parse(readFileSync(defaultRulesFile, 'utf8'))));
@@ -199,5 +200,48 @@ describe('fingerprintLead', () => {
 		const c = fingerprintLead({ house: { is_owner: false }, email: 'a@b.de' });
 		expect(a).toBe(b);
 		expect(a).not.toBe(c);
+	});
+});
+
+describe('consent as kept with the run (also after an erasure): only in forms that name no one', () => {
+	const keptOf = (consent: JsonObject, versions?: string[]) => {
+		const document = JSON.parse(readFileSync(defaultRulesFile, 'utf8')) as Record<string, unknown>;
+		if (versions) document.consent = { required: false, text_versions: versions };
+		const policy = { rules: compileRules(RulesSchema.parse(document)), emailHashSalt: 'salt-0123' };
+		return prepareLead({ email: 'a@example.com', consent }, policy).consent;
+	};
+
+	test.each([
+		['2026-12-01T10:00:00Z', '2026-12-01T10:00:00Z'],
+		['2026-12-01', '2026-12-01'],
+		['1764583200', '1764583200'],
+		['1764583200000', '1764583200000'],
+		// a phone number is no Unix time, a note no timestamp
+		['491705550007', '[withheld]'],
+		['01705550007', '[withheld]'],
+		['yesterday, on the phone with Olga', '[withheld]'],
+	])('timestamp %s -> %s', (timestamp, kept) => {
+		expect(keptOf({ given: true, timestamp })?.timestamp).toBe(kept);
+	});
+
+	test.each([
+		['privacy-2026-01', 'privacy-2026-01'],
+		['v3.1', 'v3.1'],
+		['terms/2025', 'terms/2025'],
+		// a name, a phone number, a phone number in a label, an address
+		['Olga.Oldtimer', '[withheld]'],
+		['0170-5550007', '[withheld]'],
+		['tel:+491705550007', '[withheld]'],
+		['sent to olga@example.com', '[withheld]'],
+	])('text version %s (the rules name none) -> %s', (version, kept) => {
+		expect(keptOf({ given: true, text_version: version })?.text_version).toBe(kept);
+	});
+
+	test('where the rules name the versions, exactly those are kept, whatever their form', () => {
+		const versions = ['Datenschutz v2'];
+		expect(keptOf({ text_version: 'Datenschutz v2' }, versions)?.text_version).toBe(
+			'Datenschutz v2',
+		);
+		expect(keptOf({ text_version: 'privacy-2026-01' }, versions)?.text_version).toBe('[withheld]');
 	});
 });
