@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { waitFor } from '@lead-intake-hub/stack';
 import { claimPerson } from '../src/db/person-identities.js';
 import { findRepeat } from '../src/db/runs.js';
+import { ledger } from '../src/db/ledger.js';
 import { connect } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrate.js';
 import { claimDueCrmErasures, eraseAndRecord, retentionBatch } from '../src/db/privacy.js';
@@ -643,6 +644,21 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 	}
 });
 
+test('a lead stored before addresses were taken in NFC is found by its address in either form', async () => {
+	const decomposed = 'josé.accent@example.com'.normalize('NFD');
+	const [run] = await stack.sql<{ run_id: string }[]>`
+		INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+		VALUES (gen_random_uuid(), 'nfd-stored-1', 'seed', 'seed', 'rejected', ${hashEmail(decomposed, SALT)})
+		RETURNING run_id`;
+	for (const email of ['José.Accent@example.com'.normalize('NFC'), decomposed]) {
+		const exported = await stack.internal('POST', '/internal/privacy/export', { email });
+		expect([email, (exported.body.runs as { run_id: string }[]).map((r) => r.run_id)]).toEqual([
+			email,
+			[run!.run_id],
+		]);
+	}
+});
+
 test('a person is found by e-mail through an index, not by reading every run', async () => {
 	const connection = await stack.sql.reserve();
 	try {
@@ -810,6 +826,46 @@ test('retention leaves a lead answered on store and still queued for the CRM, ho
 			{ status: 'processed', erased: true },
 			{ status: 'queued', erased: false },
 		]);
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+});
+
+test("retention anonymises a person's first run with its identities, and closes a dead item as an erasure does", async () => {
+	// the same-person check on (as shipped): a first run keeps its identities until it is anonymised
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: 2 });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		const received = new Date(stack.clock.now.getTime() - 400 * 86_400_000);
+		const [first] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, received_at, status, email_hash)
+			VALUES (gen_random_uuid(), 'old-first', 'seed', 'seed', ${received}, 'failed', 'hash-of-old')
+			RETURNING run_id`;
+		await sql`
+			INSERT INTO person_identities (identity_hash, run_id, match)
+			VALUES (${'e'.repeat(64)}, ${first!.run_id}, 'email'), (${'f'.repeat(64)}, ${first!.run_id}, 'phone')`;
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+			VALUES (${first!.run_id}, 'crm_http_400', '{"body": {"email": "o***@example.com"}}', 'dead', NULL)`;
+		const batch = await retentionBatch(sql, {
+			rawCutoff: null,
+			runCutoff: new Date(received.getTime() + 86_400_000),
+			refusalCutoff: null,
+			limit: 10,
+		});
+		expect(batch).toMatchObject({ anonymised: 1 });
+		expect(await sql`SELECT identity_hash FROM person_identities`).toEqual([]);
+		expect(await sql`SELECT status, payload FROM dlq`).toEqual([
+			{ status: 'resolved', payload: { erased: true } },
+		]);
+		const summary = await ledger(
+			sql,
+			{ from: received, to: new Date(received.getTime() + 1) },
+			new Date(0),
+		);
+		expect(summary).toMatchObject({ received: 1, erased: 1, dead: 0, balanced: true });
 	} finally {
 		await sql.end();
 		await database.drop();

@@ -280,10 +280,10 @@ export const Ledger = z
 		}),
 		queued: z.number().int().meta({ description: 'Answered on store, waiting for a deliverer' }),
 		in_flight: z.number().int().meta({ description: 'Accepted, within their lease' }),
-		erased: z
-			.number()
-			.int()
-			.meta({ description: "Erased on their person's request before they were delivered" }),
+		erased: z.number().int().meta({
+			description:
+				"Erased before they were delivered: on their person's request, or by retention while dead in the DLQ",
+		}),
 		stuck: z
 			.number()
 			.int()

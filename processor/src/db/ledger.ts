@@ -22,7 +22,10 @@ export interface LedgerSummary {
 	resolved_manually: number;
 	/** Failed, and not sent again: a newer lead of the same CRM record was delivered first. */
 	superseded: number;
-	/** Erased on their person's request before they were delivered (no longer to be delivered). */
+	/**
+	 * Erased before they were delivered (no longer to be delivered): on their person's request, or
+	 * anonymised by retention while dead in the DLQ (retention closes the item as an erasure does).
+	 */
 	erased: number;
 	/** Answered on store, waiting for a deliverer. */
 	queued: number;

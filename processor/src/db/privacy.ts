@@ -300,7 +300,9 @@ async function eraseRunsOnce(
 			FROM target WHERE target.run_id = runs.run_id
 			RETURNING 1
 		),
-		facts AS (
+		-- MATERIALIZED: computed (so every delete above done) before the checks in WHERE run; inlined
+		-- where only WHERE reads it (retention), the checks could run before the deletes
+		facts AS MATERIALIZED (
 			SELECT
 				ARRAY(SELECT run_id FROM target ORDER BY run_id) AS run_ids,
 				-- rejected and duplicate runs never reached the CRM

@@ -73,8 +73,15 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 	const found = new Set<string>();
 	const foundByPhone = new Set<string>();
 	const { emailHash, region, e164, phoneHash } = subjectsOf(deps, person);
-	if (emailHash !== null) {
-		for (const runId of await runsWithEmailHash(deps.sql, emailHash)) found.add(runId);
+	// runs stored before addresses were taken in NFC hold the hash of the address as it came
+	const storedBefore = person.email
+		? [person.email.trim().toLowerCase(), person.email.trim().normalize('NFD').toLowerCase()].map(
+				(email) => hashEmail(email, deps.emailHashSalt),
+			)
+		: [];
+	const emailHashes = new Set([...(emailHash === null ? [] : [emailHash]), ...storedBefore]);
+	for (const hash of emailHashes) {
+		for (const runId of await runsWithEmailHash(deps.sql, hash)) found.add(runId);
 	}
 	if (person.phone) {
 		const wantedDigits = digits(person.phone);
@@ -99,7 +106,7 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 	// A repeat matched by phone but carrying another e-mail may be someone else sharing the phone
 	// (a household, a switchboard): it is theirs only when that phone is the one asked about.
 	for (const repeat of await duplicatesOfRuns(deps.sql, [...found])) {
-		const otherEmail = repeat.email_hash !== null && repeat.email_hash !== emailHash;
+		const otherEmail = repeat.email_hash !== null && !emailHashes.has(repeat.email_hash);
 		if (repeat.duplicate_match === 'phone' && otherEmail && !foundByPhone.has(repeat.duplicate_of))
 			continue;
 		found.add(repeat.run_id);
