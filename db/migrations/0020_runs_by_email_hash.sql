@@ -4,5 +4,7 @@
 -- without an e-mail (and erased ones, whose hash is gone) are not in it. Built inside the
 -- migration's transaction, so on a large table the intake waits while it is built: migrate
 -- before the traffic of the day, or build it first by hand with CREATE INDEX CONCURRENTLY under
--- this name (then this statement finds it and does nothing).
+-- this name (then this statement finds it and does nothing). A concurrent build that failed
+-- leaves an invalid index of that name (pg_index.indisvalid false), which this statement would
+-- take as built: drop it and build again before migrating.
 CREATE INDEX IF NOT EXISTS runs_email_hash_idx ON runs (email_hash) WHERE email_hash IS NOT NULL;

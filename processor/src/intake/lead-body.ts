@@ -9,7 +9,7 @@ import { isStorableText } from '../text/storable.js';
 export interface LeadLimits {
 	/** Deepest nesting of objects and arrays. */
 	maxDepth: number;
-	/** Most objects, arrays and strings in one lead. */
+	/** Most values in one lead: objects, arrays, strings (keys too), numbers, booleans, nulls. */
 	maxNodes: number;
 }
 
