@@ -586,6 +586,39 @@ describe('identity variants', () => {
 		}
 	});
 
+	test('policy update: a replay of a first lead and its update, both dead, sends the update only; the next replay finds the first superseded', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			// a mapping the CRM refuses: both dead at once
+			await stack.crm.fail(2, 400);
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'replay-older',
+			});
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'replay-newer' },
+			);
+			expect([first.status, update.status]).toEqual([500, 500]);
+			const replay = () =>
+				stack.internal('POST', '/internal/dlq/replay', { reason: 'crm_http_400' });
+			const once = await replay();
+			expect(once.body).toMatchObject({ matched: 1, claimed: 1 });
+			const again = await replay();
+			expect(again.body).toMatchObject({ matched: 1, claimed: 1, resolved: 1 });
+			expect((await replay()).body).toMatchObject({ matched: 0 });
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'replay-older', upserts: 1 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+			const [older] = await stack.sql`
+				SELECT status, superseded_by FROM dlq WHERE run_id = ${String(first.body.run_id)}`;
+			expect(older).toEqual({ status: 'resolved', superseded_by: update.body.run_id });
+		} finally {
+			await stack.close();
+		}
+	});
+
 	test('policy update: when the first lead and its update both wait in the DLQ, the update is retried first and the first is not sent over it', async () => {
 		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
 		try {

@@ -101,13 +101,21 @@ export async function claimDue(sql: Sql, claim: Claim): Promise<ClaimedItem[]> {
 		sql,
 		claim,
 		sql`((d.status = 'open' AND d.next_retry_at <= ${claim.now}) OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))
-			AND NOT EXISTS (
-				SELECT 1 FROM runs r0, runs n
-				WHERE r0.run_id = d.run_id AND ${sameCrmRecord(sql, 'n', 'r0')}
-				AND (n.received_at, n.run_id) > (r0.received_at, r0.run_id)
-				AND (n.status IN ('queued', 'accepted') OR EXISTS (
-					SELECT 1 FROM dlq nd WHERE nd.run_id = n.run_id AND nd.status IN ('open', 'retrying'))))`,
+			AND ${noNewerToDeliver(sql, ['open', 'retrying'])}`,
 	);
+}
+
+/**
+ * SQL on `dlq d`: no newer run of the item's CRM record (policy update) is still to be delivered:
+ * queued, in flight, or in the DLQ with one of `waiting`.
+ */
+function noNewerToDeliver(sql: Queryable, waiting: readonly DlqStatus[]) {
+	return sql`NOT EXISTS (
+		SELECT 1 FROM runs r0, runs n
+		WHERE r0.run_id = d.run_id AND ${sameCrmRecord(sql, 'n', 'r0')}
+		AND (n.received_at, n.run_id) > (r0.received_at, r0.run_id)
+		AND (n.status IN ('queued', 'accepted') OR EXISTS (
+			SELECT 1 FROM dlq nd WHERE nd.run_id = n.run_id AND nd.status = ANY(${waiting as string[]}))))`;
 }
 
 /** An operator's "retry now": an open or dead item that is not being retried by someone else. */
@@ -138,7 +146,13 @@ function replayCondition(sql: Queryable, filter: ReplayFilter) {
 			: sql`AND EXISTS (SELECT 1 FROM runs r WHERE r.run_id = d.run_id AND r.source = ${filter.source})`;
 	const from = filter.from === null ? sql`` : sql`AND d.created_at >= ${filter.from}`;
 	const to = filter.to === null ? sql`` : sql`AND d.created_at < ${filter.to}`;
-	return sql`d.run_id IS NOT NULL AND d.status = ANY(${filter.statuses as string[]}) ${reason} ${source} ${from} ${to}`;
+	// a newer lead of the record goes first, a dead one too when this replay takes dead ones: this
+	// one waits, and the next replay finds it superseded rather than send it over the newer one
+	const waiting: DlqStatus[] = filter.statuses.includes('dead')
+		? ['open', 'retrying', 'dead']
+		: ['open', 'retrying'];
+	return sql`d.run_id IS NOT NULL AND d.status = ANY(${filter.statuses as string[]}) ${reason} ${source} ${from} ${to}
+		AND ${noNewerToDeliver(sql, waiting)}`;
 }
 
 export async function countReplayable(sql: Sql, filter: ReplayFilter): Promise<number> {
