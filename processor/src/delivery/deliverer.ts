@@ -49,15 +49,18 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 			const circuit = deps.crm.status();
 			if (circuit.state === 'open') return false;
 			const limit = circuit.state === 'half-open' ? 1 : options.batch;
+			const now = deps.now();
 			const leaseMs = Math.max(
 				deps.acceptedLeaseSeconds * 1000,
-				// a processed write waits at most its deadline to join a group commit, then runs
-				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs, 2 * deps.deadlineMs),
+				// a processed write waits at most its deadline to join a group commit, then runs, and once
+				// more alone if its group failed
+				batchWorstCaseMs(limit, options.concurrency, options.crmTimeoutMs, 3 * deps.deadlineMs),
 			);
+			const leaseUntil = new Date(now.getTime() + leaseMs);
 			const runs = await claimQueued(deps.sql, {
 				owner: options.owner,
-				now: deps.now(),
-				leaseUntil: new Date(deps.now().getTime() + leaseMs),
+				now,
+				leaseUntil,
 				limit,
 				deadlineMs: deps.deadlineMs,
 			});
@@ -66,8 +69,12 @@ export function startDeliverer(deps: IntakeDeps, options: DelivererOptions): Loo
 				handedBack = true;
 				await requeueClaimed(deps.sql, run.run_id, options.owner, deps.deadlineMs);
 			};
+			// a call must end (and its write) within the claim: past it, the recovery may have handed
+			// the run to the DLQ, and an erasure waits only for the claim (as DLQ retries do)
+			const callFits = () =>
+				deps.now().getTime() + options.crmTimeoutMs + 3 * deps.deadlineMs <= leaseUntil.getTime();
 			await mapConcurrently(runs, options.concurrency, (run) =>
-				stopping ? handBack(run) : deliver(deps, options, run, () => handBack(run)),
+				stopping || !callFits() ? handBack(run) : deliver(deps, options, run, () => handBack(run)),
 			);
 			// a full batch: there may be more waiting, so no lingering before the next claim; but
 			// a lead handed back (calls paused) waits for the next poll, not for a claim at once

@@ -1,0 +1,74 @@
+import { waitFor } from '@lead-intake-hub/stack';
+import { answerOnStoreKey, signingKeys, signV2 } from '../src/intake/signature.js';
+import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './support/harness.js';
+
+/*
+ * The background deliverer on an in-process processor whose clock the test moves (the process
+ * tests of answer-on-store.test.ts cannot move theirs).
+ */
+let stack: Stack;
+beforeAll(async () => {
+	stack = await startStack({
+		env: {
+			// one call at a time: the second lead's turn comes after the first one's slow call
+			DELIVERY_CONCURRENCY: '1',
+			// both leads stored before the deliverer claims: one claim takes them together
+			DELIVERY_LINGER_MS: '2000',
+			// no recovery or retry pass of its own in between
+			DLQ_RETRY_INTERVAL_SECONDS: '0',
+		},
+	});
+});
+afterAll(() => stack.close());
+
+/** Signed with the answer-on-store key, as the Lead Intake node does when it answers on store. */
+function postOnStore(key: string) {
+	const lead = validLead({ email: `${key}@example.com` });
+	const raw = JSON.stringify(lead);
+	const timestamp = String(Math.floor(stack.clock.now.getTime() / 1000));
+	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
+	return postLead(stack.url, lead, {
+		key,
+		timestamp,
+		headers: {
+			prefer: 'respond-async',
+			'webhook-signature': signV2(derived, key, timestamp, Buffer.from(raw)),
+			'webhook-timestamp': timestamp,
+		},
+	});
+}
+
+test('a claimed lead whose claim would run out during its CRM call is not sent under it: it goes back to the queue and is delivered under a new claim', async () => {
+	await fetch(`${stack.crm.url}/admin/faults`, {
+		method: 'POST',
+		headers: { 'content-type': 'application/json' },
+		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 700, key: 'claim-first' }),
+	});
+	const answers = await Promise.all([postOnStore('claim-first'), postOnStore('claim-second')]);
+	expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
+	const claims = () => stack.sql<
+		{ idempotency_key: string; status: string; lease_until: Date | null }[]
+	>`
+		SELECT idempotency_key, status, lease_until FROM runs
+		WHERE idempotency_key IN ('claim-first', 'claim-second') ORDER BY idempotency_key`;
+	await waitFor(claims, {
+		what: 'both leads claimed together',
+		until: (rows) => rows.every((row) => row.status === 'accepted'),
+		intervalMs: 10,
+	});
+	// while the first call is under way (700 ms), the claim's lease runs out: a stalled database
+	const claimEnded = new Date(stack.clock.now.getTime() + 3600_000);
+	stack.clock.advance(3600);
+	const settled = await waitFor(claims, {
+		what: 'both leads delivered',
+		until: (rows) => rows.every((row) => row.status === 'processed'),
+		deadlineMs: 15_000,
+	});
+	// the second was claimed again after the first claim had run out, and sent once
+	expect(settled[1]!.lease_until!.getTime()).toBeGreaterThan(claimEnded.getTime());
+	const delivered = (await stack.crm.leads()).filter((lead) => lead.key.startsWith('claim-'));
+	expect(delivered.map((lead) => [lead.key, lead.upserts]).sort()).toEqual([
+		['claim-first', 1],
+		['claim-second', 1],
+	]);
+}, 30_000);
