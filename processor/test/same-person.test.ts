@@ -619,6 +619,36 @@ describe('identity variants', () => {
 		}
 	});
 
+	test("policy update: an operator's retry of a first lead whose update waits in the DLQ too is refused until the update is in; then the first is found superseded", async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			await stack.crm.fail(2, 503);
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'retry-older',
+			});
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'retry-newer' },
+			);
+			expect([first.status, update.status]).toEqual([500, 500]);
+			const retry = (dlqId: unknown) =>
+				stack.internal('POST', `/internal/dlq/${String(dlqId)}/retry`, {});
+			const early = await retry(first.body.dlq_id);
+			expect(early.status).toBe(409);
+			expect(String(early.body.detail)).toContain('waits for a newer lead of its CRM record');
+			expect(await stack.crm.leads()).toEqual([]);
+			expect((await retry(update.body.dlq_id)).body).toMatchObject({ outcome: 'resolved' });
+			expect((await retry(first.body.dlq_id)).body).toMatchObject({ outcome: 'resolved' });
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'retry-older', upserts: 1 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+		} finally {
+			await stack.close();
+		}
+	});
+
 	test('policy update: when the first lead and its update both wait in the DLQ, the update is retried first and the first is not sent over it', async () => {
 		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
 		try {

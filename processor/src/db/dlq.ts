@@ -118,12 +118,16 @@ function noNewerToDeliver(sql: Queryable, waiting: readonly DlqStatus[]) {
 			SELECT 1 FROM dlq nd WHERE nd.run_id = n.run_id AND nd.status = ANY(${waiting as string[]}))))`;
 }
 
-/** An operator's "retry now": an open or dead item that is not being retried by someone else. */
+/**
+ * An operator's "retry now": an open or dead item that is not being retried by someone else, and
+ * has no newer lead of its CRM record still on its way (policy update: that one goes first).
+ */
 export async function claimOne(sql: Sql, dlqId: number, claim: Claim): Promise<ClaimedItem | null> {
 	const [item] = await claimWhere(
 		sql,
 		claim,
-		sql`d.dlq_id = ${dlqId} AND d.run_id IS NOT NULL AND (d.status IN ('open', 'dead') OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))`,
+		sql`d.dlq_id = ${dlqId} AND d.run_id IS NOT NULL AND (d.status IN ('open', 'dead') OR (d.status = 'retrying' AND d.locked_until <= ${claim.now}))
+			AND ${noNewerToDeliver(sql, ['open', 'retrying'])}`,
 	);
 	return item ?? null;
 }

@@ -106,10 +106,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
 		if (outcome) return void res.json(outcome);
 		const entry = await findDlqEntry(deps.sql, id);
 		if (!entry) throw new HttpError(404, ERR.dlq_item_not_found, `No DLQ item ${id}`);
+		const waits = entry.run_id !== null && (entry.status === 'open' || entry.status === 'dead');
 		throw new HttpError(
 			409,
 			ERR.dlq_item_not_retryable,
-			`DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`,
+			waits
+				? `DLQ item ${id} waits for a newer lead of its CRM record still on its way (policy update), or a retry is taking it right now; it is retried after that one, or found superseded`
+				: `DLQ item ${id} is ${entry.status}${entry.run_id ? '' : ' and has no lead'}; it cannot be retried now`,
 		);
 	});
 
