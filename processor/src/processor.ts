@@ -122,7 +122,14 @@ export async function startProcessor(
 			pauseAfterCrmKeyPrefix: config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX ?? null,
 			pauseBeforeSamePersonKeyPrefix: config.TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX ?? null,
 		};
-		const recovered = await recoverInterrupted(delivery);
+		// a recovery that fails here is the retry loop's: it recovers on every pass
+		const recovered = await recoverInterrupted(delivery).catch((error: unknown) => {
+			logger.warn(
+				{ err: error },
+				'runs interrupted before this start could not be recovered yet; the retry loop tries again',
+			);
+			return 0;
+		});
 		if (recovered > 0) {
 			logger.warn({ recovered }, 'runs interrupted before this start were handed to the DLQ');
 		}

@@ -1,5 +1,11 @@
 import { waitFor } from '@lead-intake-hub/stack';
-import { postLead, startStack, validLead, type Stack } from './support/harness.js';
+import {
+	postLead,
+	signatureHeaders,
+	startStack,
+	validLead,
+	type Stack,
+} from './support/harness.js';
 
 /**
  * Retry-due mechanics on real Postgres, with the mock CRM's faults and a moved clock: the short
@@ -294,6 +300,71 @@ test('an item whose claim would run out during its CRM call is not sent: it is d
 			SELECT count(*)::int AS n FROM dlq WHERE dlq_id IN (${first}, ${second}) AND status = 'resolved'`;
 		expect(settled!.n).toBe(2);
 	} finally {
+		await own.close();
+	}
+}, 30_000);
+
+test('a recovery held up by one run does not stop the retries that are due', async () => {
+	const own = await startStack({
+		duplicates: 'shipped',
+		env: {
+			...MECHANICS,
+			// a lead with this key is stored unchecked, and its request is held (a crash test's pause)
+			TEST_PAUSE_BEFORE_SAME_PERSON_KEY_PREFIX: 'held-',
+			DB_QUERY_TIMEOUT_MS: '500',
+			DLQ_RETRY_INTERVAL_SECONDS: '0',
+		},
+	});
+	const held = new AbortController();
+	const locker = await own.sql.reserve();
+	try {
+		const at = () => String(Math.floor(own.clock.now.getTime() / 1000));
+		await own.crm.fail(1, 503);
+		const failed = await postLead(own.url, validLead({ email: 'due-one@example.com' }), {
+			key: 'due-one',
+			timestamp: at(),
+		});
+		expect(failed.status).toBe(500);
+		// answered never: the request is held until the test lets go of it
+		const raw = JSON.stringify(validLead({ email: 'held-one@example.com' }));
+		void fetch(`${own.url}/webhook/lead`, {
+			method: 'POST',
+			headers: {
+				'content-type': 'application/json',
+				...signatureHeaders(raw, { key: 'held-one', timestamp: at() }),
+			},
+			body: raw,
+			signal: held.signal,
+		}).catch(() => undefined);
+		await waitFor(() => own.sql`SELECT 1 FROM runs WHERE idempotency_key = 'held-one'`, {
+			what: 'the held lead stored',
+			until: (rows) => rows.length === 1,
+		});
+		// the recovery must check the held run before it hands it on; the test holds the run, so
+		// the check runs out of time
+		await locker`BEGIN`;
+		await locker`SELECT 1 FROM runs WHERE idempotency_key = 'held-one' FOR UPDATE`;
+		own.clock.advance(3600);
+		const pass = await own.internal('POST', '/internal/dlq/retry-due', {});
+		expect(pass.status).toBe(200);
+		expect(pass.body).toMatchObject({ claimed: 1, resolved: 1, recovered: 0 });
+		expect(own.logs.some((line) => line.includes('could not be recovered in this pass'))).toBe(
+			true,
+		);
+		await locker`ROLLBACK`;
+		// a later pass recovers it (the check that ran out of time may still hold it a moment)
+		await waitFor(
+			async () => {
+				await own.internal('POST', '/internal/dlq/retry-due', {});
+				const [run] = await own.sql<{ status: string }[]>`
+					SELECT status FROM runs WHERE idempotency_key = 'held-one'`;
+				return run!.status;
+			},
+			{ what: 'the held run recovered', until: (status) => status !== 'accepted' },
+		);
+	} finally {
+		locker.release();
+		held.abort();
 		await own.close();
 	}
 }, 30_000);
