@@ -7,6 +7,7 @@ import { connect, type Sql } from '../src/db/connection.js';
 import { answerOnStoreKey, signingKeys, signV2 } from '../src/intake/signature.js';
 import {
 	postLead,
+	postOnStore,
 	testDatabase,
 	TEST_SECRET,
 	TEST_SERVICE_TOKEN,
@@ -99,19 +100,8 @@ async function start(extra: Record<string, string> = {}) {
 }
 
 /** Signed with the answer-on-store key, as the Lead Intake node does when it answers on store. */
-function postAsync(url: string, lead: Record<string, unknown>, key: string) {
-	const raw = JSON.stringify(lead);
-	const timestamp = String(Math.floor(Date.now() / 1000));
-	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
-	return postLead(url, lead, {
-		key,
-		headers: {
-			prefer: 'respond-async',
-			'webhook-signature': signV2(derived, key, timestamp, Buffer.from(raw)),
-			'webhook-timestamp': timestamp,
-		},
-	});
-}
+const postAsync = (url: string, lead: Record<string, unknown>, key: string) =>
+	postOnStore(url, lead, { key });
 
 /** `count` valid leads answered on store, keys `<prefix>0`..: each is answered 202 (queued). */
 async function postQueued(url: string, prefix: string, count: number) {

@@ -1,6 +1,5 @@
 import { waitFor } from '@lead-intake-hub/stack';
-import { answerOnStoreKey, signingKeys, signV2 } from '../src/intake/signature.js';
-import { postLead, startStack, TEST_SECRET, validLead, type Stack } from './support/harness.js';
+import { postOnStore, startStack, validLead, type Stack } from './support/harness.js';
 
 /*
  * The background deliverer on an in-process processor whose clock the test moves (the process
@@ -21,22 +20,11 @@ beforeAll(async () => {
 });
 afterAll(() => stack.close());
 
-/** Signed with the answer-on-store key, as the Lead Intake node does when it answers on store. */
-function postOnStore(key: string) {
-	const lead = validLead({ email: `${key}@example.com` });
-	const raw = JSON.stringify(lead);
-	const timestamp = String(Math.floor(stack.clock.now.getTime() / 1000));
-	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
-	return postLead(stack.url, lead, {
+const onStore = (key: string) =>
+	postOnStore(stack.url, validLead({ email: `${key}@example.com` }), {
 		key,
-		timestamp,
-		headers: {
-			prefer: 'respond-async',
-			'webhook-signature': signV2(derived, key, timestamp, Buffer.from(raw)),
-			'webhook-timestamp': timestamp,
-		},
+		timestamp: String(Math.floor(stack.clock.now.getTime() / 1000)),
 	});
-}
 
 test('a claimed lead whose claim would run out during its CRM call is not sent under it: it goes back to the queue and is delivered under a new claim', async () => {
 	await fetch(`${stack.crm.url}/admin/faults`, {
@@ -44,7 +32,7 @@ test('a claimed lead whose claim would run out during its CRM call is not sent u
 		headers: { 'content-type': 'application/json' },
 		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 700, key: 'claim-first' }),
 	});
-	const answers = await Promise.all([postOnStore('claim-first'), postOnStore('claim-second')]);
+	const answers = await Promise.all([onStore('claim-first'), onStore('claim-second')]);
 	expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
 	const claims = () => stack.sql<
 		{ idempotency_key: string; status: string; lease_until: Date | null }[]

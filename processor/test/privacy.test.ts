@@ -4,7 +4,7 @@ import { waitFor } from '@lead-intake-hub/stack';
 import { claimPerson } from '../src/db/person-identities.js';
 import { findRepeat } from '../src/db/runs.js';
 import { ledger } from '../src/db/ledger.js';
-import { connect } from '../src/db/connection.js';
+import { connect, type Sql } from '../src/db/connection.js';
 import { migrate } from '../src/db/migrate.js';
 import { claimDueCrmErasures, eraseAndRecord, retentionBatch } from '../src/db/privacy.js';
 import { recordIntakeFailure } from '../src/db/transitions.js';
@@ -91,6 +91,32 @@ const needlesOf = (person: Person) => [
 ];
 
 /** An alert file as the Alert Router writes one for a run (here with the plain data, the worst case). */
+/** A migrated database of the test's own (its rows staged by hand, nothing else writes them). */
+async function withOwnDatabase(connections: number, body: (sql: Sql) => Promise<void>) {
+	const database = await testDatabase();
+	const sql = connect(database.url, { maxConnections: connections });
+	try {
+		await migrate(sql, defaultMigrationsDir);
+		await body(sql);
+	} finally {
+		await sql.end();
+		await database.drop();
+	}
+}
+
+/** An operator's erasure request, as the privacy service makes one (the CRM asked 10 s on at the earliest). */
+function erasureRequest(correlationId: string, askedSubjects: string[], now: Date) {
+	return {
+		lockTimeoutMs: 10_000,
+		alertFiles: 0,
+		requestedBy: 'dpo@company',
+		correlationId,
+		now,
+		askedSubjects,
+		inFlightSeconds: 10,
+	};
+}
+
 async function alertFileFor(runId: string, person: Person, second: number) {
 	const name = `20261201T0000${String(second).padStart(2, '0')}Z_${runId}.json`;
 	await writeFile(join(stack.alertsDir, name), JSON.stringify({ run_id: runId, lead: person }));
@@ -800,10 +826,7 @@ test('retention on an injected clock: old runs anonymised, old alert files delet
 
 test('retention leaves a lead answered on store and still queued for the CRM, however old', async () => {
 	// a database of its own: no deliverer claims the queued run while retention looks at it
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 2 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(2, async (sql) => {
 		const received = new Date(stack.clock.now.getTime() - 400 * 86_400_000);
 		for (const [key, status] of [
 			['old-queued', 'queued'],
@@ -826,18 +849,12 @@ test('retention leaves a lead answered on store and still queued for the CRM, ho
 			{ status: 'processed', erased: true },
 			{ status: 'queued', erased: false },
 		]);
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test("retention anonymises a person's first run with its identities, and closes a dead item as an erasure does", async () => {
 	// the same-person check on (as shipped): a first run keeps its identities until it is anonymised
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 2 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(2, async (sql) => {
 		const received = new Date(stack.clock.now.getTime() - 400 * 86_400_000);
 		const [first] = await sql<{ run_id: string }[]>`
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, received_at, status, email_hash)
@@ -866,18 +883,12 @@ test("retention anonymises a person's first run with its identities, and closes 
 			new Date(0),
 		);
 		expect(summary).toMatchObject({ received: 1, erased: 1, dead: 0, balanced: true });
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test('an erasure that waited for a writer of its run erases what that writer added meanwhile', async () => {
 	// a database of its own: the rows are staged by hand, nothing else writes them
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 3 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(3, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
 			VALUES (gen_random_uuid(), 'writer-1', 'seed', 'seed', 'accepted', 'hash-of-writer')
@@ -898,15 +909,11 @@ test('an erasure that waited for a writer of its run erases what that writer add
 				INSERT INTO audit_events (run_id, event_type, actor, payload)
 				VALUES (${runId}, 'delivery_failed', 'processor', '{"error": "CRM said: writer@example.com is taken"}')`;
 			await writer`UPDATE runs SET status = 'failed' WHERE run_id = ${runId}`;
-			const erasing = eraseAndRecord(sql, [runId], {
-				lockTimeoutMs: 10_000,
-				alertFiles: 0,
-				requestedBy: 'dpo@company',
-				correlationId: 'erase-behind-writer',
-				now: new Date(),
-				askedSubjects: ['hash-of-writer'],
-				inFlightSeconds: 10,
-			});
+			const erasing = eraseAndRecord(
+				sql,
+				[runId],
+				erasureRequest('erase-behind-writer', ['hash-of-writer'], new Date()),
+			);
 			await waitFor(
 				() => sql`
 					SELECT 1 FROM pg_stat_activity
@@ -941,17 +948,11 @@ test('an erasure that waited for a writer of its run erases what that writer add
 				event: { erased: true },
 			},
 		]);
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test('an erasure that waited for a same-person check of its run deletes the identities that check recorded meanwhile', async () => {
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 3 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(3, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
 			VALUES (gen_random_uuid(), 'checked-1', 'seed', 'seed', 'accepted', 'hash-of-checked')
@@ -968,15 +969,11 @@ test('an erasure that waited for a same-person check of its run deletes the iden
 				{ runId, correlationId: null, identities, windowHours: 24, policy: 'drop', queue: false },
 				5000,
 			);
-			const erasing = eraseAndRecord(sql, [runId], {
-				lockTimeoutMs: 10_000,
-				alertFiles: 0,
-				requestedBy: 'dpo@company',
-				correlationId: 'erase-behind-check',
-				now: new Date(),
-				askedSubjects: ['hash-of-checked'],
-				inFlightSeconds: 10,
-			});
+			const erasing = eraseAndRecord(
+				sql,
+				[runId],
+				erasureRequest('erase-behind-check', ['hash-of-checked'], new Date()),
+			);
 			await waitFor(
 				() => sql`
 					SELECT 1 FROM pg_stat_activity
@@ -1007,17 +1004,11 @@ test('an erasure that waited for a same-person check of its run deletes the iden
 				5000,
 			),
 		).toBeNull();
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test('a repeat of a lead that waited for the erasure of its run records no key', async () => {
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 4 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(4, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
 			VALUES (gen_random_uuid(), 'repeat-key-1', 'fp-1', 'seed', 'failed', 'hash-of-repeat')
@@ -1031,15 +1022,11 @@ test('a repeat of a lead that waited for the erasure of its run records no key',
 		try {
 			await holder`BEGIN`;
 			await holder`SELECT 1 FROM dlq WHERE run_id = ${runId} FOR UPDATE`;
-			const erasing = eraseAndRecord(sql, [runId], {
-				lockTimeoutMs: 10_000,
-				alertFiles: 0,
-				requestedBy: 'dpo@company',
-				correlationId: 'erase-under-repeat',
-				now: new Date(),
-				askedSubjects: ['hash-of-repeat'],
-				inFlightSeconds: 10,
-			});
+			const erasing = eraseAndRecord(
+				sql,
+				[runId],
+				erasureRequest('erase-under-repeat', ['hash-of-repeat'], new Date()),
+			);
 			const waiting = (count: number) =>
 				waitFor(
 					() => sql`
@@ -1067,27 +1054,13 @@ test('a repeat of a lead that waited for the erasure of its run records no key',
 			await sql`
 				SELECT payload FROM audit_events WHERE run_id = ${runId} AND event_type = 'lead_duplicate'`,
 		).toEqual([{ payload: { erased: true } }]);
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test("the CRM is asked to erase a first run's record only after the later leads on their way under its key, a housemate's too", async () => {
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 3 });
-	const erase = (runId: string, now: Date) =>
-		eraseAndRecord(sql, [runId], {
-			lockTimeoutMs: 10_000,
-			alertFiles: 0,
-			requestedBy: 'dpo@company',
-			correlationId: `erase-${runId}`,
-			now,
-			askedSubjects: ['hash-of-first'],
-			inFlightSeconds: 10,
-		});
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(3, async (sql) => {
+		const erase = (runId: string, now: Date) =>
+			eraseAndRecord(sql, [runId], erasureRequest(`erase-${runId}`, ['hash-of-first'], now));
 		const firstRun = async (key: string) => {
 			const [row] = await sql<{ run_id: string }[]>`
 				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
@@ -1118,17 +1091,11 @@ test("the CRM is asked to erase a first run's record only after the later leads 
 			VALUES (${housemate!.run_id}, 'crm_http_500', '{}', 'retrying', NULL, ${claimEnds}, gen_random_uuid())`;
 		const { record } = await erase(first, now);
 		expect(record!.crm_next_at!.getTime()).toBeGreaterThanOrEqual(claimEnds.getTime());
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });
 
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
-	const database = await testDatabase();
-	const sql = connect(database.url, { maxConnections: 2 });
-	try {
-		await migrate(sql, defaultMigrationsDir);
+	await withOwnDatabase(2, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
 			VALUES (gen_random_uuid(), 'late-1', 'seed', 'seed', 'accepted', 'hash-of-late')
@@ -1194,8 +1161,5 @@ test('a CRM call that fails after its person was erased writes its attempt and e
 				items: 0,
 			},
 		]);
-	} finally {
-		await sql.end();
-		await database.drop();
-	}
+	});
 });

@@ -9,7 +9,7 @@ import { loadConfig } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
 import type { DuplicateSettings } from '../../src/intake/ruleset.js';
 import { seedRulesVersion } from './rules-seed.js';
-import { signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
+import { answerOnStoreKey, signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
 
@@ -167,6 +167,29 @@ export interface SignedPostOptions {
 	rawBody?: string;
 	/** v2 (Standard Webhooks, the default) or the legacy X-Signature scheme. */
 	scheme?: 'v1' | 'v2';
+}
+
+/**
+ * A lead asking to be answered on store (`Prefer: respond-async`), signed with the derived key as
+ * the Lead Intake node signs it (v2).
+ */
+export function postOnStore(
+	url: string,
+	lead: Record<string, unknown>,
+	options: { key: string; timestamp?: string },
+) {
+	const raw = JSON.stringify(lead);
+	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
+	return postLead(url, lead, {
+		key: options.key,
+		timestamp,
+		headers: {
+			prefer: 'respond-async',
+			'webhook-signature': signV2(derived, options.key, timestamp, Buffer.from(raw)),
+			'webhook-timestamp': timestamp,
+		},
+	});
 }
 
 /** The signature headers for a request, as the n8n Lead Intake node sends them. */
