@@ -201,6 +201,15 @@ export class ConfigError extends Error {}
  * with them rather than misbehave later (a lease that runs out in the middle of the work it
  * covers re-delivers a lead during its own CRM call and tells the client it failed).
  */
+/**
+ * What an accepted run's lease must outlast after its insert: the CRM call and the processed
+ * write, which may wait its deadline to join a group commit, run, and run once more alone when
+ * its group failed (write-batcher.ts).
+ */
+function callAndProcessedWriteMs(config: Env): number {
+	return config.CRM_TIMEOUT_MS + 3 * config.DB_QUERY_TIMEOUT_MS;
+}
+
 function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 	const problems: string[] = [];
 	for (const pause of [
@@ -220,9 +229,10 @@ function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 	// what a lease must outlast: one CRM call and the write that records its outcome
 	const callAndWriteMs = config.CRM_TIMEOUT_MS + config.DB_QUERY_TIMEOUT_MS;
 	const covers = `CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${callAndWriteMs} ms`;
-	if (acceptedLeaseSeconds * 1000 < callAndWriteMs) {
+	const processedMs = callAndProcessedWriteMs(config);
+	if (acceptedLeaseSeconds * 1000 < processedMs) {
 		problems.push(
-			`ACCEPTED_LEASE_SECONDS (${acceptedLeaseSeconds}): shorter than a CRM call and the write after it, ${covers}; an accepted lead would be recovered and re-delivered during its own call`,
+			`ACCEPTED_LEASE_SECONDS (${acceptedLeaseSeconds}): shorter than a CRM call and the processed write after it, CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + 3 × DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${processedMs} ms; an accepted lead would be recovered and re-delivered during its own call`,
 		);
 	}
 	if (config.DLQ_LEASE_SECONDS * 1000 < callAndWriteMs) {
@@ -251,13 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) {
 		const { MOCK_CRM_URL: oldCrmUrl, ...config } = parsed.data;
-		// three CRM timeouts, and never less than a call and its write
+		// three CRM timeouts, and never less than a call and its processed write
 		const acceptedLeaseSeconds =
 			config.ACCEPTED_LEASE_SECONDS ??
-			Math.ceil(
-				Math.max(3 * config.CRM_TIMEOUT_MS, config.CRM_TIMEOUT_MS + config.DB_QUERY_TIMEOUT_MS) /
-					1000,
-			);
+			Math.ceil(Math.max(3 * config.CRM_TIMEOUT_MS, callAndProcessedWriteMs(config)) / 1000);
 		const problems = contradictions(config, acceptedLeaseSeconds);
 		if (problems.length > 0) {
 			throw new ConfigError(

@@ -40,7 +40,7 @@ const env = (extra: Record<string, string> = {}) => ({
 	SERVICE_TOKEN: TEST_SERVICE_TOKEN,
 	CRM_URL: `${crm.url}/leads/upsert`,
 	CRM_TOKEN: 'crash-crm-token',
-	// the lease of an accepted run is 3 CRM timeouts: 3 s
+	// the lease of an accepted run: a CRM call and its processed write, 1 s + 3 × 1.5 s = 6 s
 	CRM_TIMEOUT_MS: '1000',
 	FAULT_INJECTION: 'on',
 	...extra,
@@ -85,7 +85,7 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 	if (retried.status === 409) expect(retried.body).toMatchObject({ code: 'request_in_progress' });
 	else expect(retried.body).toMatchObject({ status: 'duplicate', existing_status: 'failed' });
 
-	// the DLQ workflow's schedule, compressed: retry-due until the run is settled (its lease is 3 s)
+	// the DLQ workflow's schedule, compressed: retry-due until the run is settled (its lease is 6 s)
 	await waitFor(
 		async () => {
 			await retryDue(second.url);
@@ -95,7 +95,7 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 		{
 			what: 'retry-due to settle the orphaned run crash-1 as processed',
 			until: (status) => status === 'processed',
-			deadlineMs: 15_000,
+			deadlineMs: 30_000,
 			intervalMs: 100,
 		},
 	);
@@ -118,7 +118,7 @@ test('kill -9 after the CRM call: the client is not told done; the recovery deli
 		run_id: orphan!.run_id,
 		existing_status: 'processed',
 	});
-});
+}, 60_000);
 
 test('a processor starting after the lease ran out recovers the orphan by itself', async () => {
 	const first = await startProcessorProcess(env({ TEST_PAUSE_AFTER_CRM_KEY_PREFIX: 'crash-' }));
@@ -129,10 +129,10 @@ test('a processor starting after the lease ran out recovers the orphan by itself
 	await waitFor(
 		async () => {
 			const [row] = await sql`
-				SELECT 1 FROM runs WHERE idempotency_key = 'crash-2' AND received_at < now() - interval '3 seconds'`;
+				SELECT 1 FROM runs WHERE idempotency_key = 'crash-2' AND received_at < now() - interval '6 seconds'`;
 			return row ?? null;
 		},
-		{ what: 'the lease of run crash-2 (3 s) to run out', deadlineMs: 15_000, intervalMs: 100 },
+		{ what: 'the lease of run crash-2 (6 s) to run out', deadlineMs: 30_000, intervalMs: 100 },
 	);
 
 	const second = await startProcessorProcess(env());
@@ -141,7 +141,7 @@ test('a processor starting after the lease ran out recovers the orphan by itself
 	const [item] = await sql`
 		SELECT d.status, d.reason FROM dlq d JOIN runs r USING (run_id) WHERE r.idempotency_key = 'crash-2'`;
 	expect(item).toEqual({ status: 'open', reason: 'interrupted' });
-});
+}, 60_000);
 
 test('kill -9 between the run insert and its same-person check: the recovery checks the run before the DLQ gets it, so the person still has one CRM record', async () => {
 	const own = await testDatabase();
@@ -172,7 +172,7 @@ test('kill -9 between the run insert and its same-person check: the recovery che
 		});
 		expect(['accepted', 'duplicate']).toContain(again.body.status);
 
-		// once the orphan's lease (3 s) has run out, retry-due's recovery checks it first
+		// once the orphan's lease (6 s) has run out, retry-due's recovery checks it first
 		await waitFor(
 			async () => {
 				await retryDue(second.url);
@@ -183,7 +183,7 @@ test('kill -9 between the run insert and its same-person check: the recovery che
 				what: 'the recovery to settle the unchecked orphan',
 				until: (rows) =>
 					rows.length === 2 && rows.every((row) => ['processed', 'duplicate'].includes(row.status)),
-				deadlineMs: 15_000,
+				deadlineMs: 30_000,
 				intervalMs: 100,
 			},
 		);
@@ -208,4 +208,4 @@ test('kill -9 between the run insert and its same-person check: the recovery che
 		await ownSql.end();
 		await own.drop();
 	}
-});
+}, 60_000);
