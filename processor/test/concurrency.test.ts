@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { writeIntakeBatch, type NewRun } from '../src/db/runs.js';
+import { createRunWriter, writeIntakeBatch, type Delivery, type NewRun } from '../src/db/runs.js';
 import { postLead, startStack, validLead, type Stack } from './support/harness.js';
 
 let stack: Stack;
@@ -51,21 +51,22 @@ test('concurrent requests with different keys each get their own run', async () 
 	expect(answers.every((answer) => answer.body.status === 'accepted')).toBe(true);
 });
 
+const newRun = (runId: string, key: string): NewRun => ({
+	runId,
+	idempotencyKey: key,
+	fingerprint: 'f',
+	source: 'test',
+	correlationId: `corr-${key}`,
+	emailHash: null,
+	emailMasked: null,
+	rejection: null,
+	sealedLead: Buffer.from('sealed'),
+	signatureGuard: null,
+	rulesVersion: 1,
+	receivedEvent: { source: 'test', email_hash: null, lead: {} },
+});
+
 test('one intake write opens new runs and marks delivered ones processed in the same statement', async () => {
-	const newRun = (runId: string, key: string): NewRun => ({
-		runId,
-		idempotencyKey: key,
-		fingerprint: 'f',
-		source: 'test',
-		correlationId: `corr-${key}`,
-		emailHash: null,
-		emailMasked: null,
-		rejection: null,
-		sealedLead: Buffer.from('sealed'),
-		signatureGuard: null,
-		rulesVersion: 1,
-		receivedEvent: { source: 'test', email_hash: null, lead: {} },
-	});
 	const [first, second, third] = [randomUUID(), randomUUID(), randomUUID()];
 	expect(await writeIntakeBatch(stack.sql, [newRun(first, 'mixed-1')], [], 5000)).toEqual({
 		created: new Set([first]),
@@ -126,4 +127,54 @@ test('one intake write opens new runs and marks delivered ones processed in the 
 			attempts: null,
 		},
 	]);
+});
+
+test('a run another statement holds does not hold up the processed writes grouped with it: only that run waits', async () => {
+	const [gate, held, free] = [randomUUID(), randomUUID(), randomUUID()];
+	await writeIntakeBatch(
+		stack.sql,
+		[newRun(gate, 'held-gate'), newRun(held, 'held-1'), newRun(free, 'held-2')],
+		[],
+		5000,
+	);
+	const delivery = (runId: string): Delivery => ({
+		runId,
+		correlationId: `corr-${runId}`,
+		trigger: 'intake',
+		attempt: { durationMs: 3, statusCode: 200, success: true, error: null },
+		crmId: `crm-${runId}`,
+		fromStatus: 'accepted',
+		events: [],
+	});
+	// another client's transactions hold the rows of two runs (an erasure, an operator's change)
+	const holdRow = async (runId: string) => {
+		const connection = await stack.sql.reserve();
+		await connection`BEGIN`;
+		await connection`SELECT 1 FROM runs WHERE run_id = ${runId} FOR UPDATE`;
+		return async () => {
+			await connection`COMMIT`;
+			connection.release();
+		};
+	};
+	const releaseGate = await holdRow(gate);
+	const releaseHeld = await holdRow(held);
+
+	// one write in flight at a time: the gate's goes alone and waits for its row, so the next two
+	// queue behind it and go to the database as one group once it is written
+	const writer = createRunWriter(stack.sql, { maxBatch: 10, maxInFlight: 1, deadlineMs: 5000 });
+	const gateWritten = writer.processed(delivery(gate));
+	let heldSettled = false;
+	const heldWritten = writer.processed(delivery(held)).finally(() => (heldSettled = true));
+	const freeWritten = writer.processed(delivery(free));
+	await releaseGate();
+	expect(await gateWritten).toBe(true);
+
+	// the group does not wait for the held row: the free run is written while it is still held
+	expect(await freeWritten).toBe(true);
+	expect(heldSettled).toBe(false);
+	await releaseHeld();
+	expect(await heldWritten).toBe(true);
+	const runs = await stack.sql`
+		SELECT run_id, status FROM runs WHERE run_id IN (${gate}, ${held}, ${free}) ORDER BY run_id`;
+	expect(runs.map((run) => run.status)).toEqual(['processed', 'processed', 'processed']);
 });

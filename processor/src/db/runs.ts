@@ -78,9 +78,10 @@ export async function writeIntakeBatch(
 	deadlineMs: number,
 ): Promise<IntakeBatchResult> {
 	// Postgres plans every part of a statement, empty or not: leave out what the batch lacks
+	const grouped = runs.length + deliveries.length > 1;
 	const parts = [
 		...(runs.length > 0 ? [newRunsStatement(sql, runs)] : []),
-		...(deliveries.length > 0 ? [processedStatement(sql, deliveries)] : []),
+		...(deliveries.length > 0 ? [processedStatement(sql, deliveries, { nowait: grouped })] : []),
 	];
 	const results = [
 		...(runs.length > 0 ? [sql`SELECT run_id, true AS created FROM new_runs`] : []),
@@ -260,9 +261,19 @@ export async function signatureGuardTaken(
 export function processedStatement(
 	sql: Queryable,
 	deliveries: readonly Delivery[],
-	/** Nothing is written unless this holds (a retry's claim still held, say). */
-	when: Fragment = sql`true`,
+	options: {
+		/** Nothing is written unless this holds (a retry's claim still held, say). */
+		when?: Fragment;
+		/**
+		 * A group's write: a run another statement holds fails it at once (55P03) instead of
+		 * holding up every lead in it until the deadline; the group is then written one by one
+		 * (write-batcher.ts), and only the held run waits.
+		 */
+		nowait?: boolean;
+	} = {},
 ) {
+	const when = options.when ?? sql`true`;
+	const ids = deliveries.map((delivery) => delivery.runId);
 	const rows = deliveries.map((delivery) => ({
 		run_id: delivery.runId,
 		crm_id: delivery.crmId,
@@ -276,8 +287,17 @@ export function processedStatement(
 		})),
 	);
 	// the attempt and its events are recorded whoever holds the run: the CRM did get the lead
+	// read before any run is updated: the update waits for no row this CTE did not lock
+	const locked = options.nowait
+		? sql`batch_locks AS MATERIALIZED (
+			SELECT run_id FROM runs WHERE run_id = ANY(${ids}::uuid[]) FOR NO KEY UPDATE NOWAIT
+		), `
+		: sql``;
+	const lockedFirst = options.nowait
+		? sql`AND r.run_id IN (SELECT run_id FROM batch_locks)`
+		: sql``;
 	return sql`
-		delivered AS (
+		${locked}delivered AS (
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text, from_status text)
 		), processed_runs AS (
 			UPDATE runs r SET status = 'processed', crm_id = d.crm_id, processed_at = now(), updated_at = now(),
@@ -285,8 +305,8 @@ export function processedStatement(
 			FROM delivered d
 			-- the id list makes the run lookups index scans: the planner takes jsonb_to_recordset for
 			-- 100 rows and, while runs holds a few thousand, would hash-join it against a full scan
-			WHERE r.run_id = d.run_id AND r.run_id = ANY(${deliveries.map((delivery) => delivery.runId)}::uuid[])
-				AND r.status = d.from_status AND ${when}
+			WHERE r.run_id = d.run_id AND r.run_id = ANY(${ids}::uuid[])
+				AND r.status = d.from_status AND ${when} ${lockedFirst}
 			RETURNING r.run_id
 		), delivery_attempts_written AS (${insertAttempts(sql, deliveries, when)}
 		), delivered_events AS (${insertEventRows(sql, events, { where: when })})`;

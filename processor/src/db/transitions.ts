@@ -144,7 +144,7 @@ export async function settleRedelivery(
 			correlationId: item.correlationId,
 			fromStatus: 'failed',
 		};
-		writes = processedStatement(sql, [delivery], held);
+		writes = processedStatement(sql, [delivery], { when: held });
 	} else {
 		const { events } =
 			'failed' in outcome
