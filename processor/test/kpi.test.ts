@@ -83,6 +83,24 @@ test('the report files for the day exist and carry the numbers', async () => {
 	expect(csv).toContain(`${today()},4,2,1,1,1,0,1,`);
 });
 
+test('a failed lead resolved by hand is no longer counted as not delivered yet', async () => {
+	const [item] = await stack.sql<{ dlq_id: number }[]>`
+		SELECT d.dlq_id::int AS dlq_id FROM dlq d JOIN runs r USING (run_id)
+		WHERE r.idempotency_key = 'kpi-4'`;
+	const resolved = await stack.internal('POST', `/internal/dlq/${item!.dlq_id}/resolve`, {
+		note: 'entered in the CRM by hand',
+	});
+	expect(resolved.body).toMatchObject({ status: 'resolved' });
+	const answer = await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
+	// the run stays `failed`; the ledger counts it resolved by hand, and so does the day
+	expect(answer.body.row).toMatchObject({ received_count: 4, failed_count: 0, dlq_open_count: 0 });
+	const report = await readFile(join(stack.alertsDir, `kpi_${today()}.md`), 'utf8');
+	expect(report).toContain(
+		'4 leads arrived; 2 reached the CRM, 1 was refused by the rules and 0 are not delivered yet.',
+	);
+	expect(report.split('\n')[0]).toContain('1 resolved by hand');
+});
+
 test('without a date it computes yesterday (UTC) by the processor clock', async () => {
 	const answer = await stack.internal('POST', '/internal/kpi/compute-daily');
 	const yesterday = new Date(stack.clock.now.getTime() - 86_400_000).toISOString().slice(0, 10);

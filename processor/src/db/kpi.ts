@@ -35,13 +35,19 @@ export async function computeKpiDays(sql: Sql, from: string, to: string): Promis
 			SELECT day::date AS day FROM generate_series(${from}::date, ${to}::date, interval '1 day') AS day
 		), range_runs AS (
 			SELECT r.run_id, r.status, (r.received_at AT TIME ZONE 'UTC')::date AS day,
-				extract(epoch FROM r.processed_at - r.received_at) * 1000 AS to_crm_ms
+				extract(epoch FROM r.processed_at - r.received_at) * 1000 AS to_crm_ms,
+				-- a failed run that never reached the CRM: waiting, dead, or erased first (an erasure
+				-- leaves the day's numbers as they were); not one resolved by hand or superseded by a
+				-- newer lead of its record, which the ledger counts apart
+				r.status = 'failed' AND (r.erased_at IS NOT NULL OR (
+					SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1
+				) IS DISTINCT FROM 'resolved') AS undelivered
 			FROM runs r, bounds b WHERE r.received_at >= b.range_start AND r.received_at < b.range_end
 		), run_counts AS (
 			SELECT day, count(*) AS received,
 				count(*) FILTER (WHERE status = 'processed') AS processed,
 				count(*) FILTER (WHERE status = 'rejected') AS rejected,
-				count(*) FILTER (WHERE status = 'failed') AS failed,
+				count(*) FILTER (WHERE undelivered) AS failed,
 				count(*) FILTER (WHERE status = 'duplicate') AS same_person,
 				avg(to_crm_ms) FILTER (WHERE status = 'processed') AS avg_ms,
 				percentile_cont(0.5) WITHIN GROUP (ORDER BY to_crm_ms) FILTER (WHERE status = 'processed') AS p50_ms,
