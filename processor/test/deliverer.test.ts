@@ -15,6 +15,8 @@ beforeAll(async () => {
 			DELIVERY_LINGER_MS: '2000',
 			// no recovery or retry pass of its own in between
 			DLQ_RETRY_INTERVAL_SECONDS: '0',
+			// a slow CRM call long enough (5 s) that the test moves the clock while it is under way
+			CRM_TIMEOUT_MS: '10000',
 		},
 	});
 });
@@ -30,7 +32,7 @@ test('a claimed lead whose claim would run out during its CRM call is not sent u
 	await fetch(`${stack.crm.url}/admin/faults`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 700, key: 'claim-first' }),
+		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 5000, key: 'claim-first' }),
 	});
 	const answers = await Promise.all([onStore('claim-first'), onStore('claim-second')]);
 	expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
@@ -44,7 +46,7 @@ test('a claimed lead whose claim would run out during its CRM call is not sent u
 		until: (rows) => rows.every((row) => row.status === 'accepted'),
 		intervalMs: 10,
 	});
-	// while the first call is under way (700 ms), the claim's lease runs out: a stalled database
+	// while the first call is under way (5 s), the claim's lease runs out: a stalled database
 	const claimEnded = new Date(stack.clock.now.getTime() + 3600_000);
 	stack.clock.advance(3600);
 	const settled = await waitFor(claims, {
