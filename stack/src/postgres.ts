@@ -15,7 +15,7 @@ export function embeddedAdminUrl(port: number): string {
 }
 
 /** The same server, another database. */
-function databaseUrl(serverUrl: string, database: string): string {
+export function databaseUrl(serverUrl: string, database: string): string {
 	const url = new URL(serverUrl);
 	url.pathname = `/${database}`;
 	return url.toString();

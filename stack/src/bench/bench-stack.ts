@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import { startLocalStack, type LocalStack } from '../local-stack.js';
 import { freePort } from '../ports.js';
 import { floorWorkflow, handOffWorkflow } from './floor-workflow.js';
@@ -45,4 +46,21 @@ export async function startBenchStack(options: {
 		log: options.log,
 	});
 	return { stack, workflowFiles };
+}
+
+/**
+ * VACUUM ANALYZE the benchmark's databases once it has warmed up, as `npm run bench` does: the
+ * figures are those of a deployment in its steady state, where autovacuum has analyzed every table
+ * (within a minute or so of its first writes), not of a fresh database whose planner has yet to
+ * see a row. In that first minute a lead's statements can choose plans that read every run.
+ */
+export async function vacuumAnalyze(databaseUrls: readonly string[]): Promise<void> {
+	for (const url of databaseUrls) {
+		const sql = postgres(url, { max: 1, onnotice: () => undefined });
+		try {
+			await sql.unsafe('VACUUM ANALYZE');
+		} finally {
+			await sql.end();
+		}
+	}
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { leadSource, sampleLead } from '../lead-source.js';
 import { waitFor } from '../wait-for.js';
-import { startBenchStack } from './bench-stack.js';
+import { startBenchStack, vacuumAnalyze } from './bench-stack.js';
 import { HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { BENCH_LEAD_WEBHOOK_PATH } from './lead-workflow.js';
 import { load } from './load.js';
@@ -150,6 +150,7 @@ try {
 		});
 		for (let i = 0; i < 50; i++) await source.post(sampleLead(`lead-cost-warm-${sequence++}`));
 	}
+	await vacuumAnalyze([stack.databaseUrl, stack.n8nDatabaseUrl!]);
 	const samples = { handOff: [] as Sample[], ours: [] as Sample[] };
 	for (let index = 0; index < rounds; index++) {
 		const order: ('handOff' | 'ours')[] =

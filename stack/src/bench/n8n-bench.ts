@@ -6,9 +6,9 @@ import { signingSecret, stackSettings } from '../dev-settings.js';
 import { leadSource, type LeadSource } from '../lead-source.js';
 import { startN8nDeployment, type N8nDeployment } from '../n8n/deployment.js';
 import { ensureN8n } from '../n8n/install.js';
-import { createDatabase, dropDatabase } from '../postgres.js';
+import { createDatabase, databaseUrl, dropDatabase } from '../postgres.js';
 import { deleteRedisKeys, redisReachable } from '../redis.js';
-import { startBenchStack } from './bench-stack.js';
+import { startBenchStack, vacuumAnalyze } from './bench-stack.js';
 import { FLOOR_WEBHOOK_PATH, HAND_OFF_WEBHOOK_PATH } from './floor-workflow.js';
 import { waitFor } from '../wait-for.js';
 import { load, type LoadResult } from './load.js';
@@ -157,6 +157,11 @@ try {
 	const next = () => `bench-${runId}-${sequence++}`;
 	log('Warming up ...');
 	for (const target of targets) await measure(target, 2, 3, next);
+	await vacuumAnalyze([
+		stack.databaseUrl,
+		stack.n8nDatabaseUrl!,
+		...extraDatabases.map((database) => databaseUrl(stack.serverUrl, database)),
+	]);
 
 	const results: Result[] = [];
 	const slowResults: Result[] = [];
