@@ -30,7 +30,7 @@ const ON_STORE = process.env.DRILL_MODE === 'store';
 const SECRET = 'drill-hmac-secret-0123456789';
 const SERVICE_TOKEN = 'drill-service-token-0123456789';
 const CRM_TOKEN = 'drill-crm-token';
-// the lease of an accepted run is 3 CRM timeouts: 3 s here
+// an accepted run's lease: its insert, a CRM call and its processed write, 1 s + 4 × 1.5 s = 7 s
 const CRM_TIMEOUT_MS = 1000;
 
 const repoRoot = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -247,7 +247,10 @@ for (const lead of crmLeads) {
 	recordsByEmail.set(email, (recordsByEmail.get(email) ?? 0) + 1);
 	if (lead.upserts > 1) resentByEmail.set(email, lead.upserts);
 }
-const leaseCutoffSeconds = (3 * CRM_TIMEOUT_MS) / 1000;
+// the processor's derived ACCEPTED_LEASE_SECONDS (DB_QUERY_TIMEOUT_MS at its default, 1.5 s)
+const leaseCutoffSeconds = Math.ceil(
+	Math.max(3 * CRM_TIMEOUT_MS, CRM_TIMEOUT_MS + 4 * 1500) / 1000,
+);
 const [db] = await sql<{ stuck: string; dead: string; waiting: string; recovered: string }[]>`
 	SELECT
 		(SELECT count(*) FROM runs WHERE status = 'queued'

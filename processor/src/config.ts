@@ -202,12 +202,12 @@ export class ConfigError extends Error {}
  * covers re-delivers a lead during its own CRM call and tells the client it failed).
  */
 /**
- * What an accepted run's lease must outlast after its insert: the CRM call and the processed
- * write, which may wait its deadline to join a group commit, run, and run once more alone when
- * its group failed (write-batcher.ts).
+ * What an accepted run's lease must outlast, from received_at (the start of its insert): the
+ * insert itself, the CRM call and the processed write, which may wait its deadline to join a group
+ * commit, run, and run once more alone when its group failed (write-batcher.ts).
  */
 function callAndProcessedWriteMs(config: Env): number {
-	return config.CRM_TIMEOUT_MS + 3 * config.DB_QUERY_TIMEOUT_MS;
+	return config.CRM_TIMEOUT_MS + 4 * config.DB_QUERY_TIMEOUT_MS;
 }
 
 function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
@@ -232,7 +232,7 @@ function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 	const processedMs = callAndProcessedWriteMs(config);
 	if (acceptedLeaseSeconds * 1000 < processedMs) {
 		problems.push(
-			`ACCEPTED_LEASE_SECONDS (${acceptedLeaseSeconds}): shorter than a CRM call and the processed write after it, CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + 3 × DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${processedMs} ms; an accepted lead would be recovered and re-delivered during its own call`,
+			`ACCEPTED_LEASE_SECONDS (${acceptedLeaseSeconds}): shorter than the insert, a CRM call and the processed write after it, CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + 4 × DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${processedMs} ms; an accepted lead would be recovered and re-delivered during its own call`,
 		);
 	}
 	if (config.DLQ_LEASE_SECONDS * 1000 < callAndWriteMs) {
@@ -261,7 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 	const parsed = EnvSchema.safeParse(env);
 	if (parsed.success) {
 		const { MOCK_CRM_URL: oldCrmUrl, ...config } = parsed.data;
-		// three CRM timeouts, and never less than a call and its processed write
+		// three CRM timeouts, and never less than the insert, a call and its processed write
 		const acceptedLeaseSeconds =
 			config.ACCEPTED_LEASE_SECONDS ??
 			Math.ceil(Math.max(3 * config.CRM_TIMEOUT_MS, callAndProcessedWriteMs(config)) / 1000);

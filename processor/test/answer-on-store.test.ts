@@ -85,7 +85,7 @@ const env = (extra: Record<string, string> = {}) => ({
 	SERVICE_TOKEN: TEST_SERVICE_TOKEN,
 	CRM_URL: `${crm.url}/leads/upsert`,
 	CRM_TOKEN: 'aos-crm-token',
-	// leases of 3 s: an accepted run's is 3 CRM timeouts
+	// a DLQ claim's lease is 3 s, an accepted run's 7 s (its insert, a call and its processed write)
 	CRM_TIMEOUT_MS: '1000',
 	DLQ_LEASE_SECONDS: '3',
 	DLQ_RETRY_INTERVAL_SECONDS: '1',
@@ -267,22 +267,22 @@ test('kill -9 while leads are queued and in delivery: another processor delivers
 }, 60_000);
 
 test('a batch that takes longer than ACCEPTED_LEASE_SECONDS keeps its claim: no lead is recovered while its deliverer still holds it', async () => {
-	// 10 leads in one claim, delivered one at a time at 900 ms each (well within the 2 s timeout):
-	// about 9 s, where an accepted run's own lease is 7 s (the shortest the processor takes: a
-	// call and its processed write, 2 s + 3 × 1.5 s) and the recovery looks every second
-	await setCrmFaults({ fail_next: 0, latency_ms: 900, slow_next: 10 });
+	// 12 leads in one claim, delivered one at a time at 900 ms each (well within the 2 s timeout):
+	// about 11 s, where an accepted run's own lease is 8 s (the shortest the processor takes: the
+	// insert, a call and its processed write, 2 s + 4 × 1.5 s) and the recovery looks every second
+	await setCrmFaults({ fail_next: 0, latency_ms: 900, slow_next: 12 });
 	const processor = await start({
 		CRM_TIMEOUT_MS: '2000',
-		ACCEPTED_LEASE_SECONDS: '7',
+		ACCEPTED_LEASE_SECONDS: '8',
 		DLQ_LEASE_SECONDS: '4',
 		DELIVERY_CONCURRENCY: '1',
-		DELIVERY_BATCH: '10',
+		DELIVERY_BATCH: '12',
 		DELIVERY_LINGER_MS: '1000',
 	});
-	await postQueued(processor.url, 'aos-long-', 10);
-	await allProcessed('aos-long-', 10);
+	await postQueued(processor.url, 'aos-long-', 12);
+	await allProcessed('aos-long-', 12);
 	// each CRM call once: nothing was handed to the DLQ and sent again
-	expect((await crmLeads('aos-long-')).map((lead) => lead.upserts)).toEqual(Array(10).fill(1));
+	expect((await crmLeads('aos-long-')).map((lead) => lead.upserts)).toEqual(Array(12).fill(1));
 	const [items] = await sql`
 		SELECT count(*)::int AS n FROM dlq d JOIN runs r USING (run_id)
 		WHERE r.idempotency_key LIKE 'aos-long-%'`;

@@ -74,8 +74,8 @@ describe('a run whose processed write is lost', () => {
 		expect(Number(repeat.headers.get('retry-after'))).toBeGreaterThan(0);
 		expect(await retryDue(stack)).toMatchObject({ recovered: 0, claimed: 0 });
 
-		// the lease outlasts a CRM call and its processed write: 1 s + 3 × 1.5 s, 6 s here
-		stack.clock.advance(7);
+		// the lease outlasts the insert, a CRM call and its processed write: 1 s + 4 × 1.5 s, 7 s here
+		stack.clock.advance(8);
 		expect(await retryDue(stack)).toMatchObject({ recovered: 1, claimed: 1, resolved: 1 });
 
 		const [run] = await stack.sql`SELECT status, sealed_lead FROM runs WHERE run_id = ${runId}`;

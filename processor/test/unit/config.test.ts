@@ -27,17 +27,17 @@ describe('server timeouts', () => {
 });
 
 describe('settings that contradict each other refuse to start, naming both', () => {
-	test('an accepted lease shorter than a CRM call and the processed write after it', () => {
+	test('an accepted lease shorter than the insert, a CRM call and the processed write after it', () => {
 		// the processed write may wait for its group commit, run, and run once more alone
 		const load = () =>
-			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '9', CRM_TIMEOUT_MS: '5000' });
+			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '10', CRM_TIMEOUT_MS: '5000' });
 		expect(load).toThrow(ConfigError);
 		expect(load).toThrow(
-			/ACCEPTED_LEASE_SECONDS \(9\): shorter than a CRM call and the processed write after it, CRM_TIMEOUT_MS \(5000\) \+ 3 × DB_QUERY_TIMEOUT_MS \(1500\) = 9500 ms/,
+			/ACCEPTED_LEASE_SECONDS \(10\): shorter than the insert, a CRM call and the processed write after it, CRM_TIMEOUT_MS \(5000\) \+ 4 × DB_QUERY_TIMEOUT_MS \(1500\) = 11000 ms/,
 		);
 		expect(
-			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '10', CRM_TIMEOUT_MS: '5000' }),
-		).toMatchObject({ ACCEPTED_LEASE_SECONDS: 10 });
+			loadConfig({ ...required, ACCEPTED_LEASE_SECONDS: '11', CRM_TIMEOUT_MS: '5000' }),
+		).toMatchObject({ ACCEPTED_LEASE_SECONDS: 11 });
 	});
 
 	test('a DLQ claim lease shorter than a CRM call and the write after it', () => {
@@ -69,14 +69,14 @@ describe('settings that contradict each other refuse to start, naming both', () 
 		).toThrow(/HTTP_HEADERS_TIMEOUT_MS[\s\S]*ACCEPTED_LEASE_SECONDS[\s\S]*DLQ_LEASE_SECONDS/);
 	});
 
-	test('the derived accepted lease is three CRM timeouts, and never shorter than a call and its processed write', () => {
+	test('the derived accepted lease is three CRM timeouts, and never shorter than the insert, a call and its processed write', () => {
 		expect(loadConfig(required)).toMatchObject({ ACCEPTED_LEASE_SECONDS: 15 });
-		// 1000 + 3 × 1500 ms
+		// 1000 + 4 × 1500 ms
 		expect(loadConfig({ ...required, CRM_TIMEOUT_MS: '1000' })).toMatchObject({
-			ACCEPTED_LEASE_SECONDS: 6,
+			ACCEPTED_LEASE_SECONDS: 7,
 		});
 		expect(loadConfig({ ...required, CRM_TIMEOUT_MS: '300' })).toMatchObject({
-			ACCEPTED_LEASE_SECONDS: 5,
+			ACCEPTED_LEASE_SECONDS: 7,
 		});
 	});
 });
