@@ -101,6 +101,22 @@ test('a failed lead resolved by hand is no longer counted as not delivered yet',
 	expect(report.split('\n')[0]).toContain('1 resolved by hand');
 });
 
+test('erasing the person afterwards leaves the day as it was', async () => {
+	const counts = async () => {
+		const answer = await stack.internal('POST', '/internal/kpi/compute-daily', { date: today() });
+		const { computed_at: _computed, ...row } = answer.body.row as Record<string, unknown>;
+		return row;
+	};
+	const before = await counts();
+	// every lead of this file is the same person, the one resolved by hand among them
+	const erased = await stack.internal('POST', '/internal/privacy/erase', {
+		email: 'jane.doe@example.com',
+	});
+	expect(erased.status).toBe(200);
+	expect(await counts()).toEqual(before);
+	expect(before).toMatchObject({ received_count: 4, failed_count: 0 });
+});
+
 test('without a date it computes yesterday (UTC) by the processor clock', async () => {
 	const answer = await stack.internal('POST', '/internal/kpi/compute-daily');
 	const yesterday = new Date(stack.clock.now.getTime() - 86_400_000).toISOString().slice(0, 10);

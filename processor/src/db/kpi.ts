@@ -36,13 +36,16 @@ export async function computeKpiDays(sql: Sql, from: string, to: string): Promis
 		), range_runs AS (
 			SELECT r.run_id, r.status, (r.received_at AT TIME ZONE 'UTC')::date AS day,
 				extract(epoch FROM r.processed_at - r.received_at) * 1000 AS to_crm_ms,
-				-- a failed run that never reached the CRM: waiting, dead, or erased first (an erasure
-				-- leaves the day's numbers as they were); not one resolved by hand or superseded by a
-				-- newer lead of its record, which the ledger counts apart
-				r.status = 'failed' AND (r.erased_at IS NOT NULL OR (
-					SELECT d.status FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1
-				) IS DISTINCT FROM 'resolved') AS undelivered
-			FROM runs r, bounds b WHERE r.received_at >= b.range_start AND r.received_at < b.range_end
+				-- a failed run that never reached the CRM: waiting, dead, or closed by its erasure (which
+				-- closes its items at its own erased_at: the day's numbers stay as they were); not one
+				-- resolved by hand or superseded by a newer lead of its record, before an erasure or not
+				r.status = 'failed' AND (latest.status IS DISTINCT FROM 'resolved'
+					OR latest.resolved_at = r.erased_at) AS undelivered
+			FROM runs r CROSS JOIN bounds b
+				LEFT JOIN LATERAL (
+					SELECT d.status, d.resolved_at FROM dlq d WHERE d.run_id = r.run_id ORDER BY d.dlq_id DESC LIMIT 1
+				) latest ON true
+			WHERE r.received_at >= b.range_start AND r.received_at < b.range_end
 		), run_counts AS (
 			SELECT day, count(*) AS received,
 				count(*) FILTER (WHERE status = 'processed') AS processed,
