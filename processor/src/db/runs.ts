@@ -286,16 +286,15 @@ export function processedStatement(
 			correlation_id: delivery.correlationId,
 		})),
 	);
-	// the attempt and its events are recorded whoever holds the run: the CRM did get the lead
-	// read before any run is updated: the update waits for no row this CTE did not lock
+	// every run of the group locked, in full, before the update reads any: it waits for no row,
+	// and neither do the attempt and event inserts (their foreign keys share the runs' locks)
 	const locked = options.nowait
 		? sql`batch_locks AS MATERIALIZED (
 			SELECT run_id FROM runs WHERE run_id = ANY(${ids}::uuid[]) FOR NO KEY UPDATE NOWAIT
 		), `
 		: sql``;
-	const lockedFirst = options.nowait
-		? sql`AND r.run_id IN (SELECT run_id FROM batch_locks)`
-		: sql``;
+	const lockedFirst = options.nowait ? sql`AND (SELECT count(*) FROM batch_locks) >= 0` : sql``;
+	// the attempt and its events are recorded whoever holds the run: the CRM did get the lead
 	return sql`
 		${locked}delivered AS (
 			SELECT * FROM jsonb_to_recordset(${sql.json(rows)}) AS x(run_id uuid, crm_id text, from_status text)
