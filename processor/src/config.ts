@@ -197,11 +197,6 @@ export type Config = Omit<
 export class ConfigError extends Error {}
 
 /**
- * Settings that contradict each other, each named with the other: the processor refuses to start
- * with them rather than misbehave later (a lease that runs out in the middle of the work it
- * covers re-delivers a lead during its own CRM call and tells the client it failed).
- */
-/**
  * What an accepted run's lease must outlast, from received_at (the start of its insert): the
  * insert itself, the CRM call and the processed write, which may wait its deadline to join a group
  * commit, run, and run once more alone when its group failed (write-batcher.ts).
@@ -210,6 +205,11 @@ function callAndProcessedWriteMs(config: Env): number {
 	return config.CRM_TIMEOUT_MS + 4 * config.DB_QUERY_TIMEOUT_MS;
 }
 
+/**
+ * Settings that contradict each other, each named with the other: the processor refuses to start
+ * with them rather than misbehave later (a lease that runs out in the middle of the work it
+ * covers re-delivers a lead during its own CRM call and tells the client it failed).
+ */
 function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 	const problems: string[] = [];
 	for (const pause of [
@@ -226,7 +226,7 @@ function contradictions(config: Env, acceptedLeaseSeconds: number): string[] {
 			'HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (the headers are part of the request)',
 		);
 	}
-	// what a lease must outlast: one CRM call and the write that records its outcome
+	// what a DLQ claim's lease must outlast: one CRM call and the write that records its outcome
 	const callAndWriteMs = config.CRM_TIMEOUT_MS + config.DB_QUERY_TIMEOUT_MS;
 	const covers = `CRM_TIMEOUT_MS (${config.CRM_TIMEOUT_MS}) + DB_QUERY_TIMEOUT_MS (${config.DB_QUERY_TIMEOUT_MS}) = ${callAndWriteMs} ms`;
 	const processedMs = callAndProcessedWriteMs(config);
