@@ -1094,6 +1094,65 @@ test("the CRM is asked to erase a first run's record only after the later leads 
 	});
 });
 
+test.each([
+	['a DLQ retry', 'failed'],
+	['a deliverer', 'queued'],
+] as const)(
+	"a housemate's lead claimed by %s while the erasure runs is waited for: the CRM is asked only after its claim",
+	async (_claimant, status) => {
+		await withOwnDatabase(4, async (sql) => {
+			const [first] = await sql<{ run_id: string }[]>`
+				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+				VALUES (gen_random_uuid(), 'first-claimed', 'fp', 'seed', 'processed', 'hash-of-first')
+				RETURNING run_id`;
+			// sent as an update of the first lead's record (policy update), under its key
+			const [housemate] = await sql<{ run_id: string }[]>`
+				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash, duplicate_of, duplicate_match)
+				VALUES (gen_random_uuid(), 'housemate-claimed', 'fp', 'seed', ${status}, 'hash-of-housemate', ${first!.run_id}, 'phone')
+				RETURNING run_id`;
+			const housemateId = housemate!.run_id;
+			if (status === 'failed') {
+				await sql`
+					INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+					VALUES (${housemateId}, 'crm_http_500', '{}', 'open', now())`;
+			}
+			const now = new Date();
+			const claimEnds = new Date(now.getTime() + 3600_000);
+			// the claim is being made (it has read the first run's key) when the erasure starts
+			const claimant = await sql.reserve();
+			try {
+				await claimant`BEGIN`;
+				if (status === 'failed') {
+					await claimant`
+						UPDATE dlq SET status = 'retrying', next_retry_at = NULL, locked_until = ${claimEnds},
+							lease_token = gen_random_uuid()
+						WHERE run_id = ${housemateId}`;
+				} else {
+					await claimant`
+						UPDATE runs SET status = 'accepted', lease_owner = 'deliverer', lease_until = ${claimEnds}
+						WHERE run_id = ${housemateId}`;
+				}
+				const erasing = eraseAndRecord(
+					sql,
+					[first!.run_id],
+					erasureRequest('erase-while-claimed', ['hash-of-first'], now),
+				);
+				await waitFor(
+					() => sql`
+						SELECT 1 FROM pg_stat_activity
+						WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+					{ what: 'the erasure waiting for the claim', until: (rows) => rows.length === 1 },
+				);
+				await claimant`COMMIT`;
+				const { record } = await erasing;
+				expect(record!.crm_next_at!.getTime()).toBeGreaterThanOrEqual(claimEnds.getTime());
+			} finally {
+				claimant.release();
+			}
+		});
+	},
+);
+
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
 	await withOwnDatabase(2, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`

@@ -262,11 +262,25 @@ async function eraseRunsOnce(
 		-- later leads sent to the CRM under one of these runs' keys (policy update) and on their
 		-- way there now, this erasure's or not (a housemate's: the same phone, another e-mail):
 		-- their call may land after the CRM's erasure and write the record again
+		-- Locked FOR SHARE, their DLQ items before their runs (the order a retry's settle write takes
+		-- them): a claim being made now (a deliverer's, a retry's), which may have read the key
+		-- before this erasure commits, is waited for and seen with its lease; one made later skips
+		-- them until this erasure is done, and then reads the key without the erased run
+		repeat_items AS MATERIALIZED (
+			SELECT d.status, d.locked_until FROM dlq d JOIN runs r ON r.run_id = d.run_id
+			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND d.status IN ('open', 'retrying')
+			ORDER BY d.dlq_id FOR SHARE OF d
+		),
+		repeat_runs AS MATERIALIZED (
+			SELECT r.status, r.lease_until FROM runs r
+			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND r.status IN ('queued', 'accepted')
+			ORDER BY r.run_id FOR SHARE
+		),
 		repeats_in_flight AS MATERIALIZED (
-			SELECT CASE WHEN r.status = 'accepted' THEN r.lease_until ELSE d.locked_until END AS until
-			FROM runs r LEFT JOIN dlq d ON d.run_id = r.run_id AND d.status = 'retrying'
-			WHERE r.duplicate_of IN (SELECT run_id FROM target)
-				AND (r.status = 'accepted' OR d.dlq_id IS NOT NULL)
+			-- items first: a UNION ALL reads its parts in order
+			SELECT locked_until AS until FROM repeat_items WHERE status = 'retrying'
+			UNION ALL
+			SELECT lease_until FROM repeat_runs WHERE status = 'accepted'
 		),
 		-- undelivered leads stop (dead ones too: nothing is left to send), anonymised as they close,
 		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file
