@@ -1095,11 +1095,13 @@ test("the CRM is asked to erase a first run's record only after the later leads 
 });
 
 test.each([
-	['a DLQ retry', 'failed'],
+	['a DLQ retry', 'open'],
+	["an operator's retry of a dead lead", 'dead'],
 	['a deliverer', 'queued'],
 ] as const)(
 	"a housemate's lead claimed by %s while the erasure runs is waited for: the CRM is asked only after its claim",
-	async (_claimant, status) => {
+	async (_claimant, waiting) => {
+		const status = waiting === 'queued' ? 'queued' : 'failed';
 		await withOwnDatabase(4, async (sql) => {
 			const [first] = await sql<{ run_id: string }[]>`
 				INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
@@ -1114,7 +1116,7 @@ test.each([
 			if (status === 'failed') {
 				await sql`
 					INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
-					VALUES (${housemateId}, 'crm_http_500', '{}', 'open', now())`;
+					VALUES (${housemateId}, 'crm_http_500', '{}', ${waiting}, now())`;
 			}
 			const now = new Date();
 			const claimEnds = new Date(now.getTime() + 3600_000);

@@ -53,12 +53,16 @@ const CONNECTION_ERROR_CODES = new Set([
 
 /**
  * Rows another statement holds for longer than a statement waits: an erasure's lock timeout ran
- * out (55P03), or it kept finding writers of its runs (migration 0018). Busy, not broken.
+ * out (55P03), it kept finding writers of its runs (migration 0018), or it deadlocked with one
+ * each time it tried (40P01). Busy, not broken.
  */
 export function isBusyError(error: unknown): boolean {
 	const code = (error as { code?: string } | null)?.code;
-	return code === '55P03' || code === ERASURE_MISSED_ROWS;
+	return code === '55P03' || code === ERASURE_MISSED_ROWS || code === DEADLOCK_DETECTED;
 }
+
+/** Postgres's deadlock_detected: one of the statements was rolled back, whole. */
+export const DEADLOCK_DETECTED = '40P01';
 
 /** The SQLSTATE erasure_saw_every_row raises (migration 0018). */
 export const ERASURE_MISSED_ROWS = 'LIH01';

@@ -6,7 +6,7 @@ import {
 	type Anonymise,
 } from '../pii/personal-data.js';
 import type { ErasureCounts, EventPayloads, IdentityMatch } from '../vocabulary.js';
-import { ERASURE_MISSED_ROWS, type Sql } from './connection.js';
+import { DEADLOCK_DETECTED, ERASURE_MISSED_ROWS, type Sql } from './connection.js';
 import { clearRefusedRequests } from './signature-failures.js';
 
 /*
@@ -184,9 +184,11 @@ async function eraseRuns(
 			return await eraseRunsOnce(sql, chosen, lockTimeoutMs, request);
 		} catch (error) {
 			// a writer of these runs committed while the statement waited for them (migration 0018):
-			// it has finished, so the next attempt sees its rows
-			const missedRows = (error as { code?: string }).code === ERASURE_MISSED_ROWS;
-			if (!missedRows || attempt === ERASURE_ATTEMPTS) throw error;
+			// it has finished, so the next attempt sees its rows; a deadlock with a writer of the same
+			// rows rolled the whole statement back, so it is simply made again
+			const code = (error as { code?: string }).code;
+			const again = code === ERASURE_MISSED_ROWS || code === DEADLOCK_DETECTED;
+			if (!again || attempt === ERASURE_ATTEMPTS) throw error;
 		}
 	}
 }
@@ -262,25 +264,27 @@ async function eraseRunsOnce(
 		-- later leads sent to the CRM under one of these runs' keys (policy update) and on their
 		-- way there now, this erasure's or not (a housemate's: the same phone, another e-mail):
 		-- their call may land after the CRM's erasure and write the record again
-		-- Locked FOR SHARE, their DLQ items before their runs (the order a retry's settle write takes
-		-- them): a claim being made now (a deliverer's, a retry's), which may have read the key
-		-- before this erasure commits, is waited for and seen with its lease; one made later skips
-		-- them until this erasure is done, and then reads the key without the erased run
-		repeat_items AS MATERIALIZED (
-			SELECT d.status, d.locked_until FROM dlq d JOIN runs r ON r.run_id = d.run_id
-			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND d.status IN ('open', 'retrying')
-			ORDER BY d.dlq_id FOR SHARE OF d
-		),
+		-- An erasure share-locks those still to be claimed or delivered, then the DLQ items of the
+		-- rest (the order it takes its own runs and items; a failed run is not locked, as a retry's
+		-- settle takes its item before its run): a claim being made now (a deliverer's, a retry's, a
+		-- replay's), which may have read the key before this erasure commits, is waited for and seen
+		-- with its lease; one made later skips them until this erasure is done, and then reads the
+		-- key without the erased run. Retention asks the CRM nothing: it locks none of them.
 		repeat_runs AS MATERIALIZED (
 			SELECT r.status, r.lease_until FROM runs r
 			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND r.status IN ('queued', 'accepted')
-			ORDER BY r.run_id FOR SHARE
+			ORDER BY r.run_id ${request ? sql`FOR SHARE` : sql``}
+		),
+		repeat_items AS MATERIALIZED (
+			SELECT d.status, d.locked_until FROM dlq d JOIN runs r ON r.run_id = d.run_id
+			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND d.status IN ('open', 'retrying', 'dead')
+			ORDER BY d.dlq_id ${request ? sql`FOR SHARE OF d` : sql``}
 		),
 		repeats_in_flight AS MATERIALIZED (
-			-- items first: a UNION ALL reads its parts in order
-			SELECT locked_until AS until FROM repeat_items WHERE status = 'retrying'
+			-- runs first: a UNION ALL reads its parts in order
+			SELECT lease_until AS until FROM repeat_runs WHERE status = 'accepted'
 			UNION ALL
-			SELECT lease_until FROM repeat_runs WHERE status = 'accepted'
+			SELECT locked_until FROM repeat_items WHERE status = 'retrying'
 		),
 		-- undelivered leads stop (dead ones too: nothing is left to send), anonymised as they close,
 		-- so the closing reports itself as the erasure's (migration 0013), with no follow-up file
