@@ -1155,6 +1155,47 @@ test.each([
 	},
 );
 
+test('an erasure that deadlocks with a writer of its rows is made again, not failed', async () => {
+	await withOwnDatabase(4, async (sql) => {
+		const [first] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'first-deadlock', 'fp', 'seed', 'processed', 'hash-of-first')
+			RETURNING run_id`;
+		const [housemate] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash, duplicate_of, duplicate_match)
+			VALUES (gen_random_uuid(), 'housemate-deadlock', 'fp', 'seed', 'failed', 'hash-of-housemate', ${first!.run_id}, 'phone')
+			RETURNING run_id`;
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+			VALUES (${housemate!.run_id}, 'crm_http_500', '{}', 'open', now())`;
+		// another transaction holds the housemate's item, then wants the first run the erasure holds
+		const writer = await sql.reserve();
+		try {
+			await writer`BEGIN`;
+			await writer`SELECT 1 FROM dlq WHERE run_id = ${housemate!.run_id} FOR UPDATE`;
+			const erasing = eraseAndRecord(
+				sql,
+				[first!.run_id],
+				erasureRequest('erase-deadlock', ['hash-of-first'], new Date()),
+			);
+			await waitFor(
+				() => sql`
+					SELECT 1 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+				{ what: 'the erasure waiting for the item', until: (rows) => rows.length === 1 },
+			);
+			// the erasure, waiting longest, finds the deadlock and gives way; its next attempt waits
+			// for this transaction and then erases
+			await writer`SELECT 1 FROM runs WHERE run_id = ${first!.run_id} FOR UPDATE`;
+			await writer`COMMIT`;
+			const { erased } = await erasing;
+			expect(erased.runIds).toEqual([first!.run_id]);
+		} finally {
+			writer.release();
+		}
+	});
+});
+
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
 	await withOwnDatabase(2, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`
