@@ -1182,10 +1182,15 @@ test('an erasure that deadlocks with a writer of its rows is made again, not fai
 				() => sql`
 					SELECT 1 FROM pg_stat_activity
 					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-				{ what: 'the erasure waiting for the item', until: (rows) => rows.length === 1 },
+				{
+					what: 'the erasure waiting for the item',
+					until: (rows) => rows.length === 1,
+					intervalMs: 10,
+				},
 			);
-			// the erasure, waiting longest, finds the deadlock and gives way; its next attempt waits
-			// for this transaction and then erases
+			// the erasure, waiting longest (its deadlock check comes first, a second after its wait
+			// began), finds the deadlock and gives way; its next attempt waits for this transaction and
+			// then erases
 			await writer`SELECT 1 FROM runs WHERE run_id = ${first!.run_id} FOR UPDATE`;
 			await writer`COMMIT`;
 			const { erased } = await erasing;
