@@ -208,14 +208,13 @@ async function claimWhere(
 		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
 			r.sealed_lead,
 			-- the first run erased: its own key (runs.ts, claimQueued)
-			coalesce((SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL),
-				r.idempotency_key) AS crm_key,
+			coalesce(living_run_key(r.duplicate_of), r.idempotency_key) AS crm_key,
 			(SELECT n.run_id FROM runs n
 				WHERE ${sameCrmRecord(sql, 'n', 'r')}
 				AND n.status = 'processed' AND n.erased_at IS NULL
 				-- a record shared through a first run only while that run lives (see crm_key)
 				AND (r.duplicate_of IS NULL
-					OR EXISTS (SELECT 1 FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL))
+					OR living_run_key(r.duplicate_of) IS NOT NULL)
 				AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
 				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id

@@ -402,9 +402,9 @@ export async function claimQueued(
 				FOR UPDATE OF q SKIP LOCKED)) AND r.status = 'queued'
 			RETURNING r.run_id, r.idempotency_key, r.source, r.correlation_id, r.sealed_lead,
 				-- an erased first run's record is gone from the CRM, its key a placeholder: the repeat
-				-- becomes a record of its own, under its own key, which its own erasure can name
-				(SELECT f.idempotency_key FROM runs f WHERE f.run_id = r.duplicate_of AND f.erased_at IS NULL)
-					AS first_idempotency_key`,
+				-- becomes a record of its own, under its own key, which its own erasure can name; read
+				-- as committed now, not as this statement began (migration 0022)
+				living_run_key(r.duplicate_of) AS first_idempotency_key`,
 		claim.deadlineMs,
 	);
 }
