@@ -172,15 +172,16 @@ export async function openRunOfPerson(
 				hits: Record<string, number>;
 			}[]
 		>`
-			WITH ${countHitsStatement(sql, rateCount?.keys ?? [], rateCount?.windowStart ?? new Date(0))},
-			allowed AS MATERIALIZED (
+			WITH hits AS (${countHitsStatement(sql, rateCount?.keys ?? [], rateCount?.windowStart ?? new Date(0))}
+			), allowed AS MATERIALIZED (
 				SELECT NOT EXISTS (
 					SELECT 1 FROM hits h
 					JOIN unnest(${rateCount?.keys ?? []}::text[], ${rateCount?.perMinute ?? []}::bigint[]) AS l(key, per_minute)
 						ON l.key = h.key
 					WHERE h.hits > l.per_minute) AS ok
 			), first AS MATERIALIZED (
-				-- LATERAL on allowed: past a limit the person is not even looked up
+				-- LATERAL on allowed: the rate-limit rows are locked before the person's advisory locks,
+				-- in every plan (one order: no deadlock); past a limit the person is not even looked up
 				SELECT f.* FROM allowed a CROSS JOIN LATERAL same_person_first(
 					CASE WHEN a.ok THEN ${hashes}::text[] ELSE '{}'::text[] END,
 					${claim.windowHours}::int, ${run.runId}::uuid) AS f
