@@ -297,6 +297,54 @@ describe.each([
 	},
 );
 
+describe('a lead held up in its statement holds up no other lead', () => {
+	let own: Stack;
+	beforeAll(async () => {
+		own = await startStack({
+			// room to see the held lead still waiting after the other was answered
+			env: { DB_QUERY_TIMEOUT_MS: '8000', SOURCE_RATE_LIMIT_PER_MINUTE: '1000' },
+			duplicates: 'shipped',
+		});
+	});
+	afterAll(() => own.close());
+
+	test("while a lead of one source waits for its person's lock, the next lead of that source is counted and answered", async () => {
+		const person = validLead({ email: 'held.person@example.com', phone: '+49 170 5550001' });
+		const headers = { 'x-source': 'held-source' };
+		expect((await postLead(own.url, person, { headers })).status).toBe(200);
+		const holder = await own.sql.reserve();
+		try {
+			// the person's identity locks, as the same-person check takes them
+			await holder`BEGIN`;
+			await holder`
+				SELECT pg_advisory_xact_lock(hashtextextended(identity_hash, 21))
+				FROM person_identities p JOIN runs r USING (run_id) WHERE r.source = 'held-source'`;
+			const held = postLead(own.url, person, { headers });
+			const waiting = async () => {
+				const [row] = await own.sql<{ n: number }[]>`
+					SELECT count(*)::int AS n FROM pg_stat_activity
+					WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`;
+				return row!.n;
+			};
+			await waitFor(async () => ((await waiting()) === 1 ? true : null), {
+				what: "the second lead to wait for its person's lock",
+				deadlineMs: 5000,
+				intervalMs: 20,
+			});
+			const other = await postLead(own.url, validLead({ email: 'free@example.com', phone: null }), {
+				headers,
+			});
+			expect(other.status).toBe(200);
+			// answered while the held lead still waits: before, its count waited for that statement
+			expect(await waiting()).toBe(1);
+			await holder`COMMIT`;
+			expect((await held).status).toBe(200);
+		} finally {
+			holder.release();
+		}
+	});
+});
+
 test('expired windows are all deleted in one pass, a batch at a time: a flood from many addresses does not outstay two windows', async () => {
 	const old = new Date(Date.now() - 3 * 60_000);
 	await stack.sql`

@@ -3,7 +3,6 @@ import type { IdentityMatch, PersonIdentity } from '../vocabulary.js';
 import type { Sql } from './connection.js';
 import { insertEventRows } from './audit-events.js';
 import { withDeadline } from './deadline.js';
-import { countHitsStatement } from './rate-limit-hits.js';
 import { newRunsStatement, type NewRun } from './runs.js';
 
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
@@ -157,10 +156,8 @@ export async function openRunOfPerson(
 	sql: Sql,
 	run: NewRun,
 	claim: Pick<PersonClaim, 'identities' | 'windowHours' | 'policy'>,
-	/** The request's shared rate-limit count, made first: past a limit nothing else is done. */
-	rateCount: { keys: string[]; perMinute: number[]; windowStart: Date } | null,
 	deadlineMs: number,
-): Promise<{ opened: boolean; samePerson: SamePerson | null; hits: Map<string, number> }> {
+): Promise<{ opened: boolean; samePerson: SamePerson | null }> {
 	const { hashes, rows } = identityRowsOf(claim.identities);
 	const [row] = await withDeadline(
 		sql<
@@ -169,23 +166,11 @@ export async function openRunOfPerson(
 				run_id: string | null;
 				match: IdentityMatch | null;
 				idempotency_key: string | null;
-				hits: Record<string, number>;
 			}[]
 		>`
-			WITH hits AS (${countHitsStatement(sql, rateCount?.keys ?? [], rateCount?.windowStart ?? new Date(0))}
-			), allowed AS MATERIALIZED (
-				SELECT NOT EXISTS (
-					SELECT 1 FROM hits h
-					JOIN unnest(${rateCount?.keys ?? []}::text[], ${rateCount?.perMinute ?? []}::bigint[]) AS l(key, per_minute)
-						ON l.key = h.key
-					WHERE h.hits > l.per_minute) AS ok
-			), first AS MATERIALIZED (
-				-- LATERAL on allowed: the rate-limit rows are locked before the person's advisory locks,
-				-- in every plan (one order: no deadlock); past a limit the person is not even looked up
-				SELECT f.* FROM allowed a CROSS JOIN LATERAL same_person_first(
-					CASE WHEN a.ok THEN ${hashes}::text[] ELSE '{}'::text[] END,
-					${claim.windowHours}::int, ${run.runId}::uuid) AS f
-			), ${newRunsStatement(sql, [run], { drop: claim.policy === 'drop', onlyIf: sql`(SELECT ok FROM allowed)` })}, recorded AS (${recordIdentities(
+			WITH first AS MATERIALIZED (
+				SELECT * FROM same_person_first(${hashes}::text[], ${claim.windowHours}::int, ${run.runId}::uuid)
+			), ${newRunsStatement(sql, [run], { drop: claim.policy === 'drop' })}, recorded AS (${recordIdentities(
 				sql,
 				run.runId,
 				rows,
@@ -195,8 +180,7 @@ export async function openRunOfPerson(
 				// after the run's lead_received (event_id order is timeline order)
 				samePersonEvent(sql, run, claim.policy, sql`EXISTS (SELECT 1 FROM new_run_events)`)
 			})
-			SELECT EXISTS (SELECT 1 FROM new_runs) AS opened, f.run_id, f.match, f.idempotency_key,
-				(SELECT coalesce(jsonb_object_agg(key, hits), '{}') FROM hits) AS hits
+			SELECT EXISTS (SELECT 1 FROM new_runs) AS opened, f.run_id, f.match, f.idempotency_key
 			FROM (SELECT 1) AS one LEFT JOIN first f ON true`,
 		deadlineMs,
 	);
@@ -204,11 +188,7 @@ export async function openRunOfPerson(
 		row?.run_id && row.match && row.idempotency_key
 			? { duplicateOf: row.run_id, firstIdempotencyKey: row.idempotency_key, match: row.match }
 			: null;
-	return {
-		opened: row?.opened ?? false,
-		samePerson,
-		hits: new Map(Object.entries(row?.hits ?? {})),
-	};
+	return { opened: row?.opened ?? false, samePerson };
 }
 
 /** The runs recorded under any of these identity hashes (a person's first runs, for erasure). */

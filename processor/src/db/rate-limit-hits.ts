@@ -8,26 +8,20 @@ import type { Sql } from './connection.js';
 /**
  * Counts one request against each of `keys` in the window starting at `windowStart`, in one
  * statement (rows in key order, so concurrent counts cannot deadlock); each key's window total.
+ * A statement of its own: its rows are locked until it commits, and every count of the key waits.
  */
 export async function countHits(
 	sql: Sql,
 	keys: readonly string[],
 	windowStart: Date,
 ): Promise<Map<string, number>> {
-	const rows = await sql<
-		{ key: string; hits: number }[]
-	>`${countHitsStatement(sql, keys, windowStart)}`;
-	return new Map(rows.map((row) => [row.key, row.hits]));
-}
-
-/** The counting upsert, also as a CTE body of a statement that writes the request's lead: (key, hits). */
-export function countHitsStatement(sql: Sql, keys: readonly string[], windowStart: Date) {
 	const distinct = [...new Set(keys)].sort();
-	return sql`
+	const rows = await sql<{ key: string; hits: number }[]>`
 		INSERT INTO rate_limit_hits (key, window_start, hits)
 		SELECT key, ${windowStart}, 1 FROM unnest(${distinct}::text[]) AS key ORDER BY key
 		ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_hits.hits + 1
 		RETURNING key, hits`;
+	return new Map(rows.map((row) => [row.key, row.hits]));
 }
 
 /** Deletes up to `limit` windows that ended before `before` (bounded work per call). */

@@ -111,13 +111,12 @@ function join(
  * CTEs `new_runs` (the runs created) and their events. Keys in order, so concurrent batches cannot
  * deadlock. `samePerson`: the statement also has a CTE `first` of at most one row (run_id, match),
  * the first run of the lead's person (person-identities.ts); a run it finds is born naming it,
- * and under policy `drop` born `duplicate` without its sealed lead; `onlyIf`: nothing is created
- * unless it holds (a rate limit the same statement counted).
+ * and under policy `drop` born `duplicate` without its sealed lead.
  */
 export function newRunsStatement(
 	sql: Queryable,
 	runs: readonly NewRun[],
-	samePerson?: { drop: boolean; onlyIf?: Fragment },
+	samePerson?: { drop: boolean },
 ) {
 	const rows = runs.map((run) => ({
 		run_id: run.runId,
@@ -170,7 +169,7 @@ export function newRunsStatement(
 				rejection_reasons text[], error_code text, error_message text, email_hash text, email_masked text,
 				sealed_lead text, signature_guard text, rules_version integer)
 			-- a legacy signature already used (with any key) creates nothing: the caller sorts out why
-			WHERE ${samePerson?.onlyIf ?? sql`true`} AND (x.signature_guard IS NULL
+			WHERE (x.signature_guard IS NULL
 				OR NOT EXISTS (SELECT 1 FROM runs r WHERE r.signature_guard = x.signature_guard))
 		), new_runs AS (
 			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, correlation_id, status,

@@ -114,16 +114,14 @@ export function rateLimit(
 
 /**
  * The shared count a request still owes after its own process counted it (takeLocally): made
- * by countShared, or by a statement that writes the request's lead (db/person-identities.ts),
- * which then hands the window totals to `judge`.
+ * by countShared, a statement of its own before the lead is written (intake-service.ts).
  */
 export interface SharedCount {
 	sql: Sql;
 	deadlineMs: number;
 	windowStart: Date;
-	/** `<limit>:<key>` per limit, and each limit's requests per minute. */
+	/** `<limit>:<key>` per limit. */
 	keys: string[];
-	perMinute: number[];
 	/** The window totals after this request: throws the 429 past any limit. */
 	judge(hits: ReadonlyMap<string, number>): void;
 	/** The count failed: passes (`open`) or throws the 503 (`closed`). */
@@ -150,7 +148,6 @@ export async function takeLocally(
 		deadlineMs,
 		windowStart: new Date(windowStart),
 		keys,
-		perMinute: counted.map(([limit]) => limit.parts.perMinute),
 		judge(hits) {
 			counted.forEach(([limit], index) =>
 				limit.parts.judge(hits.get(keys[index]!) ?? 0, windowStart),

@@ -93,7 +93,7 @@ export function intakeHandler(
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
 		const source = readSource(req);
-		// the shared count is made with the lead's own write where it has one (handleLead)
+		// the shared count is made before the lead is written (handleLead)
 		const rateCount = await takeLocally([
 			[options.signerLimit, verdict.signer],
 			...(source === 'unknown' ? [] : [[options.sourceLimit, source] as const]),

@@ -67,10 +67,7 @@ export interface IntakeRequest {
 	 * (`queued`); a deliverer delivers it in the background (delivery/deliverer.ts).
 	 */
 	answerOnStore: boolean;
-	/**
-	 * The shared rate-limit count this request still owes (http/rate-limit.ts): made by the
-	 * statement that stores a checked lead, else on its own before the lead is written.
-	 */
+	/** The shared rate-limit count this request still owes (http/rate-limit.ts), made first. */
 	rateCount?: SharedCount | null;
 	log: Logger;
 }
@@ -89,19 +86,15 @@ export interface IntakeAnswer {
 
 /** One signed request: idempotency, rules, delivery and the failure path (docs/contract.md). */
 export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Promise<IntakeAnswer> {
+	// Past a limit (429) the lead is not even read. The shared count is a statement of its own: its
+	// rows (the signer's, the source's) are locked only for it. Made by the statement that stored
+	// the lead, they stayed locked for all of it, and every lead of a signer waited for the last.
+	await countShared(request.rateCount ?? null);
 	const ruleset = deps.rules.current();
-	const rateCount = request.rateCount ?? null;
-	let lead: PreparedLead;
-	try {
-		lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), {
-			rules: ruleset.rules,
-			emailHashSalt: deps.emailHashSalt,
-		});
-	} catch (error) {
-		// a lead that cannot be read still counts against the limits (a 429 comes first)
-		await countShared(rateCount);
-		throw error;
-	}
+	const lead = prepareLead(parseLeadBody(request.rawBody, deps.leadLimits), {
+		rules: ruleset.rules,
+		emailHashSalt: deps.emailHashSalt,
+	});
 	const runId = randomUUID();
 	const { reasons, missingFields } = lead.verdict;
 	const rejected = reasons.length > 0;
@@ -136,15 +129,12 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 	let samePerson: SamePerson | null = null;
 	let opened: boolean;
 	if (!checkPerson) {
-		await countShared(rateCount);
 		opened = await deps.runs.open(run);
 	} else if (testPause(deps.pauseBeforeSamePersonKeyPrefix, request.idempotencyKey)) {
-		await countShared(rateCount);
 		opened = await storeUncheckedAndHold(deps, request, run);
 	} else {
-		// counted, stored and checked in one statement: a person's leads are one lead
-		// (docs/contract.md); past a rate limit nothing is stored and judge() answers 429
-		const stored = await openRunOfPerson(
+		// stored and checked in one statement: a person's leads are one lead (docs/contract.md)
+		({ opened, samePerson } = await openRunOfPerson(
 			deps.sql,
 			run,
 			{
@@ -152,11 +142,8 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 				windowHours: duplicates.window_hours,
 				policy: duplicates.policy,
 			},
-			rateCount,
 			deps.deadlineMs,
-		);
-		rateCount?.judge(stored.hits);
-		({ opened, samePerson } = stored);
+		));
 	}
 	if (!opened) return answerRepeat(deps, request, lead);
 
