@@ -220,7 +220,7 @@ describe('no lockout: what others send from an address never refuses a good lead
 	});
 });
 
-// with the same-person check on, a lead's shared count is made by the statement that stores it
+// with the same-person check on, a lead is stored by a statement of its own after its count
 describe.each([
 	['the same-person check off', { window_hours: 0 }],
 	['the same-person check on', 'shipped'],
@@ -323,7 +323,8 @@ describe('a lead held up in its statement holds up no other lead', () => {
 			const waiting = async () => {
 				const [row] = await own.sql<{ n: number }[]>`
 					SELECT count(*)::int AS n FROM pg_stat_activity
-					WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'`;
+					WHERE datname = current_database() AND wait_event_type = 'Lock'
+						AND wait_event = 'advisory' AND query LIKE '%same_person_first%'`;
 				return row!.n;
 			};
 			await waitFor(async () => ((await waiting()) === 1 ? true : null), {

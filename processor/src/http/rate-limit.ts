@@ -18,7 +18,6 @@ export interface RateLimit {
 }
 
 interface LimitParts {
-	perMinute: number;
 	name: RateLimitName;
 	countLocally(key: string): Promise<void>;
 	shared: SharedCounter | undefined;
@@ -69,7 +68,6 @@ export function rateLimit(
 		);
 	};
 	const parts: LimitParts = {
-		perMinute,
 		name,
 		async countLocally(key) {
 			const { totalHits, resetTime } = await store.increment(key);
