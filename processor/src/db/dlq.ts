@@ -208,16 +208,17 @@ async function claimWhere(
 		SELECT c.dlq_id, c.run_id, r.status AS run_status, c.retry_count, r.idempotency_key, r.correlation_id,
 			r.sealed_lead,
 			-- the first run erased: its own key (runs.ts, claimQueued)
-			coalesce(living_run_key(r.duplicate_of), r.idempotency_key) AS crm_key,
+			coalesce(f.first_key, r.idempotency_key) AS crm_key,
 			(SELECT n.run_id FROM runs n
 				WHERE ${sameCrmRecord(sql, 'n', 'r')}
 				AND n.status = 'processed' AND n.erased_at IS NULL
 				-- a record shared through a first run only while that run lives (see crm_key)
-				AND (r.duplicate_of IS NULL
-					OR living_run_key(r.duplicate_of) IS NOT NULL)
+				AND (r.duplicate_of IS NULL OR f.first_key IS NOT NULL)
 				AND (n.received_at, n.run_id) > (r.received_at, r.run_id)
 				ORDER BY n.received_at DESC LIMIT 1) AS superseded_by
 		FROM claimed c JOIN runs r ON r.run_id = c.run_id
+			-- read once per item (a volatile call in the subquery above would run per candidate)
+			CROSS JOIN LATERAL (SELECT living_run_key(r.duplicate_of) AS first_key) f
 		ORDER BY c.dlq_id`;
 	return rows.map((row) => ({
 		dlqId: Number(row.dlq_id),
