@@ -239,6 +239,16 @@ test('erasure leaves nothing of the person anywhere; another person is intact; K
 	expect(exported.body).toMatchObject({ runs: [], events: [], dlq: [], alert_files: [] });
 });
 
+/** The pending-erasure gauges on /metrics. */
+async function erasureMetrics(): Promise<{ pending: number; oldestSeconds: number }> {
+	const text = await (await fetch(`${stack.url}/metrics`)).text();
+	const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+	return {
+		pending: read('lih_privacy_erasures_pending'),
+		oldestSeconds: read('lih_privacy_erasure_oldest_pending_seconds'),
+	};
+}
+
 test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure waits and is retried until it succeeds', async () => {
 	const ann: Person = {
 		email: 'ann.outage@example.com',
@@ -271,6 +281,17 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 		{ what: 'a failed CRM erasure attempt recorded' },
 	);
 	expect(pending!.crm_last_error).toContain('503');
+	// an operator sees it waiting, and for how long, without asking the API
+	await stack.sql`UPDATE privacy_erasures SET requested_at = now() - interval '2 hours'
+		WHERE erasure_id = ${erasureId}`;
+	const waiting = await waitFor(
+		async () => {
+			const metrics = await erasureMetrics();
+			return metrics.oldestSeconds >= 7200 ? metrics : null;
+		},
+		{ what: 'the pending erasure on /metrics' },
+	);
+	expect(waiting!.pending).toBeGreaterThanOrEqual(1);
 	// asked again, by either: nothing is left here, but the CRM still holds the person
 	for (const asked of [{ email: ann.email.toUpperCase() }, { phone: '+49 170 5550003' }]) {
 		const again = await stack.internal('POST', '/internal/privacy/erase', asked);
@@ -290,6 +311,9 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 		{ what: 'the CRM erasure done after the outage' },
 	);
 	for (const needle of needlesOf(ann)) expect(await findEverywhere(needle)).toEqual([]);
+	await waitFor(async () => (await erasureMetrics()).oldestSeconds < 7200, {
+		what: 'the erasure done, off /metrics',
+	});
 	const afterCrm = await stack.internal('POST', '/internal/privacy/erase', { email: ann.email });
 	expect(afterCrm.body).toMatchObject({ nothing_left: true, crm: { status: 'not_needed' } });
 	const [crmErased] = await stack.sql`

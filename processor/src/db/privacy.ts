@@ -385,6 +385,16 @@ export async function pendingErasures(sql: Sql): Promise<ErasureRecord[]> {
 	return rows.map((row) => ({ ...row, erasure_id: Number(row.erasure_id) }));
 }
 
+/** How many erasures wait for the CRM, and since when the oldest does (for /metrics). */
+export async function pendingErasureSummary(
+	sql: Sql,
+): Promise<{ pending: number; oldest_requested_at: Date | null }> {
+	const [row] = await sql<{ pending: number; oldest_requested_at: Date | null }[]>`
+		SELECT count(*)::int AS pending, min(requested_at) AS oldest_requested_at
+		FROM privacy_erasures WHERE crm_status = 'pending'`;
+	return row!;
+}
+
 /**
  * The earliest next CRM attempt of the pending erasures of a person found by one of these salted
  * hashes (a repeated request, whose runs the first one erased); null when none is pending.

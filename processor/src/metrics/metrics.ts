@@ -3,6 +3,7 @@ import type { CrmClient } from '../crm/crm-client.js';
 import type { Sql } from '../db/connection.js';
 import { dlqDepth } from '../db/dlq.js';
 import { pendingSummary } from '../db/outcome-events.js';
+import { pendingErasureSummary } from '../db/privacy.js';
 import { queuedCount } from '../db/runs.js';
 import { sharedReading } from './shared-reading.js';
 
@@ -20,6 +21,7 @@ export function createMetrics(sql: Sql) {
 			dlq: await dlqDepth(sql),
 			events: await pendingSummary(sql),
 			queued: await queuedCount(sql),
+			erasures: await pendingErasureSummary(sql),
 		}),
 		DATABASE_READING_MAX_AGE_MS,
 	);
@@ -81,6 +83,24 @@ export function createMetrics(sql: Sql) {
 		registers: [registry],
 		async collect() {
 			this.set((await database()).queued);
+		},
+	});
+
+	new Gauge({
+		name: 'lih_privacy_erasures_pending',
+		help: 'Erasures whose CRM part is not done yet (retried until the CRM confirms)',
+		registers: [registry],
+		async collect() {
+			this.set((await database()).erasures.pending);
+		},
+	});
+	new Gauge({
+		name: 'lih_privacy_erasure_oldest_pending_seconds',
+		help: 'Age of the oldest erasure still waiting for the CRM (0: none pending)',
+		registers: [registry],
+		async collect() {
+			const oldest = (await database()).erasures.oldest_requested_at;
+			this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
 		},
 	});
 
