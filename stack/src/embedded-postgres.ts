@@ -22,6 +22,8 @@ export interface EmbeddedOptions {
 	port?: number;
 	/** Delete the data directory when stopped (tests, benchmarks). */
 	throwaway?: boolean;
+	/** Server settings given at start (`-c name=value`): a benchmark's extra instruments. */
+	settings?: Readonly<Record<string, string>>;
 	log?: (line: string) => void;
 }
 
@@ -45,6 +47,10 @@ export async function startPostgres(options: EmbeddedOptions): Promise<PostgresS
 		persistent: !options.throwaway,
 		// Postgres refuses to run as root; the library then runs it as a `postgres` system user.
 		createPostgresUser: true,
+		postgresFlags: Object.entries(options.settings ?? {}).flatMap(([name, value]) => [
+			'-c',
+			`${name}=${value}`,
+		]),
 		onLog: log,
 		onError: (error) => log(String(error)),
 	});

@@ -69,6 +69,8 @@ export interface LocalStackOptions {
 	ports?: Partial<StackPorts>;
 	/** A database of its own, removed at stop (benchmarks, end-to-end tests). */
 	throwaway?: boolean;
+	/** The embedded Postgres's extra server settings (a benchmark's instruments). */
+	postgresSettings?: Record<string, string>;
 	/** Default: ALERTS_DIR, else alerts/ in the repository. */
 	alertsDir?: string;
 	/** Extra processor environment (e.g. a higher rate limit for a benchmark). */
@@ -203,6 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 						LIH_PG_DATA_DIR: postgresDataDir,
 						LIH_PG_PORT: String(ports.postgres),
 						LIH_PG_THROWAWAY: options.throwaway ? '1' : '0',
+						LIH_PG_SETTINGS: JSON.stringify(options.postgresSettings ?? {}),
 					},
 					readyWhen: (line) => line.startsWith('postgres ready'),
 					readyTimeoutMs: 60_000,

