@@ -26,8 +26,6 @@ const seconds = Number(process.env.LEAD_COST_SECONDS ?? 10);
 const rounds = Number(process.env.LEAD_COST_ROUNDS ?? 3);
 const concurrency = Number(process.env.LEAD_COST_CONCURRENCY ?? 8);
 const TICK_MS = 10;
-// LEAD_COST_STATEMENTS=1: the processor database's costliest statements too (pg_stat_statements,
-// loaded into the embedded Postgres for this run)
 const statementsWanted = process.env.LEAD_COST_STATEMENTS === '1';
 if (statementsWanted && process.env.DATABASE_URL) {
 	process.stderr.write('LEAD_COST_STATEMENTS needs the embedded Postgres: unset DATABASE_URL\n');
@@ -98,11 +96,21 @@ async function databaseCounters() {
 	return { xact: Number(row!.xact), written: Number(row!.written) };
 }
 
+/** CPU time of a role, and of it in the kernel. */
+interface CpuMs {
+	total: number;
+	kernel: number;
+}
+
+function addCpu(byRole: Map<string, CpuMs>, role: string, total: number, kernel: number): void {
+	const sum = byRole.get(role) ?? { total: 0, kernel: 0 };
+	byRole.set(role, { total: sum.total + total, kernel: sum.kernel + kernel });
+}
+
 interface Sample {
 	leads: number;
 	seconds: number;
-	cpuMs: Map<string, number>;
-	kernelMs: Map<string, number>;
+	cpuMs: Map<string, CpuMs>;
 	xact: number;
 	written: number;
 }
@@ -136,20 +144,17 @@ async function round(path: string, reachesProcessor: boolean): Promise<Sample> {
 	}
 	const cpuAfter = await cpuTicksByPid();
 	const dbAfter = await databaseCounters();
-	const cpuMs = new Map<string, number>();
-	const kernelMs = new Map<string, number>();
+	const cpuMs = new Map<string, CpuMs>();
 	for (const [pid, { role, ticks, kernelTicks }] of cpuAfter) {
 		const before = cpuBefore.get(pid);
 		const spent = ticks - (before?.ticks ?? 0);
-		if (spent > 0) cpuMs.set(role, (cpuMs.get(role) ?? 0) + spent * TICK_MS);
 		const inKernel = kernelTicks - (before?.kernelTicks ?? 0);
-		if (inKernel > 0) kernelMs.set(role, (kernelMs.get(role) ?? 0) + inKernel * TICK_MS);
+		if (spent > 0) addCpu(cpuMs, role, spent * TICK_MS, inKernel * TICK_MS);
 	}
 	return {
 		leads,
 		seconds: elapsed,
 		cpuMs,
-		kernelMs,
 		xact: dbAfter.xact - dbBefore.xact,
 		written: dbAfter.written - dbBefore.written,
 	};
@@ -179,26 +184,24 @@ async function statementReport(leads: number): Promise<string> {
 function report(name: string, samples: Sample[]): string {
 	const leads = samples.reduce((sum, sample) => sum + sample.leads, 0);
 	const elapsed = samples.reduce((sum, sample) => sum + sample.seconds, 0);
-	const byRole = new Map<string, number>();
-	const kernelByRole = new Map<string, number>();
-	for (const sample of samples) {
-		for (const [role, ms] of sample.cpuMs) byRole.set(role, (byRole.get(role) ?? 0) + ms);
-		for (const [role, ms] of sample.kernelMs)
-			kernelByRole.set(role, (kernelByRole.get(role) ?? 0) + ms);
-	}
-	const total = [...byRole.values()].reduce((sum, ms) => sum + ms, 0);
-	const kernelTotal = [...kernelByRole.values()].reduce((sum, ms) => sum + ms, 0);
+	const byRole = new Map<string, CpuMs>();
+	for (const sample of samples)
+		for (const [role, ms] of sample.cpuMs) addCpu(byRole, role, ms.total, ms.kernel);
+	const total = [...byRole.values()].reduce(
+		(sum, ms) => ({ total: sum.total + ms.total, kernel: sum.kernel + ms.kernel }),
+		{ total: 0, kernel: 0 },
+	);
 	const perLead = (value: number) => (value / leads).toFixed(2).padStart(7);
 	const xact = samples.reduce((sum, sample) => sum + sample.xact, 0);
 	const written = samples.reduce((sum, sample) => sum + sample.written, 0);
 	return [
 		`${name}: ${leads} leads, ${(leads / elapsed).toFixed(1)} leads/s at concurrency ${concurrency}`,
-		`  CPU ms per lead, all processes: ${perLead(total).trim()} (in the kernel: ${perLead(kernelTotal).trim()})`,
+		`  CPU ms per lead, all processes: ${perLead(total.total).trim()} (in the kernel: ${perLead(total.kernel).trim()})`,
 		...[...byRole]
-			.sort((a, b) => b[1] - a[1])
+			.sort((a, b) => b[1].total - a[1].total)
 			.map(
 				([role, ms]) =>
-					`  ${perLead(ms)}  ${role} (in the kernel: ${perLead(kernelByRole.get(role) ?? 0).trim()})`,
+					`  ${perLead(ms.total)}  ${role} (in the kernel: ${perLead(ms.kernel).trim()})`,
 			),
 		`  processor database per lead: ${(xact / leads).toFixed(2)} transactions, ${(written / leads).toFixed(2)} rows written`,
 	].join('\n');
