@@ -162,7 +162,7 @@ test('a dead lead gets a follow-up saying what a person must do, and is listed f
 		severity: 'critical',
 	});
 	expect(followUp.what_to_do).toBe(
-		`Correct the lead or the CRM mapping, then retry it (n8n: Lead Intake, "Retry a DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/retry), or close it with a note (n8n: Lead Intake, "Resolve a DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/resolve).`,
+		`Correct the lead or the CRM mapping, then retry it (n8n: Lead Intake, "Retry DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/retry), or close it with a note (n8n: Lead Intake, "Resolve DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/resolve).`,
 	);
 
 	const text = await index();
@@ -175,7 +175,7 @@ test('a dead lead gets a follow-up saying what a person must do, and is listed f
 		'What happened: The CRM refused it (crm_http_400: CRM answered HTTP 400).',
 	);
 	expect(needs).toContain(
-		`What to do: Correct the lead or the CRM mapping, then retry it (n8n: Lead Intake, "Retry a DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/retry)`,
+		`What to do: Correct the lead or the CRM mapping, then retry it (n8n: Lead Intake, "Retry DLQ item", DLQ ID ${dlqId}; or POST /internal/dlq/${dlqId}/retry)`,
 	);
 
 	// an operator retries it once the cause is fixed: a second follow-up, and nobody is needed

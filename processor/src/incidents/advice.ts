@@ -29,8 +29,8 @@ export function adviseOn(item: DlqIncident, now: Date): Advice {
 	const retries = plural(item.retry_count, 'retry', 'retries');
 	const error = item.last_error ? `: ${safeText(item.last_error)}` : '';
 	// as an operator finds them in n8n (Lead Intake node, DLQ Item), and the processor's endpoint
-	const retry = `n8n: Lead Intake, "Retry a DLQ item", DLQ ID ${item.dlq_id}; or POST /internal/dlq/${item.dlq_id}/retry`;
-	const resolve = `n8n: Lead Intake, "Resolve a DLQ item", DLQ ID ${item.dlq_id}; or POST /internal/dlq/${item.dlq_id}/resolve`;
+	const retry = `n8n: Lead Intake, "Retry DLQ item", DLQ ID ${item.dlq_id}; or POST /internal/dlq/${item.dlq_id}/retry`;
+	const resolve = `n8n: Lead Intake, "Resolve DLQ item", DLQ ID ${item.dlq_id}; or POST /internal/dlq/${item.dlq_id}/resolve`;
 
 	if (item.status === 'resolved') {
 		if (item.closed_by_erasure) {

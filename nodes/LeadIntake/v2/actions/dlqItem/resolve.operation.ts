@@ -8,7 +8,7 @@ export const option = {
 	name: 'Resolve',
 	value: 'resolveDlqItem',
 	description: 'Close one DLQ item by hand, with a note saying why',
-	action: 'Resolve a DLQ item',
+	action: 'Resolve DLQ item',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Resolve DLQ item';

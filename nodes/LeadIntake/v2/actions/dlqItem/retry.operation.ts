@@ -8,7 +8,7 @@ export const option = {
 	name: 'Retry',
 	value: 'retryDlqItem',
 	description: 'Re-deliver one open or dead DLQ item now',
-	action: 'Retry a DLQ item',
+	action: 'Retry DLQ item',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Retry DLQ item';

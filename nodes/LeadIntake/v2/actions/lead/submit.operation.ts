@@ -10,7 +10,7 @@ export const option = {
 	name: 'Submit',
 	value: 'submitLead',
 	description: 'Sign the lead and send it to the processor; one output per outcome',
-	action: 'Submit a lead',
+	action: 'Submit lead',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Submit lead';

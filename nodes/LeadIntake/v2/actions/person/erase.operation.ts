@@ -10,10 +10,10 @@ export const option = {
 	value: 'erasePerson',
 	description:
 		'Erase everything held about a person (right to be forgotten), the CRM record included',
-	action: 'Erase a person',
+	action: 'Erase person',
 } satisfies OperationModule['option'];
 
-export const subtitle = 'Erase a person';
+export const subtitle = 'Erase person';
 
 export const outputs = [output('Erased')];
 

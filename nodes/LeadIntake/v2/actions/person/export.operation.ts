@@ -9,10 +9,10 @@ export const option = {
 	name: 'Export',
 	value: 'exportPerson',
 	description: 'Everything held about a person, in one document to hand over (right of access)',
-	action: 'Export a person',
+	action: 'Export person',
 } satisfies OperationModule['option'];
 
-export const subtitle = 'Export a person';
+export const subtitle = 'Export person';
 
 export const outputs = [output('Export')];
 

@@ -10,7 +10,7 @@ export const option = {
 	value: 'dryRunRules',
 	description:
 		'Evaluate a proposed rules document against the newest leads: what it would accept or reject differently. Nothing is saved.',
-	action: 'Dry run a rules document',
+	action: 'Dry run rules document',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Dry run rules';

@@ -8,7 +8,7 @@ export const option = {
 	name: 'Get Current',
 	value: 'getRules',
 	description: 'The rules version in force: business rules, CRM mapping and duplicate settings',
-	action: 'Get the current rules',
+	action: 'Get current rules',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Get current rules';

@@ -10,7 +10,7 @@ export const option = {
 	value: 'saveRules',
 	description:
 		'Save a rules document as the new version: every processor uses it for the next lead. Run a Dry Run first.',
-	action: 'Save a rules version',
+	action: 'Save rules version',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Save rules';

@@ -8,7 +8,7 @@ export const option = {
 	name: 'Get',
 	value: 'getRun',
 	description: "Look a lead's run up by its run ID or its idempotency key",
-	action: 'Get a run',
+	action: 'Get run',
 } satisfies OperationModule['option'];
 
 export const subtitle = 'Get run';
