@@ -1045,13 +1045,13 @@ test('a repeat of a lead that waited for the erasure of its run records no key',
 			RETURNING run_id`;
 		const runId = run!.run_id;
 		await sql`
-			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
-			VALUES (${runId}, 'crm_http_500', '{}', 'dead', NULL)`;
-		// the test holds the run's DLQ item: the erasure locks the run, then waits here
+			INSERT INTO audit_events (run_id, event_type, actor, payload)
+			VALUES (${runId}, 'delivery_failed', 'processor', '{}')`;
+		// the test holds the run's event: the erasure locks the run, then waits here
 		const holder = await sql.reserve();
 		try {
 			await holder`BEGIN`;
-			await holder`SELECT 1 FROM dlq WHERE run_id = ${runId} FOR UPDATE`;
+			await holder`SELECT 1 FROM audit_events WHERE run_id = ${runId} FOR UPDATE`;
 			const erasing = eraseAndRecord(
 				sql,
 				[runId],
@@ -1227,6 +1227,45 @@ test('an erasure that deadlocks with a writer of its rows is made again, not fai
 			expect(erased.runIds).toEqual([first!.run_id]);
 		} finally {
 			writer.release();
+		}
+	});
+});
+
+test("an erasure takes its runs' DLQ items before the runs, as a retry's settle does: the two never deadlock", async () => {
+	await withOwnDatabase(4, async (sql) => {
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, status, email_hash)
+			VALUES (gen_random_uuid(), 'settling-1', 'fp', 'seed', 'failed', 'hash-of-settling')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+			VALUES (${runId}, 'crm_http_500', '{}', 'open', now())`;
+		// a retry's settle (or an operator's resolve) has written the person's own item ...
+		const settle = await sql.reserve();
+		try {
+			await settle`BEGIN`;
+			await settle`UPDATE dlq SET retry_count = retry_count + 1 WHERE run_id = ${runId}`;
+			const erasing = eraseAndRecord(
+				sql,
+				[runId],
+				erasureRequest('erase-while-settling', ['hash-of-settling'], new Date()),
+			);
+			await waitFor(
+				() => sql`
+					SELECT 1 FROM pg_stat_activity
+					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+				{ what: 'the erasure waiting for the item', until: (rows) => rows.length === 1 },
+			);
+			// ... and goes on to its run: the erasure, waiting for the item, holds no run yet
+			await settle`SELECT 1 FROM runs WHERE run_id = ${runId} FOR UPDATE NOWAIT`;
+			await settle`UPDATE runs SET updated_at = now() WHERE run_id = ${runId}`;
+			await settle`COMMIT`;
+			const { erased } = await erasing;
+			expect(erased.runIds).toEqual([runId]);
+			expect(erased.counts.dlq_items).toBe(1);
+		} finally {
+			settle.release();
 		}
 	});
 });

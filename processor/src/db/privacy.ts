@@ -159,11 +159,25 @@ export async function eraseAndRecord(
 	candidateIds: readonly string[],
 	erasure: ErasureRequest & { lockTimeoutMs: number },
 ): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
+	const candidates = sql`${candidateIds as string[]}::uuid[]`;
 	const chosen = {
-		where: sql`r.run_id = ANY(${candidateIds as string[]}::uuid[])`,
+		itemsFirst: sql`run_id = ANY(${candidates})`,
+		where: sql`r.run_id = ANY(${candidates})`,
 		then: sql`ORDER BY r.run_id FOR UPDATE OF r`,
 	};
 	return eraseRuns(sql, chosen, erasure.lockTimeoutMs, erasure);
+}
+
+/** Which runs an erasure takes, and how; see eraseRunsOnce. */
+interface ChosenRuns {
+	/**
+	 * On `dlq`: the items locked before the runs, in the order a retry's settle and an operator's
+	 * resolve take them (the item, then its run), so that neither deadlocks with the erasure.
+	 * Retention, which skips the runs others hold, locks their items after them.
+	 */
+	itemsFirst?: Fragment;
+	where: Fragment;
+	then: Fragment;
 }
 
 /**
@@ -175,7 +189,7 @@ export async function eraseAndRecord(
  */
 async function eraseRuns(
 	sql: Sql,
-	chosen: { where: Fragment; then: Fragment },
+	chosen: ChosenRuns,
 	lockTimeoutMs: number,
 	request: ErasureRequest | null,
 ): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
@@ -198,7 +212,7 @@ const ERASURE_ATTEMPTS = 5;
 
 async function eraseRunsOnce(
 	sql: Sql,
-	chosen: { where: Fragment; then: Fragment },
+	chosen: ChosenRuns,
 	lockTimeoutMs: number,
 	request: ErasureRequest | null,
 ): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
@@ -241,8 +255,17 @@ async function eraseRunsOnce(
 			FROM erasure
 		)`
 		: sql``;
+	const lockTimeout = sql`(SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)) IS NOT NULL`;
+	// evaluated by target's WHERE, so before target locks a run
+	const itemsFirst = chosen.itemsFirst
+		? sql`items_first AS MATERIALIZED (
+			SELECT dlq_id FROM dlq WHERE ${lockTimeout} AND ${chosen.itemsFirst}
+			ORDER BY dlq_id FOR UPDATE
+		),`
+		: sql``;
+	const afterItems = chosen.itemsFirst ? sql`(SELECT count(*) FROM items_first) >= 0` : sql`true`;
 	const [row] = await sql<(ErasureFacts & { record: ErasureRecord | null })[]>`
-		WITH target AS MATERIALIZED (
+		WITH ${itemsFirst} target AS MATERIALIZED (
 			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
 				-- the key the lead went to the CRM under; a repeat sent as an update of the person's
 				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it, and
@@ -253,8 +276,7 @@ async function eraseRunsOnce(
 						r.idempotency_key)
 				END AS crm_key
 			FROM runs r
-			WHERE (SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)) IS NOT NULL
-				AND r.erased_at IS NULL AND ${chosen.where}
+			WHERE ${lockTimeout} AND ${afterItems} AND r.erased_at IS NULL AND ${chosen.where}
 			${chosen.then}
 		),
 		locked AS MATERIALIZED (
@@ -265,11 +287,11 @@ async function eraseRunsOnce(
 		-- way there now, this erasure's or not (a housemate's: the same phone, another e-mail):
 		-- their call may land after the CRM's erasure and write the record again
 		-- An erasure share-locks those still to be claimed or delivered, then the DLQ items of the
-		-- rest (the order it takes its own runs and items; a failed run is not locked, as a retry's
-		-- settle takes its item before its run): a claim being made now (a deliverer's, a retry's, a
-		-- replay's), which may have read the key before this erasure commits, is waited for and seen
-		-- with its lease; one made later skips them until this erasure is done, and then reads the
-		-- key without the erased run. Retention asks the CRM nothing: it locks none of them.
+		-- rest (a failed run is not locked: a retry's settle takes its item before its run): a claim
+		-- being made now (a deliverer's, a retry's, a replay's), which may have read the key before
+		-- this erasure commits, is waited for and seen with its lease; one made later skips them
+		-- until this erasure is done, and then reads the key without the erased run. Retention asks
+		-- the CRM nothing: it locks none of them.
 		repeat_runs AS MATERIALIZED (
 			SELECT r.status, r.lease_until FROM runs r
 			WHERE r.duplicate_of IN (SELECT run_id FROM target) AND r.status IN ('queued', 'accepted')
