@@ -1,11 +1,9 @@
 import type postgres from 'postgres';
 import { ALL_PERSONAL_PAYLOAD_FIELDS } from '../pii/personal-data.js';
 import type { AuditEvent, EventPayloads } from '../vocabulary.js';
-import type { Sql } from './connection.js';
+import type { Queryable, Sql } from './connection.js';
 
 export type { AuditEvent } from '../vocabulary.js';
-
-type Queryable = Sql | postgres.TransactionSql;
 
 /** An event with the run it belongs to, for statements that write several runs' events. */
 export type EventRow = AuditEvent & {

@@ -1,6 +1,8 @@
 import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
+/** A connection pool or one of its transactions: what a statement can run on. */
+export type Queryable = Sql | postgres.TransactionSql;
 
 export interface ConnectionOptions {
 	maxConnections?: number;

@@ -1,8 +1,6 @@
 import type postgres from 'postgres';
 import type { AttemptTrigger } from '../vocabulary.js';
-import type { Sql } from './connection.js';
-
-type Queryable = Sql | postgres.TransactionSql;
+import type { Queryable, Sql } from './connection.js';
 
 /** What `delivery_attempts` keeps of one call to the CRM. */
 export interface AttemptRecord {

@@ -1,10 +1,9 @@
 import type postgres from 'postgres';
 import type { JsonObject } from '../json.js';
 import type { DlqStatus, RunStatus } from '../vocabulary.js';
-import type { Sql } from './connection.js';
+import type { Queryable, Sql } from './connection.js';
 import { sameCrmRecord } from './runs.js';
 
-type Queryable = Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface NewDlqEntry {

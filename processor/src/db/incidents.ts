@@ -1,13 +1,11 @@
 import type postgres from 'postgres';
-import type { Sql } from './connection.js';
+import type { Queryable, Sql } from './connection.js';
 import type { DlqStatus } from '../vocabulary.js';
 
 /*
  * What alerts/ says about incidents, read from the record: DLQ items of leads (with how they
  * ended), rejected leads, refused signatures. The follow-up outbox lives on dlq (migration 0003).
  */
-
-type Queryable = Sql | postgres.TransactionSql;
 
 /** A lead's DLQ item with what a reader needs to know about it. */
 export interface DlqIncident {

@@ -1,7 +1,7 @@
 import type postgres from 'postgres';
 import type { AuditEvent, EventPayloads, IdentityMatch, RunStatus } from '../vocabulary.js';
 import { insertEventRows, type EventRow } from './audit-events.js';
-import type { Sql } from './connection.js';
+import type { Queryable, Sql } from './connection.js';
 import { withDeadline } from './deadline.js';
 import { insertAttempts, type RunAttempt } from './delivery-attempts.js';
 import { createBatcher } from './write-batcher.js';
@@ -18,7 +18,6 @@ import { createBatcher } from './write-batcher.js';
  * the two settles it.
  */
 
-type Queryable = Sql | postgres.TransactionSql;
 type Fragment = postgres.PendingQuery<postgres.Row[]>;
 
 export interface NewRun {

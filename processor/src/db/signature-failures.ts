@@ -1,6 +1,6 @@
 import type postgres from 'postgres';
 import type { JsonObject } from '../json.js';
-import type { Sql } from './connection.js';
+import type { Queryable, Sql } from './connection.js';
 
 /*
  * Refused signatures, kept for investigation in the `dlq` table as rows of their own: no run, dead
@@ -23,7 +23,7 @@ export interface SignatureFailures {
  * alone: the incident index reads it as the time of the last refusal.
  */
 export async function clearRefusedRequests(
-	sql: Sql | postgres.TransactionSql,
+	sql: Queryable,
 	cutoff: Date,
 	limit: number,
 ): Promise<number> {
