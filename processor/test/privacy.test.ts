@@ -90,7 +90,6 @@ const needlesOf = (person: Person) => [
 	hashEmail(person.email, SALT),
 ];
 
-/** An alert file as the Alert Router writes one for a run (here with the plain data, the worst case). */
 /** A migrated database of the test's own (its rows staged by hand, nothing else writes them). */
 async function withOwnDatabase(connections: number, body: (sql: Sql) => Promise<void>) {
 	const database = await testDatabase();
@@ -117,6 +116,7 @@ function erasureRequest(correlationId: string, askedSubjects: string[], now: Dat
 	};
 }
 
+/** An alert file as the Alert Router writes one for a run (here with the plain data, the worst case). */
 async function alertFileFor(runId: string, person: Person, second: number) {
 	const name = `20261201T0000${String(second).padStart(2, '0')}Z_${runId}.json`;
 	await writeFile(join(stack.alertsDir, name), JSON.stringify({ run_id: runId, lead: person }));
