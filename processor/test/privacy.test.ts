@@ -103,6 +103,16 @@ async function withOwnDatabase(connections: number, body: (sql: Sql) => Promise<
 	}
 }
 
+/** Until `count` statements on the test's database wait for a lock (the erasure, say). */
+function lockWaits(sql: Sql, count: number, what: string, intervalMs?: number) {
+	return waitFor(
+		() => sql`
+			SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+		{ what, until: (rows) => rows.length === count, ...(intervalMs ? { intervalMs } : {}) },
+	);
+}
+
 /** An operator's erasure request, as the privacy service makes one (the CRM asked 10 s on at the earliest). */
 function erasureRequest(correlationId: string, askedSubjects: string[], now: Date) {
 	return {
@@ -944,12 +954,7 @@ test('an erasure that waited for a writer of its run erases what that writer add
 				[runId],
 				erasureRequest('erase-behind-writer', ['hash-of-writer'], new Date()),
 			);
-			await waitFor(
-				() => sql`
-					SELECT 1 FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-				{ what: 'the erasure waiting for the writer', until: (rows) => rows.length === 1 },
-			);
+			await lockWaits(sql, 1, 'the erasure waiting for the writer');
 			await writer`COMMIT`;
 			const { erased, record } = await erasing;
 			expect(erased.counts).toEqual({
@@ -1004,12 +1009,7 @@ test('an erasure that waited for a same-person check of its run deletes the iden
 				[runId],
 				erasureRequest('erase-behind-check', ['hash-of-checked'], new Date()),
 			);
-			await waitFor(
-				() => sql`
-					SELECT 1 FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-				{ what: 'the erasure waiting for the check', until: (rows) => rows.length === 1 },
-			);
+			await lockWaits(sql, 1, 'the erasure waiting for the check');
 			await checker`COMMIT`;
 			expect((await erasing).erased.counts.runs).toBe(1);
 		} finally {
@@ -1057,13 +1057,7 @@ test('a repeat of a lead that waited for the erasure of its run records no key',
 				[runId],
 				erasureRequest('erase-under-repeat', ['hash-of-repeat'], new Date()),
 			);
-			const waiting = (count: number) =>
-				waitFor(
-					() => sql`
-						SELECT 1 FROM pg_stat_activity
-						WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-					{ what: `${count} statements waiting`, until: (rows) => rows.length === count },
-				);
+			const waiting = (count: number) => lockWaits(sql, count, `${count} statements waiting`);
 			await waiting(1);
 			// the repeat finds the run by its key, then waits for the erasure to record its event
 			const repeating = findRepeat(sql, {
@@ -1169,12 +1163,7 @@ test.each([
 					[first!.run_id],
 					erasureRequest('erase-while-claimed', ['hash-of-first'], now),
 				);
-				await waitFor(
-					() => sql`
-						SELECT 1 FROM pg_stat_activity
-						WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-					{ what: 'the erasure waiting for the claim', until: (rows) => rows.length === 1 },
-				);
+				await lockWaits(sql, 1, 'the erasure waiting for the claim');
 				await claimant`COMMIT`;
 				const { record } = await erasing;
 				expect(record!.crm_next_at!.getTime()).toBeGreaterThanOrEqual(claimEnds.getTime());
@@ -1208,16 +1197,7 @@ test('an erasure that deadlocks with a writer of its rows is made again, not fai
 				[first!.run_id],
 				erasureRequest('erase-deadlock', ['hash-of-first'], new Date()),
 			);
-			await waitFor(
-				() => sql`
-					SELECT 1 FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-				{
-					what: 'the erasure waiting for the item',
-					until: (rows) => rows.length === 1,
-					intervalMs: 10,
-				},
-			);
+			await lockWaits(sql, 1, 'the erasure waiting for the item', 10);
 			// the erasure, waiting longest (its deadlock check comes first, a second after its wait
 			// began), finds the deadlock and gives way; its next attempt waits for this transaction and
 			// then erases
@@ -1251,12 +1231,7 @@ test("an erasure takes its runs' DLQ items before the runs, as a retry's settle 
 				[runId],
 				erasureRequest('erase-while-settling', ['hash-of-settling'], new Date()),
 			);
-			await waitFor(
-				() => sql`
-					SELECT 1 FROM pg_stat_activity
-					WHERE datname = current_database() AND wait_event_type = 'Lock'`,
-				{ what: 'the erasure waiting for the item', until: (rows) => rows.length === 1 },
-			);
+			await lockWaits(sql, 1, 'the erasure waiting for the item');
 			// ... and goes on to its run: the erasure, waiting for the item, holds no run yet
 			await settle`SELECT 1 FROM runs WHERE run_id = ${runId} FOR UPDATE NOWAIT`;
 			await settle`UPDATE runs SET updated_at = now() WHERE run_id = ${runId}`;
