@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
 import type { Config } from './config.js';
 import { createCrmClient } from './crm/crm-client.js';
+import { startDatabaseClock } from './db/clock.js';
 import { connect, type Sql } from './db/connection.js';
 import { createRunWriter } from './db/runs.js';
 import { withCircuitBreaker } from './crm/circuit-breaker.js';
@@ -35,7 +36,10 @@ import { OUTCOME_EVENT_TYPES, type RateLimitName } from './vocabulary.js';
 
 export interface ProcessorOptions {
 	logger: Logger;
-	/** The processor's clock (tests move it; signature timestamps, leases and retries follow it). */
+	/**
+	 * The processor's clock (tests move it; signature timestamps, leases and retries follow it).
+	 * Not set: the database's (db/clock.ts).
+	 */
 	now?: () => Date;
 }
 
@@ -53,7 +57,6 @@ export async function startProcessor(
 	options: ProcessorOptions,
 ): Promise<RunningProcessor> {
 	const { logger } = options;
-	const now = options.now ?? (() => new Date());
 	const sql = connect(config.DATABASE_URL, {
 		maxConnections: config.DB_POOL_SIZE,
 		statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
@@ -66,7 +69,12 @@ export async function startProcessor(
 	try {
 		const applied = await migrate(sql, config.MIGRATIONS_DIR);
 		if (applied.length > 0) logger.info({ applied }, 'database migrated');
-		const metrics = createMetrics(sql);
+		const clock = options.now
+			? null
+			: await startDatabaseClock(sql, { deadlineMs: config.DB_QUERY_TIMEOUT_MS, logger });
+		if (clock) closers.push(() => clock.close());
+		const now = options.now ?? clock!.now;
+		const metrics = createMetrics(sql, now);
 		const crmClient = createCrmClient({
 			url: config.CRM_URL,
 			token: config.CRM_TOKEN,
@@ -257,6 +265,7 @@ export async function startProcessor(
 						deadlineMs: config.DB_QUERY_TIMEOUT_MS,
 						onFailure: config.RATE_LIMIT_STORE_FAILURE,
 						logger,
+						now,
 					}
 				: undefined;
 		const limit = (perMinute: number, what: string, name: RateLimitName) =>
@@ -284,7 +293,7 @@ export async function startProcessor(
 			() => refusedTokens.close(),
 		);
 		if (shared) {
-			const cleanup = startRateLimitCleanup(sql, logger);
+			const cleanup = startRateLimitCleanup(sql, logger, now);
 			closers.push(() => cleanup.stop());
 		}
 

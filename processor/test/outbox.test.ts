@@ -40,7 +40,7 @@ test('a sent event is kept for the retention after it was sent, an unsent one on
 test('the first /metrics scrape already shows the age of the oldest pending event', async () => {
 	await stack.sql`
 		INSERT INTO outcome_events (webhook_id, event_type, data, occurred_at)
-		VALUES ('evt_metrics_old', 'lead.dead', '{}', now() - interval '2 hours')`;
+		VALUES ('evt_metrics_old', 'lead.dead', '{}', ${stack.clock.now} - interval '2 hours')`;
 	const text = await (await fetch(`${stack.url}/metrics`)).text();
 	const age = Number(/^lih_outcome_events_oldest_pending_seconds (\S+)$/m.exec(text)?.[1]);
 	expect(age).toBeGreaterThanOrEqual(7200);

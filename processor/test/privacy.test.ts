@@ -292,7 +292,7 @@ test('erasure during a CRM outage: the lead in the DLQ stops, the CRM erasure wa
 	);
 	expect(pending!.crm_last_error).toContain('503');
 	// an operator sees it waiting, and for how long, without asking the API
-	await stack.sql`UPDATE privacy_erasures SET requested_at = now() - interval '2 hours'
+	await stack.sql`UPDATE privacy_erasures SET requested_at = ${stack.clock.now} - interval '2 hours'
 		WHERE erasure_id = ${erasureId}`;
 	const waiting = await waitFor(
 		async () => {

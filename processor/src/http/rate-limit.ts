@@ -38,6 +38,8 @@ export interface SharedCounter {
 	/** `open`: the request passes on the process's own count; `closed`: 503. */
 	onFailure: 'open' | 'closed';
 	logger: Logger;
+	/** The clock all processes count minutes by (the database's: db/clock.ts). */
+	now: () => Date;
 }
 
 /**
@@ -55,8 +57,9 @@ export function rateLimit(
 	const store = new MemoryStore();
 	store.init({ windowMs: WINDOW_MS } as Parameters<MemoryStore['init']>[0]);
 	let failing = false;
-	const refuse = (resetMs: number) => {
-		const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - Date.now()) / 1000));
+	/** `nowMs`: on the clock `resetMs` is on (the process's, or the shared count's). */
+	const refuse = (resetMs: number, nowMs = Date.now()) => {
+		const retryAfterSeconds = Math.max(1, Math.ceil((resetMs - nowMs) / 1000));
 		return new HttpError(
 			429,
 			ERR.rate_limited,
@@ -77,7 +80,7 @@ export function rateLimit(
 		judge(hits, windowStart) {
 			if (failing) shared?.logger.info({ limit: name }, 'shared rate limit store answers again');
 			failing = false;
-			if (hits > perMinute) throw refuse(windowStart + WINDOW_MS);
+			if (hits > perMinute) throw refuse(windowStart + WINDOW_MS, shared!.now().getTime());
 		},
 		failed(error) {
 			if (!shared) return;
@@ -138,8 +141,8 @@ export async function takeLocally(
 	for (const [limit, key] of takes) await limit.parts.countLocally(key);
 	const counted = takes.filter(([limit]) => limit.parts.shared);
 	if (counted.length === 0) return null;
-	const { sql, deadlineMs } = counted[0]![0].parts.shared!;
-	const windowStart = Math.floor(Date.now() / WINDOW_MS) * WINDOW_MS;
+	const { sql, deadlineMs, now } = counted[0]![0].parts.shared!;
+	const windowStart = Math.floor(now().getTime() / WINDOW_MS) * WINDOW_MS;
 	const keys = counted.map(([limit, key]) => `${limit.parts.name}:${key}`);
 	return {
 		sql,
@@ -174,9 +177,9 @@ export async function countShared(count: SharedCount | null): Promise<void> {
 }
 
 /** Expired windows are deleted in small batches, by every processor (any one is enough). */
-export function startRateLimitCleanup(sql: Sql, logger: Logger): { stop(): void } {
+export function startRateLimitCleanup(sql: Sql, logger: Logger, now: () => Date): { stop(): void } {
 	const timer = setInterval(() => {
-		deleteExpiredWindows(sql, new Date(Date.now() - 2 * WINDOW_MS)).catch((error: unknown) =>
+		deleteExpiredWindows(sql, new Date(now().getTime() - 2 * WINDOW_MS)).catch((error: unknown) =>
 			logger.debug({ err: error }, 'expired rate limit windows not deleted; the next pass will'),
 		);
 	}, WINDOW_MS).unref();

@@ -14,7 +14,8 @@ import { sharedReading } from './shared-reading.js';
 const DATABASE_READING_MAX_AGE_MS = 1000;
 
 /** The processor's Prometheus metrics, on a registry of its own (one per processor instance). */
-export function createMetrics(sql: Sql) {
+/** `now`: the processor's clock, the one the database's times are compared with (db/clock.ts). */
+export function createMetrics(sql: Sql, now: () => Date) {
 	const registry = new Registry();
 	const database = sharedReading(
 		async () => ({
@@ -74,7 +75,7 @@ export function createMetrics(sql: Sql) {
 		// metric's collect would be read before it is set (one scrape late)
 		async collect() {
 			const oldest = (await database()).events.oldest_pending_at;
-			this.set(oldest ? (Date.now() - oldest.getTime()) / 1000 : 0);
+			this.set(oldest ? (now().getTime() - oldest.getTime()) / 1000 : 0);
 		},
 	});
 	new Gauge({
@@ -100,7 +101,7 @@ export function createMetrics(sql: Sql) {
 		registers: [registry],
 		async collect() {
 			const oldest = (await database()).erasures.oldest_requested_at;
-			this.set(oldest ? Math.max(0, (Date.now() - oldest.getTime()) / 1000) : 0);
+			this.set(oldest ? Math.max(0, (now().getTime() - oldest.getTime()) / 1000) : 0);
 		},
 	});
 

@@ -57,6 +57,8 @@ export interface StackOptions {
 	 * (window_hours 0). 'shipped': the processor seeds version 1 itself, as in production.
 	 */
 	duplicates?: Partial<DuplicateSettings> | 'shipped';
+	/** The processor keeps the database's time, as in production (the stack's `clock` is unused). */
+	databaseClock?: boolean;
 }
 
 /** Processor + mock CRM on free ports, against a real Postgres database. */
@@ -96,7 +98,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		await seedRulesVersion(databaseUrl, config, duplicates);
 	}
 	const logger = createLogger(config.LOG_LEVEL, { write: (line: string) => void logs.push(line) });
-	const processor = await startProcessor(config, { logger, now: () => clock.now });
+	const processor = await startProcessor(config, {
+		logger,
+		now: options.databaseClock ? undefined : () => clock.now,
+	});
 	const sql = connect(databaseUrl, { maxConnections: 4 });
 
 	return {
