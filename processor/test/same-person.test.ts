@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@lead-intake-hub/stack';
 import * as answers from '../src/api/answers.js';
+import { recoverInterrupted } from '../src/dlq/recovery.js';
+import { DEFAULT_LEAD_LIMITS } from '../src/intake/lead-body.js';
+import { DEFAULT_DUPLICATE_SETTINGS } from '../src/intake/ruleset.js';
+import { createLeadCipher } from '../src/pii/lead-cipher.js';
+import { activate, readSeedDocument } from '../src/rules/document.js';
 import { postLead, startStack, validLead, type Answer, type Stack } from './support/harness.js';
 
 /*
@@ -40,6 +45,50 @@ describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
 		stack = await startStack({ duplicates: 'shipped' });
 	});
 	afterAll(() => stack.close());
+
+	test('a run whose lease runs out while the recovery checks runs is checked before the DLQ gets it', async () => {
+		const who = person();
+		const lead = validLead({ email: who.email, phone: who.phone });
+		await send(stack, lead, 'a');
+		// the same person again, left unchecked and accepted by a processor that died: its lease
+		// runs out a second after the recovery's first look at the clock
+		const again = await send(stack, lead, 'b');
+		expect(again.body).toMatchObject({ status: 'duplicate' });
+		const config = stack.config;
+		const cipher = createLeadCipher(config.LEAD_ENCRYPTION_KEY);
+		const t0 = stack.clock.now.getTime();
+		await stack.sql`
+			UPDATE runs SET status = 'accepted', duplicate_of = NULL, duplicate_match = NULL,
+				sealed_lead = ${cipher.encrypt(Buffer.from(JSON.stringify(lead)))},
+				received_at = ${new Date(t0 - (config.ACCEPTED_LEASE_SECONDS - 1) * 1000)}
+			WHERE run_id = ${String(again.body.run_id)}`;
+
+		const document = await readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE);
+		const ruleset = activate(1, { ...document, duplicates: DEFAULT_DUPLICATE_SETTINGS });
+		let reads = 0;
+		const recover = () =>
+			recoverInterrupted({
+				sql: stack.sql,
+				cipher,
+				rules: { current: () => ruleset },
+				emailHashSalt: config.EMAIL_HASH_SALT,
+				leadLimits: DEFAULT_LEAD_LIMITS,
+				deadlineMs: 5000,
+				acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
+				// every look at the clock is 10 s after the one before
+				now: () => new Date(t0 + 10_000 * reads++),
+			});
+		const dlqItems = () => stack.sql`SELECT 1 FROM dlq WHERE run_id = ${String(again.body.run_id)}`;
+		await recover();
+		expect(await dlqItems()).toEqual([]);
+		// the next pass finds its lease run out, and checks it
+		await recover();
+		expect(await runOf(stack, again.body.run_id)).toMatchObject({
+			status: 'duplicate',
+			duplicate_of: again.body.duplicate_of,
+		});
+		expect(await dlqItems()).toEqual([]);
+	});
 
 	test('a repeat by phone that carries another e-mail is not the person asked about by e-mail (export, erase)', async () => {
 		const who = person();

@@ -206,18 +206,31 @@ export async function runsWithIdentityHashes(
 /**
  * Runs left `accepted` past their lease that no same-person check has marked or recorded: their
  * processor died (or its database failed) between the run's insert and the check, or they had no
- * identity to check. The recovery checks them before it hands them to the DLQ.
+ * identity to check. The recovery checks them before it hands them to the DLQ. A page at a time,
+ * oldest first, after the last run of the page before (`after`).
  */
 export async function uncheckedExpiredRuns(
 	sql: Sql,
-	expired: { cutoff: Date; now: Date; limit: number },
-): Promise<{ run_id: string; correlation_id: string | null; sealed_lead: Buffer }[]> {
-	return sql<{ run_id: string; correlation_id: string | null; sealed_lead: Buffer }[]>`
-		SELECT r.run_id, r.correlation_id, r.sealed_lead FROM runs r
+	expired: { cutoff: Date; now: Date; limit: number; after: UncheckedRun | null },
+): Promise<UncheckedRun[]> {
+	return sql<UncheckedRun[]>`
+		SELECT r.run_id, r.correlation_id, r.sealed_lead, r.received_at FROM runs r
 		WHERE r.status = 'accepted' AND r.received_at < ${expired.cutoff}
 			AND (r.lease_until IS NULL OR r.lease_until < ${expired.now})
 			AND r.sealed_lead IS NOT NULL AND r.duplicate_of IS NULL
 			AND NOT EXISTS (SELECT 1 FROM person_identities p WHERE p.run_id = r.run_id)
-		ORDER BY r.received_at
+			${
+				expired.after
+					? sql`AND (r.received_at, r.run_id) > (${expired.after.received_at}, ${expired.after.run_id})`
+					: sql``
+			}
+		ORDER BY r.received_at, r.run_id
 		LIMIT ${expired.limit}`;
+}
+
+export interface UncheckedRun {
+	run_id: string;
+	correlation_id: string | null;
+	sealed_lead: Buffer;
+	received_at: Date;
 }

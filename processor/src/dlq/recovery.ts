@@ -1,8 +1,9 @@
 import { recoverExpiredRuns } from '../db/transitions.js';
 import { checkInterruptedRuns, type InterruptedCheckDeps } from '../intake/interrupted-check.js';
+import type { IntakeDeps } from '../intake/intake-service.js';
 
 /** acceptedLeaseSeconds: how long an accepted run belongs to the request that is delivering it. */
-export type RecoveryDeps = InterruptedCheckDeps;
+export type RecoveryDeps = InterruptedCheckDeps & Pick<IntakeDeps, 'now' | 'acceptedLeaseSeconds'>;
 
 const BATCH = 1000;
 const MESSAGE = 'The delivery was interrupted (the processor stopped or lost its database write)';
@@ -16,9 +17,11 @@ const MESSAGE = 'The delivery was interrupted (the processor stopped or lost its
  * processor start. Returns how many were recovered.
  */
 export async function recoverInterrupted(deps: RecoveryDeps): Promise<number> {
-	await checkInterruptedRuns(deps);
+	// one moment for the check and the recovery: a run whose lease ran out while the check was
+	// under way would otherwise reach the DLQ (and the CRM) unchecked
 	const now = deps.now();
 	const cutoff = new Date(now.getTime() - deps.acceptedLeaseSeconds * 1000);
+	await checkInterruptedRuns(deps, { now, cutoff });
 	let recovered = 0;
 	for (;;) {
 		const count = await recoverExpiredRuns(deps.sql, {

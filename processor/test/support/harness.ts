@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startMockCrm, type CrmLead, type RunningServer } from '@lead-intake-hub/mocks';
 import { createDatabase, dropDatabase } from '@lead-intake-hub/stack';
 import { ErrorAnswer, IntakeAnswer, IntakeFailure, QueuedAnswer } from '../../src/api/answers.js';
-import { loadConfig } from '../../src/config.js';
+import { loadConfig, type Config } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
 import type { DuplicateSettings } from '../../src/intake/ruleset.js';
 import { seedRulesVersion } from './rules-seed.js';
@@ -43,6 +43,8 @@ export interface Stack {
 	processor: RunningProcessor;
 	alertsDir: string;
 	databaseUrl: string;
+	/** The processor's settings (keys, salt, rules files) for tests that call its modules. */
+	config: Config;
 	/** Calls an internal endpoint with the service token (or the given one; null sends none). */
 	internal(method: string, path: string, body?: unknown, token?: string | null): Promise<Answer>;
 	close(): Promise<void>;
@@ -112,6 +114,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		processor,
 		alertsDir,
 		databaseUrl,
+		config,
 		async internal(method, path, body, token = TEST_SERVICE_TOKEN) {
 			const headers: Record<string, string> = {};
 			if (token !== null) headers.authorization = `Bearer ${token}`;
