@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { waitFor } from '@lead-intake-hub/stack';
 import * as answers from '../src/api/answers.js';
+import type { PendingQuery, Row } from 'postgres';
 import { recoverInterrupted } from '../src/dlq/recovery.js';
+import { checkInterruptedRuns } from '../src/intake/interrupted-check.js';
 import { DEFAULT_LEAD_LIMITS } from '../src/intake/lead-body.js';
 import { DEFAULT_DUPLICATE_SETTINGS } from '../src/intake/ruleset.js';
 import { createLeadCipher } from '../src/pii/lead-cipher.js';
@@ -46,38 +48,54 @@ describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
 	});
 	afterAll(() => stack.close());
 
+	/** The recovery's dependencies, as the processor wires them, with the shipped rules. */
+	async function recoveryDeps() {
+		const { config } = stack;
+		const document = await readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE);
+		const ruleset = activate(1, { ...document, duplicates: DEFAULT_DUPLICATE_SETTINGS });
+		return {
+			sql: stack.sql,
+			cipher: createLeadCipher(config.LEAD_ENCRYPTION_KEY),
+			rules: { current: () => ruleset },
+			emailHashSalt: config.EMAIL_HASH_SALT,
+			leadLimits: DEFAULT_LEAD_LIMITS,
+			deadlineMs: 5000,
+			acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
+		};
+	}
+
+	/**
+	 * Leaves a run as a processor that died before its same-person check leaves it: accepted,
+	 * holding its raw lead (`sealed`), marked and recorded as nobody, received at `receivedAt`.
+	 */
+	async function leaveUnchecked(runId: unknown, sealed: Buffer, receivedAt: PendingQuery<Row[]>) {
+		await stack.sql`DELETE FROM person_identities WHERE run_id = ${String(runId)}`;
+		await stack.sql`
+			UPDATE runs SET status = 'accepted', duplicate_of = NULL, duplicate_match = NULL,
+				processed_at = NULL, crm_id = NULL, lease_owner = NULL, lease_until = NULL,
+				sealed_lead = ${sealed}, received_at = ${receivedAt}
+			WHERE run_id = ${String(runId)}`;
+	}
+
 	test('a run whose lease runs out while the recovery checks runs is checked before the DLQ gets it', async () => {
 		const who = person();
 		const lead = validLead({ email: who.email, phone: who.phone });
 		await send(stack, lead, 'a');
-		// the same person again, left unchecked and accepted by a processor that died: its lease
-		// runs out a second after the recovery's first look at the clock
 		const again = await send(stack, lead, 'b');
 		expect(again.body).toMatchObject({ status: 'duplicate' });
-		const config = stack.config;
-		const cipher = createLeadCipher(config.LEAD_ENCRYPTION_KEY);
+		// the same person again, left unchecked by a processor that died: its lease runs out a
+		// second after the recovery's first look at the clock
+		const deps = await recoveryDeps();
 		const t0 = stack.clock.now.getTime();
-		await stack.sql`
-			UPDATE runs SET status = 'accepted', duplicate_of = NULL, duplicate_match = NULL,
-				sealed_lead = ${cipher.encrypt(Buffer.from(JSON.stringify(lead)))},
-				received_at = ${new Date(t0 - (config.ACCEPTED_LEASE_SECONDS - 1) * 1000)}
-			WHERE run_id = ${String(again.body.run_id)}`;
-
-		const document = await readSeedDocument(config.RULES_FILE, config.CRM_MAPPING_FILE);
-		const ruleset = activate(1, { ...document, duplicates: DEFAULT_DUPLICATE_SETTINGS });
+		await leaveUnchecked(
+			again.body.run_id,
+			deps.cipher.encrypt(Buffer.from(JSON.stringify(lead))),
+			stack.sql`${new Date(t0 - (deps.acceptedLeaseSeconds - 1) * 1000)}::timestamptz`,
+		);
 		let reads = 0;
+		// every look at the clock is 10 s after the one before
 		const recover = () =>
-			recoverInterrupted({
-				sql: stack.sql,
-				cipher,
-				rules: { current: () => ruleset },
-				emailHashSalt: config.EMAIL_HASH_SALT,
-				leadLimits: DEFAULT_LEAD_LIMITS,
-				deadlineMs: 5000,
-				acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
-				// every look at the clock is 10 s after the one before
-				now: () => new Date(t0 + 10_000 * reads++),
-			});
+			recoverInterrupted({ ...deps, now: () => new Date(t0 + 10_000 * reads++) });
 		const dlqItems = () => stack.sql`SELECT 1 FROM dlq WHERE run_id = ${String(again.body.run_id)}`;
 		await recover();
 		expect(await dlqItems()).toEqual([]);
@@ -88,6 +106,39 @@ describe('with the shipped settings (24 h, e-mail or phone, drop)', () => {
 			duplicate_of: again.body.duplicate_of,
 		});
 		expect(await dlqItems()).toEqual([]);
+	});
+
+	test('the recovery checks unchecked runs page by page, oldest first, past one it cannot read', async () => {
+		const [who, other] = [person(), person()];
+		const lead = validLead({ email: who.email, phone: who.phone });
+		const [unreadable, first, again] = [
+			await send(stack, validLead({ email: other.email, phone: other.phone }), 'a'),
+			await send(stack, lead, 'a'),
+			await send(stack, lead, 'b'),
+		].map((answer) => String(answer.body.run_id));
+		const deps = await recoveryDeps();
+		const sealed = deps.cipher.encrypt(Buffer.from(JSON.stringify(lead)));
+		// received within one millisecond of each other: the pages must not lose or repeat a run
+		// to a cursor cut to milliseconds (the unreadable one would be read forever); in this
+		// file's processor's time (its recovery runs too) their lease has not run out
+		const base = stack.sql`(${stack.clock.now}::timestamptz + interval '0.000123 s')`;
+		await leaveUnchecked(unreadable, randomBytes(64), stack.sql`${base}`);
+		await leaveUnchecked(first, sealed, stack.sql`${base} + interval '1 microsecond'`);
+		await leaveUnchecked(again, sealed, stack.sql`${base} + interval '2 microseconds'`);
+		try {
+			const now = new Date(stack.clock.now.getTime() + 3_600_000);
+			const expired = { now, cutoff: new Date(now.getTime() - deps.acceptedLeaseSeconds * 1000) };
+			expect(await checkInterruptedRuns(deps, expired, 1)).toBe(1);
+			expect(await runOf(stack, first)).toMatchObject({ status: 'accepted', duplicate_of: null });
+			expect(
+				await stack.sql`SELECT 1 FROM person_identities WHERE run_id = ${first}`,
+			).not.toHaveLength(0);
+			expect(await runOf(stack, again)).toMatchObject({ status: 'duplicate', duplicate_of: first });
+		} finally {
+			// delivered again, so this file's processor never recovers them
+			await stack.sql`UPDATE runs SET status = 'processed', sealed_lead = NULL
+				WHERE run_id IN (${unreadable}, ${first})`;
+		}
 	});
 
 	test('a repeat by phone that carries another e-mail is not the person asked about by e-mail (export, erase)', async () => {

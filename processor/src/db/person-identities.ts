@@ -214,14 +214,14 @@ export async function uncheckedExpiredRuns(
 	expired: { cutoff: Date; now: Date; limit: number; after: UncheckedRun | null },
 ): Promise<UncheckedRun[]> {
 	return sql<UncheckedRun[]>`
-		SELECT r.run_id, r.correlation_id, r.sealed_lead, r.received_at FROM runs r
+		SELECT r.run_id, r.correlation_id, r.sealed_lead, r.received_at::text AS received_at_key FROM runs r
 		WHERE r.status = 'accepted' AND r.received_at < ${expired.cutoff}
 			AND (r.lease_until IS NULL OR r.lease_until < ${expired.now})
 			AND r.sealed_lead IS NOT NULL AND r.duplicate_of IS NULL
 			AND NOT EXISTS (SELECT 1 FROM person_identities p WHERE p.run_id = r.run_id)
 			${
 				expired.after
-					? sql`AND (r.received_at, r.run_id) > (${expired.after.received_at}, ${expired.after.run_id})`
+					? sql`AND (r.received_at, r.run_id) > (${expired.after.received_at_key}::text::timestamptz, ${expired.after.run_id})`
 					: sql``
 			}
 		ORDER BY r.received_at, r.run_id
@@ -232,5 +232,9 @@ export interface UncheckedRun {
 	run_id: string;
 	correlation_id: string | null;
 	sealed_lead: Buffer;
-	received_at: Date;
+	/**
+	 * As text: to the microsecond, as the next page's cursor needs it (a Date holds milliseconds;
+	 * sent back as text, since postgres.js would make a timestamptz parameter a Date again).
+	 */
+	received_at_key: string;
 }

@@ -23,16 +23,17 @@ const BATCH = 1000;
 export async function checkInterruptedRuns(
 	deps: InterruptedCheckDeps,
 	expired: { cutoff: Date; now: Date },
+	pageSize = BATCH,
 ): Promise<number> {
 	const ruleset = deps.rules.current();
 	if (ruleset.duplicates.window_hours === 0) return 0;
 	let samePerson = 0;
 	for (let after: UncheckedRun | null = null; ; ) {
-		const page = await uncheckedExpiredRuns(deps.sql, { ...expired, limit: BATCH, after });
+		const page = await uncheckedExpiredRuns(deps.sql, { ...expired, limit: pageSize, after });
 		for (const run of page) {
 			if (await isSamePersonAgain(deps, run, ruleset)) samePerson += 1;
 		}
-		if (page.length < BATCH) return samePerson;
+		if (page.length < pageSize) return samePerson;
 		after = page.at(-1)!;
 	}
 }
