@@ -32,7 +32,8 @@ test('a claimed lead whose claim would run out during its CRM call is not sent u
 	await fetch(`${stack.crm.url}/admin/faults`, {
 		method: 'POST',
 		headers: { 'content-type': 'application/json' },
-		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 5000, key: 'claim-first' }),
+		// the claim's first call, whichever lead it is: a claim's runs come in no particular order
+		body: JSON.stringify({ fail_next: 0, slow_next: 1, latency_ms: 5000 }),
 	});
 	const answers = await Promise.all([onStore('claim-first'), onStore('claim-second')]);
 	expect(answers.map((answer) => answer.status)).toEqual([202, 202]);
@@ -54,8 +55,9 @@ test('a claimed lead whose claim would run out during its CRM call is not sent u
 		until: (rows) => rows.every((row) => row.status === 'processed'),
 		deadlineMs: 15_000,
 	});
-	// the second was claimed again after the first claim had run out, and sent once
-	expect(settled[1]!.lease_until!.getTime()).toBeGreaterThan(claimEnded.getTime());
+	// the one called second was claimed again after the first claim had run out, and sent once
+	const claimedAgain = settled.filter((row) => row.lease_until!.getTime() > claimEnded.getTime());
+	expect(claimedAgain).toHaveLength(1);
 	const delivered = (await stack.crm.leads()).filter((lead) => lead.key.startsWith('claim-'));
 	expect(delivered.map((lead) => [lead.key, lead.upserts]).sort()).toEqual([
 		['claim-first', 1],
