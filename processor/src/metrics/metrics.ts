@@ -13,8 +13,10 @@ import { sharedReading } from './shared-reading.js';
  */
 const DATABASE_READING_MAX_AGE_MS = 1000;
 
-/** The processor's Prometheus metrics, on a registry of its own (one per processor instance). */
-/** `now`: the processor's clock, the one the database's times are compared with (db/clock.ts). */
+/**
+ * The processor's Prometheus metrics, on a registry of its own (one per processor instance).
+ * `now`: the processor's clock, the one the database's times are compared with (db/clock.ts).
+ */
 export function createMetrics(sql: Sql, now: () => Date) {
 	const registry = new Registry();
 	const database = sharedReading(
