@@ -197,6 +197,16 @@ export type Config = Omit<
 export class ConfigError extends Error {}
 
 /**
+ * How long a lead answered on delivery waits for an older lead of its CRM record still on its
+ * way (policy update) before it is queued behind it: a CRM timeout at most, and never so long
+ * that its own call and write would outlast its lease.
+ */
+export function turnWaitMs(config: Config): number {
+	const leaseLeftMs = config.ACCEPTED_LEASE_SECONDS * 1000 - callAndProcessedWriteMs(config);
+	return Math.max(0, Math.min(config.CRM_TIMEOUT_MS, leaseLeftMs));
+}
+
+/**
  * What an accepted run's lease must outlast, from received_at (the start of its insert): the
  * insert itself, the CRM call and the processed write, which may wait its deadline to join a group
  * commit, run, and run once more alone when its group failed (write-batcher.ts).

@@ -1,7 +1,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import type { Config } from './config.js';
+import { turnWaitMs, type Config } from './config.js';
 import { createCrmClient } from './crm/crm-client.js';
 import { startDatabaseClock } from './db/clock.js';
 import { connect, type Sql } from './db/connection.js';
@@ -125,6 +125,7 @@ export async function startProcessor(
 			},
 			now,
 			acceptedLeaseSeconds: config.ACCEPTED_LEASE_SECONDS,
+			turnWaitMs: turnWaitMs(config),
 			deadlineMs: config.DB_QUERY_TIMEOUT_MS,
 			leadLimits: DEFAULT_LEAD_LIMITS,
 			pauseAfterCrmKeyPrefix: config.TEST_PAUSE_AFTER_CRM_KEY_PREFIX ?? null,

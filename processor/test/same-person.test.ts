@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { waitFor } from '@lead-intake-hub/stack';
 import * as answers from '../src/api/answers.js';
 import type { PendingQuery, Row } from 'postgres';
@@ -485,6 +485,117 @@ describe('identity variants', () => {
 			expect(after.map((lead) => ({ key: lead.key, upserts: lead.upserts }))).toEqual([
 				{ key: 'first-key', upserts: 3 },
 			]);
+		} finally {
+			await stack.close();
+		}
+	});
+
+	/** The mock CRM answers the next call for `key` after `latencyMs`. */
+	const slowFirstCall = (stack: Stack, key: string, latencyMs: number) =>
+		fetch(`${stack.crm.url}/admin/faults`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ fail_next: 0, status: 503, latency_ms: latencyMs, slow_next: 1, key }),
+		});
+
+	/**
+	 * Sends the person's first lead, slowed at the CRM, and waits until it is on its way there;
+	 * `answer` is its request's answer, still to come.
+	 */
+	async function firstLeadOnItsWay(stack: Stack, email: string, key: string, latencyMs: number) {
+		await slowFirstCall(stack, key, latencyMs);
+		const answer = postLead(stack.url, validLead({ email }), { key });
+		await waitFor(
+			() => stack.sql`SELECT 1 FROM runs WHERE idempotency_key = ${key} AND status = 'accepted'`,
+			{ what: 'the first lead on its way to the CRM', until: (rows) => rows.length === 1 },
+		);
+		return { answer };
+	}
+
+	test('policy update, answered on delivery: an update sent while the first lead is on its way to the CRM reaches it after that lead, so the CRM keeps the newer details', async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, policy: 'update' },
+			// the default: an update waits up to 4 s for its turn
+			env: { CRM_TIMEOUT_MS: '5000' },
+		});
+		try {
+			const who = person();
+			const first = await firstLeadOnItsWay(stack, who.email, 'turn-first', 2000);
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'turn-second' },
+			);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+			expect((await first.answer).body).toMatchObject({
+				status: 'accepted',
+				run_status: 'processed',
+			});
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'turn-first', upserts: 2 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('policy update, answered on delivery: an update whose first lead is still on its way when its wait runs out is queued behind it (202) and delivered after it', async () => {
+		const stack = await startStack({
+			duplicates: { window_hours: 24, policy: 'update' },
+			// a CRM call and its write take 11 s of the 12 s lease: an update waits 1 s for its turn
+			env: { CRM_TIMEOUT_MS: '5000', ACCEPTED_LEASE_SECONDS: '12' },
+		});
+		try {
+			const who = person();
+			const first = await firstLeadOnItsWay(stack, who.email, 'queued-first', 3000);
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'queued-second' },
+			);
+			expect(update.status).toBe(202);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'queued' });
+			// it did not ask to be answered on store
+			expect(update.headers.get('preference-applied')).toBeNull();
+			expect((await first.answer).body).toMatchObject({
+				status: 'accepted',
+				run_status: 'processed',
+			});
+			await waitFor(() => runOf(stack, update.body.run_id), {
+				what: 'the queued update delivered after the first lead',
+				until: (run) => run?.status === 'processed',
+			});
+			const [record] = await stack.crm.leads();
+			expect(record).toMatchObject({ key: 'queued-first', upserts: 2 });
+			expect(record!.payload.run_id).toBe(update.body.run_id);
+		} finally {
+			await stack.close();
+		}
+	});
+
+	test('policy update, answered on delivery: an update sent while a retry of the first lead is under way waits in the queue until that retry is settled', async () => {
+		const stack = await startStack({ duplicates: { window_hours: 24, policy: 'update' } });
+		try {
+			const who = person();
+			await stack.crm.fail(1, 503);
+			const first = await postLead(stack.url, validLead({ email: who.email }), {
+				key: 'retried-first',
+			});
+			expect(first.status).toBe(500);
+			// another processor's retry of it holds the item, its CRM call under way
+			await stack.sql`
+				UPDATE dlq SET status = 'retrying', locked_until = ${new Date(stack.clock.now.getTime() + 3_600_000)},
+					lease_token = ${randomUUID()}
+				WHERE run_id = ${String(first.body.run_id)}`;
+			const update = await postLead(
+				stack.url,
+				validLead({ email: who.email, name: 'Jane Newer-Name' }),
+				{ key: 'retried-second' },
+			);
+			expect(update.status).toBe(202);
+			expect(update.body).toMatchObject({ status: 'accepted', run_status: 'queued' });
+			expect(await runOf(stack, update.body.run_id)).toMatchObject({ status: 'queued' });
+			expect(await stack.crm.leads()).toEqual([]);
 		} finally {
 			await stack.close();
 		}

@@ -425,6 +425,52 @@ export async function requeueClaimed(
 	);
 }
 
+/**
+ * Whether run `runId`, accepted for a delivery of its own (answered on delivery), must wait its
+ * turn: an older run of its CRM record (policy update) is queued or in flight, or one of the
+ * record's DLQ items is being retried. The claims above already keep that order; this is the
+ * same rule for a request that delivers its lead itself. The record's DLQ items are share-locked
+ * first, whatever their status: a retry claimed while this statement runs is waited for and seen
+ * retrying, and a retry's claim skips the items this statement holds (SKIP LOCKED).
+ */
+export async function olderOfRecordOnItsWay(
+	sql: Sql,
+	runId: string,
+	now: Date,
+	deadlineMs: number,
+): Promise<boolean> {
+	const [row] = await withDeadline(
+		sql<{ waits: boolean }[]>`
+			WITH run AS (SELECT run_id, duplicate_of, received_at FROM runs WHERE run_id = ${runId}),
+			items AS MATERIALIZED (
+				SELECT d.status, d.locked_until FROM dlq d
+				JOIN runs o ON o.run_id = d.run_id
+				JOIN run r ON ${sameCrmRecord(sql, 'o', 'r')} AND o.run_id <> r.run_id
+				ORDER BY d.dlq_id FOR SHARE OF d
+			)
+			SELECT EXISTS (SELECT 1 FROM items WHERE status = 'retrying' AND locked_until > ${now})
+				OR EXISTS (
+					SELECT 1 FROM runs o JOIN run r ON ${sameCrmRecord(sql, 'o', 'r')}
+					WHERE (o.received_at, o.run_id) < (r.received_at, r.run_id)
+					AND o.status IN ('queued', 'accepted')) AS waits`,
+		deadlineMs,
+	);
+	return row?.waits ?? false;
+}
+
+/**
+ * A run accepted for a delivery of its own goes to the queue instead (its request stopped
+ * waiting for its turn), unless the recovery took it meanwhile.
+ */
+export async function queueAccepted(sql: Sql, runId: string, deadlineMs: number): Promise<void> {
+	await withDeadline(
+		sql`
+			UPDATE runs SET status = 'queued', updated_at = now()
+			WHERE run_id = ${runId} AND status = 'accepted' AND lease_owner IS NULL`,
+		deadlineMs,
+	);
+}
+
 /** The raw lead is no longer needed (its DLQ item was closed by hand): for the runs of `runs`. */
 export function purgeSealedLeadsStatement(sql: Queryable, runs: Fragment) {
 	return sql`

@@ -111,7 +111,8 @@ export function intakeHandler(
 			log: req.log,
 		});
 		res.runId = outcome.runId;
-		if (outcome.httpStatus === 202) res.setHeader('Preference-Applied', 'respond-async');
+		if (outcome.httpStatus === 202 && answerOnStore)
+			res.setHeader('Preference-Applied', 'respond-async');
 		options.countLead(String(outcome.body.status));
 		sendJson(res, outcome.httpStatus, outcome.body);
 	};

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { GuardedCrm } from '../crm/circuit-breaker.js';
 import { attemptRecordOf, type DeliveryResult } from '../crm/crm-client.js';
 import { toCrmRequest } from './crm-request.js';
@@ -7,7 +8,14 @@ import type { AuditEvent } from '../db/audit-events.js';
 import type { Sql } from '../db/connection.js';
 import type { AttemptRecord } from '../db/delivery-attempts.js';
 import { openRunOfPerson, type SamePerson } from '../db/person-identities.js';
-import { findRepeat, signatureGuardTaken, type NewRun, type RunWriter } from '../db/runs.js';
+import {
+	findRepeat,
+	olderOfRecordOnItsWay,
+	queueAccepted,
+	signatureGuardTaken,
+	type NewRun,
+	type RunWriter,
+} from '../db/runs.js';
 import { PENDING_DLQ_ID, recordIntakeFailure } from '../db/transitions.js';
 import { attemptFailed, dlqCreated, upserted } from '../crm/delivery-events.js';
 import { nextRetryAt, type BackoffPolicy } from '../crm/backoff.js';
@@ -48,6 +56,11 @@ export interface IntakeDeps {
 	pauseBeforeSamePersonKeyPrefix?: string | null;
 	/** Told when a lead was stored `queued` (answer on store), so a deliverer picks it up now. */
 	queued?: () => void;
+	/**
+	 * How long a lead answered on delivery waits for an older lead of its CRM record (policy
+	 * update) still on its way to the CRM before it is queued behind it (config.ts); 0 when absent.
+	 */
+	turnWaitMs?: number;
 }
 
 export interface IntakeRequest {
@@ -179,9 +192,29 @@ export async function handleLead(deps: IntakeDeps, request: IntakeRequest): Prom
 		});
 	}
 
-	// Policy update: the CRM upserts by key, so the first lead's key updates the first record.
+	// Policy update: the CRM upserts by key, so the first lead's key updates the first record,
+	// after the person's older leads on their way there, so that it keeps the newest details
+	if (samePerson && !(await waitForTurn(deps, runId))) {
+		await queueAccepted(deps.sql, runId, deps.deadlineMs);
+		deps.queued?.();
+		return queuedAnswer(runId);
+	}
 	const crmKey = samePerson?.firstIdempotencyKey ?? request.idempotencyKey;
 	return deliverAccepted(deps, request, runId, lead, ruleset.mapping, crmKey);
+}
+
+/**
+ * Waits, for at most `turnWaitMs`, until no older lead of the run's CRM record is on its way to
+ * the CRM (db/runs.ts, olderOfRecordOnItsWay); false when one still is.
+ */
+async function waitForTurn(deps: IntakeDeps, runId: string): Promise<boolean> {
+	const until = performance.now() + (deps.turnWaitMs ?? 0);
+	for (let pauseMs = 10; ; pauseMs = Math.min(2 * pauseMs, 200)) {
+		if (!(await olderOfRecordOnItsWay(deps.sql, runId, deps.now(), deps.deadlineMs))) return true;
+		const left = until - performance.now();
+		if (left <= 0) return false;
+		await delay(Math.min(pauseMs, left));
+	}
 }
 
 /** The answer for a run stored `queued`, a deliverer's to deliver (answer on store). */

@@ -101,7 +101,7 @@ export const openApiDocument: ReturnType<typeof createDocument> = createDocument
 					),
 					'202': json(
 						answer.QueuedAnswer,
-						'Prefer: respond-async: stored, delivered in the background (Preference-Applied: respond-async)',
+						'Prefer: respond-async: stored, delivered in the background (Preference-Applied: respond-async). Without it, only for a policy-update lead whose older lead of the same CRM record was still on its way to the CRM: queued behind it',
 					),
 					'400': failure('Invalid JSON or UTF-8, a missing or invalid key, a bad timestamp'),
 					'401': failure('Missing or wrong signature, or the legacy scheme is switched off'),
