@@ -13,6 +13,8 @@ import { rateLimit, startRateLimitCleanup } from './http/rate-limit.js';
 import { createAlertsPass, startAlertsPass } from './incidents/alerts-pass.js';
 import type { IntakeDeps } from './intake/intake-service.js';
 import { DEFAULT_LEAD_LIMITS } from './intake/lead-body.js';
+import { DEFAULT_DUPLICATE_SETTINGS } from './intake/ruleset.js';
+import { phoneRegionOfVersions } from './db/rules-versions.js';
 import { answerClientError, refuseExpectation } from './http/client-errors.js';
 import { refusalLogBudget, type RefusalLogBudget } from './http/log-budget.js';
 import { migrate } from './db/migrate.js';
@@ -234,7 +236,13 @@ export async function startProcessor(
 			inFlightSeconds: Math.max(config.ACCEPTED_LEASE_SECONDS, config.DLQ_LEASE_SECONDS),
 			crmBackoffSeconds: config.DLQ_BACKOFF_SECONDS,
 			scanBatch: 500,
-			phoneRegion: () => rules.current().duplicates.default_phone_region,
+			phoneRegions: async () => ({
+				current: rules.current().duplicates.default_phone_region,
+				byVersion: await phoneRegionOfVersions(
+					sql,
+					DEFAULT_DUPLICATE_SETTINGS.default_phone_region,
+				),
+			}),
 		};
 		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
 		closers.push(() => crmErasures.stop());

@@ -710,6 +710,40 @@ test('consent: the rules can require it (CONSENT_MISSING); what was consented to
 	}
 });
 
+test('a phone number written nationally finds its person after the rules changed the region such numbers are read in', async () => {
+	const own = await startStack({
+		duplicates: { window_hours: 24, identity: 'email_or_phone', default_phone_region: 'DE' },
+	});
+	try {
+		const phone = '0170 5550123';
+		const lead = await postLead(own.url, validLead({ email: 'rita.region@example.com', phone }));
+		// delivered: its raw copy is gone, only its phone identity (read in DE) can find it by phone
+		expect(lead.body).toMatchObject({ status: 'accepted', run_status: 'processed' });
+		const { document } = (await own.internal('GET', '/internal/rules')).body as {
+			document: { duplicates: Record<string, unknown> };
+		};
+		document.duplicates.default_phone_region = 'AT';
+		const saved = await own.internal('PUT', '/internal/rules', { document, note: 'Austria' });
+		const version = saved.body.version as number;
+		await waitFor(
+			() =>
+				own.logs.some(
+					(line) =>
+						line.includes('"rules in force"') && line.includes(`"rules_version":${version},`),
+				),
+			{ what: `rules version ${version} in force` },
+		);
+		const exported = await own.internal('POST', '/internal/privacy/export', { phone });
+		expect((exported.body.runs as { run_id: string }[]).map((run) => run.run_id)).toEqual([
+			lead.body.run_id,
+		]);
+		const erased = await own.internal('POST', '/internal/privacy/erase', { phone });
+		expect(erased.body.run_ids).toEqual([lead.body.run_id]);
+	} finally {
+		await own.close();
+	}
+});
+
 test('a lead stored before addresses were taken in NFC is found by its address in either form', async () => {
 	const decomposed = 'josé.accent@example.com'.normalize('NFD');
 	const [run] = await stack.sql<{ run_id: string }[]>`

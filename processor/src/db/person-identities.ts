@@ -191,16 +191,16 @@ export async function openRunOfPerson(
 	return { opened: row?.opened ?? false, samePerson };
 }
 
-/** The runs recorded under any of these identity hashes (a person's first runs, for erasure). */
-export async function runsWithIdentityHashes(
+/** Each run recorded under one of these identity hashes, with the hash and the run's rules version. */
+export async function identityRunsOf(
 	sql: Sql,
 	hashes: readonly string[],
-): Promise<string[]> {
+): Promise<{ run_id: string; identity_hash: string; rules_version: number | null }[]> {
 	if (hashes.length === 0) return [];
-	const rows = await sql<{ run_id: string }[]>`
-		SELECT DISTINCT run_id FROM person_identities
-		WHERE identity_hash = ANY(${[...hashes]}::text[]) ORDER BY run_id`;
-	return rows.map((row) => row.run_id);
+	return sql<{ run_id: string; identity_hash: string; rules_version: number | null }[]>`
+		SELECT p.run_id, p.identity_hash, r.rules_version FROM person_identities p
+		JOIN runs r ON r.run_id = p.run_id
+		WHERE p.identity_hash = ANY(${[...hashes]}::text[]) ORDER BY p.run_id`;
 }
 
 /**

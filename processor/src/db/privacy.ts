@@ -47,10 +47,10 @@ export async function sealedLeadsPage(
 	sql: Sql,
 	after: string | null,
 	limit: number,
-): Promise<{ run_id: string; sealed_lead: Buffer }[]> {
+): Promise<{ run_id: string; sealed_lead: Buffer; rules_version: number | null }[]> {
 	const from = after === null ? sql`` : sql`AND run_id > ${after}`;
-	return sql<{ run_id: string; sealed_lead: Buffer }[]>`
-		SELECT run_id, sealed_lead FROM runs WHERE sealed_lead IS NOT NULL ${from}
+	return sql<{ run_id: string; sealed_lead: Buffer; rules_version: number | null }[]>`
+		SELECT run_id, sealed_lead, rules_version FROM runs WHERE sealed_lead IS NOT NULL ${from}
 		ORDER BY run_id LIMIT ${limit}`;
 }
 

@@ -32,6 +32,20 @@ export async function newestRulesVersion(sql: Sql): Promise<number | null> {
 	return row!.version;
 }
 
+/**
+ * The region each saved version read national phone numbers in (`duplicates.default_phone_region`;
+ * `fallback` for a document without one).
+ */
+export async function phoneRegionOfVersions(
+	sql: Sql,
+	fallback: string,
+): Promise<Map<number, string>> {
+	const rows = await sql<{ version: number; region: string }[]>`
+		SELECT version, coalesce(document->'duplicates'->>'default_phone_region', ${fallback}) AS region
+		FROM rules_versions`;
+	return new Map(rows.map((row) => [row.version, row.region]));
+}
+
 /** The version in force: the newest one. */
 export async function currentRulesVersion(sql: Sql): Promise<RulesVersionRow | null> {
 	const [row] = await sql<RulesVersionRow[]>`

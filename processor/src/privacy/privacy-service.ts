@@ -16,7 +16,7 @@ import {
 import { createAlertsPass } from '../incidents/alerts-pass.js';
 import { listAlertFiles, readAlertJson } from '../incidents/alert-files.js';
 import type { Logger } from '../logger.js';
-import { runsWithIdentityHashes } from '../db/person-identities.js';
+import { identityRunsOf } from '../db/person-identities.js';
 import { hashIdentity, normalizePhoneIdentity } from '../intake/person-identity.js';
 import { hashEmail, normalizeEmail } from '../pii/email.js';
 import type { LeadCipher } from '../pii/lead-cipher.js';
@@ -46,8 +46,16 @@ export interface PrivacyDeps {
 	crmBackoffSeconds: readonly number[];
 	/** Leads without an e-mail are looked through this many at a time for a phone. */
 	scanBatch: number;
-	/** The region of phone numbers written without a country code (the rules in force). */
-	phoneRegion: () => string;
+	/**
+	 * The regions phone numbers written without a country code are read in: the rules in force,
+	 * and each saved version's (a run's phone was read in its own version's region).
+	 */
+	phoneRegions: () => Promise<PhoneRegions>;
+}
+
+export interface PhoneRegions {
+	current: string;
+	byVersion: ReadonlyMap<number, string>;
 }
 
 export interface Person {
@@ -57,22 +65,37 @@ export interface Person {
 
 const digits = (value: string) => value.replace(/\D/g, '');
 
-/** The salted hashes a person is asked about by: their e-mail's, and their phone's identity. */
-function subjectsOf(deps: PrivacyDeps, person: Person) {
+/**
+ * The salted hashes a person is asked about by: their e-mail's, and their phone's identity as
+ * each region a version of the rules used reads it (a national number is another in each).
+ */
+async function subjectsOf(deps: PrivacyDeps, person: Person) {
 	const emailHash = person.email
 		? hashEmail(normalizeEmail(person.email), deps.emailHashSalt)
 		: null;
-	const region = deps.phoneRegion();
-	const e164 = person.phone ? normalizePhoneIdentity(person.phone, region) : null;
-	const phoneHash = e164 === null ? null : hashIdentity('phone', e164, deps.emailHashSalt);
-	return { emailHash, region, e164, phoneHash };
+	const regions = person.phone ? await deps.phoneRegions() : null;
+	const askedIn = new Map(
+		[...new Set(regions ? [regions.current, ...regions.byVersion.values()] : [])].map((region) => [
+			region,
+			normalizePhoneIdentity(person.phone, region),
+		]),
+	);
+	const phoneHashes = [...new Set(askedIn.values())]
+		.filter((e164) => e164 !== null)
+		.map((e164) => hashIdentity('phone', e164, deps.emailHashSalt));
+	/** The region a run's phone was read in: its rules version's. */
+	const regionOf = (version: number | null) =>
+		(version === null ? undefined : regions?.byVersion.get(version)) ?? regions?.current ?? '';
+	/** The phone asked about, as a run's own rules read it. */
+	const askedFor = (version: number | null) => askedIn.get(regionOf(version)) ?? null;
+	return { emailHash, phoneHashes, regionOf, askedFor };
 }
 
 /** The runs of this person that the processor can still tell are theirs. */
 export async function findPerson(deps: PrivacyDeps, person: Person): Promise<string[]> {
 	const found = new Set<string>();
 	const foundByPhone = new Set<string>();
-	const { emailHash, region, e164, phoneHash } = subjectsOf(deps, person);
+	const { emailHash, phoneHashes, regionOf, askedFor } = await subjectsOf(deps, person);
 	// runs stored before addresses were taken in NFC hold the hash of the address as it came
 	const storedBefore = person.email
 		? [person.email.trim().toLowerCase(), person.email.trim().normalize('NFD').toLowerCase()].map(
@@ -85,18 +108,22 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 	}
 	if (person.phone) {
 		const wantedDigits = digits(person.phone);
-		const samePhone = (value: unknown) =>
+		// each run by its own rules' reading of a national number: another region reads another
+		const samePhone = (value: unknown, version: number | null) =>
 			(wantedDigits !== '' && digitsOf(value) === wantedDigits) ||
-			(e164 !== null && normalizePhoneIdentity(value, region) === e164);
-		if (phoneHash !== null) {
-			for (const runId of await runsWithIdentityHashes(deps.sql, [phoneHash]))
-				foundByPhone.add(runId);
+			(askedFor(version) !== null &&
+				normalizePhoneIdentity(value, regionOf(version)) === askedFor(version));
+		for (const row of await identityRunsOf(deps.sql, phoneHashes)) {
+			const asked = askedFor(row.rules_version);
+			if (asked !== null && hashIdentity('phone', asked, deps.emailHashSalt) === row.identity_hash)
+				foundByPhone.add(row.run_id);
 		}
 		let after: string | null = null;
 		for (;;) {
 			const page = await sealedLeadsPage(deps.sql, after, deps.scanBatch);
 			for (const row of page) {
-				if (samePhone(openLead(deps.cipher, row.sealed_lead)?.phone)) foundByPhone.add(row.run_id);
+				if (samePhone(openLead(deps.cipher, row.sealed_lead)?.phone, row.rules_version))
+					foundByPhone.add(row.run_id);
 			}
 			if (page.length < deps.scanBatch) break;
 			after = page.at(-1)!.run_id;
@@ -147,8 +174,8 @@ export async function erasePerson(
 	request: { requestedBy: string; correlationId: string },
 ): Promise<ErasureAnswer> {
 	const candidates = await findPerson(deps, person);
-	const { emailHash, phoneHash } = subjectsOf(deps, person);
-	const askedSubjects = [emailHash, phoneHash].filter((hash) => hash !== null);
+	const { emailHash, phoneHashes } = await subjectsOf(deps, person);
+	const askedSubjects = [...(emailHash === null ? [] : [emailHash]), ...phoneHashes];
 	// files first: a failure after them leaves the runs for the next request to erase
 	const alertFiles = await deleteAlertFiles(deps, candidates);
 	const now = deps.now();
