@@ -80,22 +80,35 @@ async function subjectsOf(deps: PrivacyDeps, person: Person) {
 			normalizePhoneIdentity(person.phone, region),
 		]),
 	);
-	const phoneHashes = [...new Set(askedIn.values())]
-		.filter((e164) => e164 !== null)
-		.map((e164) => hashIdentity('phone', e164, deps.emailHashSalt));
+	const hashOf = new Map(
+		[...new Set(askedIn.values())]
+			.filter((e164) => e164 !== null)
+			.map((e164) => [e164, hashIdentity('phone', e164, deps.emailHashSalt)]),
+	);
 	/** The region a run's phone was read in: its rules version's. */
 	const regionOf = (version: number | null) =>
 		(version === null ? undefined : regions?.byVersion.get(version)) ?? regions?.current ?? '';
 	/** The phone asked about, as a run's own rules read it. */
 	const askedFor = (version: number | null) => askedIn.get(regionOf(version)) ?? null;
-	return { emailHash, phoneHashes, regionOf, askedFor };
+	/** Its identity hash, as a run's own rules stored it. */
+	const phoneHashFor = (version: number | null) => hashOf.get(askedFor(version) ?? '') ?? null;
+	return { emailHash, phoneHashes: [...hashOf.values()], regionOf, askedFor, phoneHashFor };
 }
+
+type Subjects = Awaited<ReturnType<typeof subjectsOf>>;
 
 /** The runs of this person that the processor can still tell are theirs. */
 export async function findPerson(deps: PrivacyDeps, person: Person): Promise<string[]> {
+	return runsOfPerson(deps, person, await subjectsOf(deps, person));
+}
+
+async function runsOfPerson(
+	deps: PrivacyDeps,
+	person: Person,
+	{ emailHash, phoneHashes, regionOf, askedFor, phoneHashFor }: Subjects,
+): Promise<string[]> {
 	const found = new Set<string>();
 	const foundByPhone = new Set<string>();
-	const { emailHash, phoneHashes, regionOf, askedFor } = await subjectsOf(deps, person);
 	// runs stored before addresses were taken in NFC hold the hash of the address as it came
 	const storedBefore = person.email
 		? [person.email.trim().toLowerCase(), person.email.trim().normalize('NFD').toLowerCase()].map(
@@ -114,9 +127,7 @@ export async function findPerson(deps: PrivacyDeps, person: Person): Promise<str
 			(askedFor(version) !== null &&
 				normalizePhoneIdentity(value, regionOf(version)) === askedFor(version));
 		for (const row of await identityRunsOf(deps.sql, phoneHashes)) {
-			const asked = askedFor(row.rules_version);
-			if (asked !== null && hashIdentity('phone', asked, deps.emailHashSalt) === row.identity_hash)
-				foundByPhone.add(row.run_id);
+			if (phoneHashFor(row.rules_version) === row.identity_hash) foundByPhone.add(row.run_id);
 		}
 		let after: string | null = null;
 		for (;;) {
@@ -173,8 +184,9 @@ export async function erasePerson(
 	person: Person,
 	request: { requestedBy: string; correlationId: string },
 ): Promise<ErasureAnswer> {
-	const candidates = await findPerson(deps, person);
-	const { emailHash, phoneHashes } = await subjectsOf(deps, person);
+	const subjects = await subjectsOf(deps, person);
+	const candidates = await runsOfPerson(deps, person, subjects);
+	const { emailHash, phoneHashes } = subjects;
 	const askedSubjects = [...(emailHash === null ? [] : [emailHash]), ...phoneHashes];
 	// files first: a failure after them leaves the runs for the next request to erase
 	const alertFiles = await deleteAlertFiles(deps, candidates);
