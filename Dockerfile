@@ -3,7 +3,9 @@
 #   n8n        the pinned n8n with our packed node package installed, the workflow files and the
 #              one-shot setup script baked in: main, webhook and worker processes all run it, so
 #              every n8n process loads the same nodes (nothing is bind-mounted)
-FROM node:20.19.5-bookworm-slim AS build
+# Node.js 24 (LTS; 20 left support in April 2026), the version the local stack runs n8n on
+# (stack/src/n8n/install.ts); the processor also spends less CPU a lead on it (docs/scaling.md)
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY mocks/package.json mocks/
@@ -20,7 +22,7 @@ RUN npm pack --silent --pack-destination /tmp/pack \
 	&& npm install --no-audit --no-fund --legacy-peer-deps /tmp/pack/n8n-nodes-lead-intake-*.tgz
 RUN npm prune --omit=dev
 
-FROM node:20.19.5-bookworm-slim AS processor
+FROM node:24.21.0-bookworm-slim AS processor
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules node_modules

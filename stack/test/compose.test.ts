@@ -6,7 +6,7 @@ import { parse } from 'yaml';
 import { stackSettings } from '../src/dev-settings.js';
 import { ensureDockerCompose } from '../src/docker-compose.js';
 import { N8N_PRODUCTION_SETTINGS, n8nEnv, queueEnv } from '../src/n8n/cli.js';
-import { N8N_VERSION } from '../src/n8n/install.js';
+import { N8N_VERSION, NODE_VERSION } from '../src/n8n/install.js';
 import { repoRoot } from '../src/repo.js';
 
 /**
@@ -147,6 +147,11 @@ describe('the rendered compose file', () => {
 		for (const base of bases) expect(base).toMatch(pinned);
 		// n8n in containers is the n8n the local stack runs
 		expect(bases).toContain(`n8nio/n8n:${N8N_VERSION}`);
+		// and the processor runs on the Node.js the local stack runs n8n on
+		expect(bases.filter((base) => base.startsWith('node:'))).toEqual([
+			`node:${NODE_VERSION}-bookworm-slim`,
+			`node:${NODE_VERSION}-bookworm-slim`,
+		]);
 	});
 
 	withCompose('gives every long-running service a healthcheck', () => {

@@ -6,7 +6,8 @@ import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
-const NODE_VERSION = '24.21.0';
+/** Also the processor image's Node.js (Dockerfile): one runtime in production. */
+export const NODE_VERSION = '24.21.0';
 
 /**
  * The oldest and the newest n8n the package is tested on (README.md, Supported n8n versions; also
