@@ -6,7 +6,7 @@ import { spawnWithLifeline } from '../services.js';
 
 /** The pinned n8n (its nodes are compiled against n8n-workflow 2.40.x) and the Node.js it needs. */
 export const N8N_VERSION = '2.40.7';
-/** Also the processor image's Node.js (Dockerfile): one runtime in production. */
+/** Also the Node.js of the processor's image (Dockerfile; the compose test holds them equal). */
 export const NODE_VERSION = '24.21.0';
 
 /**
