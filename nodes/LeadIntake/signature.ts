@@ -13,6 +13,9 @@ import { createHash, createHmac } from 'crypto';
  * Answer on store: a request that asks for it (`Prefer: respond-async`) is signed, under either
  * scheme, with the derived key HMAC-SHA256(key, "lead-intake answer-on-store") instead of the key,
  * so nobody on the way can add or strip the header: the processor would not recognise the signature.
+ * The lead source is bound the same way: a request that sends `X-Source` is signed with
+ * HMAC-SHA256(the answer mode's key, "lead-intake source:" + source), so nobody on the way can
+ * file the lead under another source.
  */
 
 export type SignatureScheme = 'v2' | 'legacy';
@@ -35,9 +38,15 @@ export function answerOnStoreKey(secret: string): Buffer {
 	return createHmac('sha256', keyBytes(secret)).update(ANSWER_ON_STORE_LABEL).digest();
 }
 
-/** The key bytes a request is signed with, under the answer mode it asks for. */
-function signingKey(secret: string, mode: AnswerMode): Buffer {
-	return mode === 'stored' ? answerOnStoreKey(secret) : keyBytes(secret);
+/** What the key of a request bound to its source (X-Source) is made from (docs/contract.md). */
+export const SOURCE_LABEL = 'lead-intake source:';
+
+/** The key bytes a request is signed with: its answer mode's, bound to its source if it sends one. */
+function signingKey(secret: string, mode: AnswerMode, source: string | undefined): Buffer {
+	const modeKey = mode === 'stored' ? answerOnStoreKey(secret) : keyBytes(secret);
+	return source === undefined
+		? modeKey
+		: createHmac('sha256', modeKey).update(`${SOURCE_LABEL}${source}`).digest();
 }
 
 /** One `v1,<base64>` entry per secret, space-separated. */
@@ -47,11 +56,14 @@ export function signV2(
 	timestamp: string,
 	rawBody: string,
 	mode: AnswerMode = 'delivered',
+	source?: string,
 ): string {
 	return secrets
 		.map(
 			(secret) =>
-				`v1,${createHmac('sha256', signingKey(secret, mode)).update(`${id}.${timestamp}.${rawBody}`).digest('base64')}`,
+				`v1,${createHmac('sha256', signingKey(secret, mode, source))
+					.update(`${id}.${timestamp}.${rawBody}`)
+					.digest('base64')}`,
 		)
 		.join(' ');
 }
@@ -61,11 +73,14 @@ export function signV1(
 	timestamp: string,
 	rawBody: string,
 	mode: AnswerMode = 'delivered',
+	source?: string,
 ): string {
-	return `sha256=${createHmac('sha256', signingKey(secret, mode)).update(`${timestamp}.${rawBody}`).digest('hex')}`;
+	return `sha256=${createHmac('sha256', signingKey(secret, mode, source))
+		.update(`${timestamp}.${rawBody}`)
+		.digest('hex')}`;
 }
 
-/** The headers that prove a request to the processor under the chosen scheme. */
+/** The headers that prove a request to the processor under the chosen scheme, its source's too. */
 export function signatureHeaders(
 	scheme: SignatureScheme,
 	secrets: readonly string[],
@@ -73,23 +88,27 @@ export function signatureHeaders(
 	timestamp: string,
 	rawBody: string,
 	mode: AnswerMode = 'delivered',
+	source?: string,
 ): Record<string, string> {
-	// the header only asks; the derived key is what makes the request mean it
-	const prefer: Record<string, string> = mode === 'stored' ? { prefer: 'respond-async' } : {};
+	// the headers only ask and name; the derived key is what makes the request mean them
+	const asked: Record<string, string> = {
+		...(mode === 'stored' ? { prefer: 'respond-async' } : {}),
+		...(source === undefined ? {} : { 'x-source': source }),
+	};
 	if (scheme === 'legacy') {
 		// X-Signature carries one signature: the current secret's
 		return {
 			'x-timestamp': timestamp,
-			'x-signature': signV1(secrets[0]!, timestamp, rawBody, mode),
+			'x-signature': signV1(secrets[0]!, timestamp, rawBody, mode, source),
 			'x-idempotency-key': idempotencyKey,
-			...prefer,
+			...asked,
 		};
 	}
 	return {
 		'webhook-id': idempotencyKey,
 		'webhook-timestamp': timestamp,
-		'webhook-signature': signV2(secrets, idempotencyKey, timestamp, rawBody, mode),
-		...prefer,
+		'webhook-signature': signV2(secrets, idempotencyKey, timestamp, rawBody, mode, source),
+		...asked,
 	};
 }
 

@@ -62,8 +62,8 @@ export async function submitLeads(
 					timestamp,
 					submission.rawBody,
 					submission.answerMode,
+					submission.source,
 				),
-				'x-source': submission.source,
 				'x-correlation-id': submission.correlationId,
 			};
 			const { statusCode, answer, retryAfter } = await call({

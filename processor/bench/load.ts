@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Pool } from 'undici';
-import { signingKeys, signV2 } from '../src/intake/signature.js';
+import { signingKeys, signV2, sourceBoundKey } from '../src/intake/signature.js';
 
 export interface LoadResult {
 	concurrency: number;
@@ -46,7 +46,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 	const started = performance.now();
 	const deadline = started + options.seconds * 1000;
 
-	const { key } = signingKeys([options.secret])[0]!;
+	// signed as the Lead Intake node signs: bound to the source it sends
+	const source = 'bench';
+	const key = sourceBoundKey(signingKeys([options.secret])[0]!.key, source);
 	const worker = async () => {
 		while (performance.now() < deadline) {
 			const timestamp = String(Math.floor(Date.now() / 1000));
@@ -61,7 +63,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
 					'webhook-id': id,
 					'webhook-timestamp': timestamp,
 					'webhook-signature': signV2(key, id, timestamp, body),
-					'x-source': 'bench',
+					'x-source': source,
 				},
 				body,
 			});

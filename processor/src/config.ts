@@ -56,6 +56,11 @@ const EnvSchema = z.object({
 	WEBHOOK_HMAC_SECRET: commaList.pipe(z.array(signingSecret).min(1, 'at least one secret')),
 	WEBHOOK_MAX_SKEW_SECONDS: seconds.default(300),
 	WEBHOOK_LEGACY_SIGNATURE: flag.default(true),
+	/**
+	 * Take leads whose signature does not cover X-Source, as Lead Intake nodes sent them before
+	 * sources were signed; off once every n8n runs a node that signs it.
+	 */
+	WEBHOOK_UNSIGNED_SOURCE: flag.default(true),
 	EMAIL_HASH_SALT: z.string().min(8),
 	LEAD_ENCRYPTION_KEY: z.string().min(16),
 	SERVICE_TOKEN: z.string().min(16),

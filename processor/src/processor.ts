@@ -320,6 +320,7 @@ export async function startProcessor(
 				signingKeys: signingKeys(config.WEBHOOK_HMAC_SECRET),
 				answerOnStoreKeys: answerOnStoreKeys(signingKeys(config.WEBHOOK_HMAC_SECRET)),
 				legacySignatures: config.WEBHOOK_LEGACY_SIGNATURE,
+				unsignedSource: config.WEBHOOK_UNSIGNED_SOURCE,
 				maxSkewSeconds: config.WEBHOOK_MAX_SKEW_SECONDS,
 				bodyLimitBytes: config.BODY_LIMIT_BYTES,
 				signerLimit,

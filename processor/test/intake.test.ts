@@ -262,6 +262,93 @@ describe('signature (seed smoke: bad signature, timestamp one hour old)', () => 
 	});
 });
 
+describe('the lead source is signed (X-Source)', () => {
+	const send = (headers: Record<string, string>, raw: string) =>
+		fetch(`${stack.url}/webhook/lead`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json', ...headers },
+			body: raw,
+		});
+
+	test.each(['v2', 'v1'] as const)(
+		'%s: a source changed, added or taken away on the way -> 401; as signed -> stored under it',
+		async (scheme) => {
+			const raw = JSON.stringify(validLead());
+			const signed = (key: string, source?: string) => ({
+				...signatureHeaders(raw, { key, scheme, source }),
+				...(scheme === 'v1' ? { 'x-idempotency-key': key } : {}),
+			});
+			const changed = await send(
+				{ ...signed(`${scheme}-changed`, 'website'), 'x-source': 'partner' },
+				raw,
+			);
+			const added = await send({ ...signed(`${scheme}-added`), 'x-source': 'partner' }, raw);
+			const { 'x-source': _taken, ...takenAway } = {
+				...signed(`${scheme}-taken`, 'website'),
+				'x-source': 'website',
+			};
+			const taken = await send(takenAway, raw);
+			for (const answer of [changed, added, taken]) {
+				expect(answer.status).toBe(401);
+				expect(await answer.json()).toMatchObject({ code: 'signature_invalid' });
+			}
+			const kept = await send(
+				{ ...signed(`${scheme}-kept`, 'website'), 'x-source': 'website' },
+				raw,
+			);
+			expect(kept.status).toBe(200);
+			const [run] = await stack.sql<{ source: string }[]>`
+				SELECT source FROM runs WHERE idempotency_key = ${`${scheme}-kept`}`;
+			expect(run?.source).toBe('website');
+			expect(
+				await stack.sql`SELECT 1 FROM runs WHERE idempotency_key ~ ${`${scheme}-(changed|added|taken)`}`,
+			).toHaveLength(0);
+		},
+	);
+
+	test('a signature that leaves the source out is taken only while WEBHOOK_UNSIGNED_SOURCE is on, and said once', async () => {
+		const unsigned = (key: string) => {
+			const raw = JSON.stringify(validLead());
+			return send({ ...signatureHeaders(raw, { key }), 'x-source': 'old-node' }, raw);
+		};
+		const refused = await unsigned('unsigned-source-off');
+		expect(refused.status).toBe(401);
+		expect(await refused.json()).toMatchObject({
+			code: 'signature_invalid',
+			detail: expect.stringContaining('WEBHOOK_UNSIGNED_SOURCE=on'),
+		});
+		const lenient = await startStack({ env: { WEBHOOK_UNSIGNED_SOURCE: 'on' } });
+		try {
+			for (const key of ['unsigned-source-on-1', 'unsigned-source-on-2']) {
+				const raw = JSON.stringify(validLead());
+				const answer = await fetch(`${lenient.url}/webhook/lead`, {
+					method: 'POST',
+					headers: { ...signatureHeaders(raw, { key }), 'x-source': 'old-node' },
+					body: raw,
+				});
+				expect(answer.status).toBe(200);
+			}
+			const runs = await lenient.sql<{ source: string }[]>`
+				SELECT source FROM runs WHERE idempotency_key LIKE '%unsigned-source-on-%'`;
+			expect(runs.map(({ source }) => source)).toEqual(['old-node', 'old-node']);
+			expect(lenient.logs.filter((line) => line.includes('unsigned X-Source'))).toHaveLength(1);
+			// a source bound by the signature is still held to it
+			const raw = JSON.stringify(validLead());
+			const changed = await fetch(`${lenient.url}/webhook/lead`, {
+				method: 'POST',
+				headers: {
+					...signatureHeaders(raw, { key: 'unsigned-source-changed', source: 'website' }),
+					'x-source': 'partner',
+				},
+				body: raw,
+			});
+			expect(changed.status).toBe(401);
+		} finally {
+			await lenient.close();
+		}
+	});
+});
+
 describe('replays (lock the doors)', () => {
 	test('v2: a captured request replayed with another key fails the signature and writes nothing', async () => {
 		const raw = JSON.stringify(validLead({ name: 'Replay V2' }));

@@ -366,6 +366,8 @@ export function processorEnvironment(input: ProcessorEnvironmentInput): NodeJS.P
 		CRM_URL: env.CRM_URL || (env.MOCK_CRM_URL ? undefined : input.crmUrl),
 		MOCK_JC_URL: env.MOCK_JC_URL || input.jiraConfluenceUrl,
 		ALERTS_DIR: input.alertsDir,
+		// the stack's n8n runs this repository's nodes, which sign the source
+		WEBHOOK_UNSIGNED_SOURCE: env.WEBHOOK_UNSIGNED_SOURCE || 'off',
 		// the scaled stack's processor processes, unless the user chose how many
 		...(input.processors && !env.PROCESSOR_WORKERS
 			? { PROCESSOR_WORKERS: String(input.processors) }

@@ -64,9 +64,9 @@ Development settings (set these variables to override):
 Send a signed lead straight to the processor, as n8n does (Standard Webhooks; paste into a shell):
 
   BODY='{"email":"jane.doe@example.com","name":"Jane Doe","address":{"zip":"66123","street":"Hauptstrasse 1"},"house":{"is_owner":true}}'
-  TS=$(date +%s); KEY=demo-$TS
-  SIG=$(node -e 'process.stdout.write(require("crypto").createHmac("sha256",process.argv[1]).update(process.argv.slice(2).join(".")).digest("base64"))' '${secret}' "$KEY" "$TS" "$BODY")
-  curl -sS -X POST ${urls.processor}/webhook/lead -H 'Content-Type: application/json' -H 'X-Source: development' \\
+  TS=$(date +%s); KEY=demo-$TS; SRC=development
+  SIG=$(node -e 'const c=require("crypto"),[s,src,...m]=process.argv.slice(1),k=c.createHmac("sha256",s).update("lead-intake source:"+src).digest();process.stdout.write(c.createHmac("sha256",k).update(m.join(".")).digest("base64"))' '${secret}' "$SRC" "$KEY" "$TS" "$BODY")
+  curl -sS -X POST ${urls.processor}/webhook/lead -H 'Content-Type: application/json' -H "X-Source: $SRC" \\
     -H "webhook-id: $KEY" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$BODY"
 
 Add -H 'X-Fail-After-Accept: 1' to watch a lead land in the DLQ.

@@ -249,7 +249,15 @@ describe('the rendered compose file', () => {
 	withCompose("the processor's environment is a valid processor configuration", async () => {
 		const { loadConfig } = (await import(
 			join(repoRoot, 'processor', 'dist', 'src', 'config.js')
-		)) as { loadConfig: (env: Record<string, string>) => { PROCESSOR_WORKERS: number } };
-		expect(loadConfig(services.processor!.environment!).PROCESSOR_WORKERS).toBe(2);
+		)) as {
+			loadConfig: (env: Record<string, string>) => {
+				PROCESSOR_WORKERS: number;
+				WEBHOOK_UNSIGNED_SOURCE: boolean;
+			};
+		};
+		const config = loadConfig(services.processor!.environment!);
+		expect(config.PROCESSOR_WORKERS).toBe(2);
+		// every n8n here runs the image's nodes, which sign the source
+		expect(config.WEBHOOK_UNSIGNED_SOURCE).toBe(false);
 	});
 });

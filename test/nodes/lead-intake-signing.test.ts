@@ -124,3 +124,37 @@ const answerOnStore = (
 		},
 	);
 });
+
+interface SourceBoundVector extends AnswerOnStoreVector {
+	mode: 'delivered' | 'stored';
+	source: string;
+	legacy_signature: string;
+}
+
+const sourceBound = (
+	JSON.parse(
+		readFileSync(join(__dirname, '..', 'contracts', 'signature-vectors.json'), 'utf8'),
+	) as { source_bound: SourceBoundVector[] }
+).source_bound;
+
+describe('bound to the source', () => {
+	test.each(sourceBound.map((vector) => [vector.name, vector] as const))(
+		'%s: both schemes sign as the processor verifies, and X-Source is the bound source',
+		(_name, vector) => {
+			const { secret, id, timestamp, body, mode, source } = vector;
+			expect(signatureHeaders('v2', [secret], id, timestamp, body, mode, source)).toEqual({
+				'webhook-id': id,
+				'webhook-timestamp': timestamp,
+				'webhook-signature': vector.signature,
+				'x-source': source,
+				...(mode === 'stored' ? { prefer: 'respond-async' } : {}),
+			});
+			expect(signatureHeaders('legacy', [secret], id, timestamp, body, mode, source)).toMatchObject(
+				{ 'x-signature': vector.legacy_signature, 'x-source': source },
+			);
+			// never the signature of another source, or of none
+			expect(signV2([secret], id, timestamp, body, mode, `${source}x`)).not.toBe(vector.signature);
+			expect(signV2([secret], id, timestamp, body, mode)).not.toBe(vector.signature);
+		},
+	);
+});

@@ -87,7 +87,14 @@ describe('Submit (version 2)', () => {
 		expect(headers).toMatchObject({
 			'content-type': 'application/json',
 			'webhook-id': 'lead-1',
-			'webhook-signature': signV2([hmacSecret], 'lead-1', timestamp, JSON.stringify(lead)),
+			'webhook-signature': signV2(
+				[hmacSecret],
+				'lead-1',
+				timestamp,
+				JSON.stringify(lead),
+				'delivered',
+				'website',
+			),
 			'x-source': 'website',
 			'x-correlation-id': 'corr-1',
 		});
@@ -128,7 +135,14 @@ describe('Submit (version 2)', () => {
 		);
 		const headers = headersOf(processor.requests[0]!);
 		expect(headers['webhook-signature']).toBe(
-			signV2([hmacSecret, next], 'lead-1', headers['webhook-timestamp']!, JSON.stringify(lead)),
+			signV2(
+				[hmacSecret, next],
+				'lead-1',
+				headers['webhook-timestamp']!,
+				JSON.stringify(lead),
+				'delivered',
+				'website',
+			),
 		);
 		expect(headers['webhook-signature']!.split(' ')).toHaveLength(2);
 	});
@@ -177,7 +191,13 @@ describe('Submit (version 2)', () => {
 			'x-idempotency-key': 'custom-key',
 			'x-source': 'campaign',
 			'x-correlation-id': 'corr-x',
-			'x-signature': signV1(hmacSecret, headers['x-timestamp']!, JSON.stringify(lead)),
+			'x-signature': signV1(
+				hmacSecret,
+				headers['x-timestamp']!,
+				JSON.stringify(lead),
+				'delivered',
+				'campaign',
+			),
 		});
 		expect(headers).not.toHaveProperty('webhook-signature');
 	});
@@ -438,7 +458,7 @@ describe('Answer the Source (version 2.2)', () => {
 		const body = JSON.stringify(lead);
 		expect(headers.prefer).toBe('respond-async');
 		expect(headers['webhook-signature']).toBe(
-			signV2([hmacSecret], 'lead-1', timestamp, body, 'stored'),
+			signV2([hmacSecret], 'lead-1', timestamp, body, 'stored', 'website'),
 		);
 		// not the secret's own signature: a processor that ignored the header would refuse it
 		expect(headers['webhook-signature']).not.toBe(signV2([hmacSecret], 'lead-1', timestamp, body));
@@ -481,11 +501,11 @@ describe('Answer the Source (version 2.2)', () => {
 		const [v2, legacy] = processor.requests.map(headersOf);
 		const body = JSON.stringify(lead);
 		expect(v2!['webhook-signature']).toBe(
-			signV2([hmacSecret, next], 'lead-1', v2!['webhook-timestamp']!, body, 'stored'),
+			signV2([hmacSecret, next], 'lead-1', v2!['webhook-timestamp']!, body, 'stored', 'website'),
 		);
 		expect(legacy).toMatchObject({
 			prefer: 'respond-async',
-			'x-signature': signV1(hmacSecret, legacy!['x-timestamp']!, body, 'stored'),
+			'x-signature': signV1(hmacSecret, legacy!['x-timestamp']!, body, 'stored', 'website'),
 		});
 	});
 
@@ -500,7 +520,7 @@ describe('Answer the Source (version 2.2)', () => {
 		for (const headers of processor.requests.map(headersOf)) {
 			expect(headers).not.toHaveProperty('prefer');
 			expect(headers['webhook-signature']).toBe(
-				signV2([hmacSecret], 'lead-1', headers['webhook-timestamp']!, body),
+				signV2([hmacSecret], 'lead-1', headers['webhook-timestamp']!, body, 'delivered', 'website'),
 			);
 		}
 		expect(delivered.json('Node')[0]![0]).toMatchObject({ outcome: 'accepted', statusCode: 200 });

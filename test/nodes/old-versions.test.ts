@@ -119,7 +119,13 @@ describe('version 1 (Lead Intake 1, Alert Router 1)', () => {
 			'x-idempotency-key': 'old-key-1',
 			'x-source': 'partner',
 			'x-correlation-id': 'corr-old-1',
-			'x-signature': signV1(hmacSecret, headers['x-timestamp']!, JSON.stringify(lead)),
+			'x-signature': signV1(
+				hmacSecret,
+				headers['x-timestamp']!,
+				JSON.stringify(lead),
+				'delivered',
+				'partner',
+			),
 		});
 		expect(headers).not.toHaveProperty('webhook-signature');
 		// version 1 never answers the caller itself: its Respond to Webhook node did
@@ -240,7 +246,14 @@ describe('version 2 (Lead Source Trigger 1, Lead Intake 2)', () => {
 			const headers = request!.headers as Record<string, string>;
 			expect(headers).toMatchObject({ 'webhook-id': 'old-key-5', 'x-source': 'partner' });
 			expect(headers['webhook-signature']).toBe(
-				signV2([hmacSecret], 'old-key-5', headers['webhook-timestamp']!, request!.body),
+				signV2(
+					[hmacSecret],
+					'old-key-5',
+					headers['webhook-timestamp']!,
+					request!.body,
+					'delivered',
+					'partner',
+				),
 			);
 			expect(await alertOf('old-run-5')).toMatchObject({ reason: 'crm_http_503' });
 		} finally {
@@ -300,7 +313,14 @@ describe('version 2.1 (Lead Intake 2.1: the source is answered when the CRM has 
 			const headers = request!.headers as Record<string, string>;
 			expect(headers).not.toHaveProperty('prefer');
 			expect(headers['webhook-signature']).toBe(
-				signV2([hmacSecret], 'old-key-7', headers['webhook-timestamp']!, request!.body),
+				signV2(
+					[hmacSecret],
+					'old-key-7',
+					headers['webhook-timestamp']!,
+					request!.body,
+					'delivered',
+					headers['x-source'],
+				),
 			);
 		} finally {
 			await server.close();

@@ -63,7 +63,7 @@ const secrets = (...candidates: string[]) =>
 	processor.requests.map(({ headers, body }) =>
 		candidates.find(
 			(secret) =>
-				signV2([secret], 'k-1', String(headers['webhook-timestamp']), body) ===
+				signV2([secret], 'k-1', String(headers['webhook-timestamp']), body, 'delivered', 'n8n') ===
 				headers['webhook-signature'],
 		),
 	);

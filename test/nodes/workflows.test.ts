@@ -260,6 +260,7 @@ describe('the workflow files on the engine', () => {
 				String(request!.headers['webhook-timestamp']),
 				request!.body,
 				'stored',
+				'development',
 			),
 		);
 		expect(execution.executed).toEqual(['Lead source: development', 'Lead Intake']);

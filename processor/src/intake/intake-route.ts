@@ -13,8 +13,11 @@ import {
 	IDEMPOTENCY_KEY_FORMAT,
 	IDEMPOTENCY_KEY_RULE,
 	readSignatureHeaders,
+	sourceBoundKeys,
 	verifyClaim,
+	type SignatureClaim,
 	type SignatureFailure,
+	type SignatureVerdict,
 	type SigningKey,
 } from './signature.js';
 import { ERR } from '../error-codes.js';
@@ -26,6 +29,8 @@ export interface IntakeRouteOptions {
 	/** The same secrets' answer-on-store keys (answerOnStoreKeys): for `Prefer: respond-async`. */
 	answerOnStoreKeys: readonly SigningKey[];
 	legacySignatures: boolean;
+	/** Take a signature that does not cover X-Source (WEBHOOK_UNSIGNED_SOURCE; verifySource). */
+	unsignedSource: boolean;
 	maxSkewSeconds: number;
 	bodyLimitBytes: number;
 	/** Per verified signer (the secret that signed). */
@@ -59,6 +64,14 @@ const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 export function intakeHandler(
 	options: IntakeRouteOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
+	let unsignedSaid = false;
+	const sayUnsigned = (req: IncomingMessage) => {
+		if (unsignedSaid) return;
+		unsignedSaid = true;
+		req.log.warn(
+			'a lead arrived with an unsigned X-Source (a Lead Intake node from before sources were signed): update the node package in n8n, then set WEBHOOK_UNSIGNED_SOURCE=off',
+		);
+	};
 	const answer = async (req: IncomingMessage, res: ServerResponse) => {
 		res.route = INTAKE_PATH;
 		// what needs no body first: such refusals cost no read (read-to-the-end.ts drops the rest)
@@ -83,12 +96,7 @@ export function intakeHandler(
 		const rawBody = await getRawBody(req, { limit: options.bodyLimitBytes, length: declared });
 		// the answer mode is part of what is signed: the derived key signs an answer-on-store request
 		const answerOnStore = prefersAsync(req);
-		const verdict = verifyClaim(claim, rawBody, {
-			keys: answerOnStore ? options.answerOnStoreKeys : options.signingKeys,
-			legacyEnabled: options.legacySignatures,
-			toleranceSeconds: options.maxSkewSeconds,
-			nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
-		});
+		const verdict = verifySource(options, req, claim, rawBody, answerOnStore, sayUnsigned);
 		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
@@ -118,6 +126,43 @@ export function intakeHandler(
 	};
 
 	return (req, res) => void answer(req, res).catch((error: unknown) => sendError(req, res, error));
+}
+
+/**
+ * The signature, with the key bound to the request's `X-Source` (sourceBoundKey). A signature
+ * made with the unbound key (a Lead Intake node from before sources were signed) is taken while
+ * WEBHOOK_UNSIGNED_SOURCE is on, and said once per process (anyone on the way could have changed
+ * such a request's source); while it is off, the refusal says what to do.
+ */
+function verifySource(
+	options: IntakeRouteOptions,
+	req: IncomingMessage,
+	claim: SignatureClaim,
+	rawBody: Buffer,
+	answerOnStore: boolean,
+	onUnsigned: (req: IncomingMessage) => void,
+): SignatureVerdict {
+	const keys = answerOnStore ? options.answerOnStoreKeys : options.signingKeys;
+	const policy = {
+		legacyEnabled: options.legacySignatures,
+		toleranceSeconds: options.maxSkewSeconds,
+		nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
+	};
+	const source = header(req, 'x-source')?.trim();
+	if (!source) return verifyClaim(claim, rawBody, { ...policy, keys });
+	const bound = verifyClaim(claim, rawBody, { ...policy, keys: sourceBoundKeys(keys, source) });
+	if (bound.ok || bound.code !== ERR.signature_invalid) return bound;
+	const unbound = verifyClaim(claim, rawBody, { ...policy, keys });
+	if (!unbound.ok) return bound;
+	if (!options.unsignedSource) {
+		return {
+			...bound,
+			message:
+				'The signature leaves X-Source out (a Lead Intake node from before sources were signed): update the node package in n8n, or set WEBHOOK_UNSIGNED_SOURCE=on until it is',
+		};
+	}
+	onUnsigned(req);
+	return unbound;
 }
 
 /**

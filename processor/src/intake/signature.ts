@@ -46,6 +46,24 @@ export function answerOnStoreKeys(keys: readonly SigningKey[]): SigningKey[] {
 	return keys.map(({ id, key }) => ({ id, key: answerOnStoreKey(key) }));
 }
 
+/**
+ * The lead source (`X-Source`) is signed the same way: a request is signed with a key bound to
+ * its source, HMAC-SHA256(the key of its answer mode, SOURCE_LABEL + source), 32 bytes, so a
+ * source changed on the way (which would file the lead, its rules' counts and its rate limit under
+ * another source) makes the signature one the processor does not recognise. A request without
+ * `X-Source` is signed with the answer mode's key itself.
+ */
+export const SOURCE_LABEL = 'lead-intake source:';
+
+export function sourceBoundKey(key: Buffer, source: string): Buffer {
+	return createHmac('sha256', key).update(`${SOURCE_LABEL}${source}`).digest();
+}
+
+/** The same signers, each with its key bound to this source (same id: the same secret). */
+export function sourceBoundKeys(keys: readonly SigningKey[], source: string): SigningKey[] {
+	return keys.map(({ id, key }) => ({ id, key: sourceBoundKey(key, source) }));
+}
+
 export function signV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): string {
 	return `v1,${hmacV2(key, id, timestamp, rawBody).toString('base64')}`;
 }
@@ -231,10 +249,14 @@ const invalidV2 = () =>
 	fail(
 		401,
 		ERR.signature_invalid,
-		'webhook-signature does not match the request (id, timestamp and body)',
+		'webhook-signature does not match the request (id, timestamp, body and X-Source)',
 	);
 const invalidV1 = () =>
-	fail(401, ERR.signature_invalid, 'X-Signature does not match the request body');
+	fail(
+		401,
+		ERR.signature_invalid,
+		'X-Signature does not match the request (timestamp, body and X-Source)',
+	);
 
 function outsideWindow(timestamp: string, policy: SignaturePolicy): SignatureVerdict | null {
 	if (Math.abs(policy.nowSeconds - Number(timestamp)) <= policy.toleranceSeconds) return null;

@@ -67,7 +67,10 @@ const signatureHeaders = z.object({
 		.optional()
 		.meta({ description: 'legacy: `sha256=<hex HMAC-SHA256(key, "<timestamp>.<body>")>`' }),
 	'x-idempotency-key': z.string().optional().meta({ description: 'legacy: the idempotency key' }),
-	'x-source': z.string().optional().meta({ description: 'The lead source n8n authenticated' }),
+	'x-source': z.string().optional().meta({
+		description:
+			'The lead source n8n authenticated; the signature is made with the key bound to it, HMAC-SHA256(key, "lead-intake source:" + X-Source)',
+	}),
 	prefer: z.string().optional().meta({
 		description:
 			'`respond-async`: answer 202 once stored (the signature is then made with the answer-on-store key)',

@@ -9,7 +9,13 @@ import { loadConfig, type Config } from '../../src/config.js';
 import { connect, type Sql } from '../../src/db/connection.js';
 import type { DuplicateSettings } from '../../src/intake/ruleset.js';
 import { seedRulesVersion } from './rules-seed.js';
-import { answerOnStoreKey, signingKeys, signV1, signV2 } from '../../src/intake/signature.js';
+import {
+	answerOnStoreKey,
+	signingKeys,
+	signV1,
+	signV2,
+	sourceBoundKey,
+} from '../../src/intake/signature.js';
 import { createLogger } from '../../src/logger.js';
 import { startProcessor, type RunningProcessor } from '../../src/processor.js';
 
@@ -93,6 +99,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 		ALERTS_DIR: alertsDir,
 		// the tests move the clock and run the pass themselves: none of its own in between
 		RETENTION_PASS_SECONDS: '0',
+		// every test's X-Source is signed as the Lead Intake node signs it (signatureHeaders)
+		WEBHOOK_UNSIGNED_SOURCE: 'off',
 		...options.env,
 	});
 	const duplicates = options.duplicates ?? { window_hours: 0 };
@@ -175,6 +183,8 @@ export interface SignedPostOptions {
 	rawBody?: string;
 	/** v2 (Standard Webhooks, the default) or the legacy X-Signature scheme. */
 	scheme?: 'v1' | 'v2';
+	/** Ask to be answered on store (`Prefer: respond-async`), signed with its derived key. */
+	onStore?: boolean;
 }
 
 /**
@@ -186,37 +196,37 @@ export function postOnStore(
 	lead: Record<string, unknown>,
 	options: { key: string; timestamp?: string },
 ) {
-	const raw = JSON.stringify(lead);
-	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
-	const derived = answerOnStoreKey(signingKeys([TEST_SECRET])[0]!.key);
-	return postLead(url, lead, {
-		key: options.key,
-		timestamp,
-		headers: {
-			prefer: 'respond-async',
-			'webhook-signature': signV2(derived, options.key, timestamp, Buffer.from(raw)),
-			'webhook-timestamp': timestamp,
-		},
-	});
+	return postLead(url, lead, { ...options, onStore: true });
 }
 
-/** The signature headers for a request, as the n8n Lead Intake node sends them. */
+/**
+ * The signature headers for a request, as the n8n Lead Intake node sends them: signed with the key
+ * of its answer mode, bound to its `source` (X-Source) when it has one.
+ */
 export function signatureHeaders(
 	raw: string,
-	options: Pick<SignedPostOptions, 'secret' | 'timestamp' | 'scheme'> & { key: string | null },
+	options: Pick<SignedPostOptions, 'secret' | 'timestamp' | 'scheme' | 'onStore'> & {
+		key: string | null;
+		source?: string;
+	},
 ): Record<string, string> {
-	const { key: secretKey } = signingKeys([options.secret ?? TEST_SECRET])[0]!;
+	const [secret] = signingKeys([options.secret ?? TEST_SECRET]);
+	const modeKey = options.onStore ? answerOnStoreKey(secret!.key) : secret!.key;
+	const source = options.source?.trim();
+	const secretKey = source ? sourceBoundKey(modeKey, source) : modeKey;
 	const timestamp = options.timestamp ?? String(Math.floor(Date.now() / 1000));
+	const prefer: Record<string, string> = options.onStore ? { prefer: 'respond-async' } : {};
 	if (options.scheme === 'v1') {
 		const headers: Record<string, string> = {
 			'x-timestamp': timestamp,
 			'x-signature': signV1(secretKey, timestamp, Buffer.from(raw)),
 		};
 		if (options.key !== null) headers['x-idempotency-key'] = options.key;
-		return headers;
+		return { ...headers, ...prefer };
 	}
 	const id = options.key ?? '';
 	return {
+		...prefer,
 		...(options.key === null ? {} : { 'webhook-id': id }),
 		'webhook-timestamp': timestamp,
 		'webhook-signature': signV2(secretKey, id, timestamp, Buffer.from(raw)),
@@ -239,7 +249,7 @@ export async function postLead(
 	const key = options.key === undefined ? `key-${randomBytes(6).toString('hex')}` : options.key;
 	const headers: Record<string, string> = {
 		'content-type': 'application/json',
-		...signatureHeaders(raw, { ...options, key }),
+		...signatureHeaders(raw, { ...options, key, source: options.headers?.['x-source'] }),
 		...options.headers,
 	};
 	const response = await fetch(`${stackUrl}/webhook/lead`, { method: 'POST', headers, body: raw });

@@ -5,6 +5,8 @@ import {
 	signingKeys,
 	signV1,
 	signV2,
+	sourceBoundKey,
+	sourceBoundKeys,
 	readSignatureHeaders,
 	verifySignature,
 	type SignatureHeaders,
@@ -33,6 +35,13 @@ const contract = JSON.parse(
 	v1: { vectors: V1Vector[] };
 	v2: { vectors: V2Vector[]; must_fail: V2Vector[] };
 	answer_on_store: (V1Vector & { id: string; derived_key_base64: string })[];
+	source_bound: (V1Vector & {
+		id: string;
+		mode: 'delivered' | 'stored';
+		source: string;
+		derived_key_base64: string;
+		legacy_signature: string;
+	})[];
 };
 
 const at = (timestamp: string, secrets: string[], legacyEnabled = true): SignaturePolicy => ({
@@ -68,6 +77,44 @@ describe('signature contract (shared with the n8n Lead Intake node)', () => {
 			ok: false,
 			code: 'signature_invalid',
 		});
+	});
+
+	test.each(contract.source_bound)('bound to its source: $name', (vector) => {
+		const body = Buffer.from(vector.body, 'utf8');
+		const policy = at(vector.timestamp, [vector.secret]);
+		const modeKeys = vector.mode === 'stored' ? answerOnStoreKeys(policy.keys) : policy.keys;
+		const bound = sourceBoundKey(modeKeys[0]!.key, vector.source);
+		expect(bound.toString('base64')).toBe(vector.derived_key_base64);
+		expect(signV2(bound, vector.id, vector.timestamp, body)).toBe(vector.signature);
+		expect(signV1(bound, vector.timestamp, body)).toBe(vector.legacy_signature);
+		const v2 = {
+			webhookId: vector.id,
+			webhookTimestamp: vector.timestamp,
+			webhookSignature: vector.signature,
+		};
+		const v1 = { legacyTimestamp: vector.timestamp, legacySignature: vector.legacy_signature };
+		for (const headers of [v2, v1]) {
+			expect(
+				verifySignature(headers, body, {
+					...policy,
+					keys: sourceBoundKeys(modeKeys, vector.source),
+				}),
+			).toMatchObject({ ok: true, signer: policy.keys[0]!.id });
+			// another source, no source, or the other answer mode: not recognised
+			const others = [
+				sourceBoundKeys(modeKeys, `${vector.source}x`),
+				modeKeys,
+				sourceBoundKeys(
+					vector.mode === 'stored' ? policy.keys : answerOnStoreKeys(policy.keys),
+					vector.source,
+				),
+			];
+			for (const keys of others)
+				expect(verifySignature(headers, body, { ...policy, keys })).toMatchObject({
+					ok: false,
+					code: 'signature_invalid',
+				});
+		}
 	});
 
 	test.each(contract.v1.vectors)('v1: $name', (vector) => {
