@@ -332,6 +332,18 @@ describe('the lead source is signed (X-Source)', () => {
 				SELECT source FROM runs WHERE idempotency_key LIKE '%unsigned-source-on-%'`;
 			expect(runs.map(({ source }) => source)).toEqual(['old-node', 'old-node']);
 			expect(lenient.logs.filter((line) => line.includes('unsigned X-Source'))).toHaveLength(1);
+			// answered as before the source was signed: a stale one is out of its window
+			const stale = JSON.stringify(validLead());
+			const hourAgo = String(Math.floor(Date.now() / 1000) - 3600);
+			const old = await fetch(`${lenient.url}/webhook/lead`, {
+				method: 'POST',
+				headers: {
+					...signatureHeaders(stale, { key: 'unsigned-source-stale', timestamp: hourAgo }),
+					'x-source': 'old-node',
+				},
+				body: stale,
+			});
+			expect(old.status).toBe(409);
 			// a source bound by the signature is still held to it
 			const raw = JSON.stringify(validLead());
 			const changed = await fetch(`${lenient.url}/webhook/lead`, {

@@ -153,7 +153,7 @@ function verifySource(
 	const bound = verifyClaim(claim, rawBody, { ...policy, keys: sourceBoundKeys(keys, source) });
 	if (bound.ok || bound.code !== ERR.signature_invalid) return bound;
 	const unbound = verifyClaim(claim, rawBody, { ...policy, keys });
-	if (!unbound.ok) return bound;
+	if (!unbound.ok && unbound.code === ERR.signature_invalid) return bound;
 	if (!options.unsignedSource) {
 		return {
 			...bound,
@@ -161,7 +161,8 @@ function verifySource(
 				'The signature leaves X-Source out (a Lead Intake node from before sources were signed): update the node package in n8n, or set WEBHOOK_UNSIGNED_SOURCE=on until it is',
 		};
 	}
-	onUnsigned(req);
+	// an older node's request, answered as before the source was signed (a stale one: 409)
+	if (unbound.ok) onUnsigned(req);
 	return unbound;
 }
 
