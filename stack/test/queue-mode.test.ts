@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { signingSecret } from '../src/dev-settings.js';
 import { waitFor } from '../src/wait-for.js';
-import { standardWebhookHeaders } from './support/standard-webhooks.js';
+import { signedLeadHeaders } from './support/standard-webhooks.js';
 import {
 	DEVELOPMENT_SOURCE,
 	leadSource,
@@ -253,10 +253,7 @@ async function postSigned(id: string, xSource: string): Promise<number> {
 	const body = JSON.stringify(sampleLead(id));
 	const response = await fetch(`${stack.urls.processor}/webhook/lead`, {
 		method: 'POST',
-		headers: {
-			...standardWebhookHeaders(signingSecret(stack.settings), id, body),
-			'x-source': xSource,
-		},
+		headers: signedLeadHeaders(signingSecret(stack.settings), xSource, id, body),
 		body,
 	});
 	await response.arrayBuffer();
