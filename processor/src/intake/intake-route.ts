@@ -64,14 +64,7 @@ const SOURCE = /^[A-Za-z0-9._:/@-]{1,100}$/;
 export function intakeHandler(
 	options: IntakeRouteOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-	let unsignedSaid = false;
-	const sayUnsigned = (req: IncomingMessage) => {
-		if (unsignedSaid) return;
-		unsignedSaid = true;
-		req.log.warn(
-			'a lead arrived with an unsigned X-Source (a Lead Intake node from before sources were signed): update the node package in n8n, then set WEBHOOK_UNSIGNED_SOURCE=off',
-		);
-	};
+	const verifySource = sourceVerifier(options);
 	const answer = async (req: IncomingMessage, res: ServerResponse) => {
 		res.route = INTAKE_PATH;
 		// what needs no body first: such refusals cost no read (read-to-the-end.ts drops the rest)
@@ -96,11 +89,12 @@ export function intakeHandler(
 		const rawBody = await getRawBody(req, { limit: options.bodyLimitBytes, length: declared });
 		// the answer mode is part of what is signed: the derived key signs an answer-on-store request
 		const answerOnStore = prefersAsync(req);
-		const verdict = verifySource(options, req, claim, rawBody, answerOnStore, sayUnsigned);
+		const sourceHeader = header(req, 'x-source')?.trim();
+		const verdict = verifySource(req, claim, rawBody, answerOnStore, sourceHeader);
 		if (!verdict.ok) return refuseSignature(options, req, res, verdict, rawBody);
 		const idempotencyKey =
 			verdict.scheme === 'v2' ? sameKey(req, verdict.webhookId) : readIdempotencyKey(req);
-		const source = readSource(req);
+		const source = readSource(sourceHeader);
 		// the shared count is made before the lead is written (handleLead)
 		const rateCount = await takeLocally([
 			[options.signerLimit, verdict.signer],
@@ -134,36 +128,42 @@ export function intakeHandler(
  * WEBHOOK_UNSIGNED_SOURCE is on, and said once per process (anyone on the way could have changed
  * such a request's source); while it is off, the refusal says what to do.
  */
-function verifySource(
-	options: IntakeRouteOptions,
-	req: IncomingMessage,
-	claim: SignatureClaim,
-	rawBody: Buffer,
-	answerOnStore: boolean,
-	onUnsigned: (req: IncomingMessage) => void,
-): SignatureVerdict {
-	const keys = answerOnStore ? options.answerOnStoreKeys : options.signingKeys;
-	const policy = {
-		legacyEnabled: options.legacySignatures,
-		toleranceSeconds: options.maxSkewSeconds,
-		nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
-	};
-	const source = header(req, 'x-source')?.trim();
-	if (!source) return verifyClaim(claim, rawBody, { ...policy, keys });
-	const bound = verifyClaim(claim, rawBody, { ...policy, keys: sourceBoundKeys(keys, source) });
-	if (bound.ok || bound.code !== ERR.signature_invalid) return bound;
-	const unbound = verifyClaim(claim, rawBody, { ...policy, keys });
-	if (!unbound.ok && unbound.code === ERR.signature_invalid) return bound;
-	if (!options.unsignedSource) {
-		return {
-			...bound,
-			message:
-				'The signature leaves X-Source out (a Lead Intake node from before sources were signed): update the node package in n8n, or set WEBHOOK_UNSIGNED_SOURCE=on until it is',
+function sourceVerifier(options: IntakeRouteOptions) {
+	let unsignedSaid = false;
+	return (
+		req: IncomingMessage,
+		claim: SignatureClaim,
+		rawBody: Buffer,
+		answerOnStore: boolean,
+		source: string | undefined,
+	): SignatureVerdict => {
+		const keys = answerOnStore ? options.answerOnStoreKeys : options.signingKeys;
+		const policy = {
+			legacyEnabled: options.legacySignatures,
+			toleranceSeconds: options.maxSkewSeconds,
+			nowSeconds: Math.floor(options.intake.now().getTime() / 1000),
 		};
-	}
-	// an older node's request, answered as before the source was signed (a stale one: 409)
-	if (unbound.ok) onUnsigned(req);
-	return unbound;
+		if (!source) return verifyClaim(claim, rawBody, { ...policy, keys });
+		const bound = verifyClaim(claim, rawBody, { ...policy, keys: sourceBoundKeys(keys, source) });
+		if (bound.ok || bound.code !== ERR.signature_invalid) return bound;
+		const unbound = verifyClaim(claim, rawBody, { ...policy, keys });
+		if (!unbound.ok && unbound.code === ERR.signature_invalid) return bound;
+		if (!options.unsignedSource) {
+			return {
+				...bound,
+				message:
+					'The signature leaves X-Source out (a Lead Intake node from before sources were signed): update the node package in n8n, or set WEBHOOK_UNSIGNED_SOURCE=on until it is',
+			};
+		}
+		// an older node's request, answered as before the source was signed (a stale one: 409)
+		if (unbound.ok && !unsignedSaid) {
+			unsignedSaid = true;
+			req.log.warn(
+				'a lead arrived with an unsigned X-Source (a Lead Intake node from before sources were signed): update the node package in n8n, then set WEBHOOK_UNSIGNED_SOURCE=off',
+			);
+		}
+		return unbound;
+	};
 }
 
 /**
@@ -271,8 +271,7 @@ function readIdempotencyKey(req: IncomingMessage): string {
 }
 
 /** Where the lead came from, as n8n's authenticated lead source names it; an e-mail in it is masked. */
-function readSource(req: IncomingMessage): string {
-	const source = header(req, 'x-source')?.trim();
+function readSource(source: string | undefined): string {
 	if (!source) return 'unknown';
 	if (!SOURCE.test(source)) {
 		throw new HttpError(
