@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { signingSecret, stackSettings, type StackSettings } from './dev-settings.js';
 import type { N8nTuning } from './n8n/cli.js';
 import { startN8nDeployment, type N8nDeployment } from './n8n/deployment.js';
-import { ensureN8n } from './n8n/install.js';
+import { ensureN8n, ensureNode } from './n8n/install.js';
 import { freePort, listensFree } from './ports.js';
 import { deleteRedisKeys } from './redis.js';
 import { createDatabase, dropDatabase, embeddedAdminUrl, ensureDatabase } from './postgres.js';
@@ -194,6 +194,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
 	try {
 		const n8nInstall = options.n8n ? await ensureN8n(log, options.n8nVersion) : null;
+		// the processor and the mocks run on the Node.js of n8n and of the image, not the launcher's
+		const node = n8nInstall?.node ?? (await ensureNode(log));
 		if (postgresDataDir) {
 			await start([
 				{
@@ -244,21 +246,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 		await start([
 			{
 				name: 'mock-crm',
-				command: process.execPath,
+				command: node,
 				args: [mocksMain, 'crm'],
 				env: { ...mockEnv, PORT: String(ports.crm), CRM_TOKEN: settings.CRM_TOKEN },
 				readyWhen: listening,
 			},
 			{
 				name: 'mock-jira-confluence',
-				command: process.execPath,
+				command: node,
 				args: [mocksMain, 'jira-confluence'],
 				env: { ...mockEnv, PORT: String(ports.jiraConfluence) },
 				readyWhen: listening,
 			},
 			{
 				name: 'processor',
-				command: process.execPath,
+				command: node,
 				args: [processorMain],
 				env: processorEnv,
 				readyCheck: answersOk(`${urls.processor}/health`),

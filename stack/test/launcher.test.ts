@@ -1,9 +1,11 @@
+import { realpathSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stackSettings } from '../src/dev-settings.js';
+import { ensureNode } from '../src/n8n/install.js';
 import { alertsDirFromEnvironment, processorEnvironment } from '../src/local-stack.js';
 import { repoRoot } from '../src/repo.js';
 import { waitFor } from '../src/wait-for.js';
@@ -83,6 +85,16 @@ test('SIGTERM stops the stack in order and exits 0; ALERTS_DIR is where alert fi
 	const tree = processTree(launcher.child.pid!);
 	const ports = listeningPorts(tree);
 	expect(ports.length).toBeGreaterThanOrEqual(4);
+	// the processor and both mocks run on the stack's Node.js 24, not on the launcher's
+	const services = tree
+		.map((pid) => ({ pid, command: commandLine(pid) }))
+		.filter(
+			({ command }) => /\/(processor|mocks)\/dist\//.test(command) && !command.includes('lifeline'),
+		)
+		.map(({ pid }) => pid);
+	expect(services).toHaveLength(3);
+	const stackNode = realpathSync(await ensureNode(() => undefined));
+	for (const pid of services) expect(realpathSync(`/proc/${pid}/exe`)).toBe(stackNode);
 
 	// the processor writes alerts/index.md into ALERTS_DIR at start
 	await waitFor(() => readdir(join(dataDir, 'alerts')), {

@@ -45,16 +45,13 @@ export async function ensureN8n(
 	version: string = N8N_VERSION,
 ): Promise<N8nInstall> {
 	if (!/^\d+\.\d+\.\d+$/.test(version)) throw new Error(`n8n version ${version} is not x.y.z`);
-	const nodeDir = join(cacheDir(), `node-${NODE_VERSION}`);
 	const n8nDir = join(cacheDir(), `n8n-${version}`);
 	const install: N8nInstall = {
-		node: join(nodeDir, 'node_modules', 'node', 'bin', 'node'),
+		node: await ensureNode(log),
 		n8nBin: join(n8nDir, 'node_modules', 'n8n', 'bin', 'n8n'),
 		version,
 	};
-	// node's package links its binary in an install script; n8n must skip scripts (a native
-	// build in its tree downloads from the internet)
-	await installOnce(nodeDir, `node@${NODE_VERSION}`, [], `Node.js ${NODE_VERSION} for n8n`, log);
+	// n8n must skip install scripts (a native build in its tree downloads from the internet)
 	await installOnce(
 		n8nDir,
 		`n8n@${version}`,
@@ -63,6 +60,17 @@ export async function ensureN8n(
 		log,
 	);
 	return install;
+}
+
+/**
+ * The Node.js 24 binary the stack runs n8n and its own services on (the container image's), so
+ * they run on a supported Node.js whatever Node.js started the launcher. Installed into the cache
+ * on first use, in seconds (its package links the binary in an install script).
+ */
+export async function ensureNode(log: (line: string) => void): Promise<string> {
+	const nodeDir = join(cacheDir(), `node-${NODE_VERSION}`);
+	await installOnce(nodeDir, `node@${NODE_VERSION}`, [], `Node.js ${NODE_VERSION}`, log);
+	return join(nodeDir, 'node_modules', 'node', 'bin', 'node');
 }
 
 async function installOnce(
