@@ -32,7 +32,11 @@ import { createLeadCipher } from './pii/lead-cipher.js';
 import { readSeedDocument } from './rules/document.js';
 import { startLiveRules } from './rules/live-rules.js';
 import { createCrmEraser } from './privacy/crm-eraser.js';
-import { startCrmErasures, type PrivacyDeps } from './privacy/privacy-service.js';
+import {
+	PRIVACY_LOCK_TIMEOUT_MS,
+	startCrmErasures,
+	type PrivacyDeps,
+} from './privacy/privacy-service.js';
 import { startRetention, type RetentionDeps } from './privacy/retention.js';
 import { OUTCOME_EVENT_TYPES, type RateLimitName } from './vocabulary.js';
 
@@ -59,13 +63,21 @@ export async function startProcessor(
 	options: ProcessorOptions,
 ): Promise<RunningProcessor> {
 	const { logger } = options;
-	const sql = connect(config.DATABASE_URL, {
-		maxConnections: config.DB_POOL_SIZE,
+	const connection = {
 		statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_MS,
 		// events of a type nobody subscribes to are not written at all (not written, then dropped)
 		eventTypes: OUTCOME_EVENT_TYPES.every((type) => config.EVENTS_TYPES.includes(type))
 			? undefined
 			: config.EVENTS_TYPES,
+	};
+	const sql = connect(config.DATABASE_URL, { ...connection, maxConnections: config.DB_POOL_SIZE });
+	// erasures and retention lock a person's rows across tables: on connections of their own,
+	// every lock wait is bounded, a table's too (a migration altering it), so they answer busy
+	// instead of waiting for the statement timeout
+	const privacySql = connect(config.DATABASE_URL, {
+		...connection,
+		maxConnections: 2,
+		lockTimeoutMs: PRIVACY_LOCK_TIMEOUT_MS,
 	});
 	const closers: (() => unknown)[] = [];
 	try {
@@ -225,7 +237,7 @@ export async function startProcessor(
 		});
 		closers.push(() => crmEraser.close());
 		const privacy: PrivacyDeps = {
-			sql,
+			sql: privacySql,
 			cipher: delivery.cipher,
 			emailHashSalt: config.EMAIL_HASH_SALT,
 			alertsDir: config.ALERTS_DIR,
@@ -247,7 +259,7 @@ export async function startProcessor(
 		const crmErasures = startCrmErasures(privacy, config.PRIVACY_CRM_ERASE_SECONDS * 1000);
 		closers.push(() => crmErasures.stop());
 		const retention: RetentionDeps = {
-			sql,
+			sql: privacySql,
 			alertsDir: config.ALERTS_DIR,
 			now,
 			logger,
@@ -380,12 +392,12 @@ export async function startProcessor(
 				if (failed) throw failed.error;
 				await alertsPass.stop();
 				for (const close of closers.splice(0)) await close();
-				await sql.end({ timeout: 5 });
+				await Promise.all([sql.end({ timeout: 5 }), privacySql.end({ timeout: 5 })]);
 			},
 		};
 	} catch (error) {
 		for (const close of closers.splice(0)) await Promise.resolve(close()).catch(() => undefined);
-		await sql.end({ timeout: 1 });
+		await Promise.all([sql.end({ timeout: 1 }), privacySql.end({ timeout: 1 })]);
 		throw error;
 	}
 }

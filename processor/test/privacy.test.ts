@@ -1279,6 +1279,34 @@ test("an erasure takes its runs' DLQ items before the runs, as a retry's settle 
 	});
 });
 
+test('an erasure behind a table another statement holds (a migration altering it) is busy after its lock timeout, not the statement timeout', async () => {
+	const held: Person = {
+		email: 'held.table@example.com',
+		phone: '+49 170 5550077',
+		name: 'Tabitha Held',
+		street: 'Sperrgasse 1',
+	};
+	expect((await post(lead(held), 'held-table-1')).status).toBe(200);
+	const migration = await stack.sql.reserve();
+	try {
+		await migration`BEGIN`;
+		await migration`LOCK TABLE dlq IN ACCESS EXCLUSIVE MODE`;
+		const answer = await stack.internal('POST', '/internal/privacy/erase', { email: held.email });
+		// the statement timeout (30 s) would answer "the database is unavailable"
+		expect(answer.status).toBe(503);
+		expect(answer.body).toMatchObject({
+			code: 'database_unavailable',
+			detail: expect.stringContaining('held by other work'),
+		});
+	} finally {
+		await migration`ROLLBACK`;
+		migration.release();
+	}
+	const again = await stack.internal('POST', '/internal/privacy/erase', { email: held.email });
+	expect(again.status).toBe(200);
+	expect(again.body).toMatchObject({ counts: { runs: 1 } });
+}, 60_000);
+
 test('a CRM call that fails after its person was erased writes its attempt and event without the error text', async () => {
 	await withOwnDatabase(2, async (sql) => {
 		const [run] = await sql<{ run_id: string }[]>`

@@ -9,6 +9,11 @@ export interface ConnectionOptions {
 	/** Server-side limit on any one statement: nothing holds a connection forever. */
 	statementTimeoutMs?: number;
 	/**
+	 * Server-side limit on any one wait for a lock, table locks included (unset: no limit below
+	 * the statement's). A statement cannot set it for the table locks it takes before it runs.
+	 */
+	lockTimeoutMs?: number;
+	/**
 	 * The outcome event types this process writes (migration 0017); others its statements would
 	 * write are skipped. Unset: every type.
 	 */
@@ -29,6 +34,7 @@ export function connect(databaseUrl: string, options: ConnectionOptions = {}): S
 			application_name: 'lead-intake-processor',
 			statement_timeout: options.statementTimeoutMs ?? 30_000,
 			idle_in_transaction_session_timeout: 60_000,
+			...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
 			...(options.eventTypes ? { 'lead_intake.event_types': options.eventTypes.join(',') } : {}),
 		},
 	});

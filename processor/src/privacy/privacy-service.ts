@@ -32,6 +32,9 @@ import type { CrmEraser } from './crm-eraser.js';
  * by phone with another e-mail only when the phone was asked about).
  */
 
+/** The longest an erasure waits for a row or a table another statement holds: then it is busy. */
+export const PRIVACY_LOCK_TIMEOUT_MS = 10_000;
+
 export interface PrivacyDeps {
 	sql: Sql;
 	cipher: LeadCipher;
@@ -192,7 +195,7 @@ export async function erasePerson(
 	const alertFiles = await deleteAlertFiles(deps, candidates);
 	const now = deps.now();
 	const { erased, record } = await eraseAndRecord(deps.sql, candidates, {
-		lockTimeoutMs: 10_000,
+		lockTimeoutMs: PRIVACY_LOCK_TIMEOUT_MS,
 		alertFiles,
 		requestedBy: request.requestedBy,
 		correlationId: request.correlationId,
