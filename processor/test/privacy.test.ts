@@ -1279,6 +1279,44 @@ test("an erasure takes its runs' DLQ items before the runs, as a retry's settle 
 	});
 });
 
+test("retention passes over a run whose dead item a replay's settle holds: the two never deadlock, the next batch takes it", async () => {
+	await withOwnDatabase(4, async (sql) => {
+		const received = new Date(stack.clock.now.getTime() - 400 * 86_400_000);
+		const [run] = await sql<{ run_id: string }[]>`
+			INSERT INTO runs (run_id, idempotency_key, fingerprint, source, received_at, status, email_hash)
+			VALUES (gen_random_uuid(), 'old-replayed', 'seed', 'seed', ${received}, 'failed', 'hash-of-replayed')
+			RETURNING run_id`;
+		const runId = run!.run_id;
+		await sql`
+			INSERT INTO dlq (run_id, reason, payload, status, next_retry_at)
+			VALUES (${runId}, 'crm_http_500', '{}', 'dead', NULL)`;
+		const oldRuns = {
+			rawCutoff: null,
+			runCutoff: new Date(received.getTime() + 86_400_000),
+			refusalCutoff: null,
+			limit: 10,
+		};
+		// a replay's settle has written the dead item, and goes on to its run ...
+		const settle = await sql.reserve();
+		try {
+			await settle`BEGIN`;
+			await settle`UPDATE dlq SET retry_count = retry_count + 1 WHERE run_id = ${runId}`;
+			// ... while retention runs: it neither waits for the item nor holds the run
+			const batch = await retentionBatch(sql, oldRuns);
+			expect(batch).toMatchObject({ anonymised: 0 });
+			await settle`SELECT 1 FROM runs WHERE run_id = ${runId} FOR UPDATE NOWAIT`;
+			await settle`UPDATE runs SET updated_at = now() WHERE run_id = ${runId}`;
+			await settle`COMMIT`;
+		} finally {
+			settle.release();
+		}
+		expect(await retentionBatch(sql, oldRuns)).toMatchObject({ anonymised: 1 });
+		expect(await sql`SELECT status, payload FROM dlq`).toEqual([
+			{ status: 'resolved', payload: { erased: true } },
+		]);
+	});
+});
+
 test('an erasure behind a table another statement holds (a migration altering it) is busy after its lock timeout, not the statement timeout', async () => {
 	const held: Person = {
 		email: 'held.table@example.com',

@@ -159,33 +159,36 @@ export async function eraseAndRecord(
 	candidateIds: readonly string[],
 	erasure: ErasureRequest & { lockTimeoutMs: number },
 ): Promise<{ erased: ErasedRows; record: ErasureRecord | null }> {
-	const candidates = sql`${candidateIds as string[]}::uuid[]`;
 	const chosen = {
-		itemsFirst: sql`run_id = ANY(${candidates})`,
-		where: sql`r.run_id = ANY(${candidates})`,
-		then: sql`ORDER BY r.run_id FOR UPDATE OF r`,
-	};
+		where: sql`r.run_id = ANY(${candidateIds as string[]}::uuid[])`,
+		held: 'wait',
+	} as const;
 	return eraseRuns(sql, chosen, erasure.lockTimeoutMs, erasure);
 }
 
 /** Which runs an erasure takes, and how; see eraseRunsOnce. */
 interface ChosenRuns {
 	/**
-	 * On `dlq`: the items locked before the runs, in the order a retry's settle and an operator's
-	 * resolve take them (the item, then its run), so that neither deadlocks with the erasure.
-	 * Retention, which skips the runs others hold, locks their items after them.
+	 * On `runs r`: the runs to take (those already erased are left out). Checked again on each run
+	 * as it is locked, so a run that changed meanwhile (a replay claimed it) is left.
 	 */
-	itemsFirst?: Fragment;
 	where: Fragment;
-	then: Fragment;
+	/** The first of them to take, as many as the batch has room for (retention). */
+	batch?: { orderBy: Fragment; limit: number };
+	/**
+	 * A run or a DLQ item another statement holds: waited for (an erasure asked for, which must be
+	 * done whole), or passed over with its run (retention: the next pass takes it).
+	 */
+	held: 'wait' | 'skip';
 }
 
 /**
- * The erasure statement: `chosen` says which runs not yet erased it takes (`where`, on `runs r`)
- * and how it locks them (`then`: order, limit, `FOR UPDATE OF r`). The statement sets its lock
- * timeout before it takes a lock; its data-modifying CTEs each change a row once, and all of them
- * see the rows as they were when it began (so the CRM key of a repeat is read before its first
- * lead is erased).
+ * The erasure statement: `chosen` says which runs not yet erased it takes and whether it waits
+ * for those another statement holds. It locks the runs' DLQ items before the runs, in the order a
+ * retry's settle and an operator's resolve take them (the item, then its run), so that it never
+ * deadlocks with either. The statement sets its lock timeout before it takes a lock; its
+ * data-modifying CTEs each change a row once, and all of them see the rows as they were when it
+ * began (so the CRM key of a repeat is read before its first lead is erased).
  */
 async function eraseRuns(
 	sql: Sql,
@@ -256,16 +259,28 @@ async function eraseRunsOnce(
 		)`
 		: sql``;
 	const lockTimeout = sql`(SELECT set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)) IS NOT NULL`;
-	// evaluated by target's WHERE, so before target locks a run
-	const itemsFirst = chosen.itemsFirst
-		? sql`items_first AS MATERIALIZED (
-			SELECT dlq_id FROM dlq WHERE ${lockTimeout} AND ${chosen.itemsFirst}
-			ORDER BY dlq_id FOR UPDATE
-		),`
+	const batch = chosen.batch
+		? sql`ORDER BY ${chosen.batch.orderBy} LIMIT ${chosen.batch.limit}`
 		: sql``;
-	const afterItems = chosen.itemsFirst ? sql`(SELECT count(*) FROM items_first) >= 0` : sql`true`;
+	const skipHeld = chosen.held === 'skip' ? sql`SKIP LOCKED` : sql``;
+	// a run whose item another statement holds is passed over with it
+	const itemsHeld =
+		chosen.held === 'skip'
+			? sql`AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id
+				AND d.dlq_id <> ALL(ARRAY(SELECT dlq_id FROM items_first)))`
+			: sql``;
 	const [row] = await sql<(ErasureFacts & { record: ErasureRecord | null })[]>`
-		WITH ${itemsFirst} target AS MATERIALIZED (
+		WITH chosen_runs AS MATERIALIZED (
+			SELECT ARRAY(SELECT r.run_id FROM runs r WHERE r.erased_at IS NULL AND ${chosen.where} ${batch})
+				AS run_ids
+		),
+		-- evaluated by target's WHERE, so before target locks a run
+		items_first AS MATERIALIZED (
+			SELECT dlq_id FROM dlq WHERE ${lockTimeout}
+				AND run_id = ANY((SELECT run_ids FROM chosen_runs)::uuid[])
+			ORDER BY dlq_id FOR UPDATE ${skipHeld}
+		),
+		target AS MATERIALIZED (
 			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
 				-- the key the lead went to the CRM under; a repeat sent as an update of the person's
 				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it, and
@@ -276,8 +291,9 @@ async function eraseRunsOnce(
 						r.idempotency_key)
 				END AS crm_key
 			FROM runs r
-			WHERE ${lockTimeout} AND ${afterItems} AND r.erased_at IS NULL AND ${chosen.where}
-			${chosen.then}
+			WHERE ${lockTimeout} AND (SELECT count(*) FROM items_first) >= 0 AND r.erased_at IS NULL
+				AND r.run_id = ANY((SELECT run_ids FROM chosen_runs)::uuid[]) AND ${chosen.where} ${itemsHeld}
+			ORDER BY r.run_id FOR UPDATE OF r ${skipHeld}
 		),
 		locked AS MATERIALIZED (
 			SELECT dlq_id, status, locked_until FROM dlq
@@ -532,8 +548,9 @@ export async function recordExport(
  * One batch of the retention pass, each part one statement (ADR 0005): purges the raw leads of
  * DLQ items dead since before `rawCutoff`, anonymises runs received before `runCutoff` that are
  * settled (never one in flight or waiting for a retry) and not yet anonymised, as an erasure does,
- * and clears refused requests. Rows another processor's batch or the intake holds are skipped
- * (SKIP LOCKED), so processors running it at once share the work and the intake goes first.
+ * and clears refused requests. Rows another processor's batch, the intake or a retry holds are
+ * skipped (SKIP LOCKED), so processors running it at once share the work, the intake goes first,
+ * and a retry's settle, which takes a run's DLQ item before the run, never deadlocks with it.
  */
 export async function retentionBatch(
 	sql: Sql,
@@ -568,9 +585,11 @@ export async function retentionBatch(
 				// in flight: queued for the deliverer (answered on store) or with one now
 				where: sql`r.received_at < ${batch.runCutoff} AND r.status NOT IN ('accepted', 'queued')
 					AND NOT EXISTS (SELECT 1 FROM dlq d WHERE d.run_id = r.run_id AND d.status IN ('open', 'retrying'))`,
-				then: sql`ORDER BY r.received_at LIMIT ${batch.limit} FOR UPDATE OF r SKIP LOCKED`,
+				batch: { orderBy: sql`r.received_at`, limit: batch.limit },
+				held: 'skip',
 			},
-			// a row another statement holds is waited for briefly, never long: the intake goes first
+			// runs and their DLQ items another statement holds are passed over; any other row held is
+			// waited for briefly, never long: the intake goes first
 			2000,
 			null,
 		);
