@@ -35,7 +35,12 @@ export type AnswerMode = 'stored' | 'delivered';
 
 /** The key a request answered on store is signed with: HMAC-SHA256(key bytes, the label), 32 bytes. */
 export function answerOnStoreKey(secret: string): Buffer {
-	return createHmac('sha256', keyBytes(secret)).update(ANSWER_ON_STORE_LABEL).digest();
+	return derivedKey(keyBytes(secret), ANSWER_ON_STORE_LABEL);
+}
+
+/** HMAC-SHA256(key, label), 32 bytes: a key whose signatures mean one thing (a mode, a source). */
+function derivedKey(key: Buffer, label: string): Buffer {
+	return createHmac('sha256', key).update(label).digest();
 }
 
 /** What the key of a request bound to its source (X-Source) is made from (docs/contract.md). */
@@ -44,9 +49,7 @@ export const SOURCE_LABEL = 'lead-intake source:';
 /** The key bytes a request is signed with: its answer mode's, bound to its source if it sends one. */
 function signingKey(secret: string, mode: AnswerMode, source: string | undefined): Buffer {
 	const modeKey = mode === 'stored' ? answerOnStoreKey(secret) : keyBytes(secret);
-	return source === undefined
-		? modeKey
-		: createHmac('sha256', modeKey).update(`${SOURCE_LABEL}${source}`).digest();
+	return source === undefined ? modeKey : derivedKey(modeKey, `${SOURCE_LABEL}${source}`);
 }
 
 /** One `v1,<base64>` entry per secret, space-separated. */

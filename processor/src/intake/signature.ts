@@ -38,12 +38,12 @@ export function signingKeys(secrets: readonly string[]): SigningKey[] {
 export const ANSWER_ON_STORE_LABEL = 'lead-intake answer-on-store';
 
 export function answerOnStoreKey(key: Buffer): Buffer {
-	return createHmac('sha256', key).update(ANSWER_ON_STORE_LABEL).digest();
+	return derivedKey(key, ANSWER_ON_STORE_LABEL);
 }
 
 /** The same signers, each with its answer-on-store key (same id: it names the same secret). */
 export function answerOnStoreKeys(keys: readonly SigningKey[]): SigningKey[] {
-	return keys.map(({ id, key }) => ({ id, key: answerOnStoreKey(key) }));
+	return derivedKeys(keys, ANSWER_ON_STORE_LABEL);
 }
 
 /**
@@ -56,12 +56,21 @@ export function answerOnStoreKeys(keys: readonly SigningKey[]): SigningKey[] {
 export const SOURCE_LABEL = 'lead-intake source:';
 
 export function sourceBoundKey(key: Buffer, source: string): Buffer {
-	return createHmac('sha256', key).update(`${SOURCE_LABEL}${source}`).digest();
+	return derivedKey(key, `${SOURCE_LABEL}${source}`);
 }
 
 /** The same signers, each with its key bound to this source (same id: the same secret). */
 export function sourceBoundKeys(keys: readonly SigningKey[], source: string): SigningKey[] {
-	return keys.map(({ id, key }) => ({ id, key: sourceBoundKey(key, source) }));
+	return derivedKeys(keys, `${SOURCE_LABEL}${source}`);
+}
+
+/** HMAC-SHA256(key, label), 32 bytes: a key whose signatures mean one thing (a mode, a source). */
+function derivedKey(key: Buffer, label: string): Buffer {
+	return createHmac('sha256', key).update(label).digest();
+}
+
+function derivedKeys(keys: readonly SigningKey[], label: string): SigningKey[] {
+	return keys.map(({ id, key }) => ({ id, key: derivedKey(key, label) }));
 }
 
 export function signV2(key: Buffer, id: string, timestamp: string, rawBody: Buffer): string {
