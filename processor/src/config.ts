@@ -21,6 +21,8 @@ const flag = z
  */
 const signingSecret = z
 	.string()
+	// a secret read from a file often ends in a newline; the n8n credentials trim theirs too
+	.trim()
 	.min(16)
 	.refine(
 		(secret) => {

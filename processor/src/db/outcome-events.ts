@@ -101,6 +101,27 @@ export async function renewClaims(
 	return rows.length;
 }
 
+/**
+ * Gives back this dispatcher's claims on pending events other than `except` (those it is sending):
+ * a claim whose answer never reached it (its deadline passed) may have committed all the same,
+ * and would hold its events until the lease ends. Their claim's attempt is not counted.
+ */
+export async function releaseClaims(
+	sql: Sql,
+	release: { owner: string; except: readonly string[]; deadlineMs: number },
+): Promise<number> {
+	const rows = await withDeadline(
+		sql`
+			UPDATE outcome_events SET lease_owner = NULL, lease_until = NULL,
+				attempts = greatest(attempts - 1, 0)
+			WHERE lease_owner = ${release.owner} AND status = 'pending'
+				AND NOT (event_id = ANY(${release.except as string[]}::bigint[]))
+			RETURNING event_id`,
+		release.deadlineMs,
+	);
+	return rows.length;
+}
+
 /** The receiver acknowledged: sent, while this dispatcher's claim still holds. */
 export async function markSent(
 	sql: Sql,

@@ -527,7 +527,7 @@ export async function exportRuns(sql: Sql, runIds: readonly string[]) {
 			SELECT run_id, match, received_at
 			FROM person_identities WHERE run_id = ANY(${ids}) ORDER BY run_id, match`,
 		sql`
-			SELECT event_id::int AS event_id, webhook_id, event_type, run_id, occurred_at, status, sent_at, data
+			SELECT event_id, webhook_id, event_type, run_id, occurred_at, status, sent_at, data
 			FROM outcome_events WHERE run_id = ANY(${ids}) ORDER BY event_id`,
 	]);
 	return { runs, events, attempts, dlq, identities, outcomeEvents };

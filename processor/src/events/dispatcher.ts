@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import type { Sql } from '../db/connection.js';
 import {
@@ -5,12 +6,13 @@ import {
 	dropUnsubscribed,
 	markSent,
 	pruneEvents,
+	releaseClaims,
 	renewClaims,
 	reschedule,
 	type OutboxEvent,
 } from '../db/outcome-events.js';
 import { startLoop, type Loop } from '../delivery/loop.js';
-import { batchWorstCaseMs, mapConcurrently } from '../concurrency.js';
+import { batchWorstCaseMs } from '../concurrency.js';
 import { signV2, type SigningKey } from '../intake/signature.js';
 import type { Logger } from '../logger.js';
 import { OUTCOME_EVENT_TYPES, type OutcomeEvent, type OutcomeEventType } from '../vocabulary.js';
@@ -66,31 +68,41 @@ export const UNSUBSCRIBED_GRACE_MS = 10 * 60 * 1000;
 const DROP_LIMIT = 1000;
 
 /**
- * Sends the outbox: claims a bounded batch of due events with a lease (a killed processor's
- * claims are due again after it), POSTs each signed, marks it sent on a 2xx and otherwise
- * schedules it again with backoff. At least once: a receiver drops repeats by `webhook-id`.
- * Events of types the receiver does not subscribe to are dropped, never sent: each would cost the
- * receiver a request (in n8n, a webhook call per lead) for nothing.
+ * Sends the outbox: claims due events with a lease (a killed processor's claims are due again
+ * after it), POSTs each signed, marks it sent on a 2xx and otherwise schedules it again with
+ * backoff. At least once: a receiver drops repeats by `webhook-id`. Up to `concurrency` sends are
+ * under way at any time, each settled on its own: a receiver that holds one event until the
+ * timeout holds one send, never the others, and the free sends are claimed again as soon as half
+ * of them are free. Events of types the receiver does not subscribe to are dropped, never sent:
+ * each would cost the receiver a request (in n8n, a webhook call per lead) for nothing.
  */
 export function startDispatcher(options: DispatcherOptions): Loop {
 	const target = new URL(options.url);
-	const pool = new Pool(target.origin, { connections: options.concurrency });
+	// the pool's own timeouts back up each send's: no socket waits longer than one attempt may
+	const pool = new Pool(target.origin, {
+		connections: options.concurrency,
+		headersTimeout: options.timeoutMs,
+		bodyTimeout: options.timeoutMs,
+	});
 	// a stop does not wait out EVENTS_TIMEOUT_MS: the sends under way are cut, and rescheduled
 	const stopping = new AbortController();
-	// a claim lasts one round of sends and their writes, and is renewed while its batch is worked:
-	// a killed processor's unsent events are due again that soon, not after the longest its whole
-	// batch could have taken (EVENTS_BATCH / EVENTS_CONCURRENCY rounds of the timeout)
+	// a claim lasts one send and its write, and is renewed while the send is under way: a killed
+	// processor's unsent events are due again that soon
 	const leaseMs = batchWorstCaseMs(
 		options.concurrency,
 		options.concurrency,
 		options.timeoutMs,
 		options.deadlineMs,
 	);
-	const renewEveryMs = Math.ceil(leaseMs / 3);
 	const subscribesToAll = OUTCOME_EVENT_TYPES.every((type) => options.types.includes(type));
+	const refillAt = Math.floor(options.concurrency / 2);
+	/** Claimed by this dispatcher and not settled yet: the sends under way. */
+	const inFlight = new Map<string, Promise<void>>();
+	/** A claim failed on this side: it may have committed all the same, and left events leased here. */
+	let claimMayHaveLeaked = false;
 	/**
 	 * Each event is settled as soon as its attempt ends: an acknowledged one is marked sent at once,
-	 * so a kill or a slow neighbour in the batch never gets it sent again.
+	 * so a kill or a slow neighbour never gets it sent again.
 	 */
 	const settle = async (event: OutboxEvent) => {
 		const error = await send(pool, target, options, event, stopping.signal);
@@ -119,6 +131,20 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 			),
 		);
 	};
+	const renewal = keepClaimed(inFlight, Math.ceil(leaseMs / 3), () => {
+		const leaseUntil = new Date(options.now().getTime() + leaseMs);
+		return renewClaims(options.sql, {
+			eventIds: [...inFlight.keys()],
+			owner: options.owner,
+			leaseUntil,
+			deadlineMs: options.deadlineMs,
+		}).catch((failure: unknown) => {
+			options.logger.warn(
+				{ err: failure },
+				'the claim on outcome events being sent could not be renewed; another processor may send them too',
+			);
+		});
+	});
 	const dropLeftovers = () => {
 		const now = options.now();
 		return dropUnsubscribed(options.sql, {
@@ -132,43 +158,45 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 			return 0;
 		});
 	};
-	const loop = startLoop(
-		async () => {
-			const now = options.now();
-			const events = await claimDueEvents(options.sql, {
+	/** Claims as many due events as there are free sends, and starts them. True if all were due. */
+	const claimAndStart = async (): Promise<boolean> => {
+		const room = Math.min(options.batch, options.concurrency - inFlight.size);
+		if (room <= 0 || stopping.signal.aborted) return false;
+		if (claimMayHaveLeaked) {
+			await releaseClaims(options.sql, {
 				owner: options.owner,
-				now,
-				leaseUntil: new Date(now.getTime() + leaseMs),
-				limit: options.batch,
-				types: options.types,
+				except: [...inFlight.keys()],
 				deadlineMs: options.deadlineMs,
 			});
-			const unsettled = new Set(events.map((event) => event.event_id));
-			const renewal = keepClaimed(unsettled, renewEveryMs, () => {
-				const leaseUntil = new Date(options.now().getTime() + leaseMs);
-				return renewClaims(options.sql, {
-					eventIds: [...unsettled],
-					owner: options.owner,
-					leaseUntil,
-					deadlineMs: options.deadlineMs,
-				}).catch((failure: unknown) => {
-					options.logger.warn(
-						{ err: failure },
-						'the claim on outcome events being sent could not be renewed; another processor may send them too',
-					);
-				});
+			claimMayHaveLeaked = false;
+		}
+		const now = options.now();
+		const events = await claimDueEvents(options.sql, {
+			owner: options.owner,
+			now,
+			leaseUntil: new Date(now.getTime() + leaseMs),
+			limit: room,
+			types: options.types,
+			deadlineMs: options.deadlineMs,
+		}).catch((failure: unknown) => {
+			claimMayHaveLeaked = true;
+			throw failure;
+		});
+		for (const event of events) {
+			const sending = settle(event).finally(() => {
+				inFlight.delete(event.event_id);
+				if (inFlight.size <= refillAt) loop.wake();
 			});
-			try {
-				await mapConcurrently(events, options.concurrency, async (event) => {
-					await settle(event);
-					unsettled.delete(event.event_id);
-				});
-			} finally {
-				renewal.stop();
-			}
-			// housekeeping after the sends, so that a slow one never holds them up
+			inFlight.set(event.event_id, sending);
+		}
+		return events.length === room;
+	};
+	const loop = startLoop(
+		async () => {
+			const full = await claimAndStart();
+			// housekeeping after the claim, so that it never holds up a send
 			const dropped = subscribesToAll ? 0 : await dropLeftovers();
-			return events.length === options.batch || dropped === DROP_LIMIT;
+			return full || dropped === DROP_LIMIT;
 		},
 		{ pollMs: options.pollMs, logger: options.logger, name: 'events' },
 	);
@@ -177,6 +205,8 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 		async stop() {
 			stopping.abort();
 			await loop.stop();
+			await Promise.all(inFlight.values());
+			renewal.stop();
 			await pool.close();
 		},
 	};
@@ -184,7 +214,7 @@ export function startDispatcher(options: DispatcherOptions): Loop {
 
 /** Renews a claim every `everyMs` while some of it is unsettled; one renewal at a time. */
 function keepClaimed(
-	unsettled: ReadonlySet<string>,
+	unsettled: ReadonlyMap<string, unknown>,
 	everyMs: number,
 	renew: () => Promise<unknown>,
 ): { stop(): void } {
@@ -196,8 +226,12 @@ function keepClaimed(
 			renewing = false;
 		});
 	}, everyMs);
+	timer.unref();
 	return { stop: () => clearInterval(timer) };
 }
+
+/** The most of a refusal's body read, for the `code` a receiver such as the trigger answers. */
+const REFUSAL_READ_BYTES = 1024;
 
 /** One attempt: null when acknowledged (2xx), else why not (no body, no secret in it). */
 async function send(
@@ -209,24 +243,69 @@ async function send(
 ): Promise<string | null> {
 	const body = JSON.stringify(eventBody(event));
 	const timestamp = String(Math.floor(options.now().getTime() / 1000));
+	// not AbortSignal.any: on Node.js 20 it holds its timeout weakly, and a collected timeout
+	// never fires (nodejs/node#57736)
+	const attempt = new AbortController();
+	const timer = setTimeout(
+		() => attempt.abort(new DOMException('the attempt timed out', 'TimeoutError')),
+		options.timeoutMs,
+	);
+	const cut = () => attempt.abort(stopped.reason);
+	if (stopped.aborted) cut();
+	else stopped.addEventListener('abort', cut, { once: true });
 	try {
 		const response = await pool.request({
 			method: 'POST',
 			path: target.pathname + target.search,
 			headers: signedHeaders(options.keys, event.webhook_id, timestamp, body),
 			body,
-			signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), stopped]),
+			signal: attempt.signal,
 		});
-		// the answer is not read: bounded work whatever the receiver sends back
-		await response.body.dump();
-		if (response.statusCode >= 200 && response.statusCode < 300) return null;
-		return `the receiver answered HTTP ${response.statusCode}`;
+		if (response.statusCode >= 200 && response.statusCode < 300) {
+			// an acknowledgement's body is not read: bounded work whatever the receiver sends back
+			await response.body.dump();
+			return null;
+		}
+		const code = refusalCode(await leadingBytes(response.body, REFUSAL_READ_BYTES));
+		return `the receiver answered HTTP ${response.statusCode}${code ? ` (${code})` : ''}`;
 	} catch (error) {
 		const name = (error as Error).name;
 		if (stopped.aborted) return 'the processor stopped before the receiver answered';
 		return name === 'TimeoutError' || name === 'AbortError'
 			? `the receiver did not answer within ${options.timeoutMs} ms`
 			: `the receiver cannot be reached: ${(error as Error).message.slice(0, 200)}`;
+	} finally {
+		clearTimeout(timer);
+		stopped.removeEventListener('abort', cut);
+	}
+}
+
+/** Up to `limit` bytes of a body; the rest is not read (the connection is given up instead). */
+async function leadingBytes(body: Readable, limit: number): Promise<Buffer> {
+	const chunks: Buffer[] = [];
+	let length = 0;
+	for await (const chunk of body) {
+		chunks.push(chunk as Buffer);
+		length += (chunk as Buffer).length;
+		if (length >= limit) break;
+	}
+	body.destroy();
+	return Buffer.concat(chunks).subarray(0, limit);
+}
+
+const CODE_PATTERN = /^[a-z0-9_.-]{1,64}$/i;
+
+/**
+ * The `code` of a JSON refusal (the Lead Outcome Trigger answers one: `signature_invalid`,
+ * `timestamp_out_of_tolerance`, …), so that an operator can tell a wrong secret from a clock
+ * that drifted. Only a short token is kept: nothing else a receiver answers reaches the outbox.
+ */
+function refusalCode(raw: Buffer): string | null {
+	try {
+		const code = (JSON.parse(raw.toString('utf8')) as { code?: unknown } | null)?.code;
+		return typeof code === 'string' && CODE_PATTERN.test(code) ? code : null;
+	} catch {
+		return null;
 	}
 }
 

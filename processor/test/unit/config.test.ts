@@ -108,3 +108,17 @@ test('a whsec_ secret of 32 base64 bytes, and one of any text, are taken', () =>
 			.WEBHOOK_HMAC_SECRET,
 	).toEqual([whsec, 'plain-text-secret-0123']);
 });
+
+test('an events secret read from a file with its newline is the secret the n8n credential holds', () => {
+	const whsec = `whsec_${Buffer.alloc(32, 9).toString('base64')}`;
+	const config = loadConfig({
+		...required,
+		EVENTS_URL: 'http://127.0.0.1:5678/webhook/x',
+		EVENTS_SECRET: `${whsec}\n`,
+		EVENTS_SECRET_PREVIOUS: ' previous-events-secret-0123 ',
+	});
+	expect([config.EVENTS_SECRET, config.EVENTS_SECRET_PREVIOUS]).toEqual([
+		whsec,
+		'previous-events-secret-0123',
+	]);
+});
