@@ -64,16 +64,25 @@ export const OUTCOME_HINTS: NodeHint[] = OUTCOMES.map(({ displayName, meaning, a
 /** Statuses that mean the lead itself is unacceptable (too large, wrong shape, key reused). */
 const LEAD_REFUSED = new Set([413, 422]);
 /** The 400s that are about the source's request, not about how n8n handed it on. */
-const SOURCE_BAD_REQUESTS = new Set(['invalid_json', 'invalid_utf8', 'idempotency_key_invalid']);
+const SOURCE_BAD_REQUESTS = new Set([
+	'invalid_json',
+	'invalid_utf8',
+	'idempotency_key_invalid',
+	// the source's key as the Standard Webhooks id: too long, or `erased:` (an erasure's)
+	'webhook_id_invalid',
+]);
 
 /**
  * Whether the processor's answer is about the source's lead or its pace (the source should hear
  * it as it is), rather than about the hand-off from n8n: a signature the processor does not
- * take (a rotated secret), a wrong base URL, n8n's clock out of the window. Those are n8n's to
+ * take (a rotated secret), a wrong base URL (whatever answers there), n8n's clock out of the window. Those are n8n's to
  * fix; the lead was not stored, so the source is told to send it again later.
  */
 export function concernsTheSource(statusCode: number, answer: Record<string, unknown>): boolean {
-	if (statusCode < 400 || statusCode >= 500) return true;
+	// a success that is not the processor's (a catch-all proxy or a maintenance page at the base
+	// URL): the lead was not stored, and the source must not hear that it was
+	if (statusCode < 400) return outcomeOf(statusCode, answer) !== 'failed';
+	if (statusCode >= 500) return true;
 	// past the limit of refused signatures from n8n's address: n8n's signature, not the source's pace
 	if (statusCode === 429) return answer.limit !== 'refused-signature';
 	if (LEAD_REFUSED.has(statusCode)) return true;

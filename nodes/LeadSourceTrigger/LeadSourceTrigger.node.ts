@@ -211,12 +211,9 @@ export class LeadSourceTrigger implements INodeType {
 		}
 
 		// before the rate budget: a lead refused for the workflow's setup costs the source nothing
-		const unheard = answerNobodyHears(this);
+		const unheard = unheardAnswer(this);
 		if (unheard) {
-			this.logger.error(
-				`Lead Source Trigger: "${unheard}" answers the source, but Respond is "When Last Node Finishes", so n8n would answer 200 with the last item whatever became of the lead; set Respond to "By the Lead Intake Node"`,
-				{ node: this.getNode().name },
-			);
+			this.logger.error(`Lead Source Trigger: ${unheard}`, { node: this.getNode().name });
 			return refuse(
 				503,
 				'source_not_configured',
@@ -251,7 +248,7 @@ export class LeadSourceTrigger implements INodeType {
 			return refuse(
 				400,
 				'idempotency_key_invalid',
-				`${idempotency.invalid} must be 1-200 printable ASCII characters`,
+				`${idempotency.invalid} must be 1-200 printable ASCII characters, not beginning "erased:"`,
 			);
 		}
 
@@ -293,24 +290,37 @@ export class LeadSourceTrigger implements INodeType {
 }
 
 /**
- * The Lead Intake node (2.1 on, Answer the Lead Source on) after this trigger whose answer n8n
- * would not send: under "When Last Node Finishes" n8n answers 200 with the last node's first item,
- * a failed or never-stored lead included. Null when the answer reaches the source.
+ * What keeps the source from hearing what became of its lead, or null. Under "When Last Node
+ * Finishes" n8n answers 200 with the last node's first item, a failed or never-stored lead
+ * included, so a Lead Intake node (2.1 on, Answer the Lead Source on) that answers is not heard.
+ * Under "By the Lead Intake Node" with nothing after the trigger that answers (such a Lead Intake
+ * node, or a Respond to Webhook node), n8n answers 200 with an empty body once the run ends,
+ * whatever became of the lead.
  */
-function answerNobodyHears(context: IWebhookFunctions): string | null {
-	if (context.getNodeParameter('responseMode', 'responseNode') !== 'lastNode') return null;
-	const answering = context
-		.getChildNodes(context.getNode().name, { includeNodeParameters: true })
-		.find(
-			(node) =>
-				node.type.endsWith('.leadIntake') &&
-				!node.disabled &&
-				node.typeVersion >= 2.1 &&
-				(node.parameters?.resource ?? 'lead') === 'lead' &&
-				(node.parameters?.operation ?? 'submitLead') === 'submitLead' &&
-				node.parameters?.respondToSource !== false,
-		);
-	return answering?.name ?? null;
+function unheardAnswer(context: IWebhookFunctions): string | null {
+	const mode = context.getNodeParameter('responseMode', 'responseNode');
+	const children = context.getChildNodes(context.getNode().name, { includeNodeParameters: true });
+	const answeringLeadIntake = children.find(
+		(node) =>
+			node.type.endsWith('.leadIntake') &&
+			!node.disabled &&
+			node.typeVersion >= 2.1 &&
+			(node.parameters?.resource ?? 'lead') === 'lead' &&
+			(node.parameters?.operation ?? 'submitLead') === 'submitLead' &&
+			node.parameters?.respondToSource !== false,
+	);
+	if (mode === 'lastNode') {
+		return answeringLeadIntake
+			? `"${answeringLeadIntake.name}" answers the source, but Respond is "When Last Node Finishes", so n8n would answer 200 with the last item whatever became of the lead; set Respond to "By the Lead Intake Node"`
+			: null;
+	}
+	if (mode !== 'responseNode' || answeringLeadIntake) return null;
+	const responds = children.some(
+		(node) => node.type === 'n8n-nodes-base.respondToWebhook' && !node.disabled,
+	);
+	return responds
+		? null
+		: 'Respond is "By the Lead Intake Node", but no node after the trigger answers (a Lead Intake node with Answer the Lead Source on, or a Respond to Webhook node), so n8n would answer 200 with nothing whatever became of the lead; turn Answer the Lead Source on, or add a Respond to Webhook node';
 }
 
 /** A body as it came, parsed as JSON (a leading byte-order mark allowed); undefined if it is not. */

@@ -13,7 +13,8 @@ export interface LeadSourceCredentials {
 	previousApiKey?: string;
 }
 
-export const SOURCE_NAME_FORMAT = /^[A-Za-z0-9._:-]{1,64}$/;
+/** `erased:` begins the keys an erasure leaves; the processor takes no lead key that begins so. */
+export const SOURCE_NAME_FORMAT = /^(?!erased:)[A-Za-z0-9._:-]{1,64}$/;
 export const MIN_KEY_LENGTH = 16;
 /** A key longer than this is not one of ours; it is refused without hashing it. */
 const MAX_KEY_LENGTH = 512;
@@ -22,7 +23,7 @@ const MAX_KEY_LENGTH = 512;
 export function credentialProblem(credentials: Partial<LeadSourceCredentials>): string | null {
 	const { sourceName = '', apiKey = '', previousApiKey = '' } = credentials;
 	if (!SOURCE_NAME_FORMAT.test(sourceName)) {
-		return "Source Name must be 1-64 characters: letters, digits, '.', '_', ':' or '-'";
+		return "Source Name must be 1-64 characters: letters, digits, '.', '_', ':' or '-', not beginning 'erased:'";
 	}
 	if (apiKey.length < MIN_KEY_LENGTH)
 		return `API Key must be at least ${MIN_KEY_LENGTH} characters`;
@@ -73,8 +74,11 @@ function digest(value: string): Buffer {
 	return createHash('sha256').update(value, 'utf8').digest();
 }
 
-/** The processor takes 1-200 printable ASCII characters as an idempotency key (webhook-id). */
-const IDEMPOTENCY_KEY_FORMAT = /^[\x20-\x7E]{1,200}$/;
+/**
+ * The processor takes 1-200 printable ASCII characters as an idempotency key (webhook-id), not
+ * beginning `erased:` (the keys an erasure leaves).
+ */
+const IDEMPOTENCY_KEY_FORMAT = /^(?!erased:)[\x20-\x7E]{1,200}$/;
 const IDEMPOTENCY_HEADERS = ['webhook-id', 'idempotency-key', 'x-idempotency-key'];
 const CORRELATION_ID_FORMAT = /^[A-Za-z0-9._:-]{1,100}$/;
 

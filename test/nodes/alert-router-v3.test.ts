@@ -122,12 +122,13 @@ test('by default the alert goes to the processor, masked, named <outcome>:<run i
 	expect(await readdir(home)).toEqual([]);
 });
 
-test('leads the processor never stored (no run id) are alerts of their own: by their request, else by their item', async () => {
+test('leads the processor never stored (no run id) are alerts of their own: by their item, never by the correlation id their source chose', async () => {
 	const unreachable = { outcome: 'failed', statusCode: 0, run_id: null, lead: seedLead };
 	await route({
 		items: [
+			// a source that sends one correlation id with every request
 			{ ...unreachable, correlation_id: 'corr-a' },
-			{ ...unreachable, correlation_id: 'corr-b' },
+			{ ...unreachable, correlation_id: 'corr-a' },
 			unreachable,
 			unreachable,
 		],
@@ -135,8 +136,40 @@ test('leads the processor never stored (no run id) are alerts of their own: by t
 	const ids = processor.requests.map(
 		(request) => (JSON.parse(request.body) as IDataObject).alert_id as string,
 	);
-	expect(ids.slice(0, 2)).toEqual(['failed:corr-a', 'failed:corr-b']);
 	expect(new Set(ids).size).toBe(4);
+	for (const id of ids) expect(id).not.toContain('corr-a');
+});
+
+test("a refusal that names the run already holding the key is this lead's alert, not that run's: the run's own failure later is still written", async () => {
+	const resent = {
+		outcome: 'failed',
+		statusCode: 409,
+		run_id: 'run-1',
+		response: { code: 'request_in_progress', run_id: 'run-1' },
+		lead: seedLead,
+	};
+	const reused = {
+		outcome: 'rejected',
+		statusCode: 422,
+		run_id: 'run-1',
+		response: { code: 'idempotency_key_reused', run_id: 'run-1' },
+		lead: seedLead,
+	};
+	const ownFailure = {
+		outcome: 'failed',
+		statusCode: 500,
+		run_id: 'run-1',
+		response: { status: 'failed', run_id: 'run-1', dlq_id: 5, reason: 'crm_http_500' },
+		lead: seedLead,
+	};
+	await route({ items: [resent, reused, ownFailure] });
+	const ids = processor.requests.map(
+		(request) => (JSON.parse(request.body) as IDataObject).alert_id as string,
+	);
+	expect(ids[2]).toBe('failed:run-1');
+	expect(ids.slice(0, 2)).not.toContain('failed:run-1');
+	expect(ids.slice(0, 2)).not.toContain('rejected:run-1');
+	expect(new Set(ids).size).toBe(3);
 });
 
 test("the event's id names the alert when the item is an outcome event; an Error Trigger item, the failed execution", async () => {

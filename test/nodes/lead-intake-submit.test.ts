@@ -419,6 +419,38 @@ describe('Answer the Lead Source (version 2.1)', () => {
 		expect(JSON.stringify(unreachable.json('Node')[3]![0]!.response)).toContain(address);
 	});
 
+	test("a success that is not the processor's (a proxy or a maintenance page at the base URL) is Failed, and the source hears 502, not that its lead was taken", async () => {
+		for (const [status, body] of [
+			[200, '<html>maintenance</html>'],
+			[202, { status: 'queued-elsewhere' }],
+			[200, { ok: true }],
+		] as const) {
+			processor.answer(() => ({ status, body }));
+			const run = await submit({ typeVersion: 2.2 }, { items: [triggerItem] });
+			expect([status, body, run.responses[0]]).toMatchObject([
+				status,
+				body,
+				{ statusCode: 502, body: { code: 'lead_not_handed_on' } },
+			]);
+			expect(run.json('Node')[3]).toHaveLength(1);
+		}
+	});
+
+	test("a key the processor refuses as the lead's Standard Webhooks id (too long, an erasure's) is the source's to fix: Rejected, and the source hears the 400", async () => {
+		processor.answer(() => ({
+			status: 400,
+			body: { code: 'webhook_id_invalid', detail: 'webhook-id must be …' },
+		}));
+		const run = await submit({ typeVersion: 2.2 }, { items: [triggerItem] });
+		expect(run.responses[0]).toMatchObject({
+			statusCode: 400,
+			body: { code: 'webhook_id_invalid' },
+		});
+		expect(run.json('Node')[2]).toEqual([
+			expect.objectContaining({ outcome: 'rejected', statusCode: 400 }),
+		]);
+	});
+
 	test('a lead that could not be sent (Continue On Fail) is answered 502', async () => {
 		const run = await submit(
 			{

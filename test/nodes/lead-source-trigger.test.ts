@@ -133,6 +133,29 @@ test('"When Last Node Finishes" before a Lead Intake node that answers the sourc
 	}
 });
 
+test('"By the Lead Intake Node" with nothing after the trigger that answers: 503 and no execution, since n8n would answer 200 with nothing whatever became of the lead', async () => {
+	const intake = (parameters: IDataObject): NodeSpec => ({
+		name: 'Lead Intake',
+		type: 'leadIntake',
+		typeVersion: 2.2,
+		parameters,
+		continueOnFail: true,
+	});
+	const byNode = { responseMode: 'responseNode' };
+	for (const after of [[], [intake({ respondToSource: false })]]) {
+		const server = await serve({ credentials: freshSource(), parameters: byNode, after });
+		const refused = await post(server, { authorization: 'Bearer current-key-0123456789' });
+		expect([after.length, refused.status, refused.answer.code]).toEqual([
+			after.length,
+			503,
+			'source_not_configured',
+		]);
+		expect(refused.headers.get('retry-after')).toBe('60');
+		expect(refused.call.execution).toBeUndefined();
+	}
+	expect(await n8nLogLine(/no node after the trigger answers/)).toMatch(/error/i);
+});
+
 test('X-API-Key and the previous key during a rotation are accepted; no idempotency key is null', async () => {
 	const server = await serve({
 		credentials: { ...freshSource(), previousApiKey: 'previous-key-0123456789' },
@@ -237,6 +260,11 @@ test('not JSON: 415; an unusable idempotency key: 400', async () => {
 	const badKey = await post(server, { authorization, 'idempotency-key': 'é'.repeat(3) });
 	expect(badKey.status).toBe(400);
 	expect(badKey.answer.code).toBe('idempotency_key_invalid');
+	// the keys an erasure leaves: the processor would refuse the lead, and the source could not
+	// tell why from a later failure
+	const erasedKey = await post(server, { authorization, 'idempotency-key': 'erased:abc' });
+	expect([erasedKey.status, erasedKey.answer.code]).toEqual([400, 'idempotency_key_invalid']);
+	expect(erasedKey.call.execution).toBeUndefined();
 });
 
 test('a lead nested deeper or larger than the processor takes: 422 before any execution, as the processor would answer', async () => {
@@ -291,6 +319,9 @@ test('the pure parts: presented key, key comparison, credential problems, rate b
 	expect(keyMatches('x'.repeat(10_000), credentials)).toBe(false);
 	expect(credentialProblem(credentials)).toBeNull();
 	expect(credentialProblem({ ...credentials, sourceName: 'a'.repeat(65) })).toMatch(/Source Name/);
+	expect(credentialProblem({ ...credentials, sourceName: 'erased:partner' })).toMatch(
+		/not beginning 'erased:'/,
+	);
 
 	const limiter = new SourceRateLimiter();
 	expect(limiter.take('s', 60, 0)).toEqual({ allowed: true });

@@ -17,7 +17,8 @@ import { startHttpStub, type HttpStub } from './support/http-stub';
  * Trigger; version-2/: Lead Source Trigger 1, Lead Intake 2; version-2.1/: Lead Intake 2.1, answered
  * when the CRM has the lead), byte for byte, with the parameters
  * they were saved with. Each runs on n8n's engine with today's nodes; n8n's own nodes in them
- * (Webhook, Respond to Webhook, schedules, Error Trigger) are replaced by the items they emit.
+ * (Webhook, schedules, Error Trigger) are replaced by the items they emit, and Respond to Webhook
+ * by a stand-in that answers nothing.
  */
 
 let processor: HttpStub;
@@ -111,7 +112,12 @@ describe('version 1 (Lead Intake 1, Alert Router 1)', () => {
 			credentials: withStubs(),
 		});
 		expect(run.error).toBeUndefined();
-		expect(run.executed).toEqual(['Items', 'Lead Intake', 'Alert: rejected']);
+		expect(run.executed).toEqual([
+			'Items',
+			'Lead Intake',
+			'Alert: rejected',
+			"Respond with the processor's answer",
+		]);
 		const [request] = processor.requests;
 		const headers = request!.headers as Record<string, string>;
 		expect(request!.body).toBe(JSON.stringify(lead));
@@ -149,7 +155,12 @@ describe('version 1 (Lead Intake 1, Alert Router 1)', () => {
 			items: [{ ...webhookItem, headers: { 'content-type': 'application/json' } }],
 			credentials: withStubs(),
 		});
-		expect(run.executed).toEqual(['Items', 'Lead Intake', 'Alert: failed']);
+		expect(run.executed).toEqual([
+			'Items',
+			'Lead Intake',
+			'Alert: failed',
+			"Respond with the processor's answer",
+		]);
 		// no key header: a key made from the lead; no source header: n8n
 		expect(processor.requests[0]!.headers).toMatchObject({
 			'x-idempotency-key': expect.stringMatching(/^sha256-/),
@@ -240,6 +251,7 @@ describe('version 2 (Lead Source Trigger 1, Lead Intake 2)', () => {
 				'Lead source: development',
 				'Lead Intake',
 				'Alert: failed',
+				"Respond with the processor's answer",
 			]);
 			expect(execution.responses).toEqual([]);
 			const [request] = processor.requests;

@@ -245,9 +245,16 @@ async function deliver(
 }
 
 /**
+ * The processor's refusals of a key that name the run already holding it, not this lead's own:
+ * an alert named after that run would be taken for that run's own, and dropped as a repeat.
+ */
+const REFUSALS_NAMING_ANOTHER_RUN = new Set(['request_in_progress', 'idempotency_key_reused']);
+
+/**
  * Names the alert for the processor, so a repeat writes nothing twice: the outcome event's id when
- * the item is one, else `<outcome>:<run id>`, else the execution (the failed one an Error Trigger
- * reports, else this one).
+ * the item is one, else `<outcome>:<run id>` for the lead's own run, else the execution (the
+ * failed one an Error Trigger reports, else this one and the item). Never a value the lead's
+ * source chose (its correlation id): two leads would share one alert, and the second be dropped.
  */
 export function alertIdOf(
 	json: IDataObject,
@@ -258,12 +265,12 @@ export function alertIdOf(
 	const headers = object(json.headers);
 	const eventId = firstText(json['webhook-id'], headers['webhook-id'], json.event_id, json.id);
 	const outcome = alert.outcome ?? (typeof json.type === 'string' ? json.type : null);
-	// a lead the processor never stored has no run id: its request's correlation id is its own
-	const requestId = firstText(json.correlation_id);
+	const ownRun = REFUSALS_NAMING_ANOTHER_RUN.has(String(object(json.response).code))
+		? null
+		: alert.run_id;
 	const id =
 		eventId ??
-		(outcome && alert.run_id ? `${outcome}:${alert.run_id}` : null) ??
-		(outcome && requestId ? `${outcome}:${requestId}` : null) ??
+		(outcome && ownRun ? `${outcome}:${ownRun}` : null) ??
 		firstText(object(json.execution).id) ??
 		// several alerts of one execution are several alerts
 		`${executionId}:${itemIndex}`;

@@ -90,7 +90,34 @@ class TestItems implements INodeType {
 	}
 }
 
-const TEST_NODES: Record<string, INodeType> = { 'test.items': new TestItems() };
+/**
+ * Stands in for n8n's Respond to Webhook in a workflow file, so that a trigger sees it among the
+ * nodes after it (the Lead Source Trigger refuses leads that nothing would answer). It passes its
+ * items on and answers nothing: n8n's own node is not run here.
+ */
+class RespondStandIn implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Respond to Webhook (stand-in)',
+		name: 'respondToWebhook',
+		group: ['transform'],
+		version: [1, 1.1, 1.2, 1.3, 1.4, 1.5],
+		description: "Stands in for n8n's Respond to Webhook",
+		defaults: { name: 'Respond to Webhook' },
+		inputs: [NodeConnectionTypes.Main],
+		outputs: [NodeConnectionTypes.Main],
+		properties: [],
+	};
+
+	async execute(this: IExecuteFunctions) {
+		return [this.getInputData()];
+	}
+}
+
+const RESPOND_TO_WEBHOOK = 'n8n-nodes-base.respondToWebhook';
+const TEST_NODES: Record<string, INodeType> = {
+	'test.items': new TestItems(),
+	[RESPOND_TO_WEBHOOK]: new RespondStandIn(),
+};
 
 let loader: SourcePackageLoader | undefined;
 
@@ -281,8 +308,9 @@ export interface EngineRun {
 
 /**
  * A workflow file (n8n's export format; a path from the repository's root) as a test workflow.
- * n8n's own nodes (schedule, error and webhook triggers, Respond to Webhook) are left out: a test
- * starts the workflow at the node they feed (`startAt`) with the items they would emit.
+ * n8n's own nodes (schedule, error and webhook triggers) are left out: a test starts the workflow
+ * at the node they feed (`startAt`) with the items they would emit. Respond to Webhook is kept as
+ * a stand-in that answers nothing (RespondStandIn).
  */
 export function workflowFile(path: string): WorkflowSpec {
 	const workflow = JSON.parse(readFileSync(join(repoRoot, path), 'utf8')) as {
@@ -290,7 +318,9 @@ export function workflowFile(path: string): WorkflowSpec {
 		nodes: (Omit<NodeSpec, 'credentials'> & { credentials?: Record<string, unknown> })[];
 		connections: Record<string, { main: { node: string }[][] }>;
 	};
-	const ours = workflow.nodes.filter(({ type }) => type.startsWith(`${PACKAGE}.`));
+	const ours = workflow.nodes.filter(
+		({ type }) => type.startsWith(`${PACKAGE}.`) || type === RESPOND_TO_WEBHOOK,
+	);
 	const names = new Set(ours.map(({ name }) => name));
 	return {
 		id: workflow.id,
