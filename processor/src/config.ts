@@ -206,10 +206,14 @@ export class ConfigError extends Error {}
 /**
  * How long a lead answered on delivery waits for an older lead of its CRM record still on its
  * way (policy update) before it is queued behind it: a CRM timeout at most, and never so long
- * that its own call and write would outlast its lease.
+ * that its own call and write would outlast its lease. The wait looks at the clock between
+ * queries, so its last query, begun just before the wait ends, may take one more deadline.
  */
 export function turnWaitMs(config: Config): number {
-	const leaseLeftMs = config.ACCEPTED_LEASE_SECONDS * 1000 - callAndProcessedWriteMs(config);
+	const leaseLeftMs =
+		config.ACCEPTED_LEASE_SECONDS * 1000 -
+		callAndProcessedWriteMs(config) -
+		config.DB_QUERY_TIMEOUT_MS;
 	return Math.max(0, Math.min(config.CRM_TIMEOUT_MS, leaseLeftMs));
 }
 

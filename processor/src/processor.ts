@@ -93,7 +93,10 @@ export async function startProcessor(
 			url: config.CRM_URL,
 			token: config.CRM_TOKEN,
 			timeoutMs: config.CRM_TIMEOUT_MS,
-			connections: config.DB_POOL_SIZE * 2,
+			// every call the background work may have under way, and room for the intake's: a call
+			// waiting for a connection counts against CRM_TIMEOUT_MS, and would look like a slow CRM
+			connections:
+				config.DELIVERY_CONCURRENCY + config.DLQ_RETRY_CONCURRENCY + config.DB_POOL_SIZE * 2,
 		});
 		const crm = withCircuitBreaker(
 			metrics.instrument(crmClient),

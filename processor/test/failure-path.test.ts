@@ -136,6 +136,40 @@ test('CRM 400: not retryable, the DLQ entry is dead at once and alerts', async (
 	]);
 });
 
+test.each([401, 403, 404, 301])(
+	"CRM %i: the processor's token or address, not the lead: retryable, so the circuit breaker pauses the calls instead of every lead going dead",
+	async (status) => {
+		await stack.crm.fail(1, status);
+		const answer = await postLead(stack.url, validLead());
+		expectFailedAnswer(answer, `crm_http_${status}`);
+		expect(answer.body.dlq_status).toBe('open');
+		expect(await dlqOf(answer.body.run_id as string)).toEqual([
+			expect.objectContaining({ status: 'open', alert: false }),
+		]);
+	},
+);
+
+test('a CRM answering every call well inside CRM_TIMEOUT_MS is not timed out while calls wait for a connection', async () => {
+	// DB_POOL_SIZE 2 gave the CRM client 4 connections, shared with the background work: the
+	// fifth of 16 calls at once waited for one, and its wait counted against its timeout
+	const small = await startStack({ env: { DB_POOL_SIZE: '2', CRM_TIMEOUT_MS: '1000' } });
+	try {
+		await fetch(`${small.crm.url}/admin/faults`, {
+			method: 'POST',
+			headers: { 'content-type': 'application/json' },
+			body: JSON.stringify({ fail_next: 0, latency_ms: 400, slow_next: 1000 }),
+		});
+		const answers = await Promise.all(
+			Array.from({ length: 16 }, (_, index) =>
+				postLead(small.url, validLead({ email: `pool.${index}@example.com` })),
+			),
+		);
+		expect(answers.map((answer) => answer.status)).toEqual(Array(16).fill(200));
+	} finally {
+		await small.close();
+	}
+});
+
 test('CRM unreachable: network error, retryable', async () => {
 	const unreachable = await startStack({
 		env: { CRM_URL: 'http://127.0.0.1:9/leads/upsert' },

@@ -103,9 +103,21 @@ export function attemptRecordOf(result: DeliveryResult): AttemptRecord {
 
 /** Client errors that say "try again later" rather than "this request is wrong". */
 const RETRYABLE_CLIENT_ERRORS = new Set([408, 409, 425, 429]);
+/**
+ * Answers about this processor's way to the CRM, not about the lead: a token the CRM no longer
+ * takes (401, 403, a proxy's 407), an address that is not the upsert (404, 405, a redirect). Every
+ * lead would get the same answer until an operator fixes CRM_TOKEN or CRM_URL, so they are an
+ * outage like a 503: retried, and counted by the circuit breaker, which pauses the calls.
+ */
+const CONFIGURATION_FAULTS = new Set([401, 403, 404, 405, 407]);
 
 function isRetryableStatus(statusCode: number): boolean {
-	return statusCode >= 500 || RETRYABLE_CLIENT_ERRORS.has(statusCode);
+	return (
+		statusCode >= 500 ||
+		(statusCode >= 300 && statusCode < 400) ||
+		RETRYABLE_CLIENT_ERRORS.has(statusCode) ||
+		CONFIGURATION_FAULTS.has(statusCode)
+	);
 }
 
 /** Retry-After as delay-seconds or an HTTP date; null when absent or unreadable. */
