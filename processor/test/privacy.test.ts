@@ -501,6 +501,33 @@ test('a same-person check that comes after the erasure of its run records no ide
 	expect(run!.status).toBe('erased');
 });
 
+test('a run the recovery marked a duplicate after its CRM call may be in the CRM under its own key: the erasure asks the CRM to forget it too', async () => {
+	const ann: Person = {
+		email: 'ann.recovered@example.com',
+		phone: '+49 170 5550009',
+		name: 'Ann Recovered',
+		street: 'Wiederweg 9',
+	};
+	// ann-r reached the CRM, but (as if its processed write was lost and the same-person check
+	// was turned on meanwhile) the recovery found it the same person as ann-f and marked it so
+	expect((await post(lead(ann), 'ann-r')).status).toBe(200);
+	const first = await post(lead(ann), 'ann-f');
+	expect(first.status).toBe(200);
+	await stack.sql`
+		UPDATE runs SET status = 'duplicate', duplicate_of = ${first.body.run_id as string},
+			duplicate_match = 'email'
+		WHERE idempotency_key = 'ann-r'`;
+	const keys = async () => (await stack.crm.leads()).map((crmLead) => crmLead.key);
+	expect(await keys()).toEqual(expect.arrayContaining(['ann-r', 'ann-f']));
+
+	const answer = await stack.internal('POST', '/internal/privacy/erase', { email: ann.email });
+	expect(answer.status).toBe(200);
+	await waitFor(keys, {
+		what: "the CRM's records of ann under both keys erased",
+		until: (held) => !held.includes('ann-r') && !held.includes('ann-f'),
+	});
+});
+
 test('export round trip: everything held about a person, with the raw lead while it is held; audited without the person', async () => {
 	const eve: Person = {
 		email: 'eve.export@example.com',

@@ -281,7 +281,7 @@ async function eraseRunsOnce(
 			ORDER BY dlq_id FOR UPDATE ${skipHeld}
 		),
 		target AS MATERIALIZED (
-			SELECT r.run_id, r.status, r.lease_until, r.email_hash,
+			SELECT r.run_id, r.status, r.lease_until, r.email_hash, r.idempotency_key AS own_key,
 				-- the key the lead went to the CRM under; a repeat sent as an update of the person's
 				-- first lead (policy update) went under the first lead's key, as dlq.ts reads it, and
 				-- under its own once that first lead was erased or anonymised (docs/privacy.md)
@@ -361,9 +361,13 @@ async function eraseRunsOnce(
 		facts AS MATERIALIZED (
 			SELECT
 				ARRAY(SELECT run_id FROM target ORDER BY run_id) AS run_ids,
-				-- rejected and duplicate runs never reached the CRM
-				ARRAY(SELECT DISTINCT crm_key FROM target
-					WHERE status NOT IN ('rejected', 'duplicate') AND crm_key IS NOT NULL) AS crm_keys,
+				-- a rejected run never reached the CRM; a duplicate may have, under its own key: the
+				-- recovery marks a run whose check never finished, and its call may have been made
+				-- before its processor died (the CRM's 404 for a key it never had is fine)
+				ARRAY(SELECT DISTINCT key FROM target, LATERAL (VALUES
+						(CASE WHEN status NOT IN ('rejected', 'duplicate') THEN crm_key END),
+						(CASE WHEN status = 'duplicate' THEN own_key END)) AS keys(key)
+					WHERE key IS NOT NULL ORDER BY key) AS crm_keys,
 				EXISTS (SELECT 1 FROM target WHERE status IN ('accepted', 'queued'))
 					OR EXISTS (SELECT 1 FROM locked WHERE status = 'retrying')
 					OR EXISTS (SELECT 1 FROM repeats_in_flight)
