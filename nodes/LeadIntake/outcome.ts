@@ -75,8 +75,9 @@ const SOURCE_BAD_REQUESTS = new Set([
 /**
  * Whether the processor's answer is about the source's lead or its pace (the source should hear
  * it as it is), rather than about the hand-off from n8n: a signature the processor does not
- * take (a rotated secret), a wrong base URL (whatever answers there), n8n's clock out of the window. Those are n8n's to
- * fix; the lead was not stored, so the source is told to send it again later.
+ * take (a rotated secret), a wrong base URL (whatever answers there), n8n's clock out of the
+ * window. Those are n8n's to fix; the lead was not stored, so the source is told to send it
+ * again later.
  */
 export function concernsTheSource(statusCode: number, answer: Record<string, unknown>): boolean {
 	// a success that is not the processor's (a catch-all proxy or a maintenance page at the base
