@@ -83,6 +83,15 @@ async function post(
 	};
 }
 
+/** A Lead Intake node (2.2) after the trigger, with these parameters. */
+const intake = (parameters: IDataObject): NodeSpec => ({
+	name: 'Lead Intake',
+	type: 'leadIntake',
+	typeVersion: 2.2,
+	parameters,
+	continueOnFail: true,
+});
+
 test('the right key: one item with the lead and the source from the credential, no headers', async () => {
 	const server = await serve({ credentials });
 	const { status, call, answer } = await post(server, {
@@ -106,13 +115,6 @@ test('the right key: one item with the lead and the source from the credential, 
 });
 
 test('"When Last Node Finishes" before a Lead Intake node that answers the source: 503 and no execution, since n8n would answer 200 whatever became of the lead', async () => {
-	const intake = (parameters: IDataObject): NodeSpec => ({
-		name: 'Lead Intake',
-		type: 'leadIntake',
-		typeVersion: 2.2,
-		parameters,
-		continueOnFail: true,
-	});
 	const answering = await serve({ credentials: freshSource(), after: [intake({})] });
 	const refused = await post(answering, { authorization: 'Bearer current-key-0123456789' });
 	expect([refused.status, refused.answer.code]).toEqual([503, 'source_not_configured']);
@@ -134,13 +136,6 @@ test('"When Last Node Finishes" before a Lead Intake node that answers the sourc
 });
 
 test('"By the Lead Intake Node" with nothing after the trigger that answers: 503 and no execution, since n8n would answer 200 with nothing whatever became of the lead', async () => {
-	const intake = (parameters: IDataObject): NodeSpec => ({
-		name: 'Lead Intake',
-		type: 'leadIntake',
-		typeVersion: 2.2,
-		parameters,
-		continueOnFail: true,
-	});
 	const byNode = { responseMode: 'responseNode' };
 	for (const after of [[], [intake({ respondToSource: false })]]) {
 		const server = await serve({ credentials: freshSource(), parameters: byNode, after });
